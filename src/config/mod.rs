@@ -1,0 +1,557 @@
+//! Configuration: defaults in code → `scalper.toml` → environment (`SCALPER_*`, `__` separates
+//! sections, e.g. `SCALPER_RISK__PER_TRADE=0.004`; `SCALPER_DATA_DIR` sets the data directory).
+//!
+//! Every loaded configuration is validated; an invalid one is refused with every problem listed.
+//! `mode = "LIVE"` is never accepted from configuration: LIVE is entered only through the
+//! confirmed, PIN-checked control-plane flow.
+
+pub mod overrides;
+pub mod paths;
+pub mod reload;
+
+use crate::domain::Category;
+use crate::engine::event::Mode;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Top-level sections that environment variables may set. Other `SCALPER_*` variables (for
+/// example `SCALPER_LIVE_PIN_HASH` or API secrets) are not configuration and are ignored here.
+const ENV_SECTIONS: &[&str] = &[
+    "mode",
+    "data_dir",
+    "latency_price_buffer_pct",
+    "risk",
+    "thresholds",
+    "fees",
+    "categories",
+    "universe",
+    "endpoints",
+    "server",
+    "storage",
+    "engine",
+    "reload",
+];
+
+/// Error while loading or validating configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file or environment could not be parsed into the schema.
+    #[error("configuration could not be read: {0}")]
+    Parse(String),
+    /// The values parsed but break one or more rules.
+    #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+    Invalid(Vec<String>),
+}
+
+/// Risk limits, all as fractions of equity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RiskConfig {
+    /// Equity the SIM venue starts with, USDT.
+    pub starting_equity: f64,
+    /// Loss at the stop of one trade (R), fraction of equity. (0, 0.05].
+    pub per_trade: f64,
+    /// Max sum of open risk, fraction of equity.
+    pub max_portfolio_heat: f64,
+    /// Max realized loss per UTC day, fraction of equity.
+    pub daily_loss_limit: f64,
+    /// Max unrealized drawdown, fraction of equity.
+    pub unrealized_drawdown_limit: f64,
+}
+
+impl Default for RiskConfig {
+    fn default() -> Self {
+        RiskConfig {
+            starting_equity: 10_000.0,
+            per_trade: 0.005,
+            max_portfolio_heat: 0.03,
+            daily_loss_limit: 0.03,
+            unrealized_drawdown_limit: 0.05,
+        }
+    }
+}
+
+/// Score thresholds in [0, 100].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Thresholds {
+    /// Score to start watching a symbol.
+    pub watch: f64,
+    /// Score to arm (must be >= watch).
+    pub arm: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds { watch: 55.0, arm: 70.0 }
+    }
+}
+
+/// Trading fees as fractions of notional.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Fees {
+    /// Maker fee (Bybit default 0.02 %).
+    pub maker: f64,
+    /// Taker fee (Bybit default 0.055 %).
+    pub taker: f64,
+}
+
+impl Default for Fees {
+    fn default() -> Self {
+        Fees { maker: 0.0002, taker: 0.00055 }
+    }
+}
+
+/// Limits of one symbol category.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryLimits {
+    /// Max leverage used.
+    pub max_leverage: f64,
+    /// Max notional per position, USDT.
+    pub max_notional: f64,
+    /// Order-book depth subscribed (Bybit linear: 1, 50, 200 or 1000).
+    pub book_depth: u16,
+    /// Max concurrent positions in this category.
+    pub max_positions: u32,
+}
+
+/// Per-category limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Categories {
+    /// Prime (BTC, ETH, most liquid).
+    pub prime: CategoryLimits,
+    /// Normal.
+    pub normal: CategoryLimits,
+    /// Wild (new, thin, volatile).
+    pub wild: CategoryLimits,
+}
+
+impl Categories {
+    /// Limits of one category.
+    pub fn get(&self, c: Category) -> &CategoryLimits {
+        match c {
+            Category::Prime => &self.prime,
+            Category::Normal => &self.normal,
+            Category::Wild => &self.wild,
+        }
+    }
+}
+
+impl Default for Categories {
+    fn default() -> Self {
+        Categories {
+            prime: CategoryLimits { max_leverage: 20.0, max_notional: 50_000.0, book_depth: 200, max_positions: 3 },
+            normal: CategoryLimits { max_leverage: 10.0, max_notional: 20_000.0, book_depth: 50, max_positions: 3 },
+            wild: CategoryLimits { max_leverage: 5.0, max_notional: 5_000.0, book_depth: 50, max_positions: 1 },
+        }
+    }
+}
+
+/// Universe selection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UniverseConfig {
+    /// Always Prime.
+    pub prime_symbols: Vec<String>,
+    /// Also Prime: the top N by 24 h turnover.
+    pub prime_top_n: usize,
+    /// Below this 24 h turnover (USDT) a symbol is Wild.
+    pub wild_max_turnover_24h: f64,
+    /// Listed less than this many days ago → Wild.
+    pub new_listing_days: u32,
+    /// Absolute 24 h change above this fraction → Wild.
+    pub wild_min_abs_change_24h: f64,
+    /// Seconds between instrument-list refreshes.
+    pub refresh_s: u64,
+    /// Symbols with no trade for this long are dropped.
+    pub inactive_drop_s: u64,
+    /// Max topics per WS subscribe request.
+    pub topics_per_request: usize,
+    /// Max symbols per public WS connection.
+    pub symbols_per_connection: usize,
+}
+
+impl Default for UniverseConfig {
+    fn default() -> Self {
+        UniverseConfig {
+            prime_symbols: vec!["BTCUSDT".into(), "ETHUSDT".into()],
+            prime_top_n: 5,
+            wild_max_turnover_24h: 5_000_000.0,
+            new_listing_days: 7,
+            wild_min_abs_change_24h: 0.25,
+            refresh_s: 15,
+            inactive_drop_s: 3_600,
+            topics_per_request: 10,
+            symbols_per_connection: 50,
+        }
+    }
+}
+
+/// Which exchange endpoints to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EndpointPreset {
+    /// api.bybit.com.
+    Mainnet,
+    /// api-testnet.bybit.com.
+    Testnet,
+    /// The built-in simulator (URLs filled in at run time).
+    Sim,
+    /// Use the explicit URLs given.
+    Custom,
+}
+
+/// REST / WS base URLs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Endpoints {
+    /// Preset; `custom` uses the URLs below as given.
+    pub preset: EndpointPreset,
+    /// REST base URL.
+    pub rest_url: String,
+    /// Public linear WS URL.
+    pub ws_public_url: String,
+    /// Private WS URL.
+    pub ws_private_url: String,
+}
+
+impl Endpoints {
+    /// Mainnet URLs.
+    pub fn mainnet() -> Self {
+        Endpoints {
+            preset: EndpointPreset::Mainnet,
+            rest_url: "https://api.bybit.com".into(),
+            ws_public_url: "wss://stream.bybit.com/v5/public/linear".into(),
+            ws_private_url: "wss://stream.bybit.com/v5/private".into(),
+        }
+    }
+    /// Testnet URLs.
+    pub fn testnet() -> Self {
+        Endpoints {
+            preset: EndpointPreset::Testnet,
+            rest_url: "https://api-testnet.bybit.com".into(),
+            ws_public_url: "wss://stream-testnet.bybit.com/v5/public/linear".into(),
+            ws_private_url: "wss://stream-testnet.bybit.com/v5/private".into(),
+        }
+    }
+    /// URLs of a simulator listening on `addr` (`127.0.0.1:port`).
+    pub fn simulator(addr: std::net::SocketAddr) -> Self {
+        Endpoints {
+            preset: EndpointPreset::Sim,
+            rest_url: format!("http://{addr}"),
+            ws_public_url: format!("ws://{addr}/v5/public/linear"),
+            ws_private_url: format!("ws://{addr}/v5/private"),
+        }
+    }
+    /// The URLs actually used: presets win over the URL fields except for `custom` and `sim`.
+    pub fn effective(&self) -> Endpoints {
+        match self.preset {
+            EndpointPreset::Mainnet => Endpoints::mainnet(),
+            EndpointPreset::Testnet => Endpoints::testnet(),
+            EndpointPreset::Sim | EndpointPreset::Custom => self.clone(),
+        }
+    }
+}
+
+impl Default for Endpoints {
+    fn default() -> Self {
+        Endpoints::mainnet()
+    }
+}
+
+/// Listening addresses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// `/metrics` and `/api/*`.
+    pub http_addr: String,
+    /// gRPC control plane.
+    pub grpc_addr: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig { http_addr: "127.0.0.1:9464".into(), grpc_addr: "127.0.0.1:50051".into() }
+    }
+}
+
+/// Storage settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Hours raw stream files are kept (never less than 24).
+    pub retention_hours: u64,
+    /// Seconds between retention runs.
+    pub retention_interval_s: u64,
+    /// Capacity of the writer queue (records).
+    pub queue_capacity: usize,
+    /// Max records written per batch.
+    pub batch_max: usize,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig { retention_hours: 24, retention_interval_s: 7_200, queue_capacity: 65_536, batch_max: 1_024 }
+    }
+}
+
+/// Engine settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {
+    /// A tick slower than this enters DEGRADED.
+    pub degraded_tick_ms: u64,
+    /// Consecutive fast ticks needed to leave DEGRADED.
+    pub degraded_recover_ticks: u32,
+    /// Feed DOWN for longer than this → global RISK_OFF.
+    pub feed_down_risk_off_s: u64,
+    /// Capacity of the input queue into the core.
+    pub input_queue_capacity: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            degraded_tick_ms: 300,
+            degraded_recover_ticks: 100,
+            feed_down_risk_off_s: 10,
+            input_queue_capacity: 65_536,
+        }
+    }
+}
+
+/// Hot-reload settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReloadConfig {
+    /// Milliseconds between checks of the config file.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for ReloadConfig {
+    fn default() -> Self {
+        ReloadConfig { poll_interval_ms: 1_000 }
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Start-up mode: SIM (default) or DRY_RUN. LIVE is refused here.
+    pub mode: Mode,
+    /// Data directory (default `<root>/data`; `SCALPER_DATA_DIR` overrides).
+    pub data_dir: Option<PathBuf>,
+    /// Extra price buffer for latency, percent of price (0.02 = 0.02 %).
+    pub latency_price_buffer_pct: f64,
+    /// Risk limits.
+    pub risk: RiskConfig,
+    /// Score thresholds.
+    pub thresholds: Thresholds,
+    /// Fees.
+    pub fees: Fees,
+    /// Category limits.
+    pub categories: Categories,
+    /// Universe selection.
+    pub universe: UniverseConfig,
+    /// Exchange endpoints.
+    pub endpoints: Endpoints,
+    /// Listening addresses.
+    pub server: ServerConfig,
+    /// Storage.
+    pub storage: StorageConfig,
+    /// Engine.
+    pub engine: EngineConfig,
+    /// Hot reload.
+    pub reload: ReloadConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            mode: Mode::Sim,
+            data_dir: None,
+            latency_price_buffer_pct: 0.02,
+            risk: RiskConfig::default(),
+            thresholds: Thresholds::default(),
+            fees: Fees::default(),
+            categories: Categories::default(),
+            universe: UniverseConfig::default(),
+            endpoints: Endpoints::default(),
+            server: ServerConfig::default(),
+            storage: StorageConfig::default(),
+            engine: EngineConfig::default(),
+            reload: ReloadConfig::default(),
+        }
+    }
+}
+
+/// Bybit linear order-book depths.
+pub const BYBIT_LINEAR_DEPTHS: [u16; 4] = [1, 50, 200, 1000];
+
+fn in_range(errs: &mut Vec<String>, name: &str, v: f64, lo_excl: f64, hi_incl: f64) {
+    if !(v.is_finite() && v > lo_excl && v <= hi_incl) {
+        errs.push(format!("{name} must be in ({lo_excl}, {hi_incl}], got {v}"));
+    }
+}
+
+impl Config {
+    /// Figment with the three layers: defaults → `file` (if given) → environment.
+    pub fn figment(file: Option<&Path>) -> Figment {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(f) = file {
+            fig = fig.merge(Toml::file_exact(f));
+        }
+        fig.merge(Self::env_provider())
+    }
+
+    fn env_provider() -> Env {
+        Env::prefixed("SCALPER_").split("__").filter(|k| {
+            let key = k.as_str().to_ascii_lowercase();
+            let top = key.split('.').next().unwrap_or("");
+            ENV_SECTIONS.contains(&top)
+        })
+    }
+
+    /// Loads defaults → `file` → environment and validates the result.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        if let Some(f) = file {
+            if !f.exists() {
+                return Err(ConfigError::Parse(format!("config file {} does not exist", f.display())));
+            }
+        }
+        let cfg: Config = Self::figment(file).extract().map_err(|e| ConfigError::Parse(e.to_string()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Parses a TOML string on top of defaults (no environment). Used by tests and `config check`.
+    pub fn from_toml_str(s: &str) -> Result<Config, ConfigError> {
+        let cfg: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(s))
+            .extract()
+            .map_err(|e| ConfigError::Parse(e.to_string()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks every rule and reports all problems at once.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut e = Vec::new();
+        if self.mode == Mode::Live {
+            e.push(
+                "mode LIVE cannot be set from configuration; start in SIM or DRY_RUN and enter LIVE \
+                 with `scalperctl mode live --pin` (double confirmation + PIN)"
+                    .to_string(),
+            );
+        }
+        if !(self.latency_price_buffer_pct.is_finite() && (0.0..=1.0).contains(&self.latency_price_buffer_pct)) {
+            e.push(format!("latency_price_buffer_pct must be in [0, 1] (percent), got {}", self.latency_price_buffer_pct));
+        }
+        let r = &self.risk;
+        if !(r.starting_equity.is_finite() && r.starting_equity > 0.0) {
+            e.push(format!("risk.starting_equity must be > 0, got {}", r.starting_equity));
+        }
+        in_range(&mut e, "risk.per_trade", r.per_trade, 0.0, 0.05);
+        in_range(&mut e, "risk.max_portfolio_heat", r.max_portfolio_heat, 0.0, 0.5);
+        in_range(&mut e, "risk.daily_loss_limit", r.daily_loss_limit, 0.0, 0.5);
+        in_range(&mut e, "risk.unrealized_drawdown_limit", r.unrealized_drawdown_limit, 0.0, 0.5);
+        if r.per_trade.is_finite() && r.max_portfolio_heat.is_finite() && r.max_portfolio_heat < r.per_trade {
+            e.push(format!(
+                "risk.max_portfolio_heat ({}) must be >= risk.per_trade ({})",
+                r.max_portfolio_heat, r.per_trade
+            ));
+        }
+        let t = &self.thresholds;
+        for (n, v) in [("thresholds.watch", t.watch), ("thresholds.arm", t.arm)] {
+            if !(v.is_finite() && (0.0..=100.0).contains(&v)) {
+                e.push(format!("{n} must be in [0, 100], got {v}"));
+            }
+        }
+        if t.arm < t.watch {
+            e.push(format!("thresholds.arm ({}) must be >= thresholds.watch ({})", t.arm, t.watch));
+        }
+        for (n, v) in [("fees.maker", self.fees.maker), ("fees.taker", self.fees.taker)] {
+            if !(v.is_finite() && (-0.001..=0.01).contains(&v)) {
+                e.push(format!("{n} must be in [-0.001, 0.01] (fraction of notional), got {v}"));
+            }
+        }
+        for c in [Category::Prime, Category::Normal, Category::Wild] {
+            let l = self.categories.get(c);
+            let n = c.as_str();
+            if !(l.max_leverage.is_finite() && (1.0..=100.0).contains(&l.max_leverage)) {
+                e.push(format!("categories.{n}.max_leverage must be in [1, 100], got {}", l.max_leverage));
+            }
+            if !(l.max_notional.is_finite() && l.max_notional > 0.0) {
+                e.push(format!("categories.{n}.max_notional must be > 0, got {}", l.max_notional));
+            }
+            if !BYBIT_LINEAR_DEPTHS.contains(&l.book_depth) {
+                e.push(format!(
+                    "categories.{n}.book_depth must be one of {:?} (Bybit linear depths), got {}",
+                    BYBIT_LINEAR_DEPTHS, l.book_depth
+                ));
+            }
+        }
+        let u = &self.universe;
+        if u.refresh_s == 0 {
+            e.push("universe.refresh_s must be > 0".into());
+        }
+        if u.topics_per_request == 0 || u.topics_per_request > 10 {
+            e.push(format!("universe.topics_per_request must be in [1, 10] (Bybit's limit), got {}", u.topics_per_request));
+        }
+        if u.symbols_per_connection == 0 {
+            e.push("universe.symbols_per_connection must be > 0".into());
+        }
+        for s in &u.prime_symbols {
+            if !crate::domain::Symbol::is_valid(s) {
+                e.push(format!("universe.prime_symbols: {s:?} is not a valid symbol"));
+            }
+        }
+        let ep = &self.endpoints;
+        if matches!(ep.preset, EndpointPreset::Custom | EndpointPreset::Sim) {
+            for (n, v, schemes) in [
+                ("endpoints.rest_url", &ep.rest_url, ["http://", "https://"]),
+                ("endpoints.ws_public_url", &ep.ws_public_url, ["ws://", "wss://"]),
+                ("endpoints.ws_private_url", &ep.ws_private_url, ["ws://", "wss://"]),
+            ] {
+                if !schemes.iter().any(|s| v.starts_with(s)) {
+                    e.push(format!("{n} must start with {} or {}, got {v:?}", schemes[0], schemes[1]));
+                }
+            }
+        }
+        for (n, v) in [("server.http_addr", &self.server.http_addr), ("server.grpc_addr", &self.server.grpc_addr)] {
+            if v.parse::<std::net::SocketAddr>().is_err() {
+                e.push(format!("{n} must be an address like 127.0.0.1:9464, got {v:?}"));
+            }
+        }
+        let s = &self.storage;
+        if s.retention_hours < 24 {
+            e.push(format!("storage.retention_hours must be >= 24, got {}", s.retention_hours));
+        }
+        if s.retention_interval_s < 60 {
+            e.push(format!("storage.retention_interval_s must be >= 60, got {}", s.retention_interval_s));
+        }
+        if s.queue_capacity == 0 || s.batch_max == 0 {
+            e.push("storage.queue_capacity and storage.batch_max must be > 0".into());
+        }
+        if self.engine.degraded_tick_ms == 0 {
+            e.push("engine.degraded_tick_ms must be > 0".into());
+        }
+        if self.engine.input_queue_capacity < 16 {
+            e.push("engine.input_queue_capacity must be >= 16".into());
+        }
+        if self.reload.poll_interval_ms < 50 {
+            e.push(format!("reload.poll_interval_ms must be >= 50, got {}", self.reload.poll_interval_ms));
+        }
+        if e.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(e))
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Control plane: the tonic gRPC service and the read-only HTTP JSON API beside `/metrics`.

@@ -1,0 +1,160 @@
+//! The one ordered stream of inputs into the core. Everything that can change a decision is an
+//! [`Event`]; each carries its own time, so the core never reads a clock.
+
+use crate::config::Config;
+use crate::domain::{EventTime, Symbol, TimeMs};
+use crate::market::data::{BookUpdate, Instrument, Liquidation, TickerUpdate, TradeBatch};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// An input to the core with its timestamps and a monotonically increasing sequence number
+/// assigned by the edge that merges all sources.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Position in the merged input stream.
+    pub seq: u64,
+    /// Exchange and receive timestamps.
+    pub time: EventTime,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+impl Event {
+    /// New event.
+    pub fn new(seq: u64, time: EventTime, kind: EventKind) -> Self {
+        Event { seq, time, kind }
+    }
+    /// The engine's "now" for this event (receive time).
+    pub fn now_ms(&self) -> TimeMs {
+        self.time.recv_ms
+    }
+    /// Symbol the event is about, if any.
+    pub fn symbol(&self) -> Option<&Symbol> {
+        match &self.kind {
+            EventKind::Book(b) => Some(&b.symbol),
+            EventKind::Trades(t) => Some(&t.symbol),
+            EventKind::Ticker(t) => Some(&t.symbol),
+            EventKind::Liquidation(l) => Some(&l.symbol),
+            _ => None,
+        }
+    }
+    /// True for high-frequency market data that backpressure may coalesce or shed.
+    pub fn is_market_data(&self) -> bool {
+        matches!(
+            self.kind,
+            EventKind::Book(_) | EventKind::Trades(_) | EventKind::Ticker(_) | EventKind::Liquidation(_)
+        )
+    }
+}
+
+/// Connection state of a feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum FeedState {
+    /// Subscribed and receiving.
+    Connected,
+    /// Lost; reconnecting with backoff.
+    Reconnecting,
+    /// Not connected and not expected back soon.
+    Down,
+}
+
+/// Execution mode of the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Mode {
+    /// Local simulated fills (default).
+    #[default]
+    Sim,
+    /// Real feed, decisions logged, no orders sent.
+    DryRun,
+    /// Real orders. Entered only through the confirmed, PIN-checked control flow.
+    Live,
+}
+
+impl Mode {
+    /// Upper-case label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Sim => "SIM",
+            Mode::DryRun => "DRY_RUN",
+            Mode::Live => "LIVE",
+        }
+    }
+    /// Parses `SIM`, `DRY_RUN`, `LIVE` (case-insensitive, `-` accepted for `_`).
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s.trim().to_ascii_uppercase().replace('-', "_").as_str() {
+            "SIM" => Some(Mode::Sim),
+            "DRY_RUN" | "DRYRUN" => Some(Mode::DryRun),
+            "LIVE" => Some(Mode::Live),
+            _ => None,
+        }
+    }
+}
+
+/// A command from the control plane, already authenticated by the edge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ControlCommand {
+    /// Change execution mode (LIVE checks are done by the control edge before this is sent).
+    SetMode(Mode),
+    /// Stop opening new positions.
+    Pause,
+    /// Resume opening new positions.
+    Resume,
+    /// Cancel everything, close everything, block new trades.
+    PanicCloseAll,
+    /// Block a symbol from new signals.
+    Blacklist(Symbol),
+    /// Unblock a symbol.
+    Unblacklist(Symbol),
+    /// Set a manual news flag.
+    SetNewsFlag {
+        /// Symbol concerned.
+        symbol: Symbol,
+        /// Impact in [0, 1].
+        impact: f64,
+        /// Free-form type, e.g. `LISTING`, `HACK`, `MACRO`.
+        news_type: String,
+        /// Expiry time.
+        expires_ms: TimeMs,
+    },
+    /// Clear a news flag.
+    ClearNewsFlag(Symbol),
+}
+
+/// Periodic timers, generated at the edge with their own time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TimerKind {
+    /// Every second: candle closes, expiries, staleness checks.
+    Second,
+    /// Every 15 s: universe refresh bookkeeping.
+    Universe,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum EventKind {
+    /// Order-book snapshot or delta.
+    Book(BookUpdate),
+    /// A batch of public trades.
+    Trades(TradeBatch),
+    /// Ticker snapshot or delta.
+    Ticker(TickerUpdate),
+    /// Liquidation print.
+    Liquidation(Liquidation),
+    /// The instrument list (full refresh).
+    Universe(Vec<Instrument>),
+    /// Feed connection state change.
+    Feed {
+        /// Connection index (0 = aggregate of all public connections).
+        connection: u32,
+        /// New state.
+        state: FeedState,
+    },
+    /// A timer fired.
+    Timer(TimerKind),
+    /// Control-plane command.
+    Control(ControlCommand),
+    /// A validated configuration replaced the running one.
+    ConfigReload(Arc<Config>),
+}

@@ -1,0 +1,153 @@
+//! Venue-agnostic market data as it enters the core: instruments, book updates, trades, tickers,
+//! liquidations. Connectors parse exchange frames into these types.
+
+use crate::domain::{Price, Qty, Side, Symbol, TimeMs};
+use serde::{Deserialize, Serialize};
+
+/// Trading status of an instrument (Bybit's `status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InstrumentStatus {
+    /// Not yet trading (`PreLaunch`): kept as upcoming.
+    PreLaunch,
+    /// `Trading`.
+    Trading,
+    /// `Delivering`, `Closed` or anything else: not tradeable.
+    Closed,
+}
+
+/// One tradeable contract with its exact trading rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instrument {
+    /// Symbol, e.g. `BTCUSDT`.
+    pub symbol: Symbol,
+    /// Trading status.
+    pub status: InstrumentStatus,
+    /// Minimum price increment.
+    pub tick_size: Price,
+    /// Quantity increment.
+    pub qty_step: Qty,
+    /// Minimum order quantity.
+    pub min_qty: Qty,
+    /// Maximum order quantity (limit orders).
+    pub max_qty: Qty,
+    /// Minimum order notional in USDT (0 when the venue gives none).
+    pub min_notional: Price,
+    /// Maximum leverage allowed by the venue.
+    pub max_leverage: Price,
+    /// Launch time, ms since epoch.
+    pub launch_time_ms: TimeMs,
+}
+
+/// One price level: price and total size at that price. A size of zero deletes the level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Level {
+    /// Level price.
+    pub price: Price,
+    /// Total size resting at the price (0 = delete).
+    pub qty: Qty,
+}
+
+/// Whether a book update replaces the book or amends it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BookAction {
+    /// Replace the whole book.
+    Snapshot,
+    /// Apply levels on top of the current book.
+    Delta,
+}
+
+/// An order-book update (Bybit `orderbook.{depth}.{symbol}` or a REST snapshot).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookUpdate {
+    /// Symbol.
+    pub symbol: Symbol,
+    /// Snapshot or delta.
+    pub action: BookAction,
+    /// Subscribed depth (1, 50, 200, 500…).
+    pub depth: u16,
+    /// Bid levels.
+    pub bids: Vec<Level>,
+    /// Ask levels.
+    pub asks: Vec<Level>,
+    /// Update id `u`: strictly increasing per symbol and depth; `1` on a snapshot means the
+    /// exchange's book service restarted.
+    pub update_id: u64,
+    /// Cross sequence `seq` (comparable across depths).
+    pub seq: u64,
+    /// Matching-engine time of the update (`cts`) when known.
+    pub cts_ms: Option<TimeMs>,
+}
+
+/// One public trade.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trade {
+    /// Fill time, ms.
+    pub ts_ms: TimeMs,
+    /// Price.
+    pub price: Price,
+    /// Size.
+    pub qty: Qty,
+    /// Side of the taker (aggressor).
+    pub aggressor: Side,
+    /// Exchange trade id.
+    pub id: String,
+    /// Block trade flag.
+    pub block_trade: bool,
+}
+
+/// A batch of public trades for one symbol (one `publicTrade` frame).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TradeBatch {
+    /// Symbol.
+    pub symbol: Symbol,
+    /// Trades in exchange order.
+    pub trades: Vec<Trade>,
+}
+
+/// Ticker fields; every field is optional because WS deltas carry only what changed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TickerUpdate {
+    /// Symbol.
+    pub symbol: Symbol,
+    /// Last traded price.
+    pub last_price: Option<Price>,
+    /// Mark price.
+    pub mark_price: Option<Price>,
+    /// Index price.
+    pub index_price: Option<Price>,
+    /// Best bid.
+    pub bid1_price: Option<Price>,
+    /// Best ask.
+    pub ask1_price: Option<Price>,
+    /// 24 h price change as a fraction (0.01 = +1 %).
+    pub price_24h_pcnt: Option<f64>,
+    /// 24 h turnover in USDT.
+    pub turnover_24h: Option<f64>,
+    /// 24 h volume in base coin.
+    pub volume_24h: Option<f64>,
+    /// Current funding rate.
+    pub funding_rate: Option<f64>,
+    /// Open interest in base coin.
+    pub open_interest: Option<f64>,
+}
+
+impl Default for Symbol {
+    fn default() -> Self {
+        Symbol::new("")
+    }
+}
+
+/// A liquidation print (Bybit `allLiquidation`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Liquidation {
+    /// Symbol.
+    pub symbol: Symbol,
+    /// Time, ms.
+    pub ts_ms: TimeMs,
+    /// Side of the liquidated position (`Buy` = a long was liquidated).
+    pub side: Side,
+    /// Bankruptcy price.
+    pub price: Price,
+    /// Size.
+    pub qty: Qty,
+}

@@ -1,0 +1,4 @@
+//! Observability: Prometheus metrics and structured logging.
+
+pub mod logging;
+pub mod metrics;

@@ -1,0 +1,2 @@
+//! Position sizing, portfolio heat, daily loss and RISK_OFF triggers. Pure; driven by the
+//! engine's risk step.

@@ -1,0 +1,2 @@
+//! FinalScalpScore long/short with explainable contributions. Pure; driven by the engine's
+//! scoring step.

@@ -1,0 +1,1 @@
+//! Per-symbol trading state machine and the portfolio. Pure; driven by the engine's state step.

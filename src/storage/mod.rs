@@ -1,0 +1,4 @@
+//! Append-only JSONL storage with atomic snapshots, retention and replay.
+
+pub mod json_store;
+pub mod retention;

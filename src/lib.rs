@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod connectors;
+pub mod control;
 pub mod domain;
 pub mod engine;
 pub mod execution;
@@ -21,7 +22,6 @@ pub mod risk;
 pub mod scoring;
 pub mod state;
 pub mod storage;
-pub mod control;
 
 /// Generated gRPC types for the control plane (`proto/scalper.proto`).
 #[allow(missing_docs, clippy::all)]

@@ -451,7 +451,10 @@ impl Config {
             );
         }
         if !(self.latency_price_buffer_pct.is_finite() && (0.0..=1.0).contains(&self.latency_price_buffer_pct)) {
-            e.push(format!("latency_price_buffer_pct must be in [0, 1] (percent), got {}", self.latency_price_buffer_pct));
+            e.push(format!(
+                "latency_price_buffer_pct must be in [0, 1] (percent), got {}",
+                self.latency_price_buffer_pct
+            ));
         }
         let r = &self.risk;
         if !(r.starting_equity.is_finite() && r.starting_equity > 0.0) {
@@ -502,7 +505,10 @@ impl Config {
             e.push("universe.refresh_s must be > 0".into());
         }
         if u.topics_per_request == 0 || u.topics_per_request > 10 {
-            e.push(format!("universe.topics_per_request must be in [1, 10] (Bybit's limit), got {}", u.topics_per_request));
+            e.push(format!(
+                "universe.topics_per_request must be in [1, 10] (Bybit's limit), got {}",
+                u.topics_per_request
+            ));
         }
         if u.symbols_per_connection == 0 {
             e.push("universe.symbols_per_connection must be > 0".into());

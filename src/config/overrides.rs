@@ -50,9 +50,10 @@ pub fn load_overrides(paths: &Paths) -> (BTreeMap<Symbol, SymbolOverride>, Vec<S
         if !Symbol::is_valid(stem) {
             continue;
         }
-        match std::fs::read(&f).map_err(|e| e.to_string()).and_then(|b| {
-            serde_json::from_slice::<ProfileFile>(&b).map_err(|e| e.to_string())
-        }) {
+        match std::fs::read(&f)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice::<ProfileFile>(&b).map_err(|e| e.to_string()))
+        {
             Ok(ProfileFile { overrides: Some(o) }) => {
                 if let Some(m) = o.size_multiplier {
                     if !(m > 0.0 && m <= 1.0) {

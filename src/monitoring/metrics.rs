@@ -1,7 +1,9 @@
 //! Prometheus metrics. One [`Metrics`] value owns a registry; every component gets an `Arc` of
 //! it. Names follow Prometheus conventions (base units, `_total` counters, `_seconds`).
 
-use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 /// All engine metrics.
 pub struct Metrics {
@@ -59,10 +61,8 @@ impl Metrics {
             &["kind"]
         ));
         let storage_queue_depth = reg!(IntGauge::new("storage_queue_depth", "Records waiting in the store queue"));
-        let retention_runs = reg!(IntCounterVec::new(
-            Opts::new("retention_runs_total", "Retention runs by result"),
-            &["result"]
-        ));
+        let retention_runs =
+            reg!(IntCounterVec::new(Opts::new("retention_runs_total", "Retention runs by result"), &["result"]));
         let retention_deleted_files =
             reg!(IntCounter::new("retention_deleted_files_total", "Raw files deleted by retention"));
         let engine_events = reg!(IntCounterVec::new(
@@ -76,10 +76,8 @@ impl Metrics {
             ])
         ));
         let degraded = reg!(IntGauge::new("degraded", "1 while the engine is DEGRADED (no new entries)"));
-        let component_up = reg!(IntGaugeVec::new(
-            Opts::new("component_up", "Component health: 1 healthy, 0 not"),
-            &["component"]
-        ));
+        let component_up =
+            reg!(IntGaugeVec::new(Opts::new("component_up", "Component health: 1 healthy, 0 not"), &["component"]));
         Metrics {
             registry,
             config_reloads,

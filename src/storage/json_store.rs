@@ -1,1 +1,492 @@
-//! placeholder
+//! Append-only JSONL store with atomic JSON snapshots.
+//!
+//! * `append(kind, symbol, ts_ms, &obj)` writes one JSON line to
+//!   `<data>/<kind>/<SYMBOL|_global>/<YYYY-MM-DDTHH>.jsonl` (hour of `ts_ms`, UTC).
+//! * `set_snapshot(kind, name, &obj)` atomically replaces `<data>/<kind>/<name>.json`
+//!   (temp file + fsync + rename), so a crash never leaves a half file.
+//!
+//! All writes go through one bounded queue to one writer thread that batches; the caller never
+//! blocks on disk (`try_*` methods refuse and count when the queue is full; `*_wait` methods
+//! wait for room). A record is *acknowledged* once [`StoreHandle::flush`] returns after it:
+//! it is then in the file as a whole line. A crash can only tear the line being written at that
+//! moment; the writer repairs such a torn tail (truncates it) before it appends to a file again,
+//! and [`read_jsonl`] ignores one. Write errors (disk full…) are logged and counted; the writer
+//! keeps going.
+
+use crate::config::paths::{DataKind, Paths};
+use crate::domain::{Symbol, TimeMs};
+use crate::monitoring::metrics::Metrics;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// Why a record was not queued.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The object could not be serialised.
+    #[error("serialisation failed: {0}")]
+    Serialize(#[from] serde_json::Error),
+    /// The queue is full (the record was dropped and counted).
+    #[error("store queue full; record dropped")]
+    QueueFull,
+    /// The writer has stopped.
+    #[error("store writer has stopped")]
+    Closed,
+    /// Symbol or snapshot name not usable in a path.
+    #[error("invalid name for a store path: {0:?}")]
+    InvalidName(String),
+}
+
+enum Cmd {
+    Append { kind: DataKind, symbol: Option<Symbol>, hour: String, line: String },
+    Snapshot { kind: DataKind, name: String, json: String },
+    Flush(oneshot::Sender<()>),
+    Shutdown,
+}
+
+/// Cheap-to-clone handle to the store's writer.
+#[derive(Clone)]
+pub struct StoreHandle {
+    tx: mpsc::Sender<Cmd>,
+    metrics: Arc<Metrics>,
+    paths: Paths,
+}
+
+/// Owns the writer thread; [`Store::shutdown`] flushes everything queued and joins it.
+pub struct Store {
+    handle: StoreHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// `YYYY-MM-DDTHH` (UTC) of a millisecond timestamp.
+pub fn hour_key(ts_ms: TimeMs) -> String {
+    match chrono::DateTime::from_timestamp_millis(ts_ms) {
+        Some(t) => t.format("%Y-%m-%dT%H").to_string(),
+        None => "1970-01-01T00".to_string(),
+    }
+}
+
+/// `YYYY-MM-DD` (UTC) of a millisecond timestamp.
+pub fn day_key(ts_ms: TimeMs) -> String {
+    match chrono::DateTime::from_timestamp_millis(ts_ms) {
+        Some(t) => t.format("%Y-%m-%d").to_string(),
+        None => "1970-01-01".to_string(),
+    }
+}
+
+impl Store {
+    /// Starts the writer thread.
+    pub fn start(paths: Paths, capacity: usize, batch_max: usize, metrics: Arc<Metrics>) -> Store {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let writer = Writer { paths: paths.clone(), metrics: metrics.clone(), open: HashMap::new(), batch_max };
+        let thread = std::thread::Builder::new()
+            .name("scalper-store".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| tracing::error!(error = %e, "cannot start the store writer thread"))
+            .ok();
+        Store { handle: StoreHandle { tx, metrics, paths }, thread }
+    }
+
+    /// A handle for producers.
+    pub fn handle(&self) -> StoreHandle {
+        self.handle.clone()
+    }
+
+    /// Flushes everything queued, stops the writer and waits for it.
+    pub async fn shutdown(mut self) {
+        // Everything queued before the Shutdown command is written first (the queue is FIFO).
+        let _ = self.handle.tx.send(Cmd::Shutdown).await;
+        if let Some(t) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+    }
+}
+
+impl StoreHandle {
+    /// The paths the store writes under.
+    pub fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
+    fn prepare_append<T: Serialize + ?Sized>(
+        &self,
+        kind: DataKind,
+        symbol: Option<&Symbol>,
+        ts_ms: TimeMs,
+        obj: &T,
+    ) -> Result<Cmd, StoreError> {
+        if let Some(s) = symbol {
+            if !Symbol::is_valid(s.as_str()) {
+                return Err(StoreError::InvalidName(s.to_string()));
+            }
+        }
+        let line = serde_json::to_string(obj)?;
+        Ok(Cmd::Append { kind, symbol: symbol.cloned(), hour: hour_key(ts_ms), line })
+    }
+
+    fn try_send(&self, kind: DataKind, cmd: Cmd) -> Result<(), StoreError> {
+        match self.tx.try_send(cmd) {
+            Ok(()) => {
+                self.metrics.storage_queue_depth.set((self.tx.max_capacity() - self.tx.capacity()) as i64);
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.metrics.storage_dropped.with_label_values(&[kind.dir_name()]).inc();
+                Err(StoreError::QueueFull)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(StoreError::Closed),
+        }
+    }
+
+    /// Queues one JSONL record without blocking. Full queue → dropped, counted, `QueueFull`.
+    pub fn try_append<T: Serialize + ?Sized>(
+        &self,
+        kind: DataKind,
+        symbol: Option<&Symbol>,
+        ts_ms: TimeMs,
+        obj: &T,
+    ) -> Result<(), StoreError> {
+        let cmd = self.prepare_append(kind, symbol, ts_ms, obj)?;
+        self.try_send(kind, cmd)
+    }
+
+    /// Queues one JSONL record, waiting for room in the queue (never drops).
+    pub async fn append<T: Serialize + ?Sized>(
+        &self,
+        kind: DataKind,
+        symbol: Option<&Symbol>,
+        ts_ms: TimeMs,
+        obj: &T,
+    ) -> Result<(), StoreError> {
+        let cmd = self.prepare_append(kind, symbol, ts_ms, obj)?;
+        self.tx.send(cmd).await.map_err(|_| StoreError::Closed)
+    }
+
+    fn prepare_snapshot<T: Serialize + ?Sized>(&self, kind: DataKind, name: &str, obj: &T) -> Result<Cmd, StoreError> {
+        let ok_name = !name.is_empty()
+            && name.len() <= 64
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            && !name.starts_with('-');
+        if !ok_name {
+            return Err(StoreError::InvalidName(name.to_string()));
+        }
+        let json = serde_json::to_string_pretty(obj)?;
+        Ok(Cmd::Snapshot { kind, name: name.to_string(), json })
+    }
+
+    /// Queues an atomic snapshot replacement of `<data>/<kind>/<name>.json` without blocking.
+    pub fn try_set_snapshot<T: Serialize + ?Sized>(
+        &self,
+        kind: DataKind,
+        name: &str,
+        obj: &T,
+    ) -> Result<(), StoreError> {
+        let cmd = self.prepare_snapshot(kind, name, obj)?;
+        self.try_send(kind, cmd)
+    }
+
+    /// Queues an atomic snapshot replacement, waiting for room.
+    pub async fn set_snapshot<T: Serialize + ?Sized>(
+        &self,
+        kind: DataKind,
+        name: &str,
+        obj: &T,
+    ) -> Result<(), StoreError> {
+        let cmd = self.prepare_snapshot(kind, name, obj)?;
+        self.tx.send(cmd).await.map_err(|_| StoreError::Closed)
+    }
+
+    /// Waits until everything queued before this call is written (acknowledged).
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Cmd::Flush(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+struct Writer {
+    paths: Paths,
+    metrics: Arc<Metrics>,
+    /// Open append handles by file; only the current hour's files stay open.
+    open: HashMap<PathBuf, File>,
+    batch_max: usize,
+}
+
+impl Writer {
+    fn run(mut self, mut rx: mpsc::Receiver<Cmd>) {
+        let mut batch: Vec<Cmd> = Vec::with_capacity(self.batch_max);
+        let mut stop = false;
+        while !stop {
+            let Some(first) = rx.blocking_recv() else { break };
+            batch.push(first);
+            while batch.len() < self.batch_max {
+                match rx.try_recv() {
+                    Ok(c) => batch.push(c),
+                    Err(_) => break,
+                }
+            }
+            if let Some(i) = batch.iter().position(|c| matches!(c, Cmd::Shutdown)) {
+                batch.remove(i);
+                stop = true;
+            }
+            self.metrics.storage_queue_depth.set(rx.len() as i64);
+            self.write_batch(&mut batch);
+        }
+        rx.close();
+        // Anything that raced in after Shutdown is still written: nothing acknowledged is lost.
+        while let Ok(c) = rx.try_recv() {
+            batch.push(c);
+        }
+        if !batch.is_empty() {
+            self.write_batch(&mut batch);
+        }
+        self.open.clear();
+    }
+
+    fn write_batch(&mut self, batch: &mut Vec<Cmd>) {
+        // Group appends per file, keeping order within each file; flush acks after everything
+        // before them has been written.
+        let mut pending: Vec<(PathBuf, DataKind, String)> = Vec::new();
+        let mut acks = Vec::new();
+        for cmd in batch.drain(..) {
+            match cmd {
+                Cmd::Append { kind, symbol, hour, mut line } => {
+                    line.push('\n');
+                    let path = self.paths.hourly_file(kind, symbol.as_ref(), &hour);
+                    match pending.iter_mut().find(|(p, _, _)| *p == path) {
+                        Some((_, _, buf)) => buf.push_str(&line),
+                        None => pending.push((path, kind, line)),
+                    }
+                }
+                Cmd::Snapshot { kind, name, json } => {
+                    let path = self.paths.snapshot_file(kind, &name);
+                    match write_atomic(&path, json.as_bytes()) {
+                        Ok(()) => self.metrics.storage_writes.with_label_values(&[kind.dir_name()]).inc(),
+                        Err(e) => {
+                            self.metrics.storage_write_failures.with_label_values(&[kind.dir_name()]).inc();
+                            tracing::error!(path = %path.display(), error = %e, "snapshot write failed");
+                        }
+                    }
+                }
+                Cmd::Flush(tx) => {
+                    self.write_pending(&mut pending);
+                    acks.push(tx);
+                }
+                Cmd::Shutdown => {}
+            }
+        }
+        self.write_pending(&mut pending);
+        for a in acks {
+            let _ = a.send(());
+        }
+    }
+
+    fn write_pending(&mut self, pending: &mut Vec<(PathBuf, DataKind, String)>) {
+        for (path, kind, buf) in pending.drain(..) {
+            let lines = buf.bytes().filter(|b| *b == b'\n').count() as u64;
+            match self.append_to(&path, buf.as_bytes()) {
+                Ok(()) => self.metrics.storage_writes.with_label_values(&[kind.dir_name()]).inc_by(lines),
+                Err(e) => {
+                    // Drop the handle: the next append reopens and repairs a torn tail.
+                    self.open.remove(&path);
+                    self.metrics.storage_write_failures.with_label_values(&[kind.dir_name()]).inc_by(lines);
+                    tracing::error!(path = %path.display(), error = %e, lines, "JSONL append failed; records lost");
+                }
+            }
+        }
+    }
+
+    fn append_to(&mut self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        if !self.open.contains_key(path) {
+            // Close files of other hours in the same directory: only current files stay open.
+            if let Some(dir) = path.parent() {
+                self.open.retain(|p, _| p.parent() != Some(dir));
+            }
+            if self.open.len() > 4096 {
+                self.open.clear();
+            }
+            let f = open_for_append(path)?;
+            self.open.insert(path.to_path_buf(), f);
+        }
+        let f = self.open.get_mut(path).ok_or_else(|| std::io::Error::other("handle vanished"))?;
+        f.write_all(bytes)
+    }
+}
+
+/// Opens a JSONL file for appending, creating directories, and truncates a torn last line left by
+/// a crash so that every line in the file is whole.
+fn open_for_append(path: &Path) -> std::io::Result<File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut f = OpenOptions::new().create(true).read(true).append(true).open(path)?;
+    let len = f.metadata()?.len();
+    if len > 0 {
+        let mut last = [0u8; 1];
+        f.seek(SeekFrom::Start(len - 1))?;
+        f.read_exact(&mut last)?;
+        if last[0] != b'\n' {
+            let keep = whole_lines_len(&mut f, len)?;
+            tracing::warn!(path = %path.display(), torn_bytes = len - keep, "repairing torn JSONL tail left by a crash");
+            f.set_len(keep)?;
+        }
+    }
+    Ok(f)
+}
+
+/// Length of the prefix of the file that ends with its last newline.
+fn whole_lines_len(f: &mut File, len: u64) -> std::io::Result<u64> {
+    let mut pos = len;
+    let mut buf = vec![0u8; 8192];
+    while pos > 0 {
+        let n = (pos.min(buf.len() as u64)) as usize;
+        pos -= n as u64;
+        f.seek(SeekFrom::Start(pos))?;
+        f.read_exact(&mut buf[..n])?;
+        if let Some(i) = buf[..n].iter().rposition(|b| *b == b'\n') {
+            return Ok(pos + i as u64 + 1);
+        }
+    }
+    Ok(0)
+}
+
+/// Writes `bytes` to `path` atomically: temp file in the same directory, fsync, rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().ok_or_else(|| std::io::Error::other("snapshot path has no parent"))?;
+    std::fs::create_dir_all(dir)?;
+    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("snapshot");
+    let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
+    let res = (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res
+}
+
+/// Reads a JSONL file: every whole line parsed as JSON. Returns the values and the number of
+/// lines that could not be used (a torn tail or a corrupt line), which callers log and count.
+pub fn read_jsonl(path: &Path) -> std::io::Result<(Vec<serde_json::Value>, usize)> {
+    let bytes = std::fs::read(path)?;
+    let mut out = Vec::new();
+    let mut bad = 0;
+    let whole = match bytes.iter().rposition(|b| *b == b'\n') {
+        Some(i) => &bytes[..=i],
+        None => &bytes[..0],
+    };
+    if whole.len() < bytes.len() {
+        bad += 1;
+    }
+    for line in whole.split(|b| *b == b'\n') {
+        if line.is_empty() {
+            continue;
+        }
+        match serde_json::from_slice(line) {
+            Ok(v) => out.push(v),
+            Err(_) => bad += 1,
+        }
+    }
+    Ok((out, bad))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hour_and_day_keys_are_utc() {
+        // 2026-11-24T13:05:00Z
+        let t = 1_795_525_500_000;
+        assert_eq!(hour_key(t), "2026-11-24T13");
+        assert_eq!(day_key(t), "2026-11-24");
+    }
+
+    #[tokio::test]
+    async fn appends_group_by_kind_symbol_hour_and_snapshots_are_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::with_data_dir(dir.path());
+        let m = Arc::new(Metrics::new());
+        let store = Store::start(paths.clone(), 16, 4, m.clone());
+        let h = store.handle();
+        let btc = Symbol::new("BTCUSDT");
+        for i in 0..10 {
+            h.append(DataKind::Events, Some(&btc), 1_795_525_500_000 + i * 1000, &serde_json::json!({"i": i}))
+                .await
+                .unwrap();
+        }
+        h.append(DataKind::Events, Some(&btc), 1_795_529_100_000, &serde_json::json!({"i": 99})).await.unwrap();
+        h.set_snapshot(DataKind::Metrics, "BTCUSDT", &serde_json::json!({"x": 1})).await.unwrap();
+        assert!(matches!(
+            h.try_append(DataKind::Events, Some(&Symbol::new("../x")), 0, &1),
+            Err(StoreError::InvalidName(_))
+        ));
+        store.shutdown().await;
+        let (v, bad) = read_jsonl(&paths.hourly_file(DataKind::Events, Some(&btc), "2026-11-24T13")).unwrap();
+        assert_eq!(bad, 0);
+        assert_eq!(v.len(), 10);
+        assert_eq!(v[3]["i"], 3);
+        let (v, _) = read_jsonl(&paths.hourly_file(DataKind::Events, Some(&btc), "2026-11-24T14")).unwrap();
+        assert_eq!(v.len(), 1);
+        let snap: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(paths.snapshot_file(DataKind::Metrics, "BTCUSDT")).unwrap()).unwrap();
+        assert_eq!(snap["x"], 1);
+        assert_eq!(m.storage_writes.with_label_values(&["events"]).get(), 11);
+    }
+
+    #[tokio::test]
+    async fn torn_tail_is_repaired_before_appending() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::with_data_dir(dir.path());
+        let file = paths.hourly_file(DataKind::Events, None, "2026-11-24T13");
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, b"{\"a\":1}\n{\"a\":2}\n{\"a\":").unwrap();
+        let (v, bad) = read_jsonl(&file).unwrap();
+        assert_eq!((v.len(), bad), (2, 1));
+        let store = Store::start(paths.clone(), 16, 4, Arc::new(Metrics::new()));
+        store.handle().append(DataKind::Events, None, 1_795_525_500_000, &serde_json::json!({"a": 3})).await.unwrap();
+        store.shutdown().await;
+        let (v, bad) = read_jsonl(&file).unwrap();
+        assert_eq!(bad, 0);
+        assert_eq!(v.iter().map(|x| x["a"].as_i64().unwrap()).collect::<Vec<_>>(), vec![1, 2, 3]);
+    }
+
+    #[tokio::test]
+    async fn full_queue_refuses_and_counts_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = Arc::new(Metrics::new());
+        // A writer that never runs: build the handle by hand with a tiny queue.
+        let (tx, _rx) = mpsc::channel(2);
+        let h = StoreHandle { tx, metrics: m.clone(), paths: Paths::with_data_dir(dir.path()) };
+        assert!(h.try_append(DataKind::Raw, None, 0, &1).is_ok());
+        assert!(h.try_append(DataKind::Raw, None, 0, &2).is_ok());
+        assert!(matches!(h.try_append(DataKind::Raw, None, 0, &3), Err(StoreError::QueueFull)));
+        assert_eq!(m.storage_dropped.with_label_values(&["raw"]).get(), 1);
+    }
+
+    #[tokio::test]
+    async fn write_failure_is_counted_and_the_writer_keeps_going() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::with_data_dir(dir.path());
+        // Make the events kind directory a *file*, so creating symbol dirs under it fails.
+        std::fs::write(paths.kind_dir(DataKind::Events), b"not a dir").unwrap();
+        let m = Arc::new(Metrics::new());
+        let store = Store::start(paths.clone(), 16, 4, m.clone());
+        let h = store.handle();
+        h.append(DataKind::Events, None, 0, &1).await.unwrap();
+        h.append(DataKind::Orderbook, None, 0, &2).await.unwrap();
+        store.shutdown().await;
+        assert_eq!(m.storage_write_failures.with_label_values(&["events"]).get(), 1);
+        assert_eq!(m.storage_writes.with_label_values(&["orderbook"]).get(), 1);
+        let (v, _) = read_jsonl(&paths.hourly_file(DataKind::Orderbook, None, "1970-01-01T00")).unwrap();
+        assert_eq!(v.len(), 1);
+    }
+}

@@ -962,3 +962,59 @@ async fn ws_cancel_stops_and_reports_down() {
     tokio::time::timeout(Duration::from_secs(2), r.handle.join()).await.expect("feed stops");
     assert_eq!(r.handle.status().connections, vec![FeedState::Down]);
 }
+
+#[tokio::test]
+async fn ws_full_queue_applies_backpressure_without_dropping() {
+    let mock = MockWs::start(Behavior { snapshot_on_subscribe: false, ..Behavior::default() }).await;
+    let (tx, mut rx) = mpsc::channel(2);
+    let cancel = CancellationToken::new();
+    let handle = PublicFeed::new(fast_feed(&mock.url)).start(subs(&["BTCUSDT"], 50), tx, cancel.clone());
+    // Status events wait for room too: read them.
+    next_event(&mut rx, |e| is_feed(e, 0, FeedState::Connected)).await;
+    wait_until("subscribed", || mock.subscribed(0).len() == 4).await;
+    for i in 0..20u64 {
+        let mut v: Value = serde_json::from_str(fixture!("ws_orderbook_delta.json")).unwrap();
+        v["data"]["u"] = json!(100 + i);
+        mock.send(0, v.to_string());
+    }
+    wait_until("queue full", || handle.stats_snapshot().ws_queue_full >= 1).await;
+    let mut ids = Vec::new();
+    while ids.len() < 20 {
+        let ev = tokio::time::timeout(Duration::from_secs(4), rx.recv()).await.unwrap().unwrap();
+        if let EventKind::Book(b) = ev.kind {
+            ids.push(b.update_id);
+        }
+    }
+    assert_eq!(ids, (100..120).collect::<Vec<u64>>(), "every update delivered, in order");
+    cancel.cancel();
+}
+
+#[tokio::test]
+async fn ws_slow_consumer_does_not_fake_a_dead_socket() {
+    let mock = MockWs::start(Behavior { snapshot_on_subscribe: false, ..Behavior::default() }).await;
+    let mut cfg = fast_feed(&mock.url);
+    cfg.data_timeout = Duration::from_millis(400);
+    cfg.pong_timeout = Duration::from_millis(200);
+    let (tx, mut rx) = mpsc::channel(2);
+    let cancel = CancellationToken::new();
+    let handle = PublicFeed::new(cfg).start(subs(&["BTCUSDT"], 50), tx, cancel.clone());
+    next_event(&mut rx, |e| is_feed(e, 0, FeedState::Connected)).await;
+    wait_until("subscribed", || mock.subscribed(0).len() == 4).await;
+    for _round in 0..2 {
+        for _ in 0..6 {
+            mock.send(0, fixture!("ws_public_trade.json").to_string());
+        }
+        // The consumer stalls longer than the data and pong timeouts.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let mut n = 0;
+        while n < 6 {
+            let ev = tokio::time::timeout(Duration::from_secs(4), rx.recv()).await.unwrap().unwrap();
+            if ev.is_market_data() {
+                n += 1;
+            }
+        }
+    }
+    assert_eq!(mock.conn_count(), 1, "a stalled consumer must not cause a reconnect");
+    assert_eq!(handle.stats_snapshot().ws_timeouts, 0);
+    cancel.cancel();
+}

@@ -124,23 +124,38 @@ pub struct ConnectorStats {
 
 /// A plain copy of [`ConnectorStats`] at one instant.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[allow(missing_docs)]
 pub struct StatsSnapshot {
+    /// [`ConnectorStats::rest_requests`].
     pub rest_requests: u64,
+    /// [`ConnectorStats::rest_errors`].
     pub rest_errors: u64,
+    /// [`ConnectorStats::rest_retries`].
     pub rest_retries: u64,
+    /// [`ConnectorStats::rest_rate_limited`].
     pub rest_rate_limited: u64,
+    /// [`ConnectorStats::ws_frames`].
     pub ws_frames: u64,
+    /// [`ConnectorStats::ws_malformed`].
     pub ws_malformed: u64,
+    /// [`ConnectorStats::ws_disconnects`].
     pub ws_disconnects: u64,
+    /// [`ConnectorStats::ws_reconnects`].
     pub ws_reconnects: u64,
+    /// [`ConnectorStats::ws_subscribe_requests`].
     pub ws_subscribe_requests: u64,
+    /// [`ConnectorStats::ws_ack_failures`].
     pub ws_ack_failures: u64,
+    /// [`ConnectorStats::ws_topics_failed`].
     pub ws_topics_failed: u64,
+    /// [`ConnectorStats::ws_pings`].
     pub ws_pings: u64,
+    /// [`ConnectorStats::ws_pongs`].
     pub ws_pongs: u64,
+    /// [`ConnectorStats::ws_timeouts`].
     pub ws_timeouts: u64,
+    /// [`ConnectorStats::ws_events`].
     pub ws_events: u64,
+    /// [`ConnectorStats::ws_queue_full`].
     pub ws_queue_full: u64,
 }
 

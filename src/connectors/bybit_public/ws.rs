@@ -234,7 +234,9 @@ impl PublicFeed {
     }
 
     /// Starts the feed for `subs` (must be called inside a Tokio runtime). Events go to `out`;
-    /// the feed stops when `cancel` (or [`FeedHandle::shutdown`]) fires or `out` is closed.
+    /// the feed stops when `cancel` (or [`FeedHandle::shutdown`]) fires, when `out` is closed,
+    /// or when every [`FeedHandle`] clone has been dropped.
+    #[must_use = "dropping every FeedHandle stops the feed"]
     pub fn start(self, subs: Vec<Subscription>, out: mpsc::Sender<Event>, cancel: CancellationToken) -> FeedHandle {
         let cancel = cancel.child_token();
         let (status_tx, status_rx) = watch::channel(FeedStatus { aggregate: FeedState::Down, connections: Vec::new() });
@@ -606,6 +608,7 @@ struct Session {
     pending: Vec<Pending>,
     retries: Vec<Retry>,
     ping_outstanding: Option<Instant>,
+    last_rx: Instant,
     healthy: bool,
 }
 
@@ -834,10 +837,20 @@ impl Conn {
                 }
                 let mut evs = Vec::with_capacity(1);
                 data.push_events(EventTime { exchange_ms: Some(ts_ms), recv_ms }, &mut evs);
+                let started = Instant::now();
                 for ev in evs {
                     ConnectorStats::inc(&self.ctx.stats.ws_events);
                     if !self.ctx.emit(ev).await {
                         return false;
+                    }
+                }
+                // Time spent waiting for our own consumer is not the venue's silence: shift the
+                // heartbeat and data clocks so a stall downstream cannot fake a dead socket.
+                let waited = started.elapsed();
+                if waited >= Duration::from_millis(1) {
+                    sess.last_rx = Instant::now();
+                    if let Some(sent) = sess.ping_outstanding {
+                        sess.ping_outstanding = Some(sent + waited);
                     }
                 }
             }
@@ -903,12 +916,7 @@ impl Conn {
     }
 
     /// Timers: heartbeat, pong / data timeouts, ack deadlines and due retries.
-    async fn housekeeping(
-        &mut self,
-        sess: &mut Session,
-        last_rx: Instant,
-        next_ping: &mut Instant,
-    ) -> Result<(), String> {
+    async fn housekeeping(&mut self, sess: &mut Session, next_ping: &mut Instant) -> Result<(), String> {
         let ctx = self.ctx.clone();
         let cfg = &ctx.cfg;
         let now = Instant::now();
@@ -918,7 +926,7 @@ impl Conn {
                 return Err(format!("no pong within {:?}", cfg.pong_timeout));
             }
         }
-        if now.duration_since(last_rx) >= cfg.data_timeout {
+        if now.duration_since(sess.last_rx) >= cfg.data_timeout {
             ConnectorStats::inc(&self.ctx.stats.ws_timeouts);
             return Err(format!("no frame within {:?}", cfg.data_timeout));
         }
@@ -972,8 +980,14 @@ impl Conn {
     /// a pong received), which resets the failure count.
     async fn session(&mut self, ws: Ws) -> (End, bool) {
         let (sink, mut stream) = ws.split();
-        let mut sess =
-            Session { sink, pending: Vec::new(), retries: Vec::new(), ping_outstanding: None, healthy: false };
+        let mut sess = Session {
+            sink,
+            pending: Vec::new(),
+            retries: Vec::new(),
+            ping_outstanding: None,
+            last_rx: Instant::now(),
+            healthy: false,
+        };
         let end = self.session_loop(&mut sess, &mut stream).await;
         if matches!(end, End::Cancelled) {
             let _ = tokio::time::timeout(Duration::from_millis(200), sess.sink.send(Message::Close(None))).await;
@@ -987,8 +1001,7 @@ impl Conn {
             return End::Dropped(e);
         }
         let cfg = self.ctx.cfg.clone();
-        let mut last_rx = Instant::now();
-        let mut next_ping = last_rx + cfg.ping_interval;
+        let mut next_ping = Instant::now() + cfg.ping_interval;
         let mut tick = tokio::time::interval(cfg.housekeeping_interval());
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -1000,13 +1013,13 @@ impl Conn {
                         None => return End::Dropped("stream ended".into()),
                         Some(Err(e)) => return End::Dropped(format!("read: {e}")),
                         Some(Ok(Message::Text(t))) => {
-                            last_rx = Instant::now();
+                            sess.last_rx = Instant::now();
                             if !self.handle_text(sess, t.as_str(), recv_ms).await {
                                 return End::Cancelled;
                             }
                         }
                         Some(Ok(Message::Binary(b))) => {
-                            last_rx = Instant::now();
+                            sess.last_rx = Instant::now();
                             match std::str::from_utf8(&b) {
                                 Ok(t) => {
                                     if !self.handle_text(sess, t, recv_ms).await {
@@ -1020,7 +1033,7 @@ impl Conn {
                             }
                         }
                         Some(Ok(Message::Ping(_))) | Some(Ok(Message::Pong(_))) => {
-                            last_rx = Instant::now();
+                            sess.last_rx = Instant::now();
                             // Flushes the automatic pong reply queued by tungstenite.
                             if let Err(e) = sess.sink.flush().await {
                                 return End::Dropped(format!("flush: {e}"));
@@ -1039,7 +1052,7 @@ impl Conn {
                     None => return End::Cancelled,
                 },
                 _ = tick.tick() => {
-                    if let Err(e) = self.housekeeping(sess, last_rx, &mut next_ping).await {
+                    if let Err(e) = self.housekeeping(sess, &mut next_ping).await {
                         return End::Dropped(e);
                     }
                 }

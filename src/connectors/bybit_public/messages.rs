@@ -1,0 +1,1104 @@
+//! Wire types of Bybit's v5 public API and their conversions into [`crate::market::data`].
+//!
+//! Shapes follow Bybit's v5 documentation:
+//! - REST envelope `{retCode, retMsg, result, retExtInfo, time}`; `retCode != 0` is always an
+//!   [`BybitError::Api`], never data.
+//! - `GET /v5/market/instruments-info?category=linear` (`list`, `nextPageCursor`, filters),
+//!   `GET /v5/market/orderbook` (`s`, `b`, `a`, `ts`, `u`, `seq`, `cts`), `GET /v5/market/tickers`,
+//!   `GET /v5/market/time` (`timeSecond`, `timeNano`).
+//! - Public WS frames `{topic, type, ts, data, cts?, cs?}` for `orderbook.{depth}.{symbol}`,
+//!   `publicTrade.{symbol}`, `tickers.{symbol}`, `allLiquidation.{symbol}`, and operation
+//!   responses `{success, ret_msg, conn_id, req_id, op}` (subscribe / unsubscribe acks, pongs).
+//!
+//! Every price and size is parsed exactly from its decimal string ([`Price::parse`] /
+//! [`Qty::parse`]); a value that does not parse makes the whole message a typed error.
+
+use super::BybitError;
+use crate::domain::{EventTime, Fixed, Price, Qty, Side, Symbol, TimeMs};
+use crate::engine::event::{Event, EventKind};
+use crate::market::data::{
+    BookAction, BookUpdate, Instrument, InstrumentStatus, Level, Liquidation, TickerUpdate, Trade, TradeBatch,
+};
+use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+// ---------------------------------------------------------------------------------------------
+// Lenient scalar readers (Bybit sends most numbers as strings; accept both forms).
+// ---------------------------------------------------------------------------------------------
+
+/// Reads a string or a number as text (`null` → empty).
+fn de_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = String;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string or a number")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_string<E: de::Error>(self, v: String) -> Result<String, E> {
+            Ok(v)
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
+            Ok(format!("{v}"))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<String, E> {
+            Ok(String::new())
+        }
+        fn visit_none<E: de::Error>(self) -> Result<String, E> {
+            Ok(String::new())
+        }
+    }
+    d.deserialize_any(V)
+}
+
+/// Reads an integer given as a number or a decimal-integer string.
+fn de_i64<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = i64;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an integer or an integer string")
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<i64, E> {
+            Ok(v)
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<i64, E> {
+            i64::try_from(v).map_err(|_| E::custom("integer out of range"))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<i64, E> {
+            v.trim().parse().map_err(|_| E::custom(format!("invalid integer {v:?}")))
+        }
+    }
+    d.deserialize_any(V)
+}
+
+/// Reads an unsigned integer given as a number or a string.
+fn de_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = u64;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an unsigned integer or an integer string")
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<u64, E> {
+            u64::try_from(v).map_err(|_| E::custom("negative integer"))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<u64, E> {
+            Ok(v)
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<u64, E> {
+            v.trim().parse().map_err(|_| E::custom(format!("invalid unsigned integer {v:?}")))
+        }
+    }
+    d.deserialize_any(V)
+}
+
+/// Optional integer: absent, `null` or `""` → `None`.
+fn de_opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Option<i64>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an optional integer")
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            i64::try_from(v).map(Some).map_err(|_| E::custom("integer out of range"))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            if v.trim().is_empty() {
+                return Ok(None);
+            }
+            v.trim().parse().map(Some).map_err(|_| E::custom(format!("invalid integer {v:?}")))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    d.deserialize_any(V)
+}
+
+/// Optional exact decimal: absent, `null` or `""` (Bybit's "no value", e.g. pre-launch
+/// tickers) → `None`; anything else must parse exactly.
+fn de_opt_fixed<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Fixed>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Option<Fixed>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an optional decimal string")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            if v.trim().is_empty() {
+                return Ok(None);
+            }
+            Fixed::parse(v).map(Some).map_err(E::custom)
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Fixed::parse(&v.to_string()).map(Some).map_err(E::custom)
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Fixed::parse(&v.to_string()).map(Some).map_err(E::custom)
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            Fixed::parse(&format!("{v}")).map(Some).map_err(E::custom)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    d.deserialize_any(V)
+}
+
+fn de_opt_price<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Price>, D::Error> {
+    de_opt_fixed(d).map(|o| o.map(Price))
+}
+
+/// Optional analytics number (`f64`), from a decimal string or a number; `""` → `None`;
+/// non-finite values are refused.
+fn de_opt_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Option<f64>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an optional decimal string")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            let t = v.trim();
+            if t.is_empty() {
+                return Ok(None);
+            }
+            match t.parse::<f64>() {
+                Ok(x) if x.is_finite() => Ok(Some(x)),
+                _ => Err(E::custom(format!("invalid number {v:?}"))),
+            }
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v as f64))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v as f64))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            if v.is_finite() {
+                Ok(Some(v))
+            } else {
+                Err(E::custom("non-finite number"))
+            }
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    d.deserialize_any(V)
+}
+
+/// Bybit's `"Buy"` / `"Sell"`.
+fn de_side<'de, D: Deserializer<'de>>(d: D) -> Result<Side, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Side;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("\"Buy\" or \"Sell\"")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Side, E> {
+            Side::from_bybit(v).ok_or_else(|| E::custom(format!("invalid side {v:?}")))
+        }
+    }
+    d.deserialize_str(V)
+}
+
+/// Book levels `[["price","size"], …]` parsed exactly, without intermediate strings.
+fn de_levels<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Level>, D::Error> {
+    let raw: Vec<(Price, Qty)> = Vec::deserialize(d)?;
+    Ok(raw.into_iter().map(|(price, qty)| Level { price, qty }).collect())
+}
+
+fn decode_err(e: impl fmt::Display) -> BybitError {
+    BybitError::Decode(e.to_string())
+}
+
+// ---------------------------------------------------------------------------------------------
+// REST envelope
+// ---------------------------------------------------------------------------------------------
+
+/// The v5 REST envelope. `result` stays generic; see [`envelope_result`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Envelope<T> {
+    /// `0` on success; anything else is an error code.
+    pub ret_code: i64,
+    /// Human-readable status (`"OK"`, `"success"` or the error text).
+    #[serde(default)]
+    pub ret_msg: String,
+    /// The payload (an empty object on errors).
+    #[serde(default)]
+    pub result: Option<T>,
+    /// Extra information, usually `{}`.
+    #[serde(default)]
+    pub ret_ext_info: Option<serde_json::Value>,
+    /// Server time of the response, ms.
+    #[serde(default, deserialize_with = "de_opt_i64")]
+    pub time: Option<i64>,
+}
+
+/// Checks the envelope of an already-parsed JSON body and extracts its `result` as `T`.
+/// `retCode != 0` → [`BybitError::Api`] (the result is never looked at).
+pub fn envelope_result<T: DeserializeOwned>(body: serde_json::Value) -> Result<T, BybitError> {
+    let env: Envelope<serde_json::Value> = serde_json::from_value(body).map_err(decode_err)?;
+    if env.ret_code != 0 {
+        return Err(BybitError::Api { code: env.ret_code, msg: env.ret_msg });
+    }
+    let result = env.result.ok_or_else(|| BybitError::Decode("envelope without result".into()))?;
+    serde_json::from_value(result).map_err(decode_err)
+}
+
+/// Parses a REST body (text) and extracts its `result` as `T`; invalid JSON is a
+/// [`BybitError::Decode`].
+pub fn parse_envelope<T: DeserializeOwned>(body: &str) -> Result<T, BybitError> {
+    let v: serde_json::Value = serde_json::from_str(body).map_err(decode_err)?;
+    envelope_result(v)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Instruments info
+// ---------------------------------------------------------------------------------------------
+
+/// `result` of `GET /v5/market/instruments-info` (one page).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstrumentsPage {
+    /// Product type (`linear`).
+    #[serde(default)]
+    pub category: String,
+    /// Instruments on this page.
+    #[serde(default)]
+    pub list: Vec<InstrumentInfo>,
+    /// Cursor of the next page; empty on the last page.
+    #[serde(default, deserialize_with = "de_text")]
+    pub next_page_cursor: String,
+}
+
+/// One linear instrument as Bybit describes it (fields we do not use are ignored).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstrumentInfo {
+    /// Symbol name, e.g. `BTCUSDT`.
+    pub symbol: String,
+    /// `LinearPerpetual`, `LinearFutures`, …
+    #[serde(default, deserialize_with = "de_text")]
+    pub contract_type: String,
+    /// `PreLaunch`, `Trading`, `Delivering`, `Closed`.
+    #[serde(default, deserialize_with = "de_text")]
+    pub status: String,
+    /// Base coin.
+    #[serde(default, deserialize_with = "de_text")]
+    pub base_coin: String,
+    /// Quote coin.
+    #[serde(default, deserialize_with = "de_text")]
+    pub quote_coin: String,
+    /// Settle coin (`USDT` for USDT perpetuals).
+    #[serde(default, deserialize_with = "de_text")]
+    pub settle_coin: String,
+    /// Launch time, ms (string on the wire).
+    #[serde(default, deserialize_with = "de_text")]
+    pub launch_time: String,
+    /// Price rules.
+    #[serde(default)]
+    pub price_filter: PriceFilter,
+    /// Size rules.
+    #[serde(default)]
+    pub lot_size_filter: LotSizeFilter,
+    /// Leverage rules.
+    #[serde(default)]
+    pub leverage_filter: LeverageFilter,
+}
+
+/// `priceFilter`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PriceFilter {
+    /// Minimum order price.
+    #[serde(default, deserialize_with = "de_text")]
+    pub min_price: String,
+    /// Maximum order price.
+    #[serde(default, deserialize_with = "de_text")]
+    pub max_price: String,
+    /// Price increment.
+    #[serde(default, deserialize_with = "de_text")]
+    pub tick_size: String,
+}
+
+/// `lotSizeFilter`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LotSizeFilter {
+    /// Maximum quantity of a limit order.
+    #[serde(default, deserialize_with = "de_text")]
+    pub max_order_qty: String,
+    /// Maximum quantity of a market order.
+    #[serde(default, deserialize_with = "de_text")]
+    pub max_mkt_order_qty: String,
+    /// Minimum order quantity.
+    #[serde(default, deserialize_with = "de_text")]
+    pub min_order_qty: String,
+    /// Quantity increment.
+    #[serde(default, deserialize_with = "de_text")]
+    pub qty_step: String,
+    /// Minimum order notional (USDT).
+    #[serde(default, deserialize_with = "de_text")]
+    pub min_notional_value: String,
+}
+
+/// `leverageFilter`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LeverageFilter {
+    /// Minimum leverage.
+    #[serde(default, deserialize_with = "de_text")]
+    pub min_leverage: String,
+    /// Maximum leverage.
+    #[serde(default, deserialize_with = "de_text")]
+    pub max_leverage: String,
+    /// Leverage increment.
+    #[serde(default, deserialize_with = "de_text")]
+    pub leverage_step: String,
+}
+
+fn parse_field<T>(
+    symbol: &str,
+    field: &str,
+    v: &str,
+    parse: fn(&str) -> Result<T, crate::domain::DecimalError>,
+) -> Result<T, BybitError> {
+    parse(v).map_err(|e| BybitError::Decode(format!("{symbol}: {field}: {e}")))
+}
+
+impl InstrumentInfo {
+    /// True for a linear perpetual settled in USDT (the only contracts this engine trades).
+    pub fn is_usdt_perpetual(&self) -> bool {
+        self.contract_type == "LinearPerpetual" && self.settle_coin == "USDT"
+    }
+
+    /// Bybit status mapped onto [`InstrumentStatus`] (anything but `Trading` / `PreLaunch` is
+    /// `Closed`).
+    pub fn instrument_status(&self) -> InstrumentStatus {
+        match self.status.as_str() {
+            "Trading" => InstrumentStatus::Trading,
+            "PreLaunch" => InstrumentStatus::PreLaunch,
+            _ => InstrumentStatus::Closed,
+        }
+    }
+
+    /// Converts into an [`Instrument`] with exact trading rules. Fails on an invalid symbol,
+    /// a missing or non-positive tick size / quantity step, or any value that does not parse.
+    /// A missing `minNotionalValue` or `maxOrderQty` reads as zero (the venue gives none).
+    pub fn to_instrument(&self) -> Result<Instrument, BybitError> {
+        let s = self.symbol.as_str();
+        if !Symbol::is_valid(s) {
+            return Err(BybitError::Decode(format!("invalid symbol {s:?}")));
+        }
+        let tick_size = parse_field(s, "tickSize", &self.price_filter.tick_size, Price::parse)?;
+        let qty_step = parse_field(s, "qtyStep", &self.lot_size_filter.qty_step, Qty::parse)?;
+        if tick_size.raw() <= 0 || qty_step.raw() <= 0 {
+            return Err(BybitError::Decode(format!("{s}: tickSize and qtyStep must be > 0")));
+        }
+        let or_zero = |v: &str| if v.trim().is_empty() { "0".to_string() } else { v.to_string() };
+        let min_qty = parse_field(s, "minOrderQty", &or_zero(&self.lot_size_filter.min_order_qty), Qty::parse)?;
+        let max_qty = parse_field(s, "maxOrderQty", &or_zero(&self.lot_size_filter.max_order_qty), Qty::parse)?;
+        let min_notional =
+            parse_field(s, "minNotionalValue", &or_zero(&self.lot_size_filter.min_notional_value), Price::parse)?;
+        let max_leverage = parse_field(s, "maxLeverage", &or_zero(&self.leverage_filter.max_leverage), Price::parse)?;
+        let launch_time_ms = if self.launch_time.trim().is_empty() {
+            0
+        } else {
+            self.launch_time
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| BybitError::Decode(format!("{s}: launchTime {:?} is not an integer", self.launch_time)))?
+        };
+        Ok(Instrument {
+            symbol: Symbol::new(s),
+            status: self.instrument_status(),
+            tick_size,
+            qty_step,
+            min_qty,
+            max_qty,
+            min_notional,
+            max_leverage,
+            launch_time_ms,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Order book (REST)
+// ---------------------------------------------------------------------------------------------
+
+/// `result` of `GET /v5/market/orderbook` (always a snapshot).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct OrderbookResult {
+    /// Symbol.
+    pub s: String,
+    /// Bids, best (highest) first.
+    #[serde(default, deserialize_with = "de_levels")]
+    pub b: Vec<Level>,
+    /// Asks, best (lowest) first.
+    #[serde(default, deserialize_with = "de_levels")]
+    pub a: Vec<Level>,
+    /// Time the system generated the data, ms.
+    #[serde(deserialize_with = "de_i64")]
+    pub ts: i64,
+    /// Update id (the REST book matches the deepest WS book's `u`, not the subscribed depth's).
+    #[serde(deserialize_with = "de_u64")]
+    pub u: u64,
+    /// Cross sequence.
+    #[serde(default, deserialize_with = "de_u64")]
+    pub seq: u64,
+    /// Matching-engine time, ms.
+    #[serde(default, deserialize_with = "de_opt_i64")]
+    pub cts: Option<i64>,
+}
+
+impl OrderbookResult {
+    /// A [`BookAction::Snapshot`] book update; `depth` is the requested limit.
+    pub fn into_book(self, depth: u16) -> Result<BookUpdate, BybitError> {
+        if !Symbol::is_valid(&self.s) {
+            return Err(BybitError::Decode(format!("invalid symbol {:?}", self.s)));
+        }
+        Ok(BookUpdate {
+            symbol: Symbol::new(&self.s),
+            action: BookAction::Snapshot,
+            depth,
+            bids: self.b,
+            asks: self.a,
+            update_id: self.u,
+            seq: self.seq,
+            cts_ms: self.cts,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tickers (REST list items and WS data share the field names)
+// ---------------------------------------------------------------------------------------------
+
+/// Ticker fields shared by `GET /v5/market/tickers` items and `tickers.{symbol}` WS data.
+/// Every field except the symbol is optional (WS deltas carry only what changed; pre-launch
+/// contracts send empty strings).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TickerData {
+    /// Symbol.
+    pub symbol: String,
+    /// Last traded price.
+    #[serde(default, deserialize_with = "de_opt_price")]
+    pub last_price: Option<Price>,
+    /// Mark price.
+    #[serde(default, deserialize_with = "de_opt_price")]
+    pub mark_price: Option<Price>,
+    /// Index price.
+    #[serde(default, deserialize_with = "de_opt_price")]
+    pub index_price: Option<Price>,
+    /// Best bid price.
+    #[serde(default, deserialize_with = "de_opt_price")]
+    pub bid1_price: Option<Price>,
+    /// Best ask price.
+    #[serde(default, deserialize_with = "de_opt_price")]
+    pub ask1_price: Option<Price>,
+    /// 24 h change as a fraction.
+    #[serde(default, rename = "price24hPcnt", deserialize_with = "de_opt_f64")]
+    pub price_24h_pcnt: Option<f64>,
+    /// 24 h turnover (USDT).
+    #[serde(default, rename = "turnover24h", deserialize_with = "de_opt_f64")]
+    pub turnover_24h: Option<f64>,
+    /// 24 h volume (base coin).
+    #[serde(default, rename = "volume24h", deserialize_with = "de_opt_f64")]
+    pub volume_24h: Option<f64>,
+    /// Funding rate.
+    #[serde(default, deserialize_with = "de_opt_f64")]
+    pub funding_rate: Option<f64>,
+    /// Open interest (base coin).
+    #[serde(default, deserialize_with = "de_opt_f64")]
+    pub open_interest: Option<f64>,
+}
+
+impl TickerData {
+    /// Into the venue-agnostic [`TickerUpdate`].
+    pub fn into_update(self) -> TickerUpdate {
+        TickerUpdate {
+            symbol: Symbol::new(&self.symbol),
+            last_price: self.last_price,
+            mark_price: self.mark_price,
+            index_price: self.index_price,
+            bid1_price: self.bid1_price,
+            ask1_price: self.ask1_price,
+            price_24h_pcnt: self.price_24h_pcnt,
+            turnover_24h: self.turnover_24h,
+            volume_24h: self.volume_24h,
+            funding_rate: self.funding_rate,
+            open_interest: self.open_interest,
+        }
+    }
+}
+
+/// `result` of `GET /v5/market/tickers`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct TickersResult {
+    /// Product type.
+    #[serde(default)]
+    pub category: String,
+    /// One item per symbol.
+    #[serde(default)]
+    pub list: Vec<TickerData>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server time
+// ---------------------------------------------------------------------------------------------
+
+/// `result` of `GET /v5/market/time`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerTime {
+    /// Seconds since the epoch (string on the wire).
+    #[serde(default, deserialize_with = "de_text")]
+    pub time_second: String,
+    /// Nanoseconds since the epoch (string on the wire).
+    #[serde(default, deserialize_with = "de_text")]
+    pub time_nano: String,
+}
+
+impl ServerTime {
+    /// Server time in ms: from `timeNano` when it parses, else from `timeSecond`.
+    pub fn to_ms(&self) -> Result<TimeMs, BybitError> {
+        if let Ok(n) = self.time_nano.trim().parse::<i128>() {
+            return i64::try_from(n / 1_000_000).map_err(|_| BybitError::Decode("timeNano out of range".into()));
+        }
+        self.time_second
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .and_then(|s| s.checked_mul(1_000))
+            .ok_or_else(|| BybitError::Decode(format!("invalid server time {self:?}")))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// WebSocket: requests
+// ---------------------------------------------------------------------------------------------
+
+/// An operation request: `{"req_id": "...", "op": "subscribe", "args": [...]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpRequest {
+    /// Our id, echoed in the response.
+    pub req_id: String,
+    /// `subscribe`, `unsubscribe` or `ping`.
+    pub op: String,
+    /// Topics (omitted for `ping`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+}
+
+impl OpRequest {
+    /// A subscribe request.
+    pub fn subscribe(req_id: String, topics: Vec<String>) -> Self {
+        OpRequest { req_id, op: "subscribe".into(), args: topics }
+    }
+    /// An unsubscribe request.
+    pub fn unsubscribe(req_id: String, topics: Vec<String>) -> Self {
+        OpRequest { req_id, op: "unsubscribe".into(), args: topics }
+    }
+    /// A heartbeat ping.
+    pub fn ping(req_id: String) -> Self {
+        OpRequest { req_id, op: "ping".into(), args: Vec::new() }
+    }
+    /// JSON text of the request.
+    pub fn to_json(&self) -> String {
+        // Serializing strings into a JSON object cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// `orderbook.{depth}.{symbol}`.
+pub fn topic_orderbook(depth: u16, symbol: &Symbol) -> String {
+    format!("orderbook.{depth}.{symbol}")
+}
+/// `publicTrade.{symbol}`.
+pub fn topic_trades(symbol: &Symbol) -> String {
+    format!("publicTrade.{symbol}")
+}
+/// `tickers.{symbol}`.
+pub fn topic_tickers(symbol: &Symbol) -> String {
+    format!("tickers.{symbol}")
+}
+/// `allLiquidation.{symbol}`.
+pub fn topic_liquidations(symbol: &Symbol) -> String {
+    format!("allLiquidation.{symbol}")
+}
+
+// ---------------------------------------------------------------------------------------------
+// WebSocket: frames
+// ---------------------------------------------------------------------------------------------
+
+/// Response to an operation (`subscribe`, `unsubscribe`, `ping`):
+/// `{"success": true, "ret_msg": "", "conn_id": "...", "req_id": "...", "op": "subscribe"}`.
+/// Public pongs look like `{"success": true, "ret_msg": "pong", ..., "op": "ping"}`; some
+/// endpoints answer `{"op": "pong", "args": [...]}`. Both are pongs.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct OpResponse {
+    /// Whether the operation succeeded (absent on `op: "pong"` frames).
+    #[serde(default)]
+    pub success: Option<bool>,
+    /// Status text: empty, `"subscribe"`, `"pong"`, or the error.
+    #[serde(default, deserialize_with = "de_text")]
+    pub ret_msg: String,
+    /// Connection id assigned by Bybit.
+    #[serde(default, deserialize_with = "de_text")]
+    pub conn_id: String,
+    /// Our request id, echoed (empty when we sent none).
+    #[serde(default, deserialize_with = "de_text")]
+    pub req_id: String,
+    /// The operation answered.
+    #[serde(default, deserialize_with = "de_text")]
+    pub op: String,
+}
+
+impl OpResponse {
+    /// True for a heartbeat answer.
+    pub fn is_pong(&self) -> bool {
+        self.op == "pong" || (self.op == "ping" && self.ret_msg == "pong")
+    }
+    /// True when the operation succeeded. Re-subscribing a topic that is already subscribed
+    /// is reported by Bybit as an error, but the topic is live, so it counts as success.
+    pub fn is_success(&self) -> bool {
+        self.success == Some(true) || self.ret_msg.contains("already subscribed")
+    }
+}
+
+/// `{topic, type, ts, data, cts?, cs?}` with typed `data`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct TopicFrame<D> {
+    /// Topic, e.g. `orderbook.50.BTCUSDT`.
+    pub topic: String,
+    /// `snapshot` or `delta`.
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    /// Time the system generated the data, ms.
+    #[serde(deserialize_with = "de_i64")]
+    pub ts: i64,
+    /// Matching-engine time, ms (order book only).
+    #[serde(default, deserialize_with = "de_opt_i64")]
+    pub cts: Option<i64>,
+    /// The payload.
+    pub data: D,
+}
+
+/// `data` of an `orderbook.{depth}.{symbol}` frame.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct WsOrderbookData {
+    /// Symbol.
+    pub s: String,
+    /// Bid levels (size 0 = delete in a delta).
+    #[serde(default, deserialize_with = "de_levels")]
+    pub b: Vec<Level>,
+    /// Ask levels.
+    #[serde(default, deserialize_with = "de_levels")]
+    pub a: Vec<Level>,
+    /// Update id.
+    #[serde(deserialize_with = "de_u64")]
+    pub u: u64,
+    /// Cross sequence.
+    #[serde(deserialize_with = "de_u64")]
+    pub seq: u64,
+}
+
+/// One element of a `publicTrade.{symbol}` frame's `data`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct WsTrade {
+    /// Fill time, ms.
+    #[serde(rename = "T", deserialize_with = "de_i64")]
+    pub time: i64,
+    /// Symbol.
+    pub s: String,
+    /// Taker side.
+    #[serde(rename = "S", deserialize_with = "de_side")]
+    pub side: Side,
+    /// Size.
+    pub v: Qty,
+    /// Price.
+    pub p: Price,
+    /// Trade id.
+    #[serde(deserialize_with = "de_text")]
+    pub i: String,
+    /// Block trade.
+    #[serde(rename = "BT", default)]
+    pub block_trade: bool,
+}
+
+/// One element of an `allLiquidation.{symbol}` frame's `data`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct WsLiquidation {
+    /// Time, ms.
+    #[serde(rename = "T", deserialize_with = "de_i64")]
+    pub time: i64,
+    /// Symbol.
+    pub s: String,
+    /// Side of the liquidated position (`Buy` = a long was liquidated).
+    #[serde(rename = "S", deserialize_with = "de_side")]
+    pub side: Side,
+    /// Size.
+    pub v: Qty,
+    /// Bankruptcy price.
+    pub p: Price,
+}
+
+/// The documentation lists `data` of `allLiquidation` as an object but shows an array: accept
+/// both.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany<T> {
+    Many(Vec<T>),
+    One(T),
+}
+
+/// Market data carried by a topic frame, already in engine types.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MarketData {
+    /// Order-book snapshot or delta.
+    Book(BookUpdate),
+    /// Public trades.
+    Trades(TradeBatch),
+    /// Ticker snapshot or delta.
+    Ticker(TickerUpdate),
+    /// Liquidations (one frame may carry several).
+    Liquidations(Vec<Liquidation>),
+}
+
+/// A parsed public WS frame.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WsMessage {
+    /// Market data with the frame's `ts` (ms).
+    Market {
+        /// Frame `ts`: the time the system generated the data.
+        ts_ms: TimeMs,
+        /// The data.
+        data: MarketData,
+    },
+    /// Answer to a subscribe / unsubscribe (or another non-ping operation).
+    Ack(OpResponse),
+    /// Heartbeat answer.
+    Pong(OpResponse),
+    /// A well-formed topic frame we do not handle (the topic is returned).
+    Unhandled(String),
+}
+
+#[derive(Deserialize)]
+struct Probe<'a> {
+    #[serde(borrow, default)]
+    topic: Option<&'a str>,
+    #[serde(borrow, default)]
+    op: Option<&'a str>,
+}
+
+fn symbol_of<'a>(topic: &'a str, prefix: &str) -> Result<&'a str, BybitError> {
+    let s = topic.strip_prefix(prefix).unwrap_or("");
+    if Symbol::is_valid(s) {
+        Ok(s)
+    } else {
+        Err(BybitError::Decode(format!("invalid symbol in topic {topic:?}")))
+    }
+}
+
+fn frame_err(topic: &str, e: impl fmt::Display) -> BybitError {
+    BybitError::Decode(format!("{topic}: {e}"))
+}
+
+/// Parses one public WS text frame. Malformed JSON, a missing field, a value that does not
+/// parse exactly, or a symbol that does not match the topic are [`BybitError::Decode`].
+pub fn parse_ws_frame(text: &str) -> Result<WsMessage, BybitError> {
+    let probe: Probe<'_> = serde_json::from_str(text).map_err(decode_err)?;
+    if let Some(topic) = probe.topic {
+        if let Some(rest) = topic.strip_prefix("orderbook.") {
+            let (depth, sym) = rest.split_once('.').ok_or_else(|| frame_err(topic, "bad orderbook topic"))?;
+            let depth: u16 = depth.parse().map_err(|_| frame_err(topic, "bad depth"))?;
+            if !Symbol::is_valid(sym) {
+                return Err(frame_err(topic, "invalid symbol"));
+            }
+            let f: TopicFrame<WsOrderbookData> = serde_json::from_str(text).map_err(|e| frame_err(topic, e))?;
+            let action = match f.kind.as_str() {
+                "snapshot" => BookAction::Snapshot,
+                "delta" => BookAction::Delta,
+                other => return Err(frame_err(topic, format!("unknown type {other:?}"))),
+            };
+            if f.data.s != sym {
+                return Err(frame_err(topic, format!("symbol {:?} does not match topic", f.data.s)));
+            }
+            let book = BookUpdate {
+                symbol: Symbol::new(sym),
+                action,
+                depth,
+                bids: f.data.b,
+                asks: f.data.a,
+                update_id: f.data.u,
+                seq: f.data.seq,
+                cts_ms: f.cts,
+            };
+            return Ok(WsMessage::Market { ts_ms: f.ts, data: MarketData::Book(book) });
+        }
+        if topic.starts_with("publicTrade.") {
+            let sym = symbol_of(topic, "publicTrade.")?;
+            let f: TopicFrame<Vec<WsTrade>> = serde_json::from_str(text).map_err(|e| frame_err(topic, e))?;
+            let mut trades = Vec::with_capacity(f.data.len());
+            for t in f.data {
+                if t.s != sym {
+                    return Err(frame_err(topic, format!("trade symbol {:?} does not match topic", t.s)));
+                }
+                trades.push(Trade {
+                    ts_ms: t.time,
+                    price: t.p,
+                    qty: t.v,
+                    aggressor: t.side,
+                    id: t.i,
+                    block_trade: t.block_trade,
+                });
+            }
+            let batch = TradeBatch { symbol: Symbol::new(sym), trades };
+            return Ok(WsMessage::Market { ts_ms: f.ts, data: MarketData::Trades(batch) });
+        }
+        if topic.starts_with("tickers.") {
+            let sym = symbol_of(topic, "tickers.")?;
+            let f: TopicFrame<TickerData> = serde_json::from_str(text).map_err(|e| frame_err(topic, e))?;
+            if f.data.symbol != sym {
+                return Err(frame_err(topic, format!("ticker symbol {:?} does not match topic", f.data.symbol)));
+            }
+            return Ok(WsMessage::Market { ts_ms: f.ts, data: MarketData::Ticker(f.data.into_update()) });
+        }
+        if topic.starts_with("allLiquidation.") {
+            let sym = symbol_of(topic, "allLiquidation.")?;
+            let f: TopicFrame<OneOrMany<WsLiquidation>> =
+                serde_json::from_str(text).map_err(|e| frame_err(topic, e))?;
+            let items = match f.data {
+                OneOrMany::Many(v) => v,
+                OneOrMany::One(x) => vec![x],
+            };
+            let mut out = Vec::with_capacity(items.len());
+            for l in items {
+                if l.s != sym {
+                    return Err(frame_err(topic, format!("liquidation symbol {:?} does not match topic", l.s)));
+                }
+                out.push(Liquidation { symbol: Symbol::new(sym), ts_ms: l.time, side: l.side, price: l.p, qty: l.v });
+            }
+            return Ok(WsMessage::Market { ts_ms: f.ts, data: MarketData::Liquidations(out) });
+        }
+        return Ok(WsMessage::Unhandled(topic.to_string()));
+    }
+    if probe.op.is_some() {
+        let r: OpResponse = serde_json::from_str(text).map_err(decode_err)?;
+        return Ok(if r.is_pong() { WsMessage::Pong(r) } else { WsMessage::Ack(r) });
+    }
+    Err(BybitError::Decode("frame has neither topic nor op".into()))
+}
+
+impl MarketData {
+    /// Appends the engine events of this data (`seq: 0`; the runtime stamps the sequence).
+    pub fn push_events(self, time: EventTime, out: &mut Vec<Event>) {
+        match self {
+            MarketData::Book(b) => out.push(Event::new(0, time, EventKind::Book(b))),
+            MarketData::Trades(t) => out.push(Event::new(0, time, EventKind::Trades(t))),
+            MarketData::Ticker(t) => out.push(Event::new(0, time, EventKind::Ticker(t))),
+            MarketData::Liquidations(v) => {
+                out.extend(v.into_iter().map(|l| Event::new(0, time, EventKind::Liquidation(l))))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Price {
+        Price::parse(s).unwrap()
+    }
+    fn q(s: &str) -> Qty {
+        Qty::parse(s).unwrap()
+    }
+
+    #[test]
+    fn envelope_error_is_api_error_even_with_empty_result() {
+        let body = r#"{"retCode":10001,"retMsg":"params error","result":{},"retExtInfo":{},"time":1}"#;
+        let e = parse_envelope::<InstrumentsPage>(body).unwrap_err();
+        assert_eq!(e, BybitError::Api { code: 10001, msg: "params error".into() });
+    }
+
+    #[test]
+    fn envelope_success_with_missing_result_is_decode_error() {
+        let body = r#"{"retCode":0,"retMsg":"OK","retExtInfo":{},"time":1}"#;
+        assert!(matches!(parse_envelope::<ServerTime>(body), Err(BybitError::Decode(_))));
+        assert!(matches!(parse_envelope::<ServerTime>("<html>"), Err(BybitError::Decode(_))));
+    }
+
+    #[test]
+    fn instrument_conversion_is_exact_and_strict() {
+        let mut i = InstrumentInfo {
+            symbol: "ABCUSDT".into(),
+            contract_type: "LinearPerpetual".into(),
+            status: "PreLaunch".into(),
+            base_coin: "ABC".into(),
+            quote_coin: "USDT".into(),
+            settle_coin: "USDT".into(),
+            launch_time: "1700000000000".into(),
+            price_filter: PriceFilter { tick_size: "0.0001".into(), ..Default::default() },
+            lot_size_filter: LotSizeFilter {
+                qty_step: "0.1".into(),
+                min_order_qty: "0.1".into(),
+                max_order_qty: "250000.0".into(),
+                ..Default::default()
+            },
+            leverage_filter: LeverageFilter { max_leverage: "25.00".into(), ..Default::default() },
+        };
+        assert!(i.is_usdt_perpetual());
+        let inst = i.to_instrument().unwrap();
+        assert_eq!(inst.status, InstrumentStatus::PreLaunch);
+        assert_eq!(inst.tick_size.raw(), 10_000);
+        assert_eq!(inst.min_notional, Price::ZERO);
+        assert_eq!(inst.max_qty, q("250000"));
+        assert_eq!(inst.max_leverage, p("25"));
+        assert_eq!(inst.launch_time_ms, 1_700_000_000_000);
+
+        i.price_filter.tick_size = "0.000000001".into();
+        assert!(matches!(i.to_instrument(), Err(BybitError::Decode(m)) if m.contains("tickSize")));
+        i.price_filter.tick_size = "0".into();
+        assert!(i.to_instrument().is_err());
+        i.price_filter.tick_size = "0.1".into();
+        i.symbol = "BTC-26DEC25".into();
+        assert!(i.to_instrument().is_err());
+        i.symbol = "ABCUSDT".into();
+        i.settle_coin = "USDC".into();
+        assert!(!i.is_usdt_perpetual());
+    }
+
+    #[test]
+    fn orderbook_frame_converts_exactly() {
+        let f = r#"{"topic":"orderbook.50.ETHUSDT","type":"delta","ts":1700000000123,
+            "data":{"s":"ETHUSDT","b":[["2050.15","0"]],"a":[["2050.16","1.25"]],"u":42,"seq":99},
+            "cts":1700000000120}"#;
+        let m = parse_ws_frame(f).unwrap();
+        let WsMessage::Market { ts_ms, data: MarketData::Book(b) } = m else { panic!("{m:?}") };
+        assert_eq!(ts_ms, 1_700_000_000_123);
+        assert_eq!(b.action, BookAction::Delta);
+        assert_eq!(b.depth, 50);
+        assert_eq!(b.bids, vec![Level { price: p("2050.15"), qty: Qty::ZERO }]);
+        assert_eq!(b.asks, vec![Level { price: p("2050.16"), qty: q("1.25") }]);
+        assert_eq!((b.update_id, b.seq, b.cts_ms), (42, 99, Some(1_700_000_000_120)));
+    }
+
+    #[test]
+    fn malformed_frames_are_typed_errors() {
+        let cases = [
+            "not json",
+            "{}",
+            r#"{"topic":"orderbook.50.ETHUSDT","type":"delta","ts":1,"data":{"s":"ETHUSDT","b":[["x","1"]],"a":[],"u":1,"seq":1}}"#,
+            r#"{"topic":"orderbook.50.ETHUSDT","type":"weird","ts":1,"data":{"s":"ETHUSDT","b":[],"a":[],"u":1,"seq":1}}"#,
+            r#"{"topic":"orderbook.50.ETHUSDT","type":"delta","ts":1,"data":{"s":"BTCUSDT","b":[],"a":[],"u":1,"seq":1}}"#,
+            r#"{"topic":"orderbook.x.ETHUSDT","type":"delta","ts":1,"data":{}}"#,
+            r#"{"topic":"publicTrade.ETHUSDT","type":"snapshot","ts":1,"data":[{"T":1,"s":"ETHUSDT","S":"Up","v":"1","p":"1","i":"a","BT":false}]}"#,
+            r#"{"topic":"tickers.ETHUSDT","type":"delta","ts":1,"data":{"symbol":"ETHUSDT","lastPrice":"1.2.3"}}"#,
+            r#"{"topic":"allLiquidation.ETHUSDT","type":"snapshot","ts":1,"data":[{"T":1,"s":"ETHUSDT","S":"Buy","v":"1"}]}"#,
+            r#"{"topic":"publicTrade.../x","type":"snapshot","ts":1,"data":[]}"#,
+        ];
+        for c in cases {
+            assert!(matches!(parse_ws_frame(c), Err(BybitError::Decode(_))), "{c}");
+        }
+    }
+
+    #[test]
+    fn acks_and_pongs() {
+        let ok = parse_ws_frame(r#"{"success":true,"ret_msg":"","conn_id":"c1","req_id":"7","op":"subscribe"}"#);
+        let WsMessage::Ack(a) = ok.unwrap() else { panic!() };
+        assert!(a.is_success());
+        assert_eq!(a.req_id, "7");
+        let bad = parse_ws_frame(
+            r#"{"success":false,"ret_msg":"error:handler not found,topic:tickers.NOPEUSDT","conn_id":"c1","req_id":"8","op":"subscribe"}"#,
+        );
+        let WsMessage::Ack(b) = bad.unwrap() else { panic!() };
+        assert!(!b.is_success());
+        let again = r#"{"success":false,"ret_msg":"error:already subscribed,topic:tickers.ETHUSDT","req_id":"9","op":"subscribe"}"#;
+        let WsMessage::Ack(c) = parse_ws_frame(again).unwrap() else { panic!() };
+        assert!(c.is_success());
+        let pong = parse_ws_frame(r#"{"success":true,"ret_msg":"pong","conn_id":"c1","req_id":"1","op":"ping"}"#);
+        assert!(matches!(pong.unwrap(), WsMessage::Pong(_)));
+        let pong2 = parse_ws_frame(r#"{"req_id":"1","op":"pong","args":["1700000000000"],"conn_id":"c"}"#);
+        assert!(matches!(pong2.unwrap(), WsMessage::Pong(_)));
+        assert_eq!(
+            parse_ws_frame(r#"{"topic":"kline.1.ETHUSDT","type":"snapshot","ts":1,"data":[]}"#).unwrap(),
+            WsMessage::Unhandled("kline.1.ETHUSDT".into())
+        );
+    }
+
+    #[test]
+    fn requests_serialize_like_the_docs() {
+        let r = OpRequest::subscribe("3".into(), vec!["tickers.ETHUSDT".into()]);
+        assert_eq!(r.to_json(), r#"{"req_id":"3","op":"subscribe","args":["tickers.ETHUSDT"]}"#);
+        assert_eq!(OpRequest::ping("4".into()).to_json(), r#"{"req_id":"4","op":"ping"}"#);
+        let s = Symbol::new("ETHUSDT");
+        assert_eq!(topic_orderbook(200, &s), "orderbook.200.ETHUSDT");
+        assert_eq!(topic_trades(&s), "publicTrade.ETHUSDT");
+        assert_eq!(topic_tickers(&s), "tickers.ETHUSDT");
+        assert_eq!(topic_liquidations(&s), "allLiquidation.ETHUSDT");
+    }
+
+    #[test]
+    fn server_time_prefers_nanos() {
+        let t = ServerTime { time_second: "1700000000".into(), time_nano: "1700000000987654321".into() };
+        assert_eq!(t.to_ms().unwrap(), 1_700_000_000_987);
+        let t = ServerTime { time_second: "1700000000".into(), time_nano: String::new() };
+        assert_eq!(t.to_ms().unwrap(), 1_700_000_000_000);
+        let t = ServerTime { time_second: "x".into(), time_nano: "y".into() };
+        assert!(t.to_ms().is_err());
+    }
+
+    #[test]
+    fn liquidation_accepts_object_or_array() {
+        let one = r#"{"topic":"allLiquidation.ETHUSDT","type":"snapshot","ts":5,"data":{"T":4,"s":"ETHUSDT","S":"Buy","v":"0.5","p":"2000.1"}}"#;
+        let WsMessage::Market { data: MarketData::Liquidations(v), .. } = parse_ws_frame(one).unwrap() else {
+            panic!()
+        };
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].side, Side::Buy);
+        let mut out = Vec::new();
+        MarketData::Liquidations(vec![v[0].clone(), v[0].clone()])
+            .push_events(EventTime { exchange_ms: Some(5), recv_ms: 6 }, &mut out);
+        assert_eq!(out.len(), 2);
+        assert!(out.iter().all(|e| e.seq == 0 && e.time.recv_ms == 6));
+    }
+}

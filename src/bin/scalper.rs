@@ -1,1 +1,204 @@
-fn main() {}
+//! `scalper`: the engine binary.
+
+use clap::{Parser, Subcommand};
+use scalper::config::paths::{DataKind, Paths};
+use scalper::config::Config;
+use scalper::engine::health::HealthBoard;
+use scalper::engine::runtime::{self, RunOptions};
+use scalper::monitoring::logging::{self, LogFormat};
+use scalper::monitoring::metrics::Metrics;
+use scalper::storage::json_store::Store;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// Headless, deterministic scalping engine for Bybit linear USDT perpetuals.
+#[derive(Parser)]
+#[command(name = "scalper", version, about)]
+struct Cli {
+    /// Log format: auto (human on a terminal, JSON otherwise), human or json.
+    #[arg(long, value_enum, default_value = "auto", global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the engine with a configuration (defaults → scalper.toml → SCALPER_* env).
+    Run {
+        /// Configuration file (watched for hot reload). Default: ./scalper.toml if it exists.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Run the engine in SIM mode against the built-in simulated exchange on loopback.
+    Demo {
+        /// Configuration file (optional).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Stop after this many seconds (default: run until Ctrl-C).
+        #[arg(long)]
+        duration_s: Option<u64>,
+    },
+    /// Replay a recorded period through the engine.
+    Replay {
+        /// Start of the period (RFC 3339).
+        #[arg(long)]
+        from: Option<String>,
+        /// End of the period (RFC 3339).
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Configuration tools.
+    Config {
+        #[command(subcommand)]
+        cmd: ConfigCmd,
+    },
+    /// Storage crash-safety exerciser (used by the test suite): appends records forever and
+    /// prints `ack N` after each acknowledged flush.
+    #[command(hide = true)]
+    StorageStress {
+        /// Data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Validate a configuration file (with defaults and environment applied) and print it.
+    Check {
+        /// The file.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_format);
+    match cli.cmd {
+        Cmd::Config { cmd: ConfigCmd::Check { file } } => match Config::load(Some(&file)) {
+            Ok(cfg) => {
+                match toml_like(&cfg) {
+                    Ok(s) => println!("{s}"),
+                    Err(e) => eprintln!("{e}"),
+                }
+                eprintln!("{}: OK", file.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{}: {e}", file.display());
+                ExitCode::from(2)
+            }
+        },
+        Cmd::Run { config } => run_engine(config, false, None),
+        Cmd::Demo { config, duration_s } => run_engine(config, true, duration_s),
+        Cmd::Replay { .. } => {
+            eprintln!("replay: no recordings exist yet; recording and replay arrive with the record/replay capability");
+            ExitCode::from(2)
+        }
+        Cmd::StorageStress { data_dir } => storage_stress(&data_dir),
+    }
+}
+
+fn toml_like(cfg: &Config) -> Result<String, serde_json::Error> {
+    serde_json::to_string_pretty(cfg)
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()
+}
+
+fn run_engine(config: Option<PathBuf>, demo: bool, duration_s: Option<u64>) -> ExitCode {
+    let config_path = config.or_else(|| {
+        let p = PathBuf::from("scalper.toml");
+        p.exists().then_some(p)
+    });
+    let cfg = match Config::load(config_path.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let root = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let env_data = std::env::var_os("SCALPER_DATA_DIR").map(PathBuf::from);
+    let paths = Paths::resolve(&root, cfg.data_dir.as_deref(), env_data.as_deref());
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let res = rt.block_on(async move {
+        let shutdown = CancellationToken::new();
+        {
+            let s = shutdown.clone();
+            tokio::spawn(async move {
+                let _ = tokio::signal::ctrl_c().await;
+                tracing::info!("Ctrl-C: stopping");
+                s.cancel();
+            });
+        }
+        if let Some(d) = duration_s {
+            let s = shutdown.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_secs(d)).await;
+                s.cancel();
+            });
+        }
+        if demo {
+            anyhow::bail!("demo: the built-in simulated exchange is not available in this build yet");
+        }
+        runtime::run(RunOptions {
+            config: Arc::new(cfg),
+            config_path,
+            paths,
+            shutdown,
+            metrics: Arc::new(Metrics::new()),
+            health: HealthBoard::default(),
+            http_bound: None,
+            snapshot_tx: None,
+        })
+        .await
+    });
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn storage_stress(data_dir: &Path) -> ExitCode {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let store = Store::start(Paths::with_data_dir(data_dir), 1024, 64, Arc::new(Metrics::new()));
+        let h = store.handle();
+        let sym = scalper::domain::Symbol::new("BTCUSDT");
+        let pad = "x".repeat(200);
+        let mut n: u64 = 0;
+        loop {
+            for _ in 0..50 {
+                n += 1;
+                let rec = serde_json::json!({"n": n, "pad": pad});
+                if h.append(DataKind::Events, Some(&sym), 1_795_525_500_000, &rec).await.is_err() {
+                    return ExitCode::FAILURE;
+                }
+            }
+            h.flush().await;
+            println!("ack {n}");
+        }
+    })
+}

@@ -8,9 +8,11 @@
 //! with the event; the injected [`clock::Clock`] only measures tick latency for DEGRADED.
 
 pub mod clock;
+pub mod core;
 pub mod event;
 pub mod health;
 pub mod output;
+pub mod runtime;
 
 use crate::config::paths::DataKind;
 use clock::Clock;

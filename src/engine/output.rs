@@ -22,10 +22,21 @@ pub struct LogRecord {
 pub enum Output {
     /// Append a record.
     Record(LogRecord),
-    /// Ask the feed edge to resync a symbol's book from a fresh snapshot.
-    ResyncBook(Symbol),
+    /// A request for the feed edge (subscriptions, book resync).
+    Feed(FeedCommand),
     /// Engine-level status flag changed.
     Status(StatusChange),
+}
+
+/// What the core asks of the market-data edge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FeedCommand {
+    /// Subscribe these symbols at these book depths (new symbols or a depth change).
+    Subscribe(Vec<(Symbol, u16)>),
+    /// Unsubscribe these symbols (delisted, inactive).
+    Unsubscribe(Vec<Symbol>),
+    /// Re-fetch a fresh snapshot of a symbol's book (after a gap, crossed or stale book).
+    Resync(Symbol),
 }
 
 /// Engine-level status flags.
@@ -35,6 +46,10 @@ pub enum StatusChange {
     DegradedEnter,
     /// Latency back under budget for long enough.
     DegradedExit,
+    /// The feed has been down longer than `feed_down_risk_off_s`: global RISK_OFF.
+    FeedRiskOffEnter,
+    /// The feed is back.
+    FeedRiskOffExit,
 }
 
 /// The outputs of one event, in the order they were produced.

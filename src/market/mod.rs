@@ -5,3 +5,4 @@ pub mod candles;
 pub mod data;
 pub mod orderbook;
 pub mod tape;
+pub mod universe;

@@ -1,0 +1,451 @@
+//! The engine's real pipeline: owns all market state and (as later capabilities land) features,
+//! regime, scoring, state machines, risk and execution. Everything here is synchronous and
+//! deterministic: maps are ordered, time comes from the event.
+
+use crate::config::paths::DataKind;
+use crate::config::Config;
+use crate::domain::{Category, Symbol, TimeMs};
+use crate::engine::event::{EventKind, FeedState, TimerKind};
+use crate::engine::output::{FeedCommand, Output, StatusChange};
+use crate::engine::{Pipeline, Tick};
+use crate::market::candles::{Candle, CandleSet};
+use crate::market::data::{Instrument, TickerUpdate};
+use crate::market::orderbook::OrderBook;
+use crate::market::tape::Tape;
+use crate::market::universe::{MarketStats, RemovalReason, Universe};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Trades kept per symbol on the tape.
+pub const TAPE_CAPACITY: usize = 2_000;
+/// Closed candles kept per interval.
+pub const CANDLE_RING: usize = 300;
+/// Late-trade grace before a candle closes on time alone, ms.
+pub const CANDLE_GRACE_MS: i64 = 250;
+/// A book that got no update for this long while its symbol traded is stale, ms.
+pub const STALE_BOOK_MS: i64 = 30_000;
+/// A resync still unanswered after this long is asked again, ms.
+pub const RESYNC_RETRY_MS: i64 = 5_000;
+
+/// Market state of one symbol.
+#[derive(Debug)]
+pub struct SymbolMarket {
+    /// Trading rules.
+    pub instrument: Instrument,
+    /// Category.
+    pub category: Category,
+    /// L2 book.
+    pub book: OrderBook,
+    /// Trade tape.
+    pub tape: Tape,
+    /// Micro-candles.
+    pub candles: CandleSet,
+    /// Merged ticker.
+    pub ticker: TickerUpdate,
+    /// Last book update (event time).
+    pub last_book_ms: Option<TimeMs>,
+    /// Last trade (event time).
+    pub last_trade_ms: Option<TimeMs>,
+    /// When a resync was last requested and not yet answered by a snapshot.
+    pub resync_pending_since: Option<TimeMs>,
+    /// Book errors seen.
+    pub book_errors: u64,
+}
+
+/// Counters the core keeps (exported as metrics by the edge).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CoreCounters {
+    /// Book updates applied.
+    pub book_updates: u64,
+    /// Book errors by reason (`gap`, `stale`, `crossed`, …).
+    pub book_errors: BTreeMap<&'static str, u64>,
+    /// Resyncs requested.
+    pub resyncs: u64,
+    /// Trades processed.
+    pub trades: u64,
+    /// Market events for symbols outside the universe (ignored).
+    pub unknown_symbol_events: u64,
+    /// Candles closed.
+    pub candles_closed: u64,
+}
+
+/// Engine-level flags visible to every step.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GlobalFlags {
+    /// Aggregate feed state.
+    pub feed: Option<FeedState>,
+    /// Since when the feed is not CONNECTED.
+    pub feed_not_ok_since: Option<TimeMs>,
+    /// Feed down for too long: RISK_OFF.
+    pub feed_risk_off: bool,
+}
+
+/// The real pipeline.
+pub struct CorePipeline {
+    cfg: Arc<Config>,
+    universe: Universe,
+    symbols: BTreeMap<Symbol, SymbolMarket>,
+    stats: BTreeMap<Symbol, MarketStats>,
+    flags: GlobalFlags,
+    counters: CoreCounters,
+    /// Candles closed during the current event, logged by the logging step.
+    closed: Vec<(Symbol, Candle)>,
+}
+
+fn book_error_label(e: &crate::market::orderbook::BookError) -> &'static str {
+    use crate::market::orderbook::BookError as B;
+    match e {
+        B::NoSnapshot { .. } => "no_snapshot",
+        B::Stale { .. } => "stale",
+        B::Gap { .. } => "gap",
+        B::OffTick { .. } => "off_tick",
+        B::InvalidLevel { .. } => "invalid_level",
+        B::Crossed { .. } => "crossed",
+        _ => "other",
+    }
+}
+
+impl CorePipeline {
+    /// New pipeline with a configuration.
+    pub fn new(cfg: Arc<Config>) -> Self {
+        CorePipeline {
+            cfg,
+            universe: Universe::new(),
+            symbols: BTreeMap::new(),
+            stats: BTreeMap::new(),
+            flags: GlobalFlags::default(),
+            counters: CoreCounters::default(),
+            closed: Vec::new(),
+        }
+    }
+
+    /// The universe.
+    pub fn universe(&self) -> &Universe {
+        &self.universe
+    }
+    /// Market state of a symbol.
+    pub fn symbol(&self, s: &Symbol) -> Option<&SymbolMarket> {
+        self.symbols.get(s)
+    }
+    /// All symbols' market state, sorted.
+    pub fn symbols(&self) -> impl Iterator<Item = (&Symbol, &SymbolMarket)> {
+        self.symbols.iter()
+    }
+    /// Counters.
+    pub fn counters(&self) -> &CoreCounters {
+        &self.counters
+    }
+    /// Global flags.
+    pub fn flags(&self) -> &GlobalFlags {
+        &self.flags
+    }
+    /// The configuration in force.
+    pub fn config(&self) -> &Arc<Config> {
+        &self.cfg
+    }
+
+    fn add_symbol(&mut self, sym: &Symbol) {
+        let Some(m) = self.universe.get(sym) else { return };
+        let depth = m.depth as usize;
+        let book = match OrderBook::from_instrument(&m.instrument, depth) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(symbol = %sym, error = %e, "instrument has unusable trading rules; not tracked");
+                return;
+            }
+        };
+        let ticker = TickerUpdate { symbol: sym.clone(), ..Default::default() };
+        self.symbols.insert(
+            sym.clone(),
+            SymbolMarket {
+                instrument: m.instrument.clone(),
+                category: m.category,
+                book,
+                tape: Tape::new(TAPE_CAPACITY),
+                candles: CandleSet::new(CANDLE_RING, CANDLE_GRACE_MS),
+                ticker,
+                last_book_ms: None,
+                last_trade_ms: None,
+                resync_pending_since: None,
+                book_errors: 0,
+            },
+        );
+    }
+
+    fn request_resync(&mut self, sym: &Symbol, now: TimeMs, t: &mut Tick<'_>) {
+        if let Some(m) = self.symbols.get_mut(sym) {
+            m.resync_pending_since = Some(now);
+        }
+        self.counters.resyncs += 1;
+        t.out.push(Output::Feed(FeedCommand::Resync(sym.clone())));
+    }
+
+    fn on_universe(&mut self, list: &[Instrument], now: TimeMs, t: &mut Tick<'_>) {
+        let stats = &self.stats;
+        let lookup = |s: &Symbol| stats.get(s).copied().unwrap_or_default();
+        let diff = self.universe.refresh(&self.cfg, list, &lookup, now);
+        for (s, reason) in &diff.removed {
+            self.symbols.remove(s);
+            t.out.record(
+                DataKind::Events,
+                Some(s.clone()),
+                now,
+                serde_json::json!({"event": "SYMBOL_REMOVED", "reason": reason}),
+            );
+        }
+        if !diff.removed.is_empty() {
+            t.out.push(Output::Feed(FeedCommand::Unsubscribe(diff.removed.iter().map(|(s, _)| s.clone()).collect())));
+        }
+        for (s, _) in &diff.added {
+            self.add_symbol(s);
+        }
+        for s in &diff.new_listings {
+            t.out.record(
+                DataKind::Events,
+                Some(s.clone()),
+                now,
+                serde_json::json!({"event": "NEWS_LISTING", "category": "wild"}),
+            );
+        }
+        for (s, depth) in &diff.resubscribe {
+            // A depth change starts the book over at the new depth.
+            self.symbols.remove(s);
+            self.add_symbol(s);
+            t.out.record(
+                DataKind::Events,
+                Some(s.clone()),
+                now,
+                serde_json::json!({"event": "DEPTH_CHANGED", "depth": depth}),
+            );
+        }
+        // Categories may change without a depth change.
+        for (s, m) in self.universe.members() {
+            if let Some(sm) = self.symbols.get_mut(s) {
+                sm.category = m.category;
+                sm.instrument = m.instrument.clone();
+            }
+        }
+        let mut subs: Vec<(Symbol, u16)> = diff.added.clone();
+        subs.extend(diff.resubscribe.iter().cloned());
+        if !subs.is_empty() {
+            t.out.push(Output::Feed(FeedCommand::Subscribe(subs)));
+        }
+        if !diff.is_empty() {
+            t.out.record(
+                DataKind::Events,
+                None,
+                now,
+                serde_json::json!({
+                    "event": "UNIVERSE_CHANGED",
+                    "added": diff.added.len(), "removed": diff.removed.len(),
+                    "resubscribed": diff.resubscribe.len(), "new_listings": diff.new_listings,
+                    "size": self.universe.len(),
+                }),
+            );
+        }
+    }
+
+    fn on_second(&mut self, now: TimeMs, t: &mut Tick<'_>) {
+        // Candle closes on time.
+        for (s, m) in self.symbols.iter_mut() {
+            for c in m.candles.on_time(now) {
+                self.closed.push((s.clone(), c));
+            }
+        }
+        // Stale books and unanswered resyncs.
+        let mut resync = Vec::new();
+        for (s, m) in self.symbols.iter_mut() {
+            if let Some(since) = m.resync_pending_since {
+                if now - since >= RESYNC_RETRY_MS {
+                    resync.push(s.clone());
+                }
+                continue;
+            }
+            let stale = match (m.last_book_ms, m.last_trade_ms) {
+                (Some(b), Some(tr)) => tr - b > STALE_BOOK_MS && now - b > STALE_BOOK_MS,
+                _ => false,
+            };
+            if stale && m.book.is_valid() {
+                m.book.invalidate();
+                m.book_errors += 1;
+                *self.counters.book_errors.entry("stale_book").or_default() += 1;
+                tracing::warn!(symbol = %s, "book stale while the symbol trades: invalidated, resyncing");
+                resync.push(s.clone());
+            }
+        }
+        for s in resync {
+            self.request_resync(&s, now, t);
+        }
+        // Feed down too long → RISK_OFF.
+        if let Some(since) = self.flags.feed_not_ok_since {
+            if !self.flags.feed_risk_off && now - since >= self.cfg.engine.feed_down_risk_off_s as i64 * 1000 {
+                self.flags.feed_risk_off = true;
+                tracing::error!(down_ms = now - since, "feed down too long: global RISK_OFF (no new positions)");
+                t.out.push(Output::Status(StatusChange::FeedRiskOffEnter));
+                t.out.record(
+                    DataKind::Events,
+                    None,
+                    now,
+                    serde_json::json!({"event": "FEED_RISK_OFF", "down_ms": now - since}),
+                );
+            }
+        }
+    }
+
+    fn on_universe_timer(&mut self, now: TimeMs, t: &mut Tick<'_>) {
+        let symbols = &self.symbols;
+        let last = |s: &Symbol| symbols.get(s).and_then(|m| m.last_trade_ms);
+        let gone = self.universe.drop_inactive(&self.cfg.universe, &last, now);
+        for s in &gone {
+            self.symbols.remove(s);
+            t.out.record(
+                DataKind::Events,
+                Some(s.clone()),
+                now,
+                serde_json::json!({"event": "SYMBOL_REMOVED", "reason": RemovalReason::Inactive}),
+            );
+        }
+        if !gone.is_empty() {
+            t.out.push(Output::Feed(FeedCommand::Unsubscribe(gone)));
+        }
+    }
+
+    fn on_feed(&mut self, connection: u32, state: FeedState, now: TimeMs, t: &mut Tick<'_>) {
+        if connection != 0 {
+            return;
+        }
+        self.flags.feed = Some(state);
+        match state {
+            FeedState::Connected => {
+                self.flags.feed_not_ok_since = None;
+                if self.flags.feed_risk_off {
+                    self.flags.feed_risk_off = false;
+                    tracing::info!("feed back: leaving feed RISK_OFF");
+                    t.out.push(Output::Status(StatusChange::FeedRiskOffExit));
+                    t.out.record(DataKind::Events, None, now, serde_json::json!({"event": "FEED_RISK_OFF_EXIT"}));
+                }
+            }
+            FeedState::Reconnecting | FeedState::Down => {
+                if self.flags.feed_not_ok_since.is_none() {
+                    self.flags.feed_not_ok_since = Some(now);
+                }
+            }
+        }
+        t.out.record(DataKind::Events, None, now, serde_json::json!({"event": "FEED_STATE", "state": state}));
+    }
+}
+
+impl Pipeline for CorePipeline {
+    fn market_update(&mut self, t: &mut Tick<'_>) {
+        let now = t.event.now_ms();
+        match &t.event.kind {
+            EventKind::Book(upd) => {
+                let Some(m) = self.symbols.get_mut(&upd.symbol) else {
+                    self.counters.unknown_symbol_events += 1;
+                    return;
+                };
+                match m.book.apply(upd) {
+                    Ok(_) => {
+                        self.counters.book_updates += 1;
+                        m.last_book_ms = Some(now);
+                        if m.book.is_valid() {
+                            m.resync_pending_since = None;
+                        }
+                    }
+                    Err(e) => {
+                        let label = book_error_label(&e);
+                        m.book_errors += 1;
+                        *self.counters.book_errors.entry(label).or_default() += 1;
+                        let pending = m.resync_pending_since.is_some();
+                        if !pending {
+                            tracing::warn!(symbol = %upd.symbol, error = %e, "book invalid: resyncing");
+                            t.out.record(
+                                DataKind::Events,
+                                Some(upd.symbol.clone()),
+                                now,
+                                serde_json::json!({"event": "BOOK_INVALID", "reason": label, "detail": e.to_string()}),
+                            );
+                            let s = upd.symbol.clone();
+                            self.request_resync(&s, now, t);
+                        }
+                    }
+                }
+            }
+            EventKind::Trades(batch) => {
+                let Some(m) = self.symbols.get_mut(&batch.symbol) else {
+                    self.counters.unknown_symbol_events += 1;
+                    return;
+                };
+                m.tape.extend(batch.trades.iter());
+                self.counters.trades += batch.trades.len() as u64;
+                m.last_trade_ms = Some(now);
+            }
+            EventKind::Ticker(tk) => {
+                let st = self.stats.entry(tk.symbol.clone()).or_default();
+                if tk.turnover_24h.is_some() {
+                    st.turnover_24h = tk.turnover_24h;
+                }
+                if tk.price_24h_pcnt.is_some() {
+                    st.change_24h = tk.price_24h_pcnt;
+                }
+                if let Some(m) = self.symbols.get_mut(&tk.symbol) {
+                    merge_ticker(&mut m.ticker, tk);
+                }
+            }
+            EventKind::Universe(list) => self.on_universe(list, now, t),
+            EventKind::Feed { connection, state } => self.on_feed(*connection, *state, now, t),
+            EventKind::Timer(TimerKind::Second) => self.on_second(now, t),
+            EventKind::Timer(TimerKind::Universe) => self.on_universe_timer(now, t),
+            EventKind::ConfigReload(cfg) => self.cfg = cfg.clone(),
+            EventKind::Liquidation(_) | EventKind::Control(_) => {}
+        }
+    }
+
+    fn microstructure(&mut self, t: &mut Tick<'_>) {
+        if let EventKind::Trades(batch) = &t.event.kind {
+            if let Some(m) = self.symbols.get_mut(&batch.symbol) {
+                for tr in &batch.trades {
+                    for c in m.candles.on_trade(tr) {
+                        self.closed.push((batch.symbol.clone(), c));
+                    }
+                }
+            }
+        }
+    }
+
+    fn features(&mut self, _t: &mut Tick<'_>) {}
+    fn regime(&mut self, _t: &mut Tick<'_>) {}
+    fn scoring(&mut self, _t: &mut Tick<'_>) {}
+    fn state_machine(&mut self, _t: &mut Tick<'_>) {}
+    fn risk(&mut self, _t: &mut Tick<'_>) {}
+    fn execution(&mut self, _t: &mut Tick<'_>) {}
+
+    fn logging(&mut self, t: &mut Tick<'_>) {
+        self.counters.candles_closed += self.closed.len() as u64;
+        for (s, c) in self.closed.drain(..) {
+            let body = serde_json::to_value(c).unwrap_or(serde_json::Value::Null);
+            t.out.record(DataKind::Microcandles, Some(s), c.start_ms, body);
+        }
+    }
+
+    fn metrics(&mut self, _t: &mut Tick<'_>) {}
+}
+
+fn merge_ticker(into: &mut TickerUpdate, d: &TickerUpdate) {
+    macro_rules! m {
+        ($($f:ident),*) => { $( if d.$f.is_some() { into.$f = d.$f; } )* };
+    }
+    m!(
+        last_price,
+        mark_price,
+        index_price,
+        bid1_price,
+        ask1_price,
+        price_24h_pcnt,
+        turnover_24h,
+        volume_24h,
+        funding_rate,
+        open_interest
+    );
+}

@@ -1,0 +1,327 @@
+//! The async edges around the core for `scalper run` / `scalper demo`: config reload, store,
+//! retention, timers, the public feed, the HTTP API and the single core loop that owns the
+//! engine. The core loop is the only place the engine is touched; every source feeds it through
+//! one bounded channel, and the loop stamps each event's sequence number.
+
+use crate::config::paths::Paths;
+use crate::config::reload::ConfigReloader;
+use crate::config::Config;
+use crate::connectors::bybit_public::{FeedConfig, FeedHandle, PublicFeed, PublicRest, RestConfig, Subscription};
+use crate::domain::{EventTime, TimeMs};
+use crate::engine::clock::MonotonicClock;
+use crate::engine::core::CorePipeline;
+use crate::engine::event::{Event, EventKind, FeedState, TimerKind};
+use crate::engine::health::{HealthBoard, Status};
+use crate::engine::output::{FeedCommand, Output, StatusChange};
+use crate::engine::{DegradedPolicy, Engine};
+use crate::monitoring::metrics::Metrics;
+use crate::storage::json_store::Store;
+use crate::storage::retention;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+/// Wall-clock milliseconds since the epoch. Read only at the edges, never in the core.
+pub fn wall_ms() -> TimeMs {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as TimeMs).unwrap_or(0)
+}
+
+/// What the core publishes for the API once per second.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EngineSnapshot {
+    /// Execution mode.
+    pub mode: String,
+    /// Events processed.
+    pub events_processed: u64,
+    /// Symbols tracked.
+    pub symbols: usize,
+    /// Symbols with a valid book.
+    pub valid_books: usize,
+    /// Aggregate feed state.
+    pub feed: Option<FeedState>,
+    /// DEGRADED flag.
+    pub degraded: bool,
+    /// Feed RISK_OFF flag.
+    pub feed_risk_off: bool,
+    /// Core counters.
+    pub counters: crate::engine::core::CoreCounters,
+    /// Time of the snapshot (event time).
+    pub ts_ms: TimeMs,
+}
+
+/// Options for [`run`].
+pub struct RunOptions {
+    /// Configuration in force at start.
+    pub config: Arc<Config>,
+    /// Config file to watch for hot reload.
+    pub config_path: Option<PathBuf>,
+    /// Resolved paths.
+    pub paths: Paths,
+    /// Cancelled to stop everything (flushes the store).
+    pub shutdown: CancellationToken,
+    /// Metrics registry.
+    pub metrics: Arc<Metrics>,
+    /// Health board.
+    pub health: HealthBoard,
+    /// Receives the HTTP address once bound (tests use port 0).
+    pub http_bound: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
+    /// Receives each published snapshot.
+    pub snapshot_tx: Option<watch::Sender<EngineSnapshot>>,
+}
+
+/// Runs the engine until `shutdown` is cancelled.
+pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
+    let cfg = opts.config.clone();
+    let metrics = opts.metrics.clone();
+    let health = opts.health.clone();
+    let shutdown = opts.shutdown.clone();
+    let paths = opts.paths.clone();
+    tracing::info!(mode = cfg.mode.as_str(), data_dir = %paths.data_dir().display(), rest = %cfg.endpoints.effective().rest_url, "starting engine");
+
+    // Storage and retention.
+    let store = Store::start(paths.clone(), cfg.storage.queue_capacity, cfg.storage.batch_max, metrics.clone());
+    let store_h = store.handle();
+    health.set("storage", Status::Up, "writer running");
+    {
+        let paths = paths.clone();
+        let metrics = metrics.clone();
+        let cancel = shutdown.clone();
+        let hours = cfg.storage.retention_hours;
+        let every = Duration::from_secs(cfg.storage.retention_interval_s);
+        tokio::spawn(async move {
+            loop {
+                let p = paths.clone();
+                let res = tokio::task::spawn_blocking(move || retention::run_once(&p, wall_ms(), hours)).await;
+                match res {
+                    Ok(r) => {
+                        let label = if r.errors.is_empty() { "ok" } else { "with_errors" };
+                        metrics.retention_runs.with_label_values(&[label]).inc();
+                        metrics.retention_deleted_files.inc_by(r.deleted_files);
+                        tracing::info!(deleted = r.deleted_files, kept = r.kept_files, days = ?r.day_summaries, errors = r.errors.len(), "retention run");
+                    }
+                    Err(e) => {
+                        metrics.retention_runs.with_label_values(&["failed"]).inc();
+                        tracing::error!(error = %e, "retention run failed");
+                    }
+                }
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(every) => {}
+                }
+            }
+        });
+    }
+
+    // Input channel into the core.
+    let (in_tx, mut in_rx) = mpsc::channel::<Event>(cfg.engine.input_queue_capacity);
+
+    // Config hot reload.
+    if let Some(path) = opts.config_path.clone() {
+        let (reloader, mut rx) = ConfigReloader::new(path, cfg.clone(), metrics.clone());
+        tokio::spawn(reloader.run(shutdown.clone()));
+        let tx = in_tx.clone();
+        let cancel = shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    r = rx.changed() => {
+                        if r.is_err() { return; }
+                        let c = rx.borrow_and_update().clone();
+                        let _ = tx.send(Event::new(0, EventTime::local(wall_ms()), EventKind::ConfigReload(c))).await;
+                    }
+                }
+            }
+        });
+    }
+    health.set("config", Status::Up, "loaded");
+
+    // Timers.
+    {
+        let tx = in_tx.clone();
+        let cancel = shutdown.clone();
+        let universe_every = cfg.universe.refresh_s.max(1);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            let mut n: u64 = 0;
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                n += 1;
+                let now = wall_ms();
+                if tx.send(Event::new(0, EventTime::local(now), EventKind::Timer(TimerKind::Second))).await.is_err() {
+                    return;
+                }
+                if n.is_multiple_of(universe_every) {
+                    let _ = tx.send(Event::new(0, EventTime::local(now), EventKind::Timer(TimerKind::Universe))).await;
+                }
+            }
+        });
+    }
+
+    // Public market data: REST universe refresher + WS feed.
+    let ep = cfg.endpoints.effective();
+    let rest = PublicRest::with_config(RestConfig::new(&ep.rest_url), Default::default())
+        .map_err(|e| anyhow::anyhow!("cannot build the REST client: {e}"))?;
+    let mut feed_cfg = FeedConfig::from_config(&cfg);
+    feed_cfg.url = ep.ws_public_url.clone();
+    let feed: FeedHandle = PublicFeed::new(feed_cfg).start(Vec::new(), in_tx.clone(), shutdown.clone());
+    {
+        let tx = in_tx.clone();
+        let cancel = shutdown.clone();
+        let every = Duration::from_secs(cfg.universe.refresh_s.max(1));
+        let health = health.clone();
+        tokio::spawn(async move {
+            let mut first = true;
+            loop {
+                if first {
+                    // Tickers first so the first classification sees turnover.
+                    match rest.tickers_linear().await {
+                        Ok(ts) => {
+                            let now = wall_ms();
+                            for t in ts {
+                                let _ = tx.send(Event::new(0, EventTime::local(now), EventKind::Ticker(t))).await;
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "initial tickers failed; classifying without turnover"),
+                    }
+                }
+                match rest.instruments_linear().await {
+                    Ok(list) => {
+                        first = false;
+                        health.set("universe", Status::Up, format!("{} instruments", list.len()));
+                        let _ = tx.send(Event::new(0, EventTime::local(wall_ms()), EventKind::Universe(list))).await;
+                    }
+                    Err(e) => {
+                        health.set("universe", Status::Degraded, format!("instrument refresh failed: {e}"));
+                        tracing::error!(error = %e, "instrument refresh failed; keeping the current universe");
+                    }
+                }
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(every) => {}
+                }
+            }
+        });
+    }
+
+    // HTTP API (+ /metrics).
+    let (snap_tx, snap_rx) = match opts.snapshot_tx.take() {
+        Some(tx) => {
+            let rx = tx.subscribe();
+            (tx, rx)
+        }
+        None => watch::channel(EngineSnapshot::default()),
+    };
+    let api = crate::control::http::ApiState { metrics: metrics.clone(), health: health.clone(), snapshot: snap_rx };
+    let listener = tokio::net::TcpListener::bind(&cfg.server.http_addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot bind HTTP {}: {e}", cfg.server.http_addr))?;
+    let http_addr = listener.local_addr()?;
+    tracing::info!(%http_addr, "HTTP API and /metrics listening");
+    if let Some(tx) = opts.http_bound.take() {
+        let _ = tx.send(http_addr);
+    }
+    {
+        let cancel = shutdown.clone();
+        tokio::spawn(async move {
+            let app = crate::control::http::router(api);
+            let _ = axum::serve(listener, app).with_graceful_shutdown(async move { cancel.cancelled().await }).await;
+        });
+    }
+
+    // The core loop.
+    drop(in_tx);
+    let mut engine =
+        Engine::new(CorePipeline::new(cfg.clone()), MonotonicClock::new(), DegradedPolicy::from_config(&cfg.engine));
+    let mut seq: u64 = 0;
+    let mut last_snapshot_ms: TimeMs = 0;
+    loop {
+        let ev = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            ev = in_rx.recv() => match ev { Some(e) => e, None => break },
+        };
+        seq += 1;
+        let mut ev = ev;
+        ev.seq = seq;
+        let out = engine.on_event(&ev);
+        metrics.engine_events.with_label_values(&[event_label(&ev.kind)]).inc();
+        metrics.tick_latency.observe(engine.last_tick_nanos() as f64 / 1e9);
+        for o in out.items {
+            match o {
+                Output::Record(r) => {
+                    let _ = store_h.try_append(r.kind, r.symbol.as_ref(), r.ts_ms, &r.body);
+                }
+                Output::Feed(cmd) => dispatch_feed(&feed, cmd).await,
+                Output::Status(s) => match s {
+                    StatusChange::DegradedEnter => metrics.degraded.set(1),
+                    StatusChange::DegradedExit => metrics.degraded.set(0),
+                    StatusChange::FeedRiskOffEnter => health.set("feed", Status::Down, "down too long: RISK_OFF"),
+                    StatusChange::FeedRiskOffExit => health.set("feed", Status::Up, "connected"),
+                },
+            }
+        }
+        if let EventKind::Feed { connection: 0, state } = ev.kind {
+            let st = match state {
+                FeedState::Connected => Status::Up,
+                FeedState::Reconnecting => Status::Degraded,
+                FeedState::Down => Status::Down,
+            };
+            health.set("feed", st, format!("{state:?}"));
+        }
+        if ev.now_ms() - last_snapshot_ms >= 1000 {
+            last_snapshot_ms = ev.now_ms();
+            let p = engine.pipeline();
+            let snap = EngineSnapshot {
+                mode: p.config().mode.as_str().to_string(),
+                events_processed: engine.events_processed(),
+                symbols: p.symbols().count(),
+                valid_books: p.symbols().filter(|(_, m)| m.book.is_valid()).count(),
+                feed: p.flags().feed,
+                degraded: engine.is_degraded(),
+                feed_risk_off: p.flags().feed_risk_off,
+                counters: p.counters().clone(),
+                ts_ms: ev.now_ms(),
+            };
+            snap_tx.send_replace(snap);
+        }
+    }
+    tracing::info!("shutting down: flushing storage");
+    feed.shutdown();
+    store.shutdown().await;
+    Ok(())
+}
+
+async fn dispatch_feed(feed: &FeedHandle, cmd: FeedCommand) {
+    let res = match cmd {
+        FeedCommand::Subscribe(subs) => {
+            feed.subscribe(subs.into_iter().map(|(s, d)| Subscription::new(s, d)).collect()).await
+        }
+        FeedCommand::Unsubscribe(syms) => feed.unsubscribe(syms).await,
+        FeedCommand::Resync(s) => feed.resync(s).await,
+    };
+    if let Err(e) = res {
+        tracing::error!(error = %e, "feed command failed (feed stopped?)");
+    }
+}
+
+/// Metric label of an event kind.
+pub fn event_label(k: &EventKind) -> &'static str {
+    match k {
+        EventKind::Book(_) => "book",
+        EventKind::Trades(_) => "trades",
+        EventKind::Ticker(_) => "ticker",
+        EventKind::Liquidation(_) => "liquidation",
+        EventKind::Universe(_) => "universe",
+        EventKind::Feed { .. } => "feed",
+        EventKind::Timer(_) => "timer",
+        EventKind::Control(_) => "control",
+        EventKind::ConfigReload(_) => "config_reload",
+    }
+}

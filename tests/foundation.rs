@@ -1,0 +1,305 @@
+//! Foundation: configuration layering and hot reload, crash-safe JSONL store, retention, and the
+//! engine's fixed step order and DEGRADED policy.
+#![allow(clippy::result_large_err)]
+
+use scalper::config::paths::{DataKind, Paths};
+use scalper::config::reload::{ConfigReloader, ReloadOutcome};
+use scalper::config::{Config, ConfigError, EndpointPreset};
+use scalper::domain::{EventTime, Symbol};
+use scalper::engine::clock::ManualClock;
+use scalper::engine::event::{Event, EventKind, Mode, TimerKind};
+use scalper::engine::output::{Output, StatusChange};
+use scalper::engine::{DegradedPolicy, Engine, Pipeline, Tick};
+use scalper::monitoring::metrics::Metrics;
+use scalper::storage::json_store::read_jsonl;
+use scalper::storage::retention;
+use std::io::{BufRead, BufReader};
+use std::rc::Rc;
+use std::sync::Arc;
+
+#[test]
+fn config_layers_defaults_file_then_env() {
+    figment::Jail::expect_with(|jail| {
+        jail.create_file(
+            "scalper.toml",
+            r#"
+            mode = "DRY_RUN"
+            [risk]
+            per_trade = 0.004
+            [thresholds]
+            watch = 50.0
+            [endpoints]
+            preset = "testnet"
+            "#,
+        )?;
+        // Defaults only.
+        let d = Config::load(None).map_err(|e| e.to_string())?;
+        assert_eq!(d.mode, Mode::Sim, "SIM is the default mode");
+        assert_eq!(d.fees.maker, 0.0002);
+        assert_eq!(d.fees.taker, 0.00055);
+        // File over defaults.
+        let f = Config::load(Some("scalper.toml".as_ref())).map_err(|e| e.to_string())?;
+        assert_eq!(f.mode, Mode::DryRun);
+        assert_eq!(f.risk.per_trade, 0.004);
+        assert_eq!(f.thresholds.watch, 50.0);
+        assert_eq!(f.thresholds.arm, 70.0, "untouched keys keep their defaults");
+        assert_eq!(f.endpoints.preset, EndpointPreset::Testnet);
+        assert!(f.endpoints.effective().rest_url.contains("testnet"));
+        // Environment over file.
+        jail.set_env("SCALPER_RISK__PER_TRADE", "0.002");
+        jail.set_env("SCALPER_DATA_DIR", "/tmp/scalper-data");
+        jail.set_env("SCALPER_LIVE_PIN_HASH", "not-config-and-ignored");
+        let e = Config::load(Some("scalper.toml".as_ref())).map_err(|e| e.to_string())?;
+        assert_eq!(e.risk.per_trade, 0.002);
+        assert_eq!(e.data_dir.as_deref(), Some(std::path::Path::new("/tmp/scalper-data")));
+        assert_eq!(e.thresholds.watch, 50.0);
+        Ok(())
+    });
+}
+
+#[test]
+fn live_mode_from_a_file_alone_is_refused() {
+    let err = Config::from_toml_str("mode = \"LIVE\"").unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, ConfigError::Invalid(_)));
+    assert!(msg.contains("LIVE cannot be set from configuration"), "{msg}");
+    figment::Jail::expect_with(|jail| {
+        jail.set_env("SCALPER_MODE", "LIVE");
+        assert!(Config::load(None).is_err(), "LIVE from the environment is refused too");
+        Ok(())
+    });
+}
+
+#[test]
+fn validation_lists_every_problem_clearly() {
+    let err = Config::from_toml_str(
+        r#"
+        [risk]
+        per_trade = 0.2
+        [thresholds]
+        watch = 80.0
+        arm = 60.0
+        [categories.wild]
+        max_leverage = 5.0
+        max_notional = 100.0
+        book_depth = 25
+        max_positions = 1
+        "#,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("risk.per_trade must be in (0, 0.05], got 0.2"), "{err}");
+    assert!(err.contains("thresholds.arm (60) must be >= thresholds.watch (80)"), "{err}");
+    assert!(err.contains("categories.wild.book_depth must be one of"), "{err}");
+    let unknown = Config::from_toml_str("[risk]\nper_trde = 0.01").unwrap_err().to_string();
+    assert!(unknown.contains("per_trde"), "typos are refused, not ignored: {unknown}");
+}
+
+#[test]
+fn invalid_hot_reload_keeps_the_last_good_config() {
+    // Inside a Jail: other tests set SCALPER_* variables, and the Jail serialises them.
+    figment::Jail::expect_with(|_jail| {
+        hot_reload_body();
+        Ok(())
+    });
+}
+
+fn hot_reload_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("scalper.toml");
+    std::fs::write(&path, "[risk]\nper_trade = 0.004\n").unwrap();
+    let initial = Arc::new(Config::load(Some(&path)).unwrap());
+    let metrics = Arc::new(Metrics::new());
+    let (mut reloader, rx) = ConfigReloader::new(path.clone(), initial, metrics.clone());
+    assert_eq!(reloader.check_once(false), ReloadOutcome::Unchanged);
+
+    std::fs::write(&path, "[risk]\nper_trade = 0.003\n").unwrap();
+    assert_eq!(reloader.check_once(false), ReloadOutcome::Reloaded);
+    assert_eq!(rx.borrow().risk.per_trade, 0.003);
+
+    std::fs::write(&path, "[risk]\nper_trade = 0.9\n").unwrap();
+    match reloader.check_once(false) {
+        ReloadOutcome::Rejected(msg) => assert!(msg.contains("risk.per_trade"), "{msg}"),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    assert_eq!(rx.borrow().risk.per_trade, 0.003, "last good config stays in force");
+
+    std::fs::write(&path, "this is = not [toml").unwrap();
+    assert!(matches!(reloader.check_once(false), ReloadOutcome::Rejected(_)));
+    std::fs::write(&path, "mode = \"LIVE\"\n").unwrap();
+    assert!(matches!(reloader.check_once(false), ReloadOutcome::Rejected(_)));
+    assert_eq!(rx.borrow().mode, Mode::Sim);
+    assert_eq!(metrics.config_reloads.with_label_values(&["rejected"]).get(), 3);
+    assert_eq!(metrics.config_reloads.with_label_values(&["ok"]).get(), 1);
+}
+
+/// Kills a process that is appending (SIGKILL, mid-write) and checks the files: no torn line is
+/// ever read back, and every acknowledged record is there exactly once, in order.
+#[test]
+fn store_survives_a_kill_mid_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_scalper"))
+        .args(["--log-format", "json", "storage-stress", "--data-dir"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let mut acked = 0u64;
+    for line in BufReader::new(out).lines() {
+        let line = line.unwrap();
+        if let Some(n) = line.strip_prefix("ack ") {
+            acked = n.parse().unwrap();
+            if acked >= 3_000 {
+                break;
+            }
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(acked >= 3_000);
+    let paths = Paths::with_data_dir(dir.path());
+    let file = paths.hourly_file(DataKind::Events, Some(&Symbol::new("BTCUSDT")), "2026-11-24T13");
+    let (values, bad) = read_jsonl(&file).unwrap();
+    assert!(bad <= 1, "at most the one line being written when killed is unusable, got {bad}");
+    let ns: Vec<u64> = values.iter().map(|v| v["n"].as_u64().unwrap()).collect();
+    assert!(ns.len() as u64 >= acked, "every acknowledged record is present");
+    for (i, n) in ns.iter().enumerate() {
+        assert_eq!(*n, i as u64 + 1, "records are whole, unique and in order");
+    }
+}
+
+const H: i64 = 3_600_000;
+
+#[test]
+fn retention_deletes_only_old_raw_files_and_folds_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::with_data_dir(dir.path());
+    let now = retention::parse_hour_key("2026-11-26T12").unwrap() + 30 * 60_000;
+    let btc = Symbol::new("BTCUSDT");
+    let write = |kind: DataKind, hour: &str, body: &str| {
+        let f = paths.hourly_file(kind, Some(&btc), hour);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, body).unwrap();
+    };
+    // now = 26th 12:30. The 25th 11:00 file ended 25.5 h ago (deleted); the 25th 12:00 file still
+    // holds records younger than 24 h (kept); the 25th 13:00 file is 23.5 h old (kept).
+    write(DataKind::Events, "2026-11-25T11", "{}\n");
+    write(DataKind::Events, "2026-11-25T12", "{}\n");
+    write(DataKind::Events, "2026-11-25T13", "{}\n");
+    write(DataKind::Raw, "2026-11-20T00", "{}\n");
+    write(DataKind::Microcandles, "2026-11-26T12", "{}\n");
+    // Trades of two days; the trade log itself is kept.
+    write(
+        DataKind::TradesLog,
+        "2026-11-24T10",
+        "{\"symbol\":\"BTCUSDT\",\"exit_ms\":1795514400000,\"gross_pnl\":12.0,\"fees\":2.0,\"net_pnl\":10.0}\n\
+         {\"symbol\":\"BTCUSDT\",\"exit_ms\":1795514500000,\"gross_pnl\":-3.0,\"fees\":1.0,\"net_pnl\":-4.0}\n",
+    );
+    write(
+        DataKind::TradesLog,
+        "2026-11-25T10",
+        "{\"symbol\":\"BTCUSDT\",\"exit_ms\":1795600800000,\"gross_pnl\":5.0,\"fees\":1.0,\"net_pnl\":4.0}\n",
+    );
+    std::fs::create_dir_all(paths.profiles_dir()).unwrap();
+    std::fs::write(paths.profile_file(&btc), "{}").unwrap();
+
+    let rep = retention::run_once(&paths, now, 24);
+    assert_eq!(rep.deleted_files, 2, "{rep:?}");
+    assert!(!paths.hourly_file(DataKind::Events, Some(&btc), "2026-11-25T11").exists());
+    assert!(paths.hourly_file(DataKind::Events, Some(&btc), "2026-11-25T12").exists());
+    assert!(paths.hourly_file(DataKind::Events, Some(&btc), "2026-11-25T13").exists());
+    assert!(!paths.hourly_file(DataKind::Raw, Some(&btc), "2026-11-20T00").exists());
+    assert!(paths.hourly_file(DataKind::Microcandles, Some(&btc), "2026-11-26T12").exists());
+    assert!(paths.hourly_file(DataKind::TradesLog, Some(&btc), "2026-11-24T10").exists());
+    assert!(paths.profile_file(&btc).exists(), "profiles are never deleted");
+
+    let day: retention::DaySummary =
+        serde_json::from_slice(&std::fs::read(paths.day_summary_file("2026-11-24")).unwrap()).unwrap();
+    assert_eq!((day.count, day.wins, day.losses), (2, 1, 1));
+    assert_eq!(day.net_pnl, 6.0);
+    assert_eq!(day.fees, 3.0);
+    assert_eq!(day.per_symbol["BTCUSDT"].trades, 2);
+    assert!(paths.day_summary_file("2026-11-25").exists());
+
+    let (log, bad) = read_jsonl(&paths.retention_log()).unwrap();
+    assert_eq!((log.len(), bad), (1, 0));
+    assert_eq!(log[0]["deleted_files"], 2);
+
+    // Retention never goes below 24 h even if asked to.
+    write(DataKind::Events, "2026-11-26T00", "{}\n");
+    let rep = retention::run_once(&paths, now, 1);
+    assert_eq!(rep.deleted_files, 0);
+    assert_eq!(rep.cutoff_ms, now - 24 * H);
+}
+
+/// A pipeline that records which step ran, and can make one step "slow" on the injected clock.
+struct Recorder {
+    calls: Vec<&'static str>,
+    clock: Rc<ManualClock>,
+    slow_step_nanos: u64,
+}
+
+macro_rules! rec {
+    ($($name:ident),*) => {
+        impl Pipeline for Recorder {
+            $(fn $name(&mut self, _t: &mut Tick<'_>) {
+                self.calls.push(stringify!($name));
+                if stringify!($name) == "features" {
+                    self.clock.advance_nanos(self.slow_step_nanos);
+                }
+            })*
+        }
+    };
+}
+rec!(market_update, microstructure, features, regime, scoring, state_machine, risk, execution, logging, metrics);
+
+fn timer(seq: u64) -> Event {
+    Event::new(seq, EventTime::local(1_000 * seq as i64), EventKind::Timer(TimerKind::Second))
+}
+
+#[test]
+fn engine_runs_the_ten_steps_in_order_and_degrades_on_slow_ticks() {
+    let clock = Rc::new(ManualClock::default());
+    let rec = Recorder { calls: vec![], clock: clock.clone(), slow_step_nanos: 1_000 };
+    let policy = DegradedPolicy { tick_budget_nanos: 300_000_000, recover_ticks: 3 };
+    let mut engine = Engine::new(rec, clock.clone(), policy);
+
+    let out = engine.on_event(&timer(1));
+    assert_eq!(
+        engine.pipeline().calls,
+        [
+            "market_update",
+            "microstructure",
+            "features",
+            "regime",
+            "scoring",
+            "state_machine",
+            "risk",
+            "execution",
+            "logging",
+            "metrics"
+        ]
+    );
+    assert!(out.is_empty());
+    assert!(!engine.is_degraded());
+
+    // One step takes 301 ms on the injected clock: DEGRADED, with an event record.
+    engine.pipeline_mut().slow_step_nanos = 301_000_000;
+    let out = engine.on_event(&timer(2));
+    assert!(engine.is_degraded());
+    assert!(out.items.contains(&Output::Status(StatusChange::DegradedEnter)));
+    assert!(out.items.iter().any(|o| matches!(o, Output::Record(r) if r.body["event"] == "DEGRADED_ENTER")));
+
+    // Recovery needs 3 fast ticks in a row.
+    engine.pipeline_mut().slow_step_nanos = 1_000;
+    assert!(engine.on_event(&timer(3)).is_empty());
+    assert!(engine.on_event(&timer(4)).is_empty());
+    assert!(engine.is_degraded());
+    let out = engine.on_event(&timer(5));
+    assert!(!engine.is_degraded());
+    assert!(out.items.contains(&Output::Status(StatusChange::DegradedExit)));
+    assert_eq!(engine.pipeline().calls.len(), 50);
+    assert_eq!(engine.events_processed(), 5);
+}

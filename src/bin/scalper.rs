@@ -162,6 +162,7 @@ fn run_engine(config: Option<PathBuf>, demo: bool, duration_s: Option<u64>) -> E
             health: HealthBoard::default(),
             http_bound: None,
             snapshot_tx: None,
+            probes: None,
         })
         .await
     });

@@ -52,6 +52,12 @@ pub struct EngineSnapshot {
     pub ts_ms: TimeMs,
 }
 
+/// The engine type the runtime drives.
+pub type LiveEngine = Engine<CorePipeline, MonotonicClock>;
+
+/// A read-only look at the engine, run by the core loop between two events (tests, API).
+pub type Probe = Box<dyn FnOnce(&LiveEngine) + Send>;
+
 /// Options for [`run`].
 pub struct RunOptions {
     /// Configuration in force at start.
@@ -70,6 +76,8 @@ pub struct RunOptions {
     pub http_bound: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
     /// Receives each published snapshot.
     pub snapshot_tx: Option<watch::Sender<EngineSnapshot>>,
+    /// Probes answered between events.
+    pub probes: Option<mpsc::Receiver<Probe>>,
 }
 
 /// Runs the engine until `shutdown` is cancelled.
@@ -242,9 +250,16 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
         Engine::new(CorePipeline::new(cfg.clone()), MonotonicClock::new(), DegradedPolicy::from_config(&cfg.engine));
     let mut seq: u64 = 0;
     let mut last_snapshot_ms: TimeMs = 0;
+    let (_no_probe_tx, no_probe_rx) = mpsc::channel::<Probe>(1);
+    let mut probes = opts.probes.take().unwrap_or(no_probe_rx);
     loop {
         let ev = tokio::select! {
+            biased;
             _ = shutdown.cancelled() => break,
+            Some(p) = probes.recv() => {
+                p(&engine);
+                continue;
+            }
             ev = in_rx.recv() => match ev { Some(e) => e, None => break },
         };
         seq += 1;

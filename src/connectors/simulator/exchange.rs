@@ -388,7 +388,8 @@ impl Exchange {
             sym.last_ts = ts_s;
             sym.last_cts = cts;
             let quiet = self.silent || sym.silent;
-            let live = |t: Topic| !quiet && self.subs.get(&t).is_some_and(|v| !v.is_empty());
+            // Frames are built for topics with subscribers; a silence fault drops them (counted).
+            let live = |t: Topic| self.subs.get(&t).is_some_and(|v| !v.is_empty());
             let sent = |t: Topic, f: String, frames: &mut Vec<(Topic, String)>| {
                 if quiet {
                     inc(&self.counters.frames_suppressed);
@@ -402,7 +403,7 @@ impl Exchange {
                 }
             }
             for d in 0..DEPTHS.len() {
-                if n % self.cadence[d] != 0 {
+                if !n.is_multiple_of(self.cadence[d]) {
                     continue;
                 }
                 let Some(market) = sym.market.as_ref() else { break };
@@ -465,7 +466,7 @@ impl Exchange {
                     sent(topic, f, &mut frames);
                 }
             }
-            if n % self.ticker_every == 0 {
+            if n.is_multiple_of(self.ticker_every) {
                 if let Some(market) = sym.market.as_ref() {
                     let v = market.ticker(t_rel, ts);
                     if live(Topic::Ticker(idx)) {
@@ -477,7 +478,7 @@ impl Exchange {
                 }
             }
             sym.pending_liqs.extend(out.liqs.into_iter().map(|l| (cts, l)));
-            if n % self.liq_every == 0 && !sym.pending_liqs.is_empty() {
+            if n.is_multiple_of(self.liq_every) && !sym.pending_liqs.is_empty() {
                 if live(Topic::Liq(idx)) {
                     sent(Topic::Liq(idx), wire::liquidation_frame(&sym.spec, ts_s, &sym.pending_liqs), &mut frames);
                 }
@@ -800,6 +801,8 @@ impl Exchange {
                     wire::book_frame(&sym.spec, &f)
                 }
                 CrossedKind::Delta => {
+                    sym.seq += 1;
+                    ds.seq = sym.seq;
                     ds.u += 1;
                     ds.ts += 1;
                     ds.cts += 1;

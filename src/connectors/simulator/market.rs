@@ -23,20 +23,20 @@ const EVENTS_KEPT: usize = 256;
 /// Bybit tick direction of the last trade.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TickDir {
-    PlusTick,
-    ZeroPlusTick,
-    MinusTick,
-    ZeroMinusTick,
+    Plus,
+    ZeroPlus,
+    Minus,
+    ZeroMinus,
 }
 
 impl TickDir {
     /// Bybit spelling.
     pub fn as_str(self) -> &'static str {
         match self {
-            TickDir::PlusTick => "PlusTick",
-            TickDir::ZeroPlusTick => "ZeroPlusTick",
-            TickDir::MinusTick => "MinusTick",
-            TickDir::ZeroMinusTick => "ZeroMinusTick",
+            TickDir::Plus => "PlusTick",
+            TickDir::ZeroPlus => "ZeroPlusTick",
+            TickDir::Minus => "MinusTick",
+            TickDir::ZeroMinus => "ZeroMinusTick",
         }
     }
 }
@@ -289,7 +289,7 @@ impl Market {
             fair: p0f + 0.5,
             book: Book::default(),
             last_price: p0,
-            tick_dir: TickDir::ZeroPlusTick,
+            tick_dir: TickDir::ZeroPlus,
             walls: Vec::new(),
             scenario,
             sc: ScState::default(),
@@ -531,11 +531,11 @@ impl Market {
                 .clamp(1.0, (self.spec.level_lots * 12.0).max(1.0)) as i64;
             for (price, f) in self.book.take(taker, lots, 3) {
                 self.tick_dir = match price.cmp(&self.last_price) {
-                    std::cmp::Ordering::Greater => TickDir::PlusTick,
-                    std::cmp::Ordering::Less => TickDir::MinusTick,
+                    std::cmp::Ordering::Greater => TickDir::Plus,
+                    std::cmp::Ordering::Less => TickDir::Minus,
                     std::cmp::Ordering::Equal => match self.tick_dir {
-                        TickDir::PlusTick | TickDir::ZeroPlusTick => TickDir::ZeroPlusTick,
-                        _ => TickDir::ZeroMinusTick,
+                        TickDir::Plus | TickDir::ZeroPlus => TickDir::ZeroPlus,
+                        _ => TickDir::ZeroMinus,
                     },
                 };
                 self.last_price = price;

@@ -1,75 +1,101 @@
 //! The simulator's own exact-tick L2 book: prices in whole ticks, sizes in whole quantity steps
-//! ("lots"), both as integers, so nothing is ever rounded. Also the top-N views the depth
-//! streams publish and the diff between two views (a Bybit delta).
+//! ("lots"), both as integers, so nothing is ever rounded. Each side is a vector sorted best
+//! first, so the top-N views the depth streams publish are plain slices. Also the diff between
+//! two views (a Bybit delta).
 
 use crate::domain::Side;
-use std::collections::BTreeMap;
 
 /// A price level: (price in ticks, size in lots).
 pub(crate) type Lvl = (i64, i64);
 
-/// Bids and asks keyed by tick. `version` changes on every mutation.
+/// Bids and asks, best first. `version` changes on every mutation.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Book {
-    /// Bids: tick -> lots (best = highest).
-    pub bids: BTreeMap<i64, i64>,
-    /// Asks: tick -> lots (best = lowest).
-    pub asks: BTreeMap<i64, i64>,
+    /// Bids, highest price first.
+    bids: Vec<Lvl>,
+    /// Asks, lowest price first.
+    asks: Vec<Lvl>,
     /// Mutation counter.
     pub version: u64,
 }
 
+/// True when price `a` comes before price `b` on `side` (is better).
+fn better(side: Side, a: i64, b: i64) -> bool {
+    match side {
+        Side::Buy => a > b,
+        Side::Sell => a < b,
+    }
+}
+
 impl Book {
-    fn side_mut(&mut self, side: Side) -> &mut BTreeMap<i64, i64> {
+    fn vec_mut(&mut self, side: Side) -> &mut Vec<Lvl> {
         match side {
             Side::Buy => &mut self.bids,
             Side::Sell => &mut self.asks,
         }
     }
 
-    /// The map of one side.
-    pub fn side(&self, side: Side) -> &BTreeMap<i64, i64> {
+    /// One side, best first.
+    pub fn side(&self, side: Side) -> &[Lvl] {
         match side {
             Side::Buy => &self.bids,
             Side::Sell => &self.asks,
         }
     }
 
+    /// Index of `price` (Ok) or where it would be inserted (Err).
+    fn find(&self, side: Side, price: i64) -> Result<usize, usize> {
+        match side {
+            Side::Buy => self.bids.binary_search_by(|l| price.cmp(&l.0)),
+            Side::Sell => self.asks.binary_search_by(|l| l.0.cmp(&price)),
+        }
+    }
+
     /// Best bid.
     pub fn best_bid(&self) -> Option<Lvl> {
-        self.bids.iter().next_back().map(|(p, q)| (*p, *q))
+        self.bids.first().copied()
     }
 
     /// Best ask.
     pub fn best_ask(&self) -> Option<Lvl> {
-        self.asks.iter().next().map(|(p, q)| (*p, *q))
+        self.asks.first().copied()
     }
 
     /// Best level of a side.
     pub fn best(&self, side: Side) -> Option<Lvl> {
-        match side {
-            Side::Buy => self.best_bid(),
-            Side::Sell => self.best_ask(),
-        }
+        self.side(side).first().copied()
     }
 
     /// Worst (farthest) level of a side.
     pub fn worst(&self, side: Side) -> Option<Lvl> {
-        match side {
-            Side::Buy => self.bids.iter().next().map(|(p, q)| (*p, *q)),
-            Side::Sell => self.asks.iter().next_back().map(|(p, q)| (*p, *q)),
-        }
+        self.side(side).last().copied()
     }
 
     /// Size at a price (0 when absent).
     pub fn get(&self, side: Side, price: i64) -> i64 {
-        self.side(side).get(&price).copied().unwrap_or(0)
+        self.find(side, price).map_or(0, |i| self.side(side)[i].1)
     }
 
     /// Sets a level; `lots <= 0` removes it.
     pub fn set(&mut self, side: Side, price: i64, lots: i64) {
-        let map = self.side_mut(side);
-        let changed = if lots <= 0 { map.remove(&price).is_some() } else { map.insert(price, lots) != Some(lots) };
+        let at = self.find(side, price);
+        let v = self.vec_mut(side);
+        let changed = match (at, lots > 0) {
+            (Ok(i), true) => {
+                let c = v[i].1 != lots;
+                v[i].1 = lots;
+                c
+            }
+            (Ok(i), false) => {
+                v.remove(i);
+                true
+            }
+            (Err(i), true) => {
+                v.insert(i, (price, lots));
+                true
+            }
+            (Err(_), false) => false,
+        };
         if changed {
             self.version += 1;
         }
@@ -82,28 +108,20 @@ impl Book {
 
     /// Removes every level strictly better than `limit` on `side` (bids above, asks below).
     pub fn remove_better_than(&mut self, side: Side, limit: i64) {
-        let removed = match side {
-            Side::Buy => {
-                let tail = self.bids.split_off(&(limit + 1));
-                !tail.is_empty()
-            }
-            Side::Sell => {
-                let keep = self.asks.split_off(&limit);
-                let removed = !self.asks.is_empty();
-                self.asks = keep;
-                removed
-            }
-        };
-        if removed {
+        let v = self.vec_mut(side);
+        let k = v.partition_point(|l| better(side, l.0, limit));
+        if k > 0 {
+            v.drain(..k);
             self.version += 1;
         }
     }
 
     /// Removes the worst levels until at most `n` remain.
     pub fn trim(&mut self, side: Side, n: usize) {
-        while self.len(side) > n {
-            let Some((p, _)) = self.worst(side) else { break };
-            self.set(side, p, 0);
+        let v = self.vec_mut(side);
+        if v.len() > n {
+            v.truncate(n);
+            self.version += 1;
         }
     }
 
@@ -123,11 +141,9 @@ impl Book {
     }
 
     /// The best `n` levels of a side, best first.
-    pub fn top(&self, side: Side, n: usize) -> Vec<Lvl> {
-        match side {
-            Side::Buy => self.bids.iter().rev().take(n).map(|(p, q)| (*p, *q)).collect(),
-            Side::Sell => self.asks.iter().take(n).map(|(p, q)| (*p, *q)).collect(),
-        }
+    pub fn top(&self, side: Side, n: usize) -> &[Lvl] {
+        let v = self.side(side);
+        &v[..v.len().min(n)]
     }
 
     /// True when best bid >= best ask.
@@ -181,6 +197,7 @@ pub(crate) fn diff(old: &[Lvl], new: &[Lvl], side: Side) -> Vec<Lvl> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     fn apply(view: &[Lvl], delta: &[Lvl], side: Side) -> Vec<Lvl> {
         let mut m: BTreeMap<i64, i64> = view.iter().copied().collect();
@@ -226,6 +243,11 @@ mod tests {
         assert!(b.version > v0);
         b.remove_better_than(Side::Sell, 103);
         assert_eq!(b.best_ask(), None);
+        b.set(Side::Buy, 98, 2);
+        b.set(Side::Buy, 97, 2);
+        assert_eq!(b.top(Side::Buy, 2), &[(99, 1), (98, 2)]);
+        b.trim(Side::Buy, 1);
+        assert_eq!(b.worst(Side::Buy), Some((99, 1)));
         b.set(Side::Buy, 100, 1);
         b.remove_better_than(Side::Buy, 99);
         assert_eq!(b.best_bid(), Some((99, 1)));

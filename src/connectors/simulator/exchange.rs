@@ -2,7 +2,7 @@
 //! (`u`, `seq`, views), tickers and liquidation batches, the subscriber registry, injected
 //! faults and the clock. One mutex guards it; the market task holds it for one step at a time.
 
-use super::book::{diff, Lvl};
+use super::book::{diff, Book, Lvl};
 use super::config::{ClockMode, CrossedKind, Fault, Scenario, SimConfig, UniverseEvent};
 use super::market::{Liq, Market, TickerValues};
 use super::rng::mix_seed;
@@ -87,6 +87,62 @@ pub(crate) struct DepthStream {
     pub seq: u64,
     version: u64,
     last_sent_ts: i64,
+}
+
+/// What one publication point of a depth stream produced.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Published {
+    /// Nothing to send.
+    Nothing,
+    /// The view changed: `u` advanced; the delta per side.
+    Changed(Vec<Lvl>, Vec<Lvl>),
+    /// Level 1 unchanged for 3 s: re-send the snapshot with the same `u`.
+    Repush,
+}
+
+impl DepthStream {
+    /// Brings the view up to `book` at a publication point of step time `ts` / match time `cts`.
+    pub(crate) fn publish(&mut self, book: &Book, ts: i64, cts: i64, seq: u64) -> Published {
+        if self.version != book.version {
+            self.version = book.version;
+            let nb = book.top(Side::Buy, self.depth);
+            let na = book.top(Side::Sell, self.depth);
+            let db = diff(&self.bids, nb, Side::Buy);
+            let da = diff(&self.asks, na, Side::Sell);
+            if !db.is_empty() || !da.is_empty() {
+                self.u += 1;
+                self.bids.clear();
+                self.bids.extend_from_slice(nb);
+                self.asks.clear();
+                self.asks.extend_from_slice(na);
+                self.ts = ts.max(self.ts + 1);
+                self.cts = cts.max(self.cts + 1);
+                self.seq = seq;
+                self.last_sent_ts = self.ts;
+                return Published::Changed(db, da);
+            }
+        }
+        if self.depth == 1 && ts - self.last_sent_ts >= DEPTH1_REPUSH_MS {
+            self.ts = ts.max(self.ts + 1);
+            self.last_sent_ts = self.ts;
+            return Published::Repush;
+        }
+        Published::Nothing
+    }
+
+    /// The current view as a snapshot frame (`u` overridden when given).
+    fn snapshot_frame<'a>(&'a self, u: Option<u64>, bids: Option<&'a [Lvl]>) -> BookFrame<'a> {
+        BookFrame {
+            depth: self.depth,
+            snapshot: true,
+            ts: self.ts,
+            cts: self.cts,
+            u: u.unwrap_or(self.u),
+            seq: self.seq,
+            bids: bids.unwrap_or(&self.bids),
+            asks: &self.asks,
+        }
+    }
 }
 
 /// A symbol of the universe with its market and streams.
@@ -312,8 +368,8 @@ impl Exchange {
         );
         let cts = ts - s.lag_ms;
         for ds in s.depths.iter_mut() {
-            ds.bids = market.book.top(Side::Buy, ds.depth);
-            ds.asks = market.book.top(Side::Sell, ds.depth);
+            ds.bids = market.book.top(Side::Buy, ds.depth).to_vec();
+            ds.asks = market.book.top(Side::Sell, ds.depth).to_vec();
             ds.version = market.book.version;
             ds.ts = ts;
             ds.cts = cts;
@@ -409,59 +465,35 @@ impl Exchange {
                 let Some(market) = sym.market.as_ref() else { break };
                 let ds = &mut sym.depths[d];
                 let topic = Topic::Book(idx, d as u8);
-                let mut frame = None;
-                if ds.version != market.book.version {
-                    ds.version = market.book.version;
-                    let nb = market.book.top(Side::Buy, ds.depth);
-                    let na = market.book.top(Side::Sell, ds.depth);
-                    let db = diff(&ds.bids, &nb, Side::Buy);
-                    let da = diff(&ds.asks, &na, Side::Sell);
-                    if !db.is_empty() || !da.is_empty() {
-                        ds.u += 1;
-                        ds.bids = nb;
-                        ds.asks = na;
-                        ds.ts = ts_s.max(ds.ts + 1);
-                        ds.cts = cts.max(ds.cts + 1);
-                        ds.seq = sym.seq;
-                        ds.last_sent_ts = ds.ts;
-                        if d > 0 && sym.gap[d] {
-                            sym.gap[d] = false;
-                            inc(&self.counters.gaps_injected);
-                        } else if live(topic) {
-                            let snapshot = d == 0;
-                            let (b, a): (&[Lvl], &[Lvl]) = if snapshot { (&ds.bids, &ds.asks) } else { (&db, &da) };
-                            let f = BookFrame {
+                let frame = match ds.publish(&market.book, ts_s, cts, sym.seq) {
+                    Published::Nothing => None,
+                    Published::Changed(..) if d > 0 && sym.gap[d] => {
+                        sym.gap[d] = false;
+                        inc(&self.counters.gaps_injected);
+                        None
+                    }
+                    Published::Changed(db, da) if live(topic) => {
+                        let f = if d == 0 {
+                            ds.snapshot_frame(None, None)
+                        } else {
+                            BookFrame {
                                 depth: ds.depth,
-                                snapshot,
+                                snapshot: false,
                                 ts: ds.ts,
                                 cts: ds.cts,
                                 u: ds.u,
                                 seq: ds.seq,
-                                bids: b,
-                                asks: a,
-                            };
-                            frame = Some(wire::book_frame(&sym.spec, &f));
-                        }
-                    }
-                }
-                if d == 0 && frame.is_none() && ts_s - ds.last_sent_ts >= DEPTH1_REPUSH_MS {
-                    // Level 1: unchanged for 3 s, push the snapshot again with the same `u`.
-                    ds.last_sent_ts = ts_s;
-                    ds.ts = ts_s.max(ds.ts + 1);
-                    if live(topic) {
-                        let f = BookFrame {
-                            depth: 1,
-                            snapshot: true,
-                            ts: ds.ts,
-                            cts: ds.cts,
-                            u: ds.u,
-                            seq: ds.seq,
-                            bids: &ds.bids,
-                            asks: &ds.asks,
+                                bids: &db,
+                                asks: &da,
+                            }
                         };
-                        frame = Some(wire::book_frame(&sym.spec, &f));
+                        Some(wire::book_frame(&sym.spec, &f))
                     }
-                }
+                    Published::Repush if live(topic) => {
+                        Some(wire::book_frame(&sym.spec, &ds.snapshot_frame(None, None)))
+                    }
+                    _ => None,
+                };
                 if let Some(f) = frame {
                     sent(topic, f, &mut frames);
                 }
@@ -659,18 +691,7 @@ impl Exchange {
             let sym = &self.symbols[si];
             let frame = match t {
                 Topic::Book(_, d) => {
-                    let ds = &sym.depths[d as usize];
-                    let f = BookFrame {
-                        depth: ds.depth,
-                        snapshot: true,
-                        ts: ds.ts,
-                        cts: ds.cts,
-                        u: ds.u,
-                        seq: ds.seq,
-                        bids: &ds.bids,
-                        asks: &ds.asks,
-                    };
-                    Some(wire::book_frame(&sym.spec, &f))
+                    Some(wire::book_frame(&sym.spec, &sym.depths[d as usize].snapshot_frame(None, None)))
                 }
                 _ => sym.ticker.as_ref().and_then(|v| wire::ticker_frame(v, None, sym.seq, sym.last_ts)),
             };
@@ -788,17 +809,7 @@ impl Exchange {
                 CrossedKind::Snapshot => {
                     let mut bids = vec![bad];
                     bids.extend_from_slice(&ds.bids);
-                    let f = BookFrame {
-                        depth: ds.depth,
-                        snapshot: true,
-                        ts: ds.ts,
-                        cts: ds.cts,
-                        u: ds.u,
-                        seq: ds.seq,
-                        bids: &bids,
-                        asks: &ds.asks,
-                    };
-                    wire::book_frame(&sym.spec, &f)
+                    wire::book_frame(&sym.spec, &ds.snapshot_frame(None, Some(&bids)))
                 }
                 CrossedKind::Delta => {
                     sym.seq += 1;
@@ -844,18 +855,8 @@ impl Exchange {
         let sym = &mut self.symbols[i];
         for (d, ds) in sym.depths.iter_mut().enumerate() {
             ds.u = 1;
-            let f = BookFrame {
-                depth: ds.depth,
-                snapshot: true,
-                ts: ds.ts,
-                cts: ds.cts,
-                u: 1,
-                seq: ds.seq,
-                bids: &ds.bids,
-                asks: &ds.asks,
-            };
             if !quiet {
-                frames.push((Topic::Book(idx, d as u8), wire::book_frame(&sym.spec, &f)));
+                frames.push((Topic::Book(idx, d as u8), wire::book_frame(&sym.spec, &ds.snapshot_frame(None, None))));
             }
         }
         for (t, f) in frames {
@@ -1029,8 +1030,8 @@ impl Exchange {
         let asks = m.book.top(Side::Sell, usize::MAX);
         Some(BookLevels {
             symbol: Symbol::new(symbol),
-            bids: Self::levels(&s.spec, &bids),
-            asks: Self::levels(&s.spec, &asks),
+            bids: Self::levels(&s.spec, bids),
+            asks: Self::levels(&s.spec, asks),
             update_id: None,
             seq: s.seq,
             ts_ms: s.last_ts,
@@ -1140,6 +1141,7 @@ mod tests {
             let m = s.market.as_ref().unwrap();
             assert_eq!(s.depths[1].bids, m.book.top(Side::Buy, 50));
             assert_eq!(s.depths[1].asks, m.book.top(Side::Sell, 50));
+            assert!(s.depths[1].bids.windows(2).all(|w| w[0].0 > w[1].0));
         }
         assert!(e.update_id("BTCUSDT", 50).unwrap() > u0);
         assert!(e.symbols[0].depths[3].bids.len() <= 1000);
@@ -1186,5 +1188,46 @@ mod tests {
         assert_eq!(e.take_rest_fault(), Some(RestFault::RetCode(10006)));
         assert_eq!(e.take_rest_fault(), None);
         assert!(matches!(e.apply_fault(&Fault::SkipUpdateId { symbol: "X".into() }), Err(SimError::UnknownSymbol(_))));
+    }
+
+    #[test]
+    fn scheduled_faults_fire_at_their_step() {
+        use super::super::config::ScheduledFault;
+        let cfg = SimConfig {
+            symbols: 1,
+            clock: ClockMode::Manual,
+            faults: vec![ScheduledFault { at_ms: 250, fault: Fault::RestRetCode { ret_code: 10016, count: 1 } }],
+            ..SimConfig::default()
+        };
+        let mut e = ex(cfg);
+        e.step();
+        e.step();
+        assert_eq!(e.take_rest_fault(), None);
+        e.step();
+        assert_eq!(e.take_rest_fault(), Some(RestFault::RetCode(10016)));
+    }
+
+    #[test]
+    fn level_one_is_re_pushed_after_three_quiet_seconds() {
+        let mut book = Book::default();
+        book.set(Side::Buy, 99, 5);
+        book.set(Side::Sell, 101, 7);
+        let mut ds = DepthStream { depth: 1, u: 10, ..DepthStream::default() };
+        assert_eq!(ds.publish(&book, 1_000, 999, 1), Published::Changed(vec![(99, 5)], vec![(101, 7)]));
+        assert_eq!((ds.u, ds.ts), (11, 1_000));
+        assert_eq!(ds.publish(&book, 2_000, 1_999, 2), Published::Nothing);
+        // A change below the top of a depth-1 view is no change.
+        book.set(Side::Buy, 98, 1);
+        assert_eq!(ds.publish(&book, 3_000, 2_999, 3), Published::Nothing);
+        assert_eq!(ds.publish(&book, 4_000, 3_999, 4), Published::Repush);
+        assert_eq!((ds.u, ds.ts), (11, 4_000));
+        assert_eq!(ds.publish(&book, 5_000, 4_999, 5), Published::Nothing);
+        book.set(Side::Sell, 101, 3);
+        assert_eq!(ds.publish(&book, 5_100, 5_099, 6), Published::Changed(vec![], vec![(101, 3)]));
+        assert_eq!((ds.u, ds.ts, ds.seq), (12, 5_100, 6));
+        // Deeper views never re-push.
+        let mut d50 = DepthStream { depth: 50, ..DepthStream::default() };
+        assert!(matches!(d50.publish(&book, 0, 0, 1), Published::Changed(..)));
+        assert_eq!(d50.publish(&book, 10_000, 9_999, 2), Published::Nothing);
     }
 }

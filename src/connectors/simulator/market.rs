@@ -259,7 +259,8 @@ impl Market {
         let prev24 = (p0f * (1.0 + u(&mut rng, -0.08, 0.08))).round() as i64;
         let hi = (p0f.max(prev24 as f64) * (1.0 + u(&mut rng, 0.0, 0.04))).round() as i64;
         let lo = (p0f.min(prev24 as f64) * (1.0 - u(&mut rng, 0.0, 0.04))).round().max(1.0) as i64;
-        let v_vol = spec.trades_per_sec * 86_400.0 * spec.trade_lots * u(&mut rng, 0.5, 1.5);
+        // Mean trade size is about 1.65x the median (log-normal, sigma 1).
+        let v_vol = spec.trades_per_sec * 86_400.0 * spec.trade_lots * 1.65 * u(&mut rng, 0.8, 1.2);
         let v_turnover = spec.qty_f(v_vol) * spec.price_f(p0f);
         let prev1h = (p0f * (1.0 + u(&mut rng, -0.01, 0.01))).round() as i64;
         let listed_ms = listed_step as i64 * tick_ms;

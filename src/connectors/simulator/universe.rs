@@ -84,8 +84,8 @@ impl InstrumentSpec {
         let start_price_ticks = ((price / tick_f).round() as i64).max(100);
         let px = start_price_ticks as f64 * tick_f;
         let lots_for = |usd: f64| (usd / px / step_f).max(1.0);
-        // Limit-order cap around $3M notional, market-order cap a fifth of it, as round numbers.
-        let max_qty_lots = round_pow10(lots_for(3_000_000.0));
+        // Limit-order cap around $50M notional, market-order cap a fifth of it, as round numbers.
+        let max_qty_lots = round_pow10(lots_for(50_000_000.0));
         let max_mkt_qty_lots = (max_qty_lots / 5).max(1);
         let launch_time_ms = listed_at_ms.unwrap_or_else(|| {
             // Between 2020-09 and 2025-03, on the hour.

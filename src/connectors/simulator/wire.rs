@@ -59,12 +59,17 @@ fn push_levels(out: &mut String, levels: &[Lvl], spec: &InstrumentSpec) {
         if i > 0 {
             out.push(',');
         }
-        let _ = write!(
-            out,
-            "[\"{}\",\"{}\"]",
-            Dec::ticks(p, spec.tick_raw, spec.price_scale),
-            Dec::ticks(q, spec.qty_step_raw, spec.qty_decimals)
-        );
+        // Deletions carry a bare "0", like Bybit's deltas.
+        let _ = if q == 0 {
+            write!(out, "[\"{}\",\"0\"]", Dec::ticks(p, spec.tick_raw, spec.price_scale))
+        } else {
+            write!(
+                out,
+                "[\"{}\",\"{}\"]",
+                Dec::ticks(p, spec.tick_raw, spec.price_scale),
+                Dec::ticks(q, spec.qty_step_raw, spec.qty_decimals)
+            )
+        };
     }
     out.push(']');
 }

@@ -46,25 +46,29 @@ where
             }
             frame = rx.recv() => {
                 let Some(frame) = frame else { break };
-                let mut n = 1u64;
-                if sink.feed(Message::Text(frame)).await.is_err() {
-                    break;
-                }
-                while (n as usize) < WRITE_BATCH {
-                    match rx.try_recv() {
-                        Ok(f) => {
-                            if sink.feed(Message::Text(f)).await.is_err() {
-                                break;
-                            }
-                            n += 1;
+                // Write a batch; a client that stops reading must not keep a dropped connection
+                // alive, so cancellation wins over a blocked write.
+                let write = async {
+                    let mut n = 1u64;
+                    sink.feed(Message::Text(frame)).await?;
+                    while (n as usize) < WRITE_BATCH {
+                        let Ok(f) = rx.try_recv() else { break };
+                        sink.feed(Message::Text(f)).await?;
+                        n += 1;
+                    }
+                    sink.flush().await?;
+                    Ok::<u64, tokio_tungstenite::tungstenite::Error>(n)
+                };
+                tokio::select! {
+                    biased;
+                    _ = token.cancelled() => break,
+                    r = write => match r {
+                        Ok(n) => {
+                            c.ws_messages_sent.fetch_add(n, Ordering::Relaxed);
                         }
                         Err(_) => break,
-                    }
+                    },
                 }
-                if sink.flush().await.is_err() {
-                    break;
-                }
-                c.ws_messages_sent.fetch_add(n, Ordering::Relaxed);
             }
             incoming = stream.next() => match incoming {
                 Some(Ok(Message::Text(text))) => {

@@ -847,3 +847,62 @@ async fn listings_delistings_and_labels() {
     assert!(!sim.subscriptions().iter().any(|t| t.contains("SIM002USDT")));
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn spoof_walls_are_visible_on_the_wire_and_pulled_before_being_reached() {
+    use scalper::connectors::simulator::ScenarioEventKind;
+    use scalper::domain::Side;
+    let mut cfg = manual(3);
+    cfg.scenarios =
+        vec![ScenarioAssignment { symbol: "SIM001USDT".into(), scenario: Scenario::SpoofWalls { every_ms: 1_500 } }];
+    let sim = start(cfg).await;
+    let mut ws = connect(&sim).await;
+    subscribe(&mut ws, &["orderbook.50.SIM001USDT"], "w").await;
+    let mut book = ClientBook::default();
+    book.apply(&recv(&mut ws).await);
+    sim.advance(200).await.unwrap();
+    // Client book after each frame, by frame time.
+    let mut history: Vec<ClientBook> = Vec::new();
+    loop {
+        match recv_raw(&mut ws, Duration::from_millis(300)).await {
+            Got::Json(f) => {
+                book.apply(&f);
+                history.push(book.clone());
+            }
+            Got::Timeout => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    let at = |ts: i64| history.iter().rev().find(|b| b.ts <= ts).cloned().expect("book at time");
+    let events = sim.scenario_events("SIM001USDT").unwrap();
+    let mut checked = 0;
+    for (i, e) in events.iter().enumerate() {
+        let ScenarioEventKind::WallPlaced { side, price, qty, .. } = e.kind else { continue };
+        let Some(pulled) = events[i + 1..]
+            .iter()
+            .find(|x| matches!(x.kind, ScenarioEventKind::WallPulled { price: p, side: s } if p == price && s == side))
+        else {
+            continue;
+        };
+        let level = |b: &ClientBook| {
+            let m = if side == Side::Buy { &b.bids } else { &b.asks };
+            m.get(&price).copied().unwrap_or(Qty::ZERO)
+        };
+        // The wall shows in the streamed book ...
+        assert!(level(&at(e.ts_ms)) >= qty, "wall at {price} not on the wire");
+        // ... the price never reached it while it stood ...
+        let before = at(pulled.ts_ms - 1);
+        let best = if side == Side::Buy {
+            *before.bids.keys().next_back().unwrap()
+        } else {
+            *before.asks.keys().next().unwrap()
+        };
+        assert!(if side == Side::Buy { best > price } else { best < price }, "wall at {price} was reached");
+        // ... and it is gone once pulled.
+        assert!(level(&at(pulled.ts_ms)) < qty);
+        checked += 1;
+    }
+    assert!(checked >= 3, "only {checked} spoof walls checked: {events:?}");
+    assert_eq!(sim.scenario("SIM001USDT"), Some(ScenarioLabel::SpoofWalls));
+    sim.shutdown().await;
+}

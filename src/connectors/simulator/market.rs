@@ -444,7 +444,7 @@ impl Market {
                 }
             }
             Scenario::SpoofWalls { .. } => {
-                let reach = 1.0 + 2.0 * self.step_sigma_ticks();
+                let reach = 1.0 + 1.5 * self.step_sigma_ticks();
                 if let Some(i) = self.walls.iter().position(|w| w.kind == WallKind::Spoof) {
                     let w = self.walls[i].clone();
                     let touch = self.book.best(w.side).map(|l| l.0).unwrap_or(w.price);
@@ -459,7 +459,7 @@ impl Market {
                     } else {
                         // The price drifts towards the wall, like a spoofer's bait.
                         let dir = if w.side == Side::Buy { -1.0 } else { 1.0 };
-                        e.drift_ticks = dir * (0.3_f64).max(0.1 * dist);
+                        e.drift_ticks = dir * (0.3_f64).max(0.05 * dist);
                     }
                 } else if t >= self.sc.next_wall_ms {
                     e.place_wall = Some(WallKind::Spoof);
@@ -678,7 +678,8 @@ impl Market {
         let Some((touch, _)) = self.book.best(side) else { return };
         let sigma = self.step_sigma_ticks();
         let (dist, mult) = match kind {
-            WallKind::Spoof => ((3.0 + 3.0 * sigma).round() as i64 + self.rng.random_range(0..5), 25.0),
+            // Close enough to show in an orderbook.50 view, far enough to be pulled in time.
+            WallKind::Spoof => (((3.0 + 4.0 * sigma).round() as i64 + self.rng.random_range(0..5)).min(60), 25.0),
             WallKind::Absorbing => ((2.0 + sigma).round() as i64 + self.rng.random_range(0..3), 15.0),
         };
         let price = if side == Side::Buy { touch - dist } else { touch + dist };
@@ -913,6 +914,22 @@ mod tests {
             a.step(n);
         }
         assert!(a.events.iter().any(|e| matches!(e.1, ScenarioEventKind::WallConsumed { .. })), "{:?}", a.events);
+
+        let mut pd =
+            market(Scenario::PumpAndDump { start_ms: 1_000, pump_ms: 10_000, dump_ms: 5_000, magnitude_bps: 2_000 }, 9);
+        let base = pd.fair;
+        let mut top = 0.0f64;
+        for n in 1..=200 {
+            pd.step(n);
+            top = top.max(pd.fair);
+        }
+        assert!(top > base * 1.12, "pump to {top} from {base}");
+        assert!(pd.fair < top * 0.9, "dump back to {} from {top}", pd.fair);
+        let kinds: Vec<ScenarioEventKind> = pd.events.iter().map(|e| e.1.clone()).collect();
+        assert_eq!(
+            kinds,
+            vec![ScenarioEventKind::PumpStarted, ScenarioEventKind::DumpStarted, ScenarioEventKind::DumpEnded]
+        );
 
         let mut x = market(Scenario::NewsShock { at_ms: 1_000, jump_bps: -1_000 }, 8);
         for n in 1..=9 {

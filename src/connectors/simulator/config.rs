@@ -272,7 +272,7 @@ impl Default for SimConfig {
             ws_idle_timeout_ms: 600_000,
             max_args_per_request: None,
             max_args_chars: 21_000,
-            outbound_queue: 16_384,
+            outbound_queue: 65_536,
             faults: Vec::new(),
         }
     }

@@ -320,16 +320,15 @@ async fn run_market(sh: Arc<Shared>, mut cmds: mpsc::Receiver<Cmd>) {
                         continue;
                     }
                     let mut last = sh.lock().step;
-                    for i in 0..n {
+                    for _ in 0..n {
                         last = {
                             let mut ex = sh.lock();
                             ex.step();
                             ex.step
                         };
                         sh.step_tx.send_replace(last);
-                        if i % 64 == 63 {
-                            tokio::task::yield_now().await;
-                        }
+                        // Let connection tasks drain their queues between steps.
+                        tokio::task::yield_now().await;
                     }
                     let _ = reply.send(Ok(last));
                 }

@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 use scalper::config::paths::{DataKind, Paths};
 use scalper::config::Config;
+use scalper::connectors::simulator::{SimConfig, SimExchange};
 use scalper::engine::health::HealthBoard;
 use scalper::engine::runtime::{self, RunOptions};
 use scalper::monitoring::logging::{self, LogFormat};
@@ -37,9 +38,24 @@ enum Cmd {
         /// Configuration file (optional).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Seed of the simulated market.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
         /// Stop after this many seconds (default: run until Ctrl-C).
         #[arg(long)]
         duration_s: Option<u64>,
+    },
+    /// Run the Bybit v5 simulator alone on loopback (REST + public WS).
+    SimExchange {
+        /// Loopback port (0 = any free port).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Number of symbols in the base universe.
+        #[arg(long, default_value_t = 50)]
+        symbols: usize,
+        /// Seed of the synthetic market.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
     /// Replay a recorded period through the engine.
     Replay {
@@ -92,8 +108,9 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Cmd::Run { config } => run_engine(config, false, None),
-        Cmd::Demo { config, duration_s } => run_engine(config, true, duration_s),
+        Cmd::Run { config } => run_engine(config, None, None),
+        Cmd::Demo { config, seed, duration_s } => run_engine(config, Some(seed), duration_s),
+        Cmd::SimExchange { port, symbols, seed } => sim_exchange(port, symbols, seed),
         Cmd::Replay { .. } => {
             eprintln!("replay: no recordings exist yet; recording and replay arrive with the record/replay capability");
             ExitCode::from(2)
@@ -110,12 +127,37 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build()
 }
 
-fn run_engine(config: Option<PathBuf>, demo: bool, duration_s: Option<u64>) -> ExitCode {
+fn sim_exchange(port: u16, symbols: usize, seed: u64) -> ExitCode {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let cfg = SimConfig { port, symbols, ..SimConfig::demo(seed) };
+        match SimExchange::start(cfg).await {
+            Ok(sim) => {
+                println!("REST {}  WS {}", sim.rest_url(), sim.ws_public_url());
+                let _ = tokio::signal::ctrl_c().await;
+                sim.shutdown().await;
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("simulator: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+fn run_engine(config: Option<PathBuf>, demo_seed: Option<u64>, duration_s: Option<u64>) -> ExitCode {
     let config_path = config.or_else(|| {
         let p = PathBuf::from("scalper.toml");
         p.exists().then_some(p)
     });
-    let cfg = match Config::load(config_path.as_deref()) {
+    let mut cfg = match Config::load(config_path.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!("{e}");
@@ -150,10 +192,18 @@ fn run_engine(config: Option<PathBuf>, demo: bool, duration_s: Option<u64>) -> E
                 s.cancel();
             });
         }
-        if demo {
-            anyhow::bail!("demo: the built-in simulated exchange is not available in this build yet");
+        let mut sim = None;
+        if let Some(seed) = demo_seed {
+            // The demo always trades in SIM mode against the in-process simulator.
+            let s = SimExchange::start(SimConfig::demo(seed))
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot start the simulated exchange: {e}"))?;
+            tracing::info!(rest = %s.rest_url(), ws = %s.ws_public_url(), "simulated exchange listening");
+            cfg.mode = scalper::engine::event::Mode::Sim;
+            cfg.endpoints = s.endpoints();
+            sim = Some(s);
         }
-        runtime::run(RunOptions {
+        let res = runtime::run(RunOptions {
             config: Arc::new(cfg),
             config_path,
             paths,
@@ -164,7 +214,11 @@ fn run_engine(config: Option<PathBuf>, demo: bool, duration_s: Option<u64>) -> E
             snapshot_tx: None,
             probes: None,
         })
-        .await
+        .await;
+        if let Some(s) = sim {
+            s.shutdown().await;
+        }
+        res
     });
     match res {
         Ok(()) => ExitCode::SUCCESS,

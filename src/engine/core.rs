@@ -68,6 +68,8 @@ pub struct CoreCounters {
     pub unknown_symbol_events: u64,
     /// Candles closed.
     pub candles_closed: u64,
+    /// Times the aggregate feed left CONNECTED.
+    pub feed_outages: u64,
 }
 
 /// Engine-level flags visible to every step.
@@ -328,6 +330,7 @@ impl CorePipeline {
             }
             FeedState::Reconnecting | FeedState::Down => {
                 if self.flags.feed_not_ok_since.is_none() {
+                    self.counters.feed_outages += 1;
                     self.flags.feed_not_ok_since = Some(now);
                 }
             }

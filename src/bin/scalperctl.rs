@@ -352,7 +352,10 @@ fn print_summary(s: &SummaryView) {
         ("blacklist", if g.blacklist.is_empty() { "-".into() } else { g.blacklist.join(" ") }),
     ];
     for n in &g.news_flags {
-        rows.push(("news", format!("{} {} impact {} until {}", n.symbol, n.news_type, n.impact, fmt_time(n.expires_ms))));
+        rows.push((
+            "news",
+            format!("{} {} impact {} until {}", n.symbol, n.news_type, n.impact, fmt_time(n.expires_ms)),
+        ));
     }
     rows.push(("snapshot at", fmt_time(s.ts_ms)));
     print_kv(&rows);
@@ -436,7 +439,8 @@ fn live_credentials(pin: bool, pin_stdin: bool) -> Result<(String, bool), Fail> 
         return Ok((p, confirm));
     }
     if pin {
-        let p = rpassword::prompt_password("LIVE PIN: ").map_err(|e| Fail::usage(format!("cannot read the PIN: {e}")))?;
+        let p =
+            rpassword::prompt_password("LIVE PIN: ").map_err(|e| Fail::usage(format!("cannot read the PIN: {e}")))?;
         eprint!("Real orders will be sent. Type LIVE to confirm: ");
         let _ = std::io::stderr().flush();
         let line = read_stdin_lines(1).pop().unwrap_or_default();
@@ -547,7 +551,18 @@ async fn run(cli: Cli) -> Result<(), Fail> {
                         })
                         .collect();
                     print_table(
-                        &["SYMBOL", "CAT", "STATE", "REGIME", "PRICE", "SPREAD_BPS", "IMB", "LONG", "SHORT", "TURNOVER_24H"],
+                        &[
+                            "SYMBOL",
+                            "CAT",
+                            "STATE",
+                            "REGIME",
+                            "PRICE",
+                            "SPREAD_BPS",
+                            "IMB",
+                            "LONG",
+                            "SHORT",
+                            "TURNOVER_24H",
+                        ],
                         &rows,
                     );
                 }

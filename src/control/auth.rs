@@ -179,7 +179,8 @@ impl Security {
 
 /// Reads a token file (first non-empty line, trimmed).
 pub fn read_token_file(p: &Path) -> Result<String, SecretError> {
-    let text = std::fs::read_to_string(p).map_err(|e| SecretError::TokenFile(p.display().to_string(), e.to_string()))?;
+    let text =
+        std::fs::read_to_string(p).map_err(|e| SecretError::TokenFile(p.display().to_string(), e.to_string()))?;
     text.lines()
         .map(str::trim)
         .find(|l| !l.is_empty())

@@ -77,7 +77,9 @@ pub fn parse_symbol(s: &str) -> Result<Symbol, Status> {
     if Symbol::is_valid(&up) {
         Ok(Symbol::new(&up))
     } else {
-        Err(Status::invalid_argument(format!("invalid symbol {s:?}: expected uppercase letters and digits, e.g. BTCUSDT")))
+        Err(Status::invalid_argument(format!(
+            "invalid symbol {s:?}: expected uppercase letters and digits, e.g. BTCUSDT"
+        )))
     }
 }
 
@@ -125,7 +127,12 @@ impl ControlService {
         }
     }
 
-    async fn command<T>(&self, req: &Request<T>, method: &'static str, cmd: ControlCommand) -> Result<proto::Ack, Status> {
+    async fn command<T>(
+        &self,
+        req: &Request<T>,
+        method: &'static str,
+        cmd: ControlCommand,
+    ) -> Result<proto::Ack, Status> {
         authorize(&self.st.security, req.metadata())?;
         let what = format!("{cmd:?}");
         self.submit(EventKind::Control(cmd)).await?;
@@ -329,11 +336,8 @@ impl Control for ControlService {
         req: Request<proto::StreamEventsRequest>,
     ) -> Result<Response<Self::StreamEventsStream>, Status> {
         let r = req.into_inner();
-        let symbol = if r.symbol.is_empty() {
-            Ok(None)
-        } else {
-            parse_symbol(&r.symbol).map(|s| Some(s.as_str().to_string()))
-        };
+        let symbol =
+            if r.symbol.is_empty() { Ok(None) } else { parse_symbol(&r.symbol).map(|s| Some(s.as_str().to_string())) };
         let symbol = match symbol {
             Ok(s) => s,
             Err(e) => return self.done("StreamEvents", Err(e)),

@@ -304,10 +304,8 @@ impl Metrics {
             Opts::new("ws_reconnects_total", "WebSocket reconnects by connection"),
             &["connection"]
         ));
-        let rest_requests = reg!(IntCounterVec::new(
-            Opts::new("rest_requests_total", "REST requests by endpoint"),
-            &["endpoint"]
-        ));
+        let rest_requests =
+            reg!(IntCounterVec::new(Opts::new("rest_requests_total", "REST requests by endpoint"), &["endpoint"]));
         let rest_errors = reg!(IntCounterVec::new(
             Opts::new("rest_errors_total", "REST errors by endpoint and kind"),
             &["endpoint", "kind"]
@@ -325,8 +323,7 @@ impl Metrics {
             Opts::new("rate_limit_wait_seconds_total", "Time spent waiting on rate limits, by endpoint"),
             &["endpoint"]
         ));
-        let errors =
-            reg!(IntCounterVec::new(Opts::new("errors_total", "Errors by component"), &["component"]));
+        let errors = reg!(IntCounterVec::new(Opts::new("errors_total", "Errors by component"), &["component"]));
         let queue_depth =
             reg!(IntGaugeVec::new(Opts::new("queue_depth", "Items waiting in internal queues, by queue"), &["queue"]));
         let shed_events = reg!(IntCounterVec::new(
@@ -379,11 +376,8 @@ impl Metrics {
             &format!("Pump phase per symbol: {}", codes::mapping(codes::PUMP)),
             &[]
         ));
-        let symbol_regime = reg!(sym_gauge(
-            "symbol_regime",
-            &format!("Regime per symbol: {}", codes::mapping(codes::REGIME)),
-            &[]
-        ));
+        let symbol_regime =
+            reg!(sym_gauge("symbol_regime", &format!("Regime per symbol: {}", codes::mapping(codes::REGIME)), &[]));
         let symbol_volatility =
             reg!(sym_gauge("symbol_volatility_ratio", "Short-term volatility per symbol (fraction)", &[]));
         let symbol_flow_delta =
@@ -488,7 +482,9 @@ impl Metrics {
         self.symbols_tracked.set(s.symbols as i64);
         self.valid_books.set(s.valid_books as i64);
         if let Some(f) = s.feed {
-            self.feed_status.with_label_values(&["0"]).set(codes::code(codes::FEED, crate::control::view::feed_label(f)));
+            self.feed_status
+                .with_label_values(&["0"])
+                .set(codes::code(codes::FEED, crate::control::view::feed_label(f)));
         }
         self.degraded.set(b(s.degraded));
         self.feed_risk_off.set(b(s.feed_risk_off));
@@ -612,5 +608,118 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::view::{GlobalView, PositionView, SymbolView};
+    use crate::engine::event::FeedState;
+
+    fn sym(name: &str, cat: &str) -> SymbolView {
+        SymbolView { symbol: name.into(), category: cat.into(), ..Default::default() }
+    }
+
+    #[test]
+    fn enum_codes_are_documented_in_help() {
+        let m = Metrics::new();
+        let text = m.render();
+        assert!(text.contains("# HELP scalper_mode Execution mode: -1 unknown, 0 SIM, 1 DRY_RUN, 2 LIVE"), "{text}");
+        assert_eq!(codes::code(codes::STATE, "ARMED"), 2);
+        assert_eq!(codes::code(codes::STATE, ""), -1);
+        assert_eq!(codes::code(codes::FEED, "CONNECTED"), 2);
+        // Every table has unique codes.
+        for t in [codes::MODE, codes::GLOBAL_REGIME, codes::REGIME, codes::PUMP, codes::STATE, codes::FEED] {
+            let set: BTreeSet<i64> = t.iter().map(|(_, c)| *c).collect();
+            assert_eq!(set.len(), t.len());
+        }
+    }
+
+    #[test]
+    fn observe_snapshot_sets_gauges_and_advances_counters() {
+        let m = Metrics::new();
+        let mut s = EngineSnapshot {
+            mode: "DRY_RUN".into(),
+            symbols: 7,
+            valid_books: 5,
+            feed: Some(FeedState::Reconnecting),
+            degraded: true,
+            ts_ms: 1_700_000_000_250,
+            ..Default::default()
+        };
+        s.counters.book_updates = 10;
+        s.counters.book_errors.insert("gap", 2);
+        m.observe_snapshot(&s);
+        assert_eq!(m.mode.get(), 1);
+        assert_eq!(m.symbols_tracked.get(), 7);
+        assert_eq!(m.valid_books.get(), 5);
+        assert_eq!(m.feed_status.with_label_values(&["0"]).get(), 1);
+        assert_eq!(m.degraded.get(), 1);
+        assert_eq!(m.last_event_timestamp.get(), 1_700_000_000.25);
+        assert_eq!(m.core_book_updates.get(), 10);
+        s.counters.book_updates = 25;
+        s.degraded = false;
+        m.observe_snapshot(&s);
+        assert_eq!(m.core_book_updates.get(), 25, "counters follow the core's totals");
+        assert_eq!(m.core_book_errors.with_label_values(&["gap"]).get(), 2);
+        assert_eq!(m.degraded.get(), 0);
+    }
+
+    #[test]
+    fn observe_view_sets_per_symbol_series_and_drops_departed_symbols() {
+        let m = Metrics::new();
+        let mut a = sym("BTCUSDT", "prime");
+        a.price = 65_000.0;
+        a.spread_bps = 2.0;
+        a.score_long = 71.0;
+        a.state = "ARMED".into();
+        a.position = Some(PositionView { side: "Sell".into(), qty: 0.5, r_multiple: 1.5, ..Default::default() });
+        let v = ControlView {
+            global: GlobalView {
+                equity: 1000.0,
+                daily_pnl: -20.0,
+                global_regime: "GLOBAL_PANIC".into(),
+                global_panic: true,
+                ..Default::default()
+            },
+            symbols: vec![a, sym("XUSDT", "wild")],
+            ..Default::default()
+        };
+        m.observe_view(&v);
+        assert_eq!(m.symbol_price.with_label_values(&["BTCUSDT", "prime"]).get(), 65_000.0);
+        assert_eq!(m.symbol_spread.with_label_values(&["BTCUSDT", "prime"]).get(), 0.0002);
+        assert_eq!(m.symbol_score.with_label_values(&["BTCUSDT", "prime", "long"]).get(), 71.0);
+        assert_eq!(m.symbol_state.with_label_values(&["BTCUSDT", "prime"]).get(), 2.0);
+        assert_eq!(m.symbol_state.with_label_values(&["XUSDT", "wild"]).get(), -1.0, "not produced yet");
+        assert_eq!(m.symbol_position_size.with_label_values(&["BTCUSDT", "prime"]).get(), -0.5);
+        assert_eq!(m.symbol_position_r.with_label_values(&["BTCUSDT", "prime"]).get(), 1.5);
+        assert_eq!(m.global_regime.get(), 2);
+        assert_eq!(m.global_panic.get(), 1);
+        assert!((m.daily_loss_ratio.get() - 0.02).abs() < 1e-12);
+
+        // XUSDT leaves, BTCUSDT changes category: old series disappear.
+        let v2 = ControlView { symbols: vec![sym("BTCUSDT", "normal")], ..Default::default() };
+        m.observe_view(&v2);
+        let text = m.render();
+        assert!(!text.contains("XUSDT"), "{text}");
+        assert!(!text.contains(r#"category="prime""#), "{text}");
+        assert!(text.contains(r#"scalper_symbol_price{category="normal",symbol="BTCUSDT"} 0"#), "{text}");
+        assert_eq!(m.daily_loss_ratio.get(), 0.0, "no equity, no ratio");
+    }
+
+    #[test]
+    fn family_names_include_empty_vectors() {
+        let m = Metrics::new();
+        let names = m.family_names();
+        for n in [
+            "scalper_symbol_score",
+            "scalper_rest_latency_seconds",
+            "scalper_feed_status",
+            "scalper_tick_latency_seconds",
+        ] {
+            assert!(names.contains(n), "{n}");
+        }
+        assert!(!m.render().contains("scalper_symbol_score"), "empty vectors are not exposed yet");
     }
 }

@@ -3,6 +3,16 @@
 //!
 //! Reads come from the engine's `watch` channels (snapshot + view), the health board and the
 //! bus; every mutation is an [`crate::engine::event::Event`] sent into the core's input channel.
+//!
+//! Secrets (read by [`auth::Security::from_env`]): `SCALPER_CONTROL_TOKEN` (or a file named by
+//! `SCALPER_CONTROL_TOKEN_FILE`) for every mutating gRPC call; `SCALPER_LIVE_PIN_HASH` =
+//! `salt$hex(sha256(salt ‖ pin))` for LIVE (make one with `scalperctl pin-hash`).
+//!
+//! `scalperctl` (gRPC, default `http://127.0.0.1:50051`, `-o json` for scripts): `status`,
+//! `health`, `hotlist`, `symbol BTCUSDT`, `trades`, `events [--follow]`, `mode sim|dry-run|live
+//! [--pin|--pin-stdin]`, `pause`, `resume`, `panic`, `blacklist add|rm SYM`, `news set SYM
+//! --impact 0.7 --type HACK --ttl 15m`, `news clear SYM`, `reload`, `pin-hash`. Exit codes: 0 ok,
+//! 1 refused by the engine, 2 usage or connection error, 3 authentication (token or PIN).
 
 pub mod auth;
 pub mod bus;
@@ -52,4 +62,34 @@ pub fn spawn_observer(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn observer_follows_snapshot_and_view_changes() {
+        let metrics = Arc::new(Metrics::new());
+        let (snap_tx, snap_rx) = watch::channel(EngineSnapshot::default());
+        let (view_tx, view_rx) = watch::channel(Arc::new(ControlView::default()));
+        let cancel = CancellationToken::new();
+        let h = spawn_observer(metrics.clone(), snap_rx, view_rx, cancel.clone());
+        snap_tx.send_replace(EngineSnapshot { mode: "LIVE".into(), symbols: 3, ..Default::default() });
+        let mut v = ControlView::default();
+        v.global.equity = 123.0;
+        view_tx.send_replace(Arc::new(v));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while metrics.mode.get() != 2 || metrics.equity.get() != 123.0 {
+            assert!(tokio::time::Instant::now() < deadline, "observer did not apply the changes");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(metrics.symbols_tracked.get(), 3);
+        // Ends once both senders are gone.
+        drop(snap_tx);
+        drop(view_tx);
+        tokio::time::timeout(Duration::from_secs(5), h).await.unwrap().unwrap();
+        cancel.cancel();
+    }
 }

@@ -397,6 +397,77 @@ mod tests {
     }
 
     #[test]
+    fn capture_reads_market_state_from_the_core() {
+        use crate::config::Config;
+        use crate::domain::{EventTime, Price, Qty, Side, Symbol};
+        use crate::engine::clock::FrozenClock;
+        use crate::engine::event::{Event, EventKind};
+        use crate::engine::{DegradedPolicy, Engine};
+        use crate::market::data::{BookAction, BookUpdate, Instrument, InstrumentStatus, Level, Trade, TradeBatch};
+        use std::sync::Arc;
+
+        let cfg = Arc::new(Config::default());
+        let p = |s: &str| Price::parse(s).unwrap();
+        let q = |s: &str| Qty::parse(s).unwrap();
+        let btc = Symbol::new("BTCUSDT");
+        let inst = Instrument {
+            symbol: btc.clone(),
+            status: InstrumentStatus::Trading,
+            tick_size: p("0.5"),
+            qty_step: q("0.001"),
+            min_qty: q("0.001"),
+            max_qty: q("100"),
+            min_notional: p("5"),
+            max_leverage: p("100"),
+            launch_time_ms: 0,
+        };
+        let mut e = Engine::new(CorePipeline::new(cfg.clone()), FrozenClock, DegradedPolicy::from_config(&cfg.engine));
+        let t0 = 1_700_000_000_000;
+        let mut feed = |n: u64, kind: EventKind| {
+            e.on_event(&Event::new(n, EventTime::local(t0 + n as i64), kind));
+        };
+        feed(1, EventKind::Universe(vec![inst]));
+        feed(
+            2,
+            EventKind::Book(BookUpdate {
+                symbol: btc.clone(),
+                action: BookAction::Snapshot,
+                depth: 200,
+                bids: vec![Level { price: p("100"), qty: q("2") }],
+                asks: vec![Level { price: p("100.5"), qty: q("1") }],
+                update_id: 1,
+                seq: 1,
+                cts_ms: Some(t0),
+            }),
+        );
+        let trade = Trade {
+            ts_ms: t0 + 3,
+            price: p("100.5"),
+            qty: q("0.1"),
+            aggressor: Side::Buy,
+            id: "1".into(),
+            block_trade: false,
+        };
+        feed(3, EventKind::Trades(TradeBatch { symbol: btc.clone(), trades: vec![trade] }));
+
+        let v = ControlView::capture(e.pipeline(), t0 + 4);
+        assert_eq!(v.ts_ms, t0 + 4);
+        assert_eq!(v.global.max_portfolio_heat, cfg.risk.max_portfolio_heat);
+        assert_eq!(v.global.daily_loss_limit, cfg.risk.daily_loss_limit);
+        let s = v.symbol("BTCUSDT").expect("BTCUSDT is tracked");
+        assert_eq!(s.category, "prime");
+        assert!(s.book_valid);
+        assert_eq!((s.bid, s.ask, s.price), (100.0, 100.5, 100.5));
+        assert!((s.spread_bps - 0.5 / 100.25 * 10_000.0).abs() < 1e-6, "{}", s.spread_bps);
+        assert!((s.imbalance - 1.0 / 3.0).abs() < 1e-9, "{}", s.imbalance);
+        assert_eq!(s.last_book_ms, t0 + 2);
+        assert_eq!(s.last_trade_ms, t0 + 3);
+        assert_eq!(v.last_market_data_ms(), t0 + 3);
+        // Not produced yet: present and empty.
+        assert_eq!((s.state.as_str(), s.score_long, s.position.is_none()), ("", 0.0, true));
+    }
+
+    #[test]
     fn short_positions_have_negative_signed_size() {
         let p = PositionView { side: "Sell".into(), qty: 2.0, ..Default::default() };
         assert_eq!(p.signed_qty(), -2.0);

@@ -1,3 +1,95 @@
-//! Control plane: the tonic gRPC service and the read-only HTTP JSON API beside `/metrics`.
+//! Control plane: the tonic gRPC service ([`grpc`]), the read-only HTTP JSON API beside `/metrics`
+//! ([`http`]), the event bus ([`bus`]) and the view of the core they read ([`view`]).
+//!
+//! Reads come from the engine's `watch` channels (snapshot + view), the health board and the
+//! bus; every mutation is an [`crate::engine::event::Event`] sent into the core's input channel.
+//!
+//! Secrets (read by [`auth::Security::from_env`]): `SCALPER_CONTROL_TOKEN` (or a file named by
+//! `SCALPER_CONTROL_TOKEN_FILE`) for every mutating gRPC call; `SCALPER_LIVE_PIN_HASH` =
+//! `salt$hex(sha256(salt ‖ pin))` for LIVE (make one with `scalperctl pin-hash`).
+//!
+//! `scalperctl` (gRPC, default `http://127.0.0.1:50051`, `-o json` for scripts): `status`,
+//! `health`, `hotlist`, `symbol BTCUSDT`, `trades`, `events [--follow]`, `mode sim|dry-run|live
+//! [--pin|--pin-stdin]`, `pause`, `resume`, `panic`, `blacklist add|rm SYM`, `news set SYM
+//! --impact 0.7 --type HACK --ttl 15m`, `news clear SYM`, `reload`, `pin-hash`. Exit codes: 0 ok,
+//! 1 refused by the engine, 2 usage or connection error, 3 authentication (token or PIN).
 
+pub mod auth;
+pub mod bus;
+pub mod convert;
+pub mod grpc;
 pub mod http;
+pub mod state;
+pub mod view;
+
+pub use state::{ControlState, ReadState};
+
+use crate::engine::runtime::EngineSnapshot;
+use crate::monitoring::metrics::Metrics;
+use std::sync::Arc;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use view::ControlView;
+
+/// Keeps the metrics in step with the published snapshot and view, off the core loop: calls
+/// [`Metrics::observe_snapshot`] / [`Metrics::observe_view`] on every change until cancelled or
+/// until both senders are gone.
+pub fn spawn_observer(
+    metrics: Arc<Metrics>,
+    mut snapshot: watch::Receiver<EngineSnapshot>,
+    mut view: watch::Receiver<Arc<ControlView>>,
+    cancel: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let (mut snap_open, mut view_open) = (true, true);
+        while snap_open || view_open {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = snapshot.changed(), if snap_open => match r {
+                    Ok(()) => {
+                        let s = snapshot.borrow_and_update().clone();
+                        metrics.observe_snapshot(&s);
+                    }
+                    Err(_) => snap_open = false,
+                },
+                r = view.changed(), if view_open => match r {
+                    Ok(()) => {
+                        let v = view.borrow_and_update().clone();
+                        metrics.observe_view(&v);
+                    }
+                    Err(_) => view_open = false,
+                },
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn observer_follows_snapshot_and_view_changes() {
+        let metrics = Arc::new(Metrics::new());
+        let (snap_tx, snap_rx) = watch::channel(EngineSnapshot::default());
+        let (view_tx, view_rx) = watch::channel(Arc::new(ControlView::default()));
+        let cancel = CancellationToken::new();
+        let h = spawn_observer(metrics.clone(), snap_rx, view_rx, cancel.clone());
+        snap_tx.send_replace(EngineSnapshot { mode: "LIVE".into(), symbols: 3, ..Default::default() });
+        let mut v = ControlView::default();
+        v.global.equity = 123.0;
+        view_tx.send_replace(Arc::new(v));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while metrics.mode.get() != 2 || metrics.equity.get() != 123.0 {
+            assert!(tokio::time::Instant::now() < deadline, "observer did not apply the changes");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(metrics.symbols_tracked.get(), 3);
+        // Ends once both senders are gone.
+        drop(snap_tx);
+        drop(view_tx);
+        tokio::time::timeout(Duration::from_secs(5), h).await.unwrap().unwrap();
+        cancel.cancel();
+    }
+}

@@ -1,9 +1,75 @@
 //! Prometheus metrics. One [`Metrics`] value owns a registry; every component gets an `Arc` of
 //! it. Names follow Prometheus conventions (base units, `_total` counters, `_seconds`).
 
+use crate::control::view::ControlView;
+use crate::engine::runtime::EngineSnapshot;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    CounterVec, Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+/// Numeric codes of the enum-valued gauges. Each table is `(label, code)`; a label not in its
+/// table (or not produced yet) is exported as `-1`. The HELP text of each gauge is generated from
+/// its table, so the documented mapping cannot drift. Adding a label is one line.
+pub mod codes {
+    /// `scalper_mode`.
+    pub const MODE: &[(&str, i64)] = &[("SIM", 0), ("DRY_RUN", 1), ("LIVE", 2)];
+    /// `scalper_global_regime`.
+    pub const GLOBAL_REGIME: &[(&str, i64)] = &[("GLOBAL_NORMAL", 0), ("GLOBAL_RISK_OFF", 1), ("GLOBAL_PANIC", 2)];
+    /// `scalper_symbol_regime`.
+    pub const REGIME: &[(&str, i64)] =
+        &[("NORMAL", 0), ("PUMP", 1), ("MANIPULATED", 2), ("NEWS_DRIVEN", 3), ("COOLDOWN", 4)];
+    /// `scalper_symbol_pump_state`.
+    pub const PUMP: &[(&str, i64)] =
+        &[("NONE", 0), ("ACCUMULATION", 1), ("IGNITION", 2), ("ACCELERATION", 3), ("EXHAUSTION", 4), ("DUMP", 5)];
+    /// `scalper_symbol_state`.
+    pub const STATE: &[(&str, i64)] = &[
+        ("IDLE", 0),
+        ("WATCH", 1),
+        ("ARMED", 2),
+        ("ENTERING", 3),
+        ("IN_POSITION", 4),
+        ("EXITING", 5),
+        ("COOLDOWN", 6),
+        ("BLOCKED", 7),
+    ];
+    /// `scalper_feed_status`.
+    pub const FEED: &[(&str, i64)] = &[("DOWN", 0), ("RECONNECTING", 1), ("CONNECTED", 2)];
+
+    /// Code of `label` in `table` (`-1` when absent).
+    pub fn code(table: &[(&str, i64)], label: &str) -> i64 {
+        table.iter().find(|(l, _)| *l == label).map(|(_, c)| *c).unwrap_or(-1)
+    }
+
+    /// `"-1 unknown, 0 SIM, 1 DRY_RUN, …"`.
+    pub fn mapping(table: &[(&str, i64)]) -> String {
+        let mut s = String::from("-1 unknown");
+        for (l, c) in table {
+            s.push_str(&format!(", {c} {l}"));
+        }
+        s
+    }
+}
+
+/// Prefix of every metric name.
+pub const PREFIX: &str = "scalper";
+
+/// Labels of every per-symbol family.
+const SYM: &[&str] = &["symbol", "category"];
+
+/// Sets a counter to an absolute value taken from the core (counters only move forward).
+fn set_counter(c: &IntCounter, v: u64) {
+    let cur = c.get();
+    if v > cur {
+        c.inc_by(v - cur);
+    }
+}
+
+fn b(v: bool) -> i64 {
+    i64::from(v)
+}
 
 /// All engine metrics.
 pub struct Metrics {
@@ -31,15 +97,137 @@ pub struct Metrics {
     pub degraded: IntGauge,
     /// Component health (1 = ok, 0 = not), label `component`.
     pub component_up: IntGaugeVec,
+
+    /// Execution mode code ([`codes::MODE`]).
+    pub mode: IntGauge,
+    /// Global regime code ([`codes::GLOBAL_REGIME`]).
+    pub global_regime: IntGauge,
+    /// Equity, USDT.
+    pub equity: Gauge,
+    /// Wallet balance, USDT.
+    pub balance: Gauge,
+    /// Realized PnL since start, USDT.
+    pub realized_pnl: Gauge,
+    /// Unrealized PnL, USDT.
+    pub unrealized_pnl: Gauge,
+    /// Realized PnL of the UTC day, USDT.
+    pub daily_pnl: Gauge,
+    /// Daily realized loss as a fraction of equity (0 when in profit).
+    pub daily_loss_ratio: Gauge,
+    /// Configured daily loss limit, fraction of equity.
+    pub daily_loss_limit_ratio: Gauge,
+    /// Portfolio heat: Σ open risk / equity.
+    pub portfolio_heat: Gauge,
+    /// Configured maximum heat.
+    pub portfolio_heat_limit: Gauge,
+    /// Open positions.
+    pub open_positions: IntGauge,
+    /// 1 while new entries are paused by the operator.
+    pub paused: IntGauge,
+    /// 1 while globally RISK_OFF.
+    pub risk_off: IntGauge,
+    /// 1 while the feed has been down too long.
+    pub feed_risk_off: IntGauge,
+    /// 1 while portfolio integrity is broken.
+    pub integrity_broken: IntGauge,
+    /// 1 in GLOBAL_PANIC.
+    pub global_panic: IntGauge,
+    /// Feed status per connection ([`codes::FEED`]); connection `0` is the aggregate.
+    pub feed_status: IntGaugeVec,
+    /// WebSocket messages received, by connection.
+    pub ws_messages: IntCounterVec,
+    /// WebSocket reconnects, by connection.
+    pub ws_reconnects: IntCounterVec,
+    /// REST requests, by endpoint.
+    pub rest_requests: IntCounterVec,
+    /// REST errors, by endpoint and kind.
+    pub rest_errors: IntCounterVec,
+    /// REST latency, by endpoint.
+    pub rest_latency: HistogramVec,
+    /// Waits imposed by rate limiting, by endpoint.
+    pub rate_limit_waits: IntCounterVec,
+    /// Time spent waiting on rate limits, by endpoint.
+    pub rate_limit_wait_seconds: CounterVec,
+    /// Errors by component (for the error rate).
+    pub errors: IntCounterVec,
+    /// Depth of internal queues, by queue.
+    pub queue_depth: IntGaugeVec,
+    /// Market events shed under load, by category.
+    pub shed_events: IntCounterVec,
+    /// Symbols tracked by the core.
+    pub symbols_tracked: IntGauge,
+    /// Symbols with a valid book.
+    pub valid_books: IntGauge,
+    /// Book updates applied by the core.
+    pub core_book_updates: IntCounter,
+    /// Book errors seen by the core, by reason.
+    pub core_book_errors: IntCounterVec,
+    /// Book resyncs requested by the core.
+    pub core_resyncs: IntCounter,
+    /// Public trades processed by the core.
+    pub core_trades: IntCounter,
+    /// Micro-candles closed by the core.
+    pub core_candles_closed: IntCounter,
+    /// Market events for symbols outside the universe.
+    pub core_unknown_symbol_events: IntCounter,
+    /// Event time of the latest engine snapshot, seconds since the epoch.
+    pub last_event_timestamp: Gauge,
+    /// Latest market-data event time over all symbols, seconds since the epoch.
+    pub last_market_data_timestamp: Gauge,
+    /// Control-plane requests by method and result.
+    pub control_requests: IntCounterVec,
+    /// LIVE PIN attempts by result.
+    pub live_pin_attempts: IntCounterVec,
+
+    /// Per symbol: last price.
+    pub symbol_price: GaugeVec,
+    /// Per symbol: spread as a fraction of the mid.
+    pub symbol_spread: GaugeVec,
+    /// Per symbol: book imbalance in [-1, 1].
+    pub symbol_imbalance: GaugeVec,
+    /// Per symbol and side (`bid`, `ask`): wall score.
+    pub symbol_wall_score: GaugeVec,
+    /// Per symbol: spoofing score.
+    pub symbol_spoofing_score: GaugeVec,
+    /// Per symbol: pump phase code ([`codes::PUMP`]).
+    pub symbol_pump_state: GaugeVec,
+    /// Per symbol: regime code ([`codes::REGIME`]).
+    pub symbol_regime: GaugeVec,
+    /// Per symbol: short-term volatility (fraction).
+    pub symbol_volatility: GaugeVec,
+    /// Per symbol: taker flow delta, base coin.
+    pub symbol_flow_delta: GaugeVec,
+    /// Per symbol: minimum move to beat fees, fraction.
+    pub symbol_min_move: GaugeVec,
+    /// Per symbol: news impact in [0, 1].
+    pub symbol_news_impact: GaugeVec,
+    /// Per symbol and direction (`long`, `short`): score 0–100.
+    pub symbol_score: GaugeVec,
+    /// Per symbol: state-machine code ([`codes::STATE`]).
+    pub symbol_state: GaugeVec,
+    /// Per symbol: signed position size, base coin (short negative).
+    pub symbol_position_size: GaugeVec,
+    /// Per symbol: unrealized PnL of the position, USDT.
+    pub symbol_position_pnl: GaugeVec,
+    /// Per symbol: position PnL in R.
+    pub symbol_position_r: GaugeVec,
+    /// Label sets `(symbol, category)` exported by the last [`Metrics::observe_view`].
+    exported_symbols: Mutex<BTreeSet<(String, String)>>,
+    /// Every registered family name.
+    families: BTreeSet<String>,
 }
 
 impl Metrics {
     /// Creates and registers every metric.
     pub fn new() -> Metrics {
-        let registry = Registry::new_custom(Some("scalper".into()), None).expect("static registry prefix is valid");
+        let registry = Registry::new_custom(Some(PREFIX.into()), None).expect("static registry prefix is valid");
+        let mut families = BTreeSet::new();
         macro_rules! reg {
             ($m:expr) => {{
                 let m = $m.expect("static metric definition is valid");
+                for d in prometheus::core::Collector::desc(&m) {
+                    families.insert(format!("{PREFIX}_{}", d.fq_name));
+                }
                 registry.register(Box::new(m.clone())).expect("metric names are unique");
                 m
             }};
@@ -78,6 +266,141 @@ impl Metrics {
         let degraded = reg!(IntGauge::new("degraded", "1 while the engine is DEGRADED (no new entries)"));
         let component_up =
             reg!(IntGaugeVec::new(Opts::new("component_up", "Component health: 1 healthy, 0 not"), &["component"]));
+        let g = |name: &str, help: &str| Gauge::new(name, help);
+        let ig = |name: &str, help: &str| IntGauge::new(name, help);
+        let mode = reg!(ig("mode", &format!("Execution mode: {}", codes::mapping(codes::MODE))));
+        let global_regime =
+            reg!(ig("global_regime", &format!("Global regime: {}", codes::mapping(codes::GLOBAL_REGIME))));
+        let equity = reg!(g("equity_usdt", "Account equity in USDT"));
+        let balance = reg!(g("balance_usdt", "Wallet balance in USDT"));
+        let realized_pnl = reg!(g("realized_pnl_usdt", "Realized PnL since start in USDT"));
+        let unrealized_pnl = reg!(g("unrealized_pnl_usdt", "Unrealized PnL of open positions in USDT"));
+        let daily_pnl = reg!(g("daily_pnl_usdt", "Realized PnL of the current UTC day in USDT"));
+        let daily_loss_ratio =
+            reg!(g("daily_loss_ratio", "Realized loss of the UTC day as a fraction of equity (0 when in profit)"));
+        let daily_loss_limit_ratio =
+            reg!(g("daily_loss_limit_ratio", "Configured daily loss limit as a fraction of equity"));
+        let portfolio_heat = reg!(g("portfolio_heat_ratio", "Portfolio heat: sum of open risk / equity"));
+        let portfolio_heat_limit =
+            reg!(g("portfolio_heat_limit_ratio", "Configured maximum portfolio heat (fraction of equity)"));
+        let open_positions = reg!(ig("open_positions", "Open positions"));
+        let paused = reg!(ig("paused", "1 while new entries are paused by the operator"));
+        let risk_off = reg!(ig("risk_off", "1 while the engine is globally RISK_OFF (any cause)"));
+        let feed_risk_off = reg!(ig("feed_risk_off", "1 while RISK_OFF because the feed has been down too long"));
+        let integrity_broken = reg!(ig("integrity_broken", "1 while portfolio integrity is broken (INTEGRITY_BROKEN)"));
+        let global_panic = reg!(ig("global_panic", "1 while in GLOBAL_PANIC"));
+        let feed_status = reg!(IntGaugeVec::new(
+            Opts::new(
+                "feed_status",
+                format!("Feed status per connection (0 = aggregate): {}", codes::mapping(codes::FEED))
+            ),
+            &["connection"]
+        ));
+        let ws_messages = reg!(IntCounterVec::new(
+            Opts::new("ws_messages_total", "WebSocket messages received by connection"),
+            &["connection"]
+        ));
+        let ws_reconnects = reg!(IntCounterVec::new(
+            Opts::new("ws_reconnects_total", "WebSocket reconnects by connection"),
+            &["connection"]
+        ));
+        let rest_requests =
+            reg!(IntCounterVec::new(Opts::new("rest_requests_total", "REST requests by endpoint"), &["endpoint"]));
+        let rest_errors = reg!(IntCounterVec::new(
+            Opts::new("rest_errors_total", "REST errors by endpoint and kind"),
+            &["endpoint", "kind"]
+        ));
+        let rest_latency = reg!(HistogramVec::new(
+            HistogramOpts::new("rest_latency_seconds", "REST request latency by endpoint")
+                .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            &["endpoint"]
+        ));
+        let rate_limit_waits = reg!(IntCounterVec::new(
+            Opts::new("rate_limit_waits_total", "Requests delayed by rate limiting, by endpoint"),
+            &["endpoint"]
+        ));
+        let rate_limit_wait_seconds = reg!(CounterVec::new(
+            Opts::new("rate_limit_wait_seconds_total", "Time spent waiting on rate limits, by endpoint"),
+            &["endpoint"]
+        ));
+        let errors = reg!(IntCounterVec::new(Opts::new("errors_total", "Errors by component"), &["component"]));
+        let queue_depth =
+            reg!(IntGaugeVec::new(Opts::new("queue_depth", "Items waiting in internal queues, by queue"), &["queue"]));
+        let shed_events = reg!(IntCounterVec::new(
+            Opts::new("shed_events_total", "Market events shed under load, by symbol category"),
+            &["category"]
+        ));
+        let symbols_tracked = reg!(ig("symbols_tracked", "Symbols tracked by the core"));
+        let valid_books = reg!(ig("valid_books", "Symbols whose order book is valid"));
+        let core_book_updates = reg!(IntCounter::new("core_book_updates_total", "Book updates applied by the core"));
+        let core_book_errors = reg!(IntCounterVec::new(
+            Opts::new("core_book_errors_total", "Book errors seen by the core, by reason"),
+            &["reason"]
+        ));
+        let core_resyncs = reg!(IntCounter::new("core_resyncs_total", "Book resyncs requested by the core"));
+        let core_trades = reg!(IntCounter::new("core_trades_total", "Public trades processed by the core"));
+        let core_candles_closed =
+            reg!(IntCounter::new("core_candles_closed_total", "Micro-candles closed by the core"));
+        let core_unknown_symbol_events = reg!(IntCounter::new(
+            "core_unknown_symbol_events_total",
+            "Market events for symbols outside the universe (ignored)"
+        ));
+        let last_event_timestamp =
+            reg!(g("last_event_timestamp_seconds", "Event time of the latest engine snapshot (Unix seconds)"));
+        let last_market_data_timestamp = reg!(g(
+            "last_market_data_timestamp_seconds",
+            "Latest book or trade event time over all symbols (Unix seconds)"
+        ));
+        let control_requests = reg!(IntCounterVec::new(
+            Opts::new("control_requests_total", "Control-plane gRPC requests by method and result"),
+            &["method", "result"]
+        ));
+        let live_pin_attempts = reg!(IntCounterVec::new(
+            Opts::new("live_pin_attempts_total", "LIVE PIN attempts by result (ok, wrong, rate_limited)"),
+            &["result"]
+        ));
+        let sym_gauge = |name: &str, help: &str, extra: &[&str]| {
+            let labels: Vec<&str> = SYM.iter().chain(extra).copied().collect();
+            GaugeVec::new(Opts::new(name, help), &labels)
+        };
+        let symbol_price = reg!(sym_gauge("symbol_price", "Last price per symbol (quote currency)", &[]));
+        let symbol_spread =
+            reg!(sym_gauge("symbol_spread_ratio", "Bid-ask spread per symbol as a fraction of the mid", &[]));
+        let symbol_imbalance =
+            reg!(sym_gauge("symbol_book_imbalance", "Order-book imbalance per symbol in [-1, 1]", &[]));
+        let symbol_wall_score =
+            reg!(sym_gauge("symbol_wall_score", "Wall score per symbol and book side (bid, ask)", &["side"]));
+        let symbol_spoofing_score = reg!(sym_gauge("symbol_spoofing_score", "Spoofing score per symbol", &[]));
+        let symbol_pump_state = reg!(sym_gauge(
+            "symbol_pump_state",
+            &format!("Pump phase per symbol: {}", codes::mapping(codes::PUMP)),
+            &[]
+        ));
+        let symbol_regime =
+            reg!(sym_gauge("symbol_regime", &format!("Regime per symbol: {}", codes::mapping(codes::REGIME)), &[]));
+        let symbol_volatility =
+            reg!(sym_gauge("symbol_volatility_ratio", "Short-term volatility per symbol (fraction)", &[]));
+        let symbol_flow_delta =
+            reg!(sym_gauge("symbol_flow_delta", "Taker flow delta (buy - sell) per symbol, base coin", &[]));
+        let symbol_min_move = reg!(sym_gauge(
+            "symbol_min_move_ratio",
+            "Minimum price move needed to beat fees per symbol (fraction)",
+            &[]
+        ));
+        let symbol_news_impact = reg!(sym_gauge("symbol_news_impact", "News impact per symbol in [0, 1]", &[]));
+        let symbol_score =
+            reg!(sym_gauge("symbol_score", "Final scalp score (0-100) per symbol and direction", &["direction"]));
+        let symbol_state = reg!(sym_gauge(
+            "symbol_state",
+            &format!("Trading state per symbol: {}", codes::mapping(codes::STATE)),
+            &[]
+        ));
+        let symbol_position_size =
+            reg!(sym_gauge("symbol_position_size", "Signed position size per symbol, base coin (short < 0)", &[]));
+        let symbol_position_pnl =
+            reg!(sym_gauge("symbol_position_pnl_usdt", "Unrealized PnL of the position per symbol, USDT", &[]));
+        let symbol_position_r =
+            reg!(sym_gauge("symbol_position_r", "PnL of the position per symbol in units of initial risk R", &[]));
         Metrics {
             registry,
             config_reloads,
@@ -91,7 +414,184 @@ impl Metrics {
             tick_latency,
             degraded,
             component_up,
+            mode,
+            global_regime,
+            equity,
+            balance,
+            realized_pnl,
+            unrealized_pnl,
+            daily_pnl,
+            daily_loss_ratio,
+            daily_loss_limit_ratio,
+            portfolio_heat,
+            portfolio_heat_limit,
+            open_positions,
+            paused,
+            risk_off,
+            feed_risk_off,
+            integrity_broken,
+            global_panic,
+            feed_status,
+            ws_messages,
+            ws_reconnects,
+            rest_requests,
+            rest_errors,
+            rest_latency,
+            rate_limit_waits,
+            rate_limit_wait_seconds,
+            errors,
+            queue_depth,
+            shed_events,
+            symbols_tracked,
+            valid_books,
+            core_book_updates,
+            core_book_errors,
+            core_resyncs,
+            core_trades,
+            core_candles_closed,
+            core_unknown_symbol_events,
+            last_event_timestamp,
+            last_market_data_timestamp,
+            control_requests,
+            live_pin_attempts,
+            symbol_price,
+            symbol_spread,
+            symbol_imbalance,
+            symbol_wall_score,
+            symbol_spoofing_score,
+            symbol_pump_state,
+            symbol_regime,
+            symbol_volatility,
+            symbol_flow_delta,
+            symbol_min_move,
+            symbol_news_impact,
+            symbol_score,
+            symbol_state,
+            symbol_position_size,
+            symbol_position_pnl,
+            symbol_position_r,
+            exported_symbols: Mutex::new(BTreeSet::new()),
+            families,
         }
+    }
+
+    /// Sets what the engine snapshot carries: mode, symbol and book counts, feed status, DEGRADED,
+    /// feed RISK_OFF, the core counters and the snapshot time.
+    pub fn observe_snapshot(&self, s: &EngineSnapshot) {
+        self.mode.set(codes::code(codes::MODE, &s.mode));
+        self.symbols_tracked.set(s.symbols as i64);
+        self.valid_books.set(s.valid_books as i64);
+        if let Some(f) = s.feed {
+            self.feed_status
+                .with_label_values(&["0"])
+                .set(codes::code(codes::FEED, crate::control::view::feed_label(f)));
+        }
+        self.degraded.set(b(s.degraded));
+        self.feed_risk_off.set(b(s.feed_risk_off));
+        let c = &s.counters;
+        set_counter(&self.core_book_updates, c.book_updates);
+        set_counter(&self.core_resyncs, c.resyncs);
+        set_counter(&self.core_trades, c.trades);
+        set_counter(&self.core_candles_closed, c.candles_closed);
+        set_counter(&self.core_unknown_symbol_events, c.unknown_symbol_events);
+        for (reason, n) in &c.book_errors {
+            set_counter(&self.core_book_errors.with_label_values(&[reason]), *n);
+        }
+        if s.ts_ms > 0 {
+            self.last_event_timestamp.set(s.ts_ms as f64 / 1000.0);
+        }
+    }
+
+    /// Sets the global and per-symbol families from the control view. Series of symbols that left
+    /// the view (or changed category) are removed. Costs a few µs per symbol: call it off the
+    /// core loop (see [`crate::control::spawn_observer`]).
+    pub fn observe_view(&self, v: &ControlView) {
+        let gl = &v.global;
+        self.global_regime.set(codes::code(codes::GLOBAL_REGIME, &gl.global_regime));
+        self.equity.set(gl.equity);
+        self.balance.set(gl.balance);
+        self.realized_pnl.set(gl.realized_pnl);
+        self.unrealized_pnl.set(gl.unrealized_pnl);
+        self.daily_pnl.set(gl.daily_pnl);
+        let loss = if gl.equity > 0.0 { (-gl.daily_pnl / gl.equity).max(0.0) } else { 0.0 };
+        self.daily_loss_ratio.set(loss);
+        self.daily_loss_limit_ratio.set(gl.daily_loss_limit);
+        self.portfolio_heat.set(gl.portfolio_heat);
+        self.portfolio_heat_limit.set(gl.max_portfolio_heat);
+        self.open_positions.set(i64::from(gl.open_positions));
+        self.paused.set(b(gl.paused));
+        self.risk_off.set(b(gl.risk_off));
+        self.integrity_broken.set(b(gl.integrity_broken));
+        self.global_panic.set(b(gl.global_panic));
+        let last_md = v.last_market_data_ms();
+        if last_md > 0 {
+            self.last_market_data_timestamp.set(last_md as f64 / 1000.0);
+        }
+
+        let mut now = BTreeSet::new();
+        for s in &v.symbols {
+            let l = [s.symbol.as_str(), s.category.as_str()];
+            self.symbol_price.with_label_values(&l).set(s.price);
+            self.symbol_spread.with_label_values(&l).set(s.spread_bps / 10_000.0);
+            self.symbol_imbalance.with_label_values(&l).set(s.imbalance);
+            self.symbol_wall_score.with_label_values(&[l[0], l[1], "bid"]).set(s.wall_score_bid);
+            self.symbol_wall_score.with_label_values(&[l[0], l[1], "ask"]).set(s.wall_score_ask);
+            self.symbol_spoofing_score.with_label_values(&l).set(s.spoofing_score);
+            self.symbol_pump_state.with_label_values(&l).set(codes::code(codes::PUMP, &s.pump_state) as f64);
+            self.symbol_regime.with_label_values(&l).set(codes::code(codes::REGIME, &s.regime) as f64);
+            self.symbol_volatility.with_label_values(&l).set(s.volatility);
+            self.symbol_flow_delta.with_label_values(&l).set(s.flow_delta);
+            self.symbol_min_move.with_label_values(&l).set(s.min_move_pct / 100.0);
+            self.symbol_news_impact.with_label_values(&l).set(s.news_impact);
+            self.symbol_score.with_label_values(&[l[0], l[1], "long"]).set(s.score_long);
+            self.symbol_score.with_label_values(&[l[0], l[1], "short"]).set(s.score_short);
+            self.symbol_state.with_label_values(&l).set(codes::code(codes::STATE, &s.state) as f64);
+            let (size, pnl, r) =
+                s.position.as_ref().map(|p| (p.signed_qty(), p.unrealized_pnl, p.r_multiple)).unwrap_or_default();
+            self.symbol_position_size.with_label_values(&l).set(size);
+            self.symbol_position_pnl.with_label_values(&l).set(pnl);
+            self.symbol_position_r.with_label_values(&l).set(r);
+            now.insert((s.symbol.clone(), s.category.clone()));
+        }
+        let Ok(mut prev) = self.exported_symbols.lock() else { return };
+        for (sym, cat) in prev.difference(&now) {
+            self.remove_symbol(sym, cat);
+        }
+        *prev = now;
+    }
+
+    fn remove_symbol(&self, sym: &str, cat: &str) {
+        let l = [sym, cat];
+        for v in [
+            &self.symbol_price,
+            &self.symbol_spread,
+            &self.symbol_imbalance,
+            &self.symbol_spoofing_score,
+            &self.symbol_pump_state,
+            &self.symbol_regime,
+            &self.symbol_volatility,
+            &self.symbol_flow_delta,
+            &self.symbol_min_move,
+            &self.symbol_news_impact,
+            &self.symbol_state,
+            &self.symbol_position_size,
+            &self.symbol_position_pnl,
+            &self.symbol_position_r,
+        ] {
+            let _ = v.remove_label_values(&l);
+        }
+        for side in ["bid", "ask"] {
+            let _ = self.symbol_wall_score.remove_label_values(&[sym, cat, side]);
+        }
+        for dir in ["long", "short"] {
+            let _ = self.symbol_score.remove_label_values(&[sym, cat, dir]);
+        }
+    }
+
+    /// Every registered metric family name (with the `scalper_` prefix), including families that
+    /// have no series yet (which the text exposition omits).
+    pub fn family_names(&self) -> &BTreeSet<String> {
+        &self.families
     }
 
     /// Text exposition of every metric.
@@ -108,5 +608,118 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::view::{GlobalView, PositionView, SymbolView};
+    use crate::engine::event::FeedState;
+
+    fn sym(name: &str, cat: &str) -> SymbolView {
+        SymbolView { symbol: name.into(), category: cat.into(), ..Default::default() }
+    }
+
+    #[test]
+    fn enum_codes_are_documented_in_help() {
+        let m = Metrics::new();
+        let text = m.render();
+        assert!(text.contains("# HELP scalper_mode Execution mode: -1 unknown, 0 SIM, 1 DRY_RUN, 2 LIVE"), "{text}");
+        assert_eq!(codes::code(codes::STATE, "ARMED"), 2);
+        assert_eq!(codes::code(codes::STATE, ""), -1);
+        assert_eq!(codes::code(codes::FEED, "CONNECTED"), 2);
+        // Every table has unique codes.
+        for t in [codes::MODE, codes::GLOBAL_REGIME, codes::REGIME, codes::PUMP, codes::STATE, codes::FEED] {
+            let set: BTreeSet<i64> = t.iter().map(|(_, c)| *c).collect();
+            assert_eq!(set.len(), t.len());
+        }
+    }
+
+    #[test]
+    fn observe_snapshot_sets_gauges_and_advances_counters() {
+        let m = Metrics::new();
+        let mut s = EngineSnapshot {
+            mode: "DRY_RUN".into(),
+            symbols: 7,
+            valid_books: 5,
+            feed: Some(FeedState::Reconnecting),
+            degraded: true,
+            ts_ms: 1_700_000_000_250,
+            ..Default::default()
+        };
+        s.counters.book_updates = 10;
+        s.counters.book_errors.insert("gap", 2);
+        m.observe_snapshot(&s);
+        assert_eq!(m.mode.get(), 1);
+        assert_eq!(m.symbols_tracked.get(), 7);
+        assert_eq!(m.valid_books.get(), 5);
+        assert_eq!(m.feed_status.with_label_values(&["0"]).get(), 1);
+        assert_eq!(m.degraded.get(), 1);
+        assert_eq!(m.last_event_timestamp.get(), 1_700_000_000.25);
+        assert_eq!(m.core_book_updates.get(), 10);
+        s.counters.book_updates = 25;
+        s.degraded = false;
+        m.observe_snapshot(&s);
+        assert_eq!(m.core_book_updates.get(), 25, "counters follow the core's totals");
+        assert_eq!(m.core_book_errors.with_label_values(&["gap"]).get(), 2);
+        assert_eq!(m.degraded.get(), 0);
+    }
+
+    #[test]
+    fn observe_view_sets_per_symbol_series_and_drops_departed_symbols() {
+        let m = Metrics::new();
+        let mut a = sym("BTCUSDT", "prime");
+        a.price = 65_000.0;
+        a.spread_bps = 2.0;
+        a.score_long = 71.0;
+        a.state = "ARMED".into();
+        a.position = Some(PositionView { side: "Sell".into(), qty: 0.5, r_multiple: 1.5, ..Default::default() });
+        let v = ControlView {
+            global: GlobalView {
+                equity: 1000.0,
+                daily_pnl: -20.0,
+                global_regime: "GLOBAL_PANIC".into(),
+                global_panic: true,
+                ..Default::default()
+            },
+            symbols: vec![a, sym("XUSDT", "wild")],
+            ..Default::default()
+        };
+        m.observe_view(&v);
+        assert_eq!(m.symbol_price.with_label_values(&["BTCUSDT", "prime"]).get(), 65_000.0);
+        assert_eq!(m.symbol_spread.with_label_values(&["BTCUSDT", "prime"]).get(), 0.0002);
+        assert_eq!(m.symbol_score.with_label_values(&["BTCUSDT", "prime", "long"]).get(), 71.0);
+        assert_eq!(m.symbol_state.with_label_values(&["BTCUSDT", "prime"]).get(), 2.0);
+        assert_eq!(m.symbol_state.with_label_values(&["XUSDT", "wild"]).get(), -1.0, "not produced yet");
+        assert_eq!(m.symbol_position_size.with_label_values(&["BTCUSDT", "prime"]).get(), -0.5);
+        assert_eq!(m.symbol_position_r.with_label_values(&["BTCUSDT", "prime"]).get(), 1.5);
+        assert_eq!(m.global_regime.get(), 2);
+        assert_eq!(m.global_panic.get(), 1);
+        assert!((m.daily_loss_ratio.get() - 0.02).abs() < 1e-12);
+
+        // XUSDT leaves, BTCUSDT changes category: old series disappear.
+        let v2 = ControlView { symbols: vec![sym("BTCUSDT", "normal")], ..Default::default() };
+        m.observe_view(&v2);
+        let text = m.render();
+        assert!(!text.contains("XUSDT"), "{text}");
+        assert!(!text.contains(r#"category="prime""#), "{text}");
+        assert!(text.contains(r#"scalper_symbol_price{category="normal",symbol="BTCUSDT"} 0"#), "{text}");
+        assert_eq!(m.daily_loss_ratio.get(), 0.0, "no equity, no ratio");
+    }
+
+    #[test]
+    fn family_names_include_empty_vectors() {
+        let m = Metrics::new();
+        let names = m.family_names();
+        for n in [
+            "scalper_symbol_score",
+            "scalper_rest_latency_seconds",
+            "scalper_feed_status",
+            "scalper_tick_latency_seconds",
+        ] {
+            assert!(names.contains(n), "{n}");
+        }
+        assert!(!m.render().contains("scalper_symbol_score"), "empty vectors are not exposed yet");
     }
 }

@@ -1,0 +1,73 @@
+//! Shared state of the control plane: what the read-only surfaces (HTTP, gRPC reads) see, and what
+//! the gRPC mutations need (the core's input channel and the secrets).
+
+use super::auth::Security;
+use super::bus::EventBus;
+use super::view::{ControlView, SummaryView};
+use crate::config::paths::Paths;
+use crate::engine::event::Event;
+use crate::engine::health::HealthBoard;
+use crate::engine::runtime::EngineSnapshot;
+use crate::monitoring::metrics::Metrics;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::{mpsc, watch};
+
+/// Everything the read-only surfaces need. Cheap to clone.
+#[derive(Clone)]
+pub struct ReadState {
+    /// Metrics registry (`/metrics`, storage status).
+    pub metrics: Arc<Metrics>,
+    /// Component health.
+    pub health: HealthBoard,
+    /// Latest engine snapshot.
+    pub snapshot: watch::Receiver<EngineSnapshot>,
+    /// Latest control view (symbols, trades, global state).
+    pub view: watch::Receiver<Arc<ControlView>>,
+    /// Engine events.
+    pub events: EventBus,
+    /// Data layout (storage status); `None` when unknown.
+    pub paths: Option<Paths>,
+}
+
+impl ReadState {
+    /// Read state with an empty view and a fresh bus (for callers that only have a snapshot).
+    pub fn new(metrics: Arc<Metrics>, health: HealthBoard, snapshot: watch::Receiver<EngineSnapshot>) -> ReadState {
+        let (_tx, view) = watch::channel(Arc::new(ControlView::default()));
+        ReadState { metrics, health, snapshot, view, events: EventBus::default(), paths: None }
+    }
+    /// The current view.
+    pub fn current_view(&self) -> Arc<ControlView> {
+        self.view.borrow().clone()
+    }
+    /// The current summary (snapshot + view).
+    pub fn summary(&self) -> SummaryView {
+        let snap = self.snapshot.borrow().clone();
+        SummaryView::new(&snap, &self.current_view())
+    }
+}
+
+/// Everything the gRPC service needs.
+#[derive(Clone)]
+pub struct ControlState {
+    /// Read side.
+    pub read: ReadState,
+    /// The core's input channel: every mutation becomes an event here.
+    pub commands: mpsc::Sender<Event>,
+    /// Token and LIVE PIN.
+    pub security: Arc<Security>,
+    /// Config file re-read by `ReloadConfig` (`None` = refused).
+    pub config_path: Option<PathBuf>,
+}
+
+impl ControlState {
+    /// New control state.
+    pub fn new(read: ReadState, commands: mpsc::Sender<Event>, security: Security) -> ControlState {
+        ControlState { read, commands, security: Arc::new(security), config_path: None }
+    }
+    /// Sets the config file `ReloadConfig` re-reads.
+    pub fn with_config_path(mut self, path: Option<PathBuf>) -> ControlState {
+        self.config_path = path;
+        self
+    }
+}

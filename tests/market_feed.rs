@@ -29,6 +29,7 @@ impl Harness {
         let mut cfg = Config { endpoints: sim.endpoints(), ..Config::default() };
         cfg.universe.refresh_s = 1;
         cfg.server.http_addr = "127.0.0.1:0".into();
+        cfg.server.grpc_addr = "127.0.0.1:0".into();
         let dir = tempfile::tempdir().unwrap();
         let (snap_tx, snap) = watch::channel(EngineSnapshot::default());
         let (probes, probe_rx) = mpsc::channel(8);
@@ -41,6 +42,7 @@ impl Harness {
             metrics: Arc::new(Metrics::new()),
             health: HealthBoard::default(),
             http_bound: None,
+            grpc_bound: None,
             snapshot_tx: Some(snap_tx),
             probes: Some(probe_rx),
         };

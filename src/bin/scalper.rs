@@ -211,6 +211,7 @@ fn run_engine(config: Option<PathBuf>, demo_seed: Option<u64>, duration_s: Optio
             metrics: Arc::new(Metrics::new()),
             health: HealthBoard::default(),
             http_bound: None,
+            grpc_bound: None,
             snapshot_tx: None,
             probes: None,
         })

@@ -76,6 +76,8 @@ pub struct RunOptions {
     pub http_bound: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
     /// Receives each published snapshot.
     pub snapshot_tx: Option<watch::Sender<EngineSnapshot>>,
+    /// Receives the gRPC address once bound.
+    pub grpc_bound: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
     /// Probes answered between events.
     pub probes: Option<mpsc::Receiver<Probe>>,
 }
@@ -227,7 +229,17 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
         }
         None => watch::channel(EngineSnapshot::default()),
     };
-    let api = crate::control::http::ApiState { metrics: metrics.clone(), health: health.clone(), snapshot: snap_rx };
+    let (view_tx, view_rx) = watch::channel(Arc::new(crate::control::view::ControlView::default()));
+    let bus = crate::control::bus::EventBus::default();
+    let read = crate::control::ReadState {
+        metrics: metrics.clone(),
+        health: health.clone(),
+        snapshot: snap_rx.clone(),
+        view: view_rx.clone(),
+        events: bus.clone(),
+        paths: Some(paths.clone()),
+    };
+    let api = read.clone();
     let listener = tokio::net::TcpListener::bind(&cfg.server.http_addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot bind HTTP {}: {e}", cfg.server.http_addr))?;
@@ -239,10 +251,25 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
     {
         let cancel = shutdown.clone();
         tokio::spawn(async move {
-            let app = crate::control::http::router(api);
+            let app = crate::control::http::api_router(api);
             let _ = axum::serve(listener, app).with_graceful_shutdown(async move { cancel.cancelled().await }).await;
         });
     }
+
+    // gRPC control plane: mutations become events into the core.
+    let security = crate::control::auth::Security::from_env().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let grpc_addr: std::net::SocketAddr =
+        cfg.server.grpc_addr.parse().map_err(|e| anyhow::anyhow!("bad server.grpc_addr: {e}"))?;
+    let ctl =
+        crate::control::ControlState::new(read, in_tx.clone(), security).with_config_path(opts.config_path.clone());
+    let grpc = crate::control::grpc::serve(ctl, grpc_addr, shutdown.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot bind gRPC {grpc_addr}: {e}"))?;
+    tracing::info!(grpc_addr = %grpc.local_addr, "gRPC control plane listening");
+    if let Some(tx) = opts.grpc_bound.take() {
+        let _ = tx.send(grpc.local_addr);
+    }
+    crate::control::spawn_observer(metrics.clone(), snap_rx, view_rx, shutdown.clone());
 
     // The core loop.
     drop(in_tx);
@@ -271,6 +298,7 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
         for o in out.items {
             match o {
                 Output::Record(r) => {
+                    bus.publish_record(&r);
                     let _ = store_h.try_append(r.kind, r.symbol.as_ref(), r.ts_ms, &r.body);
                 }
                 Output::Feed(cmd) => dispatch_feed(&feed, cmd).await,
@@ -305,6 +333,7 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
                 ts_ms: ev.now_ms(),
             };
             snap_tx.send_replace(snap);
+            view_tx.send_replace(Arc::new(crate::control::view::ControlView::capture(p, ev.now_ms())));
         }
     }
     tracing::info!("shutting down: flushing storage");

@@ -402,20 +402,23 @@ mod tests {
     #[test]
     fn every_kind_of_mismatch_is_listed_in_order() {
         let local = VenueSnapshot {
-            positions: vec![
-                pos("AUSDT", Side::Buy, "1"),
-                pos("BUSDT", Side::Buy, "1"),
-                pos("CUSDT", Side::Sell, "2"),
-            ],
+            positions: vec![pos("AUSDT", Side::Buy, "1"), pos("BUSDT", Side::Buy, "1"), pos("CUSDT", Side::Sell, "2")],
             orders: vec![ord("AUSDT", "a1", "10", "1"), ord("BUSDT", "b1", "10", "1"), ord("CUSDT", "c1", "5", "2")],
         };
         let venue = VenueSnapshot {
-            positions: vec![pos("BUSDT", Side::Sell, "1"), pos("CUSDT", Side::Sell, "1.5"), pos("DUSDT", Side::Buy, "3")],
+            positions: vec![
+                pos("BUSDT", Side::Sell, "1"),
+                pos("CUSDT", Side::Sell, "1.5"),
+                pos("DUSDT", Side::Buy, "3"),
+            ],
             orders: vec![ord("BUSDT", "b1", "11", "1"), ord("CUSDT", "c1", "5", "2"), ord("DUSDT", "d1", "1", "1")],
         };
         let r = reconcile(&local, &venue, 9);
-        let kinds: Vec<String> =
-            r.mismatches.iter().map(|m| serde_json::to_value(m).unwrap()["mismatch"].as_str().unwrap().into()).collect();
+        let kinds: Vec<String> = r
+            .mismatches
+            .iter()
+            .map(|m| serde_json::to_value(m).unwrap()["mismatch"].as_str().unwrap().into())
+            .collect();
         assert_eq!(
             kinds,
             [
@@ -449,7 +452,8 @@ mod tests {
             positions: vec![pos("AUSDT", Side::Buy, "1"), pos("AUSDT", Side::Buy, "1")],
             orders: vec![ord("AUSDT", "x", "1", "1"), ord("AUSDT", "x", "1", "1")],
         };
-        let b = VenueSnapshot { positions: vec![pos("AUSDT", Side::Buy, "1")], orders: vec![ord("AUSDT", "x", "1", "1")] };
+        let b =
+            VenueSnapshot { positions: vec![pos("AUSDT", Side::Buy, "1")], orders: vec![ord("AUSDT", "x", "1", "1")] };
         let r = reconcile(&a, &b, 0);
         assert_eq!(r.mismatches.len(), 2);
         assert!(r.mismatches.iter().all(|m| matches!(m, Mismatch::Duplicate { .. })));
@@ -489,7 +493,9 @@ mod tests {
                 client_id: "kill-100-0".into()
             }
         );
-        assert!(matches!(&out[3], Intent::Close { symbol, position_side: Side::Sell, .. } if symbol.as_str() == "BUSDT"));
+        assert!(
+            matches!(&out[3], Intent::Close { symbol, position_side: Side::Sell, .. } if symbol.as_str() == "BUSDT")
+        );
         assert!(out.iter().all(|i| i.is_risk_reducing()));
         assert!(k.reset());
         assert!(!k.is_engaged());

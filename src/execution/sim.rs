@@ -392,7 +392,8 @@ impl SimVenue {
         }
         let k = self.next_seq;
         self.next_seq += 1;
-        self.orders.insert(k, SimOrder { req: req.clone(), filled: Qty::ZERO, queue_ahead: Qty::ZERO, placed_ms: now_ms });
+        self.orders
+            .insert(k, SimOrder { req: req.clone(), filled: Qty::ZERO, queue_ahead: Qty::ZERO, placed_ms: now_ms });
         let mut out = vec![VenueEvent::Accepted {
             symbol: req.symbol.clone(),
             client_id: req.client_id.clone(),
@@ -447,9 +448,7 @@ impl SimVenue {
         qty: Option<Qty>,
         book: &OrderBook,
     ) -> Vec<VenueEvent> {
-        let rej = |reason| {
-            vec![VenueEvent::Rejected { symbol: s.clone(), client_id: client_id.to_string(), reason }]
-        };
+        let rej = |reason| vec![VenueEvent::Rejected { symbol: s.clone(), client_id: client_id.to_string(), reason }];
         let Some(k) = self.find(s, client_id) else { return rej(RejectReason::OrderNotFound) };
         let Some(o) = self.orders.get(&k) else { return rej(RejectReason::OrderNotFound) };
         if let Some(q) = qty {
@@ -560,11 +559,8 @@ impl SimVenue {
                             continue;
                         }
                         let queue = o.queue_ahead;
-                        let can = if through {
-                            avail
-                        } else {
-                            avail.min(Qty::from_raw((t.qty.raw() - queue.raw()).max(0)))
-                        };
+                        let can =
+                            if through { avail } else { avail.min(Qty::from_raw((t.qty.raw() - queue.raw()).max(0))) };
                         if let Some(o) = self.orders.get_mut(&k) {
                             o.queue_ahead =
                                 if through { Qty::ZERO } else { Qty::from_raw((queue.raw() - t.qty.raw()).max(0)) };
@@ -710,7 +706,7 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert_eq!((f[0].price, f[0].qty, f[0].liquidity), (p("100"), q("0.3"), Liquidity::Maker));
         assert_eq!(f[0].fee, m("0.006")); // 30 × 0.0002
-        // A trade through the price fills the rest (capped by the trade size).
+                                          // A trade through the price fills the rest (capped by the trade size).
         let f = fills(&v.on_trades(&trades(&[(5, "99.9", "0.5", Side::Sell), (6, "99.8", "9", Side::Sell)]), &b));
         assert_eq!(f.iter().map(|f| f.qty).collect::<Vec<_>>(), vec![q("0.5"), q("0.2")]);
         assert!(f.iter().all(|f| f.price == p("100") && f.liquidity == Liquidity::Maker));
@@ -737,11 +733,21 @@ mod tests {
             vec![(p("100"), q("2")), (p("99.9"), q("3")), (p("99.8"), q("5")), (p("99.8"), q("2"))]
         );
         // IOC limit: takes up to its price, cancels the rest.
-        let ev = v.place(&req("i", Side::Buy, OrderKind::Limit { price: p("100.2"), tif: TimeInForce::Ioc }, "5", false), &b, 9);
+        let ev = v.place(
+            &req("i", Side::Buy, OrderKind::Limit { price: p("100.2"), tif: TimeInForce::Ioc }, "5", false),
+            &b,
+            9,
+        );
         assert_eq!(fills(&ev).iter().map(|f| f.qty).collect::<Vec<_>>(), vec![q("1"), q("2")]);
-        assert!(matches!(ev.last(), Some(VenueEvent::Cancelled { reason: EndReason::IocRemainder, remaining, .. }) if *remaining == q("2")));
+        assert!(
+            matches!(ev.last(), Some(VenueEvent::Cancelled { reason: EndReason::IocRemainder, remaining, .. }) if *remaining == q("2"))
+        );
         // GTC limit: takes what crosses, rests the rest.
-        let ev = v.place(&req("g", Side::Buy, OrderKind::Limit { price: p("100.1"), tif: TimeInForce::Gtc }, "3", false), &b, 9);
+        let ev = v.place(
+            &req("g", Side::Buy, OrderKind::Limit { price: p("100.1"), tif: TimeInForce::Gtc }, "3", false),
+            &b,
+            9,
+        );
         assert_eq!(fills(&ev).len(), 1);
         assert_eq!(v.open_orders(), 1);
         // No liquidity at all.
@@ -802,7 +808,10 @@ mod tests {
         let ev = v.on_trades(&trades(&[(2, "100.6", "1", Side::Buy)]), &b);
         assert!(matches!(&ev[0], VenueEvent::Triggered { price, .. } if *price == p("100.6")));
         let f = fills(&ev);
-        assert_eq!(f.iter().map(|f| (f.price, f.qty)).collect::<Vec<_>>(), vec![(p("100.6"), q("1")), (p("100.6"), q("2"))]);
+        assert_eq!(
+            f.iter().map(|f| (f.price, f.qty)).collect::<Vec<_>>(),
+            vec![(p("100.6"), q("1")), (p("100.6"), q("2"))]
+        );
         assert!(f.iter().all(|f| f.liquidity == Liquidity::Taker && f.ts_ms == 2));
         assert_eq!(v.position(&sym()), None);
         // Amend of a missing order is refused.
@@ -846,14 +855,10 @@ mod tests {
         let mut v = SimVenue::new(fees());
         let mut pf = Portfolio::new(m("10000"), fees().taker, 0);
         let b = std_book();
-        let plan = PositionPlan {
-            category: Category::Prime,
-            stop: p("99.5"),
-            take_profits: vec![],
-            planned_risk: m("0.5"),
-        };
+        let plan =
+            PositionPlan { category: Category::Prime, stop: p("99.5"), take_profits: vec![], planned_risk: m("0.5") };
         let mut all = Vec::new();
-        let mut apply = |pf: &mut Portfolio, ev: Vec<VenueEvent>, all: &mut Vec<Fill>| {
+        let apply = |pf: &mut Portfolio, ev: Vec<VenueEvent>, all: &mut Vec<Fill>| {
             for f in fills(&ev) {
                 pf.on_fill(&f, Some(&plan)).unwrap();
                 all.push(f);
@@ -872,7 +877,8 @@ mod tests {
         apply(&mut pf, ev, &mut all);
         assert_eq!(v.position(&sym()), None);
         assert!(pf.position(&sym()).is_none());
-        let got: Vec<(Side, Price, Qty, Liquidity)> = all.iter().map(|f| (f.side, f.price, f.qty, f.liquidity)).collect();
+        let got: Vec<(Side, Price, Qty, Liquidity)> =
+            all.iter().map(|f| (f.side, f.price, f.qty, f.liquidity)).collect();
         assert_eq!(
             got,
             vec![

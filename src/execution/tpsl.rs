@@ -228,7 +228,8 @@ pub fn break_even_stop(policy: &TpSlPolicy, b: &BreakEvenInput) -> Option<Price>
     let fees = money::add(b.fees_paid, money::fee(b.qty, b.mark, b.exit_fee)).max(Money::ZERO);
     let k = Rate::from_f64(policy.be_fee_k.max(0.0));
     let required = fees.raw() as i128 + money::div_ceil(fees.raw() as i128 * k.raw() as i128, S);
-    let gross = money::money_floor(s as i128 * (money::notional_raw(b.qty, b.mark) - money::notional_raw(b.qty, b.entry)));
+    let gross =
+        money::money_floor(s as i128 * (money::notional_raw(b.qty, b.mark) - money::notional_raw(b.qty, b.entry)));
     if (gross.raw() as i128) < required {
         return None;
     }
@@ -341,7 +342,10 @@ mod tests {
             plan(&pol2, &req(Side::Sell, "100", "101", "0.01", 0.001, MarketRisk::Manipulated)),
             Err(TpSlRefusal::Forbidden(_))
         ));
-        assert_eq!(plan(&pol, &req(Side::Buy, "100", "99.95", "0.1", 0.001, MarketRisk::Normal)), Err(TpSlRefusal::StopTooClose));
+        assert_eq!(
+            plan(&pol, &req(Side::Buy, "100", "99.95", "0.1", 0.001, MarketRisk::Normal)),
+            Err(TpSlRefusal::StopTooClose)
+        );
         assert!(matches!(
             plan(&pol, &req(Side::Buy, "100", "101", "0.1", 0.001, MarketRisk::Normal)),
             Err(TpSlRefusal::Invalid(_))

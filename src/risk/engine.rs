@@ -424,7 +424,9 @@ mod tests {
         // Daily realized loss: close at 84 → −320 − fees > 3 %.
         close(&mut pf, "AUSDT", "84", 3);
         let v = eng.verdict(&pf, &f, 3);
-        assert!(matches!(&v, RiskVerdict::RiskOff(r) if r.len() == 1 && matches!(r[0], RiskOffReason::DailyLoss { .. })));
+        assert!(
+            matches!(&v, RiskVerdict::RiskOff(r) if r.len() == 1 && matches!(r[0], RiskOffReason::DailyLoss { .. }))
+        );
         let c = cand("BUSDT", Category::Prime, "10", "9", "1");
         assert!(matches!(eng.pre_trade_check(&pf, &f, &c, 3), Err(Refusal::RiskOff(_))));
         // Next UTC day: allowed again.

@@ -99,6 +99,17 @@ pub fn div_ceil(a: i128, b: i128) -> i128 {
     -((-a).div_euclid(b))
 }
 
+/// `a × b / c` truncated towards zero (`c > 0`), without overflowing: when `a × b` does not fit
+/// an `i128` it is computed as `(a / c) × b` (saturating), which loses only sub-unit precision
+/// at magnitudes no real order reaches.
+#[inline]
+pub fn mul_div(a: i128, b: i128, c: i128) -> i128 {
+    match a.checked_mul(b) {
+        Some(x) => x / c,
+        None => (a / c).saturating_mul(b),
+    }
+}
+
 /// Clamps an `i128` into `i64`.
 #[inline]
 pub fn clamp_i64(v: i128) -> i64 {
@@ -136,7 +147,7 @@ pub fn notional_ceil(q: Qty, p: Price) -> Money {
 /// Fee of a fill: `qty × price × rate`, rounded up to 10^-8 USDT (a rebate is rounded towards
 /// zero). This is the one fee formula used by sizing, the SIM venue and the portfolio.
 pub fn fee(q: Qty, p: Price, rate: Rate) -> Money {
-    let v = notional_raw(q, p) * rate.raw() as i128; // 10^-24
+    let v = notional_raw(q, p).saturating_mul(rate.raw() as i128); // 10^-24
     Money::from_raw(clamp_i64(div_ceil(v, S2)))
 }
 
@@ -225,5 +236,10 @@ mod tests {
         assert_eq!(money_times_rate_floor(m("10000"), Rate::from_f64(0.005)), m("50"));
         assert_eq!(price_times_rate_ceil(p("100"), Rate::from_f64(0.0002)), p("0.02"));
         assert_eq!(cash_flow_raw(Side::Buy, q("2"), p("3")), -6 * S2);
+        assert_eq!(mul_div(10, 3, 4), 7);
+        assert_eq!(mul_div(i128::MAX / 2, 4, 2), i128::MAX - 3);
+        // Extreme inputs never panic.
+        let big = Qty::from_raw(i64::MAX);
+        assert!(fee(big, Price::from_raw(i64::MAX), Rate::from_f64(0.01)).raw() > 0);
     }
 }

@@ -267,10 +267,7 @@ pub fn size_position(p: &SizingParams, lim: &SizingLimits, req: &SizeRequest) ->
         return Err(SizeRefusal::BelowMinNotional { notional: entry_notional, min_notional: lim.min_notional });
     }
     let margin = if lim.max_leverage.raw() > 0 {
-        Money::from_raw(money::clamp_i64(money::div_ceil(
-            notional.raw() as i128 * S,
-            lim.max_leverage.raw() as i128,
-        )))
+        Money::from_raw(money::clamp_i64(money::div_ceil(notional.raw() as i128 * S, lim.max_leverage.raw() as i128)))
     } else {
         notional
     };
@@ -373,10 +370,7 @@ mod tests {
         let lim = SizingLimits { max_qty: q("5"), ..wide("0.1") };
         assert_eq!(size_position(&pr, &lim, &r).unwrap().limited_by, Some(SizeLimit::MaxQty));
         let lim = SizingLimits { min_qty: q("50"), ..wide("0.1") };
-        assert!(matches!(
-            size_position(&pr, &lim, &r),
-            Err(SizeRefusal::BelowMinQty { limited_by: None, .. })
-        ));
+        assert!(matches!(size_position(&pr, &lim, &r), Err(SizeRefusal::BelowMinQty { limited_by: None, .. })));
         let lim = SizingLimits { min_notional: m("5000"), ..wide("0.1") };
         assert!(matches!(size_position(&pr, &lim, &r), Err(SizeRefusal::BelowMinNotional { .. })));
         let lim = SizingLimits { max_notional: m("5"), ..wide("0.1") };

@@ -361,7 +361,8 @@ impl TradingMachine {
         let st = self.state;
         match *input {
             Input::Score { side, score, regime_ok, confirm } => {
-                let decayed = !(score >= cfg.watch - cfg.decay_margin);
+                // NaN counts as decayed.
+                let decayed = score.is_nan() || score < cfg.watch - cfg.decay_margin;
                 match st {
                     S::Flat => (regime_ok && score > cfg.watch)
                         .then(|| self.go(S::watching(side), Some(side), TransitionReason::ScoreAboveWatch, now_ms)),

@@ -94,7 +94,7 @@ impl Position {
         if self.entry_qty.raw() <= 0 {
             return 0;
         }
-        self.entry_notional * self.qty.raw() as i128 / self.entry_qty.raw() as i128
+        money::mul_div(self.entry_notional, self.qty.raw() as i128, self.entry_qty.raw() as i128)
     }
     /// Gross unrealized PnL of the open quantity at `price` (rounded down).
     pub fn unrealized_at(&self, price: Price) -> Money {
@@ -108,7 +108,9 @@ impl Position {
     /// Open risk: loss from the average entry to the current stop on the open quantity plus the
     /// exit fee at the stop (`exit_fee` rate), never below zero.
     pub fn open_risk(&self, exit_fee: Rate) -> Money {
-        let loss = money::money_ceil(-(self.side.sign() as i128) * (money::notional_raw(self.qty, self.stop) - self.open_cost_raw()));
+        let loss = money::money_ceil(
+            -(self.side.sign() as i128) * (money::notional_raw(self.qty, self.stop) - self.open_cost_raw()),
+        );
         let r = money::add(loss, money::fee(self.qty, self.stop, exit_fee));
         r.max(Money::ZERO)
     }
@@ -402,7 +404,7 @@ impl Portfolio {
         let q = Qty::from_raw(f.qty.raw().min(p.qty.raw()));
         let excess = Qty::from_raw(f.qty.raw() - q.raw());
         let sign = p.side.sign() as i128;
-        let cost_part = p.entry_notional * q.raw() as i128 / p.entry_qty.raw() as i128;
+        let cost_part = money::mul_div(p.entry_notional, q.raw() as i128, p.entry_qty.raw().max(1) as i128);
         let exit_part = money::notional_raw(q, f.price);
         p.exit_qty = Qty::from_raw(p.exit_qty.raw() + q.raw());
         p.exit_notional += exit_part;
@@ -428,7 +430,10 @@ impl Portfolio {
             side: p.side,
             qty: p.entry_qty,
             avg_entry: p.avg_entry(),
-            avg_exit: Price::from_raw(money::clamp_i64(money::div_floor(p.exit_notional, p.exit_qty.raw().max(1) as i128))),
+            avg_exit: Price::from_raw(money::clamp_i64(money::div_floor(
+                p.exit_notional,
+                p.exit_qty.raw().max(1) as i128,
+            ))),
             realized,
             fees: p.fees_paid,
             opened_ms: p.opened_ms,

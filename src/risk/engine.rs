@@ -276,10 +276,13 @@ impl RiskEngine {
         if open >= max as usize {
             return Err(Refusal::MaxPositions { category: c.category, open, max });
         }
+        // The entry fee (at the taker rate, the worst case) leaves the balance when the trade
+        // fills: check the heat against the balance after it.
         let after = money::add(p.open_risk(), self.candidate_risk(p, c));
-        if money::exceeds_rate(after, p.balance(), self.limits.max_heat) {
+        let bal_after = money::sub(p.balance(), money::fee(c.qty, c.entry, p.exit_fee()).max(Money::ZERO));
+        if money::exceeds_rate(after, bal_after, self.limits.max_heat) {
             return Err(Refusal::HeatExceeded {
-                heat_after: money::ratio(after, p.balance()),
+                heat_after: money::ratio(after, bal_after),
                 max: self.limits.max_heat.to_f64(),
             });
         }
@@ -300,7 +303,7 @@ impl RiskEngine {
 mod tests {
     use super::*;
     use crate::execution::order::{Fill, Liquidity};
-    use crate::state::portfolio::{PositionPlan, DAY_MS};
+    use crate::state::portfolio::{risk_of, PositionPlan, DAY_MS};
     use proptest::prelude::*;
 
     fn p(s: &str) -> Price {
@@ -466,6 +469,22 @@ mod tests {
     }
 
     #[test]
+    fn heat_check_counts_the_entry_fee() {
+        let eng = RiskEngine::new(limits());
+        let pf = Portfolio::new(m("10000"), TAKER, 0);
+        // Risk 10.0495 × 29.85 = 299.977575 ≤ 3 % of 10000, but the entry fee 1.64175 leaves
+        // 9998.35825, whose 3 % is 299.95: refused.
+        let c = cand("AUSDT", Category::Prime, "100", "90", "29.85");
+        assert_eq!(eng.candidate_risk(&pf, &c), m("299.977575"));
+        assert!(matches!(eng.pre_trade_check(&pf, &RiskFlags::default(), &c, 0), Err(Refusal::HeatExceeded { .. })));
+        let c = Candidate { qty: q("29.8"), ..c };
+        eng.pre_trade_check(&pf, &RiskFlags::default(), &c, 0).unwrap();
+        let mut pf = pf;
+        open(&mut pf, &c, 0);
+        assert!(!money::exceeds_rate(pf.open_risk(), pf.balance(), limits().max_heat));
+    }
+
+    #[test]
     fn close_first_orders_by_risk() {
         let eng = RiskEngine::new(limits());
         let mut pf = Portfolio::new(m("100000"), TAKER, 0);
@@ -480,7 +499,7 @@ mod tests {
         #[test]
         fn heat_never_exceeds_max_after_accepted_signals(
             signals in proptest::collection::vec(
-                (0u8..20, 0usize..3, 1i64..20_000, 1i64..2_000, 1i64..5_000, any::<bool>(), any::<bool>()),
+                (0u8..20, 0usize..3, 1i64..20_000, 1i64..2_000, 900i64..1_100, any::<bool>(), any::<bool>()),
                 1..60,
             )
         ) {
@@ -488,7 +507,7 @@ mod tests {
             let mut pf = Portfolio::new(m("10000"), TAKER, 0);
             let flags = RiskFlags::default();
             let max = limits().max_heat;
-            for (i, (sym, cat, price, dist_bp, qty_units, long, close_one)) in signals.into_iter().enumerate() {
+            for (i, (sym, cat, price, dist_bp, frac, long, close_one)) in signals.into_iter().enumerate() {
                 let ts = i as i64;
                 let cat = [Category::Prime, Category::Normal, Category::Wild][cat];
                 let entry = Price::from_raw(price * 1_000_000);
@@ -496,10 +515,16 @@ mod tests {
                 let side = if long { Side::Buy } else { Side::Sell };
                 let stop = Price::from_raw(entry.raw() - side.sign() * d);
                 if stop.raw() <= 0 { continue; }
+                // Size the candidate at 90 %..110 % of the heat headroom, so that many signals
+                // land right at the limit.
+                let unit = risk_of(side, entry, stop, Qty::from_raw(crate::domain::SCALE), TAKER).to_f64();
+                let room = eng.heat_headroom(&pf).to_f64().max(1.0);
+                let units = room * frac as f64 / 1_000.0 / unit;
+                let qty = Qty::from_f64(units).floor_to_step(Qty::from_raw(1_000));
+                if qty.raw() <= 0 { continue; }
                 let c = Candidate {
                     symbol: Symbol::new(&format!("S{sym}USDT")),
-                    category: cat, side, entry, stop,
-                    qty: Qty::from_raw(qty_units * 1_000_000),
+                    category: cat, side, entry, stop, qty,
                     risk: Money::ZERO,
                 };
                 if eng.pre_trade_check(&pf, &flags, &c, ts).is_ok() {

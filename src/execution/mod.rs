@@ -1,2 +1,9 @@
 //! Execution intents, TP/SL planning, modes and venues (SIM, DRY_RUN, Bybit). The core emits
 //! intents as data; venues live at the edge.
+
+pub mod entry;
+pub mod integrity;
+pub mod mode;
+pub mod order;
+pub mod sim;
+pub mod tpsl;

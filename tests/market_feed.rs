@@ -43,6 +43,7 @@ impl Harness {
             health: HealthBoard::default(),
             http_bound: None,
             grpc_bound: None,
+            security: None,
             snapshot_tx: Some(snap_tx),
             probes: Some(probe_rx),
         };

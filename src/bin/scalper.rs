@@ -212,6 +212,7 @@ fn run_engine(config: Option<PathBuf>, demo_seed: Option<u64>, duration_s: Optio
             health: HealthBoard::default(),
             http_bound: None,
             grpc_bound: None,
+            security: None,
             snapshot_tx: None,
             probes: None,
         })

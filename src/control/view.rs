@@ -209,7 +209,11 @@ impl ControlView {
     /// Captures the view from the core pipeline (call from the core loop, next to the snapshot).
     pub fn capture(p: &CorePipeline, ts_ms: TimeMs) -> ControlView {
         let cfg = p.config();
+        let controls = p.controls();
         let global = GlobalView {
+            paused: controls.paused,
+            global_panic: controls.kill.is_engaged(),
+            blacklist: controls.blacklist.iter().map(|s| s.as_str().to_string()).collect(),
             risk_off: p.flags().feed_risk_off,
             max_portfolio_heat: cfg.risk.max_portfolio_heat,
             daily_loss_limit: cfg.risk.daily_loss_limit,
@@ -245,6 +249,7 @@ impl ControlView {
                     last_book_ms: m.last_book_ms.unwrap_or(0),
                     last_trade_ms: m.last_trade_ms.unwrap_or(0),
                     book_errors: m.book_errors,
+                    blacklisted: controls.blacklist.contains(sym),
                     // state, regime, walls, spoofing, pump, volatility, flow delta, min move,
                     // news impact, scores, blacklisted, position: filled once produced.
                     ..Default::default()

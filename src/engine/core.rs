@@ -5,16 +5,19 @@
 use crate::config::paths::DataKind;
 use crate::config::Config;
 use crate::domain::{Category, Symbol, TimeMs};
+use crate::engine::event::{ControlCommand, Mode};
 use crate::engine::event::{EventKind, FeedState, TimerKind};
 use crate::engine::output::{FeedCommand, Output, StatusChange};
 use crate::engine::{Pipeline, Tick};
+use crate::execution::integrity::{KillReason, KillSwitch};
+use crate::execution::mode::ModeManager;
 use crate::market::candles::{Candle, CandleSet};
 use crate::market::data::{Instrument, TickerUpdate};
 use crate::market::orderbook::OrderBook;
 use crate::market::tape::Tape;
 use crate::market::universe::{MarketStats, RemovalReason, Universe};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// Trades kept per symbol on the tape.
@@ -83,9 +86,23 @@ pub struct GlobalFlags {
     pub feed_risk_off: bool,
 }
 
+/// Operator controls, changed only by control events.
+#[derive(Debug, Clone)]
+pub struct Controls {
+    /// Execution mode (SIM / DRY_RUN; LIVE only through the PIN flow).
+    pub mode: ModeManager,
+    /// New entries paused.
+    pub paused: bool,
+    /// Symbols blocked from new signals.
+    pub blacklist: BTreeSet<Symbol>,
+    /// Kill switch (manual PANIC, feed/API failure, extreme market).
+    pub kill: KillSwitch,
+}
+
 /// The real pipeline.
 pub struct CorePipeline {
     cfg: Arc<Config>,
+    controls: Controls,
     universe: Universe,
     symbols: BTreeMap<Symbol, SymbolMarket>,
     stats: BTreeMap<Symbol, MarketStats>,
@@ -111,8 +128,12 @@ fn book_error_label(e: &crate::market::orderbook::BookError) -> &'static str {
 impl CorePipeline {
     /// New pipeline with a configuration.
     pub fn new(cfg: Arc<Config>) -> Self {
+        // The configuration never holds LIVE (validation refuses it); fall back to SIM if it did.
+        let mode = ModeManager::new(cfg.mode, 0)
+            .unwrap_or_else(|_| ModeManager::new(Mode::Sim, 0).expect("SIM is always a valid start mode"));
         CorePipeline {
             cfg,
+            controls: Controls { mode, paused: false, blacklist: BTreeSet::new(), kill: KillSwitch::new() },
             universe: Universe::new(),
             symbols: BTreeMap::new(),
             stats: BTreeMap::new(),
@@ -145,6 +166,53 @@ impl CorePipeline {
     /// The configuration in force.
     pub fn config(&self) -> &Arc<Config> {
         &self.cfg
+    }
+    /// Operator controls.
+    pub fn controls(&self) -> &Controls {
+        &self.controls
+    }
+    /// Current execution mode.
+    pub fn mode(&self) -> Mode {
+        self.controls.mode.mode()
+    }
+
+    fn on_control(&mut self, cmd: &ControlCommand, now: TimeMs, t: &mut Tick<'_>) {
+        let c = &mut self.controls;
+        let body = match cmd {
+            ControlCommand::SetMode(m) => match c.mode.request(*m, now) {
+                Ok(Some(ch)) => serde_json::json!({"event": "MODE_CHANGED", "from": ch.from, "to": ch.to}),
+                Ok(None) => return,
+                Err(e) => serde_json::json!({"event": "MODE_REFUSED", "to": m, "reason": e.to_string()}),
+            },
+            ControlCommand::Pause => {
+                c.paused = true;
+                serde_json::json!({"event": "PAUSED"})
+            }
+            ControlCommand::Resume => {
+                c.paused = false;
+                // Resume also releases a manual PANIC once everything is flat.
+                c.kill.reset();
+                serde_json::json!({"event": "RESUMED"})
+            }
+            ControlCommand::PanicCloseAll => {
+                c.kill.engage(KillReason::ManualPanic, now);
+                serde_json::json!({"event": "PANIC_CLOSE_ALL"})
+            }
+            ControlCommand::Blacklist(s) => {
+                c.blacklist.insert(s.clone());
+                serde_json::json!({"event": "BLACKLISTED", "symbol": s})
+            }
+            ControlCommand::Unblacklist(s) => {
+                c.blacklist.remove(s);
+                serde_json::json!({"event": "UNBLACKLISTED", "symbol": s})
+            }
+            ControlCommand::SetNewsFlag { symbol, impact, news_type, expires_ms } => serde_json::json!({
+                "event": "NEWS_FLAG_SET", "symbol": symbol, "impact": impact, "news_type": news_type, "expires_ms": expires_ms
+            }),
+            ControlCommand::ClearNewsFlag(s) => serde_json::json!({"event": "NEWS_FLAG_CLEARED", "symbol": s}),
+        };
+        tracing::info!(%body, "control command applied");
+        t.out.record(DataKind::Events, None, now, body);
     }
 
     fn add_symbol(&mut self, sym: &Symbol) {
@@ -401,7 +469,8 @@ impl Pipeline for CorePipeline {
             EventKind::Timer(TimerKind::Second) => self.on_second(now, t),
             EventKind::Timer(TimerKind::Universe) => self.on_universe_timer(now, t),
             EventKind::ConfigReload(cfg) => self.cfg = cfg.clone(),
-            EventKind::Liquidation(_) | EventKind::Control(_) => {}
+            EventKind::Control(cmd) => self.on_control(cmd, now, t),
+            EventKind::Liquidation(_) => {}
         }
     }
 

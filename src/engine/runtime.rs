@@ -76,6 +76,8 @@ pub struct RunOptions {
     pub http_bound: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
     /// Receives each published snapshot.
     pub snapshot_tx: Option<watch::Sender<EngineSnapshot>>,
+    /// Control-plane secrets (`None`: from the environment).
+    pub security: Option<crate::control::auth::Security>,
     /// Receives the gRPC address once bound.
     pub grpc_bound: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
     /// Probes answered between events.
@@ -257,7 +259,10 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
     }
 
     // gRPC control plane: mutations become events into the core.
-    let security = crate::control::auth::Security::from_env().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let security = match opts.security.take() {
+        Some(s) => s,
+        None => crate::control::auth::Security::from_env().map_err(|e| anyhow::anyhow!("{e}"))?,
+    };
     let grpc_addr: std::net::SocketAddr =
         cfg.server.grpc_addr.parse().map_err(|e| anyhow::anyhow!("bad server.grpc_addr: {e}"))?;
     let ctl =
@@ -322,7 +327,7 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
             last_snapshot_ms = ev.now_ms();
             let p = engine.pipeline();
             let snap = EngineSnapshot {
-                mode: p.config().mode.as_str().to_string(),
+                mode: p.mode().as_str().to_string(),
                 events_processed: engine.events_processed(),
                 symbols: p.symbols().count(),
                 valid_books: p.symbols().filter(|(_, m)| m.book.is_valid()).count(),

@@ -1,0 +1,142 @@
+//! The demo engine (runtime + simulator over loopback) steered by the real `scalperctl` over real
+//! gRPC: every command's effect is checked in the engine's own state, not just its reply.
+
+use scalper::config::paths::Paths;
+use scalper::config::Config;
+use scalper::connectors::simulator::{SimConfig, SimExchange};
+use scalper::control::auth::Security;
+use scalper::engine::health::HealthBoard;
+use scalper::engine::runtime::{self, EngineSnapshot, LiveEngine, Probe, RunOptions};
+use scalper::monitoring::metrics::Metrics;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+
+const TOKEN: &str = "test-token-123";
+
+fn ctl(addr: &str, args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_scalperctl"))
+        .args(["--addr", addr, "--token", TOKEN])
+        .args(args)
+        .output()
+        .expect("scalperctl runs");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).to_string())
+}
+
+async fn probe<T: Send + 'static>(tx: &mpsc::Sender<Probe>, f: impl FnOnce(&LiveEngine) -> T + Send + 'static) -> T {
+    let (otx, orx) = oneshot::channel();
+    tx.send(Box::new(move |e| {
+        let _ = otx.send(f(e));
+    }))
+    .await
+    .expect("engine running");
+    orx.await.expect("probe answered")
+}
+
+async fn eventually<F: Fn() -> bool>(what: &str, f: F) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scalperctl_steers_the_demo_engine() {
+    let sim = SimExchange::start(SimConfig { symbols: 8, tick_interval_ms: 20, ..SimConfig::default() }).await.unwrap();
+    let mut cfg = Config { endpoints: sim.endpoints(), ..Config::default() };
+    cfg.server.http_addr = "127.0.0.1:0".into();
+    cfg.server.grpc_addr = "127.0.0.1:0".into();
+    let dir = tempfile::tempdir().unwrap();
+    let (snap_tx, snap) = watch::channel(EngineSnapshot::default());
+    let (probe_tx, probe_rx) = mpsc::channel(4);
+    let (grpc_tx, grpc_rx) = oneshot::channel();
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(runtime::run(RunOptions {
+        config: Arc::new(cfg),
+        config_path: None,
+        paths: Paths::with_data_dir(dir.path()),
+        shutdown: cancel.clone(),
+        metrics: Arc::new(Metrics::new()),
+        health: HealthBoard::default(),
+        http_bound: None,
+        grpc_bound: Some(grpc_tx),
+        security: Some(Security::new(Some(TOKEN), None)),
+        snapshot_tx: Some(snap_tx),
+        probes: Some(probe_rx),
+    }));
+    let addr = format!("http://{}", grpc_rx.await.unwrap());
+    let snap2 = snap.clone();
+    eventually("universe loaded", move || snap2.borrow().symbols == 8).await;
+
+    // Mode really changes (SIM → DRY_RUN → SIM); LIVE without a PIN is refused and changes nothing.
+    let a = addr.clone();
+    let (code, _) = tokio::task::spawn_blocking(move || ctl(&a, &["mode", "dry-run"])).await.unwrap();
+    assert_eq!(code, 0);
+    let tx = probe_tx.clone();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while probe(&tx, |e| e.pipeline().mode()).await != scalper::engine::event::Mode::DryRun {
+        assert!(Instant::now() < deadline, "mode did not change");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let a = addr.clone();
+    let (code, _) = tokio::task::spawn_blocking(move || ctl(&a, &["mode", "live"])).await.unwrap();
+    assert_ne!(code, 0, "LIVE without PIN and confirmation is refused");
+    assert_eq!(probe(&tx, |e| e.pipeline().mode()).await, scalper::engine::event::Mode::DryRun);
+
+    // Pause, blacklist and panic reach the core's own state.
+    for args in [vec!["pause"], vec!["blacklist", "add", "SIM001USDT"], vec!["panic"]] {
+        let a = addr.clone();
+        let (code, out) = tokio::task::spawn_blocking(move || ctl(&a, &args)).await.unwrap();
+        assert_eq!(code, 0, "{out}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (paused, black, panic) = probe(&tx, |e| {
+            let c = e.pipeline().controls();
+            (c.paused, c.blacklist.iter().map(|s| s.to_string()).collect::<Vec<_>>(), c.kill.is_engaged())
+        })
+        .await;
+        if paused && black == vec!["SIM001USDT".to_string()] && panic {
+            break;
+        }
+        assert!(Instant::now() < deadline, "controls not applied: paused={paused} blacklist={black:?} panic={panic}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // status -o json reflects it (published once per second).
+    let a = addr.clone();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let a2 = a.clone();
+        let (code, out) = tokio::task::spawn_blocking(move || ctl(&a2, &["-o", "json", "status"])).await.unwrap();
+        assert_eq!(code, 0);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+        if v["mode"] == "DRY_RUN" && v["paused"] == true && v["global_panic"] == true {
+            assert_eq!(v["blacklist"][0], "SIM001USDT");
+            break;
+        }
+        assert!(Instant::now() < deadline, "status never showed the changes: {out}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Without the token nothing is accepted.
+    let a = addr.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_scalperctl"))
+            .args(["--addr", &a, "resume"])
+            .env_remove("SCALPER_CONTROL_TOKEN")
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(probe(&tx, |e| e.pipeline().controls().paused).await, "still paused");
+
+    cancel.cancel();
+    let _ = task.await;
+    sim.shutdown().await;
+}

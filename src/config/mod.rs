@@ -32,6 +32,7 @@ const ENV_SECTIONS: &[&str] = &[
     "storage",
     "engine",
     "reload",
+    "intel",
 ];
 
 /// Error while loading or validating configuration.
@@ -369,6 +370,8 @@ pub struct Config {
     pub engine: EngineConfig,
     /// Hot reload.
     pub reload: ReloadConfig,
+    /// Market intelligence (features, regimes, scoring).
+    pub intel: crate::features::config::IntelConfig,
 }
 
 impl Default for Config {
@@ -387,6 +390,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             engine: EngineConfig::default(),
             reload: ReloadConfig::default(),
+            intel: Default::default(),
         }
     }
 }
@@ -554,6 +558,7 @@ impl Config {
         if self.reload.poll_interval_ms < 50 {
             e.push(format!("reload.poll_interval_ms must be >= 50, got {}", self.reload.poll_interval_ms));
         }
+        e.extend(self.intel.validate());
         if e.is_empty() {
             Ok(())
         } else {

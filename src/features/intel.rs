@@ -1,0 +1,415 @@
+//! [`SymbolIntel`]: the per-symbol facade the engine calls per event. It owns every per-symbol
+//! tracker (walls, pump, flow, volatility, baselines, regime) and keeps one [`FeatureSnapshot`]
+//! up to date in place.
+//!
+//! Call order per event (after the market step applied it to the book / tape / candles):
+//! `Book` → [`SymbolIntel::on_book`]; `Trades` → [`SymbolIntel::on_trades`];
+//! `Liquidation` → [`SymbolIntel::on_liquidation`]; `Timer(Second)` → (after
+//! `CandleSet::on_time`) [`SymbolIntel::on_second`]; a news flag change →
+//! [`SymbolIntel::on_news`]. Each returns the [`IntelEvent`]s it produced (wall verdicts, pump
+//! transitions, regime changes), usually none (an empty `Vec` does not allocate).
+//!
+//! Per-event cost: `on_book` O(levels within 1 % + scanned wall levels + levels walked for
+//! slippage), `on_trades` O(trades × tracked walls), plus O(1) window sums (≤ 50 buckets).
+
+use crate::config::Config;
+use crate::domain::{Category, Side, Symbol, TimeMs};
+use crate::features::config::IntelConfig;
+use crate::features::costs::{
+    liq_safety_score, liquidation_distance, min_move_for_profit, walk_book, CostParams, Walk,
+};
+use crate::features::flow::{FlowFeatures, Streaks};
+use crate::features::imbalance::BookFeatures;
+use crate::features::math::{clamp01, ewma_alpha, pct_change, Ewma};
+use crate::features::news::{NewsSource, NewsView};
+use crate::features::pump::{PumpEngine, PumpInputs};
+use crate::features::snapshot::FeatureSnapshot;
+use crate::features::volatility::VolatilityTracker;
+use crate::features::walls::WallTracker;
+use crate::features::window::{sec_of, SecondRing, RING_SECONDS};
+use crate::features::IntelEvent;
+use crate::market::candles::CandleSet;
+use crate::market::data::{Liquidation, Trade};
+use crate::market::orderbook::OrderBook;
+use crate::regime::global::GlobalRegime;
+use crate::regime::symbol::{RegimeInputs, RegimeSnapshot, SymbolRegimeTracker};
+use crate::scoring::{score, signal_allowed, ScalpScore, SignalLevel, SignalThresholds};
+use std::sync::Arc;
+
+/// Ratios are capped here (a zero baseline would otherwise give infinity).
+const RATIO_CAP: f64 = 1_000.0;
+
+/// Per-second baselines of the pump engine (frozen outside pump state NONE).
+#[derive(Debug, Clone, Copy, Default)]
+struct Baselines {
+    vol_rate: Ewma,
+    trade_rate: Ewma,
+    bid_depth: Ewma,
+    ask_depth: Ewma,
+    seconds: u32,
+    last_sec: Option<i64>,
+}
+
+/// All market intelligence of one symbol.
+#[derive(Debug, Clone)]
+pub struct SymbolIntel {
+    symbol: Symbol,
+    cfg: Arc<IntelConfig>,
+    costs: CostParams,
+    ring: SecondRing,
+    walls: WallTracker,
+    pump: PumpEngine,
+    streaks: Streaks,
+    vol: VolatilityTracker,
+    regime: SymbolRegimeTracker,
+    base: Baselines,
+    book: BookFeatures,
+    book_valid: bool,
+    walk_buy: Walk,
+    walk_sell: Walk,
+    news: Option<NewsView>,
+    has_trade: bool,
+    snap: FeatureSnapshot,
+    extra_threshold: f64,
+}
+
+fn ratio(x: f64, base: f64) -> f64 {
+    if base > 0.0 {
+        (x / base).min(RATIO_CAP)
+    } else if x > 0.0 {
+        RATIO_CAP
+    } else {
+        0.0
+    }
+}
+
+impl SymbolIntel {
+    /// New intelligence for `symbol` starting at `now_ms`.
+    pub fn new(symbol: Symbol, cfg: Arc<IntelConfig>, costs: CostParams, now_ms: TimeMs) -> Self {
+        SymbolIntel {
+            walls: WallTracker::new(cfg.walls.clone()),
+            pump: PumpEngine::new(cfg.pump.clone()),
+            vol: VolatilityTracker::new(cfg.volatility.clone()),
+            regime: SymbolRegimeTracker::new(cfg.regime.clone(), now_ms),
+            symbol,
+            cfg,
+            costs,
+            ring: SecondRing::new(),
+            streaks: Streaks::default(),
+            base: Baselines::default(),
+            book: BookFeatures::default(),
+            book_valid: false,
+            walk_buy: Walk::default(),
+            walk_sell: Walk::default(),
+            news: None,
+            has_trade: false,
+            snap: FeatureSnapshot { ts_ms: now_ms, ..FeatureSnapshot::default() },
+            extra_threshold: 0.0,
+        }
+    }
+
+    /// From the whole configuration for a symbol of `category` (clones `cfg.intel`; prefer
+    /// [`SymbolIntel::new`] with a shared `Arc` for a whole universe).
+    pub fn from_config(symbol: Symbol, cfg: &Config, category: Category, now_ms: TimeMs) -> Self {
+        SymbolIntel::new(symbol, Arc::new(cfg.intel.clone()), CostParams::from_config(cfg, category), now_ms)
+    }
+
+    /// Applies a reloaded configuration (trackers keep their state).
+    pub fn set_config(&mut self, cfg: Arc<IntelConfig>, costs: CostParams) {
+        self.walls.set_config(cfg.walls.clone());
+        self.pump.set_config(cfg.pump.clone());
+        self.vol.set_config(cfg.volatility.clone());
+        self.regime.set_config(cfg.regime.clone());
+        self.cfg = cfg;
+        self.costs = costs;
+    }
+
+    /// Sets the per-symbol extra added to the signal thresholds.
+    pub fn set_extra_threshold(&mut self, extra: f64) {
+        self.extra_threshold = if extra.is_finite() { extra } else { 0.0 };
+    }
+
+    /// Symbol.
+    pub fn symbol(&self) -> &Symbol {
+        &self.symbol
+    }
+
+    /// The current snapshot (kept up to date in place: free to read).
+    pub fn snapshot(&self) -> &FeatureSnapshot {
+        &self.snap
+    }
+
+    /// The current symbol regime.
+    pub fn regime(&self) -> &RegimeSnapshot {
+        self.regime.snapshot()
+    }
+
+    /// Wall verdict counters: (absorbing, spoofing, cancelled).
+    pub fn wall_totals(&self) -> (u64, u64, u64) {
+        self.walls.totals()
+    }
+
+    /// FinalScalpScore long/short from the current snapshot and regime. O(1).
+    pub fn score(&self) -> ScalpScore {
+        score(&self.snap, self.regime.state(), &self.cfg.score)
+    }
+
+    /// The signal gate for a direction's score (`config.thresholds` + this symbol's extra).
+    pub fn signal(
+        &self,
+        score: f64,
+        global: GlobalRegime,
+        thresholds: &crate::config::Thresholds,
+        now_ms: TimeMs,
+    ) -> SignalLevel {
+        let t = SignalThresholds::from_config(thresholds, self.extra_threshold);
+        signal_allowed(self.regime.snapshot(), global, score, &t, now_ms)
+    }
+
+    /// A book update was applied (or refused: pass the book anyway, invalid books reset the
+    /// book features and the wall tracker).
+    pub fn on_book(&mut self, book: &OrderBook, now: TimeMs) -> Vec<IntelEvent> {
+        let mut out = Vec::new();
+        self.walls.on_book(book, now, &mut out);
+        self.book_valid = book.is_valid();
+        if self.book_valid {
+            self.book = BookFeatures::compute(book);
+            let n = self.costs.notional;
+            self.walk_buy = walk_book(book, Side::Buy, n).unwrap_or_default();
+            self.walk_sell = walk_book(book, Side::Sell, n).unwrap_or_default();
+            if !self.has_trade {
+                self.ring.set_price(now, self.book.mid);
+            }
+        } else {
+            self.book = BookFeatures::default();
+            self.walk_buy = Walk::default();
+            self.walk_sell = Walk::default();
+        }
+        self.refresh(now, &mut out);
+        out
+    }
+
+    /// A batch of public trades (already on the tape / candles).
+    pub fn on_trades(&mut self, trades: &[Trade], now: TimeMs) -> Vec<IntelEvent> {
+        let mut out = Vec::new();
+        for t in trades {
+            let (p, q) = (t.price.to_f64(), t.qty.to_f64());
+            if p <= 0.0 || q <= 0.0 {
+                continue;
+            }
+            let buy = t.aggressor == Side::Buy;
+            self.ring.add_trade(now, p, q, buy);
+            self.streaks.on_trade(buy);
+            self.has_trade = true;
+        }
+        self.walls.on_trades(trades, now, &mut out);
+        self.refresh(now, &mut out);
+        out
+    }
+
+    /// A liquidation print of this symbol.
+    pub fn on_liquidation(&mut self, liq: &Liquidation, now: TimeMs) -> Vec<IntelEvent> {
+        let mut out = Vec::new();
+        let notional = liq.price.to_f64() * liq.qty.to_f64();
+        if notional > 0.0 && notional.is_finite() {
+            self.ring.add_liquidation(now, notional, liq.side == Side::Buy);
+        }
+        self.refresh(now, &mut out);
+        out
+    }
+
+    /// The one-second timer: baselines, streaks, volatility (call after
+    /// `CandleSet::on_time(now)`), news expiry / refresh, overdue wall verdicts.
+    pub fn on_second(&mut self, candles: &CandleSet, news: &dyn NewsSource, now: TimeMs) -> Vec<IntelEvent> {
+        let mut out = Vec::new();
+        self.close_seconds(now);
+        self.vol.update(candles, now);
+        self.news = news.active(&self.symbol, now);
+        self.walls.finalize_due(now, &mut out);
+        self.refresh(now, &mut out);
+        out
+    }
+
+    /// A news flag changed: re-reads this symbol's strongest active flag.
+    pub fn on_news(&mut self, news: &dyn NewsSource, now: TimeMs) -> Vec<IntelEvent> {
+        let mut out = Vec::new();
+        self.news = news.active(&self.symbol, now);
+        self.refresh(now, &mut out);
+        out
+    }
+
+    /// Feeds every completed second since the last call to the baselines and streaks.
+    fn close_seconds(&mut self, now: TimeMs) {
+        let now_sec = sec_of(now);
+        let last = match self.base.last_sec {
+            Some(l) => l,
+            None => {
+                self.base.last_sec = Some(now_sec - 1);
+                return;
+            }
+        };
+        if now_sec <= last + 1 {
+            return;
+        }
+        let alpha = ewma_alpha(self.cfg.pump.baseline_half_life_s);
+        let frozen = self.pump.state() != crate::features::pump::PumpState::None;
+        let first = (last + 1).max(now_sec - RING_SECONDS as i64 + 1);
+        let skipped = (first - (last + 1)).max(0) as u32;
+        if skipped > 0 && !frozen {
+            self.base.vol_rate.push_zeros(skipped, alpha);
+            self.base.trade_rate.push_zeros(skipped, alpha);
+        }
+        self.base.seconds = self.base.seconds.saturating_add(skipped);
+        for s in first..now_sec {
+            let b = self.ring.get(s).copied();
+            if !frozen {
+                let (v, c) = b.map(|b| (b.volume(), b.count)).unwrap_or((0.0, 0.0));
+                self.base.vol_rate.push(v, alpha);
+                self.base.trade_rate.push(c, alpha);
+                if self.book_valid {
+                    self.base.bid_depth.push(self.book.bid_notional_0_5, alpha);
+                    self.base.ask_depth.push(self.book.ask_notional_0_5, alpha);
+                }
+            }
+            self.base.seconds = self.base.seconds.saturating_add(1);
+            self.streaks.on_completed_second(s, b.as_ref());
+        }
+        self.base.last_sec = Some(now_sec - 1);
+    }
+
+    /// Recomputes the derived features, runs the pump engine and the regime, and refreshes the
+    /// snapshot. O(1) (≤ ~50 bucket reads).
+    fn refresh(&mut self, now: TimeMs, out: &mut Vec<IntelEvent>) {
+        let cfg = Arc::clone(&self.cfg);
+        if self.news.is_some_and(|n| n.expires_ms <= now) {
+            self.news = None;
+        }
+        let price = if self.ring.last_price() > 0.0 { self.ring.last_price() } else { self.book.mid };
+        let ret = |ms: i64| self.ring.price_at(now - ms).map(|p| pct_change(price, p)).unwrap_or(0.0);
+        let (r5, r30, r60) = (ret(5_000), ret(30_000), ret(60_000));
+        let w1 = self.ring.window(now, 1_000);
+        let w5 = self.ring.window(now, 5_000);
+        let w10 = self.ring.window(now, 10_000);
+        let w30 = self.ring.window(now, 30_000);
+        let vol_ratio = ratio(w5.volume() / 5.0, self.base.vol_rate.get());
+        let trade_rate_ratio = ratio(w5.count / 5.0, self.base.trade_rate.get());
+        let thin = |cur: f64, base: f64| if base > 0.0 && self.book_valid { clamp01(1.0 - cur / base) } else { 0.0 };
+        let ask_thinning = thin(self.book.ask_notional_0_5, self.base.ask_depth.get());
+        let bid_thinning = thin(self.book.bid_notional_0_5, self.base.bid_depth.get());
+        let traded = w10.notional();
+        let share = |liq: f64| {
+            if liq <= 0.0 {
+                0.0
+            } else if traded > 0.0 {
+                clamp01(liq / traded)
+            } else {
+                1.0
+            }
+        };
+        let flow = FlowFeatures::compute(&w1, &w5, &w30, r5, vol_ratio, &cfg.flow);
+        let inputs = PumpInputs {
+            price,
+            ret_5s_pct: r5,
+            ret_30s_pct: r30,
+            ret_60s_pct: r60,
+            vol_ratio,
+            trade_rate_ratio,
+            trades_5s: w5.count,
+            ask_thinning,
+            bid_thinning,
+            liq_short_share: share(w10.liq_short),
+            liq_long_share: share(w10.liq_long),
+            delta_ratio_5s: flow.delta_ratio_5s,
+            warm: self.base.seconds >= cfg.pump.warmup_s,
+        };
+        if price > 0.0 {
+            if let Some(ev) = self.pump.evaluate(&inputs, now) {
+                out.push(IntelEvent::Pump(ev));
+            }
+        }
+        let ws = self.walls.scores(now);
+        let v = self.vol.current();
+        let c = &cfg.costs;
+        let stop = (c.stop_min_pct.max(c.stop_atr_mult * v.atr_3s_pct)) / 100.0;
+        let liq_dist = liquidation_distance(self.costs.leverage, self.costs.mmr);
+        let (mm_long, mm_short) = if self.book_valid {
+            (
+                min_move_for_profit(Side::Buy, &self.costs, &self.walk_buy, &self.walk_sell),
+                min_move_for_profit(Side::Sell, &self.costs, &self.walk_buy, &self.walk_sell),
+            )
+        } else {
+            (0.0, 0.0)
+        };
+        let b = &self.book;
+        let s = &mut self.snap;
+        *s = FeatureSnapshot {
+            ts_ms: now,
+            book_valid: self.book_valid,
+            mid: b.mid,
+            spread_bps: b.spread_bps,
+            microprice: b.microprice,
+            imb_l1: b.imb_l1,
+            imb_0_1: b.imb_zone[0],
+            imb_0_25: b.imb_zone[1],
+            imb_0_5: b.imb_zone[2],
+            imb_1_0: b.imb_zone[3],
+            wall_support: ws.support,
+            wall_resistance: ws.resistance,
+            spoofing_score: ws.spoofing,
+            spoof_bid_score: ws.spoof_bid,
+            spoof_ask_score: ws.spoof_ask,
+            bid_walls: ws.bid_walls,
+            ask_walls: ws.ask_walls,
+            bid_wall_price: ws.bid_wall_price,
+            ask_wall_price: ws.ask_wall_price,
+            pump_state: self.pump.state(),
+            pump_since_ms: self.pump.since_ms(),
+            pump_cooldown_until_ms: self.pump.cooldown_until_ms(),
+            pump_peak_price: self.pump.peak(),
+            price,
+            ret_5s_pct: r5,
+            ret_30s_pct: r30,
+            ret_60s_pct: r60,
+            volume_ratio: vol_ratio,
+            trade_rate_ratio,
+            trades_per_s: w5.count / 5.0,
+            ask_thinning,
+            bid_thinning,
+            liq_long_share_10s: inputs.liq_long_share,
+            liq_short_share_10s: inputs.liq_short_share,
+            baseline_warm: inputs.warm,
+            delta_1s: flow.delta_1s,
+            delta_5s: flow.delta_5s,
+            delta_30s: flow.delta_30s,
+            delta_ratio_1s: flow.delta_ratio_1s,
+            delta_ratio_5s: flow.delta_ratio_5s,
+            delta_ratio_30s: flow.delta_ratio_30s,
+            buy_vol_5s: flow.buy_vol_5s,
+            sell_vol_5s: flow.sell_vol_5s,
+            trade_streak: self.streaks.trade_streak,
+            delta_streak_s: self.streaks.delta_streak_s,
+            bid_defence: flow.bid_defence,
+            ask_defence: flow.ask_defence,
+            atr_1s_pct: v.atr_1s_pct,
+            atr_3s_pct: v.atr_3s_pct,
+            volatility_ratio: v.ratio,
+            volatility_score: v.score,
+            explosion: v.explosion,
+            min_move_long: mm_long,
+            min_move_short: mm_short,
+            slippage_buy: self.walk_buy.slippage,
+            slippage_sell: self.walk_sell.slippage,
+            book_thin: self.book_valid && !(self.walk_buy.complete && self.walk_sell.complete),
+            liq_distance: liq_dist,
+            stop_distance: stop,
+            liq_safety: liq_safety_score(stop, liq_dist, c.liq_safe_fraction),
+            news_impact: self.news.map(|n| n.impact).unwrap_or(0.0),
+            news_type: self.news.map(|n| n.news_type),
+            news_time_ms: self.news.map(|n| n.time_ms).unwrap_or(0),
+            news_expires_ms: self.news.map(|n| n.expires_ms).unwrap_or(0),
+        };
+        if let Some(ch) = self.regime.update(&RegimeInputs::from_snapshot(&self.snap), now) {
+            out.push(IntelEvent::Regime(ch));
+        }
+    }
+}

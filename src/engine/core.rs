@@ -10,7 +10,13 @@ use crate::engine::event::{EventKind, FeedState, TimerKind};
 use crate::engine::output::{FeedCommand, Output, StatusChange};
 use crate::engine::{Pipeline, Tick};
 use crate::execution::integrity::{KillReason, KillSwitch};
+use crate::engine::desk::{Desk, DeskFlags};
 use crate::execution::mode::ModeManager;
+use crate::execution::order::Intent;
+use crate::features::{IntelEvent, ManualNewsSource, SymbolIntel};
+use crate::regime::global::{GlobalRegime, GlobalRegimeChange, GlobalRegimeTracker};
+use crate::scoring::scalp_score::ScalpScore;
+use crate::scoring::SignalLevel;
 use crate::market::candles::{Candle, CandleSet};
 use crate::market::data::{Instrument, TickerUpdate};
 use crate::market::orderbook::OrderBook;
@@ -54,6 +60,10 @@ pub struct SymbolMarket {
     pub resync_pending_since: Option<TimeMs>,
     /// Book errors seen.
     pub book_errors: u64,
+    /// Market intelligence (features, symbol regime).
+    pub intel: SymbolIntel,
+    /// Latest FinalScalpScore.
+    pub score: ScalpScore,
 }
 
 /// Counters the core keeps (exported as metrics by the edge).
@@ -110,6 +120,14 @@ pub struct CorePipeline {
     counters: CoreCounters,
     /// Candles closed during the current event, logged by the logging step.
     closed: Vec<(Symbol, Candle)>,
+    /// Manual news flags (control plane, news file, automatic listing flags).
+    news: ManualNewsSource,
+    /// Global regime.
+    global: GlobalRegimeTracker,
+    /// Trading desk.
+    desk: Desk,
+    /// Intents produced in this tick, executed by the execution step.
+    intents: Vec<Intent>,
 }
 
 fn book_error_label(e: &crate::market::orderbook::BookError) -> &'static str {
@@ -132,7 +150,6 @@ impl CorePipeline {
         let mode = ModeManager::new(cfg.mode, 0)
             .unwrap_or_else(|_| ModeManager::new(Mode::Sim, 0).expect("SIM is always a valid start mode"));
         CorePipeline {
-            cfg,
             controls: Controls { mode, paused: false, blacklist: BTreeSet::new(), kill: KillSwitch::new() },
             universe: Universe::new(),
             symbols: BTreeMap::new(),
@@ -140,6 +157,51 @@ impl CorePipeline {
             flags: GlobalFlags::default(),
             counters: CoreCounters::default(),
             closed: Vec::new(),
+            news: ManualNewsSource::new(cfg.intel.news.clone()),
+            global: GlobalRegimeTracker::from_config(&cfg, 0),
+            desk: Desk::new(&cfg),
+            intents: Vec::new(),
+            cfg,
+        }
+    }
+
+    /// The trading desk (portfolio, machines, venue).
+    pub fn desk(&self) -> &Desk {
+        &self.desk
+    }
+    /// Global regime.
+    pub fn global_regime(&self) -> GlobalRegime {
+        self.global.regime()
+    }
+    /// Manual news flags.
+    pub fn news(&self) -> &ManualNewsSource {
+        &self.news
+    }
+
+    fn log_intel(sym: &Symbol, evs: Vec<IntelEvent>, now: TimeMs, t: &mut Tick<'_>) {
+        for e in evs {
+            let body = serde_json::to_value(&e).unwrap_or_default();
+            t.out.record(DataKind::Events, Some(sym.clone()), now, body);
+        }
+    }
+
+    fn log_global(ch: Option<GlobalRegimeChange>, t: &mut Tick<'_>) {
+        if let Some(c) = ch {
+            tracing::warn!(from = c.from.as_str(), to = c.to.as_str(), reason = %c.reason, "global regime change");
+            let body = serde_json::json!({"event": "GLOBAL_REGIME", "from": c.from.as_str(), "to": c.to.as_str(), "reason": c.reason});
+            t.out.record(DataKind::Events, None, c.ts_ms, body);
+        }
+    }
+
+    fn desk_flags(&self, sym: &Symbol, degraded: bool) -> DeskFlags {
+        DeskFlags {
+            paused: self.controls.paused,
+            blacklisted: self.controls.blacklist.contains(sym),
+            kill: self.controls.kill.is_engaged(),
+            degraded,
+            global_risk_off: self.flags.feed_risk_off
+                || self.flags.feed != Some(FeedState::Connected)
+                || self.global.regime() != GlobalRegime::GlobalNormal,
         }
     }
 
@@ -177,39 +239,52 @@ impl CorePipeline {
     }
 
     fn on_control(&mut self, cmd: &ControlCommand, now: TimeMs, t: &mut Tick<'_>) {
-        let c = &mut self.controls;
         let body = match cmd {
-            ControlCommand::SetMode(m) => match c.mode.request(*m, now) {
+            ControlCommand::SetMode(m) => match self.controls.mode.request(*m, now) {
                 Ok(Some(ch)) => serde_json::json!({"event": "MODE_CHANGED", "from": ch.from, "to": ch.to}),
                 Ok(None) => return,
                 Err(e) => serde_json::json!({"event": "MODE_REFUSED", "to": m, "reason": e.to_string()}),
             },
             ControlCommand::Pause => {
-                c.paused = true;
+                self.controls.paused = true;
                 serde_json::json!({"event": "PAUSED"})
             }
             ControlCommand::Resume => {
-                c.paused = false;
+                self.controls.paused = false;
                 // Resume also releases a manual PANIC once everything is flat.
-                c.kill.reset();
+                self.controls.kill.reset();
                 serde_json::json!({"event": "RESUMED"})
             }
             ControlCommand::PanicCloseAll => {
-                c.kill.engage(KillReason::ManualPanic, now);
+                self.controls.kill.engage(KillReason::ManualPanic, now);
                 serde_json::json!({"event": "PANIC_CLOSE_ALL"})
             }
             ControlCommand::Blacklist(s) => {
-                c.blacklist.insert(s.clone());
+                self.controls.blacklist.insert(s.clone());
                 serde_json::json!({"event": "BLACKLISTED", "symbol": s})
             }
             ControlCommand::Unblacklist(s) => {
-                c.blacklist.remove(s);
+                self.controls.blacklist.remove(s);
                 serde_json::json!({"event": "UNBLACKLISTED", "symbol": s})
             }
-            ControlCommand::SetNewsFlag { symbol, impact, news_type, expires_ms } => serde_json::json!({
+            ControlCommand::SetNewsFlag { symbol, impact, news_type, expires_ms } => {
+                self.news.set_manual(symbol, *impact, news_type, now, *expires_ms);
+                if let Some(m) = self.symbols.get_mut(symbol) {
+                    let evs = m.intel.on_news(&self.news, now);
+                    Self::log_intel(symbol, evs, now, t);
+                }
+                serde_json::json!({
                 "event": "NEWS_FLAG_SET", "symbol": symbol, "impact": impact, "news_type": news_type, "expires_ms": expires_ms
-            }),
-            ControlCommand::ClearNewsFlag(s) => serde_json::json!({"event": "NEWS_FLAG_CLEARED", "symbol": s}),
+                })
+            }
+            ControlCommand::ClearNewsFlag(s) => {
+                self.news.clear(s);
+                if let Some(m) = self.symbols.get_mut(s) {
+                    let evs = m.intel.on_news(&self.news, now);
+                    Self::log_intel(s, evs, now, t);
+                }
+                serde_json::json!({"event": "NEWS_FLAG_CLEARED", "symbol": s})
+            }
         };
         tracing::info!(%body, "control command applied");
         t.out.record(DataKind::Events, None, now, body);
@@ -226,6 +301,7 @@ impl CorePipeline {
             }
         };
         let ticker = TickerUpdate { symbol: sym.clone(), ..Default::default() };
+        let intel = SymbolIntel::from_config(sym.clone(), &self.cfg, m.category, 0);
         self.symbols.insert(
             sym.clone(),
             SymbolMarket {
@@ -239,6 +315,8 @@ impl CorePipeline {
                 last_trade_ms: None,
                 resync_pending_since: None,
                 book_errors: 0,
+                intel,
+                score: ScalpScore::default(),
             },
         );
     }
@@ -271,6 +349,7 @@ impl CorePipeline {
             self.add_symbol(s);
         }
         for s in &diff.new_listings {
+            self.news.on_new_listing(s, now);
             t.out.record(
                 DataKind::Events,
                 Some(s.clone()),
@@ -468,7 +547,10 @@ impl Pipeline for CorePipeline {
             EventKind::Feed { connection, state } => self.on_feed(*connection, *state, now, t),
             EventKind::Timer(TimerKind::Second) => self.on_second(now, t),
             EventKind::Timer(TimerKind::Universe) => self.on_universe_timer(now, t),
-            EventKind::ConfigReload(cfg) => self.cfg = cfg.clone(),
+            EventKind::ConfigReload(cfg) => {
+                self.cfg = cfg.clone();
+                self.desk.reconfigure(cfg);
+            }
             EventKind::Control(cmd) => self.on_control(cmd, now, t),
             EventKind::Liquidation(_) => {}
         }
@@ -486,12 +568,168 @@ impl Pipeline for CorePipeline {
         }
     }
 
-    fn features(&mut self, _t: &mut Tick<'_>) {}
-    fn regime(&mut self, _t: &mut Tick<'_>) {}
-    fn scoring(&mut self, _t: &mut Tick<'_>) {}
-    fn state_machine(&mut self, _t: &mut Tick<'_>) {}
-    fn risk(&mut self, _t: &mut Tick<'_>) {}
-    fn execution(&mut self, _t: &mut Tick<'_>) {}
+    fn features(&mut self, t: &mut Tick<'_>) {
+        let now = t.event.now_ms();
+        match &t.event.kind {
+            EventKind::Book(b) => {
+                if let Some(m) = self.symbols.get_mut(&b.symbol) {
+                    let evs = m.intel.on_book(&m.book, now);
+                    Self::log_intel(&b.symbol, evs, now, t);
+                }
+            }
+            EventKind::Trades(batch) => {
+                if let Some(m) = self.symbols.get_mut(&batch.symbol) {
+                    let evs = m.intel.on_trades(&batch.trades, now);
+                    Self::log_intel(&batch.symbol, evs, now, t);
+                }
+            }
+            EventKind::Liquidation(l) => {
+                if let Some(m) = self.symbols.get_mut(&l.symbol) {
+                    let evs = m.intel.on_liquidation(l, now);
+                    Self::log_intel(&l.symbol, evs, now, t);
+                }
+            }
+            EventKind::Timer(TimerKind::Second) => {
+                for f in self.news.expire(now) {
+                    t.out.record(DataKind::Events, Some(f.symbol.clone()), now, serde_json::json!({"event": "NEWS_FLAG_EXPIRED"}));
+                }
+                for (s, m) in self.symbols.iter_mut() {
+                    let evs = m.intel.on_second(&m.candles, &self.news, now);
+                    Self::log_intel(s, evs, now, t);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn regime(&mut self, t: &mut Tick<'_>) {
+        let now = t.event.now_ms();
+        match &t.event.kind {
+            EventKind::Timer(TimerKind::Second) => {
+                let ch = self.global.on_second(now);
+                Self::log_global(ch, t);
+            }
+            EventKind::Feed { connection: 0, state } => {
+                let ch = self.global.on_feed(*state == FeedState::Connected, now);
+                Self::log_global(ch, t);
+            }
+            _ => {
+                if let Some(sym) = t.event.symbol() {
+                    if let Some(m) = self.symbols.get(sym) {
+                        let ch = self.global.observe(sym, m.intel.snapshot(), now);
+                        Self::log_global(ch, t);
+                    }
+                }
+            }
+        }
+    }
+
+    fn scoring(&mut self, t: &mut Tick<'_>) {
+        if let Some(sym) = t.event.symbol() {
+            if let Some(m) = self.symbols.get_mut(sym) {
+                m.score = m.intel.score();
+            }
+        }
+    }
+
+    fn state_machine(&mut self, t: &mut Tick<'_>) {
+        let now = t.event.now_ms();
+        if !matches!(t.event.kind, EventKind::Book(_) | EventKind::Trades(_)) {
+            return;
+        }
+        let Some(sym) = t.event.symbol().cloned() else { return };
+        let global = self.global.regime();
+        let flags = self.desk_flags(&sym, t.degraded);
+        let Some(m) = self.symbols.get(&sym) else { return };
+        if !m.book.is_valid() {
+            return;
+        }
+        let best = m.score.long.max(m.score.short);
+        let level = m.intel.signal(best, global, &self.cfg.thresholds, now);
+        let regime_ok = level != SignalLevel::Blocked && !flags.blacklisted && !flags.paused && !flags.kill;
+        let regime = m.intel.regime().state;
+        let (f, score) = (m.intel.snapshot().clone(), m.score.clone());
+        self.desk.on_signal(&sym, &f, &score, regime, regime_ok, now, t.out);
+    }
+
+    fn risk(&mut self, t: &mut Tick<'_>) {
+        let now = t.event.now_ms();
+        if !matches!(t.event.kind, EventKind::Book(_) | EventKind::Trades(_)) {
+            return;
+        }
+        let Some(sym) = t.event.symbol().cloned() else { return };
+        let flags = self.desk_flags(&sym, t.degraded);
+        let Some(m) = self.symbols.get(&sym) else { return };
+        let regime = m.intel.regime().state;
+        if let Some(i) = self.desk.plan_entry(
+            &self.cfg,
+            &m.instrument,
+            m.category,
+            &m.book,
+            m.intel.snapshot(),
+            regime,
+            flags,
+            now,
+            t.out,
+        ) {
+            self.intents.push(i);
+        }
+    }
+
+    fn execution(&mut self, t: &mut Tick<'_>) {
+        let now = t.event.now_ms();
+        let mode = self.controls.mode.mode();
+        match &t.event.kind {
+            EventKind::Trades(batch) => {
+                if let Some(m) = self.symbols.get(&batch.symbol) {
+                    self.desk.on_trades(mode, batch, &m.book, now, t.out);
+                }
+            }
+            EventKind::Timer(TimerKind::Second) => {
+                let syms: Vec<Symbol> = self.symbols.keys().cloned().collect();
+                for s in &syms {
+                    self.intents.extend(self.desk.on_second(s, now));
+                }
+                if self.controls.kill.is_engaged() {
+                    let flat = self.desk.flatten(&self.controls.kill, now);
+                    self.intents.extend(flat);
+                }
+                self.desk.reconcile(mode, now, t.out);
+            }
+            EventKind::Control(ControlCommand::PanicCloseAll) => {
+                let flat = self.desk.flatten(&self.controls.kill, now);
+                self.intents.extend(flat);
+            }
+            _ => {}
+        }
+        // Position management for the event's symbol.
+        if let Some(sym) = t.event.symbol().cloned() {
+            if let Some(m) = self.symbols.get(&sym) {
+                let mark = m.tape.last_price().or_else(|| m.book.mid());
+                if let (Some(mark), true) = (mark, self.desk.portfolio.position(&sym).is_some()) {
+                    let tick = m.instrument.tick_size;
+                    let i = self.desk.manage(&sym, mark, tick, now, t.out);
+                    self.intents.extend(i);
+                }
+            }
+        }
+        self.intents.extend(self.desk.take_pending());
+        let symbols = &self.symbols;
+        let books = |s: &Symbol| symbols.get(s).map(|m| m.book.clone());
+        // Fills can produce follow-up intents (exit orders after an entry fill); bounded rounds.
+        for _ in 0..4 {
+            let batch = std::mem::take(&mut self.intents);
+            if batch.is_empty() {
+                break;
+            }
+            self.desk.execute(&self.controls.mode, batch, &books, now, t.out);
+            self.intents.extend(self.desk.take_pending());
+        }
+        if !self.intents.is_empty() {
+            tracing::error!(left = self.intents.len(), "intents left after bounded execution rounds; dropped");
+            self.intents.clear();
+        }
+    }
 
     fn logging(&mut self, t: &mut Tick<'_>) {
         self.counters.candles_closed += self.closed.len() as u64;

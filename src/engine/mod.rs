@@ -9,6 +9,7 @@
 
 pub mod clock;
 pub mod core;
+pub mod desk;
 pub mod event;
 pub mod health;
 pub mod output;

@@ -1,0 +1,620 @@
+//! The trading desk inside the core: per-symbol state machines, the portfolio, the risk engine,
+//! the TP/SL planner and (in SIM) the SIM venue, wired together in the pipeline's order.
+//! Everything is deterministic: ordered maps, ids from counters, time from the event.
+
+use crate::config::paths::DataKind;
+use crate::config::Config;
+use crate::domain::{Category, Price, Side, Symbol, TimeMs};
+use crate::engine::event::Mode;
+use crate::engine::output::Outputs;
+use crate::execution::integrity::{IntegrityGuard, KillSwitch, PositionSnapshot, VenueSnapshot};
+use crate::execution::mode::ModeManager;
+use crate::execution::order::{Fill, Intent, Liquidity, OrderKind, OrderRequest, TimeInForce};
+use crate::execution::sim::{SimVenue, VenueEvent};
+use crate::execution::tpsl::{self, BreakEvenInput, MarketRisk, TpSlPlan, TpSlPolicy, TpSlRequest};
+use crate::features::FeatureSnapshot;
+use crate::market::data::{Instrument, TradeBatch};
+use crate::market::orderbook::OrderBook;
+use crate::regime::symbol::RegimeState;
+use crate::risk::engine::{Candidate, RiskEngine, RiskFlags, RiskLimits};
+use crate::risk::money::{FeeRates, Money, Rate};
+use crate::risk::sizing::{size_position, SizeRequest, SizingLimits, SizingParams};
+use crate::scoring::scalp_score::ScalpScore;
+use crate::state::machine::{
+    BlockReason, CancelReason, Confirmation, ExitReason, Input, MachineConfig, ManagementAction, TradeState,
+    TradingMachine,
+};
+use crate::state::portfolio::{FillOutcome, Portfolio, PositionPlan, TakeProfit};
+use serde_json::json;
+use std::collections::BTreeMap;
+
+/// An entry order not yet filled is cancelled after this long, ms.
+pub const ENTRY_TIMEOUT_MS: i64 = 5_000;
+/// A position is closed at market after this long, ms.
+pub const MAX_HOLD_MS: i64 = 10 * 60_000;
+/// After a refused entry, the desk waits this long before trying again, ms.
+pub const RETRY_AFTER_REFUSAL_MS: i64 = 1_000;
+
+/// Orders and plans of one symbol.
+#[derive(Debug, Clone, Default)]
+struct Working {
+    entry: Option<(String, TimeMs)>,
+    plan: Option<PositionPlan>,
+    tpsl: Option<TpSlPlan>,
+    sl_id: Option<String>,
+    tp_ids: Vec<String>,
+    break_even_done: bool,
+    managed: bool,
+    refused_at: Option<TimeMs>,
+    blocked: bool,
+    closing: bool,
+}
+
+/// Everything the desk needs to know about the engine for one decision.
+#[derive(Debug, Clone, Copy)]
+pub struct DeskFlags {
+    /// Operator pause.
+    pub paused: bool,
+    /// Symbol blacklisted.
+    pub blacklisted: bool,
+    /// Kill switch engaged.
+    pub kill: bool,
+    /// DEGRADED.
+    pub degraded: bool,
+    /// Global RISK_OFF / PANIC or feed down.
+    pub global_risk_off: bool,
+}
+
+/// The desk.
+#[derive(Debug, Clone)]
+pub struct Desk {
+    machines: BTreeMap<Symbol, TradingMachine>,
+    working: BTreeMap<Symbol, Working>,
+    /// Local portfolio.
+    pub portfolio: Portfolio,
+    /// Risk engine.
+    pub risk: RiskEngine,
+    /// SIM venue (SIM mode).
+    pub venue: SimVenue,
+    /// Integrity guard.
+    pub integrity: IntegrityGuard,
+    mcfg: MachineConfig,
+    policy: TpSlPolicy,
+    next_id: u64,
+    pending: Vec<Intent>,
+    /// Trades closed so far.
+    pub trades_closed: u64,
+}
+
+fn sym_key(s: &Symbol) -> &str {
+    s.as_str()
+}
+
+impl Desk {
+    /// New desk from configuration.
+    pub fn new(cfg: &Config) -> Desk {
+        let fees = FeeRates::from_config(&cfg.fees);
+        Desk {
+            machines: BTreeMap::new(),
+            working: BTreeMap::new(),
+            portfolio: Portfolio::new(Money::from_f64(cfg.risk.starting_equity), fees.taker, 0),
+            risk: RiskEngine::new(RiskLimits::from_config(cfg)),
+            venue: SimVenue::new(fees),
+            integrity: IntegrityGuard::new(),
+            mcfg: MachineConfig::from_thresholds(&cfg.thresholds),
+            policy: TpSlPolicy::default(),
+            next_id: 0,
+            pending: Vec::new(),
+            trades_closed: 0,
+        }
+    }
+
+    /// Applies a new configuration.
+    pub fn reconfigure(&mut self, cfg: &Config) {
+        self.risk.set_limits(RiskLimits::from_config(cfg));
+        self.mcfg = MachineConfig::from_thresholds(&cfg.thresholds);
+    }
+
+    /// State machine state of a symbol.
+    pub fn state_of(&self, s: &Symbol) -> TradeState {
+        self.machines.get(s).map(|m| m.state()).unwrap_or(TradeState::Flat)
+    }
+
+    fn id(&mut self, prefix: &str, s: &Symbol) -> String {
+        self.next_id += 1;
+        format!("{prefix}-{}-{}", sym_key(s), self.next_id)
+    }
+
+    fn step(&mut self, s: &Symbol, now: TimeMs, input: Input, out: &mut Outputs) {
+        let m = self.machines.entry(s.clone()).or_insert_with(|| TradingMachine::new(s.clone(), now));
+        if let Some(tr) = m.step(&self.mcfg, now, &input) {
+            let body = serde_json::to_value(&tr).unwrap_or_default();
+            let mut body = json!({"event": "STATE", "transition": body});
+            if let Some(o) = body.as_object_mut() {
+                o.insert("input".into(), serde_json::to_value(input).unwrap_or_default());
+            }
+            out.record(DataKind::Events, Some(s.clone()), now, body);
+        }
+    }
+
+    /// Steps 5–6: feeds the score and regime into the symbol's machine.
+    pub fn on_signal(
+        &mut self,
+        s: &Symbol,
+        f: &FeatureSnapshot,
+        score: &ScalpScore,
+        regime: RegimeState,
+        regime_ok: bool,
+        now: TimeMs,
+        out: &mut Outputs,
+    ) {
+        let blocked_now = match regime {
+            RegimeState::Pump => Some(BlockReason::Pump),
+            RegimeState::Manipulated => Some(BlockReason::Manipulated),
+            RegimeState::NewsDriven if f.news_impact >= 0.5 => Some(BlockReason::News),
+            _ => None,
+        };
+        let w = self.working.entry(s.clone()).or_default();
+        let was_blocked = w.blocked;
+        w.blocked = blocked_now.is_some();
+        match (was_blocked, blocked_now) {
+            (false, Some(r)) => self.step(s, now, Input::RegimeBlocked(r), out),
+            (true, None) => self.step(s, now, Input::RegimeCleared, out),
+            _ => {}
+        }
+        let (side, value) = if score.long >= score.short { (Side::Buy, score.long) } else { (Side::Sell, score.short) };
+        let confirm = Confirmation {
+            walls: match side {
+                Side::Buy => f.wall_support >= f.wall_resistance,
+                Side::Sell => f.wall_resistance >= f.wall_support,
+            },
+            flow: match side {
+                Side::Buy => f.delta_5s >= 0.0,
+                Side::Sell => f.delta_5s <= 0.0,
+            },
+            fresh_bad_news: f.news_impact >= 0.5,
+        };
+        self.step(s, now, Input::Score { side, score: value, regime_ok, confirm }, out);
+    }
+
+    /// Step 7: when ARMED, sizes and checks a trade; returns the entry intent if accepted.
+    #[allow(clippy::too_many_arguments)]
+    pub fn plan_entry(
+        &mut self,
+        cfg: &Config,
+        inst: &Instrument,
+        category: Category,
+        book: &OrderBook,
+        f: &FeatureSnapshot,
+        regime: RegimeState,
+        flags: DeskFlags,
+        now: TimeMs,
+        out: &mut Outputs,
+    ) -> Option<Intent> {
+        let s = &inst.symbol;
+        let side = match self.state_of(s) {
+            TradeState::ArmedLong => Side::Buy,
+            TradeState::ArmedShort => Side::Sell,
+            _ => return None,
+        };
+        let w = self.working.entry(s.clone()).or_default();
+        if w.entry.is_some() || w.refused_at.is_some_and(|t| now - t < RETRY_AFTER_REFUSAL_MS) {
+            return None;
+        }
+        if flags.blacklisted || !book.is_valid() {
+            return None;
+        }
+        let touch = match side {
+            Side::Buy => book.best_bid(),
+            Side::Sell => book.best_ask(),
+        }?;
+        let entry = touch.price;
+        let tick = inst.tick_size;
+        let px = entry.to_f64();
+        let min_move = if side == Side::Buy { f.min_move_long } else { f.min_move_short };
+        let dist = f.stop_distance.max(2.0 * min_move).max(3.0 * tick.to_f64() / px.max(1e-12));
+        let raw_stop = Price::from_f64(px * (1.0 - side.sign() as f64 * dist));
+        let stop = tpsl::round_level(side.opposite(), raw_stop, tick);
+        let market = match regime {
+            RegimeState::Manipulated => MarketRisk::Manipulated,
+            RegimeState::NewsDriven => MarketRisk::NewsHighRisk,
+            _ if f.pump_state == crate::features::PumpState::Blowoff => MarketRisk::Blowoff,
+            _ => MarketRisk::Normal,
+        };
+        let refuse = |w: &mut Working, out: &mut Outputs, why: String| {
+            w.refused_at = Some(now);
+            out.record(DataKind::Events, Some(s.clone()), now, json!({"event": "ENTRY_REFUSED", "reason": why}));
+        };
+        let plan = match tpsl::plan(&self.policy, &TpSlRequest { side, entry, stop, tick, min_move_for_profit: min_move, market }) {
+            Ok(p) => p,
+            Err(e) => {
+                refuse(w, out, e.to_string());
+                return None;
+            }
+        };
+        let slippage = if side == Side::Buy { f.slippage_buy } else { f.slippage_sell };
+        let params = SizingParams::from_config(cfg, slippage);
+        let limits = SizingLimits::new(cfg.categories.get(category), inst);
+        let req = SizeRequest {
+            side,
+            entry,
+            stop: plan.stop,
+            entry_liquidity: Liquidity::Maker,
+            equity: self.portfolio.equity(),
+            available_margin: self.portfolio.balance(),
+        };
+        let sizing = match size_position(&params, &limits, &req) {
+            Ok(z) => z,
+            Err(e) => {
+                refuse(w, out, e.to_string());
+                return None;
+            }
+        };
+        let rflags = RiskFlags {
+            paused: flags.paused,
+            panic: flags.kill,
+            degraded: flags.degraded,
+            global_risk_off: flags.global_risk_off,
+            integrity_broken: self.integrity.is_broken(),
+            kill_switch: flags.kill,
+        };
+        let cand = Candidate {
+            symbol: s.clone(),
+            category,
+            side,
+            entry,
+            stop: plan.stop,
+            qty: sizing.qty,
+            risk: sizing.loss_at_stop,
+        };
+        if let Err(e) = self.risk.pre_trade_check(&self.portfolio, &rflags, &cand, now) {
+            refuse(w, out, e.to_string());
+            return None;
+        }
+        let (q1, q2) = tpsl::split_qty(sizing.qty, self.policy.tp1_fraction, inst.qty_step, inst.min_qty);
+        let mut tps = vec![TakeProfit { price: plan.tp1, qty: q1 }];
+        if q2.raw() > 0 {
+            tps.push(TakeProfit { price: plan.tp2, qty: q2 });
+        }
+        let id = self.id("e", s);
+        let w = self.working.entry(s.clone()).or_default();
+        w.entry = Some((id.clone(), now));
+        w.plan = Some(PositionPlan { category, stop: plan.stop, take_profits: tps, planned_risk: sizing.loss_at_stop });
+        w.tpsl = Some(plan);
+        w.refused_at = None;
+        w.break_even_done = false;
+        w.managed = false;
+        w.closing = false;
+        out.record(
+            DataKind::Events,
+            Some(s.clone()),
+            now,
+            json!({"event": "ENTRY", "side": side, "entry": entry, "stop": plan.stop, "tp1": plan.tp1, "tp2": plan.tp2,
+                   "qty": sizing.qty, "risk": sizing.loss_at_stop, "notional": sizing.notional, "market": plan.market}),
+        );
+        self.step(s, now, Input::OrderPlaced, out);
+        Some(Intent::Place(OrderRequest {
+            client_id: id,
+            symbol: s.clone(),
+            side,
+            kind: OrderKind::Limit { price: entry, tif: TimeInForce::PostOnly },
+            qty: sizing.qty,
+            reduce_only: false,
+        }))
+    }
+
+    /// Timer work for one symbol: entry timeouts, max hold.
+    pub fn on_second(&mut self, s: &Symbol, now: TimeMs) -> Vec<Intent> {
+        let mut intents = Vec::new();
+        let Some(w) = self.working.get_mut(s) else { return intents };
+        if let Some((id, at)) = &w.entry {
+            if now - at >= ENTRY_TIMEOUT_MS && self.portfolio.position(s).is_none() {
+                intents.push(Intent::Cancel { symbol: s.clone(), client_id: id.clone() });
+            }
+        }
+        if let Some(p) = self.portfolio.position(s) {
+            if now - p.opened_ms >= MAX_HOLD_MS && !w.closing {
+                w.closing = true;
+                self.next_id += 1;
+                intents.push(Intent::Close {
+                    symbol: s.clone(),
+                    position_side: p.side,
+                    qty: p.qty,
+                    reason: ExitReason::Timeout,
+                    client_id: format!("to-{}-{}", sym_key(s), self.next_id),
+                });
+            }
+        }
+        intents
+    }
+
+    /// Position management for a symbol with an open position: mark, break-even.
+    pub fn manage(&mut self, s: &Symbol, mark: Price, tick: Price, now: TimeMs, out: &mut Outputs) -> Vec<Intent> {
+        self.portfolio.mark(s, mark, now);
+        let Some(p) = self.portfolio.position(s) else { return Vec::new() };
+        let Some(w) = self.working.get(s) else { return Vec::new() };
+        if w.break_even_done || w.closing {
+            return Vec::new();
+        }
+        let Some(sl) = w.sl_id.clone() else { return Vec::new() };
+        let be = tpsl::break_even_stop(
+            &self.policy,
+            &BreakEvenInput {
+                side: p.side,
+                entry: p.avg_entry(),
+                qty: p.qty,
+                fees_paid: p.fees_paid,
+                exit_fee: self.portfolio.exit_fee(),
+                mark,
+                current_stop: p.stop,
+                tick,
+            },
+        );
+        let Some(new_stop) = be else { return Vec::new() };
+        if self.portfolio.set_stop(s, new_stop).is_err() {
+            return Vec::new();
+        }
+        if let Some(w) = self.working.get_mut(s) {
+            w.break_even_done = true;
+        }
+        out.record(DataKind::Events, Some(s.clone()), now, json!({"event": "BREAK_EVEN", "stop": new_stop, "mark": mark}));
+        self.manage_input(s, ManagementAction::BreakEven, now, out);
+        vec![Intent::Amend { symbol: s.clone(), client_id: sl, price: None, trigger: Some(new_stop), qty: None }]
+    }
+
+    fn manage_input(&mut self, s: &Symbol, a: ManagementAction, now: TimeMs, out: &mut Outputs) {
+        let first = self.working.get_mut(s).map(|w| !std::mem::replace(&mut w.managed, true)).unwrap_or(false);
+        if first {
+            self.step(s, now, Input::Managed(a), out);
+        }
+    }
+
+    /// Kill switch: flatten everything the venue holds.
+    pub fn flatten(&mut self, kill: &KillSwitch, now: TimeMs) -> Vec<Intent> {
+        let snap = self.venue.snapshot();
+        if snap.orders.is_empty() && snap.positions.is_empty() {
+            return Vec::new();
+        }
+        for w in self.working.values_mut() {
+            w.closing = true;
+        }
+        kill.flatten(&snap, now)
+    }
+
+    /// Step 8: carries intents out according to the mode.
+    pub fn execute(
+        &mut self,
+        mode: &ModeManager,
+        intents: Vec<Intent>,
+        books: &dyn Fn(&Symbol) -> Option<OrderBook>,
+        now: TimeMs,
+        out: &mut Outputs,
+    ) {
+        if intents.is_empty() {
+            return;
+        }
+        let routed = mode.route(intents, now);
+        for d in routed.dry_run {
+            let s = d.intent.symbol().clone();
+            out.record(DataKind::Events, Some(s.clone()), now, json!({"event": "DRY_RUN_ORDER", "intent": d.intent}));
+            // Nothing is sent: an entry ends at once.
+            if matches!(d.intent, Intent::Place(ref r) if !r.reduce_only) {
+                if let Some(w) = self.working.get_mut(&s) {
+                    w.entry = None;
+                }
+                self.step(&s, now, Input::Cancelled(CancelReason::Cancelled), out);
+            }
+        }
+        if mode.mode() != Mode::Sim {
+            // LIVE needs the private connector; never silently pretend to trade.
+            return;
+        }
+        for i in routed.to_venue {
+            let s = i.symbol().clone();
+            let Some(book) = books(&s) else {
+                out.record(DataKind::Events, Some(s), now, json!({"event": "INTENT_DROPPED", "reason": "no book", "intent": i}));
+                continue;
+            };
+            let evs = self.venue.submit(&i, &book, now);
+            self.on_venue(evs, now, out);
+        }
+    }
+
+    /// Public trades against the SIM venue's resting orders.
+    pub fn on_trades(&mut self, mode: Mode, batch: &TradeBatch, book: &OrderBook, now: TimeMs, out: &mut Outputs) {
+        if mode != Mode::Sim {
+            return;
+        }
+        let evs = self.venue.on_trades(batch, book);
+        self.on_venue(evs, now, out);
+    }
+
+    fn on_venue(&mut self, evs: Vec<VenueEvent>, now: TimeMs, out: &mut Outputs) {
+        for ev in evs {
+            match ev {
+                VenueEvent::Accepted { .. } | VenueEvent::Amended { .. } => {}
+                VenueEvent::Triggered { symbol, client_id, price } => {
+                    out.record(DataKind::Events, Some(symbol), now, json!({"event": "STOP_TRIGGERED", "client_id": client_id, "price": price}));
+                }
+                VenueEvent::Rejected { symbol, client_id, reason } => {
+                    out.record(
+                        DataKind::Events,
+                        Some(symbol.clone()),
+                        now,
+                        json!({"event": "ORDER_REJECTED", "client_id": client_id, "reason": reason, "bybit": reason.bybit()}),
+                    );
+                    if self.is_entry(&symbol, &client_id) {
+                        if let Some(w) = self.working.get_mut(&symbol) {
+                            w.entry = None;
+                        }
+                        self.step(&symbol, now, Input::Cancelled(CancelReason::Rejected), out);
+                    }
+                }
+                VenueEvent::Cancelled { symbol, client_id, remaining, reason } => {
+                    if self.is_entry(&symbol, &client_id) {
+                        if let Some(w) = self.working.get_mut(&symbol) {
+                            w.entry = None;
+                        }
+                        if self.portfolio.position(&symbol).is_none() {
+                            out.record(
+                                DataKind::Events,
+                                Some(symbol.clone()),
+                                now,
+                                json!({"event": "ENTRY_CANCELLED", "client_id": client_id, "remaining": remaining, "reason": reason}),
+                            );
+                            self.step(&symbol, now, Input::Cancelled(CancelReason::Timeout), out);
+                        }
+                    }
+                }
+                VenueEvent::Filled(fill) => self.on_fill(fill, now, out),
+            }
+        }
+    }
+
+    fn is_entry(&self, s: &Symbol, id: &str) -> bool {
+        self.working.get(s).and_then(|w| w.entry.as_ref()).is_some_and(|(e, _)| e == id)
+    }
+
+    fn on_fill(&mut self, fill: Fill, now: TimeMs, out: &mut Outputs) {
+        let s = fill.symbol.clone();
+        out.record(DataKind::Events, Some(s.clone()), now, json!({"event": "FILL", "fill": fill}));
+        let plan = self.working.get(&s).and_then(|w| w.plan.clone());
+        let outcome = match self.portfolio.on_fill(&fill, plan.as_ref()) {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!(symbol = %s, error = %e, "fill refused by the portfolio: integrity check will flag it");
+                out.record(DataKind::Events, Some(s), now, json!({"event": "FILL_REFUSED", "error": e.to_string()}));
+                return;
+            }
+        };
+        match outcome {
+            FillOutcome::Opened => {
+                self.step(&s, now, Input::Filled, out);
+                let Some(p) = self.portfolio.position(&s).cloned() else { return };
+                let exit_side = p.side.opposite();
+                let sl_id = self.id("sl", &s);
+                let mut intents = vec![Intent::Place(OrderRequest {
+                    client_id: sl_id.clone(),
+                    symbol: s.clone(),
+                    side: exit_side,
+                    kind: OrderKind::StopMarket { trigger: p.stop },
+                    qty: p.qty,
+                    reduce_only: true,
+                })];
+                let mut tp_ids = Vec::new();
+                for tp in &p.take_profits {
+                    let id = self.id("tp", &s);
+                    tp_ids.push(id.clone());
+                    intents.push(Intent::Place(OrderRequest {
+                        client_id: id,
+                        symbol: s.clone(),
+                        side: exit_side,
+                        kind: OrderKind::Limit { price: tp.price, tif: TimeInForce::Gtc },
+                        qty: tp.qty,
+                        reduce_only: true,
+                    }));
+                }
+                if let Some(w) = self.working.get_mut(&s) {
+                    w.sl_id = Some(sl_id);
+                    w.tp_ids = tp_ids;
+                }
+                self.pending.extend(intents);
+            }
+            FillOutcome::Increased => {
+                // A further partial entry fill: the stop covers the whole position.
+                if let (Some(p), Some(sl)) =
+                    (self.portfolio.position(&s), self.working.get(&s).and_then(|w| w.sl_id.clone()))
+                {
+                    self.pending.push(Intent::Amend { symbol: s.clone(), client_id: sl, price: None, trigger: None, qty: Some(p.qty) });
+                }
+            }
+            FillOutcome::Reduced { realized } => {
+                out.record(DataKind::Events, Some(s.clone()), now, json!({"event": "PARTIAL_EXIT", "realized": realized, "client_id": fill.client_id}));
+                if fill.client_id.starts_with("tp-") {
+                    self.manage_input(&s, ManagementAction::Tp1, now, out);
+                }
+                if let (Some(p), Some(sl)) =
+                    (self.portfolio.position(&s), self.working.get(&s).and_then(|w| w.sl_id.clone()))
+                {
+                    if fill.client_id != sl {
+                        self.pending.push(Intent::Amend { symbol: s.clone(), client_id: sl, price: None, trigger: None, qty: Some(p.qty) });
+                    }
+                }
+            }
+            FillOutcome::Closed { trade, excess } => {
+                let reason = if fill.client_id.starts_with("sl-") {
+                    ExitReason::StopLoss
+                } else if fill.client_id.starts_with("tp-") {
+                    ExitReason::TakeProfit
+                } else if fill.client_id.starts_with("kill-") {
+                    ExitReason::Panic
+                } else {
+                    ExitReason::Timeout
+                };
+                let w = self.working.remove(&s).unwrap_or_default();
+                // Cancel what is left of the exit orders.
+                for id in w.sl_id.iter().chain(w.tp_ids.iter()) {
+                    if *id != fill.client_id {
+                        self.pending.push(Intent::Cancel { symbol: s.clone(), client_id: id.clone() });
+                    }
+                }
+                self.working.insert(s.clone(), Working { blocked: w.blocked, ..Working::default() });
+                self.trades_closed += 1;
+                let r = if trade.planned_risk.raw() > 0 { trade.realized.to_f64() / trade.planned_risk.to_f64() } else { 0.0 };
+                let gross = Money::from_raw(trade.realized.raw() + trade.fees.raw());
+                out.record(
+                    DataKind::TradesLog,
+                    Some(s.clone()),
+                    now,
+                    json!({
+                        "symbol": s, "category": trade.category, "side": trade.side, "qty": trade.qty,
+                        "avg_entry": trade.avg_entry, "avg_exit": trade.avg_exit,
+                        "opened_ms": trade.opened_ms, "exit_ms": trade.closed_ms,
+                        "gross_pnl": gross.to_f64(), "fees": trade.fees.to_f64(), "net_pnl": trade.realized.to_f64(),
+                        "net_pnl_exact": trade.realized, "fees_exact": trade.fees,
+                        "planned_risk": trade.planned_risk, "r_multiple": r, "mfe": trade.mfe, "mae": trade.mae,
+                        "reason": reason, "break_even_moved": w.break_even_done,
+                    }),
+                );
+                if excess.raw() > 0 {
+                    out.record(DataKind::Events, Some(s.clone()), now, json!({"event": "FILL_EXCESS", "excess": excess}));
+                }
+                self.step(&s, now, Input::ExitTriggered(reason), out);
+            }
+        }
+    }
+
+    /// Intents produced while handling venue events (exit orders after an entry fill…), to be
+    /// executed in the same tick.
+    pub fn take_pending(&mut self) -> Vec<Intent> {
+        std::mem::take(&mut self.pending)
+    }
+
+    /// Integrity: local positions against the venue's.
+    pub fn reconcile(&mut self, mode: Mode, now: TimeMs, out: &mut Outputs) {
+        if mode != Mode::Sim {
+            return;
+        }
+        let venue = self.venue.snapshot();
+        let local = VenueSnapshot {
+            positions: self
+                .portfolio
+                .positions()
+                .map(|p| PositionSnapshot { symbol: p.symbol.clone(), side: p.side, qty: p.qty })
+                .collect(),
+            orders: venue.orders.clone(),
+        };
+        let report = crate::execution::integrity::reconcile(&local, &venue, now);
+        let was = self.integrity.is_broken();
+        self.integrity.apply(&report);
+        if self.integrity.is_broken() && !was {
+            tracing::error!(?report, "INTEGRITY_BROKEN: local positions disagree with the venue; new trades blocked");
+            out.record(DataKind::Events, None, now, json!({"event": "INTEGRITY_BROKEN", "report": report}));
+        }
+    }
+
+    /// Exit fee rate of the portfolio.
+    pub fn exit_fee(&self) -> Rate {
+        self.portfolio.exit_fee()
+    }
+}

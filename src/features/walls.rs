@@ -357,8 +357,9 @@ impl WallTracker {
                     ww.peak = ww.peak.max(q);
                     ww.dist_ticks = dist;
                     ww.dist_pct = dist_pct;
-                    let avg = local_avg(q as f64 / 1e8);
-                    ww.ratio = if avg > 0.0 { (q as f64 / 1e8) / avg } else { self.cfg.k };
+                    let qf = Qty::from_raw(q).to_f64();
+                    let avg = local_avg(qf);
+                    ww.ratio = if avg > 0.0 { qf / avg } else { self.cfg.k };
                     i += 1;
                     continue;
                 }

@@ -183,7 +183,7 @@ pub struct Walk {
 /// `None` when the book has no mid or the notional is not positive. Cost O(levels walked).
 pub fn walk_book(book: &OrderBook, taker: Side, notional: f64) -> Option<Walk> {
     let mid = book.mid_f64()?;
-    if !(notional > 0.0) || mid <= 0.0 {
+    if notional.is_nan() || notional <= 0.0 || mid <= 0.0 {
         return None;
     }
     let side = taker.opposite();
@@ -221,7 +221,7 @@ pub fn min_move_for_profit(dir: Side, p: &CostParams, buy: &Walk, sell: &Walk) -
 
 /// Bybit isolated-margin liquidation price of a linear position (see the module docs).
 pub fn liquidation_price(dir: Side, entry: f64, leverage: f64, mmr: f64) -> f64 {
-    if !(leverage > 0.0) {
+    if leverage.is_nan() || leverage <= 0.0 {
         return 0.0;
     }
     match dir {
@@ -242,7 +242,7 @@ pub fn liquidation_distance(leverage: f64, mmr: f64) -> f64 {
 
 /// LiqSafetyScore ∈ [0, 1] for a stop `stop_dist` and liquidation `liq_dist` away (fractions).
 pub fn liq_safety_score(stop_dist: f64, liq_dist: f64, safe_fraction: f64) -> f64 {
-    if !(liq_dist > 0.0) || !stop_dist.is_finite() {
+    if liq_dist.is_nan() || liq_dist <= 0.0 || !stop_dist.is_finite() {
         return 0.0;
     }
     let span = (1.0 - safe_fraction).max(1e-9);

@@ -413,3 +413,100 @@ impl SymbolIntel {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Price, Qty};
+    use crate::features::imbalance::tests::book_of;
+    use crate::features::news::{ManualNewsSource, NewsType};
+
+    fn intel() -> SymbolIntel {
+        SymbolIntel::from_config(Symbol::new("ABCUSDT"), &Config::default(), Category::Normal, 0)
+    }
+    fn tr(px: &str, qty: &str, side: Side) -> Trade {
+        Trade {
+            ts_ms: 0,
+            price: Price::parse(px).unwrap(),
+            qty: Qty::parse(qty).unwrap(),
+            aggressor: side,
+            id: String::new(),
+            block_trade: false,
+        }
+    }
+
+    #[test]
+    fn snapshot_reflects_book_trades_liquidations_and_news() {
+        let mut i = intel();
+        let b = book_of("0.1", &[("99.9", "30"), ("99.8", "50")], &[("100.1", "10"), ("100.2", "20")]);
+        assert!(i.on_book(&b, 1_000).is_empty());
+        let s = *i.snapshot();
+        assert!(s.book_valid && (s.mid - 100.0).abs() < 1e-12);
+        assert!((s.imb_l1 - 0.5).abs() < 1e-12);
+        // Normal category: maker 0.02 % + taker 0.055 % + sell slippage of 1 000 USDT + 0.02 %.
+        let sell = walk_book(&b, Side::Sell, 1_000.0).unwrap();
+        assert!((s.min_move_long - (0.0002 + 0.00055 + sell.slippage + 0.0002)).abs() < 1e-12);
+        assert!(!s.book_thin);
+        // Leverage 10, MMR 1 %: liquidation 9 % away; stop 0.15 % → fully safe.
+        assert!((s.liq_distance - 0.09).abs() < 1e-12);
+        assert_eq!(s.liq_safety, 1.0);
+        // Trades: 3 bought, 1 sold in the same second.
+        i.on_trades(&[tr("100.1", "2", Side::Buy), tr("100.1", "1", Side::Buy), tr("99.9", "1", Side::Sell)], 1_500);
+        let s = *i.snapshot();
+        assert!((s.delta_1s - 2.0).abs() < 1e-9 && (s.delta_ratio_5s - 0.5).abs() < 1e-9, "{s:?}");
+        assert_eq!(s.trade_streak, -1);
+        assert_eq!(s.price, 99.9);
+        // A liquidated long worth 99.9 × 1 against 400.2 USDT traded.
+        let liq = Liquidation {
+            symbol: Symbol::new("ABCUSDT"),
+            ts_ms: 0,
+            side: Side::Buy,
+            price: Price::parse("99.9").unwrap(),
+            qty: Qty::parse("1").unwrap(),
+        };
+        i.on_liquidation(&liq, 1_600);
+        let s = *i.snapshot();
+        assert!((s.liq_long_share_10s - 99.9 / 400.2).abs() < 1e-9, "{s:?}");
+        assert_eq!(s.liq_short_share_10s, 0.0);
+        // News.
+        let mut news = ManualNewsSource::default();
+        news.set_manual(&Symbol::new("ABCUSDT"), 0.9, "HACK", 1_600, 5_000);
+        let ev = i.on_news(&news, 1_700);
+        assert!(matches!(&ev[..], [IntelEvent::Regime(r)] if r.to == crate::regime::RegimeState::NewsDriven));
+        assert_eq!(i.snapshot().news_type, Some(NewsType::Hack));
+        // The flag expires by event time even before the next news refresh.
+        i.on_trades(&[tr("99.9", "1", Side::Sell)], 5_000);
+        assert_eq!(i.snapshot().news_impact, 0.0);
+        // The snapshot is flat: every value is a scalar.
+        let v = serde_json::to_value(i.snapshot()).unwrap();
+        assert!(v.as_object().unwrap().values().all(|x| !x.is_object() && !x.is_array()));
+        // Invalid book: book features cleared.
+        let mut bad = b.clone();
+        bad.invalidate();
+        i.on_book(&bad, 6_000);
+        assert!(!i.snapshot().book_valid && i.snapshot().mid == 0.0 && i.snapshot().min_move_long == 0.0);
+    }
+
+    #[test]
+    fn baselines_need_warmup_and_time_gaps_are_bounded() {
+        let mut i = intel();
+        let cs = CandleSet::new(10, 0);
+        let news = crate::features::news::NoNews;
+        let b = book_of("0.1", &[("99.9", "30")], &[("100.1", "10")]);
+        i.on_book(&b, 0);
+        for s in 1..=59 {
+            i.on_trades(&[tr("100.1", "1", Side::Buy)], s * 1000 - 500);
+            i.on_second(&cs, &news, s * 1000);
+        }
+        assert!(!i.snapshot().baseline_warm);
+        i.on_second(&cs, &news, 61_000);
+        assert!(i.snapshot().baseline_warm);
+        // One trade per second is the baseline: ratio ≈ 1 on the same flow.
+        i.on_trades(&[tr("100.1", "1", Side::Buy)], 61_500);
+        assert!((i.snapshot().volume_ratio - 1.0).abs() < 0.3, "{}", i.snapshot().volume_ratio);
+        // A day without events is one bounded catch-up.
+        i.on_second(&cs, &news, 86_400_000);
+        assert!(i.snapshot().volume_ratio < 1.0);
+        assert_eq!(i.snapshot().pump_state, crate::features::PumpState::None);
+    }
+}

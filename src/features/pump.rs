@@ -193,7 +193,7 @@ impl PumpConfig {
                 e.push(format!("{prefix}.{n} must be > 0, got {v}"));
             }
         }
-        if self.min_dwell_ms < 0 || !(self.min_trades_5s >= 0.0) {
+        if self.min_dwell_ms < 0 || self.min_trades_5s.is_nan() || self.min_trades_5s < 0.0 {
             e.push(format!("{prefix}: min_dwell_ms and min_trades_5s must be >= 0"));
         }
     }

@@ -4,7 +4,9 @@
 //! least `k` times the average size of the *other* scanned levels of that side
 //! (`qty >= k · (Σ qty − qty) / (n − 1)`, needs `n >= min_levels`). A wall's identity is
 //! `(side, price tick)`; it is tracked across book updates until it **ends**: its level
-//! disappears while inside the scanned range, or its size falls below `end_fraction × peak`.
+//! disappears while inside the scanned range, or the size removed *without trades*
+//! (`peak − qty − eaten`) exceeds `(1 − end_fraction) × peak` (pulled down to a remnant). A wall
+//! being eaten keeps being tracked however small it gets.
 //! A wall that merely drifts deeper than the scanned range (price moved away) is forgotten
 //! without a verdict.
 //!
@@ -52,7 +54,8 @@ pub struct WallConfig {
     pub max_walls_per_side: usize,
     /// Minimum wall notional, USDT (0 = no minimum).
     pub min_notional: f64,
-    /// A wall ends when its size falls below this fraction of its peak. (0, 1).
+    /// A wall ends when the size removed without trades leaves less than this fraction of its
+    /// peak. (0, 1].
     pub end_fraction: f64,
     /// Eaten volume >= this fraction of the lost size → ABSORBING. (0, 1].
     pub absorb_fraction: f64,
@@ -345,14 +348,18 @@ impl WallTracker {
             let dist_pct = (w.price.to_f64() - price_of(&scan, 0)).abs() / mid.max(f64::MIN_POSITIVE) * 100.0;
             let found = scan.iter().find(|l| l.price.to_ticks(tick) == w.ticks).map(|l| l.qty.raw());
             let remaining = match found {
-                Some(q) if (q as f64) >= self.cfg.end_fraction * w.peak as f64 => {
+                Some(q)
+                    if ((w.peak - q).saturating_sub(w.eaten) as f64)
+                        <= (1.0 - self.cfg.end_fraction) * w.peak as f64 =>
+                {
                     let ww = &mut self.walls[i];
                     ww.last = q;
                     ww.peak = ww.peak.max(q);
                     ww.dist_ticks = dist;
                     ww.dist_pct = dist_pct;
-                    let avg = local_avg(q as f64 / 1e8);
-                    ww.ratio = if avg > 0.0 { (q as f64 / 1e8) / avg } else { self.cfg.k };
+                    let qf = Qty::from_raw(q).to_f64();
+                    let avg = local_avg(qf);
+                    ww.ratio = if avg > 0.0 { qf / avg } else { self.cfg.k };
                     i += 1;
                     continue;
                 }
@@ -387,7 +394,9 @@ impl WallTracker {
                     continue;
                 }
                 let ticks = l.price.to_ticks(tick);
-                if self.walls.iter().any(|w| w.side == side && w.ticks == ticks) {
+                if self.walls.iter().any(|w| w.side == side && w.ticks == ticks)
+                    || self.pending.iter().any(|p| p.wall.side == side && p.wall.ticks == ticks)
+                {
                     continue;
                 }
                 let dist = dist_from_touch(side, best, ticks);

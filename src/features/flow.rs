@@ -13,7 +13,7 @@
 //!   rise. High bid defence = sellers hit the bid hard and the bid held.
 
 use crate::features::math::{clamp01, imbalance};
-use crate::features::window::{sec_of, SecBucket};
+use crate::features::window::SecBucket;
 use serde::{Deserialize, Serialize};
 
 /// Flow settings.
@@ -143,11 +143,6 @@ impl Streaks {
     pub fn last_completed(&self) -> Option<i64> {
         self.last_sec
     }
-}
-
-/// Convenience: second index of a time (re-export for the facade).
-pub fn second_of(ms: i64) -> i64 {
-    sec_of(ms)
 }
 
 #[cfg(test)]

@@ -169,8 +169,7 @@ impl SymbolIntel {
     /// A book update was applied (or refused: pass the book anyway, invalid books reset the
     /// book features and the wall tracker).
     pub fn on_book(&mut self, book: &OrderBook, now: TimeMs) -> Vec<IntelEvent> {
-        let mut out = Vec::new();
-        self.walls.on_book(book, now, &mut out);
+        let mut out: Vec<IntelEvent> = self.walls.on_book(book, now).into_iter().map(IntelEvent::Wall).collect();
         self.book_valid = book.is_valid();
         if self.book_valid {
             self.book = BookFeatures::compute(book);
@@ -202,7 +201,7 @@ impl SymbolIntel {
             self.streaks.on_trade(buy);
             self.has_trade = true;
         }
-        self.walls.on_trades(trades, now, &mut out);
+        out.extend(self.walls.on_trades(trades, now).into_iter().map(IntelEvent::Wall));
         self.refresh(now, &mut out);
         out
     }
@@ -225,7 +224,7 @@ impl SymbolIntel {
         self.close_seconds(now);
         self.vol.update(candles, now);
         self.news = news.active(&self.symbol, now);
-        self.walls.finalize_due(now, &mut out);
+        out.extend(self.walls.finalize_due(now).into_iter().map(IntelEvent::Wall));
         self.refresh(now, &mut out);
         out
     }

@@ -623,3 +623,19 @@ fn streams_are_deterministic() {
     assert_eq!(a, b);
     assert!(a.0.contains("\"kind\":\"PUMP\""));
 }
+
+#[test]
+fn calm_random_walk_stays_none() {
+    for seed in 700..710 {
+        let mut s = Synth::new(seed);
+        s.run(CALM, 300.0);
+        assert!(s.pump_path().is_empty(), "seed {seed}: {:?}", s.pump_path());
+        assert!(s.events.iter().all(|e| !matches!(e.1, IntelEvent::Wall(_))), "seed {seed}");
+        assert_eq!(s.h.intel.regime().state, RegimeState::Normal, "seed {seed}");
+        let snap = s.h.intel.snapshot();
+        assert!(snap.baseline_warm && snap.volume_ratio < 3.0 && !snap.explosion, "{snap:?}");
+        // A calm book scores near the middle in both directions.
+        let sc = s.h.intel.score();
+        assert!(sc.long > 20.0 && sc.long < 80.0 && sc.short > 20.0 && sc.short < 80.0, "{sc:?}");
+    }
+}

@@ -35,7 +35,6 @@
 
 use crate::domain::{Price, Qty, Side, TimeMs};
 use crate::features::math::{clamp01, decay};
-use crate::features::IntelEvent;
 use crate::market::data::{Level, Trade};
 use crate::market::orderbook::OrderBook;
 use serde::{Deserialize, Serialize};
@@ -296,12 +295,13 @@ impl WallTracker {
         self.walls.iter().filter(|w| w.side == side).count()
     }
 
-    /// Applies a book state (after the update was applied). Cost O(scan_levels + walls).
-    pub fn on_book(&mut self, book: &OrderBook, now: TimeMs, out: &mut Vec<IntelEvent>) {
-        self.finalize_due(now, out);
+    /// Applies a book state (after the update was applied) and returns the verdicts due.
+    /// Cost O(scan_levels + walls).
+    pub fn on_book(&mut self, book: &OrderBook, now: TimeMs) -> Vec<WallEvent> {
+        let mut out = self.finalize_due(now);
         if !book.is_valid() {
             self.reset();
-            return;
+            return out;
         }
         if book.tick_size() != self.tick {
             self.reset();
@@ -309,14 +309,15 @@ impl WallTracker {
         }
         let Some(mid) = book.mid_f64() else {
             self.reset();
-            return;
+            return out;
         };
         for side in [Side::Buy, Side::Sell] {
             self.scan_side(book, side, mid, now);
         }
         self.recompute_raw(mid);
         // Verdicts that are already certain (eaten before the level vanished).
-        self.finalize_due(now, out);
+        out.extend(self.finalize_due(now));
+        out
     }
 
     fn scan_side(&mut self, book: &OrderBook, side: Side, mid: f64, now: TimeMs) {
@@ -441,8 +442,9 @@ impl WallTracker {
         self.raw_resistance = clamp01(1.0 - keep_a);
     }
 
-    /// Matches trades against tracked and ended walls. Cost O(trades × walls).
-    pub fn on_trades(&mut self, trades: &[Trade], now: TimeMs, out: &mut Vec<IntelEvent>) {
+    /// Matches trades against tracked and ended walls and returns the verdicts due.
+    /// Cost O(trades × walls).
+    pub fn on_trades(&mut self, trades: &[Trade], now: TimeMs) -> Vec<WallEvent> {
         for t in trades {
             let (p, q) = (t.price.raw(), t.qty.raw());
             if q <= 0 {
@@ -464,11 +466,13 @@ impl WallTracker {
                 }
             }
         }
-        self.finalize_due(now, out);
+        self.finalize_due(now)
     }
 
     /// Issues verdicts: ABSORBING as soon as it holds, the others after the grace period.
-    pub fn finalize_due(&mut self, now: TimeMs, out: &mut Vec<IntelEvent>) {
+    /// (Also call it on a timer so verdicts are not held back by a quiet symbol.)
+    pub fn finalize_due(&mut self, now: TimeMs) -> Vec<WallEvent> {
+        let mut out = Vec::new();
         let mut i = 0;
         while i < self.pending.len() {
             let pd = self.pending[i];
@@ -496,7 +500,7 @@ impl WallTracker {
                 self.cancelled_total += 1;
                 continue;
             };
-            out.push(IntelEvent::Wall(WallEvent {
+            out.push(WallEvent {
                 outcome,
                 side: pd.wall.side,
                 price: pd.wall.price,
@@ -506,8 +510,9 @@ impl WallTracker {
                 lifetime_ms: (pd.ended_ms - pd.wall.first_seen_ms).max(0),
                 distance_ticks: pd.dist_ticks,
                 ts_ms: now,
-            }));
+            });
         }
+        out
     }
 
     /// Scores at `now` (spoof scores decayed to `now`).
@@ -593,21 +598,23 @@ mod tests {
             block_trade: false,
         }
     }
-    fn walls(out: &[IntelEvent]) -> Vec<WallEvent> {
-        out.iter()
-            .filter_map(|e| match e {
-                IntelEvent::Wall(w) => Some(*w),
-                _ => None,
-            })
-            .collect()
+    /// Collects every verdict of a test.
+    struct Out(Vec<WallEvent>);
+    impl Out {
+        fn extend(&mut self, v: Vec<WallEvent>) {
+            self.0.extend(v);
+        }
+    }
+    fn walls(out: &Out) -> Vec<WallEvent> {
+        out.0.clone()
     }
 
     #[test]
     fn detects_wall_and_support() {
         let mut bk = Bk::new();
         let mut wt = WallTracker::new(WallConfig::default());
-        let mut out = Vec::new();
-        wt.on_book(bk.set(1000, &[(995, 20.0)]), 0, &mut out);
+        let mut out = Out(Vec::new());
+        out.extend(wt.on_book(bk.set(1000, &[(995, 20.0)]), 0));
         assert_eq!(wt.active(Side::Buy), 1);
         assert_eq!(wt.active(Side::Sell), 0);
         let s = wt.scores(0);
@@ -618,27 +625,27 @@ mod tests {
         assert_eq!(s.bid_wall_price, 995.0);
         // 4 units is below k × average (5 × ~1): not a wall.
         let mut wt2 = WallTracker::new(WallConfig::default());
-        wt2.on_book(bk.set(1000, &[(995, 4.0)]), 0, &mut out);
+        out.extend(wt2.on_book(bk.set(1000, &[(995, 4.0)]), 0));
         assert_eq!(wt2.active(Side::Buy), 0);
-        assert!(out.is_empty());
+        assert!(out.0.is_empty());
     }
 
     #[test]
     fn wall_pulled_three_ticks_before_touch_is_spoofing() {
         let mut bk = Bk::new();
         let mut wt = WallTracker::new(WallConfig::default());
-        let mut out = Vec::new();
+        let mut out = Out(Vec::new());
         // Bid wall at 990 while best bid is 1000; price drifts down towards it.
-        wt.on_book(bk.set(1000, &[(990, 30.0)]), 0, &mut out);
+        out.extend(wt.on_book(bk.set(1000, &[(990, 30.0)]), 0));
         for (i, bb) in [998, 996, 994].iter().enumerate() {
-            wt.on_book(bk.set(*bb, &[(990, 30.0)]), 100 * (i as i64 + 1), &mut out);
+            out.extend(wt.on_book(bk.set(*bb, &[(990, 30.0)]), 100 * (i as i64 + 1)));
         }
         assert_eq!(wt.active(Side::Buy), 1);
         // Best bid 993: the wall is 3 ticks behind the touch and is pulled; no trades.
-        wt.on_book(bk.set(993, &[(990, 0.0)]), 400, &mut out);
+        out.extend(wt.on_book(bk.set(993, &[(990, 0.0)]), 400));
         assert!(walls(&out).is_empty(), "verdict waits for the grace period");
-        wt.on_trades(&[trade(993, 1.0, Side::Sell)], 500, &mut out); // not at the wall price
-        wt.on_book(bk.set(993, &[]), 700, &mut out);
+        out.extend(wt.on_trades(&[trade(993, 1.0, Side::Sell)], 500)); // not at the wall price
+        out.extend(wt.on_book(bk.set(993, &[]), 700));
         let ev = walls(&out);
         assert_eq!(ev.len(), 1, "{ev:?}");
         let e = ev[0];
@@ -657,14 +664,14 @@ mod tests {
     fn wall_eaten_by_trades_is_absorbing() {
         let mut bk = Bk::new();
         let mut wt = WallTracker::new(WallConfig::default());
-        let mut out = Vec::new();
-        wt.on_book(bk.set(1000, &[(997, 30.0)]), 0, &mut out);
-        wt.on_book(bk.set(997, &[(997, 30.0)]), 100, &mut out);
+        let mut out = Out(Vec::new());
+        out.extend(wt.on_book(bk.set(1000, &[(997, 30.0)]), 0));
+        out.extend(wt.on_book(bk.set(997, &[(997, 30.0)]), 100));
         // Sellers hit the wall; the book update removing it arrives before the last prints.
-        wt.on_trades(&[trade(997, 6.0, Side::Sell), trade(997, 4.0, Side::Sell)], 150, &mut out);
-        wt.on_book(bk.set(996, &[(997, 0.0)]), 200, &mut out);
+        out.extend(wt.on_trades(&[trade(997, 6.0, Side::Sell), trade(997, 4.0, Side::Sell)], 150));
+        out.extend(wt.on_book(bk.set(996, &[(997, 0.0)]), 200));
         assert!(walls(&out).is_empty(), "only 10 of 30 eaten so far: undecided");
-        wt.on_trades(&[trade(997, 12.0, Side::Sell), trade(998, 50.0, Side::Sell)], 210, &mut out);
+        out.extend(wt.on_trades(&[trade(997, 12.0, Side::Sell), trade(998, 50.0, Side::Sell)], 210));
         let ev = walls(&out);
         assert_eq!(ev.len(), 1);
         assert_eq!(ev[0].outcome, WallOutcome::Absorbing);
@@ -673,10 +680,10 @@ mod tests {
         assert_eq!(wt.scores(210).spoofing, 0.0);
         // Buy aggressors never eat a bid wall.
         let mut wt = WallTracker::new(WallConfig::default());
-        wt.on_book(bk.set(1000, &[(998, 30.0)]), 0, &mut out);
-        wt.on_trades(&[trade(998, 30.0, Side::Buy)], 10, &mut out);
-        wt.on_book(bk.set(1000, &[(998, 0.0)]), 20, &mut out);
-        wt.on_book(bk.set(1000, &[]), 400, &mut out);
+        out.extend(wt.on_book(bk.set(1000, &[(998, 30.0)]), 0));
+        out.extend(wt.on_trades(&[trade(998, 30.0, Side::Buy)], 10));
+        out.extend(wt.on_book(bk.set(1000, &[(998, 0.0)]), 20));
+        out.extend(wt.on_book(bk.set(1000, &[]), 400));
         assert_eq!(walls(&out).last().map(|e| e.outcome), Some(WallOutcome::Spoofing));
     }
 
@@ -684,25 +691,25 @@ mod tests {
     fn far_wall_pulled_is_neutral_and_out_of_view_is_forgotten() {
         let mut bk = Bk::new();
         let mut wt = WallTracker::new(WallConfig::default());
-        let mut out = Vec::new();
+        let mut out = Out(Vec::new());
         // Ask wall 15 ticks away (1.5 % at price 1000 > 0.05 %) pulled: cancelled, no event.
-        wt.on_book(bk.set(1000, &[(1015, 40.0)]), 0, &mut out);
+        out.extend(wt.on_book(bk.set(1000, &[(1015, 40.0)]), 0));
         assert_eq!(wt.active(Side::Sell), 1);
-        wt.on_book(bk.set(1000, &[(1015, 0.0)]), 100, &mut out);
-        wt.on_book(bk.set(1000, &[]), 1_000, &mut out);
+        out.extend(wt.on_book(bk.set(1000, &[(1015, 0.0)]), 100));
+        out.extend(wt.on_book(bk.set(1000, &[]), 1_000));
         assert!(walls(&out).is_empty());
         assert_eq!(wt.totals(), (0, 0, 1));
         // A bid wall that drifts out of the scanned range (price rallies) is forgotten.
-        wt.on_book(bk.set(1000, &[(985, 40.0)]), 2_000, &mut out);
+        out.extend(wt.on_book(bk.set(1000, &[(985, 40.0)]), 2_000));
         assert_eq!(wt.active(Side::Buy), 1);
-        wt.on_book(bk.set(1010, &[(985, 40.0)]), 2_100, &mut out);
+        out.extend(wt.on_book(bk.set(1010, &[(985, 40.0)]), 2_100));
         assert_eq!(wt.active(Side::Buy), 0);
-        wt.on_book(bk.set(1010, &[]), 3_000, &mut out);
+        out.extend(wt.on_book(bk.set(1010, &[]), 3_000));
         assert_eq!(wt.totals(), (0, 0, 1));
         // Shrinking below end_fraction near the touch is spoofing too.
-        wt.on_book(bk.set(1000, &[(1002, 40.0)]), 4_000, &mut out);
-        wt.on_book(bk.set(1000, &[(1002, 5.0)]), 4_100, &mut out);
-        wt.on_book(bk.set(1000, &[(1002, 5.0)]), 4_500, &mut out);
+        out.extend(wt.on_book(bk.set(1000, &[(1002, 40.0)]), 4_000));
+        out.extend(wt.on_book(bk.set(1000, &[(1002, 5.0)]), 4_100));
+        out.extend(wt.on_book(bk.set(1000, &[(1002, 5.0)]), 4_500));
         let ev = walls(&out);
         assert_eq!(ev.len(), 1);
         assert_eq!(
@@ -712,9 +719,9 @@ mod tests {
         // An invalid book forgets everything.
         let mut bad = OrderBook::new(p("1"), 5).unwrap();
         bad.invalidate();
-        wt.on_book(bk.set(1000, &[(1003, 40.0)]), 5_000, &mut out);
+        out.extend(wt.on_book(bk.set(1000, &[(1003, 40.0)]), 5_000));
         assert_eq!(wt.active(Side::Sell), 1);
-        wt.on_book(&bad, 5_100, &mut out);
+        out.extend(wt.on_book(&bad, 5_100));
         assert_eq!(wt.active(Side::Sell), 0);
     }
 }

@@ -112,6 +112,14 @@ impl Default for GlobalRegimeConfig {
 }
 
 impl GlobalRegimeConfig {
+    /// `intel.global` with the feed-down delay taken from `engine.feed_down_risk_off_s` (use it
+    /// for [`GlobalRegimeTracker::set_config`] on a reload too).
+    pub fn from_config(cfg: &crate::config::Config) -> Self {
+        let mut g = cfg.intel.global.clone();
+        g.feed_down_risk_off_ms = (cfg.engine.feed_down_risk_off_s as i64).saturating_mul(1000);
+        g
+    }
+
     /// Problems with the values.
     pub fn validate(&self, prefix: &str, e: &mut Vec<String>) {
         for (n, v) in [
@@ -221,12 +229,9 @@ impl GlobalRegimeTracker {
         }
     }
 
-    /// From the whole configuration (`intel.global`, with the feed-down delay taken from
-    /// `engine.feed_down_risk_off_s`).
+    /// From the whole configuration (see [`GlobalRegimeConfig::from_config`]).
     pub fn from_config(cfg: &crate::config::Config, now_ms: TimeMs) -> Self {
-        let mut g = cfg.intel.global.clone();
-        g.feed_down_risk_off_ms = (cfg.engine.feed_down_risk_off_s as i64).saturating_mul(1000);
-        GlobalRegimeTracker::new(g, now_ms)
+        GlobalRegimeTracker::new(GlobalRegimeConfig::from_config(cfg), now_ms)
     }
 
     /// Replaces the settings.

@@ -217,16 +217,17 @@ fn direction(f: &FeatureSnapshot, c: &ScoreConfig, long: bool, news: bool) -> Sc
     let news_term = if news { -c.w_news_uncertainty * clamp01(f.news_impact) } else { 0.0 };
     let base = 50.0;
     let sum = base + book + flow + volatility + fee_hurdle + leverage + pump + spoof + news_term;
+    // `+ 0.0` turns a negative zero into zero (cleaner JSON).
     ScoreTerms {
         base,
-        book,
-        flow,
-        volatility,
-        fee_hurdle,
-        leverage,
-        pump,
-        spoof,
-        news: news_term,
+        book: book + 0.0,
+        flow: flow + 0.0,
+        volatility: volatility + 0.0,
+        fee_hurdle: fee_hurdle + 0.0,
+        leverage: leverage + 0.0,
+        pump: pump + 0.0,
+        spoof: spoof + 0.0,
+        news: news_term + 0.0,
         total: clamp(sum, 0.0, 100.0),
     }
 }

@@ -5,23 +5,23 @@
 use crate::config::paths::DataKind;
 use crate::config::Config;
 use crate::domain::{Category, Symbol, TimeMs};
+use crate::engine::desk::{Desk, DeskFlags};
 use crate::engine::event::{ControlCommand, Mode};
 use crate::engine::event::{EventKind, FeedState, TimerKind};
 use crate::engine::output::{FeedCommand, Output, StatusChange};
 use crate::engine::{Pipeline, Tick};
 use crate::execution::integrity::{KillReason, KillSwitch};
-use crate::engine::desk::{Desk, DeskFlags};
 use crate::execution::mode::ModeManager;
 use crate::execution::order::Intent;
 use crate::features::{IntelEvent, ManualNewsSource, SymbolIntel};
-use crate::regime::global::{GlobalRegime, GlobalRegimeChange, GlobalRegimeTracker};
-use crate::scoring::scalp_score::ScalpScore;
-use crate::scoring::SignalLevel;
 use crate::market::candles::{Candle, CandleSet};
 use crate::market::data::{Instrument, TickerUpdate};
 use crate::market::orderbook::OrderBook;
 use crate::market::tape::Tape;
 use crate::market::universe::{MarketStats, RemovalReason, Universe};
+use crate::regime::global::{GlobalRegime, GlobalRegimeChange, GlobalRegimeTracker};
+use crate::scoring::scalp_score::ScalpScore;
+use crate::scoring::SignalLevel;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -591,7 +591,12 @@ impl Pipeline for CorePipeline {
             }
             EventKind::Timer(TimerKind::Second) => {
                 for f in self.news.expire(now) {
-                    t.out.record(DataKind::Events, Some(f.symbol.clone()), now, serde_json::json!({"event": "NEWS_FLAG_EXPIRED"}));
+                    t.out.record(
+                        DataKind::Events,
+                        Some(f.symbol.clone()),
+                        now,
+                        serde_json::json!({"event": "NEWS_FLAG_EXPIRED"}),
+                    );
                 }
                 for (s, m) in self.symbols.iter_mut() {
                     let evs = m.intel.on_second(&m.candles, &self.news, now);
@@ -648,7 +653,7 @@ impl Pipeline for CorePipeline {
         let level = m.intel.signal(best, global, &self.cfg.thresholds, now);
         let regime_ok = level != SignalLevel::Blocked && !flags.blacklisted && !flags.paused && !flags.kill;
         let regime = m.intel.regime().state;
-        let (f, score) = (m.intel.snapshot().clone(), m.score.clone());
+        let (f, score) = (*m.intel.snapshot(), m.score.clone());
         self.desk.on_signal(&sym, &f, &score, regime, regime_ok, now, t.out);
     }
 

@@ -10,7 +10,7 @@ use crate::engine::output::Outputs;
 use crate::execution::integrity::{IntegrityGuard, KillSwitch, PositionSnapshot, VenueSnapshot};
 use crate::execution::mode::ModeManager;
 use crate::execution::order::{Fill, Intent, Liquidity, OrderKind, OrderRequest, TimeInForce};
-use crate::execution::sim::{SimVenue, VenueEvent};
+use crate::execution::sim::{RejectReason, SimVenue, VenueEvent};
 use crate::execution::tpsl::{self, BreakEvenInput, MarketRisk, TpSlPlan, TpSlPolicy, TpSlRequest};
 use crate::features::FeatureSnapshot;
 use crate::market::data::{Instrument, TradeBatch};
@@ -138,6 +138,7 @@ impl Desk {
     }
 
     /// Steps 5–6: feeds the score and regime into the symbol's machine.
+    #[allow(clippy::too_many_arguments)]
     pub fn on_signal(
         &mut self,
         s: &Symbol,
@@ -225,7 +226,10 @@ impl Desk {
             w.refused_at = Some(now);
             out.record(DataKind::Events, Some(s.clone()), now, json!({"event": "ENTRY_REFUSED", "reason": why}));
         };
-        let plan = match tpsl::plan(&self.policy, &TpSlRequest { side, entry, stop, tick, min_move_for_profit: min_move, market }) {
+        let plan = match tpsl::plan(
+            &self.policy,
+            &TpSlRequest { side, entry, stop, tick, min_move_for_profit: min_move, market },
+        ) {
             Ok(p) => p,
             Err(e) => {
                 refuse(w, out, e.to_string());
@@ -308,7 +312,9 @@ impl Desk {
         let mut intents = Vec::new();
         let Some(w) = self.working.get_mut(s) else { return intents };
         if let Some((id, at)) = &w.entry {
-            if now - at >= ENTRY_TIMEOUT_MS && self.portfolio.position(s).is_none() {
+            // An entry not (completely) filled in time is cancelled; a partial fill keeps its
+            // position, managed with the exit orders already placed.
+            if now - at >= ENTRY_TIMEOUT_MS {
                 intents.push(Intent::Cancel { symbol: s.clone(), client_id: id.clone() });
             }
         }
@@ -357,7 +363,12 @@ impl Desk {
         if let Some(w) = self.working.get_mut(s) {
             w.break_even_done = true;
         }
-        out.record(DataKind::Events, Some(s.clone()), now, json!({"event": "BREAK_EVEN", "stop": new_stop, "mark": mark}));
+        out.record(
+            DataKind::Events,
+            Some(s.clone()),
+            now,
+            json!({"event": "BREAK_EVEN", "stop": new_stop, "mark": mark}),
+        );
         self.manage_input(s, ManagementAction::BreakEven, now, out);
         vec![Intent::Amend { symbol: s.clone(), client_id: sl, price: None, trigger: Some(new_stop), qty: None }]
     }
@@ -412,7 +423,12 @@ impl Desk {
         for i in routed.to_venue {
             let s = i.symbol().clone();
             let Some(book) = books(&s) else {
-                out.record(DataKind::Events, Some(s), now, json!({"event": "INTENT_DROPPED", "reason": "no book", "intent": i}));
+                out.record(
+                    DataKind::Events,
+                    Some(s),
+                    now,
+                    json!({"event": "INTENT_DROPPED", "reason": "no book", "intent": i}),
+                );
                 continue;
             };
             let evs = self.venue.submit(&i, &book, now);
@@ -434,7 +450,17 @@ impl Desk {
             match ev {
                 VenueEvent::Accepted { .. } | VenueEvent::Amended { .. } => {}
                 VenueEvent::Triggered { symbol, client_id, price } => {
-                    out.record(DataKind::Events, Some(symbol), now, json!({"event": "STOP_TRIGGERED", "client_id": client_id, "price": price}));
+                    out.record(
+                        DataKind::Events,
+                        Some(symbol),
+                        now,
+                        json!({"event": "STOP_TRIGGERED", "client_id": client_id, "price": price}),
+                    );
+                }
+                VenueEvent::Rejected { symbol, client_id, reason: RejectReason::OrderNotFound } => {
+                    // A cancel/amend of an order that already ended (filled, or cancelled by the
+                    // venue as reduce-only without a position): nothing to do.
+                    tracing::debug!(symbol = %symbol, client_id, "cancel/amend of an order that already ended");
                 }
                 VenueEvent::Rejected { symbol, client_id, reason } => {
                     out.record(
@@ -525,11 +551,22 @@ impl Desk {
                 if let (Some(p), Some(sl)) =
                     (self.portfolio.position(&s), self.working.get(&s).and_then(|w| w.sl_id.clone()))
                 {
-                    self.pending.push(Intent::Amend { symbol: s.clone(), client_id: sl, price: None, trigger: None, qty: Some(p.qty) });
+                    self.pending.push(Intent::Amend {
+                        symbol: s.clone(),
+                        client_id: sl,
+                        price: None,
+                        trigger: None,
+                        qty: Some(p.qty),
+                    });
                 }
             }
             FillOutcome::Reduced { realized } => {
-                out.record(DataKind::Events, Some(s.clone()), now, json!({"event": "PARTIAL_EXIT", "realized": realized, "client_id": fill.client_id}));
+                out.record(
+                    DataKind::Events,
+                    Some(s.clone()),
+                    now,
+                    json!({"event": "PARTIAL_EXIT", "realized": realized, "client_id": fill.client_id}),
+                );
                 if fill.client_id.starts_with("tp-") {
                     self.manage_input(&s, ManagementAction::Tp1, now, out);
                 }
@@ -537,7 +574,13 @@ impl Desk {
                     (self.portfolio.position(&s), self.working.get(&s).and_then(|w| w.sl_id.clone()))
                 {
                     if fill.client_id != sl {
-                        self.pending.push(Intent::Amend { symbol: s.clone(), client_id: sl, price: None, trigger: None, qty: Some(p.qty) });
+                        self.pending.push(Intent::Amend {
+                            symbol: s.clone(),
+                            client_id: sl,
+                            price: None,
+                            trigger: None,
+                            qty: Some(p.qty),
+                        });
                     }
                 }
             }
@@ -552,15 +595,20 @@ impl Desk {
                     ExitReason::Timeout
                 };
                 let w = self.working.remove(&s).unwrap_or_default();
-                // Cancel what is left of the exit orders.
-                for id in w.sl_id.iter().chain(w.tp_ids.iter()) {
+                // Cancel what is left of the exit orders and of a partially filled entry, so
+                // nothing can reopen a position without a plan.
+                for id in w.sl_id.iter().chain(w.tp_ids.iter()).chain(w.entry.iter().map(|(id, _)| id)) {
                     if *id != fill.client_id {
                         self.pending.push(Intent::Cancel { symbol: s.clone(), client_id: id.clone() });
                     }
                 }
                 self.working.insert(s.clone(), Working { blocked: w.blocked, ..Working::default() });
                 self.trades_closed += 1;
-                let r = if trade.planned_risk.raw() > 0 { trade.realized.to_f64() / trade.planned_risk.to_f64() } else { 0.0 };
+                let r = if trade.planned_risk.raw() > 0 {
+                    trade.realized.to_f64() / trade.planned_risk.to_f64()
+                } else {
+                    0.0
+                };
                 let gross = Money::from_raw(trade.realized.raw() + trade.fees.raw());
                 out.record(
                     DataKind::TradesLog,
@@ -577,7 +625,12 @@ impl Desk {
                     }),
                 );
                 if excess.raw() > 0 {
-                    out.record(DataKind::Events, Some(s.clone()), now, json!({"event": "FILL_EXCESS", "excess": excess}));
+                    out.record(
+                        DataKind::Events,
+                        Some(s.clone()),
+                        now,
+                        json!({"event": "FILL_EXCESS", "excess": excess}),
+                    );
                 }
                 self.step(&s, now, Input::ExitTriggered(reason), out);
             }

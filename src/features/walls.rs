@@ -64,6 +64,10 @@ pub struct WallConfig {
     pub spoof_near_pct: f64,
     /// How long an ended wall waits for late trades before a SPOOFING/CANCELLED verdict, ms.
     pub classify_grace_ms: i64,
+    /// A wall pulled after resting less than this is a flicker (CANCELLED), not spoofing: a
+    /// spoof must be seen long enough to mislead. Calibrated on the simulator's calm books, where
+    /// random large levels come and go within ~1.2 s, ms.
+    pub min_spoof_lifetime_ms: i64,
     /// Walls further than this percent from the mid add nothing to support/resistance.
     pub zone_pct: f64,
     /// Spoof score increment per SPOOFING verdict. (0, 1].
@@ -85,6 +89,7 @@ impl Default for WallConfig {
             spoof_near_ticks: 5,
             spoof_near_pct: 0.05,
             classify_grace_ms: 300,
+            min_spoof_lifetime_ms: 1_500,
             zone_pct: 1.0,
             spoof_increment: 0.35,
             spoof_half_life_ms: 30_000,
@@ -484,7 +489,8 @@ impl WallTracker {
                 continue;
             }
             self.pending.remove(i);
-            let near = pd.dist_ticks <= self.cfg.spoof_near_ticks || pd.dist_pct <= self.cfg.spoof_near_pct;
+            let lived = pd.ended_ms - pd.wall.first_seen_ms >= self.cfg.min_spoof_lifetime_ms;
+            let near = lived && (pd.dist_ticks <= self.cfg.spoof_near_ticks || pd.dist_pct <= self.cfg.spoof_near_pct);
             let outcome = if absorbed {
                 self.absorbed_total += 1;
                 WallOutcome::Absorbing
@@ -612,7 +618,7 @@ mod tests {
     #[test]
     fn detects_wall_and_support() {
         let mut bk = Bk::new();
-        let mut wt = WallTracker::new(WallConfig::default());
+        let mut wt = WallTracker::new(WallConfig { min_spoof_lifetime_ms: 0, ..WallConfig::default() });
         let mut out = Out(Vec::new());
         out.extend(wt.on_book(bk.set(1000, &[(995, 20.0)]), 0));
         assert_eq!(wt.active(Side::Buy), 1);
@@ -624,16 +630,33 @@ mod tests {
         assert_eq!(s.resistance, 0.0);
         assert_eq!(s.bid_wall_price, 995.0);
         // 4 units is below k × average (5 × ~1): not a wall.
-        let mut wt2 = WallTracker::new(WallConfig::default());
+        let mut wt2 = WallTracker::new(WallConfig { min_spoof_lifetime_ms: 0, ..WallConfig::default() });
         out.extend(wt2.on_book(bk.set(1000, &[(995, 4.0)]), 0));
         assert_eq!(wt2.active(Side::Buy), 0);
         assert!(out.0.is_empty());
     }
 
     #[test]
-    fn wall_pulled_three_ticks_before_touch_is_spoofing() {
+    fn a_wall_that_flickers_briefly_is_not_spoofing() {
+        // Same pull as below, but with the default minimum lifetime: 400 ms is a flicker.
         let mut bk = Bk::new();
         let mut wt = WallTracker::new(WallConfig::default());
+        let mut out = Out(Vec::new());
+        out.extend(wt.on_book(bk.set(1000, &[(990, 30.0)]), 0));
+        for (i, bb) in [998, 996, 994].iter().enumerate() {
+            out.extend(wt.on_book(bk.set(*bb, &[(990, 30.0)]), 100 * (i as i64 + 1)));
+        }
+        out.extend(wt.on_book(bk.set(993, &[(990, 0.0)]), 400));
+        out.extend(wt.on_book(bk.set(993, &[]), 1_000));
+        out.extend(wt.finalize_due(2_000));
+        assert!(walls(&out).is_empty(), "{:?}", walls(&out));
+        assert_eq!(wt.scores(2_000).spoofing, 0.0);
+    }
+
+    #[test]
+    fn wall_pulled_three_ticks_before_touch_is_spoofing() {
+        let mut bk = Bk::new();
+        let mut wt = WallTracker::new(WallConfig { min_spoof_lifetime_ms: 0, ..WallConfig::default() });
         let mut out = Out(Vec::new());
         // Bid wall at 990 while best bid is 1000; price drifts down towards it.
         out.extend(wt.on_book(bk.set(1000, &[(990, 30.0)]), 0));
@@ -663,7 +686,7 @@ mod tests {
     #[test]
     fn wall_eaten_by_trades_is_absorbing() {
         let mut bk = Bk::new();
-        let mut wt = WallTracker::new(WallConfig::default());
+        let mut wt = WallTracker::new(WallConfig { min_spoof_lifetime_ms: 0, ..WallConfig::default() });
         let mut out = Out(Vec::new());
         out.extend(wt.on_book(bk.set(1000, &[(997, 30.0)]), 0));
         out.extend(wt.on_book(bk.set(997, &[(997, 30.0)]), 100));
@@ -679,7 +702,7 @@ mod tests {
         assert_eq!(ev[0].distance_ticks, -1, "the touch moved through it");
         assert_eq!(wt.scores(210).spoofing, 0.0);
         // Buy aggressors never eat a bid wall.
-        let mut wt = WallTracker::new(WallConfig::default());
+        let mut wt = WallTracker::new(WallConfig { min_spoof_lifetime_ms: 0, ..WallConfig::default() });
         out.extend(wt.on_book(bk.set(1000, &[(998, 30.0)]), 0));
         out.extend(wt.on_trades(&[trade(998, 30.0, Side::Buy)], 10));
         out.extend(wt.on_book(bk.set(1000, &[(998, 0.0)]), 20));
@@ -690,7 +713,7 @@ mod tests {
     #[test]
     fn far_wall_pulled_is_neutral_and_out_of_view_is_forgotten() {
         let mut bk = Bk::new();
-        let mut wt = WallTracker::new(WallConfig::default());
+        let mut wt = WallTracker::new(WallConfig { min_spoof_lifetime_ms: 0, ..WallConfig::default() });
         let mut out = Out(Vec::new());
         // Ask wall 15 ticks away (1.5 % at price 1000 > 0.05 %) pulled: cancelled, no event.
         out.extend(wt.on_book(bk.set(1000, &[(1015, 40.0)]), 0));

@@ -1,0 +1,210 @@
+//! The whole core trading in SIM on a hand-built market: signal → post-only entry → fill →
+//! exchange-side-style SL/TP orders → exit, with the trade log's PnL equal, to the last unit, to
+//! the fills and fees the venue reported. Also: PANIC flattens, pause blocks new entries.
+
+use scalper::config::paths::DataKind;
+use scalper::config::Config;
+use scalper::domain::{EventTime, Price, Qty, Side, Symbol};
+use scalper::engine::clock::FrozenClock;
+use scalper::engine::core::CorePipeline;
+use scalper::engine::event::{ControlCommand, Event, EventKind, FeedState};
+use scalper::engine::output::{Output, Outputs};
+use scalper::engine::{DegradedPolicy, Engine};
+use scalper::market::data::{BookAction, BookUpdate, Instrument, InstrumentStatus, Level, Trade, TradeBatch};
+use scalper::state::machine::TradeState;
+use serde_json::Value;
+use std::sync::Arc;
+
+const SYM: &str = "AAAUSDT";
+
+fn p(s: &str) -> Price {
+    Price::parse(s).unwrap()
+}
+
+fn inst() -> Instrument {
+    Instrument {
+        symbol: Symbol::new(SYM),
+        status: InstrumentStatus::Trading,
+        tick_size: p("0.01"),
+        qty_step: Qty::parse("0.1").unwrap(),
+        min_qty: Qty::parse("0.1").unwrap(),
+        max_qty: Qty::parse("100000").unwrap(),
+        min_notional: p("5"),
+        max_leverage: p("50"),
+        launch_time_ms: 0,
+    }
+}
+
+struct Sim {
+    e: Engine<CorePipeline, FrozenClock>,
+    seq: u64,
+    now: i64,
+    u: u64,
+    records: Vec<(DataKind, Value)>,
+}
+
+impl Sim {
+    fn new() -> Sim {
+        let mut cfg = Config::default();
+        // Any positive score arms: the test is about the trading wiring, not the signal.
+        cfg.thresholds.watch = 0.0;
+        cfg.thresholds.arm = 0.0;
+        let e = Engine::new(
+            CorePipeline::new(Arc::new(cfg)),
+            FrozenClock,
+            DegradedPolicy { tick_budget_nanos: u64::MAX, recover_ticks: 1 },
+        );
+        let mut s = Sim { e, seq: 0, now: 1_000_000, u: 100, records: Vec::new() };
+        s.ev(EventKind::Feed { connection: 0, state: FeedState::Connected });
+        s.ev(EventKind::Universe(vec![inst()]));
+        s
+    }
+    fn ev(&mut self, kind: EventKind) -> Outputs {
+        self.seq += 1;
+        self.now += 100;
+        let out = self.e.on_event(&Event::new(self.seq, EventTime::local(self.now), kind));
+        for o in &out.items {
+            if let Output::Record(r) = o {
+                self.records.push((r.kind, r.body.clone()));
+            }
+        }
+        out
+    }
+    /// A book around `mid` (ticks of 0.01) with heavier bids.
+    fn book(&mut self, action: BookAction, bid: &str, ask: &str) {
+        self.u += 1;
+        let (b, a) = (p(bid).raw(), p(ask).raw());
+        let t = p("0.01").raw();
+        let bids =
+            (0..20).map(|i| Level { price: Price::from_raw(b - i * t), qty: Qty::parse("30").unwrap() }).collect();
+        let asks =
+            (0..20).map(|i| Level { price: Price::from_raw(a + i * t), qty: Qty::parse("10").unwrap() }).collect();
+        self.ev(EventKind::Book(BookUpdate {
+            symbol: Symbol::new(SYM),
+            action,
+            depth: 50,
+            bids,
+            asks,
+            update_id: if action == BookAction::Snapshot { self.u + 1000 } else { self.u },
+            seq: self.u,
+            cts_ms: None,
+        }));
+        if action == BookAction::Snapshot {
+            self.u += 1000;
+        }
+    }
+    fn trade(&mut self, price: Price, qty: &str, aggressor: Side) {
+        let t = Trade {
+            ts_ms: self.now,
+            price,
+            qty: Qty::parse(qty).unwrap(),
+            aggressor,
+            id: format!("t{}", self.seq),
+            block_trade: false,
+        };
+        self.ev(EventKind::Trades(TradeBatch { symbol: Symbol::new(SYM), trades: vec![t] }));
+    }
+    fn events(&self, name: &str) -> Vec<Value> {
+        self.records.iter().filter(|(_, v)| v["event"] == name).map(|(_, v)| v.clone()).collect()
+    }
+    fn state(&self) -> TradeState {
+        self.e.pipeline().desk().state_of(&Symbol::new(SYM))
+    }
+}
+
+fn fixed(v: &Value) -> i128 {
+    scalper::domain::Fixed::parse(v.as_str().unwrap()).unwrap().raw() as i128
+}
+
+#[test]
+fn a_signal_becomes_an_entry_a_fill_sl_tp_orders_and_an_exact_exit() {
+    let mut s = Sim::new();
+    s.book(BookAction::Snapshot, "99.99", "100.01");
+    for _ in 0..3 {
+        s.book(BookAction::Delta, "99.99", "100.01");
+        if !s.events("ENTRY").is_empty() {
+            break;
+        }
+    }
+    let entries = s.events("ENTRY");
+    assert_eq!(entries.len(), 1, "one entry planned; states: {:?}", s.events("STATE"));
+    let e = &entries[0];
+    let side = if e["side"] == "Buy" { Side::Buy } else { Side::Sell };
+    assert_eq!(s.state(), TradeState::OrderPlaced);
+    let entry = p(e["entry"].as_str().unwrap());
+    let (stop, tp2) = (p(e["stop"].as_str().unwrap()), p(e["tp2"].as_str().unwrap()));
+    assert!(side.sign() * (entry.raw() - stop.raw()) > 0, "stop on the losing side");
+    assert!(side.sign() * (tp2.raw() - entry.raw()) > 0, "target on the winning side");
+    let qty = e["qty"].as_str().unwrap().to_string();
+
+    // Aggressors trade through our resting post-only entry: it fills as maker.
+    let through = Price::from_raw(entry.raw() - side.sign() * p("0.01").raw());
+    s.trade(through, &format!("{qty}0"), side.opposite());
+    assert!(!s.events("FILL").is_empty(), "entry filled");
+    assert_eq!(s.state(), TradeState::InPosition);
+    let pos = s.e.pipeline().desk().portfolio.position(&Symbol::new(SYM)).cloned().expect("position open");
+    assert_eq!(pos.side, side);
+
+    // Price runs to the targets; the break-even move happens on the way; TP limits fill.
+    let mut px = entry;
+    let step = side.sign() * p("0.01").raw();
+    while side.sign() * (px.raw() - tp2.raw()) <= 0 {
+        px = Price::from_raw(px.raw() + step);
+        s.trade(px, "1000", side);
+    }
+    s.trade(Price::from_raw(px.raw() + step), "100000", side);
+    assert!(s.e.pipeline().desk().portfolio.position(&Symbol::new(SYM)).is_none(), "position closed");
+    assert!(!s.events("BREAK_EVEN").is_empty(), "stop moved to break-even before the target");
+    let closed: Vec<Value> =
+        s.records.iter().filter(|(k, _)| *k == DataKind::TradesLog).map(|(_, v)| v.clone()).collect();
+    assert_eq!(closed.len(), 1);
+    let t = &closed[0];
+    assert_eq!(t["reason"], "TAKE_PROFIT");
+    assert!(t["net_pnl"].as_f64().unwrap() > 0.0);
+
+    // PnL reconciles exactly with the fills: Σ side-signed qty × price − Σ fees.
+    let fills = s.events("FILL");
+    let scale = scalper::domain::SCALE as i128;
+    let mut cash: i128 = 0; // 10^-16 units
+    let mut fees: i128 = 0;
+    for f in &fills {
+        let f = &f["fill"];
+        let sign: i128 = if f["side"] == "Buy" { -1 } else { 1 };
+        cash += sign * fixed(&f["qty"]) * fixed(&f["price"]);
+        fees += fixed(&f["fee"]);
+    }
+    let gross = cash.div_euclid(scale);
+    assert_eq!(fixed(&t["fees_exact"]), fees, "fees equal the fills' fees");
+    assert_eq!(fixed(&t["net_pnl_exact"]), gross - fees, "net PnL equals fills minus fees, exactly");
+    assert_eq!(s.state(), TradeState::Exited);
+}
+
+#[test]
+fn panic_flattens_and_pause_blocks_new_entries() {
+    let mut s = Sim::new();
+    s.book(BookAction::Snapshot, "99.99", "100.01");
+    for _ in 0..3 {
+        s.book(BookAction::Delta, "99.99", "100.01");
+    }
+    let e = s.events("ENTRY").pop().expect("an entry");
+    let side = if e["side"] == "Buy" { Side::Buy } else { Side::Sell };
+    let entry = p(e["entry"].as_str().unwrap());
+    let through = Price::from_raw(entry.raw() - side.sign() * p("0.01").raw());
+    s.trade(through, "100000", side.opposite());
+    assert!(s.e.pipeline().desk().portfolio.position(&Symbol::new(SYM)).is_some());
+
+    s.ev(EventKind::Control(ControlCommand::PanicCloseAll));
+    assert!(s.e.pipeline().desk().portfolio.position(&Symbol::new(SYM)).is_none(), "PANIC closed the position");
+    assert!(s.e.pipeline().desk().venue.snapshot().orders.is_empty(), "and cancelled every order");
+    let closed: Vec<Value> =
+        s.records.iter().filter(|(k, _)| *k == DataKind::TradesLog).map(|(_, v)| v.clone()).collect();
+    assert_eq!(closed.last().unwrap()["reason"], "PANIC");
+
+    // While paused (and with the kill switch engaged), no new entry is planned.
+    s.ev(EventKind::Control(ControlCommand::Pause));
+    let before = s.events("ENTRY").len();
+    for _ in 0..5 {
+        s.book(BookAction::Delta, "99.99", "100.01");
+    }
+    assert_eq!(s.events("ENTRY").len(), before);
+}

@@ -552,6 +552,26 @@ impl Pipeline for CorePipeline {
                 self.desk.reconfigure(cfg);
             }
             EventKind::Control(cmd) => self.on_control(cmd, now, t),
+            EventKind::BookShed(sym) => {
+                let pending = match self.symbols.get_mut(sym) {
+                    Some(m) => {
+                        m.book.invalidate();
+                        *self.counters.book_errors.entry("shed").or_default() += 1;
+                        m.resync_pending_since.is_some()
+                    }
+                    None => true,
+                };
+                if !pending {
+                    t.out.record(
+                        DataKind::Events,
+                        Some(sym.clone()),
+                        now,
+                        serde_json::json!({"event": "BOOK_INVALID", "reason": "shed"}),
+                    );
+                    let s = sym.clone();
+                    self.request_resync(&s, now, t);
+                }
+            }
             EventKind::Liquidation(_) => {}
         }
     }

@@ -311,6 +311,12 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
                     bus.publish_record(&r);
                     let _ = store_h.try_append(r.kind, r.symbol.as_ref(), r.ts_ms, &r.body);
                 }
+                Output::Snapshot { kind, name, mut body } => {
+                    if kind == crate::config::paths::DataKind::Profiles {
+                        keep_profile_overrides(&paths, &name, &mut body);
+                    }
+                    let _ = store_h.try_set_snapshot(kind, &name, &body);
+                }
                 Output::Feed(cmd) => dispatch_feed(&feed, cmd).await,
                 Output::Status(s) => match s {
                     StatusChange::DegradedEnter => metrics.degraded.set(1),
@@ -354,6 +360,19 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
     feed.shutdown();
     store.shutdown().await;
     Ok(())
+}
+
+/// A profile file also holds the operator's `overrides`: keep them when the core rewrites it.
+fn keep_profile_overrides(paths: &Paths, name: &str, body: &mut serde_json::Value) {
+    let file = paths.snapshot_file(crate::config::paths::DataKind::Profiles, name);
+    let Ok(bytes) = std::fs::read(&file) else { return };
+    let Ok(old) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        tracing::warn!(path = %file.display(), "profile file is not JSON; its overrides cannot be kept");
+        return;
+    };
+    if let (Some(o), Some(b)) = (old.get("overrides"), body.as_object_mut()) {
+        b.insert("overrides".into(), o.clone());
+    }
 }
 
 fn spawn_shedder(

@@ -80,15 +80,9 @@ async fn scenarios_are_recognised_on_the_simulator() {
     for step in 1..=steps {
         sim.advance(1).await.unwrap();
         // Drain what that step produced.
-        loop {
-            match tokio::time::timeout(Duration::from_millis(15), rx.recv()).await {
-                Ok(Some(ev)) => {
-                    if matches!(ev.kind, EventKind::Feed { .. }) {
-                        continue;
-                    }
-                    run(&mut engine, ev.time.recv_ms, ev.kind);
-                }
-                _ => break,
+        while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(15), rx.recv()).await {
+            if !matches!(ev.kind, EventKind::Feed { .. }) {
+                run(&mut engine, ev.time.recv_ms, ev.kind);
             }
         }
         if step % 10 == 0 {

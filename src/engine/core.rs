@@ -789,9 +789,15 @@ impl Pipeline for CorePipeline {
             }
             _ => {}
         }
-        // Position management for the event's symbol.
+        // Position management for the event's symbol, and review of a working maker entry.
         if let Some(sym) = t.event.symbol().cloned() {
             if let Some(m) = self.symbols.get(&sym) {
+                if m.book.is_valid() && self.desk.state_of(&sym) == crate::state::machine::TradeState::OrderPlaced {
+                    let best = m.score.long.max(m.score.short);
+                    let setup_ok = best > self.cfg.thresholds.watch && !self.controls.kill.is_engaged();
+                    let i = self.desk.review_entry(&sym, &m.book, setup_ok, now, t.out);
+                    self.intents.extend(i);
+                }
                 let mark = m.tape.last_price().or_else(|| m.book.mid());
                 if let (Some(mark), true) = (mark, self.desk.portfolio.position(&sym).is_some()) {
                     let tick = m.instrument.tick_size;

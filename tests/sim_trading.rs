@@ -241,3 +241,22 @@ fn a_maker_entry_left_behind_switches_to_taker_or_is_abandoned() {
         other => panic!("unexpected decision {other:?}"),
     }
 }
+
+#[test]
+fn an_extreme_spread_on_a_held_symbol_engages_the_kill_switch_and_flattens() {
+    let mut s = Sim::new();
+    s.book(BookAction::Snapshot, "99.99", "100.01");
+    for _ in 0..3 {
+        s.book(BookAction::Delta, "99.99", "100.01");
+    }
+    let e = s.events("ENTRY").pop().expect("an entry");
+    let side = if e["side"] == "Buy" { Side::Buy } else { Side::Sell };
+    let entry = p(e["entry"].as_str().unwrap());
+    s.trade(Price::from_raw(entry.raw() - side.sign() * p("0.01").raw()), "100000", side.opposite());
+    assert!(s.e.pipeline().desk().portfolio.position(&Symbol::new(SYM)).is_some());
+    // The book blows out to a 2.5 % spread.
+    s.book(BookAction::Snapshot, "98.80", "101.30");
+    assert_eq!(s.events("KILL_SWITCH").len(), 1);
+    assert!(s.e.pipeline().controls().kill.is_engaged());
+    assert!(s.e.pipeline().desk().portfolio.position(&Symbol::new(SYM)).is_none(), "flattened");
+}

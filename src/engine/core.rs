@@ -789,6 +789,33 @@ impl Pipeline for CorePipeline {
             }
             _ => {}
         }
+        // Kill switch on an extreme market: a Prime symbol (market-wide emergency) or a symbol we
+        // hold breaching the spread / 60 s move limits.
+        if let EventKind::Book(b) = &t.event.kind {
+            if let Some(m) = self.symbols.get(&b.symbol) {
+                let held = self.desk.portfolio.position(&b.symbol).is_some();
+                if m.book.is_valid() && (held || m.category == Category::Prime) && !self.controls.kill.is_engaged() {
+                    let f = m.intel.snapshot();
+                    let reason = crate::execution::integrity::KillThresholds::default().check(
+                        &b.symbol,
+                        m.book.spread_bps(),
+                        Some(f.ret_60s_pct),
+                    );
+                    if let Some(r) = reason {
+                        tracing::error!(reason = ?r, "kill switch engaged by an extreme market");
+                        t.out.record(
+                            DataKind::Events,
+                            None,
+                            now,
+                            serde_json::json!({"event": "KILL_SWITCH", "reason": r}),
+                        );
+                        self.controls.kill.engage(r, now);
+                        let flat = self.desk.flatten(&self.controls.kill, now);
+                        self.intents.extend(flat);
+                    }
+                }
+            }
+        }
         // Position management for the event's symbol, and review of a working maker entry.
         if let Some(sym) = t.event.symbol().cloned() {
             if let Some(m) = self.symbols.get(&sym) {

@@ -70,6 +70,10 @@ const SYM: &[&str] = &["symbol", "category"];
 pub const FEED_CONNECTION: &str = "0";
 /// `endpoint` label of the public REST client's counters (all its paths together).
 pub const PUBLIC_REST: &str = "public";
+/// `reason` labels of `scalper_core_book_errors_total` the core produces (created at 0; a reason
+/// added to the core later simply appears on its first occurrence).
+pub const BOOK_ERROR_REASONS: &[&str] =
+    &["no_snapshot", "stale", "gap", "off_tick", "invalid_level", "crossed", "other", "stale_book", "shed"];
 /// `component` labels of `scalper_errors_total` (see [`Metrics::refresh_derived`]).
 pub const ERROR_COMPONENTS: &[&str] = &["book", "rest", "ws", "storage", "retention", "config"];
 
@@ -158,11 +162,12 @@ pub struct Metrics {
     pub rest_errors: IntCounterVec,
     /// REST attempts retried after a retryable error, by endpoint.
     pub rest_retries: IntCounterVec,
-    /// REST latency, by endpoint.
+    /// REST latency, by endpoint. Nothing measures it yet (the public client does not time its
+    /// requests), so it stays empty and no dashboard uses it.
     pub rest_latency: HistogramVec,
     /// Waits imposed by rate limiting, by endpoint.
     pub rate_limit_waits: IntCounterVec,
-    /// Time spent waiting on rate limits, by endpoint.
+    /// Time spent waiting on rate limits, by endpoint. Not measured yet; no dashboard uses it.
     pub rate_limit_wait_seconds: CounterVec,
     /// Errors by component (for the error rate).
     pub errors: IntCounterVec,
@@ -317,17 +322,19 @@ impl Metrics {
             &["connection"]
         ));
         let ws_messages = reg!(IntCounterVec::new(
-            Opts::new("ws_messages_total", "WebSocket messages received by connection"),
+            Opts::new("ws_messages_total", "WebSocket frames received by connection (0 = all public feed sockets)"),
             &["connection"]
         ));
         let ws_reconnects = reg!(IntCounterVec::new(
-            Opts::new("ws_reconnects_total", "WebSocket reconnects by connection"),
+            Opts::new("ws_reconnects_total", "WebSocket reconnects by connection (0 = all public feed sockets)"),
             &["connection"]
         ));
-        let rest_requests =
-            reg!(IntCounterVec::new(Opts::new("rest_requests_total", "REST requests by endpoint"), &["endpoint"]));
+        let rest_requests = reg!(IntCounterVec::new(
+            Opts::new("rest_requests_total", "REST attempts by endpoint (public = the public REST client)"),
+            &["endpoint"]
+        ));
         let rest_errors = reg!(IntCounterVec::new(
-            Opts::new("rest_errors_total", "REST errors by endpoint and kind"),
+            Opts::new("rest_errors_total", "Failed REST attempts by endpoint and kind (rate_limited, other)"),
             &["endpoint", "kind"]
         ));
         let rest_latency = reg!(HistogramVec::new(
@@ -531,6 +538,9 @@ impl Metrics {
         }
         for c in ERROR_COMPONENTS {
             self.errors.with_label_values(&[c]);
+        }
+        for r in BOOK_ERROR_REASONS {
+            self.core_book_errors.with_label_values(&[r]);
         }
     }
 
@@ -896,6 +906,7 @@ mod tests {
             r#"scalper_live_pin_attempts_total{result="wrong"} 0"#,
             r#"scalper_shed_events_total{category="wild"} 0"#,
             r#"scalper_errors_total{component="storage"} 0"#,
+            r#"scalper_core_book_errors_total{reason="gap"} 0"#,
         ] {
             assert!(text.contains(line), "missing {line}");
         }

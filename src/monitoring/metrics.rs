@@ -522,7 +522,6 @@ impl Metrics {
         }
         for k in DataKind::ALL {
             let k = [k.dir_name()];
-            self.storage_writes.with_label_values(&k);
             self.storage_write_failures.with_label_values(&k);
             self.storage_dropped.with_label_values(&k);
         }

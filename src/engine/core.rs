@@ -299,6 +299,15 @@ impl CorePipeline {
 
     fn on_control(&mut self, cmd: &ControlCommand, now: TimeMs, t: &mut Tick<'_>) {
         let body = match cmd {
+            ControlCommand::SetMode(m)
+                if *m != self.controls.mode.mode()
+                    && (self.desk.portfolio.positions().len() != 0
+                        || !self.desk.venue.snapshot().orders.is_empty()) =>
+            {
+                // Positions and orders live in the current mode's venue: switching would orphan them.
+                serde_json::json!({"event": "MODE_REFUSED", "to": m,
+                    "reason": "positions or orders are open in the current mode; close them first (panic, or wait)"})
+            }
             ControlCommand::SetMode(m) => match self.controls.mode.request(*m, now) {
                 Ok(Some(ch)) => serde_json::json!({"event": "MODE_CHANGED", "from": ch.from, "to": ch.to}),
                 Ok(None) => return,

@@ -30,6 +30,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/v5/market/tickers", get(tickers))
         .route("/v5/market/time", get(time))
         .route("/v5/public/linear", get(ws_public))
+        .merge(super::private_http::routes())
         .with_state(shared)
 }
 
@@ -51,7 +52,7 @@ pub(crate) fn ret_msg(code: i64) -> &'static str {
     }
 }
 
-fn fault_response(ex: &Exchange, fault: RestFault) -> Response {
+pub(crate) fn fault_response(ex: &Exchange, fault: RestFault) -> Response {
     match fault {
         RestFault::RetCode(code) => json(ex.error_body(code, ret_msg(code))),
         RestFault::Http(status) => {

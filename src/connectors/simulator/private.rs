@@ -1123,6 +1123,14 @@ impl PrivateState {
                 if t < 0 || t % r.tick != 0 {
                     return Err(params("triggerPrice invalid"));
                 }
+                let last = Self::last_price(ex, &r);
+                let (tp, cur) = (Self::price_str(&r, t), Self::price_str(&r, last));
+                if d == 1 && t <= last {
+                    return Err(err(110092, format!("expect Rising, but trigger_price[{tp}] <= current[{cur}]")));
+                }
+                if d == 2 && t >= last {
+                    return Err(err(110093, format!("expect Falling, but trigger_price[{tp}] >= current[{cur}]")));
+                }
                 d as u8
             }
             (Some(_), _) => return Err(params("triggerDirection must be 1 or 2 for a conditional order")),

@@ -169,6 +169,28 @@ async fn private_rest(
     };
     let is_create = path == "/v5/order/create";
     let fault = if is_create { lock_private(&sh).take_create_fault() } else { None };
+    let delayed = matches!(fault, Some(CreateFault::DelayProcessing(_)));
+    let work = process(sh, method, uri, headers, payload, path, fault, limits);
+    if delayed {
+        // A request stuck inside the venue is processed even if its client gave up.
+        return tokio::spawn(work).await.unwrap_or_else(|_| http_error(503));
+    }
+    work.await
+}
+
+/// Processes an authenticated, rate-limited request (after its injected fault, if any).
+#[allow(clippy::too_many_arguments)]
+async fn process(
+    sh: Arc<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    payload: String,
+    path: String,
+    fault: Option<CreateFault>,
+    limits: LimitHeaders,
+) -> Response {
+    let is_create = path == "/v5/order/create";
     if let Some(CreateFault::DelayProcessing(d)) = fault {
         if !sleep_or_shutdown(&sh, Duration::from_millis(d)).await {
             return http_error(503);

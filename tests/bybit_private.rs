@@ -460,20 +460,29 @@ async fn place_fill_position_close_and_the_wallet_moves_by_pnl_minus_fees() {
 
 #[tokio::test]
 async fn a_conditional_stop_and_a_position_stop_loss_fire_when_the_price_falls() {
-    // BTCUSDT crashes 5 % 1.2 s into the run.
+    // A manual clock: the market moves only when the test advances it, and the client reads
+    // the simulator's clock as its own, so signed timestamps stay valid. BTCUSDT crashes 5 %
+    // at step 20 (1 s of simulated time).
     let cfg = SimConfig {
         symbols: 3,
         seed: 11,
         tick_interval_ms: 50,
-        clock: ClockMode::RealTime { speed: 1.0 },
+        clock: ClockMode::Manual,
+        start_time_ms: Some(1_700_000_000_000),
         scenarios: vec![ScenarioAssignment {
             symbol: BTC.into(),
-            scenario: Scenario::NewsShock { at_ms: 1_200, jump_bps: -500 },
+            scenario: Scenario::NewsShock { at_ms: 1_000, jump_bps: -500 },
         }],
         ..SimConfig::default()
     };
     let sim = SimExchange::start(cfg).await.unwrap();
-    let rest = client(rest_cfg(&sim), KEY, SECRET);
+    let clock = sim.clone();
+    let creds = Credentials::new(KEY, SECRET).unwrap();
+    let rest = PrivateRest::with_config(rest_cfg(&sim), creds, Default::default())
+        .unwrap()
+        .with_time_source(Arc::new(move || clock.now_ms()));
+    rest.sync_time().await.unwrap();
+    assert_eq!(rest.clock_offset_ms(), 0);
     rest.create_order(&order("c-open-1", Side::Buy, OrderKind::Market, "0.004", false)).await.unwrap();
     let last = sim.book_levels(BTC).unwrap().bids[0].price;
     let trigger = Price::from_raw(last.raw() / 100 * 98 / 10_000_000 * 10_000_000);
@@ -482,10 +491,9 @@ async fn a_conditional_stop_and_a_position_stop_loss_fire_when_the_price_falls()
     let sl = Price::from_raw(trigger.raw() - 500 * 10_000_000);
     rest.set_trading_stop(&Symbol::new(BTC), None, Some(sl)).await.unwrap();
     assert_eq!(rest.position(&Symbol::new(BTC)).await.unwrap().unwrap().stop_loss, Some(sl));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
-    while sim.private().position(BTC).is_some() && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    sim.advance(19).await.unwrap();
+    assert_eq!(sim.private().position(BTC), Some((Side::Buy, q("0.004"))), "nothing fires before the crash");
+    sim.advance(40).await.unwrap();
     assert_eq!(sim.private().position(BTC), None, "both stops fired");
     let s = rest.order_by_link_id(&Symbol::new(BTC), "c-stop-1").await.unwrap().unwrap();
     assert_eq!((s.status, s.cum_exec_qty), (OrderStatus::Filled, q("0.003")));
@@ -544,6 +552,8 @@ async fn a_dropped_private_stream_mid_trade_loses_no_fill() {
     let rec3 = |m: &PrivateMsg| matches!(&m.update, PrivateUpdate::Reconciled(r) if r.connection == 3);
     assert!(recv_until(&mut rx, Duration::from_secs(5), &mut seen, rec3).await);
 
+    // Heartbeats run on the live connection.
+    recv_until(&mut rx, Duration::from_millis(800), &mut seen, |_| false).await;
     let xs = executions(&seen);
     let ids: HashSet<String> = xs.iter().map(|(_, x)| x.exec_id.clone()).collect();
     assert_eq!(ids.len(), xs.len(), "every execId exactly once");
@@ -551,6 +561,7 @@ async fn a_dropped_private_stream_mid_trade_loses_no_fill() {
     assert_eq!(ids, venue, "every venue execution was delivered");
     let st = stream.stats().snapshot();
     assert!(st.ws_reconnects >= 2 && st.reconciliations >= 3, "{st:?}");
+    assert!(st.ws_pings >= 1 && st.ws_pongs >= 1, "{st:?}");
     assert!(st.executions_deduped + st.reconciled_executions >= 1);
     let statuses: Vec<FeedState> = seen
         .iter()

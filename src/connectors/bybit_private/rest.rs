@@ -127,7 +127,7 @@ pub enum CancelOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IntentResult {
     /// `Intent::Place` / `Intent::Close`.
-    Placed(Placed),
+    Placed(Box<Placed>),
     /// `Intent::Cancel`.
     Cancel(CancelOutcome),
     /// `Intent::Amend`.
@@ -793,7 +793,7 @@ impl PrivateRest {
     /// opposite side) through [`PrivateRest::create_order`], `Cancel`, `Amend`.
     pub async fn submit(&self, intent: &Intent) -> Result<IntentResult, PrivateError> {
         match intent {
-            Intent::Place(req) => Ok(IntentResult::Placed(self.create_order(req).await?)),
+            Intent::Place(req) => Ok(IntentResult::Placed(Box::new(self.create_order(req).await?))),
             Intent::Close { symbol, position_side, qty, client_id, .. } => {
                 let req = OrderRequest {
                     client_id: client_id.clone(),
@@ -806,7 +806,7 @@ impl PrivateRest {
                     qty: *qty,
                     reduce_only: true,
                 };
-                Ok(IntentResult::Placed(self.create_order(&req).await?))
+                Ok(IntentResult::Placed(Box::new(self.create_order(&req).await?)))
             }
             Intent::Cancel { symbol, client_id } => {
                 Ok(IntentResult::Cancel(self.cancel_order(symbol, client_id).await?))

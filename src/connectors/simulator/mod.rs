@@ -25,6 +25,11 @@
 //! - `GET /v5/market/time`
 //! - WebSocket `/v5/public/linear`: `orderbook.{1|50|200|1000}.{S}`, `publicTrade.{S}`,
 //!   `tickers.{S}`, `allLiquidation.{S}`; `subscribe`/`unsubscribe`/`ping`.
+//! - Private, signed (see [`SimHandle::private`]): `GET /v5/account/wallet-balance`,
+//!   `/v5/position/list`, `/v5/order/realtime`, `/v5/order/history`, `/v5/execution/list`;
+//!   `POST /v5/order/create|amend|cancel|cancel-all`, `/v5/position/set-leverage`,
+//!   `/v5/position/trading-stop`; WebSocket `/v5/private` (`auth`, `order`, `execution`,
+//!   `position`, `wallet`). Orders match against the simulator's own books.
 //!
 //! The market is a deterministic function of (config, step number): each symbol has its own
 //! seeded RNG, and publication never consumes randomness. Timestamps are `start_time_ms +

@@ -81,7 +81,7 @@ fn header_str<'a>(h: &'a HeaderMap, k: &str) -> Option<&'a str> {
 }
 
 /// Verifies key, timestamp and signature. `Ok(key)` or the error response.
-fn authenticate(sh: &Shared, h: &HeaderMap, payload: &str) -> Result<String, Response> {
+fn authenticate(sh: &Shared, h: &HeaderMap, payload: &str) -> Result<String, Box<Response>> {
     let ex = sh.lock();
     let now = ex.now_ms();
     let mut p = lock_private(sh);
@@ -89,7 +89,7 @@ fn authenticate(sh: &Shared, h: &HeaderMap, payload: &str) -> Result<String, Res
         Ok(k) => Ok(k),
         Err((code, msg)) => {
             p.counters.auth_failures += 1;
-            Err(json(ex.error_body(code, &msg)))
+            Err(Box::new(json(ex.error_body(code, &msg))))
         }
     }
 }
@@ -153,7 +153,7 @@ async fn private_rest(
     }
     let key = match authenticate(&sh, &headers, &payload) {
         Ok(k) => k,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Some(group) = EndpointGroup::of_path(&path) else {
         return error(&sh, 10017, "Route not found.");
@@ -197,7 +197,7 @@ async fn process(
         }
         // The timestamp is checked again when the request is finally processed.
         if let Err(r) = authenticate(&sh, &headers, &payload) {
-            return with_limits(r, limits);
+            return with_limits(*r, limits);
         }
     }
     let result = {

@@ -1,6 +1,7 @@
 //! HTTP side of the simulator: Bybit v5 public REST market endpoints and the WebSocket upgrade
-//! of `/v5/public/linear`, on one loopback port. Private endpoints (`/v5/order/*`,
-//! `/v5/position/*`, `/v5/account/*`, `/v5/private`) plug into [`router`] later.
+//! of `/v5/public/linear`, on one loopback port. The private endpoints (`/v5/order/*`,
+//! `/v5/position/*`, `/v5/account/*`, `/v5/execution/list`, `/v5/private`) are merged in from
+//! `private_http`.
 
 use super::exchange::{Exchange, RestError, RestFault};
 use super::{ws, Shared};

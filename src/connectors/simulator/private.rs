@@ -1342,7 +1342,7 @@ impl PrivateState {
         self.next_seq = pseq;
         self.wallet += pnl - f;
         self.cum_realised += pnl - f;
-        let (cum_qty, leaves, mark) = {
+        let (leaves, mark) = {
             let r = Self::rules(ex, &o.symbol);
             let mark = r.as_ref().map_or(price, |r| Self::last_price(ex, r));
             let ord = match self.orders.get_mut(&seq) {
@@ -1354,9 +1354,8 @@ impl PrivateState {
             ord.cum_fee += f;
             ord.avg_price = Some((ord.cum_value / ord.cum_qty.max(1) as i128) as i64);
             ord.updated_ms = now_ms;
-            (ord.cum_qty, (ord.qty - ord.cum_qty).max(0), mark)
+            ((ord.qty - ord.cum_qty).max(0), mark)
         };
-        let _ = cum_qty;
         let exec = SimExec {
             exec_id: self.new_id(),
             order_id: o.order_id.clone(),
@@ -1385,8 +1384,8 @@ impl PrivateState {
             self.execs.pop_front();
         }
         self.counters.executions += 1;
-        // A flat position cancels its conditional reduce-only orders? No: Bybit keeps them
-        // until triggered; they are deactivated at trigger time if nothing is left to reduce.
+        // Conditional reduce-only orders outlive a flat position, as on Bybit; they are
+        // deactivated when they trigger with nothing left to reduce.
     }
 
     /// Forgets the oldest closed orders beyond the history bound.

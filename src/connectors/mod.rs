@@ -2,5 +2,6 @@
 //! Bybit v5 simulator. Connectors own sockets, heartbeats, reconnects and parsing; they hold no
 //! trading state and report everything to the core as events.
 
+pub mod bybit_private;
 pub mod bybit_public;
 pub mod simulator;

@@ -25,6 +25,11 @@
 //! - `GET /v5/market/time`
 //! - WebSocket `/v5/public/linear`: `orderbook.{1|50|200|1000}.{S}`, `publicTrade.{S}`,
 //!   `tickers.{S}`, `allLiquidation.{S}`; `subscribe`/`unsubscribe`/`ping`.
+//! - Private, signed (see [`SimHandle::private`]): `GET /v5/account/wallet-balance`,
+//!   `/v5/position/list`, `/v5/order/realtime`, `/v5/order/history`, `/v5/execution/list`;
+//!   `POST /v5/order/create|amend|cancel|cancel-all`, `/v5/position/set-leverage`,
+//!   `/v5/position/trading-stop`; WebSocket `/v5/private` (`auth`, `order`, `execution`,
+//!   `position`, `wallet`). Orders match against the simulator's own books.
 //!
 //! The market is a deterministic function of (config, step number): each symbol has its own
 //! seeded RNG, and publication never consumes randomness. Timestamps are `start_time_ms +
@@ -35,6 +40,9 @@ mod book;
 pub mod config;
 mod exchange;
 mod market;
+mod private;
+mod private_http;
+mod private_ws;
 mod rng;
 mod server;
 mod universe;
@@ -45,6 +53,7 @@ pub use config::{
     base_symbol_name, ClockMode, CrossedKind, Fault, Scenario, ScenarioAssignment, ScenarioLabel, ScheduledFault,
     SimConfig, UniverseEvent,
 };
+pub use private::{ApiKey, PrivateConfig, PrivateCounters, PrivateFault, SimExecutionView, SimOrderView, SimPrivate};
 
 use crate::domain::{Price, Qty, Side, Symbol, TimeMs};
 use crate::market::data::{Instrument, Level};
@@ -247,6 +256,7 @@ pub(crate) struct Shared {
     counters: Arc<Counters>,
     cancel: CancellationToken,
     step_tx: watch::Sender<u64>,
+    private: Mutex<private::PrivateState>,
 }
 
 impl Shared {
@@ -275,10 +285,11 @@ impl SimExchange {
         let addr = listener.local_addr().map_err(|e| SimError::Bind(e.to_string()))?;
         let t0 = cfg.start_time_ms.unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
         let counters = Arc::new(Counters::default());
+        let private = Mutex::new(private::PrivateState::new(PrivateConfig::default(), cfg.seed));
         let ex = Exchange::new(cfg, t0, counters.clone());
         let (step_tx, _) = watch::channel(0u64);
         let cancel = CancellationToken::new();
-        let shared = Arc::new(Shared { ex: Mutex::new(ex), counters, cancel: cancel.clone(), step_tx });
+        let shared = Arc::new(Shared { ex: Mutex::new(ex), counters, cancel: cancel.clone(), step_tx, private });
         let app = server::router(shared.clone());
         let stop = cancel.clone();
         use axum::serve::ListenerExt;
@@ -326,6 +337,7 @@ async fn run_market(sh: Arc<Shared>, mut cmds: mpsc::Receiver<Cmd>) {
                             ex.step();
                             ex.step
                         };
+                        private::on_step(&sh);
                         sh.step_tx.send_replace(last);
                         // Let connection tasks drain their queues between steps.
                         tokio::task::yield_now().await;
@@ -366,6 +378,7 @@ async fn run_market(sh: Arc<Shared>, mut cmds: mpsc::Receiver<Cmd>) {
                     };
                     match stepped {
                         Some(s) => {
+                            private::on_step(&sh);
                             sh.step_tx.send_replace(s);
                         }
                         None => break,
@@ -407,6 +420,11 @@ impl SimHandle {
     /// Public linear WebSocket URL, e.g. `ws://127.0.0.1:40123/v5/public/linear`.
     pub fn ws_public_url(&self) -> String {
         format!("ws://{}/v5/public/linear", self.addr)
+    }
+
+    /// The private (account) surface: API keys, faults, account introspection.
+    pub fn private(&self) -> SimPrivate {
+        SimPrivate { shared: self.shared.clone(), addr: self.addr }
     }
 
     /// Endpoints for the connectors' configuration.

@@ -1,6 +1,7 @@
 //! HTTP side of the simulator: Bybit v5 public REST market endpoints and the WebSocket upgrade
-//! of `/v5/public/linear`, on one loopback port. Private endpoints (`/v5/order/*`,
-//! `/v5/position/*`, `/v5/account/*`, `/v5/private`) plug into [`router`] later.
+//! of `/v5/public/linear`, on one loopback port. The private endpoints (`/v5/order/*`,
+//! `/v5/position/*`, `/v5/account/*`, `/v5/execution/list`, `/v5/private`) are merged in from
+//! `private_http`.
 
 use super::exchange::{Exchange, RestError, RestFault};
 use super::{ws, Shared};
@@ -30,6 +31,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/v5/market/tickers", get(tickers))
         .route("/v5/market/time", get(time))
         .route("/v5/public/linear", get(ws_public))
+        .merge(super::private_http::routes())
         .with_state(shared)
 }
 
@@ -51,7 +53,7 @@ pub(crate) fn ret_msg(code: i64) -> &'static str {
     }
 }
 
-fn fault_response(ex: &Exchange, fault: RestFault) -> Response {
+pub(crate) fn fault_response(ex: &Exchange, fault: RestFault) -> Response {
     match fault {
         RestFault::RetCode(code) => json(ex.error_body(code, ret_msg(code))),
         RestFault::Http(status) => {

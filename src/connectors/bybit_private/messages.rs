@@ -1,0 +1,1130 @@
+//! Bybit v5 private wire formats: request bodies built from the core's [`OrderRequest`]s, the
+//! `result` shapes of the private REST endpoints, the private WebSocket topics (`order`,
+//! `execution`, `position`, `wallet`) and exact conversions into typed values.
+//!
+//! Every number Bybit sends as a string is parsed exactly ([`Fixed`]); an empty string is
+//! "absent". Malformed values are a [`BybitError::Decode`], never a panic.
+
+use crate::connectors::bybit_public::messages::OpResponse;
+use crate::connectors::bybit_public::BybitError;
+use crate::domain::{Fixed, Price, Qty, Side, Symbol, TimeMs};
+use crate::execution::integrity::{OrderSnapshot, PositionSnapshot, VenueSnapshot};
+use crate::execution::order::{Fill, Liquidity, OrderKind, OrderRequest, TimeInForce};
+use crate::risk::money::Money;
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Bybit's longest `orderLinkId` for derivatives.
+pub const MAX_ORDER_LINK_ID_LEN: usize = 36;
+
+/// retCode: request parameter error.
+pub const CODE_PARAMS: i64 = 10001;
+/// retCode: timestamp outside the receive window.
+pub const CODE_TIMESTAMP: i64 = 10002;
+/// retCode: invalid API key.
+pub const CODE_API_KEY: i64 = 10003;
+/// retCode: signature mismatch ("error sign!").
+pub const CODE_SIGN: i64 = 10004;
+/// retCode: API rate limit ("Too many visits!").
+pub const CODE_RATE_LIMIT: i64 = 10006;
+/// retCode: order does not exist.
+pub const CODE_ORDER_NOT_FOUND: i64 = 110001;
+/// retCode: available balance insufficient.
+pub const CODE_INSUFFICIENT_BALANCE: i64 = 110007;
+/// retCode: the order is already filled or cancelled.
+pub const CODE_ORDER_FINISHED: i64 = 110008;
+/// retCode: reduce-only rule not satisfied.
+pub const CODE_REDUCE_ONLY: i64 = 110017;
+/// retCode: leverage not modified (already set).
+pub const CODE_LEVERAGE_NOT_MODIFIED: i64 = 110043;
+/// retCode: duplicate `orderLinkId`.
+pub const CODE_DUPLICATE_LINK_ID: i64 = 110072;
+
+fn decode(m: impl fmt::Display) -> BybitError {
+    BybitError::Decode(m.to_string())
+}
+
+/// A JSON value read as text: strings as they are, numbers in their decimal form, `null` empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Txt(pub String);
+
+impl<'de> Deserialize<'de> for Txt {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Txt;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string, a number, a boolean or null")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Txt, E> {
+                Ok(Txt(v.to_string()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Txt, E> {
+                Ok(Txt(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Txt, E> {
+                Ok(Txt(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Txt, E> {
+                Ok(Txt(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Txt, E> {
+                Ok(Txt(format!("{v}")))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Txt, E> {
+                Ok(Txt(v.to_string()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Txt, E> {
+                Ok(Txt(String::new()))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Txt, E> {
+                Ok(Txt(String::new()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Txt {
+    fn s(&self) -> &str {
+        self.0.trim()
+    }
+    /// Exact decimal; empty → `None`.
+    fn dec(&self, field: &str) -> Result<Option<Fixed>, BybitError> {
+        if self.s().is_empty() {
+            return Ok(None);
+        }
+        Fixed::parse(self.s()).map(Some).map_err(|e| decode(format!("{field}: {e}")))
+    }
+    /// Exact decimal; empty → zero.
+    fn dec0(&self, field: &str) -> Result<Fixed, BybitError> {
+        Ok(self.dec(field)?.unwrap_or(Fixed::ZERO))
+    }
+    /// A price where `""` and `"0"` mean "none".
+    fn price(&self, field: &str) -> Result<Option<Price>, BybitError> {
+        Ok(self.dec(field)?.filter(|v| !v.is_zero()).map(Price))
+    }
+    /// Integer milliseconds; empty → 0.
+    fn ms(&self, field: &str) -> Result<TimeMs, BybitError> {
+        if self.s().is_empty() {
+            return Ok(0);
+        }
+        self.s().parse::<i64>().map_err(|_| decode(format!("{field}: {:?} is not an integer", self.0)))
+    }
+    /// `true` / `false` / `1` / `0`; empty → false.
+    fn flag(&self) -> bool {
+        matches!(self.s(), "true" | "1")
+    }
+}
+
+fn symbol(s: &Txt) -> Result<Symbol, BybitError> {
+    if Symbol::is_valid(s.s()) {
+        Ok(Symbol::new(s.s()))
+    } else {
+        Err(decode(format!("invalid symbol {:?}", s.0)))
+    }
+}
+
+fn side(s: &Txt, field: &str) -> Result<Side, BybitError> {
+    Side::from_bybit(s.s()).ok_or_else(|| decode(format!("{field}: {:?} is not Buy/Sell", s.0)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Orders
+// ---------------------------------------------------------------------------------------------
+
+/// Bybit `orderStatus`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum OrderStatus {
+    /// Accepted by the system, not yet in the matching engine.
+    Created,
+    /// Resting in the book.
+    New,
+    /// Rejected.
+    Rejected,
+    /// Partially filled and still working.
+    PartiallyFilled,
+    /// Partially filled, the rest cancelled.
+    PartiallyFilledCanceled,
+    /// Completely filled.
+    Filled,
+    /// Cancelled (post-only that would take liquidity, IOC remainder, user cancel, …).
+    Cancelled,
+    /// Conditional order waiting for its trigger.
+    Untriggered,
+    /// Conditional order triggered, being executed.
+    Triggered,
+    /// Conditional order cancelled before its trigger.
+    Deactivated,
+    /// Order is active (spot TP/SL).
+    Active,
+    /// A status this client does not know.
+    Other(String),
+}
+
+impl OrderStatus {
+    /// From Bybit's spelling.
+    pub fn parse(s: &str) -> OrderStatus {
+        match s {
+            "Created" => OrderStatus::Created,
+            "New" => OrderStatus::New,
+            "Rejected" => OrderStatus::Rejected,
+            "PartiallyFilled" => OrderStatus::PartiallyFilled,
+            "PartiallyFilledCanceled" => OrderStatus::PartiallyFilledCanceled,
+            "Filled" => OrderStatus::Filled,
+            "Cancelled" => OrderStatus::Cancelled,
+            "Untriggered" => OrderStatus::Untriggered,
+            "Triggered" => OrderStatus::Triggered,
+            "Deactivated" => OrderStatus::Deactivated,
+            "Active" => OrderStatus::Active,
+            other => OrderStatus::Other(other.to_string()),
+        }
+    }
+
+    /// Bybit's spelling.
+    pub fn as_str(&self) -> &str {
+        match self {
+            OrderStatus::Created => "Created",
+            OrderStatus::New => "New",
+            OrderStatus::Rejected => "Rejected",
+            OrderStatus::PartiallyFilled => "PartiallyFilled",
+            OrderStatus::PartiallyFilledCanceled => "PartiallyFilledCanceled",
+            OrderStatus::Filled => "Filled",
+            OrderStatus::Cancelled => "Cancelled",
+            OrderStatus::Untriggered => "Untriggered",
+            OrderStatus::Triggered => "Triggered",
+            OrderStatus::Deactivated => "Deactivated",
+            OrderStatus::Active => "Active",
+            OrderStatus::Other(s) => s,
+        }
+    }
+
+    /// True while the order can still execute.
+    pub fn is_open(&self) -> bool {
+        matches!(
+            self,
+            OrderStatus::Created
+                | OrderStatus::New
+                | OrderStatus::PartiallyFilled
+                | OrderStatus::Untriggered
+                | OrderStatus::Triggered
+                | OrderStatus::Active
+        )
+    }
+}
+
+/// An order as the venue reports it (REST `/v5/order/realtime`, `/v5/order/history`, WS `order`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VenueOrder {
+    /// Symbol.
+    pub symbol: Symbol,
+    /// Venue order id.
+    pub order_id: String,
+    /// Client order id (`orderLinkId`).
+    pub order_link_id: String,
+    /// Side.
+    pub side: Side,
+    /// `Limit` or `Market`.
+    pub order_type: String,
+    /// Limit price (`None` for market orders).
+    pub price: Option<Price>,
+    /// Order quantity.
+    pub qty: Qty,
+    /// `GTC`, `IOC`, `FOK`, `PostOnly`.
+    pub time_in_force: String,
+    /// Status.
+    pub status: OrderStatus,
+    /// Quantity still working.
+    pub leaves_qty: Qty,
+    /// Quantity executed.
+    pub cum_exec_qty: Qty,
+    /// Value executed.
+    pub cum_exec_value: Money,
+    /// Fees paid.
+    pub cum_exec_fee: Money,
+    /// Average fill price.
+    pub avg_price: Option<Price>,
+    /// Trigger price of a conditional order.
+    pub trigger_price: Option<Price>,
+    /// 1 = triggers when the price rises to the trigger, 2 = when it falls; 0 = not conditional.
+    pub trigger_direction: u8,
+    /// `Stop`, `TakeProfit`, `StopLoss`, … or empty.
+    pub stop_order_type: String,
+    /// Reduce-only.
+    pub reduce_only: bool,
+    /// Rejection / cancellation reason (`EC_NoError` when none).
+    pub reject_reason: String,
+    /// Creation time, ms.
+    pub created_ms: TimeMs,
+    /// Last update time, ms.
+    pub updated_ms: TimeMs,
+}
+
+/// Raw order object (all fields optional text).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RawOrder {
+    symbol: Txt,
+    order_id: Txt,
+    order_link_id: Txt,
+    side: Txt,
+    order_type: Txt,
+    price: Txt,
+    qty: Txt,
+    time_in_force: Txt,
+    order_status: Txt,
+    leaves_qty: Txt,
+    cum_exec_qty: Txt,
+    cum_exec_value: Txt,
+    cum_exec_fee: Txt,
+    avg_price: Txt,
+    trigger_price: Txt,
+    trigger_direction: Txt,
+    stop_order_type: Txt,
+    reduce_only: Txt,
+    reject_reason: Txt,
+    created_time: Txt,
+    updated_time: Txt,
+}
+
+impl RawOrder {
+    /// Exact typed order.
+    pub fn typed(&self) -> Result<VenueOrder, BybitError> {
+        let is_market = self.order_type.s() == "Market";
+        Ok(VenueOrder {
+            symbol: symbol(&self.symbol)?,
+            order_id: self.order_id.0.clone(),
+            order_link_id: self.order_link_id.0.clone(),
+            side: side(&self.side, "side")?,
+            order_type: self.order_type.0.clone(),
+            price: if is_market { None } else { self.price.price("price")? },
+            qty: Qty(self.qty.dec0("qty")?),
+            time_in_force: self.time_in_force.0.clone(),
+            status: OrderStatus::parse(self.order_status.s()),
+            leaves_qty: Qty(self.leaves_qty.dec0("leavesQty")?),
+            cum_exec_qty: Qty(self.cum_exec_qty.dec0("cumExecQty")?),
+            cum_exec_value: self.cum_exec_value.dec0("cumExecValue")?,
+            cum_exec_fee: self.cum_exec_fee.dec0("cumExecFee")?,
+            avg_price: self.avg_price.price("avgPrice")?,
+            trigger_price: self.trigger_price.price("triggerPrice")?,
+            trigger_direction: match self.trigger_direction.s() {
+                "1" => 1,
+                "2" => 2,
+                _ => 0,
+            },
+            stop_order_type: self.stop_order_type.0.clone(),
+            reduce_only: self.reduce_only.flag(),
+            reject_reason: self.reject_reason.0.clone(),
+            created_ms: self.created_time.ms("createdTime")?,
+            updated_ms: self.updated_time.ms("updatedTime")?,
+        })
+    }
+}
+
+impl VenueOrder {
+    /// The core's view of the order type: a conditional market order is a
+    /// [`OrderKind::StopMarket`], a market order [`OrderKind::Market`], anything else a limit
+    /// with its time in force (FOK is reported as IOC).
+    pub fn kind(&self) -> OrderKind {
+        if let (Some(trigger), "Market") = (self.trigger_price, self.order_type.as_str()) {
+            return OrderKind::StopMarket { trigger };
+        }
+        match (self.order_type.as_str(), self.price) {
+            ("Limit", Some(price)) => {
+                let tif = match self.time_in_force.as_str() {
+                    "PostOnly" => TimeInForce::PostOnly,
+                    "IOC" | "FOK" => TimeInForce::Ioc,
+                    _ => TimeInForce::Gtc,
+                };
+                OrderKind::Limit { price, tif }
+            }
+            _ => OrderKind::Market,
+        }
+    }
+
+    /// As a working-order snapshot for integrity checks.
+    pub fn to_snapshot(&self) -> OrderSnapshot {
+        OrderSnapshot {
+            symbol: self.symbol.clone(),
+            client_id: self.order_link_id.clone(),
+            side: self.side,
+            kind: self.kind(),
+            remaining: self.leaves_qty,
+            reduce_only: self.reduce_only,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Executions
+// ---------------------------------------------------------------------------------------------
+
+/// One execution (REST `/v5/execution/list`, WS `execution`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VenueExecution {
+    /// Symbol.
+    pub symbol: Symbol,
+    /// Venue order id.
+    pub order_id: String,
+    /// Client order id.
+    pub order_link_id: String,
+    /// Execution id (unique per venue).
+    pub exec_id: String,
+    /// Order side.
+    pub side: Side,
+    /// Execution price.
+    pub exec_price: Price,
+    /// Executed quantity.
+    pub exec_qty: Qty,
+    /// Executed value (`execPrice × execQty`).
+    pub exec_value: Money,
+    /// Fee charged (negative = rebate).
+    pub exec_fee: Money,
+    /// Fee rate applied.
+    pub fee_rate: Fixed,
+    /// Maker (`true`) or taker.
+    pub is_maker: bool,
+    /// `Trade`, `Funding`, `BustTrade`, `AdlTrade`, `Settle`, …
+    pub exec_type: String,
+    /// Execution time, ms.
+    pub exec_time_ms: TimeMs,
+    /// Position quantity closed by this execution.
+    pub closed_size: Qty,
+    /// Realised PnL of the closing part, fees excluded (`execPnl`; absent in some payloads).
+    pub exec_pnl: Option<Money>,
+    /// `Limit` / `Market`.
+    pub order_type: String,
+    /// Stop order type of the order, if conditional.
+    pub stop_order_type: String,
+    /// Cross sequence.
+    pub seq: i64,
+}
+
+/// Raw execution object.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RawExecution {
+    symbol: Txt,
+    order_id: Txt,
+    order_link_id: Txt,
+    exec_id: Txt,
+    side: Txt,
+    exec_price: Txt,
+    exec_qty: Txt,
+    exec_value: Txt,
+    exec_fee: Txt,
+    fee_rate: Txt,
+    is_maker: Txt,
+    exec_type: Txt,
+    exec_time: Txt,
+    closed_size: Txt,
+    exec_pnl: Txt,
+    order_type: Txt,
+    stop_order_type: Txt,
+    seq: Txt,
+}
+
+impl RawExecution {
+    /// Exact typed execution.
+    pub fn typed(&self) -> Result<VenueExecution, BybitError> {
+        if self.exec_id.s().is_empty() {
+            return Err(decode("execution without execId"));
+        }
+        Ok(VenueExecution {
+            symbol: symbol(&self.symbol)?,
+            order_id: self.order_id.0.clone(),
+            order_link_id: self.order_link_id.0.clone(),
+            exec_id: self.exec_id.0.clone(),
+            side: side(&self.side, "side")?,
+            exec_price: Price(self.exec_price.dec0("execPrice")?),
+            exec_qty: Qty(self.exec_qty.dec0("execQty")?),
+            exec_value: self.exec_value.dec0("execValue")?,
+            exec_fee: self.exec_fee.dec0("execFee")?,
+            fee_rate: self.fee_rate.dec0("feeRate")?,
+            is_maker: self.is_maker.flag(),
+            exec_type: self.exec_type.0.clone(),
+            exec_time_ms: self.exec_time.ms("execTime")?,
+            closed_size: Qty(self.closed_size.dec0("closedSize")?),
+            exec_pnl: self.exec_pnl.dec("execPnl")?,
+            order_type: self.order_type.0.clone(),
+            stop_order_type: self.stop_order_type.0.clone(),
+            seq: self.seq.ms("seq")?,
+        })
+    }
+}
+
+impl VenueExecution {
+    /// True for a trade of one of our orders (not funding, settlement, …).
+    pub fn is_trade(&self) -> bool {
+        matches!(self.exec_type.as_str(), "Trade" | "BustTrade" | "AdlTrade" | "")
+    }
+
+    /// The core's [`Fill`]. `reduce_only` comes from the order (executions do not carry it).
+    pub fn to_fill(&self, reduce_only: bool) -> Fill {
+        Fill {
+            symbol: self.symbol.clone(),
+            order_id: self.order_id.clone(),
+            client_id: self.order_link_id.clone(),
+            exec_id: self.exec_id.clone(),
+            side: self.side,
+            price: self.exec_price,
+            qty: self.exec_qty,
+            fee: self.exec_fee,
+            liquidity: if self.is_maker { Liquidity::Maker } else { Liquidity::Taker },
+            reduce_only,
+            ts_ms: self.exec_time_ms,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Positions and wallet
+// ---------------------------------------------------------------------------------------------
+
+/// A position (REST `/v5/position/list`, WS `position`), one-way mode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VenuePosition {
+    /// Symbol.
+    pub symbol: Symbol,
+    /// `Some(Buy)` long, `Some(Sell)` short, `None` flat (Bybit sends `""` / `"None"`).
+    pub side: Option<Side>,
+    /// Size (0 when flat).
+    pub size: Qty,
+    /// Average entry price (REST `avgPrice`, WS `entryPrice`).
+    pub avg_price: Option<Price>,
+    /// Position leverage.
+    pub leverage: Option<Fixed>,
+    /// Mark price.
+    pub mark_price: Option<Price>,
+    /// Unrealised PnL.
+    pub unrealised_pnl: Money,
+    /// Realised PnL of the current position (fees included, Bybit's definition).
+    pub cur_realised_pnl: Money,
+    /// Cumulative realised PnL.
+    pub cum_realised_pnl: Money,
+    /// Take-profit price set on the position.
+    pub take_profit: Option<Price>,
+    /// Stop-loss price set on the position.
+    pub stop_loss: Option<Price>,
+    /// 0 one-way, 1 / 2 hedge mode.
+    pub position_idx: i64,
+    /// Last update time, ms.
+    pub updated_ms: TimeMs,
+    /// Cross sequence of the last change.
+    pub seq: i64,
+}
+
+/// Raw position object.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RawPosition {
+    symbol: Txt,
+    side: Txt,
+    size: Txt,
+    avg_price: Txt,
+    entry_price: Txt,
+    leverage: Txt,
+    mark_price: Txt,
+    unrealised_pnl: Txt,
+    cur_realised_pnl: Txt,
+    cum_realised_pnl: Txt,
+    take_profit: Txt,
+    stop_loss: Txt,
+    position_idx: Txt,
+    updated_time: Txt,
+    seq: Txt,
+}
+
+impl RawPosition {
+    /// Exact typed position.
+    pub fn typed(&self) -> Result<VenuePosition, BybitError> {
+        let size = Qty(self.size.dec0("size")?);
+        let side = match self.side.s() {
+            "" | "None" => None,
+            s => Some(Side::from_bybit(s).ok_or_else(|| decode(format!("side: {s:?}")))?),
+        };
+        let avg = if self.avg_price.s().is_empty() { &self.entry_price } else { &self.avg_price };
+        Ok(VenuePosition {
+            symbol: symbol(&self.symbol)?,
+            side: if size.is_zero() { None } else { side },
+            size,
+            avg_price: avg.price("avgPrice")?,
+            leverage: self.leverage.dec("leverage")?,
+            mark_price: self.mark_price.price("markPrice")?,
+            unrealised_pnl: self.unrealised_pnl.dec0("unrealisedPnl")?,
+            cur_realised_pnl: self.cur_realised_pnl.dec0("curRealisedPnl")?,
+            cum_realised_pnl: self.cum_realised_pnl.dec0("cumRealisedPnl")?,
+            take_profit: self.take_profit.price("takeProfit")?,
+            stop_loss: self.stop_loss.price("stopLoss")?,
+            position_idx: self.position_idx.ms("positionIdx")?,
+            updated_ms: self.updated_time.ms("updatedTime")?,
+            seq: self.seq.ms("seq")?,
+        })
+    }
+}
+
+impl VenuePosition {
+    /// As a position snapshot for integrity checks (`None` when flat).
+    pub fn to_snapshot(&self) -> Option<PositionSnapshot> {
+        match self.side {
+            Some(side) if !self.size.is_zero() => {
+                Some(PositionSnapshot { symbol: self.symbol.clone(), side, qty: self.size })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// One coin of a wallet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoinBalance {
+    /// Coin, e.g. `USDT`.
+    pub coin: String,
+    /// Wallet balance (deposits + realised PnL − fees).
+    pub wallet_balance: Money,
+    /// Equity (wallet balance + unrealised PnL).
+    pub equity: Money,
+    /// Unrealised PnL.
+    pub unrealised_pnl: Money,
+    /// Cumulative realised PnL.
+    pub cum_realised_pnl: Money,
+    /// Initial margin of positions.
+    pub total_position_im: Money,
+    /// Initial margin of open orders.
+    pub total_order_im: Money,
+}
+
+/// A wallet (REST `/v5/account/wallet-balance`, WS `wallet`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletBalance {
+    /// `UNIFIED`.
+    pub account_type: String,
+    /// Total equity in USD.
+    pub total_equity: Money,
+    /// Total wallet balance in USD.
+    pub total_wallet_balance: Money,
+    /// Available balance in USD.
+    pub total_available_balance: Money,
+    /// Unrealised PnL of perpetuals in USD.
+    pub total_perp_upl: Money,
+    /// Coins.
+    pub coins: Vec<CoinBalance>,
+}
+
+impl WalletBalance {
+    /// The entry of `coin`, if any.
+    pub fn coin(&self, coin: &str) -> Option<&CoinBalance> {
+        self.coins.iter().find(|c| c.coin == coin)
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct RawCoin {
+    coin: Txt,
+    wallet_balance: Txt,
+    equity: Txt,
+    unrealised_pnl: Txt,
+    cum_realised_pnl: Txt,
+    #[serde(rename = "totalPositionIM")]
+    total_position_im: Txt,
+    #[serde(rename = "totalOrderIM")]
+    total_order_im: Txt,
+}
+
+/// Raw wallet object.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RawWallet {
+    account_type: Txt,
+    total_equity: Txt,
+    total_wallet_balance: Txt,
+    total_available_balance: Txt,
+    #[serde(rename = "totalPerpUPL")]
+    total_perp_upl: Txt,
+    coin: Vec<RawCoin>,
+}
+
+impl RawWallet {
+    /// Exact typed wallet.
+    pub fn typed(&self) -> Result<WalletBalance, BybitError> {
+        let coins = self
+            .coin
+            .iter()
+            .map(|c| {
+                Ok(CoinBalance {
+                    coin: c.coin.0.clone(),
+                    wallet_balance: c.wallet_balance.dec0("walletBalance")?,
+                    equity: c.equity.dec0("equity")?,
+                    unrealised_pnl: c.unrealised_pnl.dec0("unrealisedPnl")?,
+                    cum_realised_pnl: c.cum_realised_pnl.dec0("cumRealisedPnl")?,
+                    total_position_im: c.total_position_im.dec0("totalPositionIM")?,
+                    total_order_im: c.total_order_im.dec0("totalOrderIM")?,
+                })
+            })
+            .collect::<Result<Vec<_>, BybitError>>()?;
+        Ok(WalletBalance {
+            account_type: self.account_type.0.clone(),
+            total_equity: self.total_equity.dec0("totalEquity")?,
+            total_wallet_balance: self.total_wallet_balance.dec0("totalWalletBalance")?,
+            total_available_balance: self.total_available_balance.dec0("totalAvailableBalance")?,
+            total_perp_upl: self.total_perp_upl.dec0("totalPerpUPL")?,
+            coins,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// REST results
+// ---------------------------------------------------------------------------------------------
+
+/// A paginated `result`: `{category, list, nextPageCursor}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Page<T> {
+    /// Entries.
+    #[serde(default = "Vec::new")]
+    pub list: Vec<T>,
+    /// Cursor of the next page; empty on the last one.
+    #[serde(default)]
+    pub next_page_cursor: Txt,
+}
+
+/// `result` of `/v5/account/wallet-balance`: `{list: [wallet]}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WalletResult {
+    /// One entry per account type asked for.
+    #[serde(default)]
+    pub list: Vec<RawWallet>,
+}
+
+/// `result` of create / amend / cancel: `{orderId, orderLinkId}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderAck {
+    /// Venue order id.
+    #[serde(default)]
+    pub order_id: String,
+    /// Client order id.
+    #[serde(default)]
+    pub order_link_id: String,
+}
+
+/// `result` of cancel-all: `{list: [{orderId, orderLinkId}], success}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CancelAllResult {
+    /// Cancelled orders.
+    #[serde(default)]
+    pub list: Vec<OrderAck>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request bodies
+// ---------------------------------------------------------------------------------------------
+
+/// Body of `POST /v5/order/create` (linear, one-way mode). Optional fields are left out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateOrderBody {
+    /// `linear`.
+    pub category: &'static str,
+    /// Symbol.
+    pub symbol: String,
+    /// `Buy` / `Sell`.
+    pub side: &'static str,
+    /// `Limit` / `Market`.
+    pub order_type: &'static str,
+    /// Quantity.
+    pub qty: String,
+    /// Limit price.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price: Option<String>,
+    /// Trigger price (conditional orders).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trigger_price: Option<String>,
+    /// 1 rise / 2 fall (conditional orders).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trigger_direction: Option<u8>,
+    /// `LastPrice` (conditional orders).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trigger_by: Option<&'static str>,
+    /// `GTC` / `IOC` / `PostOnly` (limit orders).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_in_force: Option<&'static str>,
+    /// 0 = one-way mode.
+    pub position_idx: u8,
+    /// Client order id.
+    pub order_link_id: String,
+    /// Reduce-only.
+    pub reduce_only: bool,
+}
+
+/// Checks an `orderLinkId`: 1..=36 characters of `[A-Za-z0-9_-]`.
+pub fn validate_order_link_id(id: &str) -> Result<(), String> {
+    if id.is_empty() || id.len() > MAX_ORDER_LINK_ID_LEN {
+        return Err(format!("orderLinkId must have 1..={MAX_ORDER_LINK_ID_LEN} characters, got {}", id.len()));
+    }
+    if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return Err(format!("orderLinkId {id:?} may only contain letters, digits, '-' and '_'"));
+    }
+    Ok(())
+}
+
+impl CreateOrderBody {
+    /// Maps a core order: limit GTC / IOC / PostOnly, market, and stop-market as a conditional
+    /// market order with `triggerPrice`, `triggerDirection` (sell stops trigger on a fall, buy
+    /// stops on a rise) and `triggerBy=LastPrice`.
+    pub fn from_request(req: &OrderRequest) -> Result<CreateOrderBody, String> {
+        validate_order_link_id(&req.client_id)?;
+        if req.qty.raw() <= 0 {
+            return Err(format!("order quantity must be positive, got {}", req.qty));
+        }
+        let mut body = CreateOrderBody {
+            category: "linear",
+            symbol: req.symbol.as_str().to_string(),
+            side: req.side.as_bybit(),
+            order_type: "Market",
+            qty: req.qty.to_string(),
+            price: None,
+            trigger_price: None,
+            trigger_direction: None,
+            trigger_by: None,
+            time_in_force: None,
+            position_idx: 0,
+            order_link_id: req.client_id.clone(),
+            reduce_only: req.reduce_only,
+        };
+        match req.kind {
+            OrderKind::Limit { price, tif } => {
+                if price.raw() <= 0 {
+                    return Err(format!("limit price must be positive, got {price}"));
+                }
+                body.order_type = "Limit";
+                body.price = Some(price.to_string());
+                body.time_in_force = Some(match tif {
+                    TimeInForce::Gtc => "GTC",
+                    TimeInForce::Ioc => "IOC",
+                    TimeInForce::PostOnly => "PostOnly",
+                });
+            }
+            OrderKind::Market => {}
+            OrderKind::StopMarket { trigger } => {
+                if trigger.raw() <= 0 {
+                    return Err(format!("trigger price must be positive, got {trigger}"));
+                }
+                body.trigger_price = Some(trigger.to_string());
+                body.trigger_direction = Some(match req.side {
+                    Side::Buy => 1,
+                    Side::Sell => 2,
+                });
+                body.trigger_by = Some("LastPrice");
+            }
+        }
+        Ok(body)
+    }
+}
+
+/// Body of `POST /v5/order/amend`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AmendOrderBody {
+    /// `linear`.
+    pub category: &'static str,
+    /// Symbol.
+    pub symbol: String,
+    /// Client order id.
+    pub order_link_id: String,
+    /// New quantity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qty: Option<String>,
+    /// New limit price.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price: Option<String>,
+    /// New trigger price.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trigger_price: Option<String>,
+}
+
+/// Body of `POST /v5/order/cancel`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CancelOrderBody {
+    /// `linear`.
+    pub category: &'static str,
+    /// Symbol.
+    pub symbol: String,
+    /// Client order id.
+    pub order_link_id: String,
+}
+
+/// Body of `POST /v5/order/cancel-all` (one symbol, or every USDT contract).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CancelAllBody {
+    /// `linear`.
+    pub category: &'static str,
+    /// Symbol.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<String>,
+    /// `USDT` when no symbol is given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settle_coin: Option<&'static str>,
+}
+
+/// Body of `POST /v5/position/set-leverage`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetLeverageBody {
+    /// `linear`.
+    pub category: &'static str,
+    /// Symbol.
+    pub symbol: String,
+    /// Leverage of longs.
+    pub buy_leverage: String,
+    /// Leverage of shorts (equal to `buy_leverage` in one-way mode).
+    pub sell_leverage: String,
+}
+
+/// Body of `POST /v5/position/trading-stop` (full-position TP/SL, one-way mode).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TradingStopBody {
+    /// `linear`.
+    pub category: &'static str,
+    /// Symbol.
+    pub symbol: String,
+    /// `Full`.
+    pub tpsl_mode: &'static str,
+    /// 0 = one-way.
+    pub position_idx: u8,
+    /// Take-profit price (`"0"` cancels).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub take_profit: Option<String>,
+    /// Stop-loss price (`"0"` cancels).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_loss: Option<String>,
+    /// `LastPrice` when a take profit is given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tp_trigger_by: Option<&'static str>,
+    /// `LastPrice` when a stop loss is given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sl_trigger_by: Option<&'static str>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Private WebSocket
+// ---------------------------------------------------------------------------------------------
+
+/// Private topics this client subscribes to.
+pub const PRIVATE_TOPICS: [&str; 4] = ["order", "execution", "position", "wallet"];
+
+/// `{id, topic, creationTime, data: [...]}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PrivateTopicFrame<D> {
+    #[serde(default)]
+    creation_time: Option<i64>,
+    data: Vec<D>,
+}
+
+/// A parsed private WebSocket frame.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PrivateFrame {
+    /// Answer to `auth`, `subscribe` or `ping` (pongs have `op == "pong"`).
+    Op(OpResponse),
+    /// `order` topic.
+    Orders {
+        /// `creationTime`.
+        ts_ms: Option<TimeMs>,
+        /// Orders.
+        orders: Vec<VenueOrder>,
+    },
+    /// `execution` topic.
+    Executions {
+        /// `creationTime`.
+        ts_ms: Option<TimeMs>,
+        /// Executions.
+        executions: Vec<VenueExecution>,
+    },
+    /// `position` topic.
+    Positions {
+        /// `creationTime`.
+        ts_ms: Option<TimeMs>,
+        /// Positions.
+        positions: Vec<VenuePosition>,
+    },
+    /// `wallet` topic.
+    Wallet {
+        /// `creationTime`.
+        ts_ms: Option<TimeMs>,
+        /// Wallets.
+        wallets: Vec<WalletBalance>,
+    },
+    /// A topic this client does not handle.
+    Unhandled(String),
+}
+
+/// Parses one private WebSocket text frame.
+pub fn parse_private_frame(text: &str) -> Result<PrivateFrame, BybitError> {
+    let v: serde_json::Value = serde_json::from_str(text).map_err(decode)?;
+    let topic = match v.get("topic").and_then(|t| t.as_str()) {
+        Some(t) => t.to_string(),
+        None => {
+            if v.get("op").is_some() {
+                return serde_json::from_value(v).map(PrivateFrame::Op).map_err(decode);
+            }
+            return Err(decode("frame has neither topic nor op"));
+        }
+    };
+    // Categorised topics (`order.linear`) carry the same data.
+    match topic.split('.').next().unwrap_or("") {
+        "order" => {
+            let f: PrivateTopicFrame<RawOrder> = serde_json::from_value(v).map_err(decode)?;
+            let orders = f.data.iter().map(RawOrder::typed).collect::<Result<_, _>>()?;
+            Ok(PrivateFrame::Orders { ts_ms: f.creation_time, orders })
+        }
+        "execution" => {
+            let f: PrivateTopicFrame<RawExecution> = serde_json::from_value(v).map_err(decode)?;
+            let executions = f.data.iter().map(RawExecution::typed).collect::<Result<_, _>>()?;
+            Ok(PrivateFrame::Executions { ts_ms: f.creation_time, executions })
+        }
+        "position" => {
+            let f: PrivateTopicFrame<RawPosition> = serde_json::from_value(v).map_err(decode)?;
+            let positions = f.data.iter().map(RawPosition::typed).collect::<Result<_, _>>()?;
+            Ok(PrivateFrame::Positions { ts_ms: f.creation_time, positions })
+        }
+        "wallet" => {
+            let f: PrivateTopicFrame<RawWallet> = serde_json::from_value(v).map_err(decode)?;
+            let wallets = f.data.iter().map(RawWallet::typed).collect::<Result<_, _>>()?;
+            Ok(PrivateFrame::Wallet { ts_ms: f.creation_time, wallets })
+        }
+        _ => Ok(PrivateFrame::Unhandled(f_topic(&topic))),
+    }
+}
+
+fn f_topic(t: &str) -> String {
+    t.chars().take(64).collect()
+}
+
+/// Positions and working orders of a reconciliation as an integrity snapshot.
+pub fn venue_snapshot(orders: &[VenueOrder], positions: &[VenuePosition]) -> VenueSnapshot {
+    VenueSnapshot {
+        positions: positions.iter().filter_map(VenuePosition::to_snapshot).collect(),
+        orders: orders.iter().filter(|o| o.status.is_open()).map(VenueOrder::to_snapshot).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(kind: OrderKind, side: Side, reduce_only: bool) -> OrderRequest {
+        OrderRequest {
+            client_id: "e-BTCUSDT-7".into(),
+            symbol: Symbol::new("BTCUSDT"),
+            side,
+            kind,
+            qty: Qty::parse("0.010").unwrap(),
+            reduce_only,
+        }
+    }
+
+    #[test]
+    fn order_bodies_follow_bybit_shapes() {
+        let p = Price::parse("65000.50").unwrap();
+        let b = CreateOrderBody::from_request(&req(
+            OrderKind::Limit { price: p, tif: TimeInForce::PostOnly },
+            Side::Buy,
+            false,
+        ))
+        .unwrap();
+        assert_eq!(
+            serde_json::to_string(&b).unwrap(),
+            r#"{"category":"linear","symbol":"BTCUSDT","side":"Buy","orderType":"Limit","qty":"0.01","price":"65000.5","timeInForce":"PostOnly","positionIdx":0,"orderLinkId":"e-BTCUSDT-7","reduceOnly":false}"#
+        );
+        let m = CreateOrderBody::from_request(&req(OrderKind::Market, Side::Sell, true)).unwrap();
+        assert_eq!(
+            serde_json::to_string(&m).unwrap(),
+            r#"{"category":"linear","symbol":"BTCUSDT","side":"Sell","orderType":"Market","qty":"0.01","positionIdx":0,"orderLinkId":"e-BTCUSDT-7","reduceOnly":true}"#
+        );
+        let s = CreateOrderBody::from_request(&req(OrderKind::StopMarket { trigger: p }, Side::Sell, true)).unwrap();
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["orderType"], "Market");
+        assert_eq!(v["triggerPrice"], "65000.5");
+        assert_eq!(v["triggerDirection"], 2);
+        assert_eq!(v["triggerBy"], "LastPrice");
+        assert!(v.get("timeInForce").is_none() && v.get("price").is_none());
+        let buy_stop =
+            CreateOrderBody::from_request(&req(OrderKind::StopMarket { trigger: p }, Side::Buy, true)).unwrap();
+        assert_eq!(buy_stop.trigger_direction, Some(1));
+        let ioc =
+            CreateOrderBody::from_request(&req(OrderKind::Limit { price: p, tif: TimeInForce::Ioc }, Side::Buy, false));
+        assert_eq!(ioc.unwrap().time_in_force, Some("IOC"));
+    }
+
+    #[test]
+    fn order_link_ids_are_validated() {
+        assert!(validate_order_link_id("e-SIM001USDT-12_a").is_ok());
+        assert!(validate_order_link_id("").is_err());
+        assert!(validate_order_link_id(&"x".repeat(37)).is_err());
+        assert!(validate_order_link_id("a b").is_err());
+        let mut r = req(OrderKind::Market, Side::Buy, false);
+        r.client_id = "bad id".into();
+        assert!(CreateOrderBody::from_request(&r).is_err());
+        r.client_id = "ok".into();
+        r.qty = Qty::ZERO;
+        assert!(CreateOrderBody::from_request(&r).is_err());
+    }
+
+    #[test]
+    fn order_objects_parse_exactly_and_map_to_kinds() {
+        let raw: RawOrder = serde_json::from_str(
+            r#"{"symbol":"BTCUSDT","orderId":"o1","orderLinkId":"l1","side":"Sell","orderType":"Market","price":"0",
+                "qty":"0.010","timeInForce":"IOC","orderStatus":"Untriggered","leavesQty":"0.010","cumExecQty":"0",
+                "cumExecValue":"0","cumExecFee":"0","avgPrice":"","triggerPrice":"64000.1","triggerDirection":2,
+                "stopOrderType":"Stop","reduceOnly":true,"rejectReason":"EC_NoError","createdTime":"1700000000001",
+                "updatedTime":"1700000000002"}"#,
+        )
+        .unwrap();
+        let o = raw.typed().unwrap();
+        assert_eq!(o.kind(), OrderKind::StopMarket { trigger: Price::parse("64000.1").unwrap() });
+        assert!(o.status.is_open() && o.reduce_only);
+        assert_eq!((o.price, o.avg_price, o.trigger_direction), (None, None, 2));
+        assert_eq!(o.to_snapshot().remaining, Qty::parse("0.01").unwrap());
+        let bad: RawOrder = serde_json::from_str(r#"{"symbol":"BTCUSDT","side":"Up","qty":"1"}"#).unwrap();
+        assert!(matches!(bad.typed(), Err(BybitError::Decode(_))));
+        let bad_qty: RawOrder = serde_json::from_str(r#"{"symbol":"BTCUSDT","side":"Buy","qty":"1.2.3"}"#).unwrap();
+        assert!(bad_qty.typed().is_err());
+    }
+
+    #[test]
+    fn positions_treat_empty_side_as_flat() {
+        let raw: RawPosition =
+            serde_json::from_str(r#"{"symbol":"ETHUSDT","side":"","size":"0","avgPrice":"0","positionIdx":0}"#)
+                .unwrap();
+        let p = raw.typed().unwrap();
+        assert_eq!((p.side, p.size, p.avg_price), (None, Qty::ZERO, None));
+        assert!(p.to_snapshot().is_none());
+        let ws: RawPosition =
+            serde_json::from_str(r#"{"symbol":"ETHUSDT","side":"Sell","size":"2.5","entryPrice":"3000.25"}"#).unwrap();
+        let p = ws.typed().unwrap();
+        assert_eq!(p.avg_price, Some(Price::parse("3000.25").unwrap()));
+        assert_eq!(p.to_snapshot().unwrap().side, Side::Sell);
+    }
+
+    #[test]
+    fn frames_are_classified() {
+        let pong = r#"{"req_id":"p1","op":"pong","args":["1675418560633"],"conn_id":"c1"}"#;
+        match parse_private_frame(pong).unwrap() {
+            PrivateFrame::Op(op) => assert!(op.is_pong() && op.req_id == "p1"),
+            other => panic!("{other:?}"),
+        }
+        let auth = r#"{"success":false,"ret_msg":"Request not authorized","op":"auth","conn_id":"c"}"#;
+        assert!(matches!(parse_private_frame(auth).unwrap(), PrivateFrame::Op(o) if !o.is_success()));
+        assert!(matches!(parse_private_frame("{}"), Err(BybitError::Decode(_))));
+        assert!(matches!(parse_private_frame("not json"), Err(BybitError::Decode(_))));
+        let other = r#"{"topic":"greeks","creationTime":1,"data":[]}"#;
+        assert_eq!(parse_private_frame(other).unwrap(), PrivateFrame::Unhandled("greeks".into()));
+    }
+}

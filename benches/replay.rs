@@ -1,0 +1,2 @@
+//! Replay throughput (placeholder, filled below).
+fn main() {}

@@ -80,6 +80,9 @@ pub enum ImportError {
     /// The inputs hold no market data.
     #[error("the inputs hold no market data")]
     Empty,
+    /// The output directory already holds a recording (imports never mix into one).
+    #[error("{0} already holds a recording (raw/_global/*.jsonl); choose an empty --out")]
+    OutExists(PathBuf),
 }
 
 /// What was imported.
@@ -356,6 +359,9 @@ pub fn import_bybit(
 ) -> Result<ImportSummary, ImportError> {
     if trades.is_none() && orderbook.is_none() {
         return Err(ImportError::NoInput);
+    }
+    if super::recording_files(&crate::config::paths::Paths::with_data_dir(out)).is_ok() {
+        return Err(ImportError::OutExists(out.to_path_buf()));
     }
     // Pass 1: trading rules and turnover per symbol, time span.
     let mut scan: BTreeMap<Symbol, SymbolScan> = BTreeMap::new();

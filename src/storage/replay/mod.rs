@@ -144,6 +144,10 @@ pub struct ReaderStats {
     pub late: u64,
     /// Runs started.
     pub runs: u64,
+    /// Bytes read so far.
+    pub bytes_read: u64,
+    /// Bytes of all the recording's files.
+    pub bytes_total: u64,
 }
 
 /// Streams a recorded period in `seq` order (see the module docs).
@@ -201,6 +205,7 @@ impl RecordingReader {
 
     /// A reader over explicit hourly files (`(path, hour start ms)`, oldest first).
     pub fn from_files(files: Vec<(PathBuf, TimeMs)>, period: Period) -> RecordingReader {
+        let bytes_total = files.iter().filter_map(|(p, _)| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
         RecordingReader {
             files: files.into(),
             current: None,
@@ -215,7 +220,7 @@ impl RecordingReader {
             finished: false,
             out: VecDeque::new(),
             line: String::new(),
-            stats: ReaderStats::default(),
+            stats: ReaderStats { bytes_total, ..ReaderStats::default() },
         }
     }
 
@@ -257,6 +262,7 @@ impl RecordingReader {
                 continue;
             }
             *line_no += 1;
+            self.stats.bytes_read += n as u64;
             if !self.line.ends_with('\n') {
                 // A torn tail (crash while writing): not a whole record.
                 tracing::warn!(file = %path.display(), line = *line_no, "torn last line ignored");
@@ -583,7 +589,12 @@ pub trait ReplayObserver {
     fn on_outputs(&mut self, ev: &Event, out: &Outputs);
     /// Called when a run starts, with the configuration its core was built from.
     fn on_run(&mut self, _cfg: &Arc<Config>) {}
+    /// Called every [`PROGRESS_EVERY`] events and at the end.
+    fn on_progress(&mut self, _events: u64, _reader: &ReaderStats) {}
 }
+
+/// Events between two [`ReplayObserver::on_progress`] calls.
+pub const PROGRESS_EVERY: u64 = 8_192;
 
 impl ReplayObserver for () {
     fn on_outputs(&mut self, _ev: &Event, _out: &Outputs) {}
@@ -636,9 +647,13 @@ pub fn replay_items<W: Write>(
                 events += 1;
                 first_ms.get_or_insert(ev.now_ms());
                 last_ms = Some(ev.now_ms());
+                if events.is_multiple_of(PROGRESS_EVERY) {
+                    observer.on_progress(events, &reader.stats());
+                }
             }
         }
     }
+    observer.on_progress(events, &reader.stats());
     Ok(ReplaySummary {
         events,
         outputs: log.lines(),

@@ -183,3 +183,41 @@ fn events_for_unknown_symbols_are_counted_not_applied() {
     t.ev(1, book("ZZZUSDT", BookAction::Snapshot, 1, vec![lv("1", "1")], vec![lv("2", "1")]));
     assert_eq!(t.e.pipeline().counters().unknown_symbol_events, 1);
 }
+
+#[test]
+fn shedding_never_touches_prime_and_never_leaves_a_wrong_book_in_use() {
+    use scalper::engine::backpressure::ShedQueue;
+    let mut t = T::new();
+    t.ev(0, EventKind::Universe(vec![inst("BTCUSDT"), inst("WILDUSDT")]));
+    let mut q = ShedQueue::new(8, vec![Symbol::new("BTCUSDT")]);
+    q.set_categories(t.e.pipeline().symbols().map(|(s, m)| (s.clone(), m.category)).collect());
+    assert_eq!(t.e.pipeline().symbol(&Symbol::new("BTCUSDT")).unwrap().category, scalper::domain::Category::Prime);
+    // Snapshots first (never shed), then a burst of deltas that overflows the queue.
+    for s in ["BTCUSDT", "WILDUSDT"] {
+        q.push(Event::new(
+            0,
+            EventTime::local(1),
+            book(s, BookAction::Snapshot, 10, vec![lv("99.9", "1")], vec![lv("100.1", "1")]),
+        ));
+    }
+    for u in 11..=30u64 {
+        let q_bid = format!("{}", u);
+        for s in ["BTCUSDT", "WILDUSDT"] {
+            q.push(Event::new(0, EventTime::local(2), book(s, BookAction::Delta, u, vec![lv("99.8", &q_bid)], vec![])));
+        }
+    }
+    assert!(q.stats().wild > 0, "the Wild symbol was shed");
+    let mut resyncs = Vec::new();
+    while let Some(ev) = q.pop() {
+        let o = t.ev(ev.now_ms(), ev.kind);
+        resyncs.extend(feed_cmds(&o));
+    }
+    let btc = t.e.pipeline().symbol(&Symbol::new("BTCUSDT")).unwrap();
+    assert!(btc.book.is_valid(), "Prime saw every delta");
+    assert_eq!(btc.book.best_bid().unwrap().price, Price::parse("99.9").unwrap());
+    assert_eq!(btc.book.last_update_id(), 30);
+    let wild = t.e.pipeline().symbol(&Symbol::new("WILDUSDT")).unwrap();
+    assert!(!wild.book.is_valid(), "a book that lost deltas is not used");
+    assert!(wild.book.best_bid().is_none());
+    assert_eq!(resyncs, vec![FeedCommand::Resync(Symbol::new("WILDUSDT"))], "and it is resynced");
+}

@@ -321,6 +321,8 @@ pub struct EngineConfig {
     pub feed_down_risk_off_s: u64,
     /// Capacity of the input queue into the core.
     pub input_queue_capacity: usize,
+    /// Market events waiting beyond this are shed (Wild first, then Normal; never Prime).
+    pub shed_high_water: usize,
 }
 
 impl Default for EngineConfig {
@@ -330,6 +332,7 @@ impl Default for EngineConfig {
             degraded_recover_ticks: 100,
             feed_down_risk_off_s: 10,
             input_queue_capacity: 65_536,
+            shed_high_water: 20_000,
         }
     }
 }
@@ -559,6 +562,9 @@ impl Config {
         }
         if self.engine.degraded_tick_ms == 0 {
             e.push("engine.degraded_tick_ms must be > 0".into());
+        }
+        if self.engine.shed_high_water < 16 {
+            e.push(format!("engine.shed_high_water must be >= 16, got {}", self.engine.shed_high_water));
         }
         if self.engine.input_queue_capacity < 16 {
             e.push("engine.input_queue_capacity must be >= 16".into());

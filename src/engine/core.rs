@@ -17,6 +17,7 @@ use crate::features::{IntelEvent, ManualNewsSource, SymbolIntel};
 use crate::market::candles::{Candle, CandleSet};
 use crate::market::data::{Instrument, TickerUpdate};
 use crate::market::orderbook::OrderBook;
+use crate::market::profile::{ProfilePolicy, SymbolProfile};
 use crate::market::tape::Tape;
 use crate::market::universe::{MarketStats, RemovalReason, Universe};
 use crate::regime::global::{GlobalRegime, GlobalRegimeChange, GlobalRegimeTracker};
@@ -36,6 +37,8 @@ pub const CANDLE_GRACE_MS: i64 = 250;
 pub const STALE_BOOK_MS: i64 = 30_000;
 /// A resync still unanswered after this long is asked again, ms.
 pub const RESYNC_RETRY_MS: i64 = 5_000;
+/// Feature snapshots (`data/metrics/<SYMBOL>.json`) are written at most this often, ms.
+pub const FEATURE_SNAPSHOT_EVERY_MS: i64 = 15_000;
 
 /// Market state of one symbol.
 #[derive(Debug)]
@@ -128,6 +131,14 @@ pub struct CorePipeline {
     desk: Desk,
     /// Intents produced in this tick, executed by the execution step.
     intents: Vec<Intent>,
+    /// Last feature-snapshot write (event time).
+    last_feature_snapshot_ms: TimeMs,
+    /// Symbol profiles.
+    profiles: BTreeMap<Symbol, SymbolProfile>,
+    /// Profile policy.
+    profile_policy: ProfilePolicy,
+    /// Symbols blacklisted by their profile (and only those are un-blacklisted by it).
+    auto_blacklisted: BTreeSet<Symbol>,
 }
 
 fn book_error_label(e: &crate::market::orderbook::BookError) -> &'static str {
@@ -161,6 +172,10 @@ impl CorePipeline {
             global: GlobalRegimeTracker::from_config(&cfg, 0),
             desk: Desk::new(&cfg),
             intents: Vec::new(),
+            last_feature_snapshot_ms: 0,
+            profiles: BTreeMap::new(),
+            profile_policy: ProfilePolicy::default(),
+            auto_blacklisted: BTreeSet::new(),
             cfg,
         }
     }
@@ -176,6 +191,49 @@ impl CorePipeline {
     /// Manual news flags.
     pub fn news(&self) -> &ManualNewsSource {
         &self.news
+    }
+
+    /// Symbol profiles.
+    pub fn profiles(&self) -> &BTreeMap<Symbol, SymbolProfile> {
+        &self.profiles
+    }
+
+    fn note_intel(profiles: &mut BTreeMap<Symbol, SymbolProfile>, sym: &Symbol, evs: &[IntelEvent], now: TimeMs) {
+        for e in evs {
+            let p = profiles.entry(sym.clone()).or_insert_with(|| SymbolProfile::new(sym.clone()));
+            match e {
+                IntelEvent::Pump(_) => p.on_pump(now),
+                IntelEvent::Wall(w) if w.outcome == crate::features::WallOutcome::Spoofing => p.on_spoof(now),
+                _ => {}
+            }
+        }
+    }
+
+    fn update_profiles(&mut self, now: TimeMs, t: &mut Tick<'_>) {
+        for c in self.desk.take_closed() {
+            let p = self.profiles.entry(c.symbol.clone()).or_insert_with(|| SymbolProfile::new(c.symbol.clone()));
+            p.on_trade(c.net_pnl, c.r, c.mfe, c.mae, now);
+            let change = p.apply_policy(&self.profile_policy);
+            let body = serde_json::to_value(&*p).unwrap_or_default();
+            t.out.push(Output::Snapshot { kind: DataKind::Profiles, name: c.symbol.as_str().to_string(), body });
+            if let Some(ch) = change {
+                tracing::info!(symbol = %c.symbol, reason = %ch.reason, "profile adjustments changed");
+                t.out.record(
+                    DataKind::Events,
+                    Some(c.symbol.clone()),
+                    now,
+                    serde_json::json!({"event": "PROFILE_CHANGED", "change": ch}),
+                );
+                if let Some(m) = self.symbols.get_mut(&c.symbol) {
+                    m.intel.set_extra_threshold(ch.extra_score);
+                }
+                if ch.auto_blacklisted && self.controls.blacklist.insert(c.symbol.clone()) {
+                    self.auto_blacklisted.insert(c.symbol.clone());
+                } else if !ch.auto_blacklisted && self.auto_blacklisted.remove(&c.symbol) {
+                    self.controls.blacklist.remove(&c.symbol);
+                }
+            }
+        }
     }
 
     fn log_intel(sym: &Symbol, evs: Vec<IntelEvent>, now: TimeMs, t: &mut Tick<'_>) {
@@ -202,6 +260,7 @@ impl CorePipeline {
             global_risk_off: self.flags.feed_risk_off
                 || self.flags.feed != Some(FeedState::Connected)
                 || self.global.regime() != GlobalRegime::GlobalNormal,
+            size_multiplier: self.profiles.get(sym).map(|p| p.size_multiplier).unwrap_or(1.0),
         }
     }
 
@@ -552,6 +611,26 @@ impl Pipeline for CorePipeline {
                 self.desk.reconfigure(cfg);
             }
             EventKind::Control(cmd) => self.on_control(cmd, now, t),
+            EventKind::BookShed(sym) => {
+                let pending = match self.symbols.get_mut(sym) {
+                    Some(m) => {
+                        m.book.invalidate();
+                        *self.counters.book_errors.entry("shed").or_default() += 1;
+                        m.resync_pending_since.is_some()
+                    }
+                    None => true,
+                };
+                if !pending {
+                    t.out.record(
+                        DataKind::Events,
+                        Some(sym.clone()),
+                        now,
+                        serde_json::json!({"event": "BOOK_INVALID", "reason": "shed"}),
+                    );
+                    let s = sym.clone();
+                    self.request_resync(&s, now, t);
+                }
+            }
             EventKind::Liquidation(_) => {}
         }
     }
@@ -574,12 +653,14 @@ impl Pipeline for CorePipeline {
             EventKind::Book(b) => {
                 if let Some(m) = self.symbols.get_mut(&b.symbol) {
                     let evs = m.intel.on_book(&m.book, now);
+                    Self::note_intel(&mut self.profiles, &b.symbol, &evs, now);
                     Self::log_intel(&b.symbol, evs, now, t);
                 }
             }
             EventKind::Trades(batch) => {
                 if let Some(m) = self.symbols.get_mut(&batch.symbol) {
                     let evs = m.intel.on_trades(&batch.trades, now);
+                    Self::note_intel(&mut self.profiles, &batch.symbol, &evs, now);
                     Self::log_intel(&batch.symbol, evs, now, t);
                 }
             }
@@ -600,6 +681,7 @@ impl Pipeline for CorePipeline {
                 }
                 for (s, m) in self.symbols.iter_mut() {
                     let evs = m.intel.on_second(&m.candles, &self.news, now);
+                    Self::note_intel(&mut self.profiles, s, &evs, now);
                     Self::log_intel(s, evs, now, t);
                 }
             }
@@ -737,6 +819,8 @@ impl Pipeline for CorePipeline {
     }
 
     fn logging(&mut self, t: &mut Tick<'_>) {
+        let now = t.event.now_ms();
+        self.update_profiles(now, t);
         self.counters.candles_closed += self.closed.len() as u64;
         for (s, c) in self.closed.drain(..) {
             let body = serde_json::to_value(c).unwrap_or(serde_json::Value::Null);
@@ -744,7 +828,23 @@ impl Pipeline for CorePipeline {
         }
     }
 
-    fn metrics(&mut self, _t: &mut Tick<'_>) {}
+    fn metrics(&mut self, t: &mut Tick<'_>) {
+        // Rolling per-symbol feature snapshots, throttled (the live metrics come from the view).
+        let now = t.event.now_ms();
+        if matches!(t.event.kind, EventKind::Timer(TimerKind::Second))
+            && now - self.last_feature_snapshot_ms >= FEATURE_SNAPSHOT_EVERY_MS
+        {
+            self.last_feature_snapshot_ms = now;
+            for (s, m) in &self.symbols {
+                let body = serde_json::json!({
+                    "symbol": s, "ts_ms": now, "category": m.category,
+                    "features": m.intel.snapshot(), "regime": m.intel.regime(), "score": m.score,
+                    "state": self.desk.state_of(s),
+                });
+                t.out.push(Output::Snapshot { kind: DataKind::Metrics, name: s.as_str().to_string(), body });
+            }
+        }
+    }
 }
 
 fn merge_ticker(into: &mut TickerUpdate, d: &TickerUpdate) {

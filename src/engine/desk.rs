@@ -4,7 +4,7 @@
 
 use crate::config::paths::DataKind;
 use crate::config::Config;
-use crate::domain::{Category, Price, Side, Symbol, TimeMs};
+use crate::domain::{Category, Price, Qty, Side, Symbol, TimeMs};
 use crate::engine::event::Mode;
 use crate::engine::output::Outputs;
 use crate::execution::integrity::{IntegrityGuard, KillSwitch, PositionSnapshot, VenueSnapshot};
@@ -50,6 +50,21 @@ struct Working {
     closing: bool,
 }
 
+/// A closed trade in the numbers profiles need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClosedSummary {
+    /// Symbol.
+    pub symbol: Symbol,
+    /// Net PnL, USDT.
+    pub net_pnl: f64,
+    /// R multiple.
+    pub r: f64,
+    /// MFE, fraction of entry.
+    pub mfe: f64,
+    /// MAE, fraction of entry.
+    pub mae: f64,
+}
+
 /// Everything the desk needs to know about the engine for one decision.
 #[derive(Debug, Clone, Copy)]
 pub struct DeskFlags {
@@ -63,6 +78,8 @@ pub struct DeskFlags {
     pub degraded: bool,
     /// Global RISK_OFF / PANIC or feed down.
     pub global_risk_off: bool,
+    /// Size multiplier from the symbol's profile, (0, 1].
+    pub size_multiplier: f64,
 }
 
 /// The desk.
@@ -82,6 +99,7 @@ pub struct Desk {
     policy: TpSlPolicy,
     next_id: u64,
     pending: Vec<Intent>,
+    closed: Vec<ClosedSummary>,
     /// Trades closed so far.
     pub trades_closed: u64,
 }
@@ -105,6 +123,7 @@ impl Desk {
             policy: TpSlPolicy::default(),
             next_id: 0,
             pending: Vec::new(),
+            closed: Vec::new(),
             trades_closed: 0,
         }
     }
@@ -247,13 +266,25 @@ impl Desk {
             equity: self.portfolio.equity(),
             available_margin: self.portfolio.balance(),
         };
-        let sizing = match size_position(&params, &limits, &req) {
+        let mut sizing = match size_position(&params, &limits, &req) {
             Ok(z) => z,
             Err(e) => {
                 refuse(w, out, e.to_string());
                 return None;
             }
         };
+        if flags.size_multiplier < 1.0 {
+            // The profile shrinks the size (never grows it); risk and notional shrink with it.
+            let q = Qty::from_f64(sizing.qty.to_f64() * flags.size_multiplier.max(0.0)).floor_to_step(inst.qty_step);
+            if q.raw() < inst.min_qty.raw() {
+                refuse(w, out, format!("profile size cut leaves {q} < min qty {}", inst.min_qty));
+                return None;
+            }
+            let k = q.raw() as f64 / sizing.qty.raw().max(1) as f64;
+            sizing.loss_at_stop = Money::from_f64(sizing.loss_at_stop.to_f64() * k);
+            sizing.notional = Money::from_f64(sizing.notional.to_f64() * k);
+            sizing.qty = q;
+        }
         let rflags = RiskFlags {
             paused: flags.paused,
             panic: flags.kill,
@@ -635,6 +666,11 @@ impl Desk {
                 self.step(&s, now, Input::ExitTriggered(reason), out);
             }
         }
+    }
+
+    /// Trades closed since the last call.
+    pub fn take_closed(&mut self) -> Vec<ClosedSummary> {
+        std::mem::take(&mut self.closed)
     }
 
     /// Intents produced while handling venue events (exit orders after an entry fill…), to be

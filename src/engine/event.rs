@@ -35,6 +35,7 @@ impl Event {
             EventKind::Trades(t) => Some(&t.symbol),
             EventKind::Ticker(t) => Some(&t.symbol),
             EventKind::Liquidation(l) => Some(&l.symbol),
+            EventKind::BookShed(s) => Some(s),
             _ => None,
         }
     }
@@ -157,4 +158,6 @@ pub enum EventKind {
     Control(ControlCommand),
     /// A validated configuration replaced the running one.
     ConfigReload(Arc<Config>),
+    /// Backpressure shed book deltas of this symbol: its book is stale and must be resynced.
+    BookShed(Symbol),
 }

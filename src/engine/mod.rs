@@ -7,6 +7,7 @@
 //! The steps are the methods of [`Pipeline`]; each later capability fills its step. Time comes in
 //! with the event; the injected [`clock::Clock`] only measures tick latency for DEGRADED.
 
+pub mod backpressure;
 pub mod clock;
 pub mod core;
 pub mod desk;

@@ -22,6 +22,15 @@ pub struct LogRecord {
 pub enum Output {
     /// Append a record.
     Record(LogRecord),
+    /// Atomically replace `<data>/<kind>/<name>.json` (feature snapshots, profiles).
+    Snapshot {
+        /// Data kind (directory).
+        kind: DataKind,
+        /// File stem (a symbol).
+        name: String,
+        /// Body.
+        body: serde_json::Value,
+    },
     /// A request for the feed edge (subscriptions, book resync).
     Feed(FeedCommand),
     /// Engine-level status flag changed.

@@ -184,7 +184,12 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot build the REST client: {e}"))?;
     let mut feed_cfg = FeedConfig::from_config(&cfg);
     feed_cfg.url = ep.ws_public_url.clone();
-    let feed: FeedHandle = PublicFeed::new(feed_cfg).start(Vec::new(), in_tx.clone(), shutdown.clone());
+    // Feed → shedding queue → core: under load the oldest Wild (then Normal) market events are
+    // shed; Prime symbols and non-market events never are.
+    let (feed_tx, feed_rx) = mpsc::channel::<Event>(cfg.engine.input_queue_capacity);
+    let (cat_tx, cat_rx) = watch::channel(std::collections::BTreeMap::new());
+    spawn_shedder(feed_rx, in_tx.clone(), cat_rx, &cfg, metrics.clone(), store_h.clone());
+    let feed: FeedHandle = PublicFeed::new(feed_cfg).start(Vec::new(), feed_tx, shutdown.clone());
     {
         let tx = in_tx.clone();
         let cancel = shutdown.clone();
@@ -309,6 +314,12 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
                     bus.publish_record(&r);
                     let _ = store_h.try_append(r.kind, r.symbol.as_ref(), r.ts_ms, &r.body);
                 }
+                Output::Snapshot { kind, name, mut body } => {
+                    if kind == crate::config::paths::DataKind::Profiles {
+                        keep_profile_overrides(&paths, &name, &mut body);
+                    }
+                    let _ = store_h.try_set_snapshot(kind, &name, &body);
+                }
                 Output::Feed(cmd) => dispatch_feed(&feed, cmd).await,
                 Output::Status(s) => match s {
                     StatusChange::DegradedEnter => metrics.degraded.set(1),
@@ -341,6 +352,10 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
                 ts_ms: ev.now_ms(),
             };
             snap_tx.send_replace(snap);
+            let cats: std::collections::BTreeMap<_, _> = p.symbols().map(|(s, m)| (s.clone(), m.category)).collect();
+            if *cat_tx.borrow() != cats {
+                cat_tx.send_replace(cats);
+            }
             view_tx.send_replace(Arc::new(crate::control::view::ControlView::capture(p, ev.now_ms())));
         }
     }
@@ -348,6 +363,86 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
     feed.shutdown();
     store.shutdown().await;
     Ok(())
+}
+
+/// A profile file also holds the operator's `overrides`: keep them when the core rewrites it.
+fn keep_profile_overrides(paths: &Paths, name: &str, body: &mut serde_json::Value) {
+    let file = paths.snapshot_file(crate::config::paths::DataKind::Profiles, name);
+    let Ok(bytes) = std::fs::read(&file) else { return };
+    let Ok(old) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        tracing::warn!(path = %file.display(), "profile file is not JSON; its overrides cannot be kept");
+        return;
+    };
+    if let (Some(o), Some(b)) = (old.get("overrides"), body.as_object_mut()) {
+        b.insert("overrides".into(), o.clone());
+    }
+}
+
+fn spawn_shedder(
+    mut feed_rx: mpsc::Receiver<Event>,
+    in_tx: mpsc::Sender<Event>,
+    mut cat_rx: watch::Receiver<std::collections::BTreeMap<crate::domain::Symbol, crate::domain::Category>>,
+    cfg: &Config,
+    metrics: Arc<Metrics>,
+    store: crate::storage::json_store::StoreHandle,
+) {
+    let mut prime: Vec<crate::domain::Symbol> =
+        cfg.universe.prime_symbols.iter().map(|s| crate::domain::Symbol::new(s)).collect();
+    for s in ["BTCUSDT", "ETHUSDT"] {
+        let s = crate::domain::Symbol::new(s);
+        if !prime.contains(&s) {
+            prime.push(s);
+        }
+    }
+    let mut q = crate::engine::backpressure::ShedQueue::new(cfg.engine.shed_high_water, prime);
+    tokio::spawn(async move {
+        let mut feed_open = true;
+        let mut last = q.stats();
+        let mut last_report_ms: TimeMs = 0;
+        loop {
+            tokio::select! {
+                biased;
+                ev = feed_rx.recv(), if feed_open => match ev {
+                    Some(e) => { q.push(e); }
+                    None => feed_open = false,
+                },
+                r = cat_rx.changed() => {
+                    if r.is_ok() {
+                        let c = cat_rx.borrow_and_update().clone();
+                        q.set_categories(c);
+                    }
+                }
+                permit = in_tx.reserve(), if !q.is_empty() => match permit {
+                    Ok(p) => { if let Some(e) = q.pop() { p.send(e); } }
+                    Err(_) => return,
+                },
+                else => return,
+            }
+            metrics.queue_depth.with_label_values(&["shed_queue"]).set(q.len() as i64);
+            let st = q.stats();
+            if st != last {
+                metrics.shed_events.with_label_values(&["wild"]).inc_by(st.wild - last.wild);
+                metrics.shed_events.with_label_values(&["normal"]).inc_by(st.normal - last.normal);
+                let now = wall_ms();
+                if now - last_report_ms >= 1_000 {
+                    last_report_ms = now;
+                    tracing::warn!(
+                        wild = st.wild,
+                        normal = st.normal,
+                        backlog = q.len(),
+                        "backpressure: shedding market events"
+                    );
+                    let _ = store.try_append(
+                        crate::config::paths::DataKind::Events,
+                        None,
+                        now,
+                        &serde_json::json!({"event": "SHED", "wild_total": st.wild, "normal_total": st.normal, "backlog": q.len()}),
+                    );
+                }
+                last = st;
+            }
+        }
+    });
 }
 
 async fn dispatch_feed(feed: &FeedHandle, cmd: FeedCommand) {
@@ -375,5 +470,6 @@ pub fn event_label(k: &EventKind) -> &'static str {
         EventKind::Timer(_) => "timer",
         EventKind::Control(_) => "control",
         EventKind::ConfigReload(_) => "config_reload",
+        EventKind::BookShed(_) => "book_shed",
     }
 }

@@ -4,5 +4,6 @@
 pub mod candles;
 pub mod data;
 pub mod orderbook;
+pub mod profile;
 pub mod tape;
 pub mod universe;

@@ -121,14 +121,17 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
         /// Symbols.
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 20)]
         symbols: usize,
         /// Market steps of 100 ms.
-        #[arg(long, default_value_t = 1_200)]
+        #[arg(long, default_value_t = 150)]
         steps: usize,
         /// Seed.
         #[arg(long, default_value_t = 7)]
         seed: u64,
+        /// Largest price move of one step, ticks.
+        #[arg(long, default_value_t = 3)]
+        max_move: i64,
     },
     /// Configuration tools.
     Config {
@@ -204,7 +207,9 @@ fn main() -> ExitCode {
         Cmd::BenchReplay { symbols, events, events_per_ms, seed } => {
             tools::bench_replay(symbols, events, events_per_ms, seed)
         }
-        Cmd::RecordFixture { out, symbols, steps, seed } => tools::record_fixture(&out, symbols, steps, seed),
+        Cmd::RecordFixture { out, symbols, steps, seed, max_move } => {
+            tools::record_fixture(&out, symbols, steps, seed, max_move)
+        }
         Cmd::StorageStress { data_dir } => storage_stress(&data_dir),
     }
 }

@@ -212,6 +212,7 @@ pub struct TradingMarket {
     now: TimeMs,
     seq: u64,
     next_second: TimeMs,
+    max_move: i64,
 }
 
 impl TradingMarket {
@@ -237,15 +238,31 @@ impl TradingMarket {
                 }
             })
             .collect();
-        TradingMarket { rng: SmallRng::seed_from_u64(seed), walkers, now: EPOCH_MS, seq: 0, next_second: EPOCH_MS }
+        TradingMarket {
+            rng: SmallRng::seed_from_u64(seed),
+            walkers,
+            now: EPOCH_MS,
+            seq: 0,
+            next_second: EPOCH_MS,
+            max_move: 1,
+        }
+    }
+
+    /// Largest move of one step, in ticks (1 by default).
+    pub fn with_max_move(mut self, ticks: i64) -> Self {
+        self.max_move = ticks.max(1);
+        self
     }
 
     /// The configuration the market is meant for: default, with signals armed by any positive
-    /// score (the market exercises the trading path, not signal quality).
+    /// score and six concurrent positions (the market exercises the trading path, not signal
+    /// quality).
     pub fn config() -> Config {
         let mut cfg = Config::default();
         cfg.thresholds.watch = 0.0;
         cfg.thresholds.arm = 0.0;
+        cfg.categories.normal.max_positions = 6;
+        cfg.categories.wild.max_positions = 6;
         cfg
     }
 
@@ -254,16 +271,26 @@ impl TradingMarket {
         Event::new(self.seq, time, kind)
     }
 
-    fn target_book(&mut self, w: usize) -> (BTreeMap<i64, i64>, BTreeMap<i64, i64>) {
+    /// The book after a step: levels kept where they were, new levels at the base size of
+    /// their side, one level per side re-sized; a trend flip re-weights every level.
+    fn target_book(&mut self, w: usize, flipped: bool) -> (BTreeMap<i64, i64>, BTreeMap<i64, i64>) {
         let (mid, trend) = (self.walkers[w].mid, self.walkers[w].trend);
-        let (heavy, light) = (30, 10);
-        let (bq, aq) = if trend > 0 { (heavy, light) } else { (light, heavy) };
-        let mut bids = BTreeMap::new();
-        let mut asks = BTreeMap::new();
-        for k in 1..=Self::LEVELS {
-            bids.insert(mid - k, bq + self.rng.random_range(0..5));
-            asks.insert(mid + k, aq + self.rng.random_range(0..5));
-        }
+        let (bq, aq) = if trend > 0 { (30, 10) } else { (10, 30) };
+        let mut side = |old: &BTreeMap<i64, i64>, range: std::ops::RangeInclusive<i64>, base: i64| {
+            let mut m: BTreeMap<i64, i64> = BTreeMap::new();
+            for t in range.clone() {
+                let q = match old.get(&t) {
+                    Some(q) if !flipped => *q,
+                    _ => base + self.rng.random_range(0..5),
+                };
+                m.insert(t, q);
+            }
+            let k = *range.start() + self.rng.random_range(0..Self::LEVELS);
+            m.insert(k, base + self.rng.random_range(0..5));
+            m
+        };
+        let bids = side(&self.walkers[w].bids, mid - Self::LEVELS..=mid - 1, bq);
+        let asks = side(&self.walkers[w].asks, mid + 1..=mid + Self::LEVELS, aq);
         (bids, asks)
     }
 
@@ -274,8 +301,8 @@ impl TradingMarket {
         out
     }
 
-    fn book_event(&mut self, w: usize, snapshot: bool) -> Event {
-        let (bids, asks) = self.target_book(w);
+    fn book_event(&mut self, w: usize, snapshot: bool, flipped: bool) -> Event {
+        let (bids, asks) = self.target_book(w, flipped);
         let lvl =
             |(t, q): (&i64, &i64)| Level { price: Price::from_ticks(*t, Self::TICK), qty: Qty(Fixed::from_int(*q)) };
         let (action, b, a) = if snapshot {
@@ -312,7 +339,7 @@ impl TradingMarket {
         let insts = self.walkers.iter().map(|w| instrument(w.symbol.clone(), Self::TICK, "0.1")).collect();
         out.push(self.ev(EventTime::local(now), EventKind::Universe(insts)));
         for w in 0..self.walkers.len() {
-            out.push(self.book_event(w, true));
+            out.push(self.book_event(w, true, true));
         }
         self.next_second = now + 1000;
         out
@@ -329,21 +356,24 @@ impl TradingMarket {
             out.push(self.ev(EventTime::local(at), EventKind::Timer(TimerKind::Second)));
         }
         for w in 0..self.walkers.len() {
-            if self.rng.random_bool(0.03) {
+            let flipped = self.rng.random_bool(0.03);
+            if flipped {
                 self.walkers[w].trend = -self.walkers[w].trend;
             }
             let up = self.rng.random_bool(if self.walkers[w].trend > 0 { 0.6 } else { 0.4 });
             let old_mid = self.walkers[w].mid;
+            let size = self.rng.random_range(1..=self.max_move);
             let mv = if self.rng.random_bool(0.5) {
                 0
             } else if up {
-                1
+                size
             } else {
-                -1
+                -size
             };
-            // The move is printed on the tape first: aggressors take the touch it leaves.
+            // The move is printed on the tape first: the aggressor sweeps from the touch to the
+            // new one.
             if mv != 0 {
-                let (side, px) = if mv > 0 { (Side::Buy, old_mid + 1) } else { (Side::Sell, old_mid - 1) };
+                let (side, px) = if mv > 0 { (Side::Buy, old_mid + mv) } else { (Side::Sell, old_mid + mv) };
                 let qty = self.rng.random_range(20..80);
                 let t = Trade {
                     ts_ms: self.now,
@@ -378,7 +408,7 @@ impl TradingMarket {
                     EventKind::Trades(TradeBatch { symbol: sym, trades: vec![t] }),
                 ));
             }
-            out.push(self.book_event(w, false));
+            out.push(self.book_event(w, false, flipped));
         }
         out
     }

@@ -299,7 +299,7 @@ fn bench_replay_in(dir: &Path, symbols: usize, events: u64, events_per_ms: u64, 
     Ok(())
 }
 
-pub fn record_fixture(out: &Path, symbols: usize, steps: usize, seed: u64) -> ExitCode {
+pub fn record_fixture(out: &Path, symbols: usize, steps: usize, seed: u64, max_move: i64) -> ExitCode {
     let raw = Paths::with_data_dir(out).symbol_dir(scalper::config::paths::DataKind::Raw, None);
     if let Ok(files) = replay::recording_files(&Paths::with_data_dir(out)) {
         for (p, _) in files {
@@ -309,7 +309,7 @@ pub fn record_fixture(out: &Path, symbols: usize, steps: usize, seed: u64) -> Ex
         }
     }
     let mut w = RecordingWriter::new(out);
-    let mut m = TradingMarket::new(symbols, seed);
+    let mut m = TradingMarket::new(symbols, seed).with_max_move(max_move);
     let header = Recorder::header(Arc::new(TradingMarket::config()), EPOCH_MS);
     let res = std::iter::once(header).chain(m.events(steps)).try_for_each(|ev| w.write(&ev));
     match res.and_then(|_| w.finish()) {

@@ -117,7 +117,7 @@ pub fn replay(src: &ReplaySource, speed: Option<f64>, out: &Path) -> ExitCode {
         return fail(format!("{}: {e}", out.display()));
     }
     print_summary(&summary);
-    println!("{}  {}", summary.sha256, out.display());
+    let _ = writeln!(std::io::stdout().lock(), "{}  {}", summary.sha256, out.display());
     ExitCode::SUCCESS
 }
 
@@ -154,8 +154,10 @@ pub fn backtest(src: &ReplaySource, report: &Path, decisions: Option<&Path>) -> 
     if let Err(e) = std::fs::write(report, text + "\n") {
         return fail(format!("{}: {e}", report.display()));
     }
-    print!("{}", rep.table());
-    println!("\nreport: {}   decisions sha256: {}", report.display(), summary.sha256);
+    // Written without panicking when stdout is a closed pipe (`| head`).
+    let mut o = std::io::stdout().lock();
+    let _ = write!(o, "{}", rep.table());
+    let _ = writeln!(o, "\nreport: {}   decisions sha256: {}", report.display(), summary.sha256);
     ExitCode::SUCCESS
 }
 

@@ -1,5 +1,7 @@
 //! Input recording for replay: every event the core consumes, in order, with its `seq` and
-//! times, appended as one JSON line to `<data>/raw/_global/<hour of recv>.jsonl`.
+//! times, appended as one JSON line to `<data>/raw/_global/<hour>.jsonl`. The hour is that of the
+//! running maximum of receive time, so the hourly files, read in order, are in `seq` order even
+//! when two edges stamped their events a few ms out of order.
 //!
 //! A run starts with a *header*: a `seq: 0` [`EventKind::ConfigReload`] carrying the configuration
 //! the core was built with (never fed to the core; replay builds its fresh core from it). The
@@ -16,6 +18,7 @@ use std::sync::Arc;
 /// Writes the core's input events to the store (or nothing, when disabled).
 pub struct Recorder {
     store: Option<StoreHandle>,
+    max_ts: TimeMs,
     written: u64,
     dropped: u64,
 }
@@ -28,7 +31,7 @@ impl Recorder {
 
     /// A recorder writing to `store` when `enabled`; writes the run header at once.
     pub fn new(enabled: bool, store: StoreHandle, cfg: &Arc<Config>, now_ms: TimeMs) -> Recorder {
-        let mut r = Recorder { store: enabled.then_some(store), written: 0, dropped: 0 };
+        let mut r = Recorder { store: enabled.then_some(store), max_ts: TimeMs::MIN, written: 0, dropped: 0 };
         if enabled {
             tracing::info!("recording input events to raw/_global for replay");
             r.record(&Self::header(cfg.clone(), now_ms));
@@ -38,13 +41,14 @@ impl Recorder {
 
     /// A recorder that records nothing.
     pub fn disabled() -> Recorder {
-        Recorder { store: None, written: 0, dropped: 0 }
+        Recorder { store: None, max_ts: TimeMs::MIN, written: 0, dropped: 0 }
     }
 
     /// Appends one event (no-op when disabled). Never blocks.
     pub fn record(&mut self, ev: &Event) {
         let Some(store) = &self.store else { return };
-        match store.try_append(DataKind::Raw, None, ev.now_ms(), ev) {
+        self.max_ts = self.max_ts.max(ev.now_ms());
+        match store.try_append(DataKind::Raw, None, self.max_ts, ev) {
             Ok(()) => self.written += 1,
             Err(e) => {
                 if self.dropped == 0 {

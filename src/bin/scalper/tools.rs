@@ -240,6 +240,7 @@ fn bench_replay_in(dir: &Path, symbols: usize, events: u64, events_per_ms: u64, 
     let mut engine = None;
     let mut lat: Vec<u32> = Vec::with_capacity(seq as usize);
     let mut worst: (u64, &'static str) = (0, "");
+    let mut by_kind: std::collections::BTreeMap<&'static str, (u64, u64)> = Default::default();
     let started = Instant::now();
     for item in reader.by_ref() {
         match item.map_err(|e| e.to_string())? {
@@ -252,9 +253,13 @@ fn bench_replay_in(dir: &Path, symbols: usize, events: u64, events_per_ms: u64, 
                 let out = e.on_event(&ev);
                 let dt = clock.now_nanos().saturating_sub(t0);
                 lat.push(dt.min(u32::MAX as u64) as u32);
+                let label = event_label(&ev.kind);
                 if dt > worst.0 {
-                    worst = (dt, event_label(&ev.kind));
+                    worst = (dt, label);
                 }
+                let k = by_kind.entry(label).or_default();
+                k.0 += 1;
+                k.1 = k.1.max(dt);
                 log.write(&ev, &out).map_err(|e| e.to_string())?;
             }
         }
@@ -287,6 +292,9 @@ fn bench_replay_in(dir: &Path, symbols: usize, events: u64, events_per_ms: u64, 
         worst.0 as f64 / 1000.0,
         worst.1
     );
+    let kinds: Vec<String> =
+        by_kind.iter().map(|(k, (n, m))| format!("{k} {n}× max {:.1}", *m as f64 / 1000.0)).collect();
+    println!("  per event kind (µs)  {}", kinds.join(", "));
     match rss {
         Some(b) => println!("  peak RSS (VmHWM)     {:.1} MiB", b as f64 / (1024.0 * 1024.0)),
         None => println!("  peak RSS (VmHWM)     unavailable on this platform"),

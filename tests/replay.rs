@@ -349,9 +349,13 @@ fn the_backtest_and_replay_commands_work_on_the_bundled_recording() {
     let (code, _, err) = scalper_bin(&["replay", "--data-dir", fx.to_str().unwrap(), "--from", "yesterday"]);
     assert_ne!(code, 0);
     assert!(err.contains("RFC 3339"), "{err}");
-    let (code, _, err) = scalper_bin(&["replay", "--data-dir", dir.path().to_str().unwrap()]);
+    let empty = dir.path().join("empty");
+    let out3 = dir.path().join("d3.jsonl");
+    let (code, _, err) =
+        scalper_bin(&["replay", "--data-dir", empty.to_str().unwrap(), "--out", out3.to_str().unwrap()]);
     assert_ne!(code, 0);
     assert!(err.contains("no recording"), "{err}");
+    assert!(!out3.exists(), "no empty decision log left behind");
 }
 
 fn bybit_fixture(name: &str) -> PathBuf {

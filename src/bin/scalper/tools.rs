@@ -100,15 +100,19 @@ pub fn replay(src: &ReplaySource, speed: Option<f64>, out: &Path) -> ExitCode {
         Ok(o) => o,
         Err(e) => return fail(e),
     };
+    // Open the recording first: no empty decision log is left behind when there is none.
+    let mut reader = match RecordingReader::open(&Paths::with_data_dir(data_dir(src)), opts.period) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
     let file = match std::fs::File::create(out) {
         Ok(f) => f,
         Err(e) => return fail(format!("{}: {e}", out.display())),
     };
     let mut log = DecisionLog::new(BufWriter::with_capacity(1 << 20, file));
-    let paths = Paths::with_data_dir(data_dir(src));
     let mut unit = ();
     let mut obs = Progress { inner: &mut unit, last: Instant::now(), started: Instant::now() };
-    let res = replay::replay(&paths, &opts, &mut log, &mut obs);
+    let res = replay::replay_items(&mut reader, &opts, &mut log, &mut obs);
     let summary = match res {
         Ok(s) => s,
         Err(e) => return fail(e),
@@ -126,6 +130,10 @@ pub fn backtest(src: &ReplaySource, report: &Path, decisions: Option<&Path>) -> 
         Ok(o) => o,
         Err(e) => return fail(e),
     };
+    let mut reader = match RecordingReader::open(&Paths::with_data_dir(data_dir(src)), opts.period) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
     let sink: Box<dyn Write> = match decisions {
         Some(p) => match std::fs::File::create(p) {
             Ok(f) => Box::new(BufWriter::with_capacity(1 << 20, f)),
@@ -134,10 +142,9 @@ pub fn backtest(src: &ReplaySource, report: &Path, decisions: Option<&Path>) -> 
         None => Box::new(std::io::sink()),
     };
     let mut log = DecisionLog::new(sink);
-    let paths = Paths::with_data_dir(data_dir(src));
     let mut collector = BacktestCollector::new();
     let mut obs = Progress { inner: &mut collector, last: Instant::now(), started: Instant::now() };
-    let summary = match replay::replay(&paths, &opts, &mut log, &mut obs) {
+    let summary = match replay::replay_items(&mut reader, &opts, &mut log, &mut obs) {
         Ok(s) => s,
         Err(e) => return fail(e),
     };

@@ -47,6 +47,9 @@ async fn eventually<F: Fn() -> bool>(what: &str, f: F) {
 async fn scalperctl_steers_the_demo_engine() {
     let sim = SimExchange::start(SimConfig { symbols: 8, tick_interval_ms: 20, ..SimConfig::default() }).await.unwrap();
     let mut cfg = Config { endpoints: sim.endpoints(), ..Config::default() };
+    // Any positive score arms, so the engine trades quickly and the controls' effects show.
+    cfg.thresholds.watch = 0.0;
+    cfg.thresholds.arm = 0.0;
     cfg.server.http_addr = "127.0.0.1:0".into();
     cfg.server.grpc_addr = "127.0.0.1:0".into();
     let dir = tempfile::tempdir().unwrap();
@@ -71,6 +74,74 @@ async fn scalperctl_steers_the_demo_engine() {
     let snap2 = snap.clone();
     eventually("universe loaded", move || snap2.borrow().symbols == 8).await;
 
+    // A blacklisted symbol gets no new signals while the others do.
+    let a = addr.clone();
+    let (code, _) = tokio::task::spawn_blocking(move || ctl(&a, &["blacklist", "add", "SIM001USDT"])).await.unwrap();
+    assert_eq!(code, 0);
+    let tx = probe_tx.clone();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut samples = 0;
+    loop {
+        samples += 1;
+        let (black_state, others_active) = probe(&tx, |e| {
+            use scalper::state::machine::TradeState as S;
+            let d = e.pipeline().desk();
+            let black = d.state_of(&scalper::domain::Symbol::new("SIM001USDT"));
+            let active = e
+                .pipeline()
+                .symbols()
+                .filter(|(s, _)| s.as_str() != "SIM001USDT")
+                .filter(|(s, _)| !matches!(d.state_of(s), S::Flat | S::BlockedRegime))
+                .count();
+            (black, active)
+        })
+        .await;
+        use scalper::state::machine::TradeState as S;
+        // A position opened before the blacklist is still managed; no new setup may start.
+        assert!(
+            !matches!(black_state, S::WatchingLong | S::WatchingShort | S::ArmedLong | S::ArmedShort | S::OrderPlaced),
+            "blacklisted symbol got a new signal: {black_state:?}"
+        );
+        if others_active > 0 && samples >= 20 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no other symbol ever got a signal");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Wait for an open position somewhere, so PANIC has something to flatten.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while probe(&tx, |e| e.pipeline().desk().portfolio.positions().len()).await == 0 {
+        assert!(Instant::now() < deadline, "the demo engine never opened a position");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Pause and panic reach the core's own state; panic really flattens.
+    for args in [vec!["pause"], vec!["panic"]] {
+        let a = addr.clone();
+        let (code, out) = tokio::task::spawn_blocking(move || ctl(&a, &args)).await.unwrap();
+        assert_eq!(code, 0, "{out}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (paused, black, panic) = probe(&tx, |e| {
+            let c = e.pipeline().controls();
+            (c.paused, c.blacklist.iter().map(|s| s.to_string()).collect::<Vec<_>>(), c.kill.is_engaged())
+        })
+        .await;
+        if paused && black == vec!["SIM001USDT".to_string()] && panic {
+            let (positions, orders) = probe(&tx, |e| {
+                (e.pipeline().desk().portfolio.positions().len(), e.pipeline().desk().venue.snapshot().orders.len())
+            })
+            .await;
+            if positions == 0 && orders == 0 {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "controls not applied: paused={paused} blacklist={black:?} panic={panic}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     // Mode really changes (SIM → DRY_RUN → SIM); LIVE without a PIN is refused and changes nothing.
     let a = addr.clone();
     let (code, _) = tokio::task::spawn_blocking(move || ctl(&a, &["mode", "dry-run"])).await.unwrap();
@@ -85,26 +156,6 @@ async fn scalperctl_steers_the_demo_engine() {
     let (code, _) = tokio::task::spawn_blocking(move || ctl(&a, &["mode", "live"])).await.unwrap();
     assert_ne!(code, 0, "LIVE without PIN and confirmation is refused");
     assert_eq!(probe(&tx, |e| e.pipeline().mode()).await, scalper::engine::event::Mode::DryRun);
-
-    // Pause, blacklist and panic reach the core's own state.
-    for args in [vec!["pause"], vec!["blacklist", "add", "SIM001USDT"], vec!["panic"]] {
-        let a = addr.clone();
-        let (code, out) = tokio::task::spawn_blocking(move || ctl(&a, &args)).await.unwrap();
-        assert_eq!(code, 0, "{out}");
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (paused, black, panic) = probe(&tx, |e| {
-            let c = e.pipeline().controls();
-            (c.paused, c.blacklist.iter().map(|s| s.to_string()).collect::<Vec<_>>(), c.kill.is_engaged())
-        })
-        .await;
-        if paused && black == vec!["SIM001USDT".to_string()] && panic {
-            break;
-        }
-        assert!(Instant::now() < deadline, "controls not applied: paused={paused} blacklist={black:?} panic={panic}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 
     // status -o json reflects it (published once per second).
     let a = addr.clone();

@@ -28,6 +28,9 @@ impl Harness {
         let sim = SimExchange::start(sim_cfg).await.expect("simulator starts");
         let mut cfg = Config { endpoints: sim.endpoints(), ..Config::default() };
         cfg.universe.refresh_s = 1;
+        cfg.universe.ws_ping_interval_ms = 300;
+        cfg.universe.ws_pong_timeout_ms = 1_000;
+        cfg.universe.ws_data_timeout_ms = 1_500;
         cfg.server.http_addr = "127.0.0.1:0".into();
         cfg.server.grpc_addr = "127.0.0.1:0".into();
         let dir = tempfile::tempdir().unwrap();
@@ -190,6 +193,28 @@ async fn engine_survives_every_injected_fault_and_recovers() {
     })
     .await;
     h.wait_for("books valid after reconnect", Duration::from_secs(10), |s| s.valid_books == s.symbols).await;
+
+    // A silent (stale) feed: no data and no pongs on an open socket → reconnect and resync.
+    let outages = h.snap.borrow().counters.feed_outages;
+    h.sim.set_silent(true);
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    h.sim.set_silent(false);
+    h.wait_for("feed back after a stale feed", Duration::from_secs(15), |s| {
+        s.counters.feed_outages > outages && s.feed == Some(FeedState::Connected)
+    })
+    .await;
+    h.wait_for("books valid after the stale feed", Duration::from_secs(10), |s| s.valid_books == s.symbols).await;
+
+    // Pongs refused: the heartbeat notices and the connection is replaced.
+    let outages = h.snap.borrow().counters.feed_outages;
+    h.sim.set_refuse_pongs(true);
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    h.sim.set_refuse_pongs(false);
+    h.wait_for("feed back after missing pongs", Duration::from_secs(15), |s| {
+        s.counters.feed_outages > outages && s.feed == Some(FeedState::Connected)
+    })
+    .await;
+    h.wait_for("books valid after missing pongs", Duration::from_secs(10), |s| s.valid_books == s.symbols).await;
 
     // REST errors during universe refreshes: the universe stays, nothing is dropped.
     h.sim.rest_http_errors(429, 3);

@@ -208,3 +208,55 @@ fn panic_flattens_and_pause_blocks_new_entries() {
     }
     assert_eq!(s.events("ENTRY").len(), before);
 }
+
+#[test]
+fn a_maker_entry_left_behind_switches_to_taker_or_is_abandoned() {
+    let mut s = Sim::new();
+    s.book(BookAction::Snapshot, "99.99", "100.01");
+    for _ in 0..3 {
+        s.book(BookAction::Delta, "99.99", "100.01");
+    }
+    let e = s.events("ENTRY").pop().expect("an entry");
+    let side = if e["side"] == "Buy" { Side::Buy } else { Side::Sell };
+    // The market runs away from our post-only order by 3 ticks without trading through it.
+    let (bid, ask) = if side == Side::Buy { ("100.02", "100.03") } else { ("99.97", "99.98") };
+    s.book(BookAction::Snapshot, bid, ask);
+    let reviews = s.events("ENTRY_REVIEW");
+    assert_eq!(reviews.len(), 1, "the working maker entry was reviewed once");
+    let venue = s.e.pipeline().desk().venue.snapshot();
+    assert!(
+        !venue.orders.iter().any(|o| o.client_id == e["client_id"].as_str().unwrap_or("e-")),
+        "the maker order was cancelled"
+    );
+    match reviews[0]["decision"]["decision"].as_str() {
+        Some("switch_to_taker") => {
+            let fill = s.events("FILL").pop().expect("taker fill");
+            assert_eq!(fill["fill"]["liquidity"], "Taker");
+            assert_eq!(s.state(), TradeState::InPosition);
+        }
+        Some("abandon") => {
+            assert!(s.e.pipeline().desk().portfolio.position(&Symbol::new(SYM)).is_none());
+            assert_ne!(s.state(), TradeState::OrderPlaced);
+        }
+        other => panic!("unexpected decision {other:?}"),
+    }
+}
+
+#[test]
+fn an_extreme_spread_on_a_held_symbol_engages_the_kill_switch_and_flattens() {
+    let mut s = Sim::new();
+    s.book(BookAction::Snapshot, "99.99", "100.01");
+    for _ in 0..3 {
+        s.book(BookAction::Delta, "99.99", "100.01");
+    }
+    let e = s.events("ENTRY").pop().expect("an entry");
+    let side = if e["side"] == "Buy" { Side::Buy } else { Side::Sell };
+    let entry = p(e["entry"].as_str().unwrap());
+    s.trade(Price::from_raw(entry.raw() - side.sign() * p("0.01").raw()), "100000", side.opposite());
+    assert!(s.e.pipeline().desk().portfolio.position(&Symbol::new(SYM)).is_some());
+    // The book blows out to a 2.5 % spread.
+    s.book(BookAction::Snapshot, "98.80", "101.30");
+    assert_eq!(s.events("KILL_SWITCH").len(), 1);
+    assert!(s.e.pipeline().controls().kill.is_engaged());
+    assert!(s.e.pipeline().desk().portfolio.position(&Symbol::new(SYM)).is_none(), "flattened");
+}

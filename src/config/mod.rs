@@ -175,6 +175,12 @@ pub struct UniverseConfig {
     pub topics_per_request: usize,
     /// Max symbols per public WS connection.
     pub symbols_per_connection: usize,
+    /// Interval of `{"op":"ping"}` heartbeats, ms (Bybit recommends 20 s).
+    pub ws_ping_interval_ms: u64,
+    /// A ping unanswered this long drops the connection, ms.
+    pub ws_pong_timeout_ms: u64,
+    /// No frame at all for this long drops the connection (stale feed), ms.
+    pub ws_data_timeout_ms: u64,
 }
 
 impl Default for UniverseConfig {
@@ -189,6 +195,9 @@ impl Default for UniverseConfig {
             inactive_drop_s: 3_600,
             topics_per_request: 10,
             symbols_per_connection: 50,
+            ws_ping_interval_ms: 20_000,
+            ws_pong_timeout_ms: 10_000,
+            ws_data_timeout_ms: 60_000,
         }
     }
 }
@@ -524,6 +533,15 @@ impl Config {
                 "universe.topics_per_request must be in [1, 10] (Bybit's limit), got {}",
                 u.topics_per_request
             ));
+        }
+        for (n, v) in [
+            ("universe.ws_ping_interval_ms", u.ws_ping_interval_ms),
+            ("universe.ws_pong_timeout_ms", u.ws_pong_timeout_ms),
+            ("universe.ws_data_timeout_ms", u.ws_data_timeout_ms),
+        ] {
+            if v < 100 {
+                e.push(format!("{n} must be >= 100, got {v}"));
+            }
         }
         if u.symbols_per_connection == 0 {
             e.push("universe.symbols_per_connection must be > 0".into());

@@ -1,13 +1,15 @@
 //! What the control plane shows: a read-only view of the core, captured by the core loop once per
 //! second and published through a `watch` channel beside [`EngineSnapshot`].
 //!
-//! Fields the core does not produce yet (positions, PnL, scores, regimes, states) are present and
-//! zero/empty; [`ControlView::capture`] is the one place that fills them, one line per field.
+//! [`ControlView::capture`] is the one place that fills the view from the core, one line per
+//! field: market state, features, regimes, scores, state machines, the portfolio and controls.
 
 use crate::domain::{Side, TimeMs};
 use crate::engine::core::CorePipeline;
 use crate::engine::event::FeedState;
 use crate::engine::runtime::EngineSnapshot;
+use crate::regime::global::GlobalRegime;
+use crate::risk::engine::RiskFlags;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -207,23 +209,61 @@ pub struct ControlView {
 
 impl ControlView {
     /// Captures the view from the core pipeline (call from the core loop, next to the snapshot).
+    ///
+    /// Derived fields: `risk_off` is the risk engine's verdict without the operator pause and
+    /// DEGRADED (they have their own flags): feed RISK_OFF, a non-normal global regime, heat,
+    /// drawdown or daily-loss limits, broken integrity or the kill switch. `realized_pnl` is the
+    /// balance minus `risk.starting_equity`. Per symbol, `volatility` is the 1 s ATR as a
+    /// fraction, `flow_delta` the 5 s taker delta, `min_move_pct` the larger of the long and short
+    /// MinMoveForProfit, walls are the support (bid) and resistance (ask) scores.
     pub fn capture(p: &CorePipeline, ts_ms: TimeMs) -> ControlView {
         let cfg = p.config();
         let controls = p.controls();
+        let desk = p.desk();
+        let pf = &desk.portfolio;
+        let kill = controls.kill.is_engaged();
+        let regime = p.global_regime();
+        let integrity_broken = desk.integrity.is_broken();
+        let risk_flags = RiskFlags {
+            panic: kill,
+            kill_switch: kill,
+            global_risk_off: p.flags().feed_risk_off || regime != GlobalRegime::GlobalNormal,
+            integrity_broken,
+            ..RiskFlags::default()
+        };
+        let news_flags = p
+            .news()
+            .flags()
+            .filter(|f| f.expires_ms > ts_ms)
+            .map(|f| NewsFlagView {
+                symbol: f.symbol.as_str().to_string(),
+                impact: f.impact,
+                news_type: f.news_type.as_str().to_string(),
+                expires_ms: f.expires_ms,
+            })
+            .collect();
         let global = GlobalView {
             paused: controls.paused,
-            global_panic: controls.kill.is_engaged(),
-            blacklist: controls.blacklist.iter().map(|s| s.as_str().to_string()).collect(),
-            risk_off: p.flags().feed_risk_off,
+            global_panic: kill,
+            integrity_broken,
+            risk_off: !desk.risk.verdict(pf, &risk_flags, ts_ms).allows_new_trades(),
+            global_regime: regime.as_str().to_string(),
+            equity: pf.equity().to_f64(),
+            balance: pf.balance().to_f64(),
+            realized_pnl: pf.balance().to_f64() - cfg.risk.starting_equity,
+            unrealized_pnl: pf.unrealized().to_f64(),
+            daily_pnl: pf.daily(ts_ms).realized.to_f64(),
+            portfolio_heat: pf.heat(),
             max_portfolio_heat: cfg.risk.max_portfolio_heat,
             daily_loss_limit: cfg.risk.daily_loss_limit,
-            // paused, global_panic, integrity_broken, global_regime, equity, balance, PnL, heat,
-            // open_positions, blacklist and news_flags: filled here once the core produces them.
-            ..Default::default()
+            open_positions: pf.positions().len() as u32,
+            blacklist: controls.blacklist.iter().map(|s| s.as_str().to_string()).collect(),
+            news_flags,
         };
         let symbols = p
             .symbols()
             .map(|(sym, m)| {
+                let f = m.intel.snapshot();
                 let bid = m.book.best_bid().map(|l| l.price.to_f64()).unwrap_or(0.0);
                 let ask = m.book.best_ask().map(|l| l.price.to_f64()).unwrap_or(0.0);
                 let price = m
@@ -236,12 +276,24 @@ impl ControlView {
                 SymbolView {
                     symbol: sym.as_str().to_string(),
                     category: m.category.as_str().to_string(),
+                    state: desk.state_of(sym).as_str().to_string(),
+                    regime: m.intel.regime().state.as_str().to_string(),
                     price,
                     bid,
                     ask,
                     mark_price: m.ticker.mark_price.map(|p| p.to_f64()).unwrap_or(0.0),
                     spread_bps: m.book.spread_bps().unwrap_or(0.0),
                     imbalance: m.book.imbalance_top_n(IMBALANCE_LEVELS).unwrap_or(0.0),
+                    wall_score_bid: f.wall_support,
+                    wall_score_ask: f.wall_resistance,
+                    spoofing_score: f.spoofing_score,
+                    pump_state: f.pump_state.as_str().to_string(),
+                    volatility: f.atr_1s_pct / 100.0,
+                    flow_delta: f.delta_5s,
+                    min_move_pct: f.min_move_long.max(f.min_move_short) * 100.0,
+                    news_impact: f.news_impact,
+                    score_long: m.score.long,
+                    score_short: m.score.short,
                     turnover_24h: m.ticker.turnover_24h.unwrap_or(0.0),
                     funding_rate: m.ticker.funding_rate.unwrap_or(0.0),
                     open_interest: m.ticker.open_interest.unwrap_or(0.0),
@@ -250,13 +302,34 @@ impl ControlView {
                     last_trade_ms: m.last_trade_ms.unwrap_or(0),
                     book_errors: m.book_errors,
                     blacklisted: controls.blacklist.contains(sym),
-                    // state, regime, walls, spoofing, pump, volatility, flow delta, min move,
-                    // news impact, scores, blacklisted, position: filled once produced.
-                    ..Default::default()
+                    position: pf.position(sym).map(|pos| PositionView {
+                        side: pos.side.as_bybit().to_string(),
+                        qty: pos.qty.to_f64(),
+                        entry_price: pos.avg_entry().to_f64(),
+                        unrealized_pnl: pos.unrealized().to_f64(),
+                        r_multiple: pos.r_multiple(),
+                    }),
                 }
             })
             .collect();
-        ControlView { ts_ms, global, symbols, trades: Vec::new() }
+        let trades = pf
+            .positions()
+            .map(|pos| TradeView {
+                id: format!("{}-{}", pos.symbol.as_str(), pos.opened_ms),
+                symbol: pos.symbol.as_str().to_string(),
+                side: pos.side.as_bybit().to_string(),
+                qty: pos.qty.to_f64(),
+                entry_price: pos.avg_entry().to_f64(),
+                mark_price: pos.mark.to_f64(),
+                stop_price: pos.stop.to_f64(),
+                take_profit: pos.take_profits.first().map(|t| t.price.to_f64()).unwrap_or(0.0),
+                unrealized_pnl: pos.unrealized().to_f64(),
+                r_multiple: pos.r_multiple(),
+                opened_ms: pos.opened_ms,
+                state: desk.state_of(&pos.symbol).as_str().to_string(),
+            })
+            .collect();
+        ControlView { ts_ms, global, symbols, trades }
     }
 
     /// A symbol by name (binary search: symbols are sorted).
@@ -468,8 +541,22 @@ mod tests {
         assert_eq!(s.last_book_ms, t0 + 2);
         assert_eq!(s.last_trade_ms, t0 + 3);
         assert_eq!(v.last_market_data_ms(), t0 + 3);
-        // Not produced yet: present and empty.
-        assert_eq!((s.state.as_str(), s.score_long, s.position.is_none()), ("", 0.0, true));
+        // The core's own state: the bid-heavy book puts the symbol in WATCHING_LONG, in a NORMAL
+        // regime with no pump and no position.
+        let f = e.pipeline().symbol(&btc).unwrap();
+        assert!(f.score.long > f.score.short, "{:?}", f.score);
+        assert_eq!(e.pipeline().desk().state_of(&btc).as_str(), "WATCHING_LONG");
+        assert_eq!((s.state.as_str(), s.regime.as_str(), s.pump_state.as_str()), ("WATCHING_LONG", "NORMAL", "NONE"));
+        assert!(s.position.is_none());
+        assert_eq!((s.score_long, s.score_short), (f.score.long, f.score.short));
+        assert_eq!(s.min_move_pct, f.intel.snapshot().min_move_long.max(f.intel.snapshot().min_move_short) * 100.0);
+        assert!(s.min_move_pct > 0.0, "fees make a minimum move");
+        let g = &v.global;
+        assert_eq!(g.global_regime, "GLOBAL_NORMAL");
+        assert_eq!((g.equity, g.balance), (cfg.risk.starting_equity, cfg.risk.starting_equity));
+        assert_eq!((g.realized_pnl, g.unrealized_pnl, g.daily_pnl, g.open_positions), (0.0, 0.0, 0.0, 0));
+        assert!(v.trades.is_empty());
+        assert!(!g.risk_off && !g.integrity_broken && !g.global_panic);
     }
 
     #[test]

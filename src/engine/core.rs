@@ -299,6 +299,15 @@ impl CorePipeline {
 
     fn on_control(&mut self, cmd: &ControlCommand, now: TimeMs, t: &mut Tick<'_>) {
         let body = match cmd {
+            ControlCommand::SetMode(m)
+                if *m != self.controls.mode.mode()
+                    && (self.desk.portfolio.positions().len() != 0
+                        || !self.desk.venue.snapshot().orders.is_empty()) =>
+            {
+                // Positions and orders live in the current mode's venue: switching would orphan them.
+                serde_json::json!({"event": "MODE_REFUSED", "to": m,
+                    "reason": "positions or orders are open in the current mode; close them first (panic, or wait)"})
+            }
             ControlCommand::SetMode(m) => match self.controls.mode.request(*m, now) {
                 Ok(Some(ch)) => serde_json::json!({"event": "MODE_CHANGED", "from": ch.from, "to": ch.to}),
                 Ok(None) => return,
@@ -789,9 +798,42 @@ impl Pipeline for CorePipeline {
             }
             _ => {}
         }
-        // Position management for the event's symbol.
+        // Kill switch on an extreme market: a Prime symbol (market-wide emergency) or a symbol we
+        // hold breaching the spread / 60 s move limits.
+        if let EventKind::Book(b) = &t.event.kind {
+            if let Some(m) = self.symbols.get(&b.symbol) {
+                let held = self.desk.portfolio.position(&b.symbol).is_some();
+                if m.book.is_valid() && (held || m.category == Category::Prime) && !self.controls.kill.is_engaged() {
+                    let f = m.intel.snapshot();
+                    let reason = crate::execution::integrity::KillThresholds::default().check(
+                        &b.symbol,
+                        m.book.spread_bps(),
+                        Some(f.ret_60s_pct),
+                    );
+                    if let Some(r) = reason {
+                        tracing::error!(reason = ?r, "kill switch engaged by an extreme market");
+                        t.out.record(
+                            DataKind::Events,
+                            None,
+                            now,
+                            serde_json::json!({"event": "KILL_SWITCH", "reason": r}),
+                        );
+                        self.controls.kill.engage(r, now);
+                        let flat = self.desk.flatten(&self.controls.kill, now);
+                        self.intents.extend(flat);
+                    }
+                }
+            }
+        }
+        // Position management for the event's symbol, and review of a working maker entry.
         if let Some(sym) = t.event.symbol().cloned() {
             if let Some(m) = self.symbols.get(&sym) {
+                if m.book.is_valid() && self.desk.state_of(&sym) == crate::state::machine::TradeState::OrderPlaced {
+                    let best = m.score.long.max(m.score.short);
+                    let setup_ok = best > self.cfg.thresholds.watch && !self.controls.kill.is_engaged();
+                    let i = self.desk.review_entry(&sym, &m.book, setup_ok, now, t.out);
+                    self.intents.extend(i);
+                }
                 let mark = m.tape.last_price().or_else(|| m.book.mid());
                 if let (Some(mark), true) = (mark, self.desk.portfolio.position(&sym).is_some()) {
                     let tick = m.instrument.tick_size;

@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::domain::{Category, Price, Qty, Side, Symbol, TimeMs};
 use crate::engine::event::Mode;
 use crate::engine::output::Outputs;
+use crate::execution::entry::{EntryDecision, MakerFirstConfig, MakerFirstEntry};
 use crate::execution::integrity::{IntegrityGuard, KillSwitch, PositionSnapshot, VenueSnapshot};
 use crate::execution::mode::ModeManager;
 use crate::execution::order::{Fill, Intent, Liquidity, OrderKind, OrderRequest, TimeInForce};
@@ -39,6 +40,10 @@ pub const RETRY_AFTER_REFUSAL_MS: i64 = 1_000;
 #[derive(Debug, Clone, Default)]
 struct Working {
     entry: Option<(String, TimeMs)>,
+    /// Maker-first tactic of the working entry (None once switched to taker).
+    tactic: Option<MakerFirstEntry>,
+    /// Planned entry quantity.
+    entry_qty: Qty,
     plan: Option<PositionPlan>,
     tpsl: Option<TpSlPlan>,
     sl_id: Option<String>,
@@ -312,8 +317,14 @@ impl Desk {
             tps.push(TakeProfit { price: plan.tp2, qty: q2 });
         }
         let id = self.id("e", s);
+        // The maker edge is gone once a taker fill would cost more than a quarter of the way to
+        // the stop: that bounds the taker fallback.
+        let edge = (entry.raw() - plan.stop.raw()).abs() / 4;
+        let worst = tpsl::round_level(side.opposite(), Price::from_raw(entry.raw() + side.sign() * edge), tick);
         let w = self.working.entry(s.clone()).or_default();
         w.entry = Some((id.clone(), now));
+        w.tactic = Some(MakerFirstEntry { symbol: s.clone(), side, limit: entry, worst_price: worst, placed_ms: now });
+        w.entry_qty = sizing.qty;
         w.plan = Some(PositionPlan { category, stop: plan.stop, take_profits: tps, planned_risk: sizing.loss_at_stop });
         w.tpsl = Some(plan);
         w.refused_at = None;
@@ -336,6 +347,49 @@ impl Desk {
             qty: sizing.qty,
             reduce_only: false,
         }))
+    }
+
+    /// Reviews a working maker entry against the current book and picture: keep waiting, switch
+    /// to taker (timeout or drift while the edge holds), or cancel (edge gone, or the setup is no
+    /// longer there: score below watch, regime blocked).
+    pub fn review_entry(
+        &mut self,
+        s: &Symbol,
+        book: &OrderBook,
+        setup_ok: bool,
+        now: TimeMs,
+        out: &mut Outputs,
+    ) -> Vec<Intent> {
+        let filled = self.portfolio.position(s).map(|p| p.qty.raw()).unwrap_or(0);
+        let Some(w) = self.working.get(s) else { return Vec::new() };
+        let (Some((maker_id, _)), Some(t)) = (w.entry.clone(), w.tactic.clone()) else { return Vec::new() };
+        if filled > 0 {
+            return Vec::new();
+        }
+        let decision = if !setup_ok || w.blocked {
+            EntryDecision::Abandon
+        } else {
+            t.decide(&MakerFirstConfig::default(), book, now)
+        };
+        if decision == EntryDecision::Keep {
+            return Vec::new();
+        }
+        let remaining = Qty::from_raw(w.entry_qty.raw() - filled);
+        let taker_id = self.id("et", s);
+        let intents = t.intents(decision, &maker_id, &taker_id, remaining);
+        out.record(
+            DataKind::Events,
+            Some(s.clone()),
+            now,
+            json!({"event": "ENTRY_REVIEW", "decision": decision, "setup_ok": setup_ok}),
+        );
+        if let Some(w) = self.working.get_mut(s) {
+            w.tactic = None;
+            if matches!(decision, EntryDecision::SwitchToTaker { .. }) {
+                w.entry = Some((taker_id, now));
+            }
+        }
+        intents
     }
 
     /// Timer work for one symbol: entry timeouts, max hold.

@@ -180,7 +180,7 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
 
     // Public market data: REST universe refresher + WS feed.
     let ep = cfg.endpoints.effective();
-    let rest = PublicRest::with_config(RestConfig::new(&ep.rest_url), Default::default())
+    let rest = PublicRest::with_config(RestConfig::new(&ep.rest_url), metrics.connector_stats())
         .map_err(|e| anyhow::anyhow!("cannot build the REST client: {e}"))?;
     let mut feed_cfg = FeedConfig::from_config(&cfg);
     feed_cfg.url = ep.ws_public_url.clone();
@@ -189,7 +189,8 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
     let (feed_tx, feed_rx) = mpsc::channel::<Event>(cfg.engine.input_queue_capacity);
     let (cat_tx, cat_rx) = watch::channel(std::collections::BTreeMap::new());
     spawn_shedder(feed_rx, in_tx.clone(), cat_rx, &cfg, metrics.clone(), store_h.clone());
-    let feed: FeedHandle = PublicFeed::new(feed_cfg).start(Vec::new(), feed_tx, shutdown.clone());
+    let feed: FeedHandle =
+        PublicFeed::new(feed_cfg).with_stats(metrics.connector_stats()).start(Vec::new(), feed_tx, shutdown.clone());
     {
         let tx = in_tx.clone();
         let cancel = shutdown.clone();

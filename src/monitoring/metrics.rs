@@ -1,6 +1,8 @@
 //! Prometheus metrics. One [`Metrics`] value owns a registry; every component gets an `Arc` of
 //! it. Names follow Prometheus conventions (base units, `_total` counters, `_seconds`).
 
+use crate::config::paths::DataKind;
+use crate::connectors::bybit_public::{ConnectorStats, StatsSnapshot};
 use crate::control::view::ControlView;
 use crate::engine::runtime::EngineSnapshot;
 use prometheus::{
@@ -8,7 +10,7 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::collections::BTreeSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Numeric codes of the enum-valued gauges. Each table is `(label, code)`; a label not in its
 /// table (or not produced yet) is exported as `-1`. The HELP text of each gauge is generated from
@@ -21,19 +23,23 @@ pub mod codes {
     /// `scalper_symbol_regime`.
     pub const REGIME: &[(&str, i64)] =
         &[("NORMAL", 0), ("PUMP", 1), ("MANIPULATED", 2), ("NEWS_DRIVEN", 3), ("COOLDOWN", 4)];
-    /// `scalper_symbol_pump_state`.
+    /// `scalper_symbol_pump_state` (labels of [`crate::features::PumpState::as_str`]).
     pub const PUMP: &[(&str, i64)] =
-        &[("NONE", 0), ("ACCUMULATION", 1), ("IGNITION", 2), ("ACCELERATION", 3), ("EXHAUSTION", 4), ("DUMP", 5)];
-    /// `scalper_symbol_state`.
+        &[("NONE", 0), ("PREPUMP", 1), ("PUMPING", 2), ("BLOWOFF", 3), ("DUMP", 4), ("COOLDOWN", 5)];
+    /// `scalper_symbol_state` (labels of [`crate::state::machine::TradeState::as_str`]). Ordered so
+    /// that `>= 3 and <= 7` is "armed, entering or in a position".
     pub const STATE: &[(&str, i64)] = &[
-        ("IDLE", 0),
-        ("WATCH", 1),
-        ("ARMED", 2),
-        ("ENTERING", 3),
-        ("IN_POSITION", 4),
-        ("EXITING", 5),
-        ("COOLDOWN", 6),
-        ("BLOCKED", 7),
+        ("FLAT", 0),
+        ("WATCHING_LONG", 1),
+        ("WATCHING_SHORT", 2),
+        ("ARMED_LONG", 3),
+        ("ARMED_SHORT", 4),
+        ("ORDER_PLACED", 5),
+        ("IN_POSITION", 6),
+        ("MANAGING", 7),
+        ("EXITED", 8),
+        ("COOLDOWN", 9),
+        ("BLOCKED_REGIME", 10),
     ];
     /// `scalper_feed_status`.
     pub const FEED: &[(&str, i64)] = &[("DOWN", 0), ("RECONNECTING", 1), ("CONNECTED", 2)];
@@ -58,6 +64,18 @@ pub const PREFIX: &str = "scalper";
 
 /// Labels of every per-symbol family.
 const SYM: &[&str] = &["symbol", "category"];
+
+/// `connection` label of the public feed's counters: the aggregate of all its sockets, like
+/// `scalper_feed_status{connection="0"}`.
+pub const FEED_CONNECTION: &str = "0";
+/// `endpoint` label of the public REST client's counters (all its paths together).
+pub const PUBLIC_REST: &str = "public";
+/// `reason` labels of `scalper_core_book_errors_total` the core produces (created at 0; a reason
+/// added to the core later simply appears on its first occurrence).
+pub const BOOK_ERROR_REASONS: &[&str] =
+    &["no_snapshot", "stale", "gap", "off_tick", "invalid_level", "crossed", "other", "stale_book", "shed"];
+/// `component` labels of `scalper_errors_total` (see [`Metrics::refresh_derived`]).
+pub const ERROR_COMPONENTS: &[&str] = &["book", "rest", "ws", "storage", "retention", "config"];
 
 /// Sets a counter to an absolute value taken from the core (counters only move forward).
 fn set_counter(c: &IntCounter, v: u64) {
@@ -142,11 +160,14 @@ pub struct Metrics {
     pub rest_requests: IntCounterVec,
     /// REST errors, by endpoint and kind.
     pub rest_errors: IntCounterVec,
-    /// REST latency, by endpoint.
+    /// REST attempts retried after a retryable error, by endpoint.
+    pub rest_retries: IntCounterVec,
+    /// REST latency, by endpoint. Nothing measures it yet (the public client does not time its
+    /// requests), so it stays empty and no dashboard uses it.
     pub rest_latency: HistogramVec,
     /// Waits imposed by rate limiting, by endpoint.
     pub rate_limit_waits: IntCounterVec,
-    /// Time spent waiting on rate limits, by endpoint.
+    /// Time spent waiting on rate limits, by endpoint. Not measured yet; no dashboard uses it.
     pub rate_limit_wait_seconds: CounterVec,
     /// Errors by component (for the error rate).
     pub errors: IntCounterVec,
@@ -213,6 +234,10 @@ pub struct Metrics {
     pub symbol_position_r: GaugeVec,
     /// Label sets `(symbol, category)` exported by the last [`Metrics::observe_view`].
     exported_symbols: Mutex<BTreeSet<(String, String)>>,
+    /// Counters of the public connector (REST client and WS feed), read at every refresh.
+    connector: Arc<ConnectorStats>,
+    /// Serialises [`Metrics::refresh_derived`] (it advances counters by differences).
+    derived: Mutex<()>,
     /// Every registered family name.
     families: BTreeSet<String>,
 }
@@ -297,17 +322,19 @@ impl Metrics {
             &["connection"]
         ));
         let ws_messages = reg!(IntCounterVec::new(
-            Opts::new("ws_messages_total", "WebSocket messages received by connection"),
+            Opts::new("ws_messages_total", "WebSocket frames received by connection (0 = all public feed sockets)"),
             &["connection"]
         ));
         let ws_reconnects = reg!(IntCounterVec::new(
-            Opts::new("ws_reconnects_total", "WebSocket reconnects by connection"),
+            Opts::new("ws_reconnects_total", "WebSocket reconnects by connection (0 = all public feed sockets)"),
             &["connection"]
         ));
-        let rest_requests =
-            reg!(IntCounterVec::new(Opts::new("rest_requests_total", "REST requests by endpoint"), &["endpoint"]));
+        let rest_requests = reg!(IntCounterVec::new(
+            Opts::new("rest_requests_total", "REST attempts by endpoint (public = the public REST client)"),
+            &["endpoint"]
+        ));
         let rest_errors = reg!(IntCounterVec::new(
-            Opts::new("rest_errors_total", "REST errors by endpoint and kind"),
+            Opts::new("rest_errors_total", "Failed REST attempts by endpoint and kind (rate_limited, other)"),
             &["endpoint", "kind"]
         ));
         let rest_latency = reg!(HistogramVec::new(
@@ -315,8 +342,15 @@ impl Metrics {
                 .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
             &["endpoint"]
         ));
+        let rest_retries = reg!(IntCounterVec::new(
+            Opts::new("rest_retries_total", "REST attempts retried after a retryable error, by endpoint"),
+            &["endpoint"]
+        ));
         let rate_limit_waits = reg!(IntCounterVec::new(
-            Opts::new("rate_limit_waits_total", "Requests delayed by rate limiting, by endpoint"),
+            Opts::new(
+                "rate_limit_waits_total",
+                "REST answers that were rate limits (HTTP 429 or retCode 10006) and forced a back-off, by endpoint"
+            ),
             &["endpoint"]
         ));
         let rate_limit_wait_seconds = reg!(CounterVec::new(
@@ -401,7 +435,7 @@ impl Metrics {
             reg!(sym_gauge("symbol_position_pnl_usdt", "Unrealized PnL of the position per symbol, USDT", &[]));
         let symbol_position_r =
             reg!(sym_gauge("symbol_position_r", "PnL of the position per symbol in units of initial risk R", &[]));
-        Metrics {
+        let m = Metrics {
             registry,
             config_reloads,
             storage_writes,
@@ -436,6 +470,7 @@ impl Metrics {
             ws_reconnects,
             rest_requests,
             rest_errors,
+            rest_retries,
             rest_latency,
             rate_limit_waits,
             rate_limit_wait_seconds,
@@ -471,8 +506,89 @@ impl Metrics {
             symbol_position_pnl,
             symbol_position_r,
             exported_symbols: Mutex::new(BTreeSet::new()),
+            connector: Arc::new(ConnectorStats::default()),
+            derived: Mutex::new(()),
             families,
+        };
+        m.init_known_labels();
+        m
+    }
+
+    /// Creates at 0 the series of counters whose label values are known in advance, so a
+    /// query sees "0 so far" rather than nothing (Prometheus practice for rare events).
+    fn init_known_labels(&self) {
+        for r in ["ok", "rejected"] {
+            self.config_reloads.with_label_values(&[r]);
         }
+        for k in DataKind::ALL {
+            let k = [k.dir_name()];
+            self.storage_write_failures.with_label_values(&k);
+            self.storage_dropped.with_label_values(&k);
+        }
+        for r in ["ok", "with_errors", "failed"] {
+            self.retention_runs.with_label_values(&[r]);
+        }
+        for r in ["ok", "wrong", "rate_limited"] {
+            self.live_pin_attempts.with_label_values(&[r]);
+        }
+        // Prime symbols are never shed.
+        for c in ["normal", "wild"] {
+            self.shed_events.with_label_values(&[c]);
+        }
+        for c in ERROR_COMPONENTS {
+            self.errors.with_label_values(&[c]);
+        }
+        for r in BOOK_ERROR_REASONS {
+            self.core_book_errors.with_label_values(&[r]);
+        }
+    }
+
+    /// The counters the public connector should count into: pass it to
+    /// `PublicRest::with_config(.., stats)` and `PublicFeed::with_stats(stats)`. Its values are
+    /// exported (as `ws_*`, `rest_*` and `rate_limit_waits_total`) from its first non-zero count
+    /// on; an unused one exports nothing rather than misleading zeros.
+    pub fn connector_stats(&self) -> Arc<ConnectorStats> {
+        self.connector.clone()
+    }
+
+    /// Brings the derived counters up to date: the public connector's counters (see
+    /// [`Metrics::connector_stats`]) and `scalper_errors_total` by component, the sum of the error
+    /// counters of each part (`book`: core book errors, set by [`Metrics::observe_snapshot`]; `rest`: failed REST attempts, `ws`: WS
+    /// disconnects, malformed frames and failed acks, `storage`: failed or dropped records,
+    /// `retention`: runs with errors or failed, `config`: rejected reloads). Called on every
+    /// snapshot and every scrape.
+    pub fn refresh_derived(&self) {
+        let Ok(_guard) = self.derived.lock() else { return };
+        let c = self.connector.snapshot();
+        if c != StatsSnapshot::default() {
+            self.observe_connector(&c);
+        }
+        let sum = |v: &IntCounterVec, labels: &[&str]| -> u64 {
+            labels.iter().map(|l| v.with_label_values(&[l]).get()).sum()
+        };
+        let kinds: Vec<&str> = DataKind::ALL.iter().map(|k| k.dir_name()).collect();
+        let totals = [
+            ("rest", c.rest_errors),
+            ("ws", c.ws_disconnects + c.ws_malformed + c.ws_ack_failures),
+            ("storage", sum(&self.storage_write_failures, &kinds) + sum(&self.storage_dropped, &kinds)),
+            ("retention", sum(&self.retention_runs, &["with_errors", "failed"])),
+            ("config", self.config_reloads.with_label_values(&["rejected"]).get()),
+        ];
+        for (component, n) in totals {
+            set_counter(&self.errors.with_label_values(&[component]), n);
+        }
+    }
+
+    fn observe_connector(&self, c: &StatsSnapshot) {
+        set_counter(&self.ws_messages.with_label_values(&[FEED_CONNECTION]), c.ws_frames);
+        set_counter(&self.ws_reconnects.with_label_values(&[FEED_CONNECTION]), c.ws_reconnects);
+        let e = [PUBLIC_REST];
+        set_counter(&self.rest_requests.with_label_values(&e), c.rest_requests);
+        set_counter(&self.rest_errors.with_label_values(&[PUBLIC_REST, "rate_limited"]), c.rest_rate_limited);
+        let other = c.rest_errors.saturating_sub(c.rest_rate_limited);
+        set_counter(&self.rest_errors.with_label_values(&[PUBLIC_REST, "other"]), other);
+        set_counter(&self.rest_retries.with_label_values(&e), c.rest_retries);
+        set_counter(&self.rate_limit_waits.with_label_values(&e), c.rest_rate_limited);
     }
 
     /// Sets what the engine snapshot carries: mode, symbol and book counts, feed status, DEGRADED,
@@ -497,9 +613,11 @@ impl Metrics {
         for (reason, n) in &c.book_errors {
             set_counter(&self.core_book_errors.with_label_values(&[reason]), *n);
         }
+        set_counter(&self.errors.with_label_values(&["book"]), c.book_errors.values().sum());
         if s.ts_ms > 0 {
             self.last_event_timestamp.set(s.ts_ms as f64 / 1000.0);
         }
+        self.refresh_derived();
     }
 
     /// Sets the global and per-symbol families from the control view. Series of symbols that left
@@ -594,8 +712,9 @@ impl Metrics {
         &self.families
     }
 
-    /// Text exposition of every metric.
+    /// Text exposition of every metric (refreshes the derived counters first).
     pub fn render(&self) -> String {
+        self.refresh_derived();
         let mut buf = Vec::new();
         let enc = TextEncoder::new();
         if let Err(e) = enc.encode(&self.registry.gather(), &mut buf) {
@@ -626,7 +745,7 @@ mod tests {
         let m = Metrics::new();
         let text = m.render();
         assert!(text.contains("# HELP scalper_mode Execution mode: -1 unknown, 0 SIM, 1 DRY_RUN, 2 LIVE"), "{text}");
-        assert_eq!(codes::code(codes::STATE, "ARMED"), 2);
+        assert_eq!(codes::code(codes::STATE, "ARMED_LONG"), 3);
         assert_eq!(codes::code(codes::STATE, ""), -1);
         assert_eq!(codes::code(codes::FEED, "CONNECTED"), 2);
         // Every table has unique codes.
@@ -673,7 +792,7 @@ mod tests {
         a.price = 65_000.0;
         a.spread_bps = 2.0;
         a.score_long = 71.0;
-        a.state = "ARMED".into();
+        a.state = "ARMED_SHORT".into();
         a.position = Some(PositionView { side: "Sell".into(), qty: 0.5, r_multiple: 1.5, ..Default::default() });
         let v = ControlView {
             global: GlobalView {
@@ -690,7 +809,7 @@ mod tests {
         assert_eq!(m.symbol_price.with_label_values(&["BTCUSDT", "prime"]).get(), 65_000.0);
         assert_eq!(m.symbol_spread.with_label_values(&["BTCUSDT", "prime"]).get(), 0.0002);
         assert_eq!(m.symbol_score.with_label_values(&["BTCUSDT", "prime", "long"]).get(), 71.0);
-        assert_eq!(m.symbol_state.with_label_values(&["BTCUSDT", "prime"]).get(), 2.0);
+        assert_eq!(m.symbol_state.with_label_values(&["BTCUSDT", "prime"]).get(), 4.0);
         assert_eq!(m.symbol_state.with_label_values(&["XUSDT", "wild"]).get(), -1.0, "not produced yet");
         assert_eq!(m.symbol_position_size.with_label_values(&["BTCUSDT", "prime"]).get(), -0.5);
         assert_eq!(m.symbol_position_r.with_label_values(&["BTCUSDT", "prime"]).get(), 1.5);
@@ -706,6 +825,140 @@ mod tests {
         assert!(!text.contains(r#"category="prime""#), "{text}");
         assert!(text.contains(r#"scalper_symbol_price{category="normal",symbol="BTCUSDT"} 0"#), "{text}");
         assert_eq!(m.daily_loss_ratio.get(), 0.0, "no equity, no ratio");
+    }
+
+    /// Every label the core produces has a code: the exhaustive matches fail to compile when a
+    /// variant is added, the assertions fail when its label has no code.
+    #[test]
+    fn every_core_label_has_a_code() {
+        use crate::engine::event::Mode;
+        use crate::features::PumpState;
+        use crate::regime::global::GlobalRegime;
+        use crate::regime::symbol::RegimeState;
+        use crate::state::machine::TradeState as T;
+        let has = |table: &[(&str, i64)], label: &str| assert!(codes::code(table, label) >= 0, "{label} has no code");
+        for s in [
+            T::Flat,
+            T::WatchingLong,
+            T::WatchingShort,
+            T::ArmedLong,
+            T::ArmedShort,
+            T::OrderPlaced,
+            T::InPosition,
+            T::Managing,
+            T::Exited,
+            T::Cooldown,
+            T::BlockedRegime,
+        ] {
+            match s {
+                T::Flat
+                | T::WatchingLong
+                | T::WatchingShort
+                | T::ArmedLong
+                | T::ArmedShort
+                | T::OrderPlaced
+                | T::InPosition
+                | T::Managing
+                | T::Exited
+                | T::Cooldown
+                | T::BlockedRegime => has(codes::STATE, s.as_str()),
+            }
+        }
+        assert_eq!(codes::STATE.len(), 11);
+        use PumpState as P;
+        for s in [P::None, P::Prepump, P::Pumping, P::Blowoff, P::Dump, P::Cooldown] {
+            match s {
+                P::None | P::Prepump | P::Pumping | P::Blowoff | P::Dump | P::Cooldown => has(codes::PUMP, s.as_str()),
+            }
+        }
+        assert_eq!(codes::PUMP.len(), 6);
+        use RegimeState as R;
+        for s in [R::Normal, R::Pump, R::Manipulated, R::NewsDriven, R::Cooldown] {
+            match s {
+                R::Normal | R::Pump | R::Manipulated | R::NewsDriven | R::Cooldown => has(codes::REGIME, s.as_str()),
+            }
+        }
+        use GlobalRegime as G;
+        for s in [G::GlobalNormal, G::GlobalRiskOff, G::GlobalPanic] {
+            match s {
+                G::GlobalNormal | G::GlobalRiskOff | G::GlobalPanic => has(codes::GLOBAL_REGIME, s.as_str()),
+            }
+        }
+        for s in [Mode::Sim, Mode::DryRun, Mode::Live] {
+            match s {
+                Mode::Sim | Mode::DryRun | Mode::Live => has(codes::MODE, s.as_str()),
+            }
+        }
+        for s in [FeedState::Connected, FeedState::Reconnecting, FeedState::Down] {
+            has(codes::FEED, crate::control::view::feed_label(s));
+        }
+    }
+
+    #[test]
+    fn rare_event_counters_start_at_zero() {
+        let m = Metrics::new();
+        let text = m.render();
+        for line in [
+            r#"scalper_config_reloads_total{result="rejected"} 0"#,
+            r#"scalper_storage_dropped_total{kind="events"} 0"#,
+            r#"scalper_storage_write_failures_total{kind="trades_log"} 0"#,
+            r#"scalper_live_pin_attempts_total{result="wrong"} 0"#,
+            r#"scalper_shed_events_total{category="wild"} 0"#,
+            r#"scalper_errors_total{component="storage"} 0"#,
+            r#"scalper_core_book_errors_total{reason="gap"} 0"#,
+        ] {
+            assert!(text.contains(line), "missing {line}");
+        }
+        assert!(!text.contains(r#"category="prime""#), "prime symbols are never shed");
+    }
+
+    #[test]
+    fn connector_counters_are_exported_once_used_and_errors_sum_by_component() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let m = Metrics::new();
+        assert!(!m.render().contains("scalper_ws_messages_total{"), "an unused connector exports nothing");
+        let c = m.connector_stats();
+        c.ws_frames.store(120, Relaxed);
+        c.ws_reconnects.store(2, Relaxed);
+        c.ws_disconnects.store(3, Relaxed);
+        c.ws_malformed.store(1, Relaxed);
+        c.rest_requests.store(10, Relaxed);
+        c.rest_errors.store(4, Relaxed);
+        c.rest_rate_limited.store(1, Relaxed);
+        c.rest_retries.store(3, Relaxed);
+        m.storage_dropped.with_label_values(&["events"]).inc_by(5);
+        m.storage_write_failures.with_label_values(&["orderbook"]).inc();
+        m.config_reloads.with_label_values(&["rejected"]).inc();
+        m.retention_runs.with_label_values(&["ok"]).inc();
+        let mut s = EngineSnapshot::default();
+        s.counters.book_errors.insert("gap", 2);
+        s.counters.book_errors.insert("shed", 7);
+        m.observe_snapshot(&s);
+        let text = m.render();
+        for line in [
+            r#"scalper_ws_messages_total{connection="0"} 120"#,
+            r#"scalper_ws_reconnects_total{connection="0"} 2"#,
+            r#"scalper_rest_requests_total{endpoint="public"} 10"#,
+            r#"scalper_rest_errors_total{endpoint="public",kind="other"} 3"#,
+            r#"scalper_rest_errors_total{endpoint="public",kind="rate_limited"} 1"#,
+            r#"scalper_rest_retries_total{endpoint="public"} 3"#,
+            r#"scalper_rate_limit_waits_total{endpoint="public"} 1"#,
+            r#"scalper_errors_total{component="book"} 9"#,
+            r#"scalper_errors_total{component="rest"} 4"#,
+            r#"scalper_errors_total{component="ws"} 4"#,
+            r#"scalper_errors_total{component="storage"} 6"#,
+            r#"scalper_errors_total{component="config"} 1"#,
+            r#"scalper_errors_total{component="retention"} 0"#,
+        ] {
+            assert!(text.contains(line), "missing {line}\n{text}");
+        }
+        // Repeated refreshes do not count twice; counters follow the sources.
+        c.rest_requests.store(11, Relaxed);
+        m.render();
+        m.observe_snapshot(&s);
+        assert_eq!(m.rest_requests.with_label_values(&["public"]).get(), 11);
+        assert_eq!(m.errors.with_label_values(&["book"]).get(), 9);
+        assert_eq!(m.errors.with_label_values(&["storage"]).get(), 6);
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //!   logged, counted, retried topic by topic and finally reported in
 //!   [`FeedHandle::failed_topics`];
 //! - sends `{"op":"ping"}` every [`FeedConfig::ping_interval`]; no pong within
-//!   [`FeedConfig::pong_timeout`], or no frame at all within [`FeedConfig::data_timeout`], drops
+//!   [`FeedConfig::pong_timeout`], or no market data within [`FeedConfig::data_timeout`], drops
 //!   the connection;
 //! - reconnects with exponential backoff and jitter and then resubscribes every topic (which
 //!   makes Bybit send fresh book snapshots);
@@ -119,7 +119,8 @@ pub struct FeedConfig {
     pub ping_interval: Duration,
     /// A ping unanswered for this long drops the connection.
     pub pong_timeout: Duration,
-    /// No frame at all (data, ack or pong) for this long drops the connection.
+    /// No market data for this long (while something is subscribed) drops the connection: a
+    /// socket that still answers pings but sends no data is a stale feed.
     pub data_timeout: Duration,
     /// A subscribe / unsubscribe request unanswered for this long counts as failed.
     pub ack_timeout: Duration,
@@ -170,6 +171,9 @@ impl FeedConfig {
         let mut f = FeedConfig::new(&cfg.endpoints.effective().ws_public_url);
         f.symbols_per_connection = cfg.universe.symbols_per_connection.max(1);
         f.topics_per_request = cfg.universe.topics_per_request.max(1);
+        f.ping_interval = Duration::from_millis(cfg.universe.ws_ping_interval_ms.max(100));
+        f.pong_timeout = Duration::from_millis(cfg.universe.ws_pong_timeout_ms.max(100));
+        f.data_timeout = Duration::from_millis(cfg.universe.ws_data_timeout_ms.max(100));
         f
     }
 
@@ -831,6 +835,9 @@ impl Conn {
         ConnectorStats::inc(&self.ctx.stats.ws_frames);
         match parse_ws_frame(text) {
             Ok(WsMessage::Market { ts_ms, data }) => {
+                // Only market data proves the feed is live: a socket that answers pings but
+                // sends no data is a stale feed.
+                sess.last_rx = Instant::now();
                 sess.healthy = true;
                 if !self.wanted(&data) {
                     return true;
@@ -926,7 +933,10 @@ impl Conn {
                 return Err(format!("no pong within {:?}", cfg.pong_timeout));
             }
         }
-        if now.duration_since(sess.last_rx) >= cfg.data_timeout {
+        if self.symbols.is_empty() {
+            // Nothing subscribed: silence is expected.
+            sess.last_rx = now;
+        } else if now.duration_since(sess.last_rx) >= cfg.data_timeout {
             ConnectorStats::inc(&self.ctx.stats.ws_timeouts);
             return Err(format!("no frame within {:?}", cfg.data_timeout));
         }
@@ -1013,13 +1023,11 @@ impl Conn {
                         None => return End::Dropped("stream ended".into()),
                         Some(Err(e)) => return End::Dropped(format!("read: {e}")),
                         Some(Ok(Message::Text(t))) => {
-                            sess.last_rx = Instant::now();
                             if !self.handle_text(sess, t.as_str(), recv_ms).await {
                                 return End::Cancelled;
                             }
                         }
                         Some(Ok(Message::Binary(b))) => {
-                            sess.last_rx = Instant::now();
                             match std::str::from_utf8(&b) {
                                 Ok(t) => {
                                     if !self.handle_text(sess, t, recv_ms).await {
@@ -1033,7 +1041,6 @@ impl Conn {
                             }
                         }
                         Some(Ok(Message::Ping(_))) | Some(Ok(Message::Pong(_))) => {
-                            sess.last_rx = Instant::now();
                             // Flushes the automatic pong reply queued by tungstenite.
                             if let Err(e) = sess.sink.flush().await {
                                 return End::Dropped(format!("flush: {e}"));

@@ -14,6 +14,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
+#[path = "scalper/tools.rs"]
+mod tools;
+
 /// Headless, deterministic scalping engine for Bybit linear USDT perpetuals.
 #[derive(Parser)]
 #[command(name = "scalper", version, about)]
@@ -57,14 +60,78 @@ enum Cmd {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
-    /// Replay a recorded period through the engine.
+    /// Replay a recorded period through a fresh engine; writes the decision log and prints its
+    /// SHA-256 (two replays of the same recording print the same hash).
     Replay {
-        /// Start of the period (RFC 3339).
+        #[command(flatten)]
+        src: ReplaySource,
+        /// Pace by recorded receive time, N times real time.
+        #[arg(long, conflicts_with = "max")]
+        speed: Option<f64>,
+        /// As fast as possible (the default).
         #[arg(long)]
-        from: Option<String>,
-        /// End of the period (RFC 3339).
+        max: bool,
+        /// Decision log to write (JSON lines).
+        #[arg(long, default_value = "decisions.jsonl")]
+        out: PathBuf,
+    },
+    /// Replay at full speed and report the trades: win rate, PnL after fees, R distribution,
+    /// max drawdown, per-regime / category / exit-reason breakdowns.
+    Backtest {
+        #[command(flatten)]
+        src: ReplaySource,
+        /// JSON report to write.
+        #[arg(long, default_value = "backtest-report.json")]
+        report: PathBuf,
+        /// Also write the decision log here.
         #[arg(long)]
-        to: Option<String>,
+        decisions: Option<PathBuf>,
+    },
+    /// Convert public Bybit dumps (trade CSV, order-book JSONL) into a recording under --out.
+    Import {
+        /// Trade dump (`timestamp,symbol,side,size,price,tickDirection,trdMatchID,…` CSV).
+        #[arg(long)]
+        trades: Option<PathBuf>,
+        /// Order-book dump (one `orderbook.{depth}.{symbol}` WS frame per line).
+        #[arg(long)]
+        orderbook: Option<PathBuf>,
+        /// Output data directory (the recording goes to <out>/raw/_global/).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Replay a synthetic full-universe stream and report events/s, tick latency and peak RSS.
+    BenchReplay {
+        /// Symbols in the universe.
+        #[arg(long, default_value_t = 500)]
+        symbols: usize,
+        /// Market events after the set-up.
+        #[arg(long, default_value_t = 200_000)]
+        events: u64,
+        /// Market events per millisecond of stream time (25 ≈ 500 symbols at orderbook.50 cadence).
+        #[arg(long, default_value_t = 25)]
+        events_per_ms: u64,
+        /// Seed of the stream.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// Regenerate the bundled hand-built trading recording (deterministic).
+    #[command(hide = true)]
+    RecordFixture {
+        /// Output data directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Symbols.
+        #[arg(long, default_value_t = 20)]
+        symbols: usize,
+        /// Market steps of 100 ms.
+        #[arg(long, default_value_t = 150)]
+        steps: usize,
+        /// Seed.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Largest price move of one step, ticks.
+        #[arg(long, default_value_t = 3)]
+        max_move: i64,
     },
     /// Configuration tools.
     Config {
@@ -81,6 +148,23 @@ enum Cmd {
     },
 }
 
+/// Which recording to read.
+#[derive(clap::Args)]
+struct ReplaySource {
+    /// Start of the period (RFC 3339, e.g. 2026-01-01T00:00:00Z). Default: the beginning.
+    #[arg(long)]
+    from: Option<String>,
+    /// End of the period (RFC 3339, exclusive). Default: the end.
+    #[arg(long)]
+    to: Option<String>,
+    /// Data directory holding raw/_global/ (default: SCALPER_DATA_DIR, then ./data).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Configuration replacing the recorded one.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum ConfigCmd {
     /// Validate a configuration file (with defaults and environment applied) and print it.
@@ -92,6 +176,12 @@ enum ConfigCmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let offline =
+        matches!(cli.cmd, Cmd::Replay { .. } | Cmd::Backtest { .. } | Cmd::Import { .. } | Cmd::BenchReplay { .. });
+    if offline && std::env::var_os("RUST_LOG").is_none() {
+        // Offline tools: the core's per-decision info logs would drown the output.
+        std::env::set_var("RUST_LOG", "warn");
+    }
     logging::init(cli.log_format);
     match cli.cmd {
         Cmd::Config { cmd: ConfigCmd::Check { file } } => match Config::load(Some(&file)) {
@@ -111,9 +201,14 @@ fn main() -> ExitCode {
         Cmd::Run { config } => run_engine(config, None, None),
         Cmd::Demo { config, seed, duration_s } => run_engine(config, Some(seed), duration_s),
         Cmd::SimExchange { port, symbols, seed } => sim_exchange(port, symbols, seed),
-        Cmd::Replay { .. } => {
-            eprintln!("replay: no recordings exist yet; recording and replay arrive with the record/replay capability");
-            ExitCode::from(2)
+        Cmd::Replay { src, speed, max: _, out } => tools::replay(&src, speed, &out),
+        Cmd::Backtest { src, report, decisions } => tools::backtest(&src, &report, decisions.as_deref()),
+        Cmd::Import { trades, orderbook, out } => tools::import(trades.as_deref(), orderbook.as_deref(), &out),
+        Cmd::BenchReplay { symbols, events, events_per_ms, seed } => {
+            tools::bench_replay(symbols, events, events_per_ms, seed)
+        }
+        Cmd::RecordFixture { out, symbols, steps, seed, max_move } => {
+            tools::record_fixture(&out, symbols, steps, seed, max_move)
         }
         Cmd::StorageStress { data_dir } => storage_stress(&data_dir),
     }
@@ -201,6 +296,8 @@ fn run_engine(config: Option<PathBuf>, demo_seed: Option<u64>, duration_s: Optio
             tracing::info!(rest = %s.rest_url(), ws = %s.ws_public_url(), "simulated exchange listening");
             cfg.mode = scalper::engine::event::Mode::Sim;
             cfg.endpoints = s.endpoints();
+            // The demo records its inputs so that any demo run can be replayed.
+            cfg.storage.record_raw = true;
             sim = Some(s);
         }
         let res = runtime::run(RunOptions {

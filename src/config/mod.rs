@@ -302,11 +302,19 @@ pub struct StorageConfig {
     pub queue_capacity: usize,
     /// Max records written per batch.
     pub batch_max: usize,
+    /// Record every input event of the core to `raw/_global` for replay (on for `scalper demo`).
+    pub record_raw: bool,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        StorageConfig { retention_hours: 24, retention_interval_s: 7_200, queue_capacity: 65_536, batch_max: 1_024 }
+        StorageConfig {
+            retention_hours: 24,
+            retention_interval_s: 7_200,
+            queue_capacity: 65_536,
+            batch_max: 1_024,
+            record_raw: false,
+        }
     }
 }
 

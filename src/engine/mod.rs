@@ -14,7 +14,9 @@ pub mod desk;
 pub mod event;
 pub mod health;
 pub mod output;
+pub mod recorder;
 pub mod runtime;
+pub mod synthetic;
 
 use crate::config::paths::DataKind;
 use clock::Clock;

@@ -13,6 +13,7 @@ use crate::engine::core::CorePipeline;
 use crate::engine::event::{Event, EventKind, FeedState, TimerKind};
 use crate::engine::health::{HealthBoard, Status};
 use crate::engine::output::{FeedCommand, Output, StatusChange};
+use crate::engine::recorder::Recorder;
 use crate::engine::{DegradedPolicy, Engine};
 use crate::monitoring::metrics::Metrics;
 use crate::storage::json_store::Store;
@@ -287,6 +288,7 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
     let mut engine =
         Engine::new(CorePipeline::new(cfg.clone()), MonotonicClock::new(), DegradedPolicy::from_config(&cfg.engine));
     let mut seq: u64 = 0;
+    let mut recorder = Recorder::new(cfg.storage.record_raw, store_h.clone(), &cfg, wall_ms());
     let mut last_snapshot_ms: TimeMs = 0;
     let (_no_probe_tx, no_probe_rx) = mpsc::channel::<Probe>(1);
     let mut probes = opts.probes.take().unwrap_or(no_probe_rx);
@@ -303,6 +305,7 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
         seq += 1;
         let mut ev = ev;
         ev.seq = seq;
+        recorder.record(&ev);
         let out = engine.on_event(&ev);
         metrics.engine_events.with_label_values(&[event_label(&ev.kind)]).inc();
         metrics.tick_latency.observe(engine.last_tick_nanos() as f64 / 1e9);

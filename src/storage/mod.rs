@@ -1,4 +1,5 @@
 //! Append-only JSONL storage with atomic snapshots, retention and replay.
 
 pub mod json_store;
+pub mod replay;
 pub mod retention;

@@ -1,0 +1,339 @@
+//! Offline subcommands of `scalper`: replay, backtest, import, bench-replay, record-fixture.
+
+use super::ReplaySource;
+use scalper::config::paths::Paths;
+use scalper::config::Config;
+use scalper::engine::clock::{Clock, MonotonicClock};
+use scalper::engine::event::Event;
+use scalper::engine::output::Outputs;
+use scalper::engine::recorder::Recorder;
+use scalper::engine::runtime::event_label;
+use scalper::engine::synthetic::{TradingMarket, UniverseStream, EPOCH_MS};
+use scalper::storage::replay::backtest::BacktestCollector;
+use scalper::storage::replay::{
+    self, import, DecisionLog, Pace, Period, ReaderStats, RecordingReader, RecordingWriter, ReplayItem, ReplayObserver,
+    ReplayOptions, ReplaySummary,
+};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::FAILURE
+}
+
+fn data_dir(src: &ReplaySource) -> PathBuf {
+    if let Some(d) = &src.data_dir {
+        return d.clone();
+    }
+    let root = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let env = std::env::var_os("SCALPER_DATA_DIR").map(PathBuf::from);
+    Paths::resolve(&root, None, env.as_deref()).data_dir().to_path_buf()
+}
+
+fn options(src: &ReplaySource, pace: Pace) -> Result<ReplayOptions, String> {
+    let period = Period::parse(src.from.as_deref(), src.to.as_deref()).map_err(|e| e.to_string())?;
+    let config = match &src.config {
+        Some(p) => Some(Arc::new(Config::load(Some(p)).map_err(|e| format!("{}: {e}", p.display()))?)),
+        None => None,
+    };
+    Ok(ReplayOptions { period, config, pace })
+}
+
+fn time_str(ms: Option<i64>) -> String {
+    ms.and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+fn print_summary(s: &ReplaySummary) {
+    let r = &s.reader;
+    eprintln!(
+        "replayed {} events in {} run(s) ({} .. {}): {} outputs; gaps {}, bad lines {}, duplicates {}, late {}; config {:?}",
+        s.events,
+        r.runs,
+        time_str(s.first_ms),
+        time_str(s.last_ms),
+        s.outputs,
+        r.gaps,
+        r.bad_lines,
+        r.duplicates,
+        r.late,
+        s.configs
+    );
+}
+
+/// Prints progress on stderr about once a second.
+struct Progress<'a, O: ReplayObserver> {
+    inner: &'a mut O,
+    last: Instant,
+    started: Instant,
+}
+
+impl<O: ReplayObserver> ReplayObserver for Progress<'_, O> {
+    fn on_outputs(&mut self, ev: &Event, out: &Outputs) {
+        self.inner.on_outputs(ev, out);
+    }
+    fn on_run(&mut self, cfg: &Arc<Config>) {
+        self.inner.on_run(cfg);
+    }
+    fn on_progress(&mut self, events: u64, r: &ReaderStats) {
+        if self.last.elapsed().as_secs_f64() >= 1.0 {
+            self.last = Instant::now();
+            let pct = if r.bytes_total > 0 { r.bytes_read as f64 * 100.0 / r.bytes_total as f64 } else { 100.0 };
+            let rate = events as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
+            eprintln!("progress: {events} events, {pct:.1}% of the recording read, {rate:.0} events/s");
+        }
+    }
+}
+
+pub fn replay(src: &ReplaySource, speed: Option<f64>, out: &Path) -> ExitCode {
+    let pace = match speed {
+        Some(s) if !(s > 0.0 && s.is_finite()) => return fail("--speed must be a positive number"),
+        Some(s) => Pace::Speed(s),
+        None => Pace::Max,
+    };
+    let opts = match options(src, pace) {
+        Ok(o) => o,
+        Err(e) => return fail(e),
+    };
+    // Open the recording first: no empty decision log is left behind when there is none.
+    let mut reader = match RecordingReader::open(&Paths::with_data_dir(data_dir(src)), opts.period) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let file = match std::fs::File::create(out) {
+        Ok(f) => f,
+        Err(e) => return fail(format!("{}: {e}", out.display())),
+    };
+    let mut log = DecisionLog::new(BufWriter::with_capacity(1 << 20, file));
+    let mut unit = ();
+    let mut obs = Progress { inner: &mut unit, last: Instant::now(), started: Instant::now() };
+    let res = replay::replay_items(&mut reader, &opts, &mut log, &mut obs);
+    let summary = match res {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    if let Err(e) = log.finish() {
+        return fail(format!("{}: {e}", out.display()));
+    }
+    print_summary(&summary);
+    let _ = writeln!(std::io::stdout().lock(), "{}  {}", summary.sha256, out.display());
+    ExitCode::SUCCESS
+}
+
+pub fn backtest(src: &ReplaySource, report: &Path, decisions: Option<&Path>) -> ExitCode {
+    let opts = match options(src, Pace::Max) {
+        Ok(o) => o,
+        Err(e) => return fail(e),
+    };
+    let mut reader = match RecordingReader::open(&Paths::with_data_dir(data_dir(src)), opts.period) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let sink: Box<dyn Write> = match decisions {
+        Some(p) => match std::fs::File::create(p) {
+            Ok(f) => Box::new(BufWriter::with_capacity(1 << 20, f)),
+            Err(e) => return fail(format!("{}: {e}", p.display())),
+        },
+        None => Box::new(std::io::sink()),
+    };
+    let mut log = DecisionLog::new(sink);
+    let mut collector = BacktestCollector::new();
+    let mut obs = Progress { inner: &mut collector, last: Instant::now(), started: Instant::now() };
+    let summary = match replay::replay_items(&mut reader, &opts, &mut log, &mut obs) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    if let Err(e) = log.finish() {
+        return fail(format!("decision log: {e}"));
+    }
+    print_summary(&summary);
+    let rep = collector.report(Config::default().risk.starting_equity);
+    let doc = serde_json::json!({ "report": rep, "replay": summary, "trades": collector.trades() });
+    let text = match serde_json::to_string_pretty(&doc) {
+        Ok(t) => t,
+        Err(e) => return fail(e),
+    };
+    if let Err(e) = std::fs::write(report, text + "\n") {
+        return fail(format!("{}: {e}", report.display()));
+    }
+    // Written without panicking when stdout is a closed pipe (`| head`).
+    let mut o = std::io::stdout().lock();
+    let _ = write!(o, "{}", rep.table());
+    let _ = writeln!(o, "\nreport: {}   decisions sha256: {}", report.display(), summary.sha256);
+    ExitCode::SUCCESS
+}
+
+pub fn import(trades: Option<&Path>, orderbook: Option<&Path>, out: &Path) -> ExitCode {
+    let refresh = Config::default().universe.refresh_s;
+    match import::import_bybit(trades, orderbook, out, refresh) {
+        Ok(s) => {
+            println!(
+                "imported {} events ({} trades in {} batches, {} book updates, {} other, {} timers; {} frames skipped) \
+                 from {} to {} into {}",
+                s.events,
+                s.trades,
+                s.trade_batches,
+                s.book_updates,
+                s.other_market,
+                s.timers,
+                s.skipped_frames,
+                time_str(s.first_ms),
+                time_str(s.last_ms),
+                out.display()
+            );
+            for i in &s.instruments {
+                println!("  {}: tick {} qty step {}", i.symbol, i.tick_size, i.qty_step);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+/// Peak resident set size in bytes (`VmHWM`; Linux only).
+fn peak_rss_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+pub fn bench_replay(symbols: usize, events: u64, events_per_ms: u64, seed: u64) -> ExitCode {
+    let dir = std::env::temp_dir().join(format!("scalper-bench-replay-{}", std::process::id()));
+    let res = bench_replay_in(&dir, symbols, events, events_per_ms, seed);
+    let _ = std::fs::remove_dir_all(&dir);
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+fn bench_replay_in(dir: &Path, symbols: usize, events: u64, events_per_ms: u64, seed: u64) -> Result<(), String> {
+    // 1. Record the synthetic stream.
+    let t = Instant::now();
+    let mut w = RecordingWriter::new(dir);
+    let cfg = Arc::new(UniverseStream::config());
+    let io = |e: std::io::Error| e.to_string();
+    w.write(&Recorder::header(cfg, EPOCH_MS)).map_err(io)?;
+    let mut stream = UniverseStream::new(symbols, seed, events_per_ms);
+    let mut seq = 0;
+    for mut ev in stream.setup().into_iter().chain((&mut stream).take(events as usize)) {
+        seq += 1;
+        ev.seq = seq;
+        w.write(&ev).map_err(io)?;
+    }
+    w.finish().map_err(io)?;
+    let bytes: u64 = replay::recording_files(&Paths::with_data_dir(dir))
+        .map_err(|e| e.to_string())?
+        .iter()
+        .filter_map(|(p, _)| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    eprintln!(
+        "recorded {seq} events ({symbols} symbols, {:.1} MB) in {:.2} s",
+        bytes as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    );
+
+    // 2. Replay it, timing every on_event with the monotonic clock (outside the core).
+    let clock = MonotonicClock::new();
+    let mut reader = RecordingReader::open(&Paths::with_data_dir(dir), Period::all()).map_err(|e| e.to_string())?;
+    let mut log = DecisionLog::new(std::io::sink());
+    let mut engine = None;
+    let mut lat: Vec<u32> = Vec::with_capacity(seq as usize);
+    let mut worst: (u64, &'static str) = (0, "");
+    let mut by_kind: std::collections::BTreeMap<&'static str, (u64, u64)> = Default::default();
+    let started = Instant::now();
+    for item in reader.by_ref() {
+        match item.map_err(|e| e.to_string())? {
+            ReplayItem::Run(r) => {
+                engine = Some(replay::replay_engine(r.config.unwrap_or_else(|| Arc::new(UniverseStream::config()))))
+            }
+            ReplayItem::Event(ev) => {
+                let Some(e) = engine.as_mut() else { continue };
+                let t0 = clock.now_nanos();
+                let out = e.on_event(&ev);
+                let dt = clock.now_nanos().saturating_sub(t0);
+                lat.push(dt.min(u32::MAX as u64) as u32);
+                let label = event_label(&ev.kind);
+                if dt > worst.0 {
+                    worst = (dt, label);
+                }
+                let k = by_kind.entry(label).or_default();
+                k.0 += 1;
+                k.1 = k.1.max(dt);
+                log.write(&ev, &out).map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let core_s: f64 = lat.iter().map(|x| *x as f64).sum::<f64>() / 1e9;
+    let n = lat.len();
+    lat.sort_unstable();
+    let pct = |q: f64| -> f64 {
+        if n == 0 {
+            0.0
+        } else {
+            lat[((n as f64 * q).ceil() as usize).clamp(1, n) - 1] as f64 / 1000.0
+        }
+    };
+    let rss = peak_rss_bytes();
+    let p99 = pct(0.99);
+    println!("bench-replay: {n} events, {symbols} symbols, {events_per_ms} events/ms of stream time");
+    println!(
+        "  replay wall time     {wall:.3} s  ({:.0} events/s end to end: read + parse + core + log)",
+        n as f64 / wall
+    );
+    println!("  core time            {core_s:.3} s  ({:.0} events/s in on_event)", n as f64 / core_s.max(1e-12));
+    println!(
+        "  tick latency (µs)    p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2} ({})",
+        pct(0.5),
+        pct(0.9),
+        p99,
+        pct(0.999),
+        worst.0 as f64 / 1000.0,
+        worst.1
+    );
+    let kinds: Vec<String> =
+        by_kind.iter().map(|(k, (n, m))| format!("{k} {n}× max {:.1}", *m as f64 / 1000.0)).collect();
+    println!("  per event kind (µs)  {}", kinds.join(", "));
+    match rss {
+        Some(b) => println!("  peak RSS (VmHWM)     {:.1} MiB", b as f64 / (1024.0 * 1024.0)),
+        None => println!("  peak RSS (VmHWM)     unavailable on this platform"),
+    }
+    println!("  decision log         {} lines, sha256 {}", log.lines(), log.sha256_hex());
+    let rss_ok = rss.is_none_or(|b| b < 1 << 30);
+    println!(
+        "  targets              p99 < 50 µs: {}   RSS < 1 GiB: {}",
+        if p99 < 50.0 { "PASS" } else { "FAIL" },
+        if rss_ok { "PASS" } else { "FAIL" }
+    );
+    Ok(())
+}
+
+pub fn record_fixture(out: &Path, symbols: usize, steps: usize, seed: u64, max_move: i64) -> ExitCode {
+    let raw = Paths::with_data_dir(out).symbol_dir(scalper::config::paths::DataKind::Raw, None);
+    if let Ok(files) = replay::recording_files(&Paths::with_data_dir(out)) {
+        for (p, _) in files {
+            if let Err(e) = std::fs::remove_file(&p) {
+                return fail(format!("{}: {e}", p.display()));
+            }
+        }
+    }
+    let mut w = RecordingWriter::new(out);
+    let mut m = TradingMarket::new(symbols, seed).with_max_move(max_move);
+    let header = Recorder::header(Arc::new(TradingMarket::config()), EPOCH_MS);
+    let res = std::iter::once(header).chain(m.events(steps)).try_for_each(|ev| w.write(&ev));
+    match res.and_then(|_| w.finish()) {
+        Ok(n) => {
+            println!("wrote {n} events to {}", raw.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(format!("{}: {e}", raw.display())),
+    }
+}

@@ -1,0 +1,771 @@
+//! Replay: feed a recorded input stream back into a fresh core and write its decision log.
+//!
+//! * A *recording* is the JSONL written by [`crate::engine::recorder::Recorder`] under
+//!   `<data>/raw/_global/<YYYY-MM-DDTHH>.jsonl`: one [`Event`] per line, each run starting with a
+//!   `seq: 0` `ConfigReload` header that carries the configuration the run's core was built with.
+//! * [`RecordingReader`] streams a period of a recording in `seq` order (a small reorder buffer
+//!   absorbs lines that landed in the next hour's file), splits it into runs and resolves the
+//!   configuration in force at the start of the period.
+//! * [`replay`] builds a fresh `Engine<CorePipeline, FrozenClock>` per run and writes every
+//!   [`Output`] to a [`DecisionLog`], whose SHA-256 identifies the decisions: two replays of the
+//!   same recording give byte-identical logs.
+//! * [`backtest`] turns the outputs into a trade report; [`import`] converts public Bybit dumps
+//!   into recordings.
+
+pub mod backtest;
+pub mod import;
+
+use crate::config::paths::{DataKind, Paths};
+use crate::config::Config;
+use crate::domain::TimeMs;
+use crate::engine::clock::FrozenClock;
+use crate::engine::core::CorePipeline;
+use crate::engine::event::{Event, EventKind};
+use crate::engine::output::{Output, Outputs};
+use crate::engine::{DegradedPolicy, Engine};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, VecDeque};
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// One hour in milliseconds.
+const HOUR_MS: TimeMs = 3_600_000;
+/// Events held back to restore `seq` order across hourly files.
+pub const REORDER_WINDOW: usize = 16_384;
+
+/// What can go wrong while reading or replaying a recording.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// A file could not be read or listed.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A `--from` / `--to` value is not RFC 3339.
+    #[error("bad time {0:?}: expected RFC 3339, e.g. 2026-01-01T00:00:00Z")]
+    BadTime(String),
+    /// `--from` is not before `--to`.
+    #[error("empty period: from {from} is not before to {to}")]
+    EmptyPeriod {
+        /// Start, ms.
+        from: TimeMs,
+        /// End, ms.
+        to: TimeMs,
+    },
+    /// No recorded file under the directory.
+    #[error("no recording under {0} (expected raw/_global/<YYYY-MM-DDTHH>.jsonl)")]
+    NoRecording(PathBuf),
+    /// The decision log could not be written.
+    #[error("cannot write the decision log: {0}")]
+    Write(#[source] std::io::Error),
+}
+
+/// A recorded period: `[from, to)` on the events' receive time; `None` = unbounded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Period {
+    /// Inclusive start, ms.
+    pub from_ms: Option<TimeMs>,
+    /// Exclusive end, ms.
+    pub to_ms: Option<TimeMs>,
+}
+
+/// Parses an RFC 3339 time (`2026-01-01T00:00:00Z`, offsets allowed) into epoch ms.
+pub fn parse_time(s: &str) -> Result<TimeMs, ReplayError> {
+    chrono::DateTime::parse_from_rfc3339(s.trim())
+        .map(|t| t.timestamp_millis())
+        .map_err(|_| ReplayError::BadTime(s.to_string()))
+}
+
+impl Period {
+    /// The whole recording.
+    pub fn all() -> Period {
+        Period::default()
+    }
+    /// From optional RFC 3339 bounds.
+    pub fn parse(from: Option<&str>, to: Option<&str>) -> Result<Period, ReplayError> {
+        let p = Period { from_ms: from.map(parse_time).transpose()?, to_ms: to.map(parse_time).transpose()? };
+        if let (Some(f), Some(t)) = (p.from_ms, p.to_ms) {
+            if f >= t {
+                return Err(ReplayError::EmptyPeriod { from: f, to: t });
+            }
+        }
+        Ok(p)
+    }
+    /// True when `t` is inside.
+    pub fn contains(&self, t: TimeMs) -> bool {
+        self.from_ms.is_none_or(|f| t >= f) && self.to_ms.is_none_or(|e| t < e)
+    }
+    fn before(&self, t: TimeMs) -> bool {
+        self.from_ms.is_some_and(|f| t < f)
+    }
+    fn after(&self, t: TimeMs) -> bool {
+        self.to_ms.is_some_and(|e| t >= e)
+    }
+}
+
+/// Start of a run of the recorded engine, emitted before its first event in the period.
+#[derive(Debug, Clone)]
+pub struct RunStart {
+    /// Configuration in force at the first replayed event: the run header's, updated by every
+    /// `ConfigReload` recorded before the period. `None` when the recording has no header.
+    pub config: Option<Arc<Config>>,
+    /// Receive time of the first replayed event.
+    pub first_ms: TimeMs,
+}
+
+/// One item of a recording, in replay order.
+#[derive(Debug, Clone)]
+pub enum ReplayItem {
+    /// A new run starts: build a fresh core.
+    Run(RunStart),
+    /// The next input event of the current run.
+    Event(Event),
+}
+
+/// What the reader saw.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ReaderStats {
+    /// Files opened.
+    pub files: u64,
+    /// Lines that were not a recorded event (torn tail, corruption).
+    pub bad_lines: u64,
+    /// Events missing inside the period (`seq` holes: dropped by a full store queue).
+    pub gaps: u64,
+    /// Events recorded twice (ignored).
+    pub duplicates: u64,
+    /// Events that arrived too far out of order to be replayed in place (dropped).
+    pub late: u64,
+    /// Runs started.
+    pub runs: u64,
+    /// Bytes read so far.
+    pub bytes_read: u64,
+    /// Bytes of all the recording's files.
+    pub bytes_total: u64,
+}
+
+/// Streams a recorded period in `seq` order (see the module docs).
+pub struct RecordingReader {
+    files: VecDeque<(PathBuf, TimeMs)>,
+    current: Option<(PathBuf, BufReader<File>, usize, bool)>,
+    period: Period,
+    reorder: BTreeMap<u64, Event>,
+    window: usize,
+    run_config: Option<Arc<Config>>,
+    run_open: bool,
+    run_seen_first: bool,
+    last_seq: Option<u64>,
+    started: bool,
+    finished: bool,
+    out: VecDeque<ReplayItem>,
+    line: String,
+    stats: ReaderStats,
+}
+
+/// Hour start (ms) of a `YYYY-MM-DDTHH.jsonl` file name.
+fn hour_of_file(name: &str) -> Option<TimeMs> {
+    let stem = name.strip_suffix(".jsonl")?;
+    let t = chrono::NaiveDateTime::parse_from_str(&format!("{stem}:00:00"), "%Y-%m-%dT%H:%M:%S").ok()?;
+    Some(t.and_utc().timestamp_millis())
+}
+
+/// The recorded hourly files under a data directory, oldest first.
+pub fn recording_files(paths: &Paths) -> Result<Vec<(PathBuf, TimeMs)>, ReplayError> {
+    let dir = paths.symbol_dir(DataKind::Raw, None);
+    let rd = std::fs::read_dir(&dir).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => ReplayError::NoRecording(paths.data_dir().to_path_buf()),
+        _ => ReplayError::Io { path: dir.clone(), source: e },
+    })?;
+    let mut files = Vec::new();
+    for ent in rd {
+        let ent = ent.map_err(|e| ReplayError::Io { path: dir.clone(), source: e })?;
+        let name = ent.file_name().to_string_lossy().to_string();
+        if let Some(h) = hour_of_file(&name) {
+            files.push((ent.path(), h));
+        }
+    }
+    files.sort_by_key(|(_, h)| *h);
+    if files.is_empty() {
+        return Err(ReplayError::NoRecording(paths.data_dir().to_path_buf()));
+    }
+    Ok(files)
+}
+
+impl RecordingReader {
+    /// Opens the recording under `paths` for `period`.
+    pub fn open(paths: &Paths, period: Period) -> Result<RecordingReader, ReplayError> {
+        Ok(Self::from_files(recording_files(paths)?, period))
+    }
+
+    /// A reader over explicit hourly files (`(path, hour start ms)`, oldest first).
+    pub fn from_files(files: Vec<(PathBuf, TimeMs)>, period: Period) -> RecordingReader {
+        let bytes_total = files.iter().filter_map(|(p, _)| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
+        RecordingReader {
+            files: files.into(),
+            current: None,
+            period,
+            reorder: BTreeMap::new(),
+            window: REORDER_WINDOW,
+            run_config: None,
+            run_open: false,
+            run_seen_first: false,
+            last_seq: None,
+            started: false,
+            finished: false,
+            out: VecDeque::new(),
+            line: String::new(),
+            stats: ReaderStats { bytes_total, ..ReaderStats::default() },
+        }
+    }
+
+    /// Counters so far (complete once the iterator is exhausted).
+    pub fn stats(&self) -> ReaderStats {
+        self.stats
+    }
+
+    /// Reads every item (tests and small recordings).
+    pub fn collect_all(mut self) -> Result<(Vec<ReplayItem>, ReaderStats), ReplayError> {
+        let mut v = Vec::new();
+        for it in self.by_ref() {
+            v.push(it?);
+        }
+        Ok((v, self.stats))
+    }
+
+    /// Next raw line's event; `Ok(None)` at the end of all files.
+    fn next_event(&mut self) -> Result<Option<Event>, ReplayError> {
+        loop {
+            if self.current.is_none() {
+                let Some((path, hour)) = self.files.pop_front() else { return Ok(None) };
+                if self.period.after(hour) {
+                    // Everything from here on is after the period.
+                    self.files.clear();
+                    return Ok(None);
+                }
+                // A file wholly before the period is only scanned for run headers and reloads.
+                let before = self.period.before(hour + HOUR_MS);
+                let f = File::open(&path).map_err(|e| ReplayError::Io { path: path.clone(), source: e })?;
+                self.stats.files += 1;
+                self.current = Some((path, BufReader::with_capacity(1 << 20, f), 0, before));
+            }
+            let Some((path, rd, line_no, before)) = self.current.as_mut() else { continue };
+            self.line.clear();
+            let n = rd.read_line(&mut self.line).map_err(|e| ReplayError::Io { path: path.clone(), source: e })?;
+            if n == 0 {
+                self.current = None;
+                continue;
+            }
+            *line_no += 1;
+            self.stats.bytes_read += n as u64;
+            if !self.line.ends_with('\n') {
+                // A torn tail (crash while writing): not a whole record.
+                tracing::warn!(file = %path.display(), line = *line_no, "torn last line ignored");
+                self.stats.bad_lines += 1;
+                continue;
+            }
+            let text = self.line.trim_end();
+            if text.is_empty() || (*before && !text.contains("\"ConfigReload\"")) {
+                continue;
+            }
+            match serde_json::from_str::<Event>(text) {
+                Ok(ev) => return Ok(Some(ev)),
+                Err(e) => {
+                    tracing::warn!(file = %path.display(), line = *line_no, error = %e, "unreadable recorded line ignored");
+                    self.stats.bad_lines += 1;
+                }
+            }
+        }
+    }
+
+    fn flush_reorder(&mut self) {
+        while let Some((_, ev)) = self.reorder.pop_first() {
+            self.process(ev);
+        }
+    }
+
+    fn new_run(&mut self, config: Option<Arc<Config>>) {
+        self.flush_reorder();
+        self.run_config = config;
+        self.run_open = false;
+        self.run_seen_first = false;
+        self.last_seq = None;
+    }
+
+    /// Handles one event in `seq` order.
+    fn process(&mut self, ev: Event) {
+        if self.finished {
+            return;
+        }
+        if let Some(l) = self.last_seq {
+            if ev.seq <= l {
+                self.stats.late += 1;
+                tracing::warn!(seq = ev.seq, last = l, "recorded event too far out of order: dropped");
+                return;
+            }
+        }
+        if !self.started {
+            if self.period.before(ev.now_ms()) {
+                if let EventKind::ConfigReload(c) = &ev.kind {
+                    self.run_config = Some(c.clone());
+                }
+                self.last_seq = Some(ev.seq);
+                return;
+            }
+            self.started = true;
+        }
+        if self.period.after(ev.now_ms()) {
+            self.finished = true;
+            return;
+        }
+        if !self.run_open {
+            self.run_open = true;
+            self.stats.runs += 1;
+            self.out.push_back(ReplayItem::Run(RunStart { config: self.run_config.clone(), first_ms: ev.now_ms() }));
+        } else if let Some(l) = self.last_seq {
+            self.stats.gaps += ev.seq - l - 1;
+        }
+        self.last_seq = Some(ev.seq);
+        self.out.push_back(ReplayItem::Event(ev));
+    }
+
+    fn pump(&mut self) -> Result<(), ReplayError> {
+        while self.out.is_empty() && !self.finished {
+            let Some(ev) = self.next_event()? else {
+                self.flush_reorder();
+                self.finished = true;
+                break;
+            };
+            let header = ev.seq == 0 && matches!(ev.kind, EventKind::ConfigReload(_));
+            if header {
+                let EventKind::ConfigReload(c) = ev.kind else { continue };
+                self.new_run(Some(c));
+                continue;
+            }
+            if ev.seq == 1 {
+                if self.run_seen_first {
+                    // A restart without a header (header line lost).
+                    self.new_run(None);
+                }
+                self.run_seen_first = true;
+            }
+            if self.reorder.contains_key(&ev.seq) {
+                self.stats.duplicates += 1;
+                continue;
+            }
+            self.reorder.insert(ev.seq, ev);
+            if self.reorder.len() > self.window {
+                if let Some((_, e)) = self.reorder.pop_first() {
+                    self.process(e);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Iterator for RecordingReader {
+    type Item = Result<ReplayItem, ReplayError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.out.is_empty() {
+            if let Err(e) = self.pump() {
+                self.finished = true;
+                self.out.clear();
+                return Some(Err(e));
+            }
+        }
+        self.out.pop_front().map(Ok)
+    }
+}
+
+/// Writes recordings synchronously (import, fixtures, tests): one JSON line per event into
+/// `<data>/raw/_global/<hour>.jsonl`, the hour being the running maximum of receive time so that
+/// the files, read in order, are in `seq` order. The runtime's [`crate::engine::recorder::Recorder`]
+/// writes the same format through the async store.
+pub struct RecordingWriter {
+    paths: Paths,
+    hour: String,
+    file: Option<BufWriter<File>>,
+    max_ts: TimeMs,
+    written: u64,
+}
+
+impl RecordingWriter {
+    /// A writer under `data_dir`.
+    pub fn new(data_dir: &Path) -> RecordingWriter {
+        RecordingWriter {
+            paths: Paths::with_data_dir(data_dir),
+            hour: String::new(),
+            file: None,
+            max_ts: TimeMs::MIN,
+            written: 0,
+        }
+    }
+
+    /// Appends one event.
+    pub fn write(&mut self, ev: &Event) -> std::io::Result<()> {
+        self.max_ts = self.max_ts.max(ev.now_ms());
+        let hour = crate::storage::json_store::hour_key(self.max_ts);
+        if self.file.is_none() || hour != self.hour {
+            if let Some(mut f) = self.file.take() {
+                f.flush()?;
+            }
+            let path = self.paths.hourly_file(DataKind::Raw, None, &hour);
+            if let Some(d) = path.parent() {
+                std::fs::create_dir_all(d)?;
+            }
+            let f = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+            self.file = Some(BufWriter::with_capacity(1 << 20, f));
+            self.hour = hour;
+        }
+        let Some(f) = self.file.as_mut() else { return Err(std::io::Error::other("recording file not open")) };
+        serde_json::to_writer(&mut *f, ev).map_err(std::io::Error::other)?;
+        f.write_all(b"\n")?;
+        self.written += 1;
+        Ok(())
+    }
+
+    /// Events written.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Flushes and closes.
+    pub fn finish(mut self) -> std::io::Result<u64> {
+        if let Some(mut f) = self.file.take() {
+            f.flush()?;
+        }
+        Ok(self.written)
+    }
+}
+
+/// One line of the decision log.
+#[derive(Serialize)]
+struct DecisionLine<'a> {
+    seq: u64,
+    recv_ms: TimeMs,
+    output: &'a Output,
+}
+
+/// The decision log: every output of every event as one JSON line
+/// `{"seq":…,"recv_ms":…,"output":…}`, hashed (SHA-256) as it is written.
+pub struct DecisionLog<W: Write> {
+    w: W,
+    hasher: Sha256,
+    lines: u64,
+    buf: Vec<u8>,
+}
+
+impl<W: Write> DecisionLog<W> {
+    /// A log writing to `w`.
+    pub fn new(w: W) -> Self {
+        DecisionLog { w, hasher: Sha256::new(), lines: 0, buf: Vec::with_capacity(4096) }
+    }
+
+    /// Appends the outputs of one event.
+    pub fn write(&mut self, ev: &Event, out: &Outputs) -> std::io::Result<()> {
+        for o in &out.items {
+            self.buf.clear();
+            serde_json::to_writer(&mut self.buf, &DecisionLine { seq: ev.seq, recv_ms: ev.now_ms(), output: o })
+                .map_err(std::io::Error::other)?;
+            self.buf.push(b'\n');
+            self.hasher.update(&self.buf);
+            self.w.write_all(&self.buf)?;
+            self.lines += 1;
+        }
+        Ok(())
+    }
+
+    /// Lines written.
+    pub fn lines(&self) -> u64 {
+        self.lines
+    }
+
+    /// Hex SHA-256 of everything written so far.
+    pub fn sha256_hex(&self) -> String {
+        hex::encode(self.hasher.clone().finalize())
+    }
+
+    /// Flushes; returns the writer and the hex SHA-256.
+    pub fn finish(mut self) -> std::io::Result<(W, String)> {
+        self.w.flush()?;
+        let h = hex::encode(self.hasher.finalize());
+        Ok((self.w, h))
+    }
+}
+
+/// A fresh core for replay: the real pipeline, a frozen latency clock (DEGRADED never triggers).
+pub fn replay_engine(cfg: Arc<Config>) -> Engine<CorePipeline, FrozenClock> {
+    let policy = DegradedPolicy::from_config(&cfg.engine);
+    Engine::new(CorePipeline::new(cfg), FrozenClock, policy)
+}
+
+/// How fast to replay.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pace {
+    /// As fast as possible.
+    Max,
+    /// Paced by recorded receive time, `N` times real time.
+    Speed(f64),
+}
+
+/// Where a run's configuration came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfigSource {
+    /// Given by the caller (`--config`).
+    Override,
+    /// The run header / a reload recorded before the period.
+    Recorded,
+    /// The run's first replayed event was a `ConfigReload`.
+    FirstReload,
+    /// Nothing recorded: defaults.
+    Default,
+}
+
+/// Replay options.
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    /// Period to replay.
+    pub period: Period,
+    /// Configuration that replaces the recorded one.
+    pub config: Option<Arc<Config>>,
+    /// Pacing.
+    pub pace: Pace,
+}
+
+impl Default for ReplayOptions {
+    fn default() -> Self {
+        ReplayOptions { period: Period::all(), config: None, pace: Pace::Max }
+    }
+}
+
+/// Result of a replay.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplaySummary {
+    /// Events fed to the core.
+    pub events: u64,
+    /// Decision-log lines.
+    pub outputs: u64,
+    /// Receive time of the first and last replayed event.
+    pub first_ms: Option<TimeMs>,
+    /// See `first_ms`.
+    pub last_ms: Option<TimeMs>,
+    /// Where each run's configuration came from.
+    pub configs: Vec<ConfigSource>,
+    /// Reader counters (gaps, bad lines…).
+    pub reader: ReaderStats,
+    /// SHA-256 of the decision log.
+    pub sha256: String,
+}
+
+/// Paces replay by recorded receive time (reads the wall clock: an edge, never the core).
+struct Pacer {
+    speed: f64,
+    origin: Option<(std::time::Instant, TimeMs)>,
+}
+
+impl Pacer {
+    fn wait(&mut self, recv_ms: TimeMs) {
+        let (t0, r0) = *self.origin.get_or_insert((std::time::Instant::now(), recv_ms));
+        let due_ms = (recv_ms - r0).max(0) as f64 / self.speed;
+        let due = t0 + std::time::Duration::from_secs_f64(due_ms / 1000.0);
+        let now = std::time::Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+    }
+}
+
+/// Something that sees every replayed event with its outputs (backtest collectors, progress).
+pub trait ReplayObserver {
+    /// Called after the core processed `ev`.
+    fn on_outputs(&mut self, ev: &Event, out: &Outputs);
+    /// Called when a run starts, with the configuration its core was built from.
+    fn on_run(&mut self, _cfg: &Arc<Config>) {}
+    /// Called every [`PROGRESS_EVERY`] events and at the end.
+    fn on_progress(&mut self, _events: u64, _reader: &ReaderStats) {}
+}
+
+/// Events between two [`ReplayObserver::on_progress`] calls.
+pub const PROGRESS_EVERY: u64 = 8_192;
+
+impl ReplayObserver for () {
+    fn on_outputs(&mut self, _ev: &Event, _out: &Outputs) {}
+}
+
+/// Replays the items of `reader` into fresh cores (one per run), writing every output to `log`.
+pub fn replay_items<W: Write>(
+    reader: &mut RecordingReader,
+    opts: &ReplayOptions,
+    log: &mut DecisionLog<W>,
+    observer: &mut dyn ReplayObserver,
+) -> Result<ReplaySummary, ReplayError> {
+    let mut engine: Option<Engine<CorePipeline, FrozenClock>> = None;
+    let mut pending_run: Option<RunStart> = None;
+    let mut configs = Vec::new();
+    let mut pacer = match opts.pace {
+        Pace::Speed(s) if s > 0.0 && s.is_finite() => Some(Pacer { speed: s, origin: None }),
+        _ => None,
+    };
+    let (mut events, mut first_ms, mut last_ms) = (0u64, None, None);
+    while let Some(item) = reader.next() {
+        match item? {
+            ReplayItem::Run(r) => {
+                engine = None;
+                pending_run = Some(r);
+            }
+            ReplayItem::Event(ev) => {
+                if let Some(run) = pending_run.take() {
+                    let (cfg, src) = match (&opts.config, run.config, &ev.kind) {
+                        (Some(c), _, _) => (c.clone(), ConfigSource::Override),
+                        (None, Some(c), _) => (c, ConfigSource::Recorded),
+                        (None, None, EventKind::ConfigReload(c)) => (c.clone(), ConfigSource::FirstReload),
+                        (None, None, _) => (Arc::new(Config::default()), ConfigSource::Default),
+                    };
+                    tracing::info!(config = ?src, first_ms = run.first_ms, "replay: new run, fresh core");
+                    configs.push(src);
+                    observer.on_run(&cfg);
+                    engine = Some(replay_engine(cfg));
+                }
+                let Some(e) = engine.as_mut() else {
+                    // Items always open with a run; an event without one has nowhere to go.
+                    continue;
+                };
+                if let Some(p) = pacer.as_mut() {
+                    p.wait(ev.now_ms());
+                }
+                let out = e.on_event(&ev);
+                log.write(&ev, &out).map_err(ReplayError::Write)?;
+                observer.on_outputs(&ev, &out);
+                events += 1;
+                first_ms.get_or_insert(ev.now_ms());
+                last_ms = Some(ev.now_ms());
+                if events.is_multiple_of(PROGRESS_EVERY) {
+                    observer.on_progress(events, &reader.stats());
+                }
+            }
+        }
+    }
+    observer.on_progress(events, &reader.stats());
+    Ok(ReplaySummary {
+        events,
+        outputs: log.lines(),
+        first_ms,
+        last_ms,
+        configs,
+        reader: reader.stats(),
+        sha256: log.sha256_hex(),
+    })
+}
+
+/// Replays the recording under `paths` (see [`replay_items`]).
+pub fn replay<W: Write>(
+    paths: &Paths,
+    opts: &ReplayOptions,
+    log: &mut DecisionLog<W>,
+    observer: &mut dyn ReplayObserver,
+) -> Result<ReplaySummary, ReplayError> {
+    let mut reader = RecordingReader::open(paths, opts.period)?;
+    replay_items(&mut reader, opts, log, observer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::EventTime;
+    use crate::engine::event::TimerKind;
+
+    fn timer(seq: u64, t: TimeMs) -> Event {
+        Event::new(seq, EventTime::local(t), EventKind::Timer(TimerKind::Second))
+    }
+
+    #[test]
+    fn periods_parse_rfc3339_and_refuse_garbage() {
+        let p = Period::parse(Some("2026-01-01T00:00:00Z"), Some("2026-01-01T01:00:00+01:00")).unwrap_err();
+        assert!(matches!(p, ReplayError::EmptyPeriod { .. }));
+        let p = Period::parse(Some("2026-01-01T00:00:00Z"), Some("2026-01-01T00:00:01Z")).unwrap();
+        assert_eq!(p.from_ms, Some(1_767_225_600_000));
+        assert!(p.contains(1_767_225_600_000) && p.contains(1_767_225_600_999) && !p.contains(1_767_225_601_000));
+        assert!(matches!(Period::parse(Some("yesterday"), None), Err(ReplayError::BadTime(_))));
+        assert_eq!(hour_of_file("2026-01-01T05.jsonl"), Some(1_767_225_600_000 + 5 * HOUR_MS));
+        assert_eq!(hour_of_file("notes.txt"), None);
+    }
+
+    #[test]
+    fn reader_restores_seq_order_splits_runs_and_counts_gaps() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = 1_767_225_600_000 + HOUR_MS - 10;
+        let cfg = Arc::new(Config::default());
+        let mut w = RecordingWriter::new(dir.path());
+        w.write(&crate::engine::recorder::Recorder::header(cfg.clone(), base)).unwrap();
+        w.write(&timer(1, base)).unwrap();
+        w.write(&timer(2, base + 5)).unwrap();
+        w.finish().unwrap();
+        // seq 3 landed in the next hour's file before seq 4, which was written to the earlier one.
+        let paths = Paths::with_data_dir(dir.path());
+        let next = paths.hourly_file(DataKind::Raw, None, "2026-01-01T01");
+        let prev = paths.hourly_file(DataKind::Raw, None, "2026-01-01T00");
+        let line = |e: &Event| serde_json::to_string(e).unwrap() + "\n";
+        let mut s = std::fs::read_to_string(&prev).unwrap();
+        s.push_str(&line(&timer(4, base + 9)));
+        std::fs::write(&prev, s).unwrap();
+        let mut n = line(&timer(3, base + 11));
+        n.push_str(&line(&timer(6, base + 20))); // 5 lost
+        n.push_str(&line(&Event::new(1, EventTime::local(base + 30), EventKind::Timer(TimerKind::Universe))));
+        n.push_str("{\"seq\":2,\"ti"); // torn tail
+        std::fs::write(&next, n).unwrap();
+
+        let (items, st) = RecordingReader::open(&paths, Period::all()).unwrap().collect_all().unwrap();
+        let seqs: Vec<String> = items
+            .iter()
+            .map(|i| match i {
+                ReplayItem::Run(r) => format!("run:{}", r.config.is_some()),
+                ReplayItem::Event(e) => e.seq.to_string(),
+            })
+            .collect();
+        assert_eq!(seqs, ["run:true", "1", "2", "3", "4", "6", "run:false", "1"]);
+        assert_eq!((st.gaps, st.bad_lines, st.runs), (1, 1, 2));
+    }
+
+    #[test]
+    fn period_start_uses_the_config_in_force_and_stops_at_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = 1_767_225_600_000;
+        let mut c1 = Config::default();
+        c1.thresholds.arm = 71.0;
+        let mut c2 = Config::default();
+        c2.thresholds.arm = 72.0;
+        let mut w = RecordingWriter::new(dir.path());
+        w.write(&crate::engine::recorder::Recorder::header(Arc::new(c1), base)).unwrap();
+        w.write(&timer(1, base + 1000)).unwrap();
+        w.write(&Event::new(2, EventTime::local(base + 1500), EventKind::ConfigReload(Arc::new(c2)))).unwrap();
+        for s in 3..10 {
+            w.write(&timer(s, base + 1000 * s as i64)).unwrap();
+        }
+        w.finish().unwrap();
+        let period = Period { from_ms: Some(base + 3000), to_ms: Some(base + 6000) };
+        let (items, _) =
+            RecordingReader::open(&Paths::with_data_dir(dir.path()), period).unwrap().collect_all().unwrap();
+        let ReplayItem::Run(r) = &items[0] else { panic!("run first") };
+        assert_eq!(r.config.as_ref().unwrap().thresholds.arm, 72.0, "the reload before the period is in force");
+        let seqs: Vec<u64> =
+            items.iter().filter_map(|i| if let ReplayItem::Event(e) = i { Some(e.seq) } else { None }).collect();
+        assert_eq!(seqs, [3, 4, 5]);
+    }
+
+    #[test]
+    fn missing_recording_is_a_typed_error() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            RecordingReader::open(&Paths::with_data_dir(dir.path()), Period::all()),
+            Err(ReplayError::NoRecording(_))
+        ));
+    }
+}

@@ -260,3 +260,30 @@ fn an_extreme_spread_on_a_held_symbol_engages_the_kill_switch_and_flattens() {
     assert!(s.e.pipeline().controls().kill.is_engaged());
     assert!(s.e.pipeline().desk().portfolio.position(&Symbol::new(SYM)).is_none(), "flattened");
 }
+
+#[test]
+fn after_an_exit_the_symbol_cools_down_and_can_trade_again() {
+    let mut s = Sim::new();
+    s.book(BookAction::Snapshot, "99.99", "100.01");
+    for _ in 0..3 {
+        s.book(BookAction::Delta, "99.99", "100.01");
+    }
+    let e = s.events("ENTRY").pop().expect("an entry");
+    let side = if e["side"] == "Buy" { Side::Buy } else { Side::Sell };
+    let entry = p(e["entry"].as_str().unwrap());
+    s.trade(Price::from_raw(entry.raw() - side.sign() * p("0.01").raw()), "100000", side.opposite());
+    s.ev(EventKind::Control(ControlCommand::PanicCloseAll));
+    s.ev(EventKind::Control(ControlCommand::Resume));
+    assert_eq!(s.state(), TradeState::Exited);
+    // Time passes (timer events): EXITED → COOLDOWN → FLAT after the cooldown.
+    for _ in 0..700 {
+        s.ev(EventKind::Timer(scalper::engine::event::TimerKind::Second));
+    }
+    assert_ne!(s.state(), TradeState::Exited);
+    let before = s.events("ENTRY").len();
+    s.book(BookAction::Snapshot, "99.99", "100.01");
+    for _ in 0..3 {
+        s.book(BookAction::Delta, "99.99", "100.01");
+    }
+    assert!(s.events("ENTRY").len() > before, "the symbol trades again; states: {:?}", s.state());
+}

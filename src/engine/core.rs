@@ -782,6 +782,7 @@ impl Pipeline for CorePipeline {
                 }
             }
             EventKind::Timer(TimerKind::Second) => {
+                self.desk.tick(now, t.out);
                 let syms: Vec<Symbol> = self.symbols.keys().cloned().collect();
                 for s in &syms {
                     self.intents.extend(self.desk.on_second(s, now));

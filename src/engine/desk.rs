@@ -392,6 +392,14 @@ impl Desk {
         intents
     }
 
+    /// The one-second tick for every state machine (EXITED → COOLDOWN → FLAT need time to pass).
+    pub fn tick(&mut self, now: TimeMs, out: &mut Outputs) {
+        let syms: Vec<Symbol> = self.machines.keys().cloned().collect();
+        for s in syms {
+            self.step(&s, now, Input::Tick, out);
+        }
+    }
+
     /// Timer work for one symbol: entry timeouts, max hold.
     pub fn on_second(&mut self, s: &Symbol, now: TimeMs) -> Vec<Intent> {
         let mut intents = Vec::new();

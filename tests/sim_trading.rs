@@ -107,6 +107,21 @@ impl Sim {
     fn events(&self, name: &str) -> Vec<Value> {
         self.records.iter().filter(|(_, v)| v["event"] == name).map(|(_, v)| v.clone()).collect()
     }
+    /// A fresh book, then deltas until the core plans an entry; returns the ENTRY event and side.
+    fn enter(&mut self) -> (Value, Side) {
+        self.book(BookAction::Snapshot, "99.99", "100.01");
+        for _ in 0..3 {
+            self.book(BookAction::Delta, "99.99", "100.01");
+        }
+        let e = self.events("ENTRY").pop().expect("an entry");
+        let side = if e["side"] == "Buy" { Side::Buy } else { Side::Sell };
+        (e, side)
+    }
+    /// Aggressors trade through the resting entry so it fills completely.
+    fn fill_entry(&mut self, e: &Value, side: Side) {
+        let entry = p(e["entry"].as_str().unwrap());
+        self.trade(Price::from_raw(entry.raw() - side.sign() * p("0.01").raw()), "100000", side.opposite());
+    }
     fn state(&self) -> TradeState {
         self.e.pipeline().desk().state_of(&Symbol::new(SYM))
     }
@@ -182,15 +197,8 @@ fn a_signal_becomes_an_entry_a_fill_sl_tp_orders_and_an_exact_exit() {
 #[test]
 fn panic_flattens_and_pause_blocks_new_entries() {
     let mut s = Sim::new();
-    s.book(BookAction::Snapshot, "99.99", "100.01");
-    for _ in 0..3 {
-        s.book(BookAction::Delta, "99.99", "100.01");
-    }
-    let e = s.events("ENTRY").pop().expect("an entry");
-    let side = if e["side"] == "Buy" { Side::Buy } else { Side::Sell };
-    let entry = p(e["entry"].as_str().unwrap());
-    let through = Price::from_raw(entry.raw() - side.sign() * p("0.01").raw());
-    s.trade(through, "100000", side.opposite());
+    let (e, side) = s.enter();
+    s.fill_entry(&e, side);
     assert!(s.e.pipeline().desk().portfolio.position(&Symbol::new(SYM)).is_some());
 
     s.ev(EventKind::Control(ControlCommand::PanicCloseAll));
@@ -212,12 +220,7 @@ fn panic_flattens_and_pause_blocks_new_entries() {
 #[test]
 fn a_maker_entry_left_behind_switches_to_taker_or_is_abandoned() {
     let mut s = Sim::new();
-    s.book(BookAction::Snapshot, "99.99", "100.01");
-    for _ in 0..3 {
-        s.book(BookAction::Delta, "99.99", "100.01");
-    }
-    let e = s.events("ENTRY").pop().expect("an entry");
-    let side = if e["side"] == "Buy" { Side::Buy } else { Side::Sell };
+    let (e, side) = s.enter();
     // The market runs away from our post-only order by 3 ticks without trading through it.
     let (bid, ask) = if side == Side::Buy { ("100.02", "100.03") } else { ("99.97", "99.98") };
     s.book(BookAction::Snapshot, bid, ask);
@@ -245,14 +248,8 @@ fn a_maker_entry_left_behind_switches_to_taker_or_is_abandoned() {
 #[test]
 fn an_extreme_spread_on_a_held_symbol_engages_the_kill_switch_and_flattens() {
     let mut s = Sim::new();
-    s.book(BookAction::Snapshot, "99.99", "100.01");
-    for _ in 0..3 {
-        s.book(BookAction::Delta, "99.99", "100.01");
-    }
-    let e = s.events("ENTRY").pop().expect("an entry");
-    let side = if e["side"] == "Buy" { Side::Buy } else { Side::Sell };
-    let entry = p(e["entry"].as_str().unwrap());
-    s.trade(Price::from_raw(entry.raw() - side.sign() * p("0.01").raw()), "100000", side.opposite());
+    let (e, side) = s.enter();
+    s.fill_entry(&e, side);
     assert!(s.e.pipeline().desk().portfolio.position(&Symbol::new(SYM)).is_some());
     // The book blows out to a 2.5 % spread.
     s.book(BookAction::Snapshot, "98.80", "101.30");
@@ -264,14 +261,8 @@ fn an_extreme_spread_on_a_held_symbol_engages_the_kill_switch_and_flattens() {
 #[test]
 fn after_an_exit_the_symbol_cools_down_and_can_trade_again() {
     let mut s = Sim::new();
-    s.book(BookAction::Snapshot, "99.99", "100.01");
-    for _ in 0..3 {
-        s.book(BookAction::Delta, "99.99", "100.01");
-    }
-    let e = s.events("ENTRY").pop().expect("an entry");
-    let side = if e["side"] == "Buy" { Side::Buy } else { Side::Sell };
-    let entry = p(e["entry"].as_str().unwrap());
-    s.trade(Price::from_raw(entry.raw() - side.sign() * p("0.01").raw()), "100000", side.opposite());
+    let (e, side) = s.enter();
+    s.fill_entry(&e, side);
     s.ev(EventKind::Control(ControlCommand::PanicCloseAll));
     s.ev(EventKind::Control(ControlCommand::Resume));
     assert_eq!(s.state(), TradeState::Exited);

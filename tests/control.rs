@@ -246,7 +246,7 @@ async fn live_needs_confirmation_and_pin_and_is_rate_limited() {
     assert!(r.stderr.contains("wrong PIN"), "{}", r.stderr);
     let r = ctl_in(&h.url, t, &live, &format!("{PIN}\nLIVE\n")).await;
     assert_code(&r, 1, "right PIN: LIVE unavailable in this build");
-    assert!(r.stderr.contains("PIN accepted") && r.stderr.contains("not available in this build"), "{}", r.stderr);
+    assert!(r.stderr.contains("PIN accepted") && r.stderr.contains("no private Bybit connector"), "{}", r.stderr);
     let r = ctl_in(&h.url, t, &live, "1111\nLIVE\n").await;
     assert_code(&r, 3, "wrong PIN again");
     // …then even the right PIN is refused until the window passes.

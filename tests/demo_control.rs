@@ -69,6 +69,7 @@ async fn scalperctl_steers_the_demo_engine() {
         security: Some(Security::new(Some(TOKEN), None)),
         snapshot_tx: Some(snap_tx),
         probes: Some(probe_rx),
+        credentials: None,
     }));
     let addr = format!("http://{}", grpc_rx.await.unwrap());
     let snap2 = snap.clone();

@@ -49,6 +49,7 @@ impl Harness {
             security: None,
             snapshot_tx: Some(snap_tx),
             probes: Some(probe_rx),
+            credentials: None,
         };
         let task = tokio::spawn(runtime::run(opts));
         Harness { sim, snap, probes, cancel, task, _dir: dir }

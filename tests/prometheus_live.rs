@@ -273,6 +273,7 @@ async fn every_panel_and_alert_expression_has_data_in_a_real_prometheus() {
         security: Some(Security::new(Some(TOKEN), None)),
         snapshot_tx: Some(snap_tx),
         probes: None,
+        credentials: None,
     }));
     let http_addr = http_rx.await.expect("engine HTTP bound");
     let grpc_addr = grpc_rx.await.expect("engine gRPC bound");

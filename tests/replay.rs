@@ -229,6 +229,7 @@ async fn a_recorded_simulator_demo_run_replays_to_the_records_it_wrote() {
         security: Some(scalper::control::auth::Security::new(Some("t"), None)),
         snapshot_tx: None,
         probes: None,
+        credentials: None,
     }));
     tokio::time::sleep(std::time::Duration::from_secs(4)).await;
     cancel.cancel();

@@ -288,6 +288,7 @@ fn run_engine(config: Option<PathBuf>, demo_seed: Option<u64>, duration_s: Optio
             });
         }
         let mut sim = None;
+        let mut credentials = None;
         if let Some(seed) = demo_seed {
             // The demo always trades in SIM mode against the in-process simulator.
             let s = SimExchange::start(SimConfig::demo(seed))
@@ -298,6 +299,11 @@ fn run_engine(config: Option<PathBuf>, demo_seed: Option<u64>, duration_s: Optio
             cfg.endpoints = s.endpoints();
             // The demo records its inputs so that any demo run can be replayed.
             cfg.storage.record_raw = true;
+            // The private connector talks to the simulator's account (its demo API key), so the
+            // confirmed, PIN-checked LIVE flow can be exercised end to end without any real money.
+            let key = scalper::connectors::simulator::PrivateConfig::default().api_keys.first().cloned();
+            credentials =
+                key.and_then(|k| scalper::connectors::bybit_private::Credentials::new(&k.key, &k.secret).ok());
             sim = Some(s);
         }
         let res = runtime::run(RunOptions {
@@ -312,6 +318,7 @@ fn run_engine(config: Option<PathBuf>, demo_seed: Option<u64>, duration_s: Optio
             security: None,
             snapshot_tx: None,
             probes: None,
+            credentials,
         })
         .await;
         if let Some(s) = sim {

@@ -332,6 +332,11 @@ pub struct EngineConfig {
     pub input_queue_capacity: usize,
     /// Market events waiting beyond this are shed (Wild first, then Normal; never Prime).
     pub shed_high_water: usize,
+    /// With a private connector: how often positions, open orders and the wallet are fetched
+    /// and reconciled against the engine's state, ms.
+    pub live_reconcile_interval_ms: u64,
+    /// Capacity of the queue of orders from the core to the exchange edge.
+    pub venue_queue_capacity: usize,
 }
 
 impl Default for EngineConfig {
@@ -342,6 +347,8 @@ impl Default for EngineConfig {
             feed_down_risk_off_s: 10,
             input_queue_capacity: 65_536,
             shed_high_water: 20_000,
+            live_reconcile_interval_ms: 5_000,
+            venue_queue_capacity: 4_096,
         }
     }
 }
@@ -580,6 +587,15 @@ impl Config {
         }
         if self.engine.degraded_tick_ms == 0 {
             e.push("engine.degraded_tick_ms must be > 0".into());
+        }
+        if self.engine.live_reconcile_interval_ms < 200 {
+            e.push(format!(
+                "engine.live_reconcile_interval_ms must be >= 200 (REST rate limits), got {}",
+                self.engine.live_reconcile_interval_ms
+            ));
+        }
+        if self.engine.venue_queue_capacity < 16 {
+            e.push(format!("engine.venue_queue_capacity must be >= 16, got {}", self.engine.venue_queue_capacity));
         }
         if self.engine.shed_high_water < 16 {
             e.push(format!("engine.shed_high_water must be >= 16, got {}", self.engine.shed_high_water));

@@ -40,7 +40,11 @@ pub const MAX_NEWS_TTL_S: u64 = 7 * 24 * 3600;
 
 /// The message returned after a correct PIN: LIVE needs the private connector.
 pub const LIVE_UNAVAILABLE: &str =
-    "PIN accepted, but LIVE trading is not available in this build (no private Bybit connector); mode unchanged";
+    "PIN accepted, but this engine runs no private Bybit connector (no API credentials: \
+     SCALPER_BYBIT_API_KEY + SCALPER_BYBIT_API_SECRET, or SCALPER_BYBIT_CREDENTIALS_FILE); mode unchanged";
+
+/// How long `SetMode(LIVE)` waits for the engine to confirm or refuse.
+const LIVE_CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The token a request carries, from `authorization: Bearer <t>` or `x-scalper-token: <t>`.
 pub fn request_token(meta: &MetadataMap) -> Option<String> {
@@ -156,7 +160,41 @@ impl ControlService {
             });
         }
         self.check_live(&r.pin, r.confirm)?;
-        Err(Status::failed_precondition(LIVE_UNAVAILABLE))
+        if !self.st.live_available {
+            return Err(Status::failed_precondition(LIVE_UNAVAILABLE));
+        }
+        // The engine decides (it needs the exchange account reconciled and nothing open in the
+        // current mode); wait for its MODE_CHANGED or MODE_REFUSED.
+        if self.st.read.snapshot.borrow().mode == Mode::Live.as_str() {
+            return Ok(proto::SetModeReply { ok: true, mode: "LIVE".into(), message: "already LIVE".into() });
+        }
+        let (_, mut rx) = self.st.read.events.recent_and_subscribe(0);
+        self.submit(EventKind::Control(ControlCommand::EnterLive)).await?;
+        tracing::warn!("LIVE requested with confirmation and PIN; queued for the engine");
+        let deadline = tokio::time::Instant::now() + LIVE_CONFIRM_TIMEOUT;
+        loop {
+            let rec = match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Ok(rec)) => rec,
+                Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
+                Ok(Err(_)) | Err(_) => return Err(Status::deadline_exceeded(
+                    "LIVE requested, but the engine neither entered nor refused it in time; check `scalperctl status`",
+                )),
+            };
+            match (rec.event.as_str(), rec.body.get("to").and_then(|v| v.as_str())) {
+                ("MODE_CHANGED", Some("LIVE")) => {
+                    return Ok(proto::SetModeReply {
+                        ok: true,
+                        mode: "LIVE".into(),
+                        message: "LIVE: real orders are sent to the exchange from now on".into(),
+                    })
+                }
+                ("MODE_REFUSED", Some("LIVE")) => {
+                    let why = rec.body.get("reason").and_then(|v| v.as_str()).unwrap_or("refused");
+                    return Err(Status::failed_precondition(format!("the engine refused LIVE: {why}")));
+                }
+                _ => {}
+            }
+        }
     }
 
     /// The LIVE gate: confirmation, PIN configured, rate limit, PIN check (in that order; only a
@@ -189,7 +227,7 @@ impl ControlService {
             return Err(Status::permission_denied("wrong PIN"));
         }
         attempts.with_label_values(&["ok"]).inc();
-        tracing::warn!("LIVE PIN accepted; LIVE is not available in this build, mode unchanged");
+        tracing::warn!("LIVE PIN accepted");
         Ok(())
     }
 

@@ -58,12 +58,19 @@ pub struct ControlState {
     pub security: Arc<Security>,
     /// Config file re-read by `ReloadConfig` (`None` = refused).
     pub config_path: Option<PathBuf>,
+    /// A private exchange connector is running (API credentials loaded): LIVE can be asked for.
+    pub live_available: bool,
 }
 
 impl ControlState {
     /// New control state.
     pub fn new(read: ReadState, commands: mpsc::Sender<Event>, security: Security) -> ControlState {
-        ControlState { read, commands, security: Arc::new(security), config_path: None }
+        ControlState { read, commands, security: Arc::new(security), config_path: None, live_available: false }
+    }
+    /// Declares whether a private exchange connector runs (LIVE possible).
+    pub fn with_live(mut self, available: bool) -> ControlState {
+        self.live_available = available;
+        self
     }
     /// Sets the config file `ReloadConfig` re-reads.
     pub fn with_config_path(mut self, path: Option<PathBuf>) -> ControlState {

@@ -299,6 +299,40 @@ impl CorePipeline {
 
     fn on_control(&mut self, cmd: &ControlCommand, now: TimeMs, t: &mut Tick<'_>) {
         let body = match cmd {
+            ControlCommand::SetMode(m) if *m != Mode::Live && self.controls.mode.mode() == Mode::Live => {
+                // Leaving LIVE is always allowed and immediate. Trades still open at the exchange
+                // stay protected there (stop + take-profits) and keep being managed; no new entry
+                // starts until they are closed.
+                let open = self.desk.live_trades_open();
+                match self.controls.mode.request(*m, now) {
+                    Ok(Some(ch)) => {
+                        tracing::warn!(to = m.as_str(), live_trades_open = open, "left LIVE");
+                        serde_json::json!({"event": "MODE_CHANGED", "from": ch.from, "to": ch.to, "live_trades_open": open})
+                    }
+                    Ok(None) => return,
+                    Err(e) => serde_json::json!({"event": "MODE_REFUSED", "to": m, "reason": e.to_string()}),
+                }
+            }
+            ControlCommand::EnterLive if self.controls.mode.mode() == Mode::Live => return,
+            ControlCommand::EnterLive
+                if self.desk.portfolio.positions().len() != 0 || !self.desk.venue.snapshot().orders.is_empty() =>
+            {
+                serde_json::json!({"event": "MODE_REFUSED", "to": Mode::Live,
+                    "reason": "positions or orders are open in the current mode; close them first (panic, or wait)"})
+            }
+            ControlCommand::EnterLive => match self.desk.enter_live(now, t.out) {
+                Ok(()) => match self.controls.mode.enter_live(now) {
+                    Some(ch) => {
+                        tracing::warn!(from = ch.from.as_str(), "entered LIVE: real orders from now on");
+                        serde_json::json!({"event": "MODE_CHANGED", "from": ch.from, "to": ch.to})
+                    }
+                    None => return,
+                },
+                Err(reason) => {
+                    tracing::error!(%reason, "LIVE refused by the engine");
+                    serde_json::json!({"event": "MODE_REFUSED", "to": Mode::Live, "reason": reason})
+                }
+            },
             ControlCommand::SetMode(m)
                 if *m != self.controls.mode.mode()
                     && (self.desk.portfolio.positions().len() != 0
@@ -640,7 +674,7 @@ impl Pipeline for CorePipeline {
                     self.request_resync(&s, now, t);
                 }
             }
-            EventKind::Liquidation(_) => {}
+            EventKind::Liquidation(_) | EventKind::Venue(_) => {}
         }
     }
 
@@ -765,6 +799,7 @@ impl Pipeline for CorePipeline {
             m.intel.snapshot(),
             regime,
             flags,
+            self.controls.mode.mode(),
             now,
             t.out,
         ) {
@@ -788,13 +823,16 @@ impl Pipeline for CorePipeline {
                     self.intents.extend(self.desk.on_second(s, now));
                 }
                 if self.controls.kill.is_engaged() {
-                    let flat = self.desk.flatten(&self.controls.kill, now);
+                    let flat = self.desk.flatten(&self.controls.kill, mode, now, t.out);
                     self.intents.extend(flat);
                 }
                 self.desk.reconcile(mode, now, t.out);
             }
+            EventKind::Venue(r) => {
+                self.desk.on_venue_report(r, mode, &self.controls.kill, now, t.out);
+            }
             EventKind::Control(ControlCommand::PanicCloseAll) => {
-                let flat = self.desk.flatten(&self.controls.kill, now);
+                let flat = self.desk.flatten(&self.controls.kill, mode, now, t.out);
                 self.intents.extend(flat);
             }
             _ => {}
@@ -820,7 +858,7 @@ impl Pipeline for CorePipeline {
                             serde_json::json!({"event": "KILL_SWITCH", "reason": r}),
                         );
                         self.controls.kill.engage(r, now);
-                        let flat = self.desk.flatten(&self.controls.kill, now);
+                        let flat = self.desk.flatten(&self.controls.kill, mode, now, t.out);
                         self.intents.extend(flat);
                     }
                 }

@@ -4,15 +4,16 @@
 
 use crate::config::paths::DataKind;
 use crate::config::Config;
-use crate::domain::{Category, Price, Qty, Side, Symbol, TimeMs};
-use crate::engine::event::Mode;
-use crate::engine::output::Outputs;
+use crate::domain::{Category, Fixed, Price, Qty, Side, Symbol, TimeMs};
+use crate::engine::event::{FeedState, Mode};
+use crate::engine::output::{Output, Outputs};
 use crate::execution::entry::{EntryDecision, MakerFirstConfig, MakerFirstEntry};
 use crate::execution::integrity::{IntegrityGuard, KillSwitch, PositionSnapshot, VenueSnapshot};
 use crate::execution::mode::ModeManager;
 use crate::execution::order::{Fill, Intent, Liquidity, OrderKind, OrderRequest, TimeInForce};
 use crate::execution::sim::{RejectReason, SimVenue, VenueEvent};
 use crate::execution::tpsl::{self, BreakEvenInput, MarketRisk, TpSlPlan, TpSlPolicy, TpSlRequest};
+use crate::execution::venue::{AccountBalance, LiveAccount, SnapshotCause, VenueCommand, VenueReport};
 use crate::features::FeatureSnapshot;
 use crate::market::data::{Instrument, TradeBatch};
 use crate::market::orderbook::OrderBook;
@@ -53,6 +54,11 @@ struct Working {
     refused_at: Option<TimeMs>,
     blocked: bool,
     closing: bool,
+    /// The trade lives at the exchange (opened in LIVE): every intent of it goes there, even
+    /// after the engine left LIVE.
+    live: bool,
+    /// Leverage the entry was sized with.
+    leverage: Fixed,
 }
 
 /// A closed trade in the numbers profiles need.
@@ -100,6 +106,8 @@ pub struct Desk {
     pub venue: SimVenue,
     /// Integrity guard.
     pub integrity: IntegrityGuard,
+    /// The exchange account as reported by the LIVE edge.
+    pub live: LiveAccount,
     mcfg: MachineConfig,
     policy: TpSlPolicy,
     next_id: u64,
@@ -124,6 +132,7 @@ impl Desk {
             risk: RiskEngine::new(RiskLimits::from_config(cfg)),
             venue: SimVenue::new(fees),
             integrity: IntegrityGuard::new(),
+            live: LiveAccount::default(),
             mcfg: MachineConfig::from_thresholds(&cfg.thresholds),
             policy: TpSlPolicy::default(),
             next_id: 0,
@@ -213,6 +222,7 @@ impl Desk {
         f: &FeatureSnapshot,
         regime: RegimeState,
         flags: DeskFlags,
+        mode: Mode,
         now: TimeMs,
         out: &mut Outputs,
     ) -> Option<Intent> {
@@ -229,6 +239,20 @@ impl Desk {
         if flags.blacklisted || !book.is_valid() {
             return None;
         }
+        let live_refusal = if mode == Mode::Live && !self.live.ready() {
+            Some("LIVE: the exchange account is not known (private stream not connected or not reconciled yet)")
+        } else if mode != Mode::Live && self.live_trades_open() {
+            Some("trades opened in LIVE are still open; no new entries until they are closed")
+        } else {
+            None
+        };
+        if let Some(why) = live_refusal {
+            let w = self.working.entry(s.clone()).or_default();
+            w.refused_at = Some(now);
+            out.record(DataKind::Events, Some(s.clone()), now, json!({"event": "ENTRY_REFUSED", "reason": why}));
+            return None;
+        }
+        let w = self.working.entry(s.clone()).or_default();
         let touch = match side {
             Side::Buy => book.best_bid(),
             Side::Sell => book.best_ask(),
@@ -331,6 +355,8 @@ impl Desk {
         w.break_even_done = false;
         w.managed = false;
         w.closing = false;
+        w.live = mode == Mode::Live;
+        w.leverage = sizing.leverage;
         out.record(
             DataKind::Events,
             Some(s.clone()),
@@ -473,19 +499,49 @@ impl Desk {
         }
     }
 
-    /// Kill switch: flatten everything the venue holds.
-    pub fn flatten(&mut self, kill: &KillSwitch, now: TimeMs) -> Vec<Intent> {
+    /// Kill switch: flatten everything the venues hold. SIM: the SIM venue's own state. LIVE
+    /// (or trades opened there): the exchange's last reported state, once per new snapshot,
+    /// followed by a request for a fresh one, until the exchange reports nothing left.
+    pub fn flatten(&mut self, kill: &KillSwitch, mode: Mode, now: TimeMs, out: &mut Outputs) -> Vec<Intent> {
+        let mut intents = Vec::new();
         let snap = self.venue.snapshot();
-        if snap.orders.is_empty() && snap.positions.is_empty() {
-            return Vec::new();
+        if !(snap.orders.is_empty() && snap.positions.is_empty()) {
+            for w in self.working.values_mut().filter(|w| !w.live) {
+                w.closing = true;
+            }
+            intents.extend(kill.flatten(&snap, now));
         }
-        for w in self.working.values_mut() {
-            w.closing = true;
+        let live_scope = mode == Mode::Live || self.live_trades_open();
+        if let (true, Some(snap)) = (live_scope, self.live.snapshot.as_ref()) {
+            if self.live.snapshots > self.live.flattened_at && !(snap.orders.is_empty() && snap.positions.is_empty()) {
+                self.live.flattened_at = self.live.snapshots;
+                self.live.panic_confirmed = false;
+                let n = self.live.snapshots;
+                for i in kill.flatten(snap, now) {
+                    let w = self.working.entry(i.symbol().clone()).or_default();
+                    w.live = true;
+                    w.closing = true;
+                    intents.push(match i {
+                        Intent::Close { symbol, position_side, qty, reason, client_id } => Intent::Close {
+                            symbol,
+                            position_side,
+                            qty,
+                            reason,
+                            // Unique per snapshot: a close is never re-sent under the same id.
+                            client_id: format!("kill-x{n}-{}", client_id.rsplit('-').next().unwrap_or("0")),
+                        },
+                        other => other,
+                    });
+                }
+                out.push(Output::Venue(VenueCommand::Refresh));
+            }
         }
-        kill.flatten(&snap, now)
+        intents
     }
 
-    /// Step 8: carries intents out according to the mode.
+    /// Step 8: carries intents out. An intent of a trade opened in LIVE goes to the exchange
+    /// edge whatever the mode is now (its protection lives there); otherwise by mode: SIM venue,
+    /// DRY_RUN record (nothing sent), or the exchange edge in LIVE.
     pub fn execute(
         &mut self,
         mode: &ModeManager,
@@ -494,27 +550,24 @@ impl Desk {
         now: TimeMs,
         out: &mut Outputs,
     ) {
-        if intents.is_empty() {
-            return;
-        }
-        let routed = mode.route(intents, now);
-        for d in routed.dry_run {
-            let s = d.intent.symbol().clone();
-            out.record(DataKind::Events, Some(s.clone()), now, json!({"event": "DRY_RUN_ORDER", "intent": d.intent}));
-            // Nothing is sent: an entry ends at once.
-            if matches!(d.intent, Intent::Place(ref r) if !r.reduce_only) {
-                if let Some(w) = self.working.get_mut(&s) {
-                    w.entry = None;
-                }
-                self.step(&s, now, Input::Cancelled(CancelReason::Cancelled), out);
-            }
-        }
-        if mode.mode() != Mode::Sim {
-            // LIVE needs the private connector; never silently pretend to trade.
-            return;
-        }
-        for i in routed.to_venue {
+        for i in intents {
             let s = i.symbol().clone();
+            let live_trade = self.working.get(&s).is_some_and(|w| w.live);
+            if live_trade || mode.mode() == Mode::Live {
+                self.send_live(i, now, out);
+                continue;
+            }
+            if mode.mode() == Mode::DryRun {
+                out.record(DataKind::Events, Some(s.clone()), now, json!({"event": "DRY_RUN_ORDER", "intent": i}));
+                // Nothing is sent: an entry ends at once.
+                if matches!(i, Intent::Place(ref r) if !r.reduce_only) {
+                    if let Some(w) = self.working.get_mut(&s) {
+                        w.entry = None;
+                    }
+                    self.step(&s, now, Input::Cancelled(CancelReason::Cancelled), out);
+                }
+                continue;
+            }
             let Some(book) = books(&s) else {
                 out.record(
                     DataKind::Events,
@@ -527,6 +580,180 @@ impl Desk {
             let evs = self.venue.submit(&i, &book, now);
             self.on_venue(evs, now, out);
         }
+    }
+
+    /// Hands an intent to the exchange edge (setting the symbol's leverage first when an entry
+    /// needs a leverage not yet set).
+    fn send_live(&mut self, i: Intent, now: TimeMs, out: &mut Outputs) {
+        let s = i.symbol().clone();
+        if matches!(&i, Intent::Place(r) if !r.reduce_only) {
+            let lev = self.working.get(&s).map(|w| w.leverage).unwrap_or(Fixed::ZERO);
+            if lev.raw() > 0 && self.live.leverage.get(&s) != Some(&lev) {
+                self.live.leverage.insert(s.clone(), lev);
+                out.push(Output::Venue(VenueCommand::SetLeverage { symbol: s.clone(), leverage: lev }));
+            }
+        }
+        self.live.on_sent(&i);
+        out.record(DataKind::Events, Some(s), now, json!({"event": "ORDER_SENT", "intent": i}));
+        out.push(Output::Venue(VenueCommand::Submit(i)));
+    }
+
+    /// True while a trade opened in LIVE still has a position or a working entry.
+    pub fn live_trades_open(&self) -> bool {
+        self.working.iter().any(|(s, w)| w.live && (w.entry.is_some() || self.portfolio.position(s).is_some()))
+            || self.live.orders.values().any(|o| self.working.get(&o.snapshot.symbol).is_some_and(|w| w.live))
+    }
+
+    /// A report of the LIVE exchange edge.
+    pub fn on_venue_report(&mut self, r: &VenueReport, mode: Mode, kill: &KillSwitch, now: TimeMs, out: &mut Outputs) {
+        match r {
+            VenueReport::Order(ev) => {
+                self.live.on_order_event(ev);
+                self.on_venue(vec![ev.clone()], now, out);
+            }
+            VenueReport::Unresolved { symbol, client_id, error } => {
+                tracing::error!(symbol = %symbol, client_id, error, "order create unresolved: it may exist at the exchange; reconciling");
+                out.record(
+                    DataKind::Events,
+                    Some(symbol.clone()),
+                    now,
+                    json!({"event": "ORDER_UNRESOLVED", "client_id": client_id, "error": error}),
+                );
+                out.push(Output::Venue(VenueCommand::Refresh));
+            }
+            VenueReport::Account { snapshot, balance, cause } => {
+                self.on_account(snapshot, *balance, *cause, mode, kill, now, out)
+            }
+            VenueReport::Balance(b) => self.live.balance = Some(*b),
+            VenueReport::Feed(st) => {
+                if self.live.feed != Some(*st) {
+                    let level_ok = *st == FeedState::Connected;
+                    if !level_ok && mode == Mode::Live {
+                        tracing::warn!(state = ?st, "private stream not connected: no new LIVE entries until it is back");
+                    }
+                    out.record(DataKind::Events, None, now, json!({"event": "PRIVATE_FEED", "state": st}));
+                }
+                self.live.feed = Some(*st);
+            }
+            VenueReport::RequestFailed { symbol, client_id, action, error } => {
+                tracing::warn!(symbol = %symbol, client_id, action, error, "exchange request failed; order unchanged");
+                out.record(
+                    DataKind::Events,
+                    Some(symbol.clone()),
+                    now,
+                    json!({"event": "VENUE_REQUEST_FAILED", "client_id": client_id, "action": action, "error": error}),
+                );
+            }
+            VenueReport::Leverage { symbol, leverage, error } => {
+                if let Some(e) = error {
+                    self.live.leverage.remove(symbol);
+                    tracing::warn!(symbol = %symbol, leverage = %leverage, error = %e, "set leverage failed");
+                    out.record(
+                        DataKind::Events,
+                        Some(symbol.clone()),
+                        now,
+                        json!({"event": "LEVERAGE_FAILED", "leverage": leverage, "error": e}),
+                    );
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_account(
+        &mut self,
+        snap: &VenueSnapshot,
+        balance: Option<AccountBalance>,
+        cause: SnapshotCause,
+        mode: Mode,
+        kill: &KillSwitch,
+        now: TimeMs,
+        out: &mut Outputs,
+    ) {
+        self.live.snapshot = Some(snap.clone());
+        self.live.snapshots += 1;
+        self.live.snapshot_ms = Some(now);
+        if let Some(b) = balance {
+            self.live.balance = Some(b);
+        }
+        let engaged = mode == Mode::Live || self.live_trades_open();
+        if !engaged {
+            return;
+        }
+        // Integrity: local positions and orders against the exchange's own lists.
+        let local = VenueSnapshot {
+            positions: self
+                .portfolio
+                .positions()
+                .filter(|p| mode == Mode::Live || self.working.get(&p.symbol).is_some_and(|w| w.live))
+                .map(|p| PositionSnapshot { symbol: p.symbol.clone(), side: p.side, qty: p.qty })
+                .collect(),
+            orders: self.live.local_orders(),
+        };
+        let report = self.live.check(&local, snap, now);
+        if !report.ok() && self.integrity.apply(&report) {
+            tracing::error!(
+                ?report,
+                ?cause,
+                "INTEGRITY_BROKEN: local state disagrees with the exchange; new trades blocked"
+            );
+            out.record(DataKind::Events, None, now, json!({"event": "INTEGRITY_BROKEN", "report": report}));
+        }
+        // The real account is the money: when flat on both sides, the balance follows the wallet.
+        let flat_here = self.portfolio.positions().len() == 0;
+        if let (Some(b), true, true) = (balance, snap.positions.is_empty(), flat_here) {
+            let before = self.portfolio.balance();
+            if before != b.wallet_balance
+                && mode == Mode::Live
+                && self.portfolio.rebase(b.wallet_balance, now, false).is_ok()
+            {
+                out.record(
+                    DataKind::Events,
+                    None,
+                    now,
+                    json!({"event": "WALLET_SYNC", "from": before, "to": b.wallet_balance}),
+                );
+            }
+        }
+        // PANIC: confirmed only by the exchange's own state.
+        if kill.is_engaged() {
+            if snap.positions.is_empty() && snap.orders.is_empty() {
+                if !self.live.panic_confirmed {
+                    self.live.panic_confirmed = true;
+                    tracing::warn!("PANIC confirmed by the exchange: no position, no working order");
+                    out.record(
+                        DataKind::Events,
+                        None,
+                        now,
+                        json!({"event": "PANIC_CONFIRMED", "by": "exchange", "snapshot": self.live.snapshots}),
+                    );
+                }
+            } else {
+                let more = self.flatten(kill, mode, now, out);
+                self.pending.extend(more);
+            }
+        }
+    }
+
+    /// Entering LIVE: the local balance becomes the exchange wallet's, and the day's figures
+    /// start from it. Returns the reason when LIVE cannot be entered.
+    pub fn enter_live(&mut self, now: TimeMs, out: &mut Outputs) -> Result<(), String> {
+        if !self.live.ready() {
+            return Err(format!(
+                "the exchange account is not known yet (private stream {:?}, {} snapshot(s)); is the private connector \
+                 configured (SCALPER_BYBIT_API_KEY / SCALPER_BYBIT_API_SECRET)?",
+                self.live.feed, self.live.snapshots
+            ));
+        }
+        if self.integrity.is_broken() {
+            return Err("INTEGRITY_BROKEN is set: clear it after investigation first".into());
+        }
+        let Some(b) = self.live.balance else { return Err("no wallet balance from the exchange yet".into()) };
+        let from = self.portfolio.balance();
+        self.portfolio.rebase(b.wallet_balance, now, true).map_err(|e| e.to_string())?;
+        self.live.panic_confirmed = false;
+        out.record(DataKind::Events, None, now, json!({"event": "WALLET_SYNC", "from": from, "to": b.wallet_balance}));
+        Ok(())
     }
 
     /// Public trades against the SIM venue's resting orders.
@@ -552,8 +779,21 @@ impl Desk {
                 }
                 VenueEvent::Rejected { symbol, client_id, reason: RejectReason::OrderNotFound } => {
                     // A cancel/amend of an order that already ended (filled, or cancelled by the
-                    // venue as reduce-only without a position): nothing to do.
+                    // venue as reduce-only without a position). An entry the venue does not know
+                    // and that filled nothing is over.
                     tracing::debug!(symbol = %symbol, client_id, "cancel/amend of an order that already ended");
+                    if self.is_entry(&symbol, &client_id) && self.portfolio.position(&symbol).is_none() {
+                        if let Some(w) = self.working.get_mut(&symbol) {
+                            w.entry = None;
+                        }
+                        out.record(
+                            DataKind::Events,
+                            Some(symbol.clone()),
+                            now,
+                            json!({"event": "ENTRY_CANCELLED", "client_id": client_id, "reason": "not_found_at_venue"}),
+                        );
+                        self.step(&symbol, now, Input::Cancelled(CancelReason::Timeout), out);
+                    }
                 }
                 VenueEvent::Rejected { symbol, client_id, reason } => {
                     out.record(
@@ -568,6 +808,7 @@ impl Desk {
                         }
                         self.step(&symbol, now, Input::Cancelled(CancelReason::Rejected), out);
                     }
+                    self.protect_if_stop_refused(&symbol, &client_id, now, out);
                 }
                 VenueEvent::Cancelled { symbol, client_id, remaining, reason } => {
                     if self.is_entry(&symbol, &client_id) {
@@ -588,6 +829,31 @@ impl Desk {
                 VenueEvent::Filled(fill) => self.on_fill(fill, now, out),
             }
         }
+    }
+
+    /// A position must never stay without its stop: when the venue refuses the stop order
+    /// itself (not an amend of it), the position is closed at market.
+    fn protect_if_stop_refused(&mut self, s: &Symbol, id: &str, now: TimeMs, out: &mut Outputs) {
+        let Some(p) = self.portfolio.position(s).cloned() else { return };
+        let Some(w) = self.working.get_mut(s) else { return };
+        // A refused amend leaves the stop working: only a stop that is gone everywhere counts.
+        let still_working =
+            self.live.orders.contains_key(id) || self.venue.snapshot().orders.iter().any(|o| o.client_id == id);
+        if w.sl_id.as_deref() != Some(id) || w.closing || still_working {
+            return;
+        }
+        w.closing = true;
+        self.next_id += 1;
+        let client_id = format!("x-{}-{}", sym_key(s), self.next_id);
+        tracing::error!(symbol = %s, stop = id, "stop order refused by the venue: closing the position at market");
+        out.record(DataKind::Events, Some(s.clone()), now, json!({"event": "STOP_REFUSED_CLOSING", "client_id": id}));
+        self.pending.push(Intent::Close {
+            symbol: s.clone(),
+            position_side: p.side,
+            qty: p.qty,
+            reason: ExitReason::StopLoss,
+            client_id,
+        });
     }
 
     fn is_entry(&self, s: &Symbol, id: &str) -> bool {
@@ -695,7 +961,7 @@ impl Desk {
                         self.pending.push(Intent::Cancel { symbol: s.clone(), client_id: id.clone() });
                     }
                 }
-                self.working.insert(s.clone(), Working { blocked: w.blocked, ..Working::default() });
+                self.working.insert(s.clone(), Working { blocked: w.blocked, live: w.live, ..Working::default() });
                 self.trades_closed += 1;
                 let r = if trade.planned_risk.raw() > 0 {
                     trade.realized.to_f64() / trade.planned_risk.to_f64()

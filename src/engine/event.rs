@@ -96,8 +96,13 @@ impl Mode {
 /// A command from the control plane, already authenticated by the edge.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ControlCommand {
-    /// Change execution mode (LIVE checks are done by the control edge before this is sent).
+    /// Change execution mode to SIM or DRY_RUN (leaving LIVE is always allowed). `SetMode(Live)`
+    /// is refused by the core: LIVE is entered only through [`ControlCommand::EnterLive`].
     SetMode(Mode),
+    /// Enter LIVE. Sent only by the control edge after the double confirmation and the PIN
+    /// check; the core still refuses it unless the exchange account is known (private stream
+    /// connected and reconciled) and nothing is open in the current mode.
+    EnterLive,
     /// Stop opening new positions.
     Pause,
     /// Resume opening new positions.
@@ -160,4 +165,7 @@ pub enum EventKind {
     ConfigReload(Arc<Config>),
     /// Backpressure shed book deltas of this symbol: its book is stale and must be resynced.
     BookShed(Symbol),
+    /// A report of the LIVE exchange edge (acks, fills, rejects, account snapshots, private
+    /// stream state).
+    Venue(crate::execution::venue::VenueReport),
 }

@@ -35,6 +35,8 @@ pub enum Output {
     Feed(FeedCommand),
     /// Engine-level status flag changed.
     Status(StatusChange),
+    /// A request for the LIVE exchange edge (orders, leverage, account refresh).
+    Venue(crate::execution::venue::VenueCommand),
 }
 
 /// What the core asks of the market-data edge.

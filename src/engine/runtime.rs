@@ -6,6 +6,8 @@
 use crate::config::paths::Paths;
 use crate::config::reload::ConfigReloader;
 use crate::config::Config;
+use crate::connectors::bybit_private::venue::{refusal_report, BybitVenue, BybitVenueConfig};
+use crate::connectors::bybit_private::{Credentials, CredentialsError, PrivateRest, PrivateRestConfig};
 use crate::connectors::bybit_public::{FeedConfig, FeedHandle, PublicFeed, PublicRest, RestConfig, Subscription};
 use crate::domain::{EventTime, TimeMs};
 use crate::engine::clock::MonotonicClock;
@@ -83,6 +85,9 @@ pub struct RunOptions {
     pub grpc_bound: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
     /// Probes answered between events.
     pub probes: Option<mpsc::Receiver<Probe>>,
+    /// Bybit API credentials for the private connector (`None`: from the environment, see
+    /// [`Credentials::from_env`]; none there either: no private connector, LIVE unavailable).
+    pub credentials: Option<Credentials>,
 }
 
 /// Runs the engine until `shutdown` is cancelled.
@@ -230,6 +235,33 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
         });
     }
 
+    // Private connector (LIVE): only with API credentials.
+    let credentials = match opts.credentials.take() {
+        Some(c) => Some(c),
+        None => match Credentials::from_env() {
+            Ok(c) => Some(c),
+            Err(CredentialsError::Missing) => None,
+            // Credentials were given but are unusable (bad file permissions, half set): refuse.
+            Err(e) => return Err(anyhow::anyhow!("{e}")),
+        },
+    };
+    let venue = match credentials {
+        Some(creds) => {
+            let private = PrivateRest::with_config(PrivateRestConfig::new(&ep.rest_url), creds, Default::default())
+                .map_err(|e| anyhow::anyhow!("cannot build the private REST client: {e}"))?;
+            let mut vcfg = BybitVenueConfig::new(&ep.ws_private_url);
+            vcfg.reconcile_interval = Duration::from_millis(cfg.engine.live_reconcile_interval_ms);
+            vcfg.queue_capacity = cfg.engine.venue_queue_capacity;
+            tracing::info!(rest = %ep.rest_url, ws = %ep.ws_private_url, "private connector starting (LIVE possible after confirmation + PIN)");
+            health.set("private", Status::Degraded, "connecting");
+            Some(BybitVenue::start(Arc::new(private), vcfg, in_tx.clone(), shutdown.clone()))
+        }
+        None => {
+            tracing::info!("no Bybit API credentials: private connector off, LIVE unavailable");
+            None
+        }
+    };
+
     // HTTP API (+ /metrics).
     let (snap_tx, snap_rx) = match opts.snapshot_tx.take() {
         Some(tx) => {
@@ -272,8 +304,9 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
     };
     let grpc_addr: std::net::SocketAddr =
         cfg.server.grpc_addr.parse().map_err(|e| anyhow::anyhow!("bad server.grpc_addr: {e}"))?;
-    let ctl =
-        crate::control::ControlState::new(read, in_tx.clone(), security).with_config_path(opts.config_path.clone());
+    let ctl = crate::control::ControlState::new(read, in_tx.clone(), security)
+        .with_config_path(opts.config_path.clone())
+        .with_live(venue.is_some());
     let grpc = crate::control::grpc::serve(ctl, grpc_addr, shutdown.clone())
         .await
         .map_err(|e| anyhow::anyhow!("cannot bind gRPC {grpc_addr}: {e}"))?;
@@ -292,10 +325,13 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
     let mut last_snapshot_ms: TimeMs = 0;
     let (_no_probe_tx, no_probe_rx) = mpsc::channel::<Probe>(1);
     let mut probes = opts.probes.take().unwrap_or(no_probe_rx);
+    // Reports the loop itself owes the core (a venue command that could not even be queued).
+    let mut loopback: std::collections::VecDeque<Event> = std::collections::VecDeque::new();
     loop {
         let ev = tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
+            Some(e) = async { loopback.pop_front() }, if !loopback.is_empty() => e,
             Some(p) = probes.recv() => {
                 p(&engine);
                 continue;
@@ -322,6 +358,18 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
                     let _ = store_h.try_set_snapshot(kind, &name, &body);
                 }
                 Output::Feed(cmd) => dispatch_feed(&feed, cmd).await,
+                Output::Venue(cmd) => {
+                    let refused = match &venue {
+                        Some(v) => v.try_send(cmd).err().map(|c| (c, "the exchange edge's queue is full")),
+                        None => Some((cmd, "no private connector (no API credentials)")),
+                    };
+                    if let Some((cmd, why)) = refused {
+                        tracing::error!(?cmd, why, "venue command refused");
+                        if let Some(r) = refusal_report(&cmd, why) {
+                            loopback.push_back(Event::new(0, EventTime::local(wall_ms()), EventKind::Venue(r)));
+                        }
+                    }
+                }
                 Output::Status(s) => match s {
                     StatusChange::DegradedEnter => metrics.degraded.set(1),
                     StatusChange::DegradedExit => metrics.degraded.set(0),
@@ -329,6 +377,14 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
                     StatusChange::FeedRiskOffExit => health.set("feed", Status::Up, "connected"),
                 },
             }
+        }
+        if let EventKind::Venue(crate::execution::venue::VenueReport::Feed(state)) = &ev.kind {
+            let st = match state {
+                FeedState::Connected => Status::Up,
+                FeedState::Reconnecting => Status::Degraded,
+                FeedState::Down => Status::Down,
+            };
+            health.set("private", st, format!("{state:?}"));
         }
         if let EventKind::Feed { connection: 0, state } = ev.kind {
             let st = match state {
@@ -472,5 +528,6 @@ pub fn event_label(k: &EventKind) -> &'static str {
         EventKind::Control(_) => "control",
         EventKind::ConfigReload(_) => "config_reload",
         EventKind::BookShed(_) => "book_shed",
+        EventKind::Venue(_) => "venue",
     }
 }

@@ -7,3 +7,4 @@ pub mod mode;
 pub mod order;
 pub mod sim;
 pub mod tpsl;
+pub mod venue;

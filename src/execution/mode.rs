@@ -87,6 +87,17 @@ impl ModeManager {
         self.since_ms = now_ms;
         Ok(Some(ch))
     }
+    /// Enters LIVE. Only the core calls this, on [`crate::engine::event::ControlCommand::EnterLive`],
+    /// which only the control edge's confirmed, PIN-checked flow emits.
+    pub fn enter_live(&mut self, now_ms: TimeMs) -> Option<ModeChange> {
+        if self.mode == Mode::Live {
+            return None;
+        }
+        let ch = ModeChange { from: self.mode, to: Mode::Live, at_ms: now_ms };
+        self.mode = Mode::Live;
+        self.since_ms = now_ms;
+        Some(ch)
+    }
     /// Routes intents by mode: DRY_RUN logs them as records and sends nothing; SIM and LIVE send.
     pub fn route(&self, intents: Vec<Intent>, now_ms: TimeMs) -> Routed {
         match self.mode {

@@ -44,17 +44,26 @@ pub enum RejectReason {
     DuplicateClientId,
     /// No working order with that client id.
     OrderNotFound,
+    /// The exchange refused the request with this `retCode` (LIVE).
+    Exchange {
+        /// Bybit's retCode (e.g. 110007 insufficient balance, 10001 bad parameter).
+        code: i64,
+    },
+    /// The request could not be delivered (transport failure after the retries; LIVE).
+    Unreachable,
 }
 
 impl RejectReason {
     /// Bybit's code or `rejectReason` for the same situation.
-    pub fn bybit(&self) -> &'static str {
+    pub fn bybit(&self) -> std::borrow::Cow<'static, str> {
         match self {
-            RejectReason::PostOnlyWouldTakeLiquidity => "EC_PostOnlyWillTakeLiquidity",
-            RejectReason::ReduceOnlyRuleNotSatisfied => "110017",
-            RejectReason::InvalidQty | RejectReason::InvalidPrice => "10001",
-            RejectReason::DuplicateClientId => "110072",
-            RejectReason::OrderNotFound => "110001",
+            RejectReason::PostOnlyWouldTakeLiquidity => "EC_PostOnlyWillTakeLiquidity".into(),
+            RejectReason::ReduceOnlyRuleNotSatisfied => "110017".into(),
+            RejectReason::InvalidQty | RejectReason::InvalidPrice => "10001".into(),
+            RejectReason::DuplicateClientId => "110072".into(),
+            RejectReason::OrderNotFound => "110001".into(),
+            RejectReason::Exchange { code } => code.to_string().into(),
+            RejectReason::Unreachable => "unreachable".into(),
         }
     }
 }
@@ -124,6 +133,20 @@ pub enum VenueEvent {
         /// Triggering trade price.
         price: Price,
     },
+}
+
+impl VenueEvent {
+    /// Symbol of the order.
+    pub fn symbol(&self) -> &Symbol {
+        match self {
+            VenueEvent::Filled(f) => &f.symbol,
+            VenueEvent::Accepted { symbol, .. }
+            | VenueEvent::Rejected { symbol, .. }
+            | VenueEvent::Cancelled { symbol, .. }
+            | VenueEvent::Amended { symbol, .. }
+            | VenueEvent::Triggered { symbol, .. } => symbol,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

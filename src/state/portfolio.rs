@@ -197,6 +197,9 @@ pub enum PortfolioError {
     /// Unknown symbol.
     #[error("no open position on {0}")]
     NoPosition(Symbol),
+    /// The operation needs a flat portfolio.
+    #[error("position open on {0}")]
+    Open(Symbol),
 }
 
 /// Realized PnL of one UTC day.
@@ -311,6 +314,25 @@ impl Portfolio {
         if e > self.peak_equity {
             self.peak_equity = e;
         }
+    }
+
+    /// Replaces the cash balance with the exchange's wallet balance (LIVE). Refused while
+    /// positions are open (their cost basis is local). With `fresh`, the day's realized PnL and
+    /// the equity peak start again from this balance (entering LIVE: SIM results do not count
+    /// against the real account's limits); without, only the balance moves (funding, transfers).
+    pub fn rebase(&mut self, balance: Money, now_ms: TimeMs, fresh: bool) -> Result<(), PortfolioError> {
+        if let Some(p) = self.positions.values().next() {
+            return Err(PortfolioError::Open(p.symbol.clone()));
+        }
+        self.balance = balance;
+        if fresh {
+            self.daily = DailyPnl { day: utc_day(now_ms), start_balance: balance, realized: Money::ZERO };
+            self.peak_equity = balance;
+        } else {
+            self.roll_day(now_ms);
+            self.update_peak();
+        }
+        Ok(())
     }
 
     /// Updates a position's mark price (and MFE/MAE); rolls the UTC day at `now_ms`.

@@ -19,6 +19,7 @@ pub mod limiter;
 pub mod messages;
 pub mod rest;
 pub mod sign;
+pub mod venue;
 pub mod ws;
 
 pub use limiter::{EndpointGroup, RateLimits};

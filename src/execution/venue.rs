@@ -1,0 +1,362 @@
+//! The LIVE venue as the core sees it: what it asks of the exchange edge ([`VenueCommand`]) and
+//! what the edge reports back as events ([`VenueReport`]), plus the core's own record of the
+//! exchange account ([`LiveAccount`]): the last reconciled snapshot, the wallet, the private
+//! stream's state, the orders it sent that are still working, and the two-strike integrity check.
+//!
+//! Everything here is pure data and deterministic: the edge (`connectors::bybit_private::venue`)
+//! does the I/O, and because its answers come back as recorded events, a LIVE session replays
+//! exactly like a SIM one.
+
+use crate::domain::{Fixed, Qty, Symbol, TimeMs};
+use crate::engine::event::FeedState;
+use crate::execution::integrity::{reconcile, IntegrityReport, Mismatch, OrderSnapshot, VenueSnapshot};
+use crate::execution::order::{Intent, OrderKind};
+use crate::execution::sim::VenueEvent;
+use crate::risk::money::Money;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What the core asks of the exchange edge (LIVE only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum VenueCommand {
+    /// Carry an intent out (create / amend / cancel / reduce-only close).
+    Submit(Intent),
+    /// Set a symbol's leverage (before its first entry at that leverage).
+    SetLeverage {
+        /// Symbol.
+        symbol: Symbol,
+        /// Leverage (buy and sell).
+        leverage: Fixed,
+    },
+    /// Fetch positions, open orders and the wallet now and report them as
+    /// [`VenueReport::Account`] (after PANIC, after an unresolved create).
+    Refresh,
+}
+
+/// The account's balance in USDT as the exchange reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountBalance {
+    /// Equity (wallet balance + unrealised PnL).
+    pub equity: Money,
+    /// Wallet balance (realised).
+    pub wallet_balance: Money,
+    /// Available for new margin.
+    pub available: Money,
+}
+
+/// Why an account snapshot was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotCause {
+    /// REST reconciliation after the private stream (re)connected.
+    Reconnect,
+    /// The periodic integrity check.
+    Periodic,
+    /// Asked for by the core ([`VenueCommand::Refresh`]).
+    Requested,
+}
+
+/// What the exchange edge reports. Each is an input event of the core.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "report", rename_all = "snake_case")]
+pub enum VenueReport {
+    /// An order event: accepted, rejected, filled, ended, amended.
+    Order(VenueEvent),
+    /// A create whose fate could not be established (it may exist at the exchange). Never
+    /// re-sent; the next account snapshot tells.
+    Unresolved {
+        /// Symbol.
+        symbol: Symbol,
+        /// Client order id.
+        client_id: String,
+        /// Last error met.
+        error: String,
+    },
+    /// Positions, working orders and wallet as the exchange lists them.
+    Account {
+        /// Positions and working orders.
+        snapshot: VenueSnapshot,
+        /// Wallet (when it could be fetched).
+        balance: Option<AccountBalance>,
+        /// Why it was taken.
+        cause: SnapshotCause,
+    },
+    /// Wallet update pushed by the private stream.
+    Balance(AccountBalance),
+    /// Private stream state (CONNECTED once authenticated, subscribed and reconciled).
+    Feed(FeedState),
+    /// An amend or cancel the exchange refused or that could not be delivered; the order is as
+    /// it was (the core retries what matters: entry cancels each second, PANIC per snapshot).
+    RequestFailed {
+        /// Symbol.
+        symbol: Symbol,
+        /// Client order id.
+        client_id: String,
+        /// `amend` or `cancel`.
+        action: String,
+        /// The error.
+        error: String,
+    },
+    /// Result of a [`VenueCommand::SetLeverage`].
+    Leverage {
+        /// Symbol.
+        symbol: Symbol,
+        /// Requested leverage.
+        leverage: Fixed,
+        /// `None` when set (or already set); the error otherwise.
+        error: Option<String>,
+    },
+}
+
+impl VenueReport {
+    /// Symbol concerned, if any.
+    pub fn symbol(&self) -> Option<&Symbol> {
+        match self {
+            VenueReport::Order(ev) => Some(ev.symbol()),
+            VenueReport::Unresolved { symbol, .. }
+            | VenueReport::RequestFailed { symbol, .. }
+            | VenueReport::Leverage { symbol, .. } => Some(symbol),
+            VenueReport::Account { .. } | VenueReport::Balance(_) | VenueReport::Feed(_) => None,
+        }
+    }
+}
+
+/// An order the core sent to the exchange and has not seen end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveOrder {
+    /// How it was sent.
+    pub snapshot: OrderSnapshot,
+    /// Quantity filled so far.
+    pub filled: Qty,
+}
+
+/// What the core knows of the exchange account in LIVE.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveAccount {
+    /// Private stream state (`None`: never reported: no private connector).
+    pub feed: Option<FeedState>,
+    /// Last account snapshot and its number (1, 2, …).
+    pub snapshot: Option<VenueSnapshot>,
+    /// Number of snapshots received.
+    pub snapshots: u64,
+    /// Event time of the last snapshot.
+    pub snapshot_ms: Option<TimeMs>,
+    /// Last known balance.
+    pub balance: Option<AccountBalance>,
+    /// Leverage set per symbol.
+    pub leverage: BTreeMap<Symbol, Fixed>,
+    /// Orders sent and not seen end, by client id.
+    pub orders: BTreeMap<String, LiveOrder>,
+    /// Mismatches of the previous check (a mismatch must be seen twice in a row to count: a
+    /// snapshot can race fills still on their way).
+    pub suspect: Vec<Mismatch>,
+    /// Snapshot number the last PANIC flatten was computed from.
+    pub flattened_at: u64,
+    /// A PANIC was confirmed flat by the exchange (reset when the kill switch is released).
+    pub panic_confirmed: bool,
+}
+
+impl LiveAccount {
+    /// True when the private stream is connected and at least one snapshot was received: the
+    /// engine knows the account and can trade it.
+    pub fn ready(&self) -> bool {
+        self.feed == Some(FeedState::Connected) && self.snapshot.is_some() && self.balance.is_some()
+    }
+
+    /// Notes an order sent to the exchange (creates and closes; amends update it).
+    pub fn on_sent(&mut self, intent: &Intent) {
+        match intent {
+            Intent::Place(r) => {
+                self.orders.insert(
+                    r.client_id.clone(),
+                    LiveOrder {
+                        snapshot: OrderSnapshot {
+                            symbol: r.symbol.clone(),
+                            client_id: r.client_id.clone(),
+                            side: r.side,
+                            kind: r.kind,
+                            remaining: r.qty,
+                            reduce_only: r.reduce_only,
+                        },
+                        filled: Qty::ZERO,
+                    },
+                );
+            }
+            Intent::Close { symbol, position_side, qty, client_id, .. } => {
+                self.orders.insert(
+                    client_id.clone(),
+                    LiveOrder {
+                        snapshot: OrderSnapshot {
+                            symbol: symbol.clone(),
+                            client_id: client_id.clone(),
+                            side: position_side.opposite(),
+                            kind: OrderKind::Market,
+                            remaining: *qty,
+                            reduce_only: true,
+                        },
+                        filled: Qty::ZERO,
+                    },
+                );
+            }
+            Intent::Amend { client_id, qty: Some(q), .. } => {
+                if let Some(o) = self.orders.get_mut(client_id) {
+                    o.snapshot.remaining = Qty::from_raw((q.raw() - o.filled.raw()).max(0));
+                }
+            }
+            Intent::Amend { .. } | Intent::Cancel { .. } => {}
+        }
+    }
+
+    /// Notes an order event; returns true when the order is known and has now ended.
+    pub fn on_order_event(&mut self, ev: &VenueEvent) -> bool {
+        match ev {
+            VenueEvent::Filled(f) => {
+                let done = match self.orders.get_mut(&f.client_id) {
+                    Some(o) => {
+                        o.filled = Qty::from_raw(o.filled.raw() + f.qty.raw());
+                        o.snapshot.remaining = Qty::from_raw((o.snapshot.remaining.raw() - f.qty.raw()).max(0));
+                        o.snapshot.remaining.raw() == 0
+                    }
+                    None => false,
+                };
+                if done {
+                    self.orders.remove(&f.client_id);
+                }
+                done
+            }
+            VenueEvent::Cancelled { client_id, .. } => self.orders.remove(client_id).is_some(),
+            // From the exchange edge a rejection is a refused create (or an order the exchange
+            // does not know): either way it is not working. Refused amends and cancels come as
+            // [`VenueReport::RequestFailed`] and leave the order as it was.
+            VenueEvent::Rejected { client_id, .. } => self.orders.remove(client_id).is_some(),
+            VenueEvent::Accepted { .. } | VenueEvent::Amended { .. } | VenueEvent::Triggered { .. } => false,
+        }
+    }
+
+    /// Working orders the core believes are at the exchange, as a snapshot.
+    pub fn local_orders(&self) -> Vec<OrderSnapshot> {
+        self.orders.values().map(|o| o.snapshot.clone()).collect()
+    }
+
+    /// Compares the local view with an exchange snapshot. Positions are compared exactly; orders
+    /// by client id (presence both ways). Returns the mismatches seen in this *and* the
+    /// previous check (persistent ones), which are the ones that break integrity.
+    pub fn check(&mut self, local: &VenueSnapshot, venue: &VenueSnapshot, at_ms: TimeMs) -> IntegrityReport {
+        // Orders present on both sides are compared by presence only: amends and partial fills
+        // in flight change prices and sizes legitimately.
+        let by_id: BTreeMap<&str, &OrderSnapshot> = venue.orders.iter().map(|o| (o.client_id.as_str(), o)).collect();
+        let local_orders: Vec<OrderSnapshot> = local
+            .orders
+            .iter()
+            .map(|o| by_id.get(o.client_id.as_str()).map(|v| (*v).clone()).unwrap_or_else(|| o.clone()))
+            .collect();
+        let local = VenueSnapshot { positions: local.positions.clone(), orders: local_orders };
+        let report = reconcile(&local, venue, at_ms);
+        let persistent: Vec<Mismatch> =
+            report.mismatches.iter().filter(|m| self.suspect.contains(m)).cloned().collect();
+        self.suspect = report.mismatches;
+        IntegrityReport { at_ms, mismatches: persistent }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Price, Side};
+    use crate::execution::integrity::PositionSnapshot;
+    use crate::execution::order::{Fill, Liquidity, OrderRequest, TimeInForce};
+
+    fn q(s: &str) -> Qty {
+        Qty::parse(s).unwrap()
+    }
+
+    fn place(id: &str, qty: &str) -> Intent {
+        Intent::Place(OrderRequest {
+            client_id: id.into(),
+            symbol: Symbol::new("BTCUSDT"),
+            side: Side::Buy,
+            kind: OrderKind::Limit { price: Price::parse("100").unwrap(), tif: TimeInForce::PostOnly },
+            qty: q(qty),
+            reduce_only: false,
+        })
+    }
+
+    fn fill(id: &str, qty: &str, exec: &str) -> VenueEvent {
+        VenueEvent::Filled(Fill {
+            symbol: Symbol::new("BTCUSDT"),
+            order_id: "o".into(),
+            client_id: id.into(),
+            exec_id: exec.into(),
+            side: Side::Buy,
+            price: Price::parse("100").unwrap(),
+            qty: q(qty),
+            fee: Money::ZERO,
+            liquidity: Liquidity::Maker,
+            reduce_only: false,
+            ts_ms: 0,
+        })
+    }
+
+    #[test]
+    fn orders_end_on_complete_fill_cancel_or_refused_create() {
+        let mut a = LiveAccount::default();
+        a.on_sent(&place("e-1", "2"));
+        assert!(!a.on_order_event(&fill("e-1", "1", "x1")));
+        assert_eq!(a.local_orders()[0].remaining, q("1"));
+        assert!(a.on_order_event(&fill("e-1", "1", "x2")));
+        assert!(a.orders.is_empty());
+
+        a.on_sent(&place("e-2", "1"));
+        let cancelled = VenueEvent::Cancelled {
+            symbol: Symbol::new("BTCUSDT"),
+            client_id: "e-2".into(),
+            remaining: q("1"),
+            reason: crate::execution::sim::EndReason::Cancelled,
+        };
+        assert!(a.on_order_event(&cancelled));
+        assert!(!a.on_order_event(&cancelled), "a second report of the same end changes nothing");
+
+        a.on_sent(&place("e-3", "1"));
+        let rejected = VenueEvent::Rejected {
+            symbol: Symbol::new("BTCUSDT"),
+            client_id: "e-3".into(),
+            reason: crate::execution::sim::RejectReason::Exchange { code: 110007 },
+        };
+        assert!(a.on_order_event(&rejected));
+    }
+
+    #[test]
+    fn a_mismatch_breaks_integrity_only_when_seen_twice_in_a_row() {
+        let mut a = LiveAccount::default();
+        let venue = VenueSnapshot {
+            positions: vec![PositionSnapshot { symbol: Symbol::new("BTCUSDT"), side: Side::Buy, qty: q("1") }],
+            orders: vec![],
+        };
+        let local = VenueSnapshot::default();
+        assert!(a.check(&local, &venue, 1).ok(), "first sighting is only suspect (a fill may be in flight)");
+        // The fill arrived: agreement clears the suspicion.
+        let agreed = venue.clone();
+        assert!(a.check(&agreed, &venue, 2).ok());
+        assert!(a.check(&local, &venue, 3).ok());
+        let r = a.check(&local, &venue, 4);
+        assert_eq!(r.mismatches.len(), 1, "{r:?}");
+        assert!(matches!(r.mismatches[0], Mismatch::UnknownVenuePosition { .. }));
+    }
+
+    #[test]
+    fn orders_compare_by_presence() {
+        let mut a = LiveAccount::default();
+        a.on_sent(&place("e-1", "1"));
+        let mut venue_order = a.local_orders()[0].clone();
+        venue_order.remaining = q("0.5");
+        let venue = VenueSnapshot { positions: vec![], orders: vec![venue_order] };
+        let local = VenueSnapshot { positions: vec![], orders: a.local_orders() };
+        assert!(a.check(&local, &venue, 1).ok());
+        assert!(a.check(&local, &venue, 2).ok(), "a different remaining size is not a mismatch");
+        let gone = VenueSnapshot::default();
+        a.check(&local, &gone, 3);
+        let r = a.check(&local, &gone, 4);
+        assert!(matches!(r.mismatches[0], Mismatch::OrderMissingAtVenue { .. }), "{r:?}");
+    }
+}

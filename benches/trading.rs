@@ -89,6 +89,7 @@ fn bench_risk(c: &mut Criterion) {
             liquidity: Liquidity::Taker,
             reduce_only: false,
             ts_ms: 0,
+            venue_pnl: None,
         };
         let stop = if i % 2 == 0 { p(990) } else { p(1_010) };
         let plan = PositionPlan { category: Category::Normal, stop, take_profits: vec![], planned_risk: Money::ZERO };

@@ -636,6 +636,8 @@ impl Desk {
                 self.live.feed = Some(*st);
             }
             VenueReport::RequestFailed { symbol, client_id, action, error } => {
+                // A failed lookup is asked again at the next snapshot.
+                self.live.resolving.remove(client_id);
                 tracing::warn!(symbol = %symbol, client_id, action, error, "exchange request failed; order unchanged");
                 out.record(
                     DataKind::Events,
@@ -688,9 +690,15 @@ impl Desk {
                 .filter(|p| mode == Mode::Live || self.working.get(&p.symbol).is_some_and(|w| w.live))
                 .map(|p| PositionSnapshot { symbol: p.symbol.clone(), side: p.side, qty: p.qty })
                 .collect(),
-            orders: self.live.local_orders(),
+            orders: self.live.local_orders(snap),
         };
         let report = self.live.check(&local, snap, now);
+        if !self.live.suspect.is_empty() {
+            tracing::debug!(suspect = ?self.live.suspect, snapshot = self.live.snapshots, "integrity: suspect mismatches");
+        }
+        for cmd in self.live.resolve_requests() {
+            out.push(Output::Venue(cmd));
+        }
         if !report.ok() && self.integrity.apply(&report) {
             tracing::error!(
                 ?report,
@@ -782,17 +790,20 @@ impl Desk {
                     // venue as reduce-only without a position). An entry the venue does not know
                     // and that filled nothing is over.
                     tracing::debug!(symbol = %symbol, client_id, "cancel/amend of an order that already ended");
-                    if self.is_entry(&symbol, &client_id) && self.portfolio.position(&symbol).is_none() {
+                    if self.is_entry(&symbol, &client_id) {
+                        // Not working any more: stop cancelling it. With no fill, the entry is over.
                         if let Some(w) = self.working.get_mut(&symbol) {
                             w.entry = None;
                         }
-                        out.record(
-                            DataKind::Events,
-                            Some(symbol.clone()),
-                            now,
-                            json!({"event": "ENTRY_CANCELLED", "client_id": client_id, "reason": "not_found_at_venue"}),
-                        );
-                        self.step(&symbol, now, Input::Cancelled(CancelReason::Timeout), out);
+                        if self.portfolio.position(&symbol).is_none() {
+                            out.record(
+                                DataKind::Events,
+                                Some(symbol.clone()),
+                                now,
+                                json!({"event": "ENTRY_CANCELLED", "client_id": client_id, "reason": "not_found_at_venue"}),
+                            );
+                            self.step(&symbol, now, Input::Cancelled(CancelReason::Timeout), out);
+                        }
                     }
                 }
                 VenueEvent::Rejected { symbol, client_id, reason } => {

@@ -91,6 +91,11 @@ pub struct Fill {
     pub reduce_only: bool,
     /// Execution time, ms.
     pub ts_ms: TimeMs,
+    /// Gross realized PnL of this execution as the venue books it (Bybit `execPnl`), when the
+    /// venue says. The portfolio books the venue's figure for reducing fills, so the engine's
+    /// PnL is the account's to the last unit (venues round per execution).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub venue_pnl: Option<Money>,
 }
 
 /// What the core asks an execution venue to do. Emitted as data; the edge (SIM, DRY_RUN log or

@@ -297,6 +297,7 @@ impl SimVenue {
             liquidity: liq,
             reduce_only: o.req.reduce_only,
             ts_ms: ts,
+            venue_pnl: None,
         };
         self.next_exec += 1;
         let done = o.remaining().raw() <= 0;

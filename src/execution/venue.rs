@@ -29,6 +29,14 @@ pub enum VenueCommand {
         /// Leverage (buy and sell).
         leverage: Fixed,
     },
+    /// Find out how an order the core believes working ended (its end was not reported, e.g.
+    /// a push lost while the private stream was down) and report it.
+    Resolve {
+        /// Symbol.
+        symbol: Symbol,
+        /// Client order id.
+        client_id: String,
+    },
     /// Fetch positions, open orders and the wallet now and report them as
     /// [`VenueReport::Account`] (after PANIC, after an unresolved create).
     Refresh,
@@ -129,6 +137,9 @@ pub struct LiveOrder {
     pub snapshot: OrderSnapshot,
     /// Quantity filled so far.
     pub filled: Qty,
+    /// The exchange acknowledged it (create answered, or a fill seen). Until then it may still
+    /// be queued behind the rate limiter, so its absence at the exchange proves nothing.
+    pub acked: bool,
 }
 
 /// What the core knows of the exchange account in LIVE.
@@ -155,6 +166,8 @@ pub struct LiveAccount {
     pub flattened_at: u64,
     /// A PANIC was confirmed flat by the exchange (reset when the kill switch is released).
     pub panic_confirmed: bool,
+    /// Orders whose fate was asked for ([`VenueCommand::Resolve`]) and not answered yet.
+    pub resolving: std::collections::BTreeSet<String>,
 }
 
 impl LiveAccount {
@@ -180,6 +193,7 @@ impl LiveAccount {
                             reduce_only: r.reduce_only,
                         },
                         filled: Qty::ZERO,
+                        acked: false,
                     },
                 );
             }
@@ -196,6 +210,7 @@ impl LiveAccount {
                             reduce_only: true,
                         },
                         filled: Qty::ZERO,
+                        acked: false,
                     },
                 );
             }
@@ -210,10 +225,14 @@ impl LiveAccount {
 
     /// Notes an order event; returns true when the order is known and has now ended.
     pub fn on_order_event(&mut self, ev: &VenueEvent) -> bool {
+        if let VenueEvent::Cancelled { client_id, .. } | VenueEvent::Rejected { client_id, .. } = ev {
+            self.resolving.remove(client_id);
+        }
         match ev {
             VenueEvent::Filled(f) => {
                 let done = match self.orders.get_mut(&f.client_id) {
                     Some(o) => {
+                        o.acked = true;
                         o.filled = Qty::from_raw(o.filled.raw() + f.qty.raw());
                         o.snapshot.remaining = Qty::from_raw((o.snapshot.remaining.raw() - f.qty.raw()).max(0));
                         o.snapshot.remaining.raw() == 0
@@ -230,13 +249,24 @@ impl LiveAccount {
             // does not know): either way it is not working. Refused amends and cancels come as
             // [`VenueReport::RequestFailed`] and leave the order as it was.
             VenueEvent::Rejected { client_id, .. } => self.orders.remove(client_id).is_some(),
-            VenueEvent::Accepted { .. } | VenueEvent::Amended { .. } | VenueEvent::Triggered { .. } => false,
+            VenueEvent::Accepted { client_id, .. } => {
+                if let Some(o) = self.orders.get_mut(client_id) {
+                    o.acked = true;
+                }
+                false
+            }
+            VenueEvent::Amended { .. } | VenueEvent::Triggered { .. } => false,
         }
     }
 
-    /// Working orders the core believes are at the exchange, as a snapshot.
-    pub fn local_orders(&self) -> Vec<OrderSnapshot> {
-        self.orders.values().map(|o| o.snapshot.clone()).collect()
+    /// Working orders the core believes are at the exchange, as a snapshot; orders not yet
+    /// acknowledged only when `venue` lists them (in flight, their absence proves nothing).
+    pub fn local_orders(&self, venue: &VenueSnapshot) -> Vec<OrderSnapshot> {
+        self.orders
+            .values()
+            .filter(|o| o.acked || venue.orders.iter().any(|v| v.client_id == o.snapshot.client_id))
+            .map(|o| o.snapshot.clone())
+            .collect()
     }
 
     /// Compares the local view with an exchange snapshot. Positions are compared exactly; orders
@@ -257,6 +287,20 @@ impl LiveAccount {
             report.mismatches.iter().filter(|m| self.suspect.contains(m)).cloned().collect();
         self.suspect = report.mismatches;
         IntegrityReport { at_ms, mismatches: persistent }
+    }
+
+    /// Resolve requests for orders seen missing at the venue for the first time (each asked
+    /// once until answered).
+    pub fn resolve_requests(&mut self) -> Vec<VenueCommand> {
+        let mut out = Vec::new();
+        for m in &self.suspect {
+            if let Mismatch::OrderMissingAtVenue { symbol, client_id } = m {
+                if self.resolving.insert(client_id.clone()) {
+                    out.push(VenueCommand::Resolve { symbol: symbol.clone(), client_id: client_id.clone() });
+                }
+            }
+        }
+        out
     }
 }
 
@@ -295,6 +339,7 @@ mod tests {
             liquidity: Liquidity::Maker,
             reduce_only: false,
             ts_ms: 0,
+            venue_pnl: None,
         })
     }
 
@@ -303,7 +348,7 @@ mod tests {
         let mut a = LiveAccount::default();
         a.on_sent(&place("e-1", "2"));
         assert!(!a.on_order_event(&fill("e-1", "1", "x1")));
-        assert_eq!(a.local_orders()[0].remaining, q("1"));
+        assert_eq!(a.orders["e-1"].snapshot.remaining, q("1"));
         assert!(a.on_order_event(&fill("e-1", "1", "x2")));
         assert!(a.orders.is_empty());
 
@@ -348,13 +393,19 @@ mod tests {
     fn orders_compare_by_presence() {
         let mut a = LiveAccount::default();
         a.on_sent(&place("e-1", "1"));
-        let mut venue_order = a.local_orders()[0].clone();
+        let gone = VenueSnapshot::default();
+        let local = VenueSnapshot { positions: vec![], orders: a.local_orders(&gone) };
+        a.check(&local, &gone, 0);
+        assert!(a.check(&local, &gone, 0).ok(), "a create still in flight (not acknowledged) is not missing");
+        let accepted =
+            VenueEvent::Accepted { symbol: Symbol::new("BTCUSDT"), client_id: "e-1".into(), order_id: "o".into() };
+        a.on_order_event(&accepted);
+        let mut venue_order = a.orders["e-1"].snapshot.clone();
         venue_order.remaining = q("0.5");
         let venue = VenueSnapshot { positions: vec![], orders: vec![venue_order] };
-        let local = VenueSnapshot { positions: vec![], orders: a.local_orders() };
+        let local = VenueSnapshot { positions: vec![], orders: a.local_orders(&venue) };
         assert!(a.check(&local, &venue, 1).ok());
         assert!(a.check(&local, &venue, 2).ok(), "a different remaining size is not a mismatch");
-        let gone = VenueSnapshot::default();
         a.check(&local, &gone, 3);
         let r = a.check(&local, &gone, 4);
         assert!(matches!(r.mismatches[0], Mismatch::OrderMissingAtVenue { .. }), "{r:?}");

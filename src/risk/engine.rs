@@ -350,6 +350,7 @@ mod tests {
             liquidity: Liquidity::Taker,
             reduce_only: false,
             ts_ms: ts,
+            venue_pnl: None,
         };
         let plan = PositionPlan { category: c.category, stop: c.stop, take_profits: vec![], planned_risk: c.risk };
         pf.on_fill(&f, Some(&plan)).unwrap();
@@ -368,6 +369,7 @@ mod tests {
             liquidity: Liquidity::Taker,
             reduce_only: true,
             ts_ms: ts,
+            venue_pnl: None,
         };
         pf.on_fill(&f, None).unwrap();
     }

@@ -433,7 +433,7 @@ impl Portfolio {
         p.qty = Qty::from_raw(p.qty.raw() - q.raw());
         p.fees_paid = money::add(p.fees_paid, f.fee);
         if p.qty.raw() > 0 {
-            let gross = money::money_floor(sign * (exit_part - cost_part));
+            let gross = f.venue_pnl.unwrap_or_else(|| money::money_floor(sign * (exit_part - cost_part)));
             p.gross_booked = money::add(p.gross_booked, gross);
             let net = money::sub(gross, f.fee);
             p.realized_booked = money::add(p.realized_booked, net);
@@ -442,7 +442,12 @@ impl Portfolio {
             return FillOutcome::Reduced { realized: net };
         }
         // Final close: book the exact remainder of the gross PnL.
-        let gross_total = money::money_floor(sign * (p.exit_notional - p.entry_notional));
+        // With the venue's own figure for this execution, the trade's gross is what the venue
+        // booked (it rounds per execution); otherwise the exact total, floored once.
+        let gross_total = match f.venue_pnl {
+            Some(v) => money::add(p.gross_booked, v),
+            None => money::money_floor(sign * (p.exit_notional - p.entry_notional)),
+        };
         let gross_rest = money::sub(gross_total, p.gross_booked);
         self.book(money::sub(gross_rest, f.fee));
         let realized = money::sub(gross_total, p.fees_paid);
@@ -516,10 +521,28 @@ mod tests {
             liquidity: if rate == MAKER { Liquidity::Maker } else { Liquidity::Taker },
             reduce_only: reduce,
             ts_ms: ts,
+            venue_pnl: None,
         }
     }
     fn plan(stop: &str) -> PositionPlan {
         PositionPlan { category: Category::Prime, stop: p(stop), take_profits: vec![], planned_risk: m("50") }
+    }
+
+    #[test]
+    fn the_venues_own_pnl_figures_are_booked_when_given() {
+        // A venue that rounds each execution's PnL down books 1e-8 less per partial close than
+        // the exact total; the engine follows the venue (its wallet is the money).
+        let mut pf = Portfolio::new(m("10000"), TAKER, 0);
+        let f1 = fill(Side::Buy, "3", "1.00000001", MAKER, false, 1_000);
+        pf.on_fill(&f1, Some(&plan("0.9"))).unwrap();
+        let f2 = Fill { venue_pnl: Some(m("0.29999998")), ..fill(Side::Sell, "1", "1.3", TAKER, true, 2_000) };
+        let FillOutcome::Reduced { realized } = pf.on_fill(&f2, None).unwrap() else { panic!() };
+        assert_eq!(realized, money::sub(m("0.29999998"), f2.fee));
+        let f3 = Fill { venue_pnl: Some(m("0.59999997")), ..fill(Side::Sell, "2", "1.3", TAKER, true, 3_000) };
+        let FillOutcome::Closed { trade, .. } = pf.on_fill(&f3, None).unwrap() else { panic!() };
+        let fees = [&f1, &f2, &f3].iter().fold(Money::ZERO, |a, f| money::add(a, f.fee));
+        assert_eq!(trade.realized, money::sub(m("0.89999995"), fees), "venue figures, not the exact 0.89999997");
+        assert_eq!(pf.balance(), money::add(m("10000"), trade.realized), "balance and trade agree");
     }
 
     #[test]

@@ -474,6 +474,8 @@ impl VenueExecution {
             liquidity: if self.is_maker { Liquidity::Maker } else { Liquidity::Taker },
             reduce_only,
             ts_ms: self.exec_time_ms,
+            // Only a closing execution books PnL; an opening one says "0".
+            venue_pnl: if self.closed_size.raw() > 0 { self.exec_pnl } else { None },
         }
     }
 }

@@ -259,7 +259,9 @@ impl BybitVenue {
                             continue;
                         }
                         VenueCommand::Submit(i) => i.symbol().clone(),
-                        VenueCommand::SetLeverage { symbol, .. } => symbol.clone(),
+                        VenueCommand::SetLeverage { symbol, .. } | VenueCommand::Resolve { symbol, .. } => {
+                            symbol.clone()
+                        }
                     };
                     if let VenueCommand::Submit(i) = &cmd {
                         let ro = match i {
@@ -348,7 +350,7 @@ pub fn refusal_report(cmd: &VenueCommand, why: &str) -> Option<VenueReport> {
         VenueCommand::SetLeverage { symbol, leverage } => {
             Some(VenueReport::Leverage { symbol: symbol.clone(), leverage: *leverage, error: Some(why.into()) })
         }
-        VenueCommand::Refresh => None,
+        VenueCommand::Refresh | VenueCommand::Resolve { .. } => None,
     }
 }
 
@@ -359,6 +361,7 @@ fn not_found(e: &PrivateError) -> bool {
 /// Carries out one symbol's commands in order.
 async fn worker(rest: Arc<PrivateRest>, mut rx: mpsc::Receiver<VenueCommand>, reporter: Reporter) {
     while let Some(cmd) = rx.recv().await {
+        let started = std::time::Instant::now();
         let report = match &cmd {
             VenueCommand::Refresh => None,
             VenueCommand::SetLeverage { symbol, leverage } => {
@@ -366,7 +369,9 @@ async fn worker(rest: Arc<PrivateRest>, mut rx: mpsc::Receiver<VenueCommand>, re
                 Some(VenueReport::Leverage { symbol: symbol.clone(), leverage: *leverage, error })
             }
             VenueCommand::Submit(intent) => Some(submit(&rest, intent).await),
+            VenueCommand::Resolve { symbol, client_id } => resolve(&rest, symbol, client_id).await,
         };
+        tracing::debug!(?cmd, ?report, elapsed_ms = started.elapsed().as_millis() as u64, "venue command done");
         if let Some(r) = report {
             reporter.send(None, r).await;
         }
@@ -430,6 +435,38 @@ async fn submit(rest: &PrivateRest, intent: &Intent) -> VenueReport {
             action: if matches!(intent, Intent::Cancel { .. }) { "cancel" } else { "amend" }.into(),
             error: failure_text(&e),
         },
+    }
+}
+
+/// How an order the core believes working ended: a terminal order is reported as ended (its
+/// fills come from the execution stream and reconciliations), an unknown one as not found, a
+/// working one not at all (the snapshot raced it).
+async fn resolve(rest: &PrivateRest, symbol: &Symbol, client_id: &str) -> Option<VenueReport> {
+    match rest.order_by_link_id(symbol, client_id).await {
+        Ok(Some(o)) if o.status.is_open() => None,
+        Ok(Some(o)) => {
+            tracing::info!(symbol = %symbol, client_id, status = ?o.status, "order end found by lookup (its push was missed)");
+            Some(VenueReport::Order(VenueEvent::Cancelled {
+                symbol: symbol.clone(),
+                client_id: client_id.to_string(),
+                remaining: Qty::from_raw((o.qty.raw() - o.cum_exec_qty.raw()).max(0)),
+                reason: EndReason::Cancelled,
+            }))
+        }
+        Ok(None) => Some(VenueReport::Order(VenueEvent::Rejected {
+            symbol: symbol.clone(),
+            client_id: client_id.to_string(),
+            reason: RejectReason::OrderNotFound,
+        })),
+        Err(e) => {
+            tracing::warn!(symbol = %symbol, client_id, error = %e, "order lookup failed; the integrity check stays on it");
+            Some(VenueReport::RequestFailed {
+                symbol: symbol.clone(),
+                client_id: client_id.to_string(),
+                action: "resolve".into(),
+                error: e.to_string(),
+            })
+        }
     }
 }
 

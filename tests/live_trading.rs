@@ -9,7 +9,8 @@
 use scalper::config::paths::{DataKind, Paths};
 use scalper::config::Config;
 use scalper::connectors::bybit_private::Credentials;
-use scalper::connectors::simulator::{PrivateFault, SimConfig, SimExchange, SimHandle};
+use scalper::connectors::bybit_private::EndpointGroup;
+use scalper::connectors::simulator::{PrivateConfig, PrivateFault, SimConfig, SimExchange, SimHandle};
 use scalper::control::auth::{PinHash, Security};
 use scalper::engine::event::Mode;
 use scalper::engine::health::HealthBoard;
@@ -115,7 +116,7 @@ struct Live {
     dir: tempfile::TempDir,
 }
 
-async fn start() -> Live {
+async fn start(secret: &str) -> Live {
     // Lively prices so exchange-side stops and take-profits are reached within seconds.
     let sim = SimExchange::start(SimConfig {
         symbols: 6,
@@ -126,6 +127,11 @@ async fn start() -> Live {
     })
     .await
     .expect("simulator starts");
+    // The exchange allows 2 creates per second per key, less than the engine's bursts (a
+    // rate-limit storm: 10006 answers, retried by the connector, never duplicated).
+    let mut pcfg = PrivateConfig::default();
+    pcfg.rate_limits.set(EndpointGroup::Create, 2);
+    sim.private().configure(pcfg);
     let mut cfg = Config { endpoints: sim.endpoints(), ..Config::default() };
     // DRY_RUN until LIVE: decisions run, nothing is held anywhere, so LIVE can be entered.
     cfg.mode = Mode::DryRun;
@@ -151,7 +157,7 @@ async fn start() -> Live {
         security: Some(Security::new(Some(TOKEN), Some(PinHash::from_pin("live-salt", PIN)))),
         snapshot_tx: Some(snap_tx),
         probes: Some(probe_rx),
-        credentials: Some(Credentials::new("sim-api-key", "sim-api-secret").expect("credentials")),
+        credentials: Some(Credentials::new("sim-api-key", secret).expect("credentials")),
     }));
     let addr = format!("http://{}", grpc_rx.await.expect("gRPC bound"));
     Live { sim, addr, probes: probe_tx, cancel, task, dir }
@@ -162,7 +168,7 @@ async fn live_trading_end_to_end_against_the_simulator() {
     if std::env::var("LIVE_DEBUG").is_ok() {
         let _ = tracing_subscriber::fmt().with_env_filter("scalper=debug").with_test_writer().try_init();
     }
-    let h = start().await;
+    let h = start("sim-api-secret").await;
     let tx = h.probes.clone();
     let initial = h.sim.private().wallet_balance();
 
@@ -185,8 +191,9 @@ async fn live_trading_end_to_end_against_the_simulator() {
     let (code, text) = ctl_async(&h.addr, &["mode", "live", "--pin-stdin"], &format!("{PIN}\nLIVE\n")).await;
     assert_eq!(code, 0, "LIVE with confirmation and PIN: {text}");
     assert_eq!(probe(&tx, |e| e.pipeline().mode()).await, Mode::Live);
-    let balance = probe(&tx, |e| e.pipeline().desk().portfolio.balance()).await;
-    assert_eq!(balance, initial, "in LIVE the engine's balance is the exchange wallet's");
+    // The next two creates are executed by the exchange but answered with a 502: ambiguous,
+    // resolved by orderLinkId, never re-sent.
+    h.sim.private().inject(PrivateFault::CreateAcceptedThenHttp { status: 502, count: 2 });
 
     // An entry fills at the exchange; its stop and take-profits rest there.
     let sym = wait_for(&tx, "a LIVE position", 60, |e| {
@@ -261,6 +268,7 @@ async fn live_trading_end_to_end_against_the_simulator() {
     h.cancel.cancel();
     h.task.await.expect("engine task").expect("engine ran");
     let execs = h.sim.private().executions();
+    let counters = h.sim.private().counters();
     let h_orders = h.sim.private().orders();
     let wallet = h.sim.private().wallet_balance();
     h.sim.shutdown().await;
@@ -275,6 +283,16 @@ async fn live_trading_end_to_end_against_the_simulator() {
     let booked: BTreeSet<String> = fills.keys().cloned().collect();
     assert_eq!(booked, exchange, "fills booked vs executions at the exchange");
     assert!(fills.values().all(|n| *n == 1), "an execution was booked twice: {fills:?}");
+
+    // The storm and the ambiguous creates happened, and no order exists twice.
+    eprintln!("exchange counters: {counters:?}");
+    assert!(counters.rate_limited >= 1, "the exchange's create limit was hit: {counters:?}");
+    assert!(counters.faults_served >= 2, "the ambiguous creates were served: {counters:?}");
+    assert_eq!(counters.duplicate_link_ids, 0, "a create was re-sent blindly");
+    let links: Vec<&String> = h_orders.iter().map(|o| &o.order_link_id).collect();
+    let unique: BTreeSet<&String> = links.iter().copied().collect();
+    assert_eq!(links.len(), unique.len(), "an orderLinkId exists twice at the exchange");
+    assert!(events.iter().all(|e| e["event"] != "ORDER_UNRESOLVED"), "every ambiguous create was resolved");
 
     // PnL of the trade log == the exchange wallet's change, exactly.
     let trades = records(h.dir.path(), DataKind::TradesLog);
@@ -319,4 +337,30 @@ async fn live_trading_end_to_end_against_the_simulator() {
     );
     assert!(events.iter().any(|e| e["event"] == "PANIC_CONFIRMED"));
     assert!(events.iter().any(|e| e["event"] == "MODE_CHANGED" && e["to"] == "LIVE"));
+    // Entering LIVE, the engine's balance became the exchange wallet's.
+    let sync = events.iter().find(|e| e["event"] == "WALLET_SYNC").expect("WALLET_SYNC on entering LIVE");
+    assert_eq!(money(&sync["to"]), initial, "{sync}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_signature_is_refused_clearly_and_live_is_not_entered() {
+    let h = start("not-the-secret").await;
+    let tx = h.probes.clone();
+    // The exchange refuses the signature (REST 10004, WS auth failure); the engine says so and
+    // never believes it knows the account.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while h.sim.private().counters().auth_failures + h.sim.private().counters().ws_auth_failed == 0 {
+        assert!(Instant::now() < deadline, "the simulator never saw the bad signature");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!probe(&tx, |e| e.pipeline().desk().live.ready()).await, "account known despite a bad signature");
+    let (code, text) = ctl_async(&h.addr, &["mode", "live", "--pin-stdin"], &format!("{PIN}\nLIVE\n")).await;
+    assert_ne!(code, 0, "LIVE with a refused signature: {text}");
+    assert!(text.contains("the engine refused LIVE") && text.contains("not known"), "{text}");
+    assert_eq!(probe(&tx, |e| e.pipeline().mode()).await, Mode::DryRun);
+    assert!(h.sim.private().orders().is_empty(), "no order reached the exchange");
+    h.cancel.cancel();
+    h.task.await.expect("engine task").expect("engine ran");
+    h.sim.shutdown().await;
 }

@@ -273,7 +273,11 @@ async fn every_panel_and_alert_expression_has_data_in_a_real_prometheus() {
         security: Some(Security::new(Some(TOKEN), None)),
         snapshot_tx: Some(snap_tx),
         probes: None,
-        credentials: None,
+        // Like `scalper demo`: the private connector trades the simulator's account, so the
+        // LIVE / exchange-account panels and alerts have data.
+        credentials: Some(
+            scalper::connectors::bybit_private::Credentials::new("sim-api-key", "sim-api-secret").expect("credentials"),
+        ),
     }));
     let http_addr = http_rx.await.expect("engine HTTP bound");
     let grpc_addr = grpc_rx.await.expect("engine gRPC bound");

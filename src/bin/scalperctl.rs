@@ -340,6 +340,20 @@ fn print_summary(s: &SummaryView) {
         ("flags", if flags.is_empty() { "-".into() } else { flags.join(" ") }),
         ("global regime", or_dash(&g.global_regime)),
         ("feed", or_dash(&s.feed)),
+        (
+            "exchange account",
+            if g.private_feed.is_empty() {
+                "- (no private connector: LIVE unavailable)".into()
+            } else {
+                format!(
+                    "{} ({}; {} live orders{})",
+                    g.private_feed,
+                    if g.exchange_account_known { "reconciled" } else { "not reconciled" },
+                    g.live_orders,
+                    if g.panic_confirmed { "; PANIC confirmed flat" } else { "" }
+                )
+            },
+        ),
         ("symbols", format!("{} ({} valid books)", s.symbols, s.valid_books)),
         ("events processed", s.events_processed.to_string()),
         ("equity", num(g.equity)),

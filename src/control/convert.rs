@@ -54,6 +54,10 @@ impl From<&SummaryView> for proto::Summary {
             news_flags: g.news_flags.iter().map(Into::into).collect(),
             counters: s.counters.iter().map(|(k, v)| proto::Counter { name: k.clone(), value: *v }).collect(),
             ts_ms: s.ts_ms,
+            private_feed: g.private_feed.clone(),
+            exchange_account_known: g.exchange_account_known,
+            live_orders: g.live_orders,
+            panic_confirmed: g.panic_confirmed,
         }
     }
 }
@@ -87,6 +91,10 @@ impl From<proto::Summary> for SummaryView {
                 open_positions: s.open_positions,
                 blacklist: s.blacklist,
                 news_flags: s.news_flags.into_iter().map(Into::into).collect(),
+                private_feed: s.private_feed,
+                exchange_account_known: s.exchange_account_known,
+                live_orders: s.live_orders,
+                panic_confirmed: s.panic_confirmed,
             },
         }
     }
@@ -358,6 +366,10 @@ mod tests {
                     news_type: "HACK".into(),
                     expires_ms: 14,
                 }],
+                private_feed: "RECONNECTING".into(),
+                exchange_account_known: true,
+                live_orders: 15,
+                panic_confirmed: true,
             },
         };
         assert_eq!(SummaryView::from(proto::Summary::from(&s)), s);

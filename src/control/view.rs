@@ -55,6 +55,15 @@ pub struct GlobalView {
     pub blacklist: Vec<String>,
     /// Active manual news flags, sorted by symbol.
     pub news_flags: Vec<NewsFlagView>,
+    /// Private (account) stream state: `CONNECTED`, `RECONNECTING`, `DOWN`; empty without a
+    /// private connector.
+    pub private_feed: String,
+    /// The exchange account is known (private stream connected and reconciled): LIVE possible.
+    pub exchange_account_known: bool,
+    /// Orders sent to the exchange and not yet seen to end.
+    pub live_orders: u32,
+    /// A PANIC was confirmed flat by the exchange's own state.
+    pub panic_confirmed: bool,
 }
 
 /// A manual news flag.
@@ -258,6 +267,10 @@ impl ControlView {
             daily_loss_limit: cfg.risk.daily_loss_limit,
             open_positions: pf.positions().len() as u32,
             blacklist: controls.blacklist.iter().map(|s| s.as_str().to_string()).collect(),
+            private_feed: desk.live.feed.map(|f| feed_label(f).to_string()).unwrap_or_default(),
+            exchange_account_known: desk.live.ready(),
+            live_orders: desk.live.orders.len() as u32,
+            panic_confirmed: desk.live.panic_confirmed,
             news_flags,
         };
         let symbols = p

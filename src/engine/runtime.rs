@@ -247,8 +247,9 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
     };
     let venue = match credentials {
         Some(creds) => {
-            let private = PrivateRest::with_config(PrivateRestConfig::new(&ep.rest_url), creds, Default::default())
-                .map_err(|e| anyhow::anyhow!("cannot build the private REST client: {e}"))?;
+            let private =
+                PrivateRest::with_config(PrivateRestConfig::new(&ep.rest_url), creds, metrics.private_stats())
+                    .map_err(|e| anyhow::anyhow!("cannot build the private REST client: {e}"))?;
             let mut vcfg = BybitVenueConfig::new(&ep.ws_private_url);
             vcfg.reconcile_interval = Duration::from_millis(cfg.engine.live_reconcile_interval_ms);
             vcfg.queue_capacity = cfg.engine.venue_queue_capacity;

@@ -75,7 +75,11 @@ pub const PUBLIC_REST: &str = "public";
 pub const BOOK_ERROR_REASONS: &[&str] =
     &["no_snapshot", "stale", "gap", "off_tick", "invalid_level", "crossed", "other", "stale_book", "shed"];
 /// `component` labels of `scalper_errors_total` (see [`Metrics::refresh_derived`]).
-pub const ERROR_COMPONENTS: &[&str] = &["book", "rest", "ws", "storage", "retention", "config"];
+pub const ERROR_COMPONENTS: &[&str] = &["book", "rest", "ws", "storage", "retention", "config", "private"];
+/// `endpoint` / `connection` label of the private connector's counters.
+pub const PRIVATE: &str = "private";
+/// `outcome` labels of `scalper_private_creates_total`.
+pub const CREATE_OUTCOMES: &[&str] = &["sent", "ambiguous", "recovered", "resent", "duplicate"];
 
 /// Sets a counter to an absolute value taken from the core (counters only move forward).
 fn set_counter(c: &IntCounter, v: u64) {
@@ -234,8 +238,24 @@ pub struct Metrics {
     pub symbol_position_r: GaugeVec,
     /// Label sets `(symbol, category)` exported by the last [`Metrics::observe_view`].
     exported_symbols: Mutex<BTreeSet<(String, String)>>,
+    /// Private stream state ([`codes::FEED`]; -1 without a private connector).
+    pub private_feed_status: IntGauge,
+    /// 1 while the exchange account is known (private stream connected and reconciled).
+    pub exchange_account_known: IntGauge,
+    /// Orders sent to the exchange and not yet seen to end.
+    pub live_orders: IntGauge,
+    /// 1 once a PANIC was confirmed flat by the exchange (until the next PANIC).
+    pub panic_confirmed: IntGauge,
+    /// Order creates of the private connector by outcome ([`CREATE_OUTCOMES`]).
+    pub private_creates: IntCounterVec,
+    /// REST reconciliations of the private stream after (re)connects.
+    pub private_reconciliations: IntCounter,
+    /// Executions recovered by reconciliations (missed by the stream).
+    pub private_executions_recovered: IntCounter,
     /// Counters of the public connector (REST client and WS feed), read at every refresh.
     connector: Arc<ConnectorStats>,
+    /// Counters of the private connector, read at every refresh.
+    private: Arc<crate::connectors::bybit_private::PrivateStats>,
     /// Serialises [`Metrics::refresh_derived`] (it advances counters by differences).
     derived: Mutex<()>,
     /// Every registered family name.
@@ -358,6 +378,33 @@ impl Metrics {
             &["endpoint"]
         ));
         let errors = reg!(IntCounterVec::new(Opts::new("errors_total", "Errors by component"), &["component"]));
+        let private_feed_status = reg!(IntGauge::new(
+            "private_feed_status",
+            format!("Private (account) stream state: {} (-1: no private connector)", codes::mapping(codes::FEED))
+        ));
+        let exchange_account_known = reg!(IntGauge::new(
+            "exchange_account_known",
+            "1 while the exchange account is known (private stream connected and reconciled): LIVE possible"
+        ));
+        let live_orders = reg!(IntGauge::new("live_orders", "Orders sent to the exchange and not yet seen to end"));
+        let panic_confirmed =
+            reg!(IntGauge::new("panic_confirmed", "1 once a PANIC was confirmed flat by the exchange's own state"));
+        let private_creates = reg!(IntCounterVec::new(
+            Opts::new(
+                "private_creates_total",
+                "Order creates by outcome: sent (every send), ambiguous (timeout/5xx), recovered (found by orderLinkId), \
+                 resent (absence proven), duplicate (resolved to the existing order)"
+            ),
+            &["outcome"]
+        ));
+        let private_reconciliations = reg!(IntCounter::new(
+            "private_reconciliations_total",
+            "REST reconciliations of the private stream after (re)connects"
+        ));
+        let private_executions_recovered = reg!(IntCounter::new(
+            "private_executions_recovered_total",
+            "Executions the private stream missed and a reconciliation recovered"
+        ));
         let queue_depth =
             reg!(IntGaugeVec::new(Opts::new("queue_depth", "Items waiting in internal queues, by queue"), &["queue"]));
         let shed_events = reg!(IntCounterVec::new(
@@ -506,6 +553,14 @@ impl Metrics {
             symbol_position_pnl,
             symbol_position_r,
             exported_symbols: Mutex::new(BTreeSet::new()),
+            private_feed_status,
+            exchange_account_known,
+            live_orders,
+            panic_confirmed,
+            private_creates,
+            private_reconciliations,
+            private_executions_recovered,
+            private: Arc::new(crate::connectors::bybit_private::PrivateStats::default()),
             connector: Arc::new(ConnectorStats::default()),
             derived: Mutex::new(()),
             families,
@@ -517,6 +572,10 @@ impl Metrics {
     /// Creates at 0 the series of counters whose label values are known in advance, so a
     /// query sees "0 so far" rather than nothing (Prometheus practice for rare events).
     fn init_known_labels(&self) {
+        self.private_feed_status.set(-1);
+        for o in CREATE_OUTCOMES {
+            self.private_creates.with_label_values(&[o]);
+        }
         for r in ["ok", "rejected"] {
             self.config_reloads.with_label_values(&[r]);
         }
@@ -551,6 +610,13 @@ impl Metrics {
         self.connector.clone()
     }
 
+    /// The counters the private connector should count into (pass it to
+    /// `PrivateRest::with_config`); exported under `endpoint`/`connection` = `private` and the
+    /// `scalper_private_*` families.
+    pub fn private_stats(&self) -> Arc<crate::connectors::bybit_private::PrivateStats> {
+        self.private.clone()
+    }
+
     /// Brings the derived counters up to date: the public connector's counters (see
     /// [`Metrics::connector_stats`]) and `scalper_errors_total` by component, the sum of the error
     /// counters of each part (`book`: core book errors, set by [`Metrics::observe_snapshot`]; `rest`: failed REST attempts, `ws`: WS
@@ -563,6 +629,10 @@ impl Metrics {
         if c != StatsSnapshot::default() {
             self.observe_connector(&c);
         }
+        let pc = self.private.snapshot();
+        if pc != crate::connectors::bybit_private::PrivateStatsSnapshot::default() {
+            self.observe_private(&pc);
+        }
         let sum = |v: &IntCounterVec, labels: &[&str]| -> u64 {
             labels.iter().map(|l| v.with_label_values(&[l]).get()).sum()
         };
@@ -573,10 +643,36 @@ impl Metrics {
             ("storage", sum(&self.storage_write_failures, &kinds) + sum(&self.storage_dropped, &kinds)),
             ("retention", sum(&self.retention_runs, &["with_errors", "failed"])),
             ("config", self.config_reloads.with_label_values(&["rejected"]).get()),
+            (
+                "private",
+                pc.rest_errors + pc.ws_disconnects + pc.ws_malformed + pc.ws_auth_failures + pc.ws_subscribe_failures,
+            ),
         ];
         for (component, n) in totals {
             set_counter(&self.errors.with_label_values(&[component]), n);
         }
+    }
+
+    fn observe_private(&self, c: &crate::connectors::bybit_private::PrivateStatsSnapshot) {
+        set_counter(&self.ws_messages.with_label_values(&[PRIVATE]), c.ws_frames);
+        set_counter(&self.ws_reconnects.with_label_values(&[PRIVATE]), c.ws_reconnects);
+        set_counter(&self.rest_requests.with_label_values(&[PRIVATE]), c.rest_requests);
+        set_counter(&self.rest_errors.with_label_values(&[PRIVATE, "rate_limited"]), c.rest_rate_limited);
+        let other = c.rest_errors.saturating_sub(c.rest_rate_limited);
+        set_counter(&self.rest_errors.with_label_values(&[PRIVATE, "other"]), other);
+        set_counter(&self.rest_retries.with_label_values(&[PRIVATE]), c.rest_retries);
+        set_counter(&self.rate_limit_waits.with_label_values(&[PRIVATE]), c.rest_rate_limited);
+        for (outcome, n) in [
+            ("sent", c.creates_sent),
+            ("ambiguous", c.creates_ambiguous),
+            ("recovered", c.creates_recovered),
+            ("resent", c.creates_resent),
+            ("duplicate", c.creates_duplicate),
+        ] {
+            set_counter(&self.private_creates.with_label_values(&[outcome]), n);
+        }
+        set_counter(&self.private_reconciliations, c.reconciliations);
+        set_counter(&self.private_executions_recovered, c.reconciled_executions);
     }
 
     fn observe_connector(&self, c: &StatsSnapshot) {
@@ -640,6 +736,14 @@ impl Metrics {
         self.paused.set(b(gl.paused));
         self.risk_off.set(b(gl.risk_off));
         self.integrity_broken.set(b(gl.integrity_broken));
+        self.private_feed_status.set(if gl.private_feed.is_empty() {
+            -1
+        } else {
+            codes::code(codes::FEED, &gl.private_feed)
+        });
+        self.exchange_account_known.set(b(gl.exchange_account_known));
+        self.live_orders.set(i64::from(gl.live_orders));
+        self.panic_confirmed.set(b(gl.panic_confirmed));
         self.global_panic.set(b(gl.global_panic));
         let last_md = v.last_market_data_ms();
         if last_md > 0 {

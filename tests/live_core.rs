@@ -1,0 +1,360 @@
+//! LIVE inside the core, deterministically: exchange reports are input events like any other, so
+//! a LIVE session is driven here by hand (no sockets) and then replayed into a fresh core with
+//! byte-identical outputs. Covers: LIVE refused until the exchange account is known, wallet
+//! sync, orders going to the exchange edge (leverage first), exit orders after a fill, integrity
+//! against exchange snapshots (a mismatch must persist), PANIC from the exchange's own state and
+//! confirmed by it, and leaving LIVE with a trade still open.
+
+use scalper::config::Config;
+use scalper::domain::{EventTime, Price, Qty, Side, Symbol};
+use scalper::engine::clock::FrozenClock;
+use scalper::engine::core::CorePipeline;
+use scalper::engine::event::{ControlCommand, Event, EventKind, FeedState, Mode};
+use scalper::engine::output::{Output, Outputs};
+use scalper::engine::{DegradedPolicy, Engine};
+use scalper::execution::integrity::{OrderSnapshot, PositionSnapshot, VenueSnapshot};
+use scalper::execution::order::{Fill, Intent, Liquidity, OrderKind};
+use scalper::execution::sim::VenueEvent;
+use scalper::execution::venue::{AccountBalance, SnapshotCause, VenueCommand, VenueReport};
+use scalper::market::data::{BookAction, BookUpdate, Instrument, InstrumentStatus, Level};
+use scalper::risk::money::Money;
+use serde_json::Value;
+use std::sync::Arc;
+
+const SYM: &str = "AAAUSDT";
+
+fn p(s: &str) -> Price {
+    Price::parse(s).unwrap()
+}
+
+fn q(s: &str) -> Qty {
+    Qty::parse(s).unwrap()
+}
+
+fn inst(sym: &str) -> Instrument {
+    Instrument {
+        symbol: Symbol::new(sym),
+        status: InstrumentStatus::Trading,
+        tick_size: p("0.01"),
+        qty_step: q("0.1"),
+        min_qty: q("0.1"),
+        max_qty: q("100000"),
+        min_notional: p("5"),
+        max_leverage: p("50"),
+        launch_time_ms: 0,
+    }
+}
+
+struct Live {
+    e: Engine<CorePipeline, FrozenClock>,
+    seq: u64,
+    now: i64,
+    u: u64,
+    inputs: Vec<Event>,
+    outputs: Vec<Outputs>,
+}
+
+fn engine() -> Engine<CorePipeline, FrozenClock> {
+    let mut cfg = Config::default();
+    cfg.mode = Mode::DryRun;
+    cfg.thresholds.watch = 0.0;
+    cfg.thresholds.arm = 0.0;
+    Engine::new(
+        CorePipeline::new(Arc::new(cfg)),
+        FrozenClock,
+        DegradedPolicy { tick_budget_nanos: u64::MAX, recover_ticks: 1 },
+    )
+}
+
+impl Live {
+    fn new() -> Live {
+        let mut s = Live { e: engine(), seq: 0, now: 1_000_000, u: 100, inputs: Vec::new(), outputs: Vec::new() };
+        s.ev(EventKind::Feed { connection: 0, state: FeedState::Connected });
+        s.ev(EventKind::Universe(vec![inst(SYM), inst("BBBUSDT")]));
+        s
+    }
+    fn ev(&mut self, kind: EventKind) -> Outputs {
+        self.seq += 1;
+        self.now += 100;
+        let ev = Event::new(self.seq, EventTime::local(self.now), kind);
+        let out = self.e.on_event(&ev);
+        self.inputs.push(ev);
+        self.outputs.push(out.clone());
+        out
+    }
+    fn venue(&mut self, r: VenueReport) -> Outputs {
+        self.ev(EventKind::Venue(r))
+    }
+    fn book(&mut self, sym: &str, action: BookAction) -> Outputs {
+        self.u += 1;
+        let (b, a, t) = (p("99.99").raw(), p("100.01").raw(), p("0.01").raw());
+        let bids = (0..20).map(|i| Level { price: Price::from_raw(b - i * t), qty: q("30") }).collect();
+        let asks = (0..20).map(|i| Level { price: Price::from_raw(a + i * t), qty: q("10") }).collect();
+        let out = self.ev(EventKind::Book(BookUpdate {
+            symbol: Symbol::new(sym),
+            action,
+            depth: 50,
+            bids,
+            asks,
+            update_id: if action == BookAction::Snapshot { self.u + 1000 } else { self.u },
+            seq: self.u,
+            cts_ms: None,
+        }));
+        if action == BookAction::Snapshot {
+            self.u += 1000;
+        }
+        out
+    }
+    fn records(&self, name: &str) -> Vec<Value> {
+        self.outputs
+            .iter()
+            .flat_map(|o| o.items.iter())
+            .filter_map(|o| match o {
+                Output::Record(r) if r.body["event"] == name => Some(r.body.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+    fn account(&mut self, positions: Vec<PositionSnapshot>, orders: Vec<OrderSnapshot>, wallet: &str) -> Outputs {
+        let m = Money::parse(wallet).unwrap();
+        self.venue(VenueReport::Account {
+            snapshot: VenueSnapshot { positions, orders },
+            balance: Some(AccountBalance { equity: m, wallet_balance: m, available: m }),
+            cause: SnapshotCause::Periodic,
+        })
+    }
+}
+
+fn commands(out: &Outputs) -> Vec<VenueCommand> {
+    out.items
+        .iter()
+        .filter_map(|o| match o {
+            Output::Venue(c) => Some(c.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn fill(id: &str, exec: &str, side: Side, price: &str, qty: &str, reduce_only: bool, pnl: Option<&str>) -> VenueReport {
+    VenueReport::Order(VenueEvent::Filled(Fill {
+        symbol: Symbol::new(SYM),
+        order_id: format!("o-{id}"),
+        client_id: id.into(),
+        exec_id: exec.into(),
+        side,
+        price: p(price),
+        qty: q(qty),
+        fee: Money::parse("0.05").unwrap(),
+        liquidity: Liquidity::Taker,
+        reduce_only,
+        ts_ms: 0,
+        venue_pnl: pnl.map(|v| Money::parse(v).unwrap()),
+    }))
+}
+
+/// LIVE entered with a 5,000 USDT account; returns the entry request the core sent.
+fn live_with_entry(s: &mut Live) -> scalper::execution::order::OrderRequest {
+    s.ev(EventKind::Control(ControlCommand::EnterLive));
+    let refused = s.records("MODE_REFUSED");
+    assert_eq!(refused.len(), 1, "LIVE refused while the exchange account is unknown");
+    assert!(refused[0]["reason"].as_str().unwrap().contains("not known"), "{refused:?}");
+    assert_eq!(s.e.pipeline().mode(), Mode::DryRun);
+
+    s.venue(VenueReport::Feed(FeedState::Connected));
+    s.account(vec![], vec![], "5000");
+    s.ev(EventKind::Control(ControlCommand::EnterLive));
+    assert_eq!(s.e.pipeline().mode(), Mode::Live);
+    assert_eq!(s.e.pipeline().desk().portfolio.balance(), Money::parse("5000").unwrap(), "balance = wallet");
+
+    s.book(SYM, BookAction::Snapshot);
+    let mut sent = Vec::new();
+    for _ in 0..3 {
+        let out = s.book(SYM, BookAction::Delta);
+        sent.extend(commands(&out));
+        if !sent.is_empty() {
+            break;
+        }
+    }
+    assert!(
+        matches!(&sent[0], VenueCommand::SetLeverage { symbol, .. } if symbol.as_str() == SYM),
+        "leverage first: {sent:?}"
+    );
+    let Some(VenueCommand::Submit(Intent::Place(req))) = sent.get(1).cloned() else {
+        panic!("the entry goes to the exchange edge: {sent:?}")
+    };
+    assert!(!req.reduce_only);
+    assert!(s.e.pipeline().desk().venue.snapshot().orders.is_empty(), "nothing rests in the SIM venue in LIVE");
+    req
+}
+
+#[test]
+fn a_live_session_in_the_core_and_its_exact_replay() {
+    let mut s = Live::new();
+    let req = live_with_entry(&mut s);
+    let (side, qty) = (req.side, req.qty);
+    let px = match req.kind {
+        OrderKind::Limit { price, .. } => price,
+        k => panic!("maker entry expected: {k:?}"),
+    };
+
+    // Acknowledged and filled at the exchange: the stop and the take-profits go there too.
+    s.venue(VenueReport::Order(VenueEvent::Accepted {
+        symbol: Symbol::new(SYM),
+        client_id: req.client_id.clone(),
+        order_id: "o1".into(),
+    }));
+    let out = s.venue(fill(&req.client_id, "x1", side, &px.to_string(), &qty.to_string(), false, None));
+    let exits: Vec<Intent> = commands(&out)
+        .into_iter()
+        .filter_map(|c| match c {
+            VenueCommand::Submit(i) => Some(i),
+            _ => None,
+        })
+        .collect();
+    let sl = exits
+        .iter()
+        .find_map(|i| match i {
+            Intent::Place(r) if matches!(r.kind, OrderKind::StopMarket { .. }) => Some(r.clone()),
+            _ => None,
+        })
+        .expect("exchange-side stop");
+    assert!(sl.reduce_only && sl.qty == qty && sl.side == side.opposite());
+    let tps: Vec<_> =
+        exits.iter().filter(|i| matches!(i, Intent::Place(r) if r.client_id.starts_with("tp-"))).collect();
+    assert!(!tps.is_empty(), "take-profits at the exchange");
+    for i in &exits {
+        if let Intent::Place(r) = i {
+            s.venue(VenueReport::Order(VenueEvent::Accepted {
+                symbol: Symbol::new(SYM),
+                client_id: r.client_id.clone(),
+                order_id: format!("o-{}", r.client_id),
+            }));
+        }
+    }
+    let live_orders: Vec<OrderSnapshot> = exits
+        .iter()
+        .filter_map(|i| match i {
+            Intent::Place(r) => Some(OrderSnapshot {
+                symbol: r.symbol.clone(),
+                client_id: r.client_id.clone(),
+                side: r.side,
+                kind: r.kind,
+                remaining: r.qty,
+                reduce_only: true,
+            }),
+            _ => None,
+        })
+        .collect();
+    let position = vec![PositionSnapshot { symbol: Symbol::new(SYM), side, qty }];
+
+    // The exchange agrees: no integrity problem. Then it loses the stop once (a snapshot racing
+    // an amend): suspect only. Then twice: INTEGRITY_BROKEN.
+    s.account(position.clone(), live_orders.clone(), "4999.9");
+    let without_sl: Vec<OrderSnapshot> = live_orders.iter().filter(|o| o.client_id != sl.client_id).cloned().collect();
+    let out = s.account(position.clone(), without_sl.clone(), "4999.9");
+    assert!(
+        commands(&out).contains(&VenueCommand::Resolve { symbol: Symbol::new(SYM), client_id: sl.client_id.clone() }),
+        "a missing order is looked up by orderLinkId"
+    );
+    assert!(!s.e.pipeline().desk().integrity.is_broken(), "one sighting is not enough");
+    s.account(position.clone(), without_sl, "4999.9");
+    assert!(s.e.pipeline().desk().integrity.is_broken(), "a persistent mismatch breaks integrity");
+    assert_eq!(s.records("INTEGRITY_BROKEN").len(), 1);
+
+    // PANIC: cancels and a reduce-only market close computed from the exchange's last state,
+    // then a fresh snapshot is asked for.
+    let out = s.ev(EventKind::Control(ControlCommand::PanicCloseAll));
+    let cmds = commands(&out);
+    let close = cmds
+        .iter()
+        .find_map(|c| match c {
+            VenueCommand::Submit(Intent::Close { client_id, qty: cq, position_side, .. }) => {
+                assert_eq!((*cq, *position_side), (qty, side));
+                Some(client_id.clone())
+            }
+            _ => None,
+        })
+        .expect("a reduce-only close");
+    assert!(cmds.iter().any(|c| matches!(c, VenueCommand::Submit(Intent::Cancel { .. }))), "{cmds:?}");
+    assert!(cmds.contains(&VenueCommand::Refresh));
+    let exit_px = Price::from_raw(px.raw() - side.sign() * p("0.05").raw());
+    let gross = Money::from_raw(-(qty.raw() as i128 * p("0.05").raw() as i128 / scalper::domain::SCALE as i128) as i64);
+    s.venue(fill(
+        &close,
+        "x2",
+        side.opposite(),
+        &exit_px.to_string(),
+        &qty.to_string(),
+        true,
+        Some(&gross.to_string()),
+    ));
+    assert!(s.e.pipeline().desk().portfolio.position(&Symbol::new(SYM)).is_none(), "closed locally");
+    assert!(s.records("PANIC_CONFIRMED").is_empty(), "not confirmed before the exchange says so");
+    s.account(vec![], vec![], "4990");
+    assert_eq!(s.records("PANIC_CONFIRMED").len(), 1, "confirmed by the exchange's own state");
+    let trades: Vec<Value> = s
+        .outputs
+        .iter()
+        .flat_map(|o| o.items.iter())
+        .filter_map(|o| match o {
+            Output::Record(r) if r.kind == scalper::config::paths::DataKind::TradesLog => Some(r.body.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(trades.len(), 1);
+    assert_eq!(trades[0]["reason"], "PANIC");
+    // Net = the venue's gross − the two fees.
+    let net = Money::from_raw(gross.raw() - Money::parse("0.1").unwrap().raw());
+    assert_eq!(trades[0]["net_pnl_exact"], net.to_string());
+
+    // Replay: the same inputs into a fresh core give the same outputs, byte for byte.
+    let mut fresh = engine();
+    for (ev, expected) in s.inputs.iter().zip(&s.outputs) {
+        let got = fresh.on_event(ev);
+        assert_eq!(
+            serde_json::to_string(&got).unwrap(),
+            serde_json::to_string(expected).unwrap(),
+            "replay diverged at seq {}",
+            ev.seq
+        );
+    }
+}
+
+#[test]
+fn leaving_live_is_immediate_and_the_open_trade_stays_at_the_exchange() {
+    let mut s = Live::new();
+    let req = live_with_entry(&mut s);
+    let px = match req.kind {
+        OrderKind::Limit { price, .. } => price,
+        k => panic!("{k:?}"),
+    };
+    s.venue(fill(&req.client_id, "x1", req.side, &px.to_string(), &req.qty.to_string(), false, None));
+    assert!(s.e.pipeline().desk().portfolio.position(&Symbol::new(SYM)).is_some());
+
+    s.ev(EventKind::Control(ControlCommand::SetMode(Mode::Sim)));
+    assert_eq!(s.e.pipeline().mode(), Mode::Sim, "leaving LIVE is immediate, even with a trade open");
+    let changed = s.records("MODE_CHANGED");
+    assert_eq!(changed.last().unwrap()["live_trades_open"], true);
+
+    // The open trade is still managed at the exchange: its PANIC close goes there, not to SIM.
+    s.ev(EventKind::Control(ControlCommand::PanicCloseAll));
+    s.account(vec![PositionSnapshot { symbol: Symbol::new(SYM), side: req.side, qty: req.qty }], vec![], "5000");
+    let sent: Vec<VenueCommand> = s.outputs.iter().rev().take(2).flat_map(commands).collect();
+    assert!(
+        sent.iter().any(|c| matches!(c, VenueCommand::Submit(Intent::Close { symbol, .. }) if symbol.as_str() == SYM)),
+        "the LIVE trade's close goes to the exchange: {sent:?}"
+    );
+    s.ev(EventKind::Control(ControlCommand::Resume));
+
+    // No new entry on another symbol while the LIVE trade is open.
+    s.book("BBBUSDT", BookAction::Snapshot);
+    for _ in 0..3 {
+        s.book("BBBUSDT", BookAction::Delta);
+    }
+    let refusals = s.records("ENTRY_REFUSED");
+    assert!(
+        refusals.iter().any(|r| r["reason"].as_str().unwrap_or("").contains("opened in LIVE are still open")),
+        "{refusals:?}"
+    );
+    assert_eq!(s.records("ENTRY").len(), 1, "no second entry");
+}

@@ -55,8 +55,7 @@ struct Live {
 }
 
 fn engine() -> Engine<CorePipeline, FrozenClock> {
-    let mut cfg = Config::default();
-    cfg.mode = Mode::DryRun;
+    let mut cfg = Config { mode: Mode::DryRun, ..Config::default() };
     cfg.thresholds.watch = 0.0;
     cfg.thresholds.arm = 0.0;
     Engine::new(

@@ -327,8 +327,33 @@ fn leaving_live_is_immediate_and_the_open_trade_stays_at_the_exchange() {
         OrderKind::Limit { price, .. } => price,
         k => panic!("{k:?}"),
     };
-    s.venue(fill(&req.client_id, "x1", req.side, &px.to_string(), &req.qty.to_string(), false, None));
+    let out = s.venue(fill(&req.client_id, "x1", req.side, &px.to_string(), &req.qty.to_string(), false, None));
     assert!(s.e.pipeline().desk().portfolio.position(&Symbol::new(SYM)).is_some());
+    let sl = commands(&out)
+        .into_iter()
+        .find_map(|c| match c {
+            VenueCommand::Submit(Intent::Place(r)) if r.client_id.starts_with("sl-") => Some(r),
+            _ => None,
+        })
+        .expect("stop placed");
+
+    // The exchange says the stop does not exist (an amend found nothing) while the position is
+    // open: a new stop is placed for the whole position.
+    let out = s.venue(VenueReport::Order(VenueEvent::Rejected {
+        symbol: Symbol::new(SYM),
+        client_id: sl.client_id.clone(),
+        reason: scalper::execution::sim::RejectReason::OrderNotFound,
+    }));
+    let replaced = commands(&out)
+        .into_iter()
+        .find_map(|c| match c {
+            VenueCommand::Submit(Intent::Place(r)) if r.client_id.starts_with("sl-") => Some(r),
+            _ => None,
+        })
+        .expect("a new stop");
+    assert_ne!(replaced.client_id, sl.client_id);
+    assert_eq!((replaced.kind, replaced.qty, replaced.reduce_only), (sl.kind, sl.qty, true));
+    assert_eq!(s.records("STOP_REPLACED").len(), 1);
 
     s.ev(EventKind::Control(ControlCommand::SetMode(Mode::Sim)));
     assert_eq!(s.e.pipeline().mode(), Mode::Sim, "leaving LIVE is immediate, even with a trade open");

@@ -222,7 +222,7 @@ impl ControlView {
     /// Derived fields: `risk_off` is the risk engine's verdict without the operator pause and
     /// DEGRADED (they have their own flags): feed RISK_OFF, a non-normal global regime, heat,
     /// drawdown or daily-loss limits, broken integrity or the kill switch. `realized_pnl` is the
-    /// balance minus `risk.starting_equity`. Per symbol, `volatility` is the 1 s ATR as a
+    /// balance minus the balance at the start (or when LIVE was entered: the wallet then). Per symbol, `volatility` is the 1 s ATR as a
     /// fraction, `flow_delta` the 5 s taker delta, `min_move_pct` the larger of the long and short
     /// MinMoveForProfit, walls are the support (bid) and resistance (ask) scores.
     pub fn capture(p: &CorePipeline, ts_ms: TimeMs) -> ControlView {
@@ -259,7 +259,7 @@ impl ControlView {
             global_regime: regime.as_str().to_string(),
             equity: pf.equity().to_f64(),
             balance: pf.balance().to_f64(),
-            realized_pnl: pf.balance().to_f64() - cfg.risk.starting_equity,
+            realized_pnl: pf.realized_since_base().to_f64(),
             unrealized_pnl: pf.unrealized().to_f64(),
             daily_pnl: pf.daily(ts_ms).realized.to_f64(),
             portfolio_heat: pf.heat(),

@@ -790,6 +790,7 @@ impl Desk {
                     // venue as reduce-only without a position). An entry the venue does not know
                     // and that filled nothing is over.
                     tracing::debug!(symbol = %symbol, client_id, "cancel/amend of an order that already ended");
+                    self.restore_stop_if_lost(&symbol, &client_id, now, out);
                     if self.is_entry(&symbol, &client_id) {
                         // Not working any more: stop cancelling it. With no fill, the entry is over.
                         if let Some(w) = self.working.get_mut(&symbol) {
@@ -840,6 +841,37 @@ impl Desk {
                 VenueEvent::Filled(fill) => self.on_fill(fill, now, out),
             }
         }
+    }
+
+    /// The venue no longer knows the stop of a position that is still open (an amend found
+    /// nothing): a new stop is placed at the position's stop for its whole size.
+    fn restore_stop_if_lost(&mut self, s: &Symbol, id: &str, now: TimeMs, out: &mut Outputs) {
+        let Some(p) = self.portfolio.position(s).cloned() else { return };
+        let still_working =
+            self.live.orders.contains_key(id) || self.venue.snapshot().orders.iter().any(|o| o.client_id == id);
+        let lost = self.working.get(s).is_some_and(|w| w.sl_id.as_deref() == Some(id) && !w.closing);
+        if !lost || still_working {
+            return;
+        }
+        let new_id = self.id("sl", s);
+        tracing::warn!(symbol = %s, lost = id, new = %new_id, "stop order gone at the venue while the position is open: placing a new one");
+        out.record(
+            DataKind::Events,
+            Some(s.clone()),
+            now,
+            json!({"event": "STOP_REPLACED", "lost": id, "client_id": new_id, "stop": p.stop, "qty": p.qty}),
+        );
+        if let Some(w) = self.working.get_mut(s) {
+            w.sl_id = Some(new_id.clone());
+        }
+        self.pending.push(Intent::Place(OrderRequest {
+            client_id: new_id,
+            symbol: s.clone(),
+            side: p.side.opposite(),
+            kind: OrderKind::StopMarket { trigger: p.stop },
+            qty: p.qty,
+            reduce_only: true,
+        }));
     }
 
     /// A position must never stay without its stop: when the venue refuses the stop order

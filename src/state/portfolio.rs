@@ -221,6 +221,9 @@ pub struct Portfolio {
     exit_fee: Rate,
     daily: DailyPnl,
     peak_equity: Money,
+    /// Balance realized PnL is counted from (the start, or the wallet when LIVE was entered).
+    #[serde(default)]
+    base: Money,
 }
 
 impl Portfolio {
@@ -233,7 +236,12 @@ impl Portfolio {
             exit_fee,
             daily: DailyPnl { day: utc_day(now_ms), start_balance: balance, realized: Money::ZERO },
             peak_equity: balance,
+            base: balance,
         }
+    }
+    /// Realized PnL since the start (or since LIVE was entered): balance minus the base.
+    pub fn realized_since_base(&self) -> Money {
+        money::sub(self.balance, self.base)
     }
     /// Realized balance (cash), USDT.
     pub fn balance(&self) -> Money {
@@ -328,6 +336,7 @@ impl Portfolio {
         if fresh {
             self.daily = DailyPnl { day: utc_day(now_ms), start_balance: balance, realized: Money::ZERO };
             self.peak_equity = balance;
+            self.base = balance;
         } else {
             self.roll_day(now_ms);
             self.update_peak();

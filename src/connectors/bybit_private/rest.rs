@@ -429,7 +429,14 @@ impl PrivateRest {
             || f.err.is_retryable()
             || matches!(f.err, BybitError::Api { code, .. } if code == CODE_TIMESTAMP || code == 10018);
         if !retryable || attempt + 1 >= self.cfg.max_attempts.max(1) {
-            tracing::warn!(path, attempt, error = %f.err, "bybit private REST request failed");
+            // "Already gone" and "not modified" answers are normal races, handled by the caller.
+            let benign = matches!(f.err, BybitError::Api { code, .. }
+                if code == CODE_ORDER_NOT_FOUND || code == CODE_ORDER_FINISHED || code == CODE_LEVERAGE_NOT_MODIFIED);
+            if benign {
+                tracing::debug!(path, attempt, error = %f.err, "bybit private REST request answered: order gone / nothing to change");
+            } else {
+                tracing::warn!(path, attempt, error = %f.err, "bybit private REST request failed");
+            }
             return false;
         }
         PrivateStats::inc(&self.stats.rest_retries);

@@ -285,21 +285,41 @@ fn engine_runs_the_ten_steps_in_order_and_degrades_on_slow_ticks() {
     assert!(out.is_empty());
     assert!(!engine.is_degraded());
 
-    // One step takes 301 ms on the injected clock: DEGRADED, with an event record.
+    // One step takes 301 ms on the injected clock: the engine asks for DEGRADED. The edge turns
+    // the request into an input event (recorded), and that event is what sets the flag, with its
+    // record, so a replay on any machine degrades at the same place.
     engine.pipeline_mut().slow_step_nanos = 301_000_000;
     let out = engine.on_event(&timer(2));
-    assert!(engine.is_degraded());
     assert!(out.items.contains(&Output::Status(StatusChange::DegradedEnter)));
+    assert!(!engine.is_degraded(), "measurement alone does not change the flag");
+    let enter = Event::new(3, EventTime::local(2_500), EventKind::Degraded { on: true, tick_ns: 301_000_000 });
+    engine.pipeline_mut().slow_step_nanos = 1_000;
+    let out = engine.on_event(&enter);
+    assert!(engine.is_degraded());
     assert!(out.items.iter().any(|o| matches!(o, Output::Record(r) if r.body["event"] == "DEGRADED_ENTER")));
 
-    // Recovery needs 3 fast ticks in a row.
-    engine.pipeline_mut().slow_step_nanos = 1_000;
-    assert!(engine.on_event(&timer(3)).is_empty());
+    // Recovery needs 3 fast ticks in a row (the Degraded event's own tick was the first).
     assert!(engine.on_event(&timer(4)).is_empty());
-    assert!(engine.is_degraded());
     let out = engine.on_event(&timer(5));
-    assert!(!engine.is_degraded());
     assert!(out.items.contains(&Output::Status(StatusChange::DegradedExit)));
-    assert_eq!(engine.pipeline().calls.len(), 50);
-    assert_eq!(engine.events_processed(), 5);
+    assert!(engine.is_degraded(), "still DEGRADED until the edge's event");
+    let exit = Event::new(6, EventTime::local(5_500), EventKind::Degraded { on: false, tick_ns: 1_000 });
+    let out = engine.on_event(&exit);
+    assert!(!engine.is_degraded());
+    assert!(out.items.iter().any(|o| matches!(o, Output::Record(r) if r.body["event"] == "DEGRADED_EXIT")));
+
+    // Replay: a frozen clock never measures a slow tick, yet the recorded events degrade it.
+    let mut replay = Engine::new(
+        Recorder { calls: vec![], clock: Rc::new(ManualClock::default()), slow_step_nanos: 0 },
+        scalper::engine::clock::FrozenClock,
+        policy,
+    );
+    replay.on_event(&timer(2));
+    assert!(!replay.is_degraded());
+    replay.on_event(&enter);
+    assert!(replay.is_degraded());
+    replay.on_event(&exit);
+    assert!(!replay.is_degraded());
+    assert_eq!(engine.pipeline().calls.len(), 60);
+    assert_eq!(engine.events_processed(), 6);
 }

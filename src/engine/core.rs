@@ -674,7 +674,7 @@ impl Pipeline for CorePipeline {
                     self.request_resync(&s, now, t);
                 }
             }
-            EventKind::Liquidation(_) | EventKind::Venue(_) => {}
+            EventKind::Liquidation(_) | EventKind::Venue(_) | EventKind::Degraded { .. } => {}
         }
     }
 

@@ -165,6 +165,14 @@ pub enum EventKind {
     ConfigReload(Arc<Config>),
     /// Backpressure shed book deltas of this symbol: its book is stale and must be resynced.
     BookShed(Symbol),
+    /// DEGRADED decided at the edge from measured tick latency (`on`), recorded so that replay
+    /// applies it at the same place in the stream.
+    Degraded {
+        /// Enter (`true`) or leave (`false`) DEGRADED.
+        on: bool,
+        /// The tick latency that decided it, ns.
+        tick_ns: u64,
+    },
     /// A report of the LIVE exchange edge (acks, fills, rejects, account snapshots, private
     /// stream state).
     Venue(crate::execution::venue::VenueReport),

@@ -20,7 +20,7 @@ pub mod synthetic;
 
 use crate::config::paths::DataKind;
 use clock::Clock;
-use event::Event;
+use event::{Event, EventKind};
 use output::{Output, Outputs, StatusChange};
 use serde::Serialize;
 
@@ -122,6 +122,8 @@ pub struct Engine<P: Pipeline, C: Clock> {
     clock: C,
     policy: DegradedPolicy,
     degraded: bool,
+    /// DEGRADED as measured here (the applied flag follows [`EventKind::Degraded`] events).
+    measured: bool,
     fast_ticks: u32,
     events: u64,
     last_tick_nanos: u64,
@@ -130,12 +132,24 @@ pub struct Engine<P: Pipeline, C: Clock> {
 impl<P: Pipeline, C: Clock> Engine<P, C> {
     /// New engine.
     pub fn new(pipeline: P, clock: C, policy: DegradedPolicy) -> Self {
-        Engine { pipeline, clock, policy, degraded: false, fast_ticks: 0, events: 0, last_tick_nanos: 0 }
+        Engine {
+            pipeline,
+            clock,
+            policy,
+            degraded: false,
+            measured: false,
+            fast_ticks: 0,
+            events: 0,
+            last_tick_nanos: 0,
+        }
     }
 
     /// Processes one event through the ten steps, in order.
     pub fn on_event(&mut self, event: &Event) -> Outputs {
         let mut out = Outputs::default();
+        if let EventKind::Degraded { on, tick_ns } = event.kind {
+            self.apply_degraded(on, tick_ns, event, &mut out);
+        }
         let start = self.clock.now_nanos();
         {
             let mut t = Tick { event, degraded: self.degraded, out: &mut out };
@@ -158,30 +172,40 @@ impl<P: Pipeline, C: Clock> Engine<P, C> {
         out
     }
 
-    fn update_degraded(&mut self, took: u64, event: &Event, out: &mut Outputs) {
+    /// Measures: a tick over budget asks for DEGRADED, enough fast ticks in a row ask to leave
+    /// it ([`StatusChange`] outputs). The edge turns each request into an
+    /// [`EventKind::Degraded`] input, which is what actually changes the flag (so a recorded
+    /// stream replays it exactly, whatever the replaying machine's speed).
+    fn update_degraded(&mut self, took: u64, _event: &Event, out: &mut Outputs) {
         if took > self.policy.tick_budget_nanos {
             self.fast_ticks = 0;
-            if !self.degraded {
-                self.degraded = true;
-                tracing::warn!(tick_ms = took as f64 / 1e6, "tick over budget: entering DEGRADED (no new entries)");
+            if !self.measured {
+                self.measured = true;
+                tracing::warn!(tick_ms = took as f64 / 1e6, "tick over budget: asking for DEGRADED (no new entries)");
                 out.push(Output::Status(StatusChange::DegradedEnter));
-                out.record(
-                    DataKind::Events,
-                    None,
-                    event.now_ms(),
-                    serde_json::json!({"event": "DEGRADED_ENTER", "tick_ns": took, "budget_ns": self.policy.tick_budget_nanos}),
-                );
             }
-        } else if self.degraded {
+        } else if self.measured {
             self.fast_ticks += 1;
             if self.fast_ticks >= self.policy.recover_ticks {
-                self.degraded = false;
+                self.measured = false;
                 self.fast_ticks = 0;
-                tracing::info!("tick latency back within budget: leaving DEGRADED");
+                tracing::info!("tick latency back within budget: asking to leave DEGRADED");
                 out.push(Output::Status(StatusChange::DegradedExit));
-                out.record(DataKind::Events, None, event.now_ms(), serde_json::json!({"event": "DEGRADED_EXIT"}));
             }
         }
+    }
+
+    fn apply_degraded(&mut self, on: bool, tick_ns: u64, event: &Event, out: &mut Outputs) {
+        if on == self.degraded {
+            return;
+        }
+        self.degraded = on;
+        let body = if on {
+            serde_json::json!({"event": "DEGRADED_ENTER", "tick_ns": tick_ns, "budget_ns": self.policy.tick_budget_nanos})
+        } else {
+            serde_json::json!({"event": "DEGRADED_EXIT"})
+        };
+        out.record(DataKind::Events, None, event.now_ms(), body);
     }
 
     /// True while DEGRADED.

@@ -372,8 +372,14 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
                     }
                 }
                 Output::Status(s) => match s {
-                    StatusChange::DegradedEnter => metrics.degraded.set(1),
-                    StatusChange::DegradedExit => metrics.degraded.set(0),
+                    // The measured latency crossed the budget: the decision becomes an input
+                    // event (recorded), so the core applies it, and replay applies it, in order.
+                    StatusChange::DegradedEnter | StatusChange::DegradedExit => {
+                        let on = s == StatusChange::DegradedEnter;
+                        metrics.degraded.set(i64::from(on));
+                        let kind = EventKind::Degraded { on, tick_ns: engine.last_tick_nanos() };
+                        loopback.push_back(Event::new(0, EventTime::local(wall_ms()), kind));
+                    }
                     StatusChange::FeedRiskOffEnter => health.set("feed", Status::Down, "down too long: RISK_OFF"),
                     StatusChange::FeedRiskOffExit => health.set("feed", Status::Up, "connected"),
                 },
@@ -530,5 +536,6 @@ pub fn event_label(k: &EventKind) -> &'static str {
         EventKind::ConfigReload(_) => "config_reload",
         EventKind::BookShed(_) => "book_shed",
         EventKind::Venue(_) => "venue",
+        EventKind::Degraded { .. } => "degraded",
     }
 }

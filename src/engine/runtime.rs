@@ -186,7 +186,8 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
     // Public market data: REST universe refresher + WS feed.
     let ep = cfg.endpoints.effective();
     let rest = PublicRest::with_config(RestConfig::new(&ep.rest_url), metrics.connector_stats())
-        .map_err(|e| anyhow::anyhow!("cannot build the REST client: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("cannot build the REST client: {e}"))?
+        .with_latency(metrics.rest_latency.with_label_values(&[crate::monitoring::metrics::PUBLIC_REST]));
     let mut feed_cfg = FeedConfig::from_config(&cfg);
     feed_cfg.url = ep.ws_public_url.clone();
     // Feed → shedding queue → core: under load the oldest Wild (then Normal) market events are
@@ -249,7 +250,8 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
         Some(creds) => {
             let private =
                 PrivateRest::with_config(PrivateRestConfig::new(&ep.rest_url), creds, metrics.private_stats())
-                    .map_err(|e| anyhow::anyhow!("cannot build the private REST client: {e}"))?;
+                    .map_err(|e| anyhow::anyhow!("cannot build the private REST client: {e}"))?
+                    .with_latency(metrics.rest_latency.with_label_values(&[crate::monitoring::metrics::PRIVATE]));
             let mut vcfg = BybitVenueConfig::new(&ep.ws_private_url);
             vcfg.reconcile_interval = Duration::from_millis(cfg.engine.live_reconcile_interval_ms);
             vcfg.queue_capacity = cfg.engine.venue_queue_capacity;

@@ -214,6 +214,7 @@ pub struct PrivateRest {
     time: Arc<dyn TimeSource>,
     stats: Arc<PrivateStats>,
     rng: Mutex<SmallRng>,
+    latency: Option<prometheus::Histogram>,
 }
 
 impl std::fmt::Debug for PrivateRest {
@@ -254,7 +255,14 @@ impl PrivateRest {
             time: Arc::new(SystemTimeSource),
             stats,
             rng: Mutex::new(SmallRng::seed_from_u64(seed)),
+            latency: None,
         })
+    }
+
+    /// Observes every attempt's latency (request sent → body read) into `h`.
+    pub fn with_latency(mut self, h: prometheus::Histogram) -> Self {
+        self.latency = Some(h);
+        self
     }
 
     /// Uses `time` as the local clock (the venue clock is `time + offset`).
@@ -389,6 +397,7 @@ impl PrivateRest {
             .header(HEADER_TIMESTAMP, ts.to_string())
             .header(HEADER_SIGN, sign)
             .header(HEADER_RECV_WINDOW, rw.to_string());
+        let started = std::time::Instant::now();
         let resp = match req.send().await {
             Ok(r) => r,
             Err(e) => return (ts, Err(transport(&e))),
@@ -396,7 +405,12 @@ impl PrivateRest {
         let status = resp.status().as_u16();
         self.limiter.observe(group, self.limit_status(resp.headers()));
         let body = match resp.text().await {
-            Ok(b) => b,
+            Ok(b) => {
+                if let Some(h) = &self.latency {
+                    h.observe(started.elapsed().as_secs_f64());
+                }
+                b
+            }
             Err(e) => return (ts, Err(transport(&e))),
         };
         if !(200..300).contains(&status) {

@@ -59,6 +59,7 @@ pub struct PublicRest {
     cfg: RestConfig,
     stats: Arc<ConnectorStats>,
     rng: Mutex<SmallRng>,
+    latency: Option<prometheus::Histogram>,
 }
 
 /// Max characters of a body kept in an error.
@@ -82,7 +83,13 @@ impl PublicRest {
             .build()
             .map_err(|e| BybitError::Transport(e.to_string()))?;
         let rng = Mutex::new(SmallRng::seed_from_u64(jitter_seed(0x5245_5354)));
-        Ok(PublicRest { client, cfg, stats, rng })
+        Ok(PublicRest { client, cfg, stats, rng, latency: None })
+    }
+
+    /// Observes every attempt's latency (request sent → body read) into `h`.
+    pub fn with_latency(mut self, h: prometheus::Histogram) -> Self {
+        self.latency = Some(h);
+        self
     }
 
     /// The settings.
@@ -214,9 +221,13 @@ impl PublicRest {
     async fn get_once<T: DeserializeOwned>(&self, path: &str, query: &[(&str, &str)]) -> Result<T, BybitError> {
         ConnectorStats::inc(&self.stats.rest_requests);
         let url = format!("{}{}", self.cfg.base_url, path);
+        let started = std::time::Instant::now();
         let resp = self.client.get(&url).query(query).send().await.map_err(transport_err)?;
         let status = resp.status().as_u16();
         let body = resp.text().await.map_err(transport_err)?;
+        if let Some(h) = &self.latency {
+            h.observe(started.elapsed().as_secs_f64());
+        }
         if !(200..300).contains(&status) {
             return Err(BybitError::Http { status, body: snippet(&body) });
         }

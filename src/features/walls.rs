@@ -1,34 +1,60 @@
 //! Walls and spoofing.
 //!
-//! A **wall** is a level among the best [`WallConfig::scan_levels`] of a side whose size is at
-//! least `k` times the average size of the *other* scanned levels of that side
-//! (`qty >= k · (Σ qty − qty) / (n − 1)`, needs `n >= min_levels`). A wall's identity is
-//! `(side, price tick)`; it is tracked across book updates until it **ends**: its level
-//! disappears while inside the scanned range, or the size removed *without trades*
-//! (`peak − qty − eaten`) exceeds `(1 − end_fraction) × peak` (pulled down to a remnant). A wall
-//! being eaten keeps being tracked however small it gets.
-//! A wall that merely drifts deeper than the scanned range (price moved away) is forgotten
-//! without a verdict.
+//! **Walls.** A *candidate* is a level among the best [`WallConfig::scan_levels`] of a side
+//! (needs `n >= min_levels` of them) that is large relative to that side's own level-size
+//! distribution: `qty >= k · (Σ qty − qty) / (n − 1)` (the average of the other scanned levels)
+//! **and** `qty >= k_median · median` (the median of the scanned sizes, the candidate
+//! included). Level sizes are heavy-tailed in real books: the tail pulls the average around and
+//! an ordinary big level passes `k × average` every few seconds, while the median of the
+//! scanned levels barely moves, so `k_median` is what makes a wall exceptional for *this*
+//! book. A candidate becomes a **wall** once seen in `confirm_updates` consecutive book
+//! updates; a large level that flickers in and out is never a wall (no support / resistance,
+//! no verdict).
 //!
-//! Trades are matched against walls in event order: a taker **sell** at or below a bid wall's
-//! price (a taker **buy** at or above an ask wall's price) counts as volume *eaten* from it.
-//! An ended wall waits up to `classify_grace_ms` for late trades (the trade and book streams are
-//! separate, so the prints that ate a wall may arrive just after the book update that removed
-//! it), then is classified with `lost = peak − remaining`:
+//! A wall's identity is `(side, price tick)`; it is tracked across book updates until it
+//! **ends**: its level disappears while inside the scanned range, or the size removed *without
+//! trades* (`peak − qty − eaten`) exceeds `(1 − end_fraction) × peak`. A wall being eaten
+//! keeps being tracked however small it gets. A wall that merely drifts deeper than the
+//! scanned range (price moved away) is forgotten without a verdict.
+//!
+//! **Re-quotes.** When a level of about the same size (`|qty − last| <= requote_size_tolerance
+//! × last`) appears within `requote_ticks` of an ended wall on the same side within
+//! `requote_window_ms`, the wall has moved, not been pulled: it continues at the new price
+//! (keeping its age, confirmation and farthest distance) and gets no verdict.
+//!
+//! **Trades** are matched against walls in event order: a taker **sell** at or below a bid
+//! wall's price (a taker **buy** at or above an ask wall's price) counts as volume *eaten* from
+//! it. An ended wall waits `max(classify_grace_ms, requote_window_ms)` for late trades (the
+//! trade and book streams are separate, so the prints that ate a wall may arrive just after the
+//! book update that removed it) and re-quotes, then is classified with `lost = peak −
+//! remaining`:
 //!
 //! * **ABSORBING** (a real wall) when `eaten >= absorb_fraction × lost` (decided as soon as it
 //!   holds);
-//! * **SPOOFING** otherwise, when it was pulled near the touch: distance from its own side's
-//!   best price `<= spoof_near_ticks` ticks or `<= spoof_near_pct` % of the price (the smaller of
-//!   its last-seen distance and the distance at removal; negative when the touch moved through
-//!   it);
-//! * **CANCELLED** otherwise (a far wall withdrawn: neutral, no event).
+//! * **SPOOFING** when every test of a pull *as the price approaches without trades* holds:
+//!   - it was a confirmed wall that rested at least `min_spoof_lifetime_ms`;
+//!   - it was pulled **near the touch but before the price went through it**: with `d` the
+//!     smaller of its last-seen distance and its distance at removal (ticks from its own side's
+//!     best price; 0 = it was the touch, negative = the touch moved through it),
+//!     `d >= spoof_min_distance_ticks` (default 0: a level the touch runs over without trading
+//!     is a quote fading as the price gets there, not a bluff) and (`d <= spoof_near_ticks` or
+//!     `d` is within `spoof_near_pct` % of the price);
+//!   - the price was **approaching** it: with `far` the farthest distance seen in the last
+//!     `spoof_approach_window_ms`, `d <= far − spoof_min_approach_ticks` and `d <= (1 −
+//!     spoof_min_approach_fraction) × far`;
+//!   - **no trades** to speak of printed at its price: `eaten <= spoof_max_eaten_fraction ×
+//!     lost`;
+//! * **CANCELLED** otherwise (withdrawn far away, faded as the price reached it, partly traded,
+//!   never approached: neutral, no event).
 //!
 //! Scores (all in [0, 1]):
 //! * `spoof_bid`, `spoof_ask`: decaying scores, `s ← s + spoof_increment · (1 − s)` on each
 //!   SPOOFING verdict of that side, halved every `spoof_half_life_ms` of event time.
-//!   `SpoofingScore = 1 − (1 − spoof_bid)(1 − spoof_ask)`.
-//! * `WallSupportScore` (bid walls), `WallResistanceScore` (ask walls):
+//!   `SpoofingScore = 1 − (1 − spoof_bid)(1 − spoof_ask)`. With the defaults one verdict gives
+//!   0.25, and the regime's MANIPULATED threshold (0.6) takes four verdicts in quick
+//!   succession or five about 12 s apart: one cancelled wall, or a burst of cancellations on
+//!   one price move, is not manipulation; a sustained pattern is.
+//! * `WallSupportScore` (bid walls), `WallResistanceScore` (ask walls), over confirmed walls:
 //!   `(1 − Π_i (1 − s_i)) · (1 − spoof_side)` with `s_i = min(1, ratio_i / (2k)) · max(0, 1 −
 //!   dist_mid_pct_i / zone_pct)`, where `ratio_i` is the wall's size over the local average and
 //!   `dist_mid_pct_i` its distance from the mid in percent.
@@ -43,12 +69,16 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WallConfig {
-    /// A level is a wall when its size >= `k` × the average of the other scanned levels. > 1.
+    /// A candidate's size is >= `k` × the average of the other scanned levels. > 1.
     pub k: f64,
+    /// … and >= `k_median` × the median size of the scanned levels of its side. >= 1.
+    pub k_median: f64,
     /// Levels per side scanned for walls (best first). >= 3.
     pub scan_levels: usize,
     /// Minimum scanned levels on a side before walls are detected there. >= 3.
     pub min_levels: usize,
+    /// Consecutive book updates a candidate must be seen in to count as a wall. >= 1.
+    pub confirm_updates: u32,
     /// Maximum walls tracked per side (the first found, best price first, are kept).
     pub max_walls_per_side: usize,
     /// Minimum wall notional, USDT (0 = no minimum).
@@ -58,16 +88,40 @@ pub struct WallConfig {
     pub end_fraction: f64,
     /// Eaten volume >= this fraction of the lost size → ABSORBING. (0, 1].
     pub absorb_fraction: f64,
-    /// Pulled within this many ticks of its side's touch → SPOOFING.
+    /// A pull is SPOOFING only if the volume traded at the wall's price is at most this
+    /// fraction of the lost size. [0, absorb_fraction].
+    pub spoof_max_eaten_fraction: f64,
+    /// Pulled at least this many ticks behind its side's touch (0 = at the touch counts; a
+    /// wall the touch moved through is never SPOOFING) …
+    pub spoof_min_distance_ticks: i64,
+    /// … and within this many ticks of it → SPOOFING.
     pub spoof_near_ticks: i64,
-    /// … or within this percent of the price (0.05 = 0.05 %).
+    /// … or within this percent of the price (0.05 = 0.05 %; 0 = ticks only). Off by default:
+    /// on fine-tick symbols a percentage spans many ticks and lets ordinary re-sizing of big
+    /// levels several ticks away pass as spoofing.
     pub spoof_near_pct: f64,
+    /// The touch must have come at least this many ticks closer to the wall (from the farthest
+    /// distance seen within `spoof_approach_window_ms` before it ended) for a pull to be
+    /// SPOOFING. >= 0.
+    pub spoof_min_approach_ticks: i64,
+    /// … and it must have covered at least this fraction of that distance: `d <= (1 −
+    /// spoof_min_approach_fraction) × farthest`. [0, 1).
+    pub spoof_min_approach_fraction: f64,
+    /// How far back "approaching" looks, ms (the farthest distance is taken over the last
+    /// half to whole window). 0 = the wall's whole life. >= 0.
+    pub spoof_approach_window_ms: i64,
     /// How long an ended wall waits for late trades before a SPOOFING/CANCELLED verdict, ms.
     pub classify_grace_ms: i64,
     /// A wall pulled after resting less than this is a flicker (CANCELLED), not spoofing: a
-    /// spoof must be seen long enough to mislead. Calibrated on the simulator's calm books, where
-    /// random large levels come and go within ~1.2 s, ms.
+    /// spoof must be seen long enough to mislead, ms.
     pub min_spoof_lifetime_ms: i64,
+    /// A level of similar size this many ticks or fewer from an ended wall is a re-quote. >= 0
+    /// (0 disables the re-quote rule).
+    pub requote_ticks: i64,
+    /// "Similar size" for re-quotes: `|qty − last| <= requote_size_tolerance × last`. [0, 1].
+    pub requote_size_tolerance: f64,
+    /// How long after a wall ended a re-quote is recognised, ms. >= 0.
+    pub requote_window_ms: i64,
     /// Walls further than this percent from the mid add nothing to support/resistance.
     pub zone_pct: f64,
     /// Spoof score increment per SPOOFING verdict. (0, 1].
@@ -80,19 +134,29 @@ impl Default for WallConfig {
     fn default() -> Self {
         WallConfig {
             k: 5.0,
+            k_median: 12.0,
             scan_levels: 20,
             min_levels: 5,
+            confirm_updates: 3,
             max_walls_per_side: 8,
             min_notional: 0.0,
             end_fraction: 0.25,
             absorb_fraction: 0.5,
-            spoof_near_ticks: 5,
-            spoof_near_pct: 0.05,
+            spoof_max_eaten_fraction: 0.1,
+            spoof_min_distance_ticks: 0,
+            spoof_near_ticks: 4,
+            spoof_near_pct: 0.0,
+            spoof_min_approach_ticks: 2,
+            spoof_min_approach_fraction: 0.5,
+            spoof_approach_window_ms: 2_000,
             classify_grace_ms: 300,
-            min_spoof_lifetime_ms: 1_500,
+            min_spoof_lifetime_ms: 500,
+            requote_ticks: 2,
+            requote_size_tolerance: 0.2,
+            requote_window_ms: 300,
             zone_pct: 1.0,
-            spoof_increment: 0.35,
-            spoof_half_life_ms: 30_000,
+            spoof_increment: 0.25,
+            spoof_half_life_ms: 60_000,
         }
     }
 }
@@ -103,11 +167,17 @@ impl WallConfig {
         if !(self.k.is_finite() && self.k > 1.0) {
             e.push(format!("{prefix}.k must be > 1, got {}", self.k));
         }
+        if !(self.k_median.is_finite() && self.k_median >= 1.0) {
+            e.push(format!("{prefix}.k_median must be >= 1, got {}", self.k_median));
+        }
         if self.scan_levels < 3 || self.scan_levels > 1000 {
             e.push(format!("{prefix}.scan_levels must be in [3, 1000], got {}", self.scan_levels));
         }
         if self.min_levels < 3 {
             e.push(format!("{prefix}.min_levels must be >= 3, got {}", self.min_levels));
+        }
+        if self.confirm_updates == 0 {
+            e.push(format!("{prefix}.confirm_updates must be >= 1"));
         }
         if self.max_walls_per_side == 0 || self.max_walls_per_side > 64 {
             e.push(format!("{prefix}.max_walls_per_side must be in [1, 64], got {}", self.max_walls_per_side));
@@ -117,11 +187,34 @@ impl WallConfig {
                 e.push(format!("{prefix}.{n} must be in (0, 1], got {v}"));
             }
         }
+        let f = self.spoof_max_eaten_fraction;
+        if !(f.is_finite() && f >= 0.0 && f <= self.absorb_fraction) {
+            e.push(format!("{prefix}.spoof_max_eaten_fraction must be in [0, absorb_fraction], got {f}"));
+        }
         if !(self.spoof_increment.is_finite() && self.spoof_increment > 0.0 && self.spoof_increment <= 1.0) {
             e.push(format!("{prefix}.spoof_increment must be in (0, 1], got {}", self.spoof_increment));
         }
         if self.spoof_near_ticks < 0 || self.classify_grace_ms < 0 || self.spoof_half_life_ms <= 0 {
             e.push(format!("{prefix}: spoof_near_ticks and classify_grace_ms must be >= 0 and spoof_half_life_ms > 0"));
+        }
+        if self.spoof_min_distance_ticks < 0
+            || self.spoof_min_approach_ticks < 0
+            || self.spoof_approach_window_ms < 0
+            || self.requote_ticks < 0
+            || self.requote_window_ms < 0
+        {
+            e.push(format!(
+                "{prefix}: spoof_min_distance_ticks, spoof_min_approach_ticks, spoof_approach_window_ms, \
+                 requote_ticks and requote_window_ms must be >= 0"
+            ));
+        }
+        let f = self.spoof_min_approach_fraction;
+        if !(f.is_finite() && (0.0..1.0).contains(&f)) {
+            e.push(format!("{prefix}.spoof_min_approach_fraction must be in [0, 1), got {f}"));
+        }
+        let t = self.requote_size_tolerance;
+        if !(t.is_finite() && (0.0..=1.0).contains(&t)) {
+            e.push(format!("{prefix}.requote_size_tolerance must be in [0, 1], got {t}"));
         }
         for (n, v) in [("min_notional", self.min_notional), ("spoof_near_pct", self.spoof_near_pct)] {
             if !(v.is_finite() && v >= 0.0) {
@@ -140,7 +233,7 @@ impl WallConfig {
 pub enum WallOutcome {
     /// Eaten by trades at or through its price: a real wall.
     Absorbing,
-    /// Pulled or shrunk near the touch without being traded.
+    /// Pulled or shrunk near the touch, as the price approached, without being traded.
     Spoofing,
 }
 
@@ -151,10 +244,12 @@ pub struct WallEvent {
     pub outcome: WallOutcome,
     /// Book side of the wall (`Buy` = bid wall, `Sell` = ask wall).
     pub side: Side,
-    /// Wall price.
+    /// Wall price (where it ended, after any re-quotes).
     pub price: Price,
     /// Largest size seen.
     pub size: Qty,
+    /// Largest size over the median scanned level of its side.
+    pub size_ratio: f64,
     /// Size left when it ended (0 when the level disappeared).
     pub remaining: Qty,
     /// Taker volume traded at or through its price while tracked (and during the grace).
@@ -163,6 +258,9 @@ pub struct WallEvent {
     pub lifetime_ms: i64,
     /// Ticks from its side's touch when it ended (negative: the touch moved through it).
     pub distance_ticks: i64,
+    /// Farthest distance from the touch within the approach window before it ended, ticks
+    /// (the approach is `approach_from_ticks − distance_ticks`).
+    pub approach_from_ticks: i64,
     /// Event time of the verdict.
     pub ts_ms: TimeMs,
 }
@@ -176,9 +274,36 @@ struct Wall {
     peak: i64,
     last: i64,
     eaten: i64,
+    /// Size over the average of the other scanned levels (support / resistance strength).
     ratio: f64,
+    /// Largest size over the side's median.
+    med_ratio: f64,
     dist_ticks: i64,
     dist_pct: f64,
+    /// Farthest distance in the current / previous half approach window, and when the current
+    /// half started.
+    far_cur: i64,
+    far_prev: i64,
+    far_since_ms: TimeMs,
+    /// Consecutive book updates it was seen in.
+    updates: u32,
+}
+
+impl Wall {
+    /// Records the distance seen at `now` in the approach window (`window_ms` 0 = whole life).
+    fn note_distance(&mut self, dist: i64, now: TimeMs, window_ms: i64) {
+        if window_ms > 0 && now - self.far_since_ms >= window_ms / 2 {
+            self.far_prev = self.far_cur;
+            self.far_cur = dist;
+            self.far_since_ms = now;
+        } else {
+            self.far_cur = self.far_cur.max(dist);
+        }
+    }
+    /// Farthest recent distance from the touch.
+    fn approach_from(&self) -> i64 {
+        self.far_cur.max(self.far_prev)
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -221,9 +346,9 @@ pub struct WallScores {
     pub spoof_bid: f64,
     /// Spoof score of the ask side in [0, 1].
     pub spoof_ask: f64,
-    /// Active bid walls.
+    /// Active (confirmed) bid walls.
     pub bid_walls: u32,
-    /// Active ask walls.
+    /// Active (confirmed) ask walls.
     pub ask_walls: u32,
     /// Price of the nearest active bid wall (0 = none).
     pub bid_wall_price: f64,
@@ -239,6 +364,8 @@ pub struct WallTracker {
     walls: Vec<Wall>,
     pending: Vec<Pending>,
     scan: Vec<Level>,
+    /// Scratch for the median (raw sizes).
+    sizes: Vec<i64>,
     spoof_bid: DecayScore,
     spoof_ask: DecayScore,
     raw_support: f64,
@@ -246,6 +373,7 @@ pub struct WallTracker {
     absorbed_total: u64,
     spoofed_total: u64,
     cancelled_total: u64,
+    requoted_total: u64,
 }
 
 /// Distance in ticks from a side's best price to a wall (positive = behind the touch).
@@ -263,6 +391,7 @@ impl WallTracker {
         let cap = cfg.max_walls_per_side * 2;
         WallTracker {
             scan: Vec::with_capacity(cfg.scan_levels),
+            sizes: Vec::with_capacity(cfg.scan_levels),
             cfg,
             tick: Price::ZERO,
             walls: Vec::with_capacity(cap),
@@ -274,6 +403,7 @@ impl WallTracker {
             absorbed_total: 0,
             spoofed_total: 0,
             cancelled_total: 0,
+            requoted_total: 0,
         }
     }
 
@@ -295,9 +425,19 @@ impl WallTracker {
         (self.absorbed_total, self.spoofed_total, self.cancelled_total)
     }
 
-    /// Active walls on a side.
+    /// Walls that ended as re-quotes (moved, not pulled).
+    pub fn requotes(&self) -> u64 {
+        self.requoted_total
+    }
+
+    /// Active (confirmed) walls on a side.
     pub fn active(&self, side: Side) -> usize {
-        self.walls.iter().filter(|w| w.side == side).count()
+        self.walls.iter().filter(|w| w.side == side && self.confirmed(w)).count()
+    }
+
+    #[inline]
+    fn confirmed(&self, w: &Wall) -> bool {
+        w.updates >= self.cfg.confirm_updates
     }
 
     /// Applies a book state (after the update was applied) and returns the verdicts due.
@@ -340,7 +480,19 @@ impl WallTracker {
         let n = scan.len();
         let total: f64 = scan.iter().map(|l| l.qty.to_f64()).sum();
         let local_avg = |q: f64| if n > 1 { (total - q) / (n - 1) as f64 } else { 0.0 };
+        // Median scanned size (upper median), O(n).
+        self.sizes.clear();
+        self.sizes.extend(scan.iter().map(|l| l.qty.raw()));
+        let median = if self.sizes.is_empty() {
+            0.0
+        } else {
+            let mid_i = self.sizes.len() / 2;
+            let (_, m, _) = self.sizes.select_nth_unstable(mid_i);
+            Qty::from_raw(*m).to_f64()
+        };
+        let med_ratio = |q: f64| if median > 0.0 { q / median } else { 0.0 };
         let deepest_dist = dist_from_touch(side, best, deepest);
+        let pct_from_touch = |p: Price| (p.to_f64() - price_of(&scan, 0)).abs() / mid.max(f64::MIN_POSITIVE) * 100.0;
 
         // Update tracked walls of this side.
         let mut i = 0;
@@ -351,21 +503,24 @@ impl WallTracker {
                 continue;
             }
             let dist = dist_from_touch(side, best, w.ticks);
-            let dist_pct = (w.price.to_f64() - price_of(&scan, 0)).abs() / mid.max(f64::MIN_POSITIVE) * 100.0;
+            let dist_pct = pct_from_touch(w.price);
             let found = scan.iter().find(|l| l.price.to_ticks(tick) == w.ticks).map(|l| l.qty.raw());
             let remaining = match found {
                 Some(q)
                     if ((w.peak - q).saturating_sub(w.eaten) as f64)
                         <= (1.0 - self.cfg.end_fraction) * w.peak as f64 =>
                 {
+                    let qf = Qty::from_raw(q).to_f64();
+                    let avg = local_avg(qf);
                     let ww = &mut self.walls[i];
                     ww.last = q;
                     ww.peak = ww.peak.max(q);
                     ww.dist_ticks = dist;
                     ww.dist_pct = dist_pct;
-                    let qf = Qty::from_raw(q).to_f64();
-                    let avg = local_avg(qf);
+                    ww.note_distance(dist, now, self.cfg.spoof_approach_window_ms);
+                    ww.updates = ww.updates.saturating_add(1);
                     ww.ratio = if avg > 0.0 { qf / avg } else { self.cfg.k };
+                    ww.med_ratio = ww.med_ratio.max(med_ratio(qf));
                     i += 1;
                     continue;
                 }
@@ -374,20 +529,25 @@ impl WallTracker {
                 None => None,
             };
             self.walls.swap_remove(i);
-            if let Some(rem) = remaining {
-                let near_dist = dist.min(w.dist_ticks);
-                let near_pct = if dist < w.dist_ticks { dist_pct } else { w.dist_pct };
-                self.push_pending(Pending {
-                    wall: w,
-                    remaining: rem,
-                    ended_ms: now,
-                    dist_ticks: near_dist,
-                    dist_pct: near_pct,
-                });
+            match remaining {
+                // A flicker that nobody traded: it never was a wall.
+                Some(_) if w.updates < self.cfg.confirm_updates && w.eaten == 0 => {}
+                Some(rem) => {
+                    let near_dist = dist.min(w.dist_ticks);
+                    let near_pct = if dist < w.dist_ticks { dist_pct } else { w.dist_pct };
+                    self.push_pending(Pending {
+                        wall: w,
+                        remaining: rem,
+                        ended_ms: now,
+                        dist_ticks: near_dist,
+                        dist_pct: near_pct,
+                    });
+                }
+                None => {}
             }
         }
 
-        // New walls.
+        // New candidates (and re-quoted walls).
         if n >= self.cfg.min_levels {
             let mut count = self.walls.iter().filter(|w| w.side == side).count();
             for l in &scan {
@@ -396,7 +556,11 @@ impl WallTracker {
                 }
                 let q = l.qty.to_f64();
                 let avg = local_avg(q);
-                if avg <= 0.0 || q < self.cfg.k * avg || l.price.to_f64() * q < self.cfg.min_notional {
+                if avg <= 0.0
+                    || q < self.cfg.k * avg
+                    || q < self.cfg.k_median * median
+                    || l.price.to_f64() * q < self.cfg.min_notional
+                {
                     continue;
                 }
                 let ticks = l.price.to_ticks(tick);
@@ -406,7 +570,7 @@ impl WallTracker {
                     continue;
                 }
                 let dist = dist_from_touch(side, best, ticks);
-                self.walls.push(Wall {
+                let fresh = Wall {
                     side,
                     ticks,
                     price: l.price,
@@ -415,13 +579,54 @@ impl WallTracker {
                     last: l.qty.raw(),
                     eaten: 0,
                     ratio: q / avg,
+                    med_ratio: med_ratio(q),
                     dist_ticks: dist,
-                    dist_pct: (l.price.to_f64() - price_of(&scan, 0)).abs() / mid.max(f64::MIN_POSITIVE) * 100.0,
-                });
+                    dist_pct: pct_from_touch(l.price),
+                    far_cur: dist,
+                    far_prev: dist,
+                    far_since_ms: now,
+                    updates: 1,
+                };
+                let wall = match self.requote_of(side, ticks, l.qty.raw(), now) {
+                    Some(j) => {
+                        let old = self.pending.remove(j).wall;
+                        self.requoted_total += 1;
+                        Wall {
+                            first_seen_ms: old.first_seen_ms,
+                            med_ratio: old.med_ratio.max(fresh.med_ratio),
+                            far_cur: old.far_cur.max(dist),
+                            far_prev: old.far_prev,
+                            far_since_ms: old.far_since_ms,
+                            updates: old.updates.saturating_add(1),
+                            ..fresh
+                        }
+                    }
+                    None => fresh,
+                };
+                self.walls.push(wall);
                 count += 1;
             }
         }
         self.scan = scan;
+    }
+
+    /// The pending (ended, unclassified) wall that a new level of `qty` at `ticks` re-quotes:
+    /// same side, within `requote_ticks`, ended within `requote_window_ms`, similar size, and
+    /// not traded (a wall being eaten is not moving).
+    fn requote_of(&self, side: Side, ticks: i64, qty: i64, now: TimeMs) -> Option<usize> {
+        let c = &self.cfg;
+        if c.requote_ticks == 0 {
+            return None;
+        }
+        self.pending.iter().position(|p| {
+            let last = p.wall.last as f64;
+            let lost = (p.wall.peak - p.remaining).max(0) as f64;
+            p.wall.side == side
+                && (p.wall.ticks - ticks).abs() <= c.requote_ticks
+                && now - p.ended_ms <= c.requote_window_ms
+                && (qty as f64 - last).abs() <= c.requote_size_tolerance * last
+                && p.wall.eaten as f64 <= c.spoof_max_eaten_fraction * lost
+        })
     }
 
     fn push_pending(&mut self, p: Pending) {
@@ -435,7 +640,7 @@ impl WallTracker {
 
     fn recompute_raw(&mut self, mid: f64) {
         let (mut keep_b, mut keep_a) = (1.0f64, 1.0f64);
-        for w in &self.walls {
+        for w in self.walls.iter().filter(|w| w.updates >= self.cfg.confirm_updates) {
             let dist_mid_pct = (w.price.to_f64() - mid).abs() / mid * 100.0;
             let s = (w.ratio / (2.0 * self.cfg.k)).min(1.0) * clamp01(1.0 - dist_mid_pct / self.cfg.zone_pct);
             match w.side {
@@ -478,28 +683,38 @@ impl WallTracker {
     /// (Also call it on a timer so verdicts are not held back by a quiet symbol.)
     pub fn finalize_due(&mut self, now: TimeMs) -> Vec<WallEvent> {
         let mut out = Vec::new();
+        let c = &self.cfg;
+        let wait = c.classify_grace_ms.max(c.requote_window_ms);
         let mut i = 0;
         while i < self.pending.len() {
             let pd = self.pending[i];
-            let lost = (pd.wall.peak - pd.remaining).max(0);
-            let absorbed = pd.wall.eaten as f64 >= self.cfg.absorb_fraction * lost as f64;
-            let due = now >= pd.ended_ms.saturating_add(self.cfg.classify_grace_ms);
+            let c = &self.cfg;
+            let lost = (pd.wall.peak - pd.remaining).max(0) as f64;
+            let eaten = pd.wall.eaten as f64;
+            let absorbed = eaten >= c.absorb_fraction * lost;
+            let due = now >= pd.ended_ms.saturating_add(wait);
             if !absorbed && !due {
                 i += 1;
                 continue;
             }
             self.pending.remove(i);
-            let lived = pd.ended_ms - pd.wall.first_seen_ms >= self.cfg.min_spoof_lifetime_ms;
-            let near = lived && (pd.dist_ticks <= self.cfg.spoof_near_ticks || pd.dist_pct <= self.cfg.spoof_near_pct);
+            let w = &pd.wall;
+            let spoof = w.updates >= c.confirm_updates
+                && pd.ended_ms - w.first_seen_ms >= c.min_spoof_lifetime_ms
+                && pd.dist_ticks >= c.spoof_min_distance_ticks
+                && (pd.dist_ticks <= c.spoof_near_ticks || pd.dist_pct <= c.spoof_near_pct)
+                && pd.dist_ticks <= w.approach_from() - c.spoof_min_approach_ticks
+                && pd.dist_ticks as f64 <= (1.0 - c.spoof_min_approach_fraction) * w.approach_from() as f64
+                && eaten <= c.spoof_max_eaten_fraction * lost;
             let outcome = if absorbed {
                 self.absorbed_total += 1;
                 WallOutcome::Absorbing
-            } else if near {
+            } else if spoof {
                 self.spoofed_total += 1;
-                let hl = self.cfg.spoof_half_life_ms;
-                match pd.wall.side {
-                    Side::Buy => self.spoof_bid.bump(now, self.cfg.spoof_increment, hl),
-                    Side::Sell => self.spoof_ask.bump(now, self.cfg.spoof_increment, hl),
+                let (inc, hl) = (c.spoof_increment, c.spoof_half_life_ms);
+                match w.side {
+                    Side::Buy => self.spoof_bid.bump(now, inc, hl),
+                    Side::Sell => self.spoof_ask.bump(now, inc, hl),
                 }
                 WallOutcome::Spoofing
             } else {
@@ -508,13 +723,15 @@ impl WallTracker {
             };
             out.push(WallEvent {
                 outcome,
-                side: pd.wall.side,
-                price: pd.wall.price,
-                size: Qty::from_raw(pd.wall.peak),
+                side: w.side,
+                price: w.price,
+                size: Qty::from_raw(w.peak),
+                size_ratio: w.med_ratio,
                 remaining: Qty::from_raw(pd.remaining),
-                eaten: Qty::from_raw(pd.wall.eaten),
-                lifetime_ms: (pd.ended_ms - pd.wall.first_seen_ms).max(0),
+                eaten: Qty::from_raw(w.eaten),
+                lifetime_ms: (pd.ended_ms - w.first_seen_ms).max(0),
                 distance_ticks: pd.dist_ticks,
+                approach_from_ticks: w.approach_from(),
                 ts_ms: now,
             });
         }
@@ -529,7 +746,7 @@ impl WallTracker {
         let nearest = |side: Side| {
             self.walls
                 .iter()
-                .filter(|w| w.side == side)
+                .filter(|w| w.side == side && self.confirmed(w))
                 .min_by_key(|w| w.dist_ticks)
                 .map(|w| w.price.to_f64())
                 .unwrap_or(0.0)
@@ -615,24 +832,38 @@ mod tests {
         out.0.clone()
     }
 
+    /// The defaults, without the minimum spoof lifetime (the hand-built books step 100 ms).
+    fn quick() -> WallConfig {
+        WallConfig { min_spoof_lifetime_ms: 0, ..WallConfig::default() }
+    }
+
     #[test]
     fn detects_wall_and_support() {
         let mut bk = Bk::new();
-        let mut wt = WallTracker::new(WallConfig { min_spoof_lifetime_ms: 0, ..WallConfig::default() });
+        let mut wt = WallTracker::new(quick());
         let mut out = Out(Vec::new());
         out.extend(wt.on_book(bk.set(1000, &[(995, 20.0)]), 0));
+        assert_eq!(wt.active(Side::Buy), 0, "a candidate until seen in 3 updates");
+        assert_eq!(wt.scores(0).support, 0.0);
+        out.extend(wt.on_book(bk.set(1000, &[(995, 20.0)]), 100));
+        out.extend(wt.on_book(bk.set(1000, &[(995, 20.0)]), 200));
         assert_eq!(wt.active(Side::Buy), 1);
         assert_eq!(wt.active(Side::Sell), 0);
-        let s = wt.scores(0);
+        let s = wt.scores(200);
         // ratio 20 → strength 1; 0.55 % from the mid (1000.5) → proximity 0.45.
         let want = 1.0 - (1000.5 - 995.0) / 1000.5 * 100.0;
         assert!((s.support - want).abs() < 1e-9, "{s:?}");
         assert_eq!(s.resistance, 0.0);
         assert_eq!(s.bid_wall_price, 995.0);
-        // 4 units is below k × average (5 × ~1): not a wall.
-        let mut wt2 = WallTracker::new(WallConfig { min_spoof_lifetime_ms: 0, ..WallConfig::default() });
-        out.extend(wt2.on_book(bk.set(1000, &[(995, 4.0)]), 0));
-        assert_eq!(wt2.active(Side::Buy), 0);
+        // 4 units is below k × average (5 × ~1); 8 units passes it but not k_median × median
+        // (12 × 1): neither is a wall.
+        for q in [4.0, 8.0] {
+            let mut wt2 = WallTracker::new(quick());
+            for t in 0..5 {
+                out.extend(wt2.on_book(bk.set(1000, &[(995, q)]), t * 100));
+            }
+            assert_eq!(wt2.active(Side::Buy), 0, "{q}");
+        }
         assert!(out.0.is_empty());
     }
 
@@ -654,9 +885,29 @@ mod tests {
     }
 
     #[test]
+    fn a_large_level_that_flickers_is_not_a_wall() {
+        // A 30-unit bid at 995 shows in every other update while the price drifts down to it,
+        // and finally disappears 2 ticks from the touch: never a wall, no verdict.
+        let mut bk = Bk::new();
+        let mut wt = WallTracker::new(quick());
+        let mut out = Out(Vec::new());
+        for k in 0..12i64 {
+            let q = if k % 2 == 0 { 30.0 } else { 1.0 };
+            out.extend(wt.on_book(bk.set(1003 - k / 2, &[(995, q)]), k * 100));
+            assert_eq!(wt.active(Side::Buy), 0, "update {k}");
+            assert_eq!(wt.scores(k * 100).support, 0.0);
+        }
+        out.extend(wt.on_book(bk.set(997, &[(995, 0.0)]), 1_200));
+        out.extend(wt.finalize_due(5_000));
+        assert!(walls(&out).is_empty(), "{:?}", walls(&out));
+        assert_eq!(wt.totals(), (0, 0, 0));
+        assert_eq!(wt.scores(5_000).spoofing, 0.0);
+    }
+
+    #[test]
     fn wall_pulled_three_ticks_before_touch_is_spoofing() {
         let mut bk = Bk::new();
-        let mut wt = WallTracker::new(WallConfig { min_spoof_lifetime_ms: 0, ..WallConfig::default() });
+        let mut wt = WallTracker::new(quick());
         let mut out = Out(Vec::new());
         // Bid wall at 990 while best bid is 1000; price drifts down towards it.
         out.extend(wt.on_book(bk.set(1000, &[(990, 30.0)]), 0));
@@ -674,19 +925,103 @@ mod tests {
         let e = ev[0];
         assert_eq!(e.outcome, WallOutcome::Spoofing);
         assert_eq!((e.side, e.price, e.distance_ticks, e.lifetime_ms), (Side::Buy, p("990"), 3, 400));
-        assert_eq!(e.size, Qty::from_f64(30.0));
-        assert!(wt.scores(700).spoofing > 0.3);
-        assert!(wt.scores(700).spoof_bid > 0.3);
+        assert_eq!((e.size, e.approach_from_ticks), (Qty::from_f64(30.0), 10));
+        assert!((e.size_ratio - 30.0).abs() < 1e-9, "30 units over a median of 1");
+        let inc = WallConfig::default().spoof_increment;
+        assert!((wt.scores(700).spoofing - inc).abs() < 1e-9);
+        assert!((wt.scores(700).spoof_bid - inc).abs() < 1e-9);
         assert_eq!(wt.scores(700).spoof_ask, 0.0);
         // The score decays with event time.
-        assert!(wt.scores(700 + 30_000).spoofing < wt.scores(700).spoofing * 0.51);
+        assert!(wt.scores(700 + 60_000).spoofing < wt.scores(700).spoofing * 0.51);
         assert_eq!(wt.totals(), (0, 1, 0));
+    }
+
+    #[test]
+    fn pulls_that_are_not_spoofing() {
+        // Each case: a confirmed bid wall (30 units) at 990 is pulled without a fill; the
+        // verdict is CANCELLED (no event) because one of the spoofing tests fails.
+        let run = |path: &[i64], pulled_at: i64, prints: &[Trade]| {
+            let mut bk = Bk::new();
+            let mut wt = WallTracker::new(quick());
+            let mut out = Out(Vec::new());
+            for (i, bb) in path.iter().enumerate() {
+                out.extend(wt.on_book(bk.set(*bb, &[(990, 30.0)]), 100 * i as i64));
+            }
+            let t = 100 * path.len() as i64;
+            out.extend(wt.on_trades(prints, t - 50));
+            out.extend(wt.on_book(bk.set(pulled_at, &[(990, 0.0)]), t));
+            out.extend(wt.finalize_due(t + 1_000));
+            (walls(&out), wt.totals())
+        };
+        // Control: approached from 10 ticks, pulled 2 ticks before the touch → SPOOFING.
+        let (ev, totals) = run(&[1000, 998, 996, 994], 992, &[]);
+        assert_eq!((ev.len(), totals), (1, (0, 1, 0)), "{ev:?}");
+        // The price never approached: it sat 3 ticks away the whole time.
+        assert_eq!(run(&[993, 993, 993, 993], 993, &[]), (vec![], (0, 0, 1)));
+        // It went the other way (from 2 to 4 ticks away).
+        assert_eq!(run(&[992, 993, 994, 994], 994, &[]), (vec![], (0, 0, 1)));
+        // It was touched: the touch reached it and then moved through it without trades (a
+        // quote faded as the price got there, not a bluff pulled before it).
+        assert_eq!(run(&[996, 994, 992, 990], 989, &[]), (vec![], (0, 0, 1)));
+        // Sellers traded 20 % of it at its price before it was pulled: not a clean pull (and
+        // not absorbed either).
+        let prints = [trade(990, 6.0, Side::Sell)];
+        assert_eq!(run(&[1000, 998, 996, 994], 992, &prints), (vec![], (0, 0, 1)));
+    }
+
+    #[test]
+    fn a_requote_is_not_a_spoof() {
+        // A bid wall at 990 approached by the price moves one tick away (same size at 989) as
+        // the price comes near: a re-quote, not a pull. The wall keeps its history.
+        let mut bk = Bk::new();
+        let mut wt = WallTracker::new(quick());
+        let mut out = Out(Vec::new());
+        for (i, bb) in [1000, 998, 996, 994].iter().enumerate() {
+            out.extend(wt.on_book(bk.set(*bb, &[(990, 30.0)]), 100 * i as i64));
+        }
+        out.extend(wt.on_book(bk.set(993, &[(990, 0.0), (989, 29.0)]), 400));
+        out.extend(wt.on_book(bk.set(993, &[(989, 29.0)]), 500));
+        out.extend(wt.on_book(bk.set(993, &[(989, 29.0)]), 2_000));
+        assert!(walls(&out).is_empty(), "{:?}", walls(&out));
+        assert_eq!((wt.requotes(), wt.active(Side::Buy), wt.totals()), (1, 1, (0, 0, 0)));
+        assert_eq!(wt.scores(2_000).bid_wall_price, 989.0);
+        // Re-quoted again, a tick further, within the window after the book showed it gone.
+        out.extend(wt.on_book(bk.set(993, &[(989, 0.0)]), 2_100));
+        out.extend(wt.on_book(bk.set(993, &[(988, 30.0)]), 2_200));
+        assert_eq!((wt.requotes(), wt.active(Side::Buy)), (2, 1));
+        // Eventually eaten at its last price: one verdict, aged from its first appearance.
+        out.extend(wt.on_book(bk.set(988, &[(988, 30.0)]), 2_300));
+        out.extend(wt.on_trades(&[trade(988, 30.0, Side::Sell)], 2_350));
+        out.extend(wt.on_book(bk.set(987, &[(988, 0.0)]), 2_400));
+        let ev = walls(&out);
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert_eq!((ev[0].outcome, ev[0].price, ev[0].lifetime_ms), (WallOutcome::Absorbing, p("988"), 2_400));
+
+        // Same moves with the re-quote rule off: the first move is a pull (SPOOFING).
+        let mut wt = WallTracker::new(WallConfig { requote_ticks: 0, ..quick() });
+        let mut out = Out(Vec::new());
+        for (i, bb) in [1000, 998, 996, 994].iter().enumerate() {
+            out.extend(wt.on_book(bk.set(*bb, &[(990, 30.0)]), 100 * i as i64));
+        }
+        out.extend(wt.on_book(bk.set(993, &[(990, 0.0), (989, 29.0)]), 400));
+        out.extend(wt.on_book(bk.set(993, &[(989, 29.0)]), 800));
+        assert_eq!(walls(&out).first().map(|e| (e.outcome, e.price)), Some((WallOutcome::Spoofing, p("990"))));
+        // A level of a different size nearby is not a re-quote either.
+        let mut wt = WallTracker::new(quick());
+        let mut out = Out(Vec::new());
+        for (i, bb) in [1000, 998, 996, 994].iter().enumerate() {
+            out.extend(wt.on_book(bk.set(*bb, &[(990, 30.0)]), 100 * i as i64));
+        }
+        out.extend(wt.on_book(bk.set(993, &[(990, 0.0), (989, 15.0)]), 400));
+        out.extend(wt.on_book(bk.set(993, &[(989, 15.0)]), 800));
+        assert_eq!(walls(&out).first().map(|e| e.outcome), Some(WallOutcome::Spoofing));
+        assert_eq!(wt.requotes(), 0);
     }
 
     #[test]
     fn wall_eaten_by_trades_is_absorbing() {
         let mut bk = Bk::new();
-        let mut wt = WallTracker::new(WallConfig { min_spoof_lifetime_ms: 0, ..WallConfig::default() });
+        let mut wt = WallTracker::new(quick());
         let mut out = Out(Vec::new());
         out.extend(wt.on_book(bk.set(1000, &[(997, 30.0)]), 0));
         out.extend(wt.on_book(bk.set(997, &[(997, 30.0)]), 100));
@@ -701,11 +1036,14 @@ mod tests {
         assert_eq!(ev[0].eaten, Qty::from_f64(22.0), "the print above the wall price does not count");
         assert_eq!(ev[0].distance_ticks, -1, "the touch moved through it");
         assert_eq!(wt.scores(210).spoofing, 0.0);
-        // Buy aggressors never eat a bid wall.
-        let mut wt = WallTracker::new(WallConfig { min_spoof_lifetime_ms: 0, ..WallConfig::default() });
-        out.extend(wt.on_book(bk.set(1000, &[(998, 30.0)]), 0));
-        out.extend(wt.on_trades(&[trade(998, 30.0, Side::Buy)], 10));
-        out.extend(wt.on_book(bk.set(1000, &[(998, 0.0)]), 20));
+        // Buy aggressors never eat a bid wall: approached and pulled 2 ticks before the touch,
+        // it is SPOOFING however much was bought at its price.
+        let mut wt = WallTracker::new(quick());
+        for (i, bb) in [1003, 1002, 1001].iter().enumerate() {
+            out.extend(wt.on_book(bk.set(*bb, &[(998, 30.0)]), 10 * i as i64));
+        }
+        out.extend(wt.on_trades(&[trade(998, 30.0, Side::Buy)], 30));
+        out.extend(wt.on_book(bk.set(1000, &[(998, 0.0)]), 40));
         out.extend(wt.on_book(bk.set(1000, &[]), 400));
         assert_eq!(walls(&out).last().map(|e| e.outcome), Some(WallOutcome::Spoofing));
     }
@@ -713,38 +1051,68 @@ mod tests {
     #[test]
     fn far_wall_pulled_is_neutral_and_out_of_view_is_forgotten() {
         let mut bk = Bk::new();
-        let mut wt = WallTracker::new(WallConfig { min_spoof_lifetime_ms: 0, ..WallConfig::default() });
+        let mut wt = WallTracker::new(quick());
         let mut out = Out(Vec::new());
-        // Ask wall 15 ticks away (1.5 % at price 1000 > 0.05 %) pulled: cancelled, no event.
-        out.extend(wt.on_book(bk.set(1000, &[(1015, 40.0)]), 0));
+        // Ask wall 15 ticks away pulled: cancelled, no event.
+        for t in [0, 50, 100] {
+            out.extend(wt.on_book(bk.set(1000, &[(1015, 40.0)]), t));
+        }
         assert_eq!(wt.active(Side::Sell), 1);
-        out.extend(wt.on_book(bk.set(1000, &[(1015, 0.0)]), 100));
+        out.extend(wt.on_book(bk.set(1000, &[(1015, 0.0)]), 150));
         out.extend(wt.on_book(bk.set(1000, &[]), 1_000));
         assert!(walls(&out).is_empty());
         assert_eq!(wt.totals(), (0, 0, 1));
         // A bid wall that drifts out of the scanned range (price rallies) is forgotten.
-        out.extend(wt.on_book(bk.set(1000, &[(985, 40.0)]), 2_000));
+        for t in [2_000, 2_050, 2_100] {
+            out.extend(wt.on_book(bk.set(1000, &[(985, 40.0)]), t));
+        }
         assert_eq!(wt.active(Side::Buy), 1);
-        out.extend(wt.on_book(bk.set(1010, &[(985, 40.0)]), 2_100));
+        out.extend(wt.on_book(bk.set(1010, &[(985, 40.0)]), 2_150));
         assert_eq!(wt.active(Side::Buy), 0);
         out.extend(wt.on_book(bk.set(1010, &[]), 3_000));
         assert_eq!(wt.totals(), (0, 0, 1));
-        // Shrinking below end_fraction near the touch is spoofing too.
-        out.extend(wt.on_book(bk.set(1000, &[(1002, 40.0)]), 4_000));
+        // Shrinking below end_fraction as the price comes near is spoofing too.
+        for (t, bb) in [(4_000, 996), (4_050, 997), (4_080, 998)] {
+            out.extend(wt.on_book(bk.set(bb, &[(1002, 40.0)]), t));
+        }
         out.extend(wt.on_book(bk.set(1000, &[(1002, 5.0)]), 4_100));
         out.extend(wt.on_book(bk.set(1000, &[(1002, 5.0)]), 4_500));
         let ev = walls(&out);
         assert_eq!(ev.len(), 1);
         assert_eq!(
-            (ev[0].outcome, ev[0].side, ev[0].remaining),
-            (WallOutcome::Spoofing, Side::Sell, Qty::from_f64(5.0))
+            (ev[0].outcome, ev[0].side, ev[0].remaining, ev[0].distance_ticks),
+            (WallOutcome::Spoofing, Side::Sell, Qty::from_f64(5.0), 1)
         );
         // An invalid book forgets everything.
         let mut bad = OrderBook::new(p("1"), 5).unwrap();
         bad.invalidate();
-        out.extend(wt.on_book(bk.set(1000, &[(1003, 40.0)]), 5_000));
+        for t in [5_000, 5_050, 5_100] {
+            out.extend(wt.on_book(bk.set(1000, &[(1003, 40.0)]), t));
+        }
         assert_eq!(wt.active(Side::Sell), 1);
-        out.extend(wt.on_book(&bad, 5_100));
+        out.extend(wt.on_book(&bad, 5_150));
         assert_eq!(wt.active(Side::Sell), 0);
+    }
+
+    #[test]
+    fn config_validation() {
+        let mut e = Vec::new();
+        WallConfig::default().validate("w", &mut e);
+        assert!(e.is_empty(), "{e:?}");
+        let bad = WallConfig {
+            k_median: 0.5,
+            confirm_updates: 0,
+            spoof_max_eaten_fraction: 0.9,
+            spoof_min_approach_fraction: 1.0,
+            requote_size_tolerance: -0.1,
+            requote_window_ms: -1,
+            ..WallConfig::default()
+        };
+        bad.validate("w", &mut e);
+        for f in ["k_median", "confirm_updates", "spoof_max_eaten_fraction", "spoof_min_approach_fraction"] {
+            assert!(e.iter().any(|m| m.contains(f)), "{f}: {e:?}");
+        }
+        assert!(e.iter().any(|m| m.contains("requote_size_tolerance")), "{e:?}");
+        assert!(e.iter().any(|m| m.contains("requote_window_ms")), "{e:?}");
     }
 }

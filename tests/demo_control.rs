@@ -5,9 +5,7 @@ use scalper::config::paths::Paths;
 use scalper::config::Config;
 use scalper::connectors::simulator::{SimConfig, SimExchange};
 use scalper::control::auth::Security;
-use scalper::engine::health::HealthBoard;
 use scalper::engine::runtime::{self, EngineSnapshot, LiveEngine, Probe, RunOptions};
-use scalper::monitoring::metrics::Metrics;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,18 +56,11 @@ async fn scalperctl_steers_the_demo_engine() {
     let (grpc_tx, grpc_rx) = oneshot::channel();
     let cancel = CancellationToken::new();
     let task = tokio::spawn(runtime::run(RunOptions {
-        config: Arc::new(cfg),
-        config_path: None,
-        paths: Paths::with_data_dir(dir.path()),
-        shutdown: cancel.clone(),
-        metrics: Arc::new(Metrics::new()),
-        health: HealthBoard::default(),
-        http_bound: None,
         grpc_bound: Some(grpc_tx),
         security: Some(Security::new(Some(TOKEN), None)),
         snapshot_tx: Some(snap_tx),
         probes: Some(probe_rx),
-        credentials: None,
+        ..RunOptions::new(Arc::new(cfg), Paths::with_data_dir(dir.path()), cancel.clone())
     }));
     let addr = format!("http://{}", grpc_rx.await.unwrap());
     let snap2 = snap.clone();

@@ -13,9 +13,7 @@ use scalper::connectors::bybit_private::EndpointGroup;
 use scalper::connectors::simulator::{PrivateConfig, PrivateFault, SimConfig, SimExchange, SimHandle};
 use scalper::control::auth::{PinHash, Security};
 use scalper::engine::event::Mode;
-use scalper::engine::health::HealthBoard;
 use scalper::engine::runtime::{self, EngineSnapshot, LiveEngine, Probe, RunOptions};
-use scalper::monitoring::metrics::Metrics;
 use scalper::risk::money::Money;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -146,18 +144,12 @@ async fn start(secret: &str) -> Live {
     let (grpc_tx, grpc_rx) = oneshot::channel();
     let cancel = CancellationToken::new();
     let task = tokio::spawn(runtime::run(RunOptions {
-        config: Arc::new(cfg),
-        config_path: None,
-        paths: Paths::with_data_dir(dir.path()),
-        shutdown: cancel.clone(),
-        metrics: Arc::new(Metrics::new()),
-        health: HealthBoard::default(),
-        http_bound: None,
         grpc_bound: Some(grpc_tx),
         security: Some(Security::new(Some(TOKEN), Some(PinHash::from_pin("live-salt", PIN)))),
         snapshot_tx: Some(snap_tx),
         probes: Some(probe_rx),
         credentials: Some(Credentials::new("sim-api-key", secret).expect("credentials")),
+        ..RunOptions::new(Arc::new(cfg), Paths::with_data_dir(dir.path()), cancel.clone())
     }));
     let addr = format!("http://{}", grpc_rx.await.expect("gRPC bound"));
     Live { sim, addr, probes: probe_tx, cancel, task, dir }

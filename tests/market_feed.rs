@@ -6,9 +6,7 @@ use scalper::config::Config;
 use scalper::connectors::simulator::{ClockMode, CrossedKind, SimConfig, SimExchange, SimHandle, UniverseEvent};
 use scalper::domain::Symbol;
 use scalper::engine::event::FeedState;
-use scalper::engine::health::HealthBoard;
 use scalper::engine::runtime::{self, EngineSnapshot, LiveEngine, Probe, RunOptions};
-use scalper::monitoring::metrics::Metrics;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -38,18 +36,9 @@ impl Harness {
         let (probes, probe_rx) = mpsc::channel(8);
         let cancel = CancellationToken::new();
         let opts = RunOptions {
-            config: Arc::new(cfg),
-            config_path: None,
-            paths: Paths::with_data_dir(dir.path()),
-            shutdown: cancel.clone(),
-            metrics: Arc::new(Metrics::new()),
-            health: HealthBoard::default(),
-            http_bound: None,
-            grpc_bound: None,
-            security: None,
             snapshot_tx: Some(snap_tx),
             probes: Some(probe_rx),
-            credentials: None,
+            ..RunOptions::new(Arc::new(cfg), Paths::with_data_dir(dir.path()), cancel.clone())
         };
         let task = tokio::spawn(runtime::run(opts));
         Harness { sim, snap, probes, cancel, task, _dir: dir }

@@ -27,9 +27,7 @@ use scalper::config::paths::Paths;
 use scalper::config::Config;
 use scalper::connectors::simulator::{SimConfig, SimExchange};
 use scalper::control::auth::Security;
-use scalper::engine::health::HealthBoard;
 use scalper::engine::runtime::{self, EngineSnapshot, RunOptions};
-use scalper::monitoring::metrics::Metrics;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -262,22 +260,16 @@ async fn every_panel_and_alert_expression_has_data_in_a_real_prometheus() {
     let (grpc_tx, grpc_rx) = oneshot::channel();
     let cancel = CancellationToken::new();
     let engine = tokio::spawn(runtime::run(RunOptions {
-        config: Arc::new(cfg),
-        config_path: None,
-        paths: Paths::with_data_dir(dir.path().join("data")),
-        shutdown: cancel.clone(),
-        metrics: Arc::new(Metrics::new()),
-        health: HealthBoard::default(),
         http_bound: Some(http_tx),
         grpc_bound: Some(grpc_tx),
         security: Some(Security::new(Some(TOKEN), None)),
         snapshot_tx: Some(snap_tx),
-        probes: None,
         // Like `scalper demo`: the private connector trades the simulator's account, so the
         // LIVE / exchange-account panels and alerts have data.
         credentials: Some(
             scalper::connectors::bybit_private::Credentials::new("sim-api-key", "sim-api-secret").expect("credentials"),
         ),
+        ..RunOptions::new(Arc::new(cfg), Paths::with_data_dir(dir.path().join("data")), cancel.clone())
     }));
     let http_addr = http_rx.await.expect("engine HTTP bound");
     let grpc_addr = grpc_rx.await.expect("engine gRPC bound");

@@ -11,7 +11,6 @@ use scalper::domain::{EventTime, Price, Symbol};
 use scalper::engine::clock::MonotonicClock;
 use scalper::engine::core::CorePipeline;
 use scalper::engine::event::{ControlCommand, Event, EventKind, TimerKind};
-use scalper::engine::health::HealthBoard;
 use scalper::engine::output::{Output, Outputs};
 use scalper::engine::recorder::Recorder;
 use scalper::engine::runtime::{self, RunOptions};
@@ -218,18 +217,8 @@ async fn a_recorded_simulator_demo_run_replays_to_the_records_it_wrote() {
     let dir = tempfile::tempdir().unwrap();
     let cancel = CancellationToken::new();
     let task = tokio::spawn(runtime::run(RunOptions {
-        config: Arc::new(cfg),
-        config_path: None,
-        paths: Paths::with_data_dir(dir.path()),
-        shutdown: cancel.clone(),
-        metrics: Arc::new(Metrics::new()),
-        health: HealthBoard::default(),
-        http_bound: None,
-        grpc_bound: None,
         security: Some(scalper::control::auth::Security::new(Some("t"), None)),
-        snapshot_tx: None,
-        probes: None,
-        credentials: None,
+        ..RunOptions::new(Arc::new(cfg), Paths::with_data_dir(dir.path()), cancel.clone())
     }));
     tokio::time::sleep(std::time::Duration::from_secs(4)).await;
     cancel.cancel();

@@ -4,7 +4,6 @@ use clap::{Parser, Subcommand};
 use scalper::config::paths::{DataKind, Paths};
 use scalper::config::Config;
 use scalper::connectors::simulator::{SimConfig, SimExchange};
-use scalper::engine::health::HealthBoard;
 use scalper::engine::runtime::{self, RunOptions};
 use scalper::monitoring::logging::{self, LogFormat};
 use scalper::monitoring::metrics::Metrics;
@@ -306,21 +305,9 @@ fn run_engine(config: Option<PathBuf>, demo_seed: Option<u64>, duration_s: Optio
                 key.and_then(|k| scalper::connectors::bybit_private::Credentials::new(&k.key, &k.secret).ok());
             sim = Some(s);
         }
-        let res = runtime::run(RunOptions {
-            config: Arc::new(cfg),
-            config_path,
-            paths,
-            shutdown,
-            metrics: Arc::new(Metrics::new()),
-            health: HealthBoard::default(),
-            http_bound: None,
-            grpc_bound: None,
-            security: None,
-            snapshot_tx: None,
-            probes: None,
-            credentials,
-        })
-        .await;
+        let res =
+            runtime::run(RunOptions { config_path, credentials, ..RunOptions::new(Arc::new(cfg), paths, shutdown) })
+                .await;
         if let Some(s) = sim {
             s.shutdown().await;
         }

@@ -791,21 +791,8 @@ impl Desk {
                     // and that filled nothing is over.
                     tracing::debug!(symbol = %symbol, client_id, "cancel/amend of an order that already ended");
                     self.restore_stop_if_lost(&symbol, &client_id, now, out);
-                    if self.is_entry(&symbol, &client_id) {
-                        // Not working any more: stop cancelling it. With no fill, the entry is over.
-                        if let Some(w) = self.working.get_mut(&symbol) {
-                            w.entry = None;
-                        }
-                        if self.portfolio.position(&symbol).is_none() {
-                            out.record(
-                                DataKind::Events,
-                                Some(symbol.clone()),
-                                now,
-                                json!({"event": "ENTRY_CANCELLED", "client_id": client_id, "reason": "not_found_at_venue"}),
-                            );
-                            self.step(&symbol, now, Input::Cancelled(CancelReason::Timeout), out);
-                        }
-                    }
+                    let detail = json!({"client_id": client_id, "reason": "not_found_at_venue"});
+                    self.entry_ended(&symbol, &client_id, detail, now, out);
                 }
                 VenueEvent::Rejected { symbol, client_id, reason } => {
                     out.record(
@@ -823,20 +810,8 @@ impl Desk {
                     self.protect_if_stop_refused(&symbol, &client_id, now, out);
                 }
                 VenueEvent::Cancelled { symbol, client_id, remaining, reason } => {
-                    if self.is_entry(&symbol, &client_id) {
-                        if let Some(w) = self.working.get_mut(&symbol) {
-                            w.entry = None;
-                        }
-                        if self.portfolio.position(&symbol).is_none() {
-                            out.record(
-                                DataKind::Events,
-                                Some(symbol.clone()),
-                                now,
-                                json!({"event": "ENTRY_CANCELLED", "client_id": client_id, "remaining": remaining, "reason": reason}),
-                            );
-                            self.step(&symbol, now, Input::Cancelled(CancelReason::Timeout), out);
-                        }
-                    }
+                    let detail = json!({"client_id": client_id, "remaining": remaining, "reason": reason});
+                    self.entry_ended(&symbol, &client_id, detail, now, out);
                 }
                 VenueEvent::Filled(fill) => self.on_fill(fill, now, out),
             }
@@ -847,10 +822,8 @@ impl Desk {
     /// nothing): a new stop is placed at the position's stop for its whole size.
     fn restore_stop_if_lost(&mut self, s: &Symbol, id: &str, now: TimeMs, out: &mut Outputs) {
         let Some(p) = self.portfolio.position(s).cloned() else { return };
-        let still_working =
-            self.live.orders.contains_key(id) || self.venue.snapshot().orders.iter().any(|o| o.client_id == id);
         let lost = self.working.get(s).is_some_and(|w| w.sl_id.as_deref() == Some(id) && !w.closing);
-        if !lost || still_working {
+        if !lost || self.still_working(id) {
             return;
         }
         let new_id = self.id("sl", s);
@@ -878,14 +851,14 @@ impl Desk {
     /// itself (not an amend of it), the position is closed at market.
     fn protect_if_stop_refused(&mut self, s: &Symbol, id: &str, now: TimeMs, out: &mut Outputs) {
         let Some(p) = self.portfolio.position(s).cloned() else { return };
-        let Some(w) = self.working.get_mut(s) else { return };
         // A refused amend leaves the stop working: only a stop that is gone everywhere counts.
-        let still_working =
-            self.live.orders.contains_key(id) || self.venue.snapshot().orders.iter().any(|o| o.client_id == id);
-        if w.sl_id.as_deref() != Some(id) || w.closing || still_working {
+        let is_stop = self.working.get(s).is_some_and(|w| w.sl_id.as_deref() == Some(id) && !w.closing);
+        if !is_stop || self.still_working(id) {
             return;
         }
-        w.closing = true;
+        if let Some(w) = self.working.get_mut(s) {
+            w.closing = true;
+        }
         self.next_id += 1;
         let client_id = format!("x-{}-{}", sym_key(s), self.next_id);
         tracing::error!(symbol = %s, stop = id, "stop order refused by the venue: closing the position at market");
@@ -897,6 +870,31 @@ impl Desk {
             reason: ExitReason::StopLoss,
             client_id,
         });
+    }
+
+    /// Order `id` of `s` is no longer working at the venue. If it is the working entry, it stops
+    /// being worked (no more cancels); with nothing filled the entry is over (`ENTRY_CANCELLED`
+    /// with `detail`).
+    fn entry_ended(&mut self, s: &Symbol, id: &str, detail: serde_json::Value, now: TimeMs, out: &mut Outputs) {
+        if !self.is_entry(s, id) {
+            return;
+        }
+        if let Some(w) = self.working.get_mut(s) {
+            w.entry = None;
+        }
+        if self.portfolio.position(s).is_none() {
+            let mut body = json!({"event": "ENTRY_CANCELLED"});
+            if let (Some(b), serde_json::Value::Object(d)) = (body.as_object_mut(), detail) {
+                b.extend(d);
+            }
+            out.record(DataKind::Events, Some(s.clone()), now, body);
+            self.step(s, now, Input::Cancelled(CancelReason::Timeout), out);
+        }
+    }
+
+    /// True while order `id` still works at a venue (LIVE: sent and not seen to end; SIM: resting).
+    fn still_working(&self, id: &str) -> bool {
+        self.live.orders.contains_key(id) || self.venue.snapshot().orders.iter().any(|o| o.client_id == id)
     }
 
     fn is_entry(&self, s: &Symbol, id: &str) -> bool {

@@ -90,6 +90,28 @@ pub struct RunOptions {
     pub credentials: Option<Credentials>,
 }
 
+impl RunOptions {
+    /// Options with every optional part left out: no config file to watch, control secrets and
+    /// API credentials from the environment, no address reports, no snapshot channel, no probes.
+    /// Set the rest with struct-update syntax.
+    pub fn new(config: Arc<Config>, paths: Paths, shutdown: CancellationToken) -> RunOptions {
+        RunOptions {
+            config,
+            config_path: None,
+            paths,
+            shutdown,
+            metrics: Arc::new(Metrics::new()),
+            health: HealthBoard::default(),
+            http_bound: None,
+            snapshot_tx: None,
+            security: None,
+            grpc_bound: None,
+            probes: None,
+            credentials: None,
+        }
+    }
+}
+
 /// Runs the engine until `shutdown` is cancelled.
 pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
     let cfg = opts.config.clone();

@@ -1,6 +1,8 @@
 //! The core's market step on hand-built event streams: universe diffs become subscriptions, book
 //! errors become one resync request (not a storm), feed outages become RISK_OFF, candles are logged.
 
+mod common;
+use common::instrument;
 use scalper::config::paths::DataKind;
 use scalper::config::Config;
 use scalper::domain::{EventTime, Price, Qty, Side, Symbol};
@@ -9,21 +11,11 @@ use scalper::engine::core::CorePipeline;
 use scalper::engine::event::{Event, EventKind, FeedState, TimerKind};
 use scalper::engine::output::{FeedCommand, Output, Outputs, StatusChange};
 use scalper::engine::{DegradedPolicy, Engine};
-use scalper::market::data::{BookAction, BookUpdate, Instrument, InstrumentStatus, Level, Trade, TradeBatch};
+use scalper::market::data::{BookAction, BookUpdate, Instrument, Level, Trade, TradeBatch};
 use std::sync::Arc;
 
 fn inst(s: &str) -> Instrument {
-    Instrument {
-        symbol: Symbol::new(s),
-        status: InstrumentStatus::Trading,
-        tick_size: Price::parse("0.1").unwrap(),
-        qty_step: Qty::parse("0.001").unwrap(),
-        min_qty: Qty::parse("0.001").unwrap(),
-        max_qty: Qty::parse("100").unwrap(),
-        min_notional: Price::parse("5").unwrap(),
-        max_leverage: Price::parse("50").unwrap(),
-        launch_time_ms: 0,
-    }
+    instrument(s, "0.1", "0.001", "100")
 }
 
 fn lv(p: &str, q: &str) -> Level {

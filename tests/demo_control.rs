@@ -1,11 +1,13 @@
 //! The demo engine (runtime + simulator over loopback) steered by the real `scalperctl` over real
 //! gRPC: every command's effect is checked in the engine's own state, not just its reply.
 
+mod common;
+use common::probe;
 use scalper::config::paths::Paths;
 use scalper::config::Config;
 use scalper::connectors::simulator::{SimConfig, SimExchange};
 use scalper::control::auth::Security;
-use scalper::engine::runtime::{self, EngineSnapshot, LiveEngine, Probe, RunOptions};
+use scalper::engine::runtime::{self, EngineSnapshot, RunOptions};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,16 +23,6 @@ fn ctl(addr: &str, args: &[&str]) -> (i32, String) {
         .output()
         .expect("scalperctl runs");
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).to_string())
-}
-
-async fn probe<T: Send + 'static>(tx: &mpsc::Sender<Probe>, f: impl FnOnce(&LiveEngine) -> T + Send + 'static) -> T {
-    let (otx, orx) = oneshot::channel();
-    tx.send(Box::new(move |e| {
-        let _ = otx.send(f(e));
-    }))
-    .await
-    .expect("engine running");
-    orx.await.expect("probe answered")
 }
 
 async fn eventually<F: Fn() -> bool>(what: &str, f: F) {

@@ -5,8 +5,10 @@
 //! against exchange snapshots (a mismatch must persist), PANIC from the exchange's own state and
 //! confirmed by it, and leaving LIVE with a trade still open.
 
+mod common;
+use common::{instrument, ladder, p, q};
 use scalper::config::Config;
-use scalper::domain::{EventTime, Price, Qty, Side, Symbol};
+use scalper::domain::{EventTime, Price, Side, Symbol};
 use scalper::engine::clock::FrozenClock;
 use scalper::engine::core::CorePipeline;
 use scalper::engine::event::{ControlCommand, Event, EventKind, FeedState, Mode};
@@ -16,33 +18,15 @@ use scalper::execution::integrity::{OrderSnapshot, PositionSnapshot, VenueSnapsh
 use scalper::execution::order::{Fill, Intent, Liquidity, OrderKind};
 use scalper::execution::sim::VenueEvent;
 use scalper::execution::venue::{AccountBalance, SnapshotCause, VenueCommand, VenueReport};
-use scalper::market::data::{BookAction, BookUpdate, Instrument, InstrumentStatus, Level};
+use scalper::market::data::{BookAction, BookUpdate, Instrument};
 use scalper::risk::money::Money;
 use serde_json::Value;
 use std::sync::Arc;
 
 const SYM: &str = "AAAUSDT";
 
-fn p(s: &str) -> Price {
-    Price::parse(s).unwrap()
-}
-
-fn q(s: &str) -> Qty {
-    Qty::parse(s).unwrap()
-}
-
 fn inst(sym: &str) -> Instrument {
-    Instrument {
-        symbol: Symbol::new(sym),
-        status: InstrumentStatus::Trading,
-        tick_size: p("0.01"),
-        qty_step: q("0.1"),
-        min_qty: q("0.1"),
-        max_qty: q("100000"),
-        min_notional: p("5"),
-        max_leverage: p("50"),
-        launch_time_ms: 0,
-    }
+    instrument(sym, "0.01", "0.1", "100000")
 }
 
 struct Live {
@@ -86,9 +70,7 @@ impl Live {
     }
     fn book(&mut self, sym: &str, action: BookAction) -> Outputs {
         self.u += 1;
-        let (b, a, t) = (p("99.99").raw(), p("100.01").raw(), p("0.01").raw());
-        let bids = (0..20).map(|i| Level { price: Price::from_raw(b - i * t), qty: q("30") }).collect();
-        let asks = (0..20).map(|i| Level { price: Price::from_raw(a + i * t), qty: q("10") }).collect();
+        let (bids, asks) = ladder("99.99", "100.01", "0.01", 20, "30", "10");
         let out = self.ev(EventKind::Book(BookUpdate {
             symbol: Symbol::new(sym),
             action,

@@ -6,6 +6,8 @@
 //! PnL of the trade log equals the simulator's wallet change to the last unit; leaving LIVE is
 //! immediate.
 
+mod common;
+use common::probe;
 use scalper::config::paths::{DataKind, Paths};
 use scalper::config::Config;
 use scalper::connectors::bybit_private::Credentials;
@@ -55,16 +57,6 @@ async fn ctl_async(addr: &str, args: &[&str], stdin: &str) -> (i32, String) {
     })
     .await
     .expect("scalperctl task")
-}
-
-async fn probe<T: Send + 'static>(tx: &mpsc::Sender<Probe>, f: impl FnOnce(&LiveEngine) -> T + Send + 'static) -> T {
-    let (otx, orx) = oneshot::channel();
-    tx.send(Box::new(move |e| {
-        let _ = otx.send(f(e));
-    }))
-    .await
-    .expect("engine running");
-    orx.await.expect("probe answered")
 }
 
 async fn wait_for<T: Send + 'static>(

@@ -2,6 +2,8 @@
 //! exchange-side-style SL/TP orders → exit, with the trade log's PnL equal, to the last unit, to
 //! the fills and fees the venue reported. Also: PANIC flattens, pause blocks new entries.
 
+mod common;
+use common::{instrument, ladder, p};
 use scalper::config::paths::DataKind;
 use scalper::config::Config;
 use scalper::domain::{EventTime, Price, Qty, Side, Symbol};
@@ -10,29 +12,15 @@ use scalper::engine::core::CorePipeline;
 use scalper::engine::event::{ControlCommand, Event, EventKind, FeedState};
 use scalper::engine::output::{Output, Outputs};
 use scalper::engine::{DegradedPolicy, Engine};
-use scalper::market::data::{BookAction, BookUpdate, Instrument, InstrumentStatus, Level, Trade, TradeBatch};
+use scalper::market::data::{BookAction, BookUpdate, Instrument, Trade, TradeBatch};
 use scalper::state::machine::TradeState;
 use serde_json::Value;
 use std::sync::Arc;
 
 const SYM: &str = "AAAUSDT";
 
-fn p(s: &str) -> Price {
-    Price::parse(s).unwrap()
-}
-
 fn inst() -> Instrument {
-    Instrument {
-        symbol: Symbol::new(SYM),
-        status: InstrumentStatus::Trading,
-        tick_size: p("0.01"),
-        qty_step: Qty::parse("0.1").unwrap(),
-        min_qty: Qty::parse("0.1").unwrap(),
-        max_qty: Qty::parse("100000").unwrap(),
-        min_notional: p("5"),
-        max_leverage: p("50"),
-        launch_time_ms: 0,
-    }
+    instrument(SYM, "0.01", "0.1", "100000")
 }
 
 struct Sim {
@@ -73,12 +61,7 @@ impl Sim {
     /// A book around `mid` (ticks of 0.01) with heavier bids.
     fn book(&mut self, action: BookAction, bid: &str, ask: &str) {
         self.u += 1;
-        let (b, a) = (p(bid).raw(), p(ask).raw());
-        let t = p("0.01").raw();
-        let bids =
-            (0..20).map(|i| Level { price: Price::from_raw(b - i * t), qty: Qty::parse("30").unwrap() }).collect();
-        let asks =
-            (0..20).map(|i| Level { price: Price::from_raw(a + i * t), qty: Qty::parse("10").unwrap() }).collect();
+        let (bids, asks) = ladder(bid, ask, "0.01", 20, "30", "10");
         self.ev(EventKind::Book(BookUpdate {
             symbol: Symbol::new(SYM),
             action,

@@ -1,0 +1,56 @@
+//! Helpers shared by the integration tests; each test crate uses the ones it needs.
+#![allow(dead_code)]
+
+use scalper::domain::{Price, Qty, Symbol};
+use scalper::engine::runtime::{LiveEngine, Probe};
+use scalper::market::data::{Instrument, InstrumentStatus, Level};
+use tokio::sync::{mpsc, oneshot};
+
+/// A price from its decimal string.
+pub fn p(s: &str) -> Price {
+    Price::parse(s).expect("price literal")
+}
+
+/// A quantity from its decimal string.
+pub fn q(s: &str) -> Qty {
+    Qty::parse(s).expect("qty literal")
+}
+
+/// A trading USDT perpetual: tick `tick`, quantity step and minimum `step`, at most `max_qty`,
+/// 5 USDT minimum notional, 50× leverage.
+pub fn instrument(symbol: &str, tick: &str, step: &str, max_qty: &str) -> Instrument {
+    Instrument {
+        symbol: Symbol::new(symbol),
+        status: InstrumentStatus::Trading,
+        tick_size: p(tick),
+        qty_step: q(step),
+        min_qty: q(step),
+        max_qty: q(max_qty),
+        min_notional: p("5"),
+        max_leverage: p("50"),
+        launch_time_ms: 0,
+    }
+}
+
+/// `n` levels per side, `tick` apart: bids from `bid` down with `bid_qty` each, asks from `ask`
+/// up with `ask_qty` each.
+pub fn ladder(bid: &str, ask: &str, tick: &str, n: i64, bid_qty: &str, ask_qty: &str) -> (Vec<Level>, Vec<Level>) {
+    let (b, a, t) = (p(bid).raw(), p(ask).raw(), p(tick).raw());
+    let bids = (0..n).map(|i| Level { price: Price::from_raw(b - i * t), qty: q(bid_qty) }).collect();
+    let asks = (0..n).map(|i| Level { price: Price::from_raw(a + i * t), qty: q(ask_qty) }).collect();
+    (bids, asks)
+}
+
+/// Runs `f` on the running engine between two events and returns its answer.
+pub async fn probe<T: Send + 'static>(
+    tx: &mpsc::Sender<Probe>,
+    f: impl FnOnce(&LiveEngine) -> T + Send + 'static,
+) -> T {
+    let (otx, orx) = oneshot::channel();
+    tx.send(Box::new(move |e| {
+        let _ = otx.send(f(e));
+    }))
+    .await
+    .expect("engine running");
+    orx.await.expect("probe answered")
+}

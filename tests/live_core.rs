@@ -6,7 +6,7 @@
 //! confirmed by it, and leaving LIVE with a trade still open.
 
 mod common;
-use common::{instrument, ladder, p, q};
+use common::{book_update, instrument, ladder, p, q};
 use scalper::config::Config;
 use scalper::domain::{EventTime, Price, Side, Symbol};
 use scalper::engine::clock::FrozenClock;
@@ -18,7 +18,7 @@ use scalper::execution::integrity::{OrderSnapshot, PositionSnapshot, VenueSnapsh
 use scalper::execution::order::{Fill, Intent, Liquidity, OrderKind};
 use scalper::execution::sim::VenueEvent;
 use scalper::execution::venue::{AccountBalance, SnapshotCause, VenueCommand, VenueReport};
-use scalper::market::data::{BookAction, BookUpdate, Instrument};
+use scalper::market::data::{BookAction, Instrument};
 use scalper::risk::money::Money;
 use serde_json::Value;
 use std::sync::Arc;
@@ -69,22 +69,9 @@ impl Live {
         self.ev(EventKind::Venue(r))
     }
     fn book(&mut self, sym: &str, action: BookAction) -> Outputs {
-        self.u += 1;
-        let (bids, asks) = ladder("99.99", "100.01", "0.01", 20, "30", "10");
-        let out = self.ev(EventKind::Book(BookUpdate {
-            symbol: Symbol::new(sym),
-            action,
-            depth: 50,
-            bids,
-            asks,
-            update_id: if action == BookAction::Snapshot { self.u + 1000 } else { self.u },
-            seq: self.u,
-            cts_ms: None,
-        }));
-        if action == BookAction::Snapshot {
-            self.u += 1000;
-        }
-        out
+        let levels = ladder("99.99", "100.01", "0.01", 20, "30", "10");
+        let update = book_update(sym, action, levels, &mut self.u);
+        self.ev(EventKind::Book(update))
     }
     fn records(&self, name: &str) -> Vec<Value> {
         self.outputs

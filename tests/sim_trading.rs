@@ -3,7 +3,7 @@
 //! the fills and fees the venue reported. Also: PANIC flattens, pause blocks new entries.
 
 mod common;
-use common::{instrument, ladder, p};
+use common::{book_update, instrument, ladder, p};
 use scalper::config::paths::DataKind;
 use scalper::config::Config;
 use scalper::domain::{EventTime, Price, Qty, Side, Symbol};
@@ -12,7 +12,7 @@ use scalper::engine::core::CorePipeline;
 use scalper::engine::event::{ControlCommand, Event, EventKind, FeedState};
 use scalper::engine::output::{Output, Outputs};
 use scalper::engine::{DegradedPolicy, Engine};
-use scalper::market::data::{BookAction, BookUpdate, Instrument, Trade, TradeBatch};
+use scalper::market::data::{BookAction, Instrument, Trade, TradeBatch};
 use scalper::state::machine::TradeState;
 use serde_json::Value;
 use std::sync::Arc;
@@ -60,21 +60,9 @@ impl Sim {
     }
     /// A book around `mid` (ticks of 0.01) with heavier bids.
     fn book(&mut self, action: BookAction, bid: &str, ask: &str) {
-        self.u += 1;
-        let (bids, asks) = ladder(bid, ask, "0.01", 20, "30", "10");
-        self.ev(EventKind::Book(BookUpdate {
-            symbol: Symbol::new(SYM),
-            action,
-            depth: 50,
-            bids,
-            asks,
-            update_id: if action == BookAction::Snapshot { self.u + 1000 } else { self.u },
-            seq: self.u,
-            cts_ms: None,
-        }));
-        if action == BookAction::Snapshot {
-            self.u += 1000;
-        }
+        let levels = ladder(bid, ask, "0.01", 20, "30", "10");
+        let update = book_update(SYM, action, levels, &mut self.u);
+        self.ev(EventKind::Book(update));
     }
     fn trade(&mut self, price: Price, qty: &str, aggressor: Side) {
         let t = Trade {

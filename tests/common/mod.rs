@@ -3,7 +3,7 @@
 
 use scalper::domain::{Price, Qty, Symbol};
 use scalper::engine::runtime::{LiveEngine, Probe};
-use scalper::market::data::{Instrument, InstrumentStatus, Level};
+use scalper::market::data::{BookAction, BookUpdate, Instrument, InstrumentStatus, Level};
 use tokio::sync::{mpsc, oneshot};
 
 /// A price from its decimal string.
@@ -39,6 +39,27 @@ pub fn ladder(bid: &str, ask: &str, tick: &str, n: i64, bid_qty: &str, ask_qty: 
     let bids = (0..n).map(|i| Level { price: Price::from_raw(b - i * t), qty: q(bid_qty) }).collect();
     let asks = (0..n).map(|i| Level { price: Price::from_raw(a + i * t), qty: q(ask_qty) }).collect();
     (bids, asks)
+}
+
+/// A depth-50 book update of `symbol`, numbered from the counter `u` the way Bybit numbers
+/// them: a delta follows the previous update by one, a snapshot jumps ahead.
+pub fn book_update(symbol: &str, action: BookAction, levels: (Vec<Level>, Vec<Level>), u: &mut u64) -> BookUpdate {
+    *u += 1;
+    let snapshot = action == BookAction::Snapshot;
+    let update = BookUpdate {
+        symbol: Symbol::new(symbol),
+        action,
+        depth: 50,
+        bids: levels.0,
+        asks: levels.1,
+        update_id: if snapshot { *u + 1000 } else { *u },
+        seq: *u,
+        cts_ms: None,
+    };
+    if snapshot {
+        *u += 1000;
+    }
+    update
 }
 
 /// Runs `f` on the running engine between two events and returns its answer.

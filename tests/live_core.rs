@@ -129,6 +129,12 @@ fn live_with_entry(s: &mut Live) -> scalper::execution::order::OrderRequest {
     assert_eq!(s.e.pipeline().mode(), Mode::DryRun);
 
     s.venue(VenueReport::Feed(FeedState::Connected));
+    // An account holding a position the engine did not open is not taken over.
+    s.account(vec![PositionSnapshot { symbol: Symbol::new("ZZZUSDT"), side: Side::Buy, qty: q("1") }], vec![], "5000");
+    s.ev(EventKind::Control(ControlCommand::EnterLive));
+    assert_eq!(s.e.pipeline().mode(), Mode::DryRun);
+    let refused = s.records("MODE_REFUSED");
+    assert!(refused[1]["reason"].as_str().unwrap().contains("did not open"), "{refused:?}");
     s.account(vec![], vec![], "5000");
     s.ev(EventKind::Control(ControlCommand::EnterLive));
     assert_eq!(s.e.pipeline().mode(), Mode::Live);

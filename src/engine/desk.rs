@@ -756,6 +756,16 @@ impl Desk {
         if self.integrity.is_broken() {
             return Err("INTEGRITY_BROKEN is set: clear it after investigation first".into());
         }
+        if let Some(snap) = &self.live.snapshot {
+            if !snap.positions.is_empty() || !snap.orders.is_empty() {
+                return Err(format!(
+                    "the exchange account already holds {} position(s) and {} working order(s) this engine did not open; \
+                     close them (or use an account dedicated to the engine) first",
+                    snap.positions.len(),
+                    snap.orders.len()
+                ));
+            }
+        }
         let Some(b) = self.live.balance else { return Err("no wallet balance from the exchange yet".into()) };
         let from = self.portfolio.balance();
         self.portfolio.rebase(b.wallet_balance, now, true).map_err(|e| e.to_string())?;

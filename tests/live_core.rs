@@ -357,3 +357,95 @@ fn leaving_live_is_immediate_and_the_open_trade_stays_at_the_exchange() {
     );
     assert_eq!(s.records("ENTRY").len(), 1, "no second entry");
 }
+
+#[test]
+fn a_missed_fill_is_recovered_from_the_exchange_and_a_repeated_one_is_booked_once() {
+    let mut s = Live::new();
+    let req = live_with_entry(&mut s);
+    let entered_at = s.e.pipeline().desk().live.live_since_ms.expect("LIVE entry time");
+    let px = match req.kind {
+        OrderKind::Limit { price, .. } => price,
+        k => panic!("{k:?}"),
+    };
+    let entry_fill = fill(&req.client_id, "x1", req.side, &px.to_string(), &req.qty.to_string(), false, None);
+    let out = s.venue(entry_fill.clone());
+    let sl = commands(&out)
+        .into_iter()
+        .find_map(|c| match c {
+            VenueCommand::Submit(Intent::Place(r)) if r.client_id.starts_with("sl-") => Some(r),
+            _ => None,
+        })
+        .expect("stop placed");
+    // The same execution again (stream and reconciliation both delivered it): booked once.
+    s.venue(entry_fill.clone());
+    let pos = s.e.pipeline().desk().portfolio.position(&Symbol::new(SYM)).cloned().expect("position");
+    assert_eq!(pos.qty, req.qty, "a repeated execution is not booked twice");
+
+    // The exchange's stop filled but the fill never arrived: the next snapshot shows no position.
+    let mut orders = Vec::new();
+    for c in commands(&out) {
+        if let VenueCommand::Submit(Intent::Place(r)) = c {
+            s.venue(VenueReport::Order(VenueEvent::Accepted {
+                symbol: r.symbol.clone(),
+                client_id: r.client_id.clone(),
+                order_id: format!("o-{}", r.client_id),
+            }));
+            if !r.client_id.starts_with("sl-") {
+                orders.push(OrderSnapshot {
+                    symbol: r.symbol.clone(),
+                    client_id: r.client_id.clone(),
+                    side: r.side,
+                    kind: r.kind,
+                    remaining: r.qty,
+                    reduce_only: true,
+                });
+            }
+        }
+    }
+    let out = s.account(vec![], orders.clone(), "4990");
+    let recover = commands(&out)
+        .into_iter()
+        .find_map(|c| match c {
+            VenueCommand::RecoverExecutions { since_ms } => Some(since_ms),
+            _ => None,
+        })
+        .expect("the executions are fetched when positions disagree");
+    assert!(recover >= entered_at, "nothing from before LIVE is fetched");
+    assert!(!s.e.pipeline().desk().integrity.is_broken(), "not broken on a first sighting");
+
+    // The recovery delivers the old entry execution again (ignored) and the missed stop fill.
+    let stop = match sl.kind {
+        OrderKind::StopMarket { trigger } => trigger,
+        k => panic!("{k:?}"),
+    };
+    s.venue(entry_fill);
+    let gross = Money::from_raw(
+        (req.side.sign() as i128 * (stop.raw() as i128 - px.raw() as i128) * req.qty.raw() as i128
+            / scalper::domain::SCALE as i128) as i64,
+    );
+    s.venue(fill(
+        &sl.client_id,
+        "x2",
+        sl.side,
+        &stop.to_string(),
+        &req.qty.to_string(),
+        true,
+        Some(&gross.to_string()),
+    ));
+    assert!(s.e.pipeline().desk().portfolio.position(&Symbol::new(SYM)).is_none(), "the missed exit is booked");
+    let trades: Vec<Value> = s
+        .outputs
+        .iter()
+        .flat_map(|o| o.items.iter())
+        .filter_map(|o| match o {
+            Output::Record(r) if r.kind == scalper::config::paths::DataKind::TradesLog => Some(r.body.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(trades.len(), 1);
+    assert_eq!(trades[0]["reason"], "STOP_LOSS");
+    assert_eq!(s.records("FILL").len(), 2, "two executions booked, the repeats dropped");
+    // The exchange agrees now (the take-profits it still lists are cancelled by the engine).
+    s.account(vec![], orders, "4990");
+    assert!(!s.e.pipeline().desk().integrity.is_broken());
+}

@@ -34,6 +34,8 @@ use std::collections::BTreeMap;
 pub const ENTRY_TIMEOUT_MS: i64 = 5_000;
 /// A position is closed at market after this long, ms.
 pub const MAX_HOLD_MS: i64 = 10 * 60_000;
+/// How far back missed executions are fetched when positions disagree with the exchange, ms.
+pub const RECOVERY_WINDOW_MS: i64 = 15 * 60_000;
 /// After a refused entry, the desk waits this long before trying again, ms.
 pub const RETRY_AFTER_REFUSAL_MS: i64 = 1_000;
 
@@ -607,6 +609,9 @@ impl Desk {
     /// A report of the LIVE exchange edge.
     pub fn on_venue_report(&mut self, r: &VenueReport, mode: Mode, kill: &KillSwitch, now: TimeMs, out: &mut Outputs) {
         match r {
+            VenueReport::Order(VenueEvent::Filled(f)) if !self.live.first_sighting(&f.exec_id) => {
+                tracing::debug!(symbol = %f.symbol, exec_id = %f.exec_id, "execution already booked; ignored");
+            }
             VenueReport::Order(ev) => {
                 self.live.on_order_event(ev);
                 self.on_venue(vec![ev.clone()], now, out);
@@ -699,6 +704,10 @@ impl Desk {
         for cmd in self.live.resolve_requests() {
             out.push(Output::Venue(cmd));
         }
+        if let Some(cmd) = self.live.recovery_request(now, RECOVERY_WINDOW_MS) {
+            tracing::warn!(suspect = ?self.live.suspect, "positions disagree with the exchange: fetching its executions");
+            out.push(Output::Venue(cmd));
+        }
         if !report.ok() && self.integrity.apply(&report) {
             tracing::error!(
                 ?report,
@@ -770,6 +779,7 @@ impl Desk {
         let from = self.portfolio.balance();
         self.portfolio.rebase(b.wallet_balance, now, true).map_err(|e| e.to_string())?;
         self.live.panic_confirmed = false;
+        self.live.live_since_ms = Some(now);
         out.record(DataKind::Events, None, now, json!({"event": "WALLET_SYNC", "from": from, "to": b.wallet_balance}));
         Ok(())
     }

@@ -37,6 +37,12 @@ pub enum VenueCommand {
         /// Client order id.
         client_id: String,
     },
+    /// Fetch the executions since `since_ms` and report each as a fill (the core drops the ones
+    /// it has booked already): positions disagree, so a fill may have been missed.
+    RecoverExecutions {
+        /// Start of the window (exchange time, ms).
+        since_ms: TimeMs,
+    },
     /// Fetch positions, open orders and the wallet now and report them as
     /// [`VenueReport::Account`] (after PANIC, after an unresolved create).
     Refresh,
@@ -168,13 +174,59 @@ pub struct LiveAccount {
     pub panic_confirmed: bool,
     /// Orders whose fate was asked for ([`VenueCommand::Resolve`]) and not answered yet.
     pub resolving: std::collections::BTreeSet<String>,
+    /// When LIVE was last entered (event time): executions before it are not ours to book.
+    pub live_since_ms: Option<TimeMs>,
+    /// Execution ids booked, bounded (oldest forgotten first): a fill delivered twice (stream and
+    /// recovery) is booked once.
+    seen_execs: std::collections::BTreeSet<String>,
+    seen_order: std::collections::VecDeque<String>,
+    /// A [`VenueCommand::RecoverExecutions`] is outstanding (until the next snapshot).
+    pub recovering: bool,
 }
+
+/// Execution ids remembered for deduplication.
+pub const SEEN_EXECUTIONS: usize = 20_000;
 
 impl LiveAccount {
     /// True when the private stream is connected and at least one snapshot was received: the
     /// engine knows the account and can trade it.
     pub fn ready(&self) -> bool {
         self.feed == Some(FeedState::Connected) && self.snapshot.is_some() && self.balance.is_some()
+    }
+
+    /// True the first time an execution id is seen (then remembered); false for a repeat.
+    pub fn first_sighting(&mut self, exec_id: &str) -> bool {
+        if !self.seen_execs.insert(exec_id.to_string()) {
+            return false;
+        }
+        self.seen_order.push_back(exec_id.to_string());
+        if self.seen_order.len() > SEEN_EXECUTIONS {
+            if let Some(old) = self.seen_order.pop_front() {
+                self.seen_execs.remove(&old);
+            }
+        }
+        true
+    }
+
+    /// After a check: when positions disagree for the first time, ask the exchange for the
+    /// executions since LIVE was entered (at most `window_ms` back), once until the next snapshot.
+    pub fn recovery_request(&mut self, now_ms: TimeMs, window_ms: TimeMs) -> Option<VenueCommand> {
+        let positions_disagree = self.suspect.iter().any(|m| {
+            matches!(
+                m,
+                Mismatch::PositionMissingAtVenue { .. }
+                    | Mismatch::UnknownVenuePosition { .. }
+                    | Mismatch::PositionQty { .. }
+                    | Mismatch::PositionSide { .. }
+            )
+        });
+        if !positions_disagree || self.recovering {
+            self.recovering = false;
+            return None;
+        }
+        self.recovering = true;
+        let since_ms = self.live_since_ms.unwrap_or(now_ms).max(now_ms - window_ms);
+        Some(VenueCommand::RecoverExecutions { since_ms })
     }
 
     /// Notes an order sent to the exchange (creates and closes; amends update it).

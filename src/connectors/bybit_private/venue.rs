@@ -258,6 +258,15 @@ impl BybitVenue {
                             refresh.notify_one();
                             continue;
                         }
+                        VenueCommand::RecoverExecutions { since_ms } => {
+                            tokio::spawn(recover_executions(
+                                rest.clone(),
+                                *since_ms,
+                                reduce_only.clone(),
+                                reporter.clone(),
+                            ));
+                            continue;
+                        }
                         VenueCommand::Submit(i) => i.symbol().clone(),
                         VenueCommand::SetLeverage { symbol, .. } | VenueCommand::Resolve { symbol, .. } => {
                             symbol.clone()
@@ -310,6 +319,26 @@ impl BybitVenue {
     }
 }
 
+/// Reports every trade execution since `since_ms` as a fill, oldest first; the core books the
+/// ones it has not seen (by `execId`).
+async fn recover_executions(
+    rest: Arc<PrivateRest>,
+    since_ms: TimeMs,
+    reduce_only: Arc<Mutex<ReduceOnly>>,
+    reporter: Reporter,
+) {
+    match rest.executions_since(since_ms).await {
+        Ok(execs) => {
+            tracing::info!(since_ms, executions = execs.len(), "executions fetched to recover missed fills");
+            for e in execs.into_iter().filter(|e| e.exec_type == "Trade") {
+                let ro = reduce_only.lock().map(|r| r.contains(&e.order_link_id)).unwrap_or(false);
+                reporter.send(Some(e.exec_time_ms), VenueReport::Order(VenueEvent::Filled(e.to_fill(ro)))).await;
+            }
+        }
+        Err(e) => tracing::warn!(since_ms, error = %e, "fetching executions failed; the integrity check stays on it"),
+    }
+}
+
 /// Positions, open orders and wallet, fetched over REST.
 async fn account(
     rest: &PrivateRest,
@@ -350,7 +379,7 @@ pub fn refusal_report(cmd: &VenueCommand, why: &str) -> Option<VenueReport> {
         VenueCommand::SetLeverage { symbol, leverage } => {
             Some(VenueReport::Leverage { symbol: symbol.clone(), leverage: *leverage, error: Some(why.into()) })
         }
-        VenueCommand::Refresh | VenueCommand::Resolve { .. } => None,
+        VenueCommand::Refresh | VenueCommand::Resolve { .. } | VenueCommand::RecoverExecutions { .. } => None,
     }
 }
 
@@ -363,7 +392,7 @@ async fn worker(rest: Arc<PrivateRest>, mut rx: mpsc::Receiver<VenueCommand>, re
     while let Some(cmd) = rx.recv().await {
         let started = std::time::Instant::now();
         let report = match &cmd {
-            VenueCommand::Refresh => None,
+            VenueCommand::Refresh | VenueCommand::RecoverExecutions { .. } => None,
             VenueCommand::SetLeverage { symbol, leverage } => {
                 let error = rest.set_leverage(symbol, *leverage).await.err().map(|e| failure_text(&e));
                 Some(VenueReport::Leverage { symbol: symbol.clone(), leverage: *leverage, error })

@@ -277,7 +277,10 @@ impl LiveAccount {
 
     /// Notes an order event; returns true when the order is known and has now ended.
     pub fn on_order_event(&mut self, ev: &VenueEvent) -> bool {
-        if let VenueEvent::Cancelled { client_id, .. } | VenueEvent::Rejected { client_id, .. } = ev {
+        if let VenueEvent::Cancelled { client_id, .. }
+        | VenueEvent::Rejected { client_id, .. }
+        | VenueEvent::Accepted { client_id, .. } = ev
+        {
             self.resolving.remove(client_id);
         }
         match ev {
@@ -338,6 +341,12 @@ impl LiveAccount {
         let persistent: Vec<Mismatch> =
             report.mismatches.iter().filter(|m| self.suspect.contains(m)).cloned().collect();
         self.suspect = report.mismatches;
+        // A lookup still unanswered for an order no longer suspect is forgotten, so a later
+        // sighting asks again.
+        let suspect = &self.suspect;
+        self.resolving.retain(|id| {
+            suspect.iter().any(|m| matches!(m, Mismatch::OrderMissingAtVenue { client_id, .. } if client_id == id))
+        });
         IntegrityReport { at_ms, mismatches: persistent }
     }
 

@@ -267,10 +267,20 @@ impl BybitVenue {
                             ));
                             continue;
                         }
-                        VenueCommand::Submit(i) => i.symbol().clone(),
-                        VenueCommand::SetLeverage { symbol, .. } | VenueCommand::Resolve { symbol, .. } => {
-                            symbol.clone()
+                        VenueCommand::Resolve { symbol, client_id } => {
+                            // Out of the symbol's queue: only acknowledged orders are resolved, so
+                            // nothing queued can change the answer, and a backlog of amends must
+                            // not delay it past the next integrity check.
+                            let (rest, reporter) = (rest.clone(), reporter.clone());
+                            let (symbol, client_id) = (symbol.clone(), client_id.clone());
+                            tokio::spawn(async move {
+                                let r = resolve(&rest, &symbol, &client_id).await;
+                                reporter.send(None, r).await;
+                            });
+                            continue;
                         }
+                        VenueCommand::Submit(i) => i.symbol().clone(),
+                        VenueCommand::SetLeverage { symbol, .. } => symbol.clone(),
                     };
                     if let VenueCommand::Submit(i) = &cmd {
                         let ro = match i {
@@ -398,7 +408,7 @@ async fn worker(rest: Arc<PrivateRest>, mut rx: mpsc::Receiver<VenueCommand>, re
                 Some(VenueReport::Leverage { symbol: symbol.clone(), leverage: *leverage, error })
             }
             VenueCommand::Submit(intent) => Some(submit(&rest, intent).await),
-            VenueCommand::Resolve { symbol, client_id } => resolve(&rest, symbol, client_id).await,
+            VenueCommand::Resolve { symbol, client_id } => Some(resolve(&rest, symbol, client_id).await),
         };
         tracing::debug!(?cmd, ?report, elapsed_ms = started.elapsed().as_millis() as u64, "venue command done");
         if let Some(r) = report {
@@ -469,32 +479,36 @@ async fn submit(rest: &PrivateRest, intent: &Intent) -> VenueReport {
 
 /// How an order the core believes working ended: a terminal order is reported as ended (its
 /// fills come from the execution stream and reconciliations), an unknown one as not found, a
-/// working one not at all (the snapshot raced it).
-async fn resolve(rest: &PrivateRest, symbol: &Symbol, client_id: &str) -> Option<VenueReport> {
+/// working one as accepted (the snapshot raced it).
+async fn resolve(rest: &PrivateRest, symbol: &Symbol, client_id: &str) -> VenueReport {
     match rest.order_by_link_id(symbol, client_id).await {
-        Ok(Some(o)) if o.status.is_open() => None,
+        Ok(Some(o)) if o.status.is_open() => VenueReport::Order(VenueEvent::Accepted {
+            symbol: symbol.clone(),
+            client_id: client_id.to_string(),
+            order_id: o.order_id,
+        }),
         Ok(Some(o)) => {
             tracing::info!(symbol = %symbol, client_id, status = ?o.status, "order end found by lookup (its push was missed)");
-            Some(VenueReport::Order(VenueEvent::Cancelled {
+            VenueReport::Order(VenueEvent::Cancelled {
                 symbol: symbol.clone(),
                 client_id: client_id.to_string(),
                 remaining: Qty::from_raw((o.qty.raw() - o.cum_exec_qty.raw()).max(0)),
                 reason: EndReason::Cancelled,
-            }))
+            })
         }
-        Ok(None) => Some(VenueReport::Order(VenueEvent::Rejected {
+        Ok(None) => VenueReport::Order(VenueEvent::Rejected {
             symbol: symbol.clone(),
             client_id: client_id.to_string(),
             reason: RejectReason::OrderNotFound,
-        })),
+        }),
         Err(e) => {
             tracing::warn!(symbol = %symbol, client_id, error = %e, "order lookup failed; the integrity check stays on it");
-            Some(VenueReport::RequestFailed {
+            VenueReport::RequestFailed {
                 symbol: symbol.clone(),
                 client_id: client_id.to_string(),
                 action: "resolve".into(),
                 error: e.to_string(),
-            })
+            }
         }
     }
 }

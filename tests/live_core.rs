@@ -83,6 +83,17 @@ impl Live {
             })
             .collect()
     }
+    /// Closed trades logged so far.
+    fn trades(&self) -> Vec<Value> {
+        self.outputs
+            .iter()
+            .flat_map(|o| o.items.iter())
+            .filter_map(|o| match o {
+                Output::Record(r) if r.kind == scalper::config::paths::DataKind::TradesLog => Some(r.body.clone()),
+                _ => None,
+            })
+            .collect()
+    }
     fn account(&mut self, positions: Vec<PositionSnapshot>, orders: Vec<OrderSnapshot>, wallet: &str) -> Outputs {
         let m = Money::parse(wallet).unwrap();
         self.venue(VenueReport::Account {
@@ -91,6 +102,14 @@ impl Live {
             cause: SnapshotCause::Periodic,
         })
     }
+}
+
+/// The first order placed at the exchange whose client id starts with `prefix`.
+fn placed(out: &Outputs, prefix: &str) -> Option<scalper::execution::order::OrderRequest> {
+    commands(out).into_iter().find_map(|c| match c {
+        VenueCommand::Submit(Intent::Place(r)) if r.client_id.starts_with(prefix) => Some(r),
+        _ => None,
+    })
 }
 
 fn commands(out: &Outputs) -> Vec<VenueCommand> {
@@ -266,15 +285,7 @@ fn a_live_session_in_the_core_and_its_exact_replay() {
     assert!(s.records("PANIC_CONFIRMED").is_empty(), "not confirmed before the exchange says so");
     s.account(vec![], vec![], "4990");
     assert_eq!(s.records("PANIC_CONFIRMED").len(), 1, "confirmed by the exchange's own state");
-    let trades: Vec<Value> = s
-        .outputs
-        .iter()
-        .flat_map(|o| o.items.iter())
-        .filter_map(|o| match o {
-            Output::Record(r) if r.kind == scalper::config::paths::DataKind::TradesLog => Some(r.body.clone()),
-            _ => None,
-        })
-        .collect();
+    let trades = s.trades();
     assert_eq!(trades.len(), 1);
     assert_eq!(trades[0]["reason"], "PANIC");
     // Net = the venue's gross − the two fees.
@@ -304,13 +315,7 @@ fn leaving_live_is_immediate_and_the_open_trade_stays_at_the_exchange() {
     };
     let out = s.venue(fill(&req.client_id, "x1", req.side, &px.to_string(), &req.qty.to_string(), false, None));
     assert!(s.e.pipeline().desk().portfolio.position(&Symbol::new(SYM)).is_some());
-    let sl = commands(&out)
-        .into_iter()
-        .find_map(|c| match c {
-            VenueCommand::Submit(Intent::Place(r)) if r.client_id.starts_with("sl-") => Some(r),
-            _ => None,
-        })
-        .expect("stop placed");
+    let sl = placed(&out, "sl-").expect("stop placed");
 
     // The exchange says the stop does not exist (an amend found nothing) while the position is
     // open: a new stop is placed for the whole position.
@@ -319,13 +324,7 @@ fn leaving_live_is_immediate_and_the_open_trade_stays_at_the_exchange() {
         client_id: sl.client_id.clone(),
         reason: scalper::execution::sim::RejectReason::OrderNotFound,
     }));
-    let replaced = commands(&out)
-        .into_iter()
-        .find_map(|c| match c {
-            VenueCommand::Submit(Intent::Place(r)) if r.client_id.starts_with("sl-") => Some(r),
-            _ => None,
-        })
-        .expect("a new stop");
+    let replaced = placed(&out, "sl-").expect("a new stop");
     assert_ne!(replaced.client_id, sl.client_id);
     assert_eq!((replaced.kind, replaced.qty, replaced.reduce_only), (sl.kind, sl.qty, true));
     assert_eq!(s.records("STOP_REPLACED").len(), 1);
@@ -369,13 +368,7 @@ fn a_missed_fill_is_recovered_from_the_exchange_and_a_repeated_one_is_booked_onc
     };
     let entry_fill = fill(&req.client_id, "x1", req.side, &px.to_string(), &req.qty.to_string(), false, None);
     let out = s.venue(entry_fill.clone());
-    let sl = commands(&out)
-        .into_iter()
-        .find_map(|c| match c {
-            VenueCommand::Submit(Intent::Place(r)) if r.client_id.starts_with("sl-") => Some(r),
-            _ => None,
-        })
-        .expect("stop placed");
+    let sl = placed(&out, "sl-").expect("stop placed");
     // The same execution again (stream and reconciliation both delivered it): booked once.
     s.venue(entry_fill.clone());
     let pos = s.e.pipeline().desk().portfolio.position(&Symbol::new(SYM)).cloned().expect("position");
@@ -433,15 +426,7 @@ fn a_missed_fill_is_recovered_from_the_exchange_and_a_repeated_one_is_booked_onc
         Some(&gross.to_string()),
     ));
     assert!(s.e.pipeline().desk().portfolio.position(&Symbol::new(SYM)).is_none(), "the missed exit is booked");
-    let trades: Vec<Value> = s
-        .outputs
-        .iter()
-        .flat_map(|o| o.items.iter())
-        .filter_map(|o| match o {
-            Output::Record(r) if r.kind == scalper::config::paths::DataKind::TradesLog => Some(r.body.clone()),
-            _ => None,
-        })
-        .collect();
+    let trades = s.trades();
     assert_eq!(trades.len(), 1);
     assert_eq!(trades[0]["reason"], "STOP_LOSS");
     assert_eq!(s.records("FILL").len(), 2, "two executions booked, the repeats dropped");

@@ -9,48 +9,20 @@ use super::private::lock_private;
 use super::wire::json_str;
 use super::Shared;
 use crate::connectors::bybit_private::sign::{sign_ws_auth, signatures_match};
-use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
-use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
 /// Upgrades `/v5/private` to a WebSocket.
-pub(crate) async fn ws_private(State(sh): State<Arc<Shared>>, mut req: Request) -> Response {
-    let h = req.headers();
-    let is_ws =
-        h.get(header::UPGRADE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    let version_ok = h.get(header::SEC_WEBSOCKET_VERSION).is_some_and(|v| v.as_bytes() == b"13");
-    let Some(key) = h.get(header::SEC_WEBSOCKET_KEY).filter(|_| is_ws && version_ok) else {
-        return (StatusCode::BAD_REQUEST, "expected a websocket upgrade").into_response();
-    };
-    let accept = derive_accept_key(key.as_bytes());
-    let on_upgrade = hyper::upgrade::on(&mut req);
-    tokio::spawn(async move {
-        if let Ok(upgraded) = on_upgrade.await {
-            let socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
-            run(sh, socket).await;
-        }
-    });
-    let mut r = Response::new(Body::empty());
-    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let hs = r.headers_mut();
-    hs.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    hs.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    if let Ok(v) = HeaderValue::from_str(&accept) {
-        hs.insert(header::SEC_WEBSOCKET_ACCEPT, v);
-    }
-    r
+pub(crate) async fn ws_private(State(sh): State<Arc<Shared>>, req: Request) -> Response {
+    super::server::upgrade(req, move |socket| run(sh, socket))
 }
 
 async fn run<S: AsyncRead + AsyncWrite + Unpin>(sh: Arc<Shared>, socket: WebSocketStream<S>) {

@@ -122,8 +122,22 @@ async fn time(State(sh): State<Arc<Shared>>, q: Q) -> Response {
     rest(&sh, q, false, |ex, _| Ok(ex.time()))
 }
 
-/// Upgrades `/v5/public/linear` to a WebSocket (RFC 6455 handshake by hand on hyper's upgrade).
-async fn ws_public(State(sh): State<Arc<Shared>>, mut req: Request) -> Response {
+/// Upgrades `/v5/public/linear` to a WebSocket.
+async fn ws_public(State(sh): State<Arc<Shared>>, req: Request) -> Response {
+    upgrade(req, move |socket| ws::run_connection(sh, socket))
+}
+
+/// A WebSocket served on a hyper upgrade.
+pub(crate) type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+
+/// The RFC 6455 handshake by hand on hyper's upgrade: checks the request, answers 101 with the
+/// accept key, and runs `serve` on the socket once the connection is upgraded (400 when the
+/// request is not a WebSocket upgrade).
+pub(crate) fn upgrade<F, Fut>(mut req: Request, serve: F) -> Response
+where
+    F: FnOnce(Socket) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let h = req.headers();
     let is_ws =
         h.get(header::UPGRADE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
@@ -133,12 +147,10 @@ async fn ws_public(State(sh): State<Arc<Shared>>, mut req: Request) -> Response 
     };
     let accept = derive_accept_key(key.as_bytes());
     let on_upgrade = hyper::upgrade::on(&mut req);
-    let task_sh = sh.clone();
     tokio::spawn(async move {
         if let Ok(upgraded) = on_upgrade.await {
-            let io = TokioIo::new(upgraded);
-            let socket = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
-            ws::run_connection(task_sh, socket).await;
+            let socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+            serve(socket).await;
         }
     });
     let mut r = Response::new(Body::empty());

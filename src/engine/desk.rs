@@ -679,7 +679,6 @@ impl Desk {
     ) {
         self.live.snapshot = Some(snap.clone());
         self.live.snapshots += 1;
-        self.live.snapshot_ms = Some(now);
         if let Some(b) = balance {
             self.live.balance = Some(b);
         }

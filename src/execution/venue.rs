@@ -157,8 +157,6 @@ pub struct LiveAccount {
     pub snapshot: Option<VenueSnapshot>,
     /// Number of snapshots received.
     pub snapshots: u64,
-    /// Event time of the last snapshot.
-    pub snapshot_ms: Option<TimeMs>,
     /// Last known balance.
     pub balance: Option<AccountBalance>,
     /// Leverage set per symbol.

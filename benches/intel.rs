@@ -150,7 +150,7 @@ fn latency_report(depth: i64, events: usize) {
         if now % 1000 == 0 {
             candles.on_time(now);
             let t0 = Instant::now();
-            black_box(intel.on_second(&candles, &NoNews, now));
+            black_box(intel.on_second(&candles, &book, &NoNews, now));
             black_box(intel.score());
             black_box(global.on_second(now));
             let dt = t0.elapsed().as_nanos() as u64;
@@ -200,6 +200,8 @@ fn bench_intel(c: &mut Criterion) {
     let mut intel = SymbolIntel::from_config(Symbol::new("BTCUSDT"), &cfg, Category::Prime, 0);
     let mut candles = CandleSet::new(300, 0);
     let mut rng = SmallRng::seed_from_u64(3);
+    let mut book = OrderBook::new(TICK, 50).expect("book");
+    book.apply(&snapshot(50, &mut rng)).expect("snapshot");
     for s in 0..300i64 {
         let p = Price::from_ticks(MID + rng.random_range(-20..20), TICK);
         candles.on_print(s * 1000, p, Qty::from_raw(100_000_000), Side::Buy);
@@ -208,7 +210,7 @@ fn bench_intel(c: &mut Criterion) {
     g.bench_function("on_second", |b| {
         b.iter(|| {
             now += 1000;
-            black_box(intel.on_second(&candles, &NoNews, now))
+            black_box(intel.on_second(&candles, &book, &NoNews, now))
         })
     });
     g.bench_function("score", |b| b.iter(|| black_box(intel.score())));

@@ -39,6 +39,8 @@ pub const STALE_BOOK_MS: i64 = 30_000;
 pub const RESYNC_RETRY_MS: i64 = 5_000;
 /// Feature snapshots (`data/metrics/<SYMBOL>.json`) are written at most this often, ms.
 pub const FEATURE_SNAPSHOT_EVERY_MS: i64 = 15_000;
+/// Each warm symbol's baselines are written into its profile this often, seconds.
+pub const BASELINE_PERSIST_EVERY_S: i64 = 60;
 
 /// Market state of one symbol.
 #[derive(Debug)]
@@ -206,6 +208,21 @@ impl CorePipeline {
                 IntelEvent::Wall(w) if w.outcome == crate::features::WallOutcome::Spoofing => p.on_spoof(now),
                 _ => {}
             }
+        }
+    }
+
+    /// Writes each warm symbol's baselines into its profile once a minute, a sixtieth of the
+    /// universe per second (no stall at the minute).
+    fn persist_baselines(&mut self, now: TimeMs, t: &mut Tick<'_>) {
+        let slot = now.div_euclid(1000).rem_euclid(BASELINE_PERSIST_EVERY_S);
+        for (i, (s, m)) in self.symbols.iter().enumerate() {
+            if (i as i64) % BASELINE_PERSIST_EVERY_S != slot || !m.intel.baselines().warm() {
+                continue;
+            }
+            let p = self.profiles.entry(s.clone()).or_insert_with(|| SymbolProfile::new(s.clone()));
+            p.baselines = Some(m.intel.baselines().state());
+            let body = serde_json::to_value(&*p).unwrap_or_default();
+            t.out.push(Output::Snapshot { kind: DataKind::Profiles, name: s.as_str().to_string(), body });
         }
     }
 
@@ -674,7 +691,11 @@ impl Pipeline for CorePipeline {
                     self.request_resync(&s, now, t);
                 }
             }
-            EventKind::Liquidation(_) | EventKind::Venue(_) | EventKind::Degraded { .. } => {}
+            EventKind::Liquidation(_)
+            | EventKind::Venue(_)
+            | EventKind::Degraded { .. }
+            | EventKind::History(_)
+            | EventKind::Baselines { .. } => {}
         }
     }
 
@@ -713,6 +734,39 @@ impl Pipeline for CorePipeline {
                     Self::log_intel(&l.symbol, evs, now, t);
                 }
             }
+            EventKind::History(h) => {
+                if let Some(m) = self.symbols.get_mut(&h.symbol) {
+                    let before = m.intel.baselines().volatility_warm();
+                    let evs = m.intel.on_history(h, now);
+                    let seeded = !before && m.intel.baselines().volatility_warm();
+                    t.out.record(
+                        DataKind::Events,
+                        Some(h.symbol.clone()),
+                        now,
+                        serde_json::json!({"event": "BASELINE_SEEDED", "source": "kline", "klines": h.klines.len(),
+                            "taken": seeded, "sigma_60s_pct": m.intel.baselines().sigma_pct(60.0, 0.0)}),
+                    );
+                    Self::log_intel(&h.symbol, evs, now, t);
+                } else {
+                    self.counters.unknown_symbol_events += 1;
+                }
+            }
+            EventKind::Baselines { symbol, state } => {
+                if let Some(m) = self.symbols.get_mut(symbol) {
+                    let before = m.intel.baselines().warm();
+                    let evs = m.intel.on_baselines(state, now);
+                    t.out.record(
+                        DataKind::Events,
+                        Some(symbol.clone()),
+                        now,
+                        serde_json::json!({"event": "BASELINE_SEEDED", "source": "profile",
+                            "age_s": (now - state.updated_ms) / 1000, "taken": !before && m.intel.baselines().warm()}),
+                    );
+                    Self::log_intel(symbol, evs, now, t);
+                } else {
+                    self.counters.unknown_symbol_events += 1;
+                }
+            }
             EventKind::Timer(TimerKind::Second) => {
                 for f in self.news.expire(now) {
                     t.out.record(
@@ -723,7 +777,7 @@ impl Pipeline for CorePipeline {
                     );
                 }
                 for (s, m) in self.symbols.iter_mut() {
-                    let evs = m.intel.on_second(&m.candles, &self.news, now);
+                    let evs = m.intel.on_second(&m.candles, &m.book, &self.news, now);
                     Self::note_intel(&mut self.profiles, s, &evs, now);
                     Self::log_intel(s, evs, now, t);
                 }
@@ -912,6 +966,9 @@ impl Pipeline for CorePipeline {
     fn metrics(&mut self, t: &mut Tick<'_>) {
         // Rolling per-symbol feature snapshots, throttled (the live metrics come from the view).
         let now = t.event.now_ms();
+        if matches!(t.event.kind, EventKind::Timer(TimerKind::Second)) {
+            self.persist_baselines(now, t);
+        }
         if matches!(t.event.kind, EventKind::Timer(TimerKind::Second))
             && now - self.last_feature_snapshot_ms >= FEATURE_SNAPSHOT_EVERY_MS
         {

@@ -3,7 +3,8 @@
 
 use crate::config::Config;
 use crate::domain::{EventTime, Symbol, TimeMs};
-use crate::market::data::{BookUpdate, Instrument, Liquidation, TickerUpdate, TradeBatch};
+use crate::features::baseline::BaselineState;
+use crate::market::data::{BookUpdate, Instrument, KlineHistory, Liquidation, TickerUpdate, TradeBatch};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -36,6 +37,8 @@ impl Event {
             EventKind::Ticker(t) => Some(&t.symbol),
             EventKind::Liquidation(l) => Some(&l.symbol),
             EventKind::BookShed(s) => Some(s),
+            EventKind::History(h) => Some(&h.symbol),
+            EventKind::Baselines { symbol, .. } => Some(symbol),
             _ => None,
         }
     }
@@ -176,4 +179,15 @@ pub enum EventKind {
     /// A report of the LIVE exchange edge (acks, fills, rejects, account snapshots, private
     /// stream state).
     Venue(crate::execution::venue::VenueReport),
+    /// One-minute history of a symbol fetched at start (`/v5/market/kline`): seeds its
+    /// volatility and volume baselines.
+    History(KlineHistory),
+    /// Baselines persisted in the symbol's profile by an earlier run, read back at start; taken
+    /// only when younger than `intel.baseline.restore_max_age_s`.
+    Baselines {
+        /// Symbol.
+        symbol: Symbol,
+        /// The persisted state.
+        state: BaselineState,
+    },
 }

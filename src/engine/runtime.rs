@@ -561,5 +561,7 @@ pub fn event_label(k: &EventKind) -> &'static str {
         EventKind::BookShed(_) => "book_shed",
         EventKind::Venue(_) => "venue",
         EventKind::Degraded { .. } => "degraded",
+        EventKind::History(_) => "history",
+        EventKind::Baselines { .. } => "baselines",
     }
 }

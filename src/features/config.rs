@@ -2,6 +2,7 @@
 //! defaults in code. Each sub-section is validated and its problems are reported with the
 //! others by [`crate::config::Config::validate`].
 
+use crate::features::baseline::BaselineConfig;
 use crate::features::costs::CostConfig;
 use crate::features::flow::FlowConfig;
 use crate::features::news::NewsConfig;
@@ -17,6 +18,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct IntelConfig {
+    /// Long-horizon baselines and their warm-up.
+    pub baseline: BaselineConfig,
     /// Walls and spoofing.
     pub walls: WallConfig,
     /// Pump engine.
@@ -41,6 +44,7 @@ impl IntelConfig {
     /// Every problem, as `intel.<section>.<field> …` messages (empty when valid).
     pub fn validate(&self) -> Vec<String> {
         let mut e = Vec::new();
+        self.baseline.validate("intel.baseline", &mut e);
         self.walls.validate("intel.walls", &mut e);
         self.pump.validate("intel.pump", &mut e);
         self.flow.validate("intel.flow", &mut e);

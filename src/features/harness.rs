@@ -74,7 +74,7 @@ impl SymbolHarness {
             EventKind::Timer(TimerKind::Second) => {
                 self.candles.on_time(now);
                 self.news.expire(now);
-                self.intel.on_second(&self.candles, &self.news, now)
+                self.intel.on_second(&self.candles, &self.book, &self.news, now)
             }
             EventKind::Control(ControlCommand::SetNewsFlag { symbol, impact, news_type, expires_ms })
                 if symbol == self.intel.symbol() =>

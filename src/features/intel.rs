@@ -15,12 +15,13 @@
 use crate::config::Config;
 use crate::domain::{Category, Side, Symbol, TimeMs};
 use crate::features::config::IntelConfig;
+use crate::features::baseline::{BaselineState, BookSample, SecondSample, SymbolBaselines};
 use crate::features::costs::{
     liq_safety_score, liquidation_distance, min_move_for_profit, walk_book, CostParams, Walk,
 };
 use crate::features::flow::{FlowFeatures, Streaks};
 use crate::features::imbalance::BookFeatures;
-use crate::features::math::{clamp01, ewma_alpha, pct_change, Ewma};
+use crate::features::math::{clamp01, pct_change};
 use crate::features::news::{NewsSource, NewsView};
 use crate::features::pump::{PumpEngine, PumpInputs};
 use crate::features::snapshot::FeatureSnapshot;
@@ -29,7 +30,7 @@ use crate::features::walls::WallTracker;
 use crate::features::window::{sec_of, SecondRing, RING_SECONDS};
 use crate::features::IntelEvent;
 use crate::market::candles::CandleSet;
-use crate::market::data::{Liquidation, Trade};
+use crate::market::data::{KlineHistory, Liquidation, Trade};
 use crate::market::orderbook::OrderBook;
 use crate::regime::global::GlobalRegime;
 use crate::regime::symbol::{RegimeInputs, RegimeSnapshot, SymbolRegimeTracker};
@@ -39,16 +40,11 @@ use std::sync::Arc;
 /// Ratios are capped here (a zero baseline would otherwise give infinity).
 const RATIO_CAP: f64 = 1_000.0;
 
-/// Per-second baselines of the pump engine (frozen outside pump state NONE).
-#[derive(Debug, Clone, Copy, Default)]
-struct Baselines {
-    vol_rate: Ewma,
-    trade_rate: Ewma,
-    bid_depth: Ewma,
-    ask_depth: Ewma,
-    seconds: u32,
-    last_sec: Option<i64>,
-}
+/// SPOOFING verdicts remembered for the "repeated spoofing" test of MANIPULATED.
+const SPOOF_VERDICTS_KEPT: usize = 16;
+
+/// Levels per side whose median size is the level-size sample.
+const LEVEL_SIZE_LEVELS: usize = 20;
 
 /// All market intelligence of one symbol.
 #[derive(Debug, Clone)]
@@ -62,7 +58,15 @@ pub struct SymbolIntel {
     streaks: Streaks,
     vol: VolatilityTracker,
     regime: SymbolRegimeTracker,
-    base: Baselines,
+    baselines: SymbolBaselines,
+    /// Last second fed to the baselines.
+    last_sec: Option<i64>,
+    /// Times of the latest SPOOFING verdicts, oldest first (at most [`SPOOF_VERDICTS_KEPT`]).
+    spoof_verdicts: std::collections::VecDeque<TimeMs>,
+    /// Median resting level size of the top levels at the last second, base units.
+    level_size: f64,
+    /// Tick size as a percentage of the price (σ floor).
+    tick_pct: f64,
     book: BookFeatures,
     book_valid: bool,
     walk_buy: Walk,
@@ -91,12 +95,16 @@ impl SymbolIntel {
             pump: PumpEngine::new(cfg.pump.clone()),
             vol: VolatilityTracker::new(cfg.volatility.clone()),
             regime: SymbolRegimeTracker::new(cfg.regime.clone(), now_ms),
+            baselines: SymbolBaselines::new(cfg.baseline.clone()),
+            last_sec: None,
+            spoof_verdicts: std::collections::VecDeque::with_capacity(SPOOF_VERDICTS_KEPT),
+            level_size: 0.0,
+            tick_pct: 0.0,
             symbol,
             cfg,
             costs,
             ring: SecondRing::new(),
             streaks: Streaks::default(),
-            base: Baselines::default(),
             book: BookFeatures::default(),
             book_valid: false,
             walk_buy: Walk::default(),
@@ -120,6 +128,7 @@ impl SymbolIntel {
         self.pump.set_config(cfg.pump.clone());
         self.vol.set_config(cfg.volatility.clone());
         self.regime.set_config(cfg.regime.clone());
+        self.baselines.set_config(cfg.baseline.clone());
         self.cfg = cfg;
         self.costs = costs;
     }
@@ -150,7 +159,13 @@ impl SymbolIntel {
     }
 
     /// FinalScalpScore long/short from the current snapshot and regime. O(1).
+    ///
+    /// While the baselines are cold the score is zero: every term is relative to "normal" for
+    /// the symbol, which is not known yet.
     pub fn score(&self) -> ScalpScore {
+        if !self.snap.baseline_warm {
+            return ScalpScore::default();
+        }
         score(&self.snap, self.regime.state(), &self.cfg.score)
     }
 
@@ -162,6 +177,9 @@ impl SymbolIntel {
         thresholds: &crate::config::Thresholds,
         now_ms: TimeMs,
     ) -> SignalLevel {
+        if !self.snap.baseline_warm {
+            return SignalLevel::Blocked;
+        }
         let t = SignalThresholds::from_config(thresholds, self.extra_threshold);
         signal_allowed(self.regime.snapshot(), global, score, &t, now_ms)
     }
@@ -170,9 +188,13 @@ impl SymbolIntel {
     /// book features and the wall tracker).
     pub fn on_book(&mut self, book: &OrderBook, now: TimeMs) -> Vec<IntelEvent> {
         let mut out: Vec<IntelEvent> = self.walls.on_book(book, now).into_iter().map(IntelEvent::Wall).collect();
+        self.note_verdicts(&out);
         self.book_valid = book.is_valid();
         if self.book_valid {
             self.book = BookFeatures::compute(book);
+            if self.book.mid > 0.0 {
+                self.tick_pct = book.tick_size().to_f64() / self.book.mid * 100.0;
+            }
             let n = self.costs.notional;
             self.walk_buy = walk_book(book, Side::Buy, n).unwrap_or_default();
             self.walk_sell = walk_book(book, Side::Sell, n).unwrap_or_default();
@@ -202,8 +224,52 @@ impl SymbolIntel {
             self.has_trade = true;
         }
         out.extend(self.walls.on_trades(trades, now).into_iter().map(IntelEvent::Wall));
+        self.note_verdicts(&out);
         self.refresh(now, &mut out);
         out
+    }
+
+    /// Remembers the times of SPOOFING verdicts among `evs`.
+    fn note_verdicts(&mut self, evs: &[IntelEvent]) {
+        for e in evs {
+            if let IntelEvent::Wall(w) = e {
+                if w.outcome == crate::features::walls::WallOutcome::Spoofing {
+                    if self.spoof_verdicts.len() == SPOOF_VERDICTS_KEPT {
+                        self.spoof_verdicts.pop_front();
+                    }
+                    self.spoof_verdicts.push_back(w.ts_ms);
+                }
+            }
+        }
+    }
+
+    /// SPOOFING verdicts within `window_ms` before `now`.
+    fn recent_spoof_verdicts(&self, now: TimeMs, window_ms: i64) -> u32 {
+        self.spoof_verdicts.iter().filter(|&&t| now - t <= window_ms).count() as u32
+    }
+
+    /// Seeds the volatility and volume baselines from one-minute history; returns whether it was
+    /// taken (enough usable candles).
+    pub fn on_history(&mut self, h: &KlineHistory, now: TimeMs) -> Vec<IntelEvent> {
+        let mut out = Vec::new();
+        if h.interval_min == 1 && self.baselines.seed_from_klines(&h.klines, now) {
+            self.refresh(now, &mut out);
+        }
+        out
+    }
+
+    /// Restores baselines persisted by an earlier run (ignored when stale).
+    pub fn on_baselines(&mut self, st: &BaselineState, now: TimeMs) -> Vec<IntelEvent> {
+        let mut out = Vec::new();
+        if self.baselines.restore(st, now) {
+            self.refresh(now, &mut out);
+        }
+        out
+    }
+
+    /// The baselines (for status lines and the profile).
+    pub fn baselines(&self) -> &SymbolBaselines {
+        &self.baselines
     }
 
     /// A liquidation print of this symbol.
@@ -219,12 +285,20 @@ impl SymbolIntel {
 
     /// The one-second timer: baselines, streaks, volatility (call after
     /// `CandleSet::on_time(now)`), news expiry / refresh, overdue wall verdicts.
-    pub fn on_second(&mut self, candles: &CandleSet, news: &dyn NewsSource, now: TimeMs) -> Vec<IntelEvent> {
+    pub fn on_second(
+        &mut self,
+        candles: &CandleSet,
+        book: &OrderBook,
+        news: &dyn NewsSource,
+        now: TimeMs,
+    ) -> Vec<IntelEvent> {
         let mut out = Vec::new();
+        self.level_size = if book.is_valid() { median_level_size(book) } else { 0.0 };
         self.close_seconds(now);
-        self.vol.update(candles, now);
+        self.vol.update(candles, now, self.baselines.volatility_ratio());
         self.news = news.active(&self.symbol, now);
         out.extend(self.walls.finalize_due(now).into_iter().map(IntelEvent::Wall));
+        self.note_verdicts(&out);
         self.refresh(now, &mut out);
         out
     }
@@ -237,43 +311,42 @@ impl SymbolIntel {
         out
     }
 
-    /// Feeds every completed second since the last call to the baselines and streaks.
+    /// Feeds every completed second since the last call to the baselines and streaks. A gap
+    /// longer than the ring is caught up once (at most [`RING_SECONDS`] samples).
     fn close_seconds(&mut self, now: TimeMs) {
         let now_sec = sec_of(now);
-        let last = match self.base.last_sec {
+        let last = match self.last_sec {
             Some(l) => l,
             None => {
-                self.base.last_sec = Some(now_sec - 1);
+                self.last_sec = Some(now_sec - 1);
                 return;
             }
         };
         if now_sec <= last + 1 {
             return;
         }
-        let alpha = ewma_alpha(self.cfg.pump.baseline_half_life_s);
         let frozen = self.pump.state() != crate::features::pump::PumpState::None;
         let first = (last + 1).max(now_sec - RING_SECONDS as i64 + 1);
-        let skipped = (first - (last + 1)).max(0) as u32;
-        if skipped > 0 && !frozen {
-            self.base.vol_rate.push_zeros(skipped, alpha);
-            self.base.trade_rate.push_zeros(skipped, alpha);
-        }
-        self.base.seconds = self.base.seconds.saturating_add(skipped);
+        let book = self.book_valid.then_some(BookSample {
+            spread_bps: self.book.spread_bps,
+            level_size: self.level_size,
+            bid_depth: self.book.bid_notional_0_5,
+            ask_depth: self.book.ask_notional_0_5,
+        });
         for s in first..now_sec {
             let b = self.ring.get(s).copied();
-            if !frozen {
-                let (v, c) = b.map(|b| (b.volume(), b.count)).unwrap_or((0.0, 0.0));
-                self.base.vol_rate.push(v, alpha);
-                self.base.trade_rate.push(c, alpha);
-                if self.book_valid {
-                    self.base.bid_depth.push(self.book.bid_notional_0_5, alpha);
-                    self.base.ask_depth.push(self.book.ask_notional_0_5, alpha);
-                }
-            }
-            self.base.seconds = self.base.seconds.saturating_add(1);
+            let (v, c) = b.map(|b| (b.volume(), b.count)).unwrap_or((0.0, 0.0));
+            let p1 = self.ring.price_at(s * 1000);
+            let p0 = self.ring.price_at((s - 5) * 1000);
+            let ret5_pct = match (p0, p1) {
+                (Some(a), Some(b)) if a > 0.0 && b > 0.0 => Some((b / a).ln() * 100.0),
+                _ => None,
+            };
+            let sample = SecondSample { ret5_pct, volume: v, trades: c, book };
+            self.baselines.close_second(&sample, frozen, (s + 1) * 1000);
             self.streaks.on_completed_second(s, b.as_ref());
         }
-        self.base.last_sec = Some(now_sec - 1);
+        self.last_sec = Some(now_sec - 1);
     }
 
     /// Recomputes the derived features, runs the pump engine and the regime, and refreshes the
@@ -290,11 +363,25 @@ impl SymbolIntel {
         let w5 = self.ring.window(now, 5_000);
         let w10 = self.ring.window(now, 10_000);
         let w30 = self.ring.window(now, 30_000);
-        let vol_ratio = ratio(w5.volume() / 5.0, self.base.vol_rate.get());
-        let trade_rate_ratio = ratio(w5.count / 5.0, self.base.trade_rate.get());
-        let thin = |cur: f64, base: f64| if base > 0.0 && self.book_valid { clamp01(1.0 - cur / base) } else { 0.0 };
-        let ask_thinning = thin(self.book.ask_notional_0_5, self.base.ask_depth.get());
-        let bid_thinning = thin(self.book.bid_notional_0_5, self.base.bid_depth.get());
+        let bl = &self.baselines;
+        let warm = bl.warm();
+        let flow_warm = bl.flow_warm();
+        let vol_ratio = if flow_warm { ratio(w5.volume() / 5.0, bl.volume_rate()) } else { 0.0 };
+        let trade_rate_ratio = if flow_warm { ratio(w5.count / 5.0, bl.trade_rate()) } else { 0.0 };
+        let book_warm = bl.book_warm();
+        let thin = |cur: f64, base: f64| {
+            if base > 0.0 && self.book_valid && book_warm {
+                clamp01(1.0 - cur / base)
+            } else {
+                0.0
+            }
+        };
+        let ask_thinning = thin(self.book.ask_notional_0_5, bl.ask_depth());
+        let bid_thinning = thin(self.book.bid_notional_0_5, bl.bid_depth());
+        let sigma30 = bl.sigma_pct(30.0, self.tick_pct);
+        let sigma60 = bl.sigma_pct(60.0, self.tick_pct);
+        let z = |r: f64, sig: f64| if sig > 0.0 { r / sig } else { 0.0 };
+        let (move_z_30s, move_z_60s) = (z(r30, sigma30), z(r60, sigma60));
         let traded = w10.notional();
         let share = |liq: f64| {
             if liq <= 0.0 {
@@ -319,7 +406,8 @@ impl SymbolIntel {
             liq_short_share: share(w10.liq_short),
             liq_long_share: share(w10.liq_long),
             delta_ratio_5s: flow.delta_ratio_5s,
-            warm: self.base.seconds >= cfg.pump.warmup_s,
+            move_z_30s,
+            warm,
         };
         if price > 0.0 {
             if let Some(ev) = self.pump.evaluate(&inputs, now) {
@@ -377,6 +465,10 @@ impl SymbolIntel {
             liq_long_share_10s: inputs.liq_long_share,
             liq_short_share_10s: inputs.liq_short_share,
             baseline_warm: inputs.warm,
+            warmup_left_s: self.baselines.seconds_to_warm(),
+            sigma_60s_pct: sigma60,
+            move_z_30s,
+            move_z_60s,
             delta_1s: flow.delta_1s,
             delta_5s: flow.delta_5s,
             delta_30s: flow.delta_30s,
@@ -407,9 +499,34 @@ impl SymbolIntel {
             news_time_ms: self.news.map(|n| n.time_ms).unwrap_or(0),
             news_expires_ms: self.news.map(|n| n.expires_ms).unwrap_or(0),
         };
-        if let Some(ch) = self.regime.update(&RegimeInputs::from_snapshot(&self.snap), now) {
+        let mut ri = RegimeInputs::from_snapshot(&self.snap);
+        ri.spoof_verdicts = self.recent_spoof_verdicts(now, cfg.regime.spoof_window_ms);
+        if let Some(ch) = self.regime.update(&ri, now) {
             out.push(IntelEvent::Regime(ch));
         }
+    }
+}
+
+/// Median resting size of the top [`LEVEL_SIZE_LEVELS`] levels of both sides, base units (0 for
+/// an empty book).
+fn median_level_size(book: &OrderBook) -> f64 {
+    let mut v: [f64; 2 * LEVEL_SIZE_LEVELS] = [0.0; 2 * LEVEL_SIZE_LEVELS];
+    let mut n = 0;
+    for side in [Side::Buy, Side::Sell] {
+        for l in book.top_n(side, LEVEL_SIZE_LEVELS) {
+            v[n] = l.qty.to_f64();
+            n += 1;
+        }
+    }
+    if n == 0 {
+        return 0.0;
+    }
+    let v = &mut v[..n];
+    v.sort_by(|a, b| a.total_cmp(b));
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
 }
 
@@ -493,18 +610,24 @@ mod tests {
         let news = crate::features::news::NoNews;
         let b = book_of("0.1", &[("99.9", "30")], &[("100.1", "10")]);
         i.on_book(&b, 0);
-        for s in 1..=59 {
+        for s in 1..=60 {
+            i.on_book(&b, s * 1000 - 600);
             i.on_trades(&[tr("100.1", "1", Side::Buy)], s * 1000 - 500);
-            i.on_second(&cs, &news, s * 1000);
+            i.on_second(&cs, &b, &news, s * 1000);
         }
+        // Live samples start with the second completed after the first event: 59 so far.
         assert!(!i.snapshot().baseline_warm);
-        i.on_second(&cs, &news, 61_000);
+        assert_eq!(i.snapshot().warmup_left_s, 1);
+        assert_eq!(i.score(), ScalpScore::default(), "no score while cold");
+        assert_eq!(i.signal(99.0, GlobalRegime::GlobalNormal, &Config::default().thresholds, 60_000), SignalLevel::Blocked);
+        i.on_second(&cs, &b, &news, 61_000);
         assert!(i.snapshot().baseline_warm);
+        assert_eq!(i.snapshot().warmup_left_s, 0);
         // One trade per second is the baseline: ratio ≈ 1 on the same flow.
         i.on_trades(&[tr("100.1", "1", Side::Buy)], 61_500);
         assert!((i.snapshot().volume_ratio - 1.0).abs() < 0.3, "{}", i.snapshot().volume_ratio);
         // A day without events is one bounded catch-up.
-        i.on_second(&cs, &news, 86_400_000);
+        i.on_second(&cs, &b, &news, 86_400_000);
         assert!(i.snapshot().volume_ratio < 1.0);
         assert_eq!(i.snapshot().pump_state, crate::features::PumpState::None);
     }

@@ -8,6 +8,7 @@
 //! [`harness::SymbolHarness`] wires a book, tape, candles, news and a `SymbolIntel` to a
 //! stream of [`crate::engine::event::Event`]s (scenario tests, benches, the integrator).
 
+pub mod baseline;
 pub mod config;
 pub mod costs;
 pub mod flow;

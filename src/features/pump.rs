@@ -10,9 +10,9 @@
 //!
 //! | from | to | when |
 //! |---|---|---|
-//! | NONE | PREPUMP | `r30 >= pre_ret_pct` and `vol_ratio >= pre_vol_ratio` and `trades_5s >= min_trades_5s / 2` |
-//! | NONE, PREPUMP | DUMP | crash: `r30 <= −crash_ret_pct`, `delta5 < 0`, `trades_5s >= min_trades_5s` and ≥ 2 of {vol, trade rate, bid thinning, long liquidations} confirmations |
-//! | PREPUMP | PUMPING | `r30 >= pump_ret_pct`, `delta5 > 0`, `trades_5s >= min_trades_5s` and ≥ 2 of {`vol_ratio >= pump_vol_ratio`, `trade_rate_ratio >= pump_tps_ratio`, `ask_thinning >= thin_fraction`, `liq_short_share >= liq_burst_share`} |
+//! | NONE | PREPUMP | `r30 >= pre_ret_pct`, `z30 >= pre_z`, `vol_ratio >= pre_vol_ratio` and `trades_5s >= min_trades_5s / 2` |
+//! | NONE, PREPUMP | DUMP | crash: `r30 <= −crash_ret_pct`, `z30 <= −pump_z`, `delta5 < 0`, `trades_5s >= min_trades_5s` and ≥ 2 of {vol, trade rate, bid thinning, long liquidations} confirmations |
+//! | PREPUMP | PUMPING | `r30 >= pump_ret_pct`, `z30 >= pump_z`, `delta5 > 0`, `trades_5s >= min_trades_5s` and ≥ 2 of {`vol_ratio >= pump_vol_ratio`, `trade_rate_ratio >= pump_tps_ratio`, `ask_thinning >= thin_fraction`, `liq_short_share >= liq_burst_share`} |
 //! | PREPUMP | NONE | `r30 < pre_exit_ret_pct` after `min_dwell_ms`, or `prepump_timeout_ms` without escalation |
 //! | PUMPING | BLOWOFF | acceleration: `r5 >= blowoff_ret_5s_pct` and (`vol_ratio` or `trade_rate_ratio`) `>= blowoff_vol_ratio` |
 //! | PUMPING, BLOWOFF | DUMP | drawdown from the phase peak `>= dump_drawdown_pct` and `delta5 < 0` |
@@ -21,7 +21,10 @@
 //! | DUMP | COOLDOWN | settled (`r5 > −settle_ret_5s_pct` and `vol_ratio < settle_vol_ratio`) for `dump_settle_ms` |
 //! | COOLDOWN | NONE | `cooldown_ms` after entering COOLDOWN |
 //!
-//! Nothing fires before `warmup_s` seconds of baseline history.
+//! `z30` is the 30 s return in σ of the symbol's own long baseline
+//! ([`crate::features::baseline`]): a pump is a *displacement* that is large for this symbol, not
+//! only large in percent, confirmed by flow and volume. Nothing fires before the baselines are
+//! warm.
 
 use crate::domain::TimeMs;
 use crate::features::math::pct_change;
@@ -69,10 +72,10 @@ impl PumpState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PumpConfig {
-    /// Seconds of baseline history before anything fires.
-    pub warmup_s: u32,
-    /// Half-life of the volume / trade-rate / depth baselines, seconds.
-    pub baseline_half_life_s: f64,
+    /// PREPUMP: 30 s return in σ of the symbol's baseline.
+    pub pre_z: f64,
+    /// PUMPING and crash: |30 s return| in σ of the symbol's baseline.
+    pub pump_z: f64,
     /// PREPUMP: 30 s return, percent.
     pub pre_ret_pct: f64,
     /// PREPUMP: volume ratio.
@@ -124,8 +127,8 @@ pub struct PumpConfig {
 impl Default for PumpConfig {
     fn default() -> Self {
         PumpConfig {
-            warmup_s: 60,
-            baseline_half_life_s: 300.0,
+            pre_z: 3.0,
+            pump_z: 5.0,
             pre_ret_pct: 0.4,
             pre_vol_ratio: 2.0,
             pre_exit_ret_pct: 0.15,
@@ -157,7 +160,8 @@ impl PumpConfig {
     /// Problems with the values.
     pub fn validate(&self, prefix: &str, e: &mut Vec<String>) {
         let pos = [
-            ("baseline_half_life_s", self.baseline_half_life_s),
+            ("pre_z", self.pre_z),
+            ("pump_z", self.pump_z),
             ("pre_ret_pct", self.pre_ret_pct),
             ("pre_vol_ratio", self.pre_vol_ratio),
             ("pump_ret_pct", self.pump_ret_pct),
@@ -226,7 +230,9 @@ pub struct PumpInputs {
     pub liq_long_share: f64,
     /// Taker delta ratio over 5 s, [-1, 1].
     pub delta_ratio_5s: f64,
-    /// True once the baselines have `warmup_s` seconds of history.
+    /// 30 s return in σ of the symbol's long baseline (0 while cold).
+    pub move_z_30s: f64,
+    /// True once the symbol's baselines are warm.
     pub warm: bool,
 }
 
@@ -328,6 +334,7 @@ impl PumpEngine {
 
     fn crash(&self, i: &PumpInputs) -> bool {
         i.ret_30s_pct <= -self.cfg.crash_ret_pct
+            && i.move_z_30s <= -self.cfg.pump_z
             && i.delta_ratio_5s < 0.0
             && i.trades_5s >= self.cfg.min_trades_5s
             && self.crash_confirmations(i) >= 2
@@ -360,6 +367,7 @@ impl PumpEngine {
                 if self.crash(i) {
                     (PumpState::Dump, "crash: fast fall with volume")
                 } else if i.ret_30s_pct >= c.pre_ret_pct
+                    && i.move_z_30s >= c.pre_z
                     && i.vol_ratio >= c.pre_vol_ratio
                     && i.trades_5s >= c.min_trades_5s / 2.0
                 {
@@ -370,6 +378,7 @@ impl PumpEngine {
             }
             PumpState::Prepump => {
                 if i.ret_30s_pct >= c.pump_ret_pct
+                    && i.move_z_30s >= c.pump_z
                     && i.delta_ratio_5s > 0.0
                     && i.trades_5s >= c.min_trades_5s
                     && self.pump_confirmations(i) >= 2
@@ -464,6 +473,7 @@ mod tests {
             vol_ratio: 1.0,
             trade_rate_ratio: 1.0,
             trades_5s: 20.0,
+            move_z_30s: 0.0,
             warm: true,
             ..PumpInputs::default()
         }
@@ -483,10 +493,11 @@ mod tests {
         };
         step(&mut e, calm(), &mut t);
         // Rise on volume → PREPUMP.
-        step(&mut e, PumpInputs { ret_30s_pct: 0.6, vol_ratio: 2.5, price: 100.6, ..calm() }, &mut t);
+        step(&mut e, PumpInputs { ret_30s_pct: 0.6, move_z_30s: 4.0, vol_ratio: 2.5, price: 100.6, ..calm() }, &mut t);
         // Strong rise, buy flow, volume and trade rate → PUMPING.
         let pump = PumpInputs {
             ret_30s_pct: 2.0,
+            move_z_30s: 12.0,
             ret_5s_pct: 0.4,
             vol_ratio: 4.0,
             trade_rate_ratio: 3.0,
@@ -516,11 +527,18 @@ mod tests {
     #[test]
     fn needs_warmup_and_confirmations() {
         let mut e = PumpEngine::new(PumpConfig::default());
-        let hot = PumpInputs { ret_30s_pct: 3.0, vol_ratio: 5.0, ..calm() };
+        let hot = PumpInputs { ret_30s_pct: 3.0, move_z_30s: 10.0, vol_ratio: 5.0, ..calm() };
         assert!(e.evaluate(&PumpInputs { warm: false, ..hot }, 1).is_none());
         assert_eq!(e.evaluate(&hot, 2).map(|x| x.to), Some(PumpState::Prepump));
         // Price alone (volume confirmation only) is not enough for PUMPING.
-        let one = PumpInputs { ret_30s_pct: 3.0, vol_ratio: 5.0, trade_rate_ratio: 1.0, delta_ratio_5s: 0.5, ..calm() };
+        let one = PumpInputs {
+            ret_30s_pct: 3.0,
+            move_z_30s: 10.0,
+            vol_ratio: 5.0,
+            trade_rate_ratio: 1.0,
+            delta_ratio_5s: 0.5,
+            ..calm()
+        };
         assert!(e.evaluate(&one, 3).is_none());
         // Thin asks are the second confirmation.
         let ev = e.evaluate(&PumpInputs { ask_thinning: 0.5, ..one }, 4).unwrap();
@@ -530,9 +548,29 @@ mod tests {
     }
 
     #[test]
+    fn a_move_ordinary_for_the_symbol_is_no_pump() {
+        // 3 % in 30 s with volume, flow and thin asks, but only 2 σ for this symbol.
+        let mut e = PumpEngine::new(PumpConfig::default());
+        let wild = PumpInputs {
+            ret_30s_pct: 3.0,
+            move_z_30s: 2.0,
+            vol_ratio: 5.0,
+            trade_rate_ratio: 3.0,
+            ask_thinning: 0.5,
+            delta_ratio_5s: 0.6,
+            ..calm()
+        };
+        assert!(e.evaluate(&wild, 1_000).is_none());
+        assert!(e.evaluate(&PumpInputs { ret_30s_pct: -3.0, move_z_30s: -2.0, delta_ratio_5s: -0.6, ..wild }, 2_000).is_none());
+        // The same move at 6 σ is a displacement.
+        assert_eq!(e.evaluate(&PumpInputs { move_z_30s: 6.0, ..wild }, 3_000).map(|x| x.to), Some(PumpState::Prepump));
+        assert_eq!(e.evaluate(&PumpInputs { move_z_30s: 6.0, ..wild }, 4_000).map(|x| x.to), Some(PumpState::Pumping));
+    }
+
+    #[test]
     fn prepump_fades_with_hysteresis_and_crash_dumps() {
         let mut e = PumpEngine::new(PumpConfig::default());
-        e.evaluate(&PumpInputs { ret_30s_pct: 0.5, vol_ratio: 3.0, ..calm() }, 0);
+        e.evaluate(&PumpInputs { ret_30s_pct: 0.5, move_z_30s: 4.0, vol_ratio: 3.0, ..calm() }, 0);
         assert_eq!(e.state(), PumpState::Prepump);
         // Below the enter threshold but above the exit one: stays.
         assert!(e.evaluate(&PumpInputs { ret_30s_pct: 0.2, ..calm() }, 5_000).is_none());
@@ -542,7 +580,14 @@ mod tests {
         assert_eq!(e.evaluate(&PumpInputs { ret_30s_pct: 0.1, ..calm() }, 6_000).map(|x| x.to), Some(PumpState::None));
         // Crash from NONE with bid thinning and long liquidations.
         let crash =
-            PumpInputs { ret_30s_pct: -2.0, delta_ratio_5s: -0.7, bid_thinning: 0.5, liq_long_share: 0.2, ..calm() };
+            PumpInputs {
+                ret_30s_pct: -2.0,
+                move_z_30s: -8.0,
+                delta_ratio_5s: -0.7,
+                bid_thinning: 0.5,
+                liq_long_share: 0.2,
+                ..calm()
+            };
         let ev = e.evaluate(&crash, 7_000).unwrap();
         assert_eq!((ev.from, ev.to), (PumpState::None, PumpState::Dump));
         assert_eq!(ev.evidence.confirmations, 2);

@@ -84,8 +84,17 @@ pub struct FeatureSnapshot {
     pub liq_long_share_10s: f64,
     /// Liquidated-short notional / traded notional over 10 s, [0, 1].
     pub liq_short_share_10s: f64,
-    /// True once baselines are warm (pump engine armed).
+    /// True once every baseline is warm: before that nothing derived from a baseline acts
+    /// (ratios, z-scores, volatility score, regimes other than news, scores, entries).
     pub baseline_warm: bool,
+    /// Seconds of live data still needed to be warm (0 when warm).
+    pub warmup_left_s: u32,
+    /// σ of a 60 s return from the long baseline, percent (0 while cold).
+    pub sigma_60s_pct: f64,
+    /// 30 s return in σ of the baseline (signed; 0 while cold).
+    pub move_z_30s: f64,
+    /// 60 s return in σ of the baseline (signed; 0 while cold).
+    pub move_z_60s: f64,
 
     // --- flow ---
     /// Taker delta over 1 s, base units.
@@ -118,7 +127,8 @@ pub struct FeatureSnapshot {
     pub atr_1s_pct: f64,
     /// ATR on 3 s candles, percent.
     pub atr_3s_pct: f64,
-    /// ATR_1s / own baseline.
+    /// Recent volatility / the symbol's long baseline: √(30 s-half-life variance of 5 s returns
+    /// ÷ baseline variance); 1 = usual, 0 while cold.
     pub volatility_ratio: f64,
     /// VolatilityScore ∈ [0, 1].
     pub volatility_score: f64,

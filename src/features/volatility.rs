@@ -5,14 +5,14 @@
 //!   complete intervals of length `L` before the one containing `now`, where
 //!   `TR = max(high − low, |high − prev_close|, |low − prev_close|)`. Intervals without trades
 //!   are flat candles (TR 0), as the candle module prescribes, so a quiet market has a small ATR.
-//! * `volatility_ratio = ATR_1s / baseline`, the baseline being a bias-corrected EWMA of `ATR_1s`
-//!   (one sample per second, half-life `baseline_half_life_s`), sampled only once `atr_periods`
-//!   1 s candles have closed (an ATR over fewer candles would understate it).
+//! * `volatility_ratio` comes from the symbol's long baselines
+//!   ([`crate::features::baseline::SymbolBaselines::volatility_ratio`]: recent vs usual variance
+//!   of 5 s returns); it is 0 while the baseline is cold, so nothing here fires before it is warm.
 //! * `VolatilityScore = clamp01(volatility_ratio / explosion_ratio)` ∈ [0, 1].
 //! * `ExplosionFlag` turns on at `volatility_ratio >= explosion_ratio` and off below
-//!   `explosion_exit_ratio` (hysteresis); never during the first `warmup_s` seconds.
+//!   `explosion_exit_ratio` (hysteresis).
 
-use crate::features::math::{clamp01, ewma_alpha, Ewma};
+use crate::features::math::clamp01;
 use crate::market::candles::{CandleSet, Interval};
 use serde::{Deserialize, Serialize};
 
@@ -22,24 +22,18 @@ use serde::{Deserialize, Serialize};
 pub struct VolatilityConfig {
     /// Candles per ATR. >= 1.
     pub atr_periods: usize,
-    /// Baseline half-life, seconds. > 0.
-    pub baseline_half_life_s: f64,
     /// Ratio at which the flag turns on (score 1). > 1.
     pub explosion_ratio: f64,
     /// Ratio below which it turns off. (0, explosion_ratio].
     pub explosion_exit_ratio: f64,
-    /// Seconds of baseline before the flag may fire.
-    pub warmup_s: u32,
 }
 
 impl Default for VolatilityConfig {
     fn default() -> Self {
         VolatilityConfig {
             atr_periods: 14,
-            baseline_half_life_s: 600.0,
             explosion_ratio: 3.0,
             explosion_exit_ratio: 2.0,
-            warmup_s: 60,
         }
     }
 }
@@ -49,9 +43,6 @@ impl VolatilityConfig {
     pub fn validate(&self, prefix: &str, e: &mut Vec<String>) {
         if self.atr_periods == 0 || self.atr_periods > 200 {
             e.push(format!("{prefix}.atr_periods must be in [1, 200], got {}", self.atr_periods));
-        }
-        if !(self.baseline_half_life_s.is_finite() && self.baseline_half_life_s > 0.0) {
-            e.push(format!("{prefix}.baseline_half_life_s must be > 0, got {}", self.baseline_half_life_s));
         }
         if !(self.explosion_ratio.is_finite() && self.explosion_ratio > 1.0) {
             e.push(format!("{prefix}.explosion_ratio must be > 1, got {}", self.explosion_ratio));
@@ -104,7 +95,7 @@ pub struct VolatilityFeatures {
     pub atr_1s_pct: f64,
     /// ATR on 3 s candles, percent.
     pub atr_3s_pct: f64,
-    /// ATR_1s / baseline (1 = normal for this symbol).
+    /// Recent / usual volatility (1 = normal for this symbol; 0 while cold).
     pub ratio: f64,
     /// VolatilityScore ∈ [0, 1].
     pub score: f64,
@@ -112,26 +103,17 @@ pub struct VolatilityFeatures {
     pub explosion: bool,
 }
 
-/// ATR baseline and explosion hysteresis.
+/// ATRs and explosion hysteresis.
 #[derive(Debug, Clone)]
 pub struct VolatilityTracker {
     cfg: VolatilityConfig,
-    baseline: Ewma,
-    samples: u32,
-    last_sec: Option<i64>,
     out: VolatilityFeatures,
 }
 
 impl VolatilityTracker {
     /// New tracker.
     pub fn new(cfg: VolatilityConfig) -> Self {
-        VolatilityTracker {
-            cfg,
-            baseline: Ewma::default(),
-            samples: 0,
-            last_sec: None,
-            out: VolatilityFeatures::default(),
-        }
+        VolatilityTracker { cfg, out: VolatilityFeatures::default() }
     }
 
     /// Replaces the settings.
@@ -139,27 +121,18 @@ impl VolatilityTracker {
         self.cfg = cfg;
     }
 
-    /// Recomputes the ATRs at `now_ms`; the baseline takes one sample per new second.
-    /// Cost O(atr_periods).
-    pub fn update(&mut self, candles: &CandleSet, now_ms: i64) -> VolatilityFeatures {
+    /// Recomputes the ATRs at `now_ms` and applies `ratio` (the baseline's recent / usual
+    /// volatility, 0 while cold). Cost O(atr_periods).
+    pub fn update(&mut self, candles: &CandleSet, now_ms: i64, ratio: f64) -> VolatilityFeatures {
         let n = self.cfg.atr_periods;
-        let sec = now_ms.div_euclid(1000);
         let a1 = micro_atr_pct(candles, Interval::S1, n, now_ms);
         let a3 = micro_atr_pct(candles, Interval::S3, n, now_ms);
-        if self.last_sec.is_none_or(|l| sec > l) && candles.closed_len(Interval::S1) >= n {
-            self.last_sec = Some(sec);
-            self.baseline.push(a1, ewma_alpha(self.cfg.baseline_half_life_s));
-            self.samples = self.samples.saturating_add(1);
-        }
-        let base = self.baseline.get();
-        let ratio = if base > 0.0 { a1 / base } else { 0.0 };
-        let warm = self.samples >= self.cfg.warmup_s;
-        let explosion = warm
-            && if self.out.explosion {
-                ratio >= self.cfg.explosion_exit_ratio
-            } else {
-                ratio >= self.cfg.explosion_ratio
-            };
+        let ratio = if ratio.is_finite() { ratio.max(0.0) } else { 0.0 };
+        let explosion = if self.out.explosion {
+            ratio >= self.cfg.explosion_exit_ratio
+        } else {
+            ratio >= self.cfg.explosion_ratio
+        };
         self.out = VolatilityFeatures {
             atr_1s_pct: a1,
             atr_3s_pct: a3,
@@ -173,11 +146,6 @@ impl VolatilityTracker {
     /// Last computed figures.
     pub fn current(&self) -> VolatilityFeatures {
         self.out
-    }
-
-    /// Baseline ATR_1s, percent.
-    pub fn baseline(&self) -> f64 {
-        self.baseline.get()
     }
 }
 
@@ -212,31 +180,17 @@ mod tests {
 
     #[test]
     fn explosion_with_hysteresis() {
-        let cfg = VolatilityConfig { atr_periods: 3, warmup_s: 5, ..VolatilityConfig::default() };
-        let mut v = VolatilityTracker::new(cfg);
-        let mut cs = CandleSet::new(300, 0);
-        let mut px = 100.0;
-        let mut s = 0;
-        // Calm: alternating ±0.01.
-        for _ in 0..30 {
-            px += if s % 2 == 0 { 0.01 } else { -0.01 };
-            trade(&mut cs, s * 1000 + 10, px);
-            cs.on_time(s * 1000 + 1000);
-            v.update(&cs, s * 1000 + 1000);
-            s += 1;
-        }
-        let calm = v.current();
-        assert!(!calm.explosion && (calm.ratio - 1.0).abs() < 0.2, "{calm:?}");
-        // Wild: ±0.2 per second → ratio ≈ 20.
-        for _ in 0..3 {
-            px += if s % 2 == 0 { 0.2 } else { -0.2 };
-            trade(&mut cs, s * 1000 + 10, px);
-            cs.on_time(s * 1000 + 1000);
-            v.update(&cs, s * 1000 + 1000);
-            s += 1;
-        }
-        let wild = v.current();
-        assert!(wild.explosion && wild.ratio > 3.0 && wild.score == 1.0, "{wild:?}");
-        assert!(wild.atr_3s_pct > 0.0);
+        let mut v = VolatilityTracker::new(VolatilityConfig { atr_periods: 3, ..VolatilityConfig::default() });
+        let cs = CandleSet::new(300, 0);
+        assert!(!v.update(&cs, 1_000, 0.0).explosion, "cold baseline: ratio 0, never an explosion");
+        let calm = v.update(&cs, 2_000, 1.1);
+        assert!(!calm.explosion && (calm.score - 1.1 / 3.0).abs() < 1e-12);
+        let wild = v.update(&cs, 3_000, 3.5);
+        assert!(wild.explosion && wild.score == 1.0);
+        // Between exit and enter: stays on; below exit: off.
+        assert!(v.update(&cs, 4_000, 2.5).explosion);
+        assert!(!v.update(&cs, 5_000, 1.5).explosion);
+        assert!(!v.update(&cs, 6_000, 2.5).explosion, "needs the enter ratio again");
+        assert_eq!(v.update(&cs, 7_000, f64::NAN).ratio, 0.0);
     }
 }

@@ -38,6 +38,37 @@ pub struct Instrument {
     pub launch_time_ms: TimeMs,
 }
 
+/// One candle of Bybit's `/v5/market/kline` (an entry of `result.list`:
+/// `[startTime, open, high, low, close, volume, turnover]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kline {
+    /// Start of the interval, ms since epoch.
+    pub start_ms: TimeMs,
+    /// Open price.
+    pub open: Price,
+    /// Highest price.
+    pub high: Price,
+    /// Lowest price.
+    pub low: Price,
+    /// Close (last) price.
+    pub close: Price,
+    /// Traded size, base units.
+    pub volume: Qty,
+    /// Traded value, USDT, as exact fixed-point.
+    pub turnover: Price,
+}
+
+/// A symbol's recent history, fetched at start to seed its baselines without a live warm-up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KlineHistory {
+    /// Symbol.
+    pub symbol: Symbol,
+    /// Candle length, minutes (1 for the baseline seed).
+    pub interval_min: u32,
+    /// Candles, oldest first; the still-open newest interval excluded.
+    pub klines: Vec<Kline>,
+}
+
 /// One price level: price and total size at that price. A size of zero deletes the level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Level {

@@ -67,6 +67,10 @@ pub struct SymbolProfile {
     pub auto_blacklisted: bool,
     /// Why the adjustments are what they are.
     pub reason: String,
+    /// The symbol's long baselines, read back at start so a restart needs no warm-up
+    /// (absent in files written before baselines existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baselines: Option<crate::features::baseline::BaselineState>,
 }
 
 /// A change of a profile's adjustments, for the event log.
@@ -100,6 +104,7 @@ impl SymbolProfile {
             extra_score: 0.0,
             auto_blacklisted: false,
             reason: String::new(),
+            baselines: None,
         }
     }
 

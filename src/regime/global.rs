@@ -1,19 +1,23 @@
 //! Global regime: GLOBAL_NORMAL, GLOBAL_RISK_OFF, GLOBAL_PANIC.
 //!
-//! Inputs: the majors' (BTC/ETH by default) returns and volatility ratios, breadth (the share of
-//! observed symbols dumping together) and feed health. Level tests (any one suffices):
+//! Inputs: the majors' (BTC/ETH by default) moves and volatility relative to their own long
+//! baselines ([`crate::features::baseline`]), breadth (the share of warm symbols dumping
+//! together, each judged against its own baseline) and feed health. Level tests (any one
+//! suffices; `z60` is a major's 60 s return in σ of its baseline, `vr` its volatility ratio, both
+//! 0 while its baseline is cold):
 //!
 //! | level | condition |
 //! |---|---|
-//! | PANIC | a major's `|r60| >= panic_shock_pct` or `|r5| >= panic_shock_5s_pct`; or a major's volatility ratio `>= panic_vol_ratio`; or breadth `>= panic_breadth` |
-//! | RISK_OFF | a major's `|r60| >= risk_off_shock_pct`; or volatility ratio `>= risk_off_vol_ratio`; or breadth `>= risk_off_breadth`; or the feed has been down for `>= feed_down_risk_off_ms` |
+//! | PANIC | a major's `|r60| >= panic_shock_pct` or `|r5| >= panic_shock_5s_pct`; or `|z60| >= panic_z` with `|r60| >= panic_z_min_move_pct`; or `vr >= panic_vol_ratio`; or breadth `>= panic_breadth` |
+//! | RISK_OFF | a major's `|r60| >= risk_off_shock_pct`; or `|z60| >= risk_off_z` with `|r60| >= risk_off_z_min_move_pct`; or `vr >= risk_off_vol_ratio`; or breadth `>= risk_off_breadth`; or the feed has been down for `>= feed_down_risk_off_ms` |
 //!
 //! While the regime is at a level, that level's thresholds are multiplied by `exit_factor`
 //! (hysteresis). A higher level is entered at once; a lower one one step at a time, after
 //! `min_dwell_ms` at the current level.
 //!
-//! A symbol is *dumping* when its 60 s return is `<= −breadth_drop_pct` or its pump phase is
-//! DUMP; breadth = dumping / observed, 0 below `breadth_min_symbols` observed symbols. Counts
+//! A warm symbol is *dumping* when its 60 s return is `<= −breadth_drop_pct` and `<= −breadth_z`
+//! σ of its own baseline, or its pump phase is DUMP; breadth = dumping / observed warm symbols,
+//! 0 below `breadth_min_symbols` of them. Counts
 //! are kept incrementally (commutative), and per-symbol state lives in `BTreeMap`s, so the
 //! result never depends on hash order.
 
@@ -71,12 +75,22 @@ pub struct GlobalRegimeConfig {
     pub panic_shock_pct: f64,
     /// PANIC: a major's |5 s return|, percent.
     pub panic_shock_5s_pct: f64,
+    /// RISK_OFF: a major's |60 s return| in σ of its baseline …
+    pub risk_off_z: f64,
+    /// … with at least this |60 s return|, percent.
+    pub risk_off_z_min_move_pct: f64,
+    /// PANIC: a major's |60 s return| in σ of its baseline …
+    pub panic_z: f64,
+    /// … with at least this |60 s return|, percent.
+    pub panic_z_min_move_pct: f64,
     /// RISK_OFF: a major's volatility ratio.
     pub risk_off_vol_ratio: f64,
     /// PANIC: a major's volatility ratio.
     pub panic_vol_ratio: f64,
-    /// A symbol dumps when its 60 s return <= −this, percent.
+    /// A symbol dumps when its 60 s return <= −this, percent …
     pub breadth_drop_pct: f64,
+    /// … and <= −this many σ of its baseline.
+    pub breadth_z: f64,
     /// RISK_OFF: share of symbols dumping, [0, 1].
     pub risk_off_breadth: f64,
     /// PANIC: share of symbols dumping, [0, 1].
@@ -98,9 +112,14 @@ impl Default for GlobalRegimeConfig {
             risk_off_shock_pct: 1.0,
             panic_shock_pct: 2.5,
             panic_shock_5s_pct: 1.2,
-            risk_off_vol_ratio: 3.0,
-            panic_vol_ratio: 6.0,
+            risk_off_z: 8.0,
+            risk_off_z_min_move_pct: 0.4,
+            panic_z: 16.0,
+            panic_z_min_move_pct: 1.0,
+            risk_off_vol_ratio: 4.0,
+            panic_vol_ratio: 8.0,
             breadth_drop_pct: 1.0,
+            breadth_z: 4.0,
             risk_off_breadth: 0.3,
             panic_breadth: 0.5,
             breadth_min_symbols: 10,
@@ -129,12 +148,20 @@ impl GlobalRegimeConfig {
             ("risk_off_vol_ratio", self.risk_off_vol_ratio),
             ("panic_vol_ratio", self.panic_vol_ratio),
             ("breadth_drop_pct", self.breadth_drop_pct),
+            ("breadth_z", self.breadth_z),
+            ("risk_off_z", self.risk_off_z),
+            ("panic_z", self.panic_z),
+            ("risk_off_z_min_move_pct", self.risk_off_z_min_move_pct),
+            ("panic_z_min_move_pct", self.panic_z_min_move_pct),
         ] {
             if !(v.is_finite() && v > 0.0) {
                 e.push(format!("{prefix}.{n} must be > 0, got {v}"));
             }
         }
-        if self.panic_shock_pct < self.risk_off_shock_pct || self.panic_vol_ratio < self.risk_off_vol_ratio {
+        if self.panic_shock_pct < self.risk_off_shock_pct
+            || self.panic_vol_ratio < self.risk_off_vol_ratio
+            || self.panic_z < self.risk_off_z
+        {
             e.push(format!("{prefix}: panic thresholds must be >= risk-off thresholds"));
         }
         for (n, v) in [("risk_off_breadth", self.risk_off_breadth), ("panic_breadth", self.panic_breadth)] {
@@ -163,8 +190,10 @@ pub struct MajorState {
     pub ret_5s_pct: f64,
     /// 60 s return, percent.
     pub ret_60s_pct: f64,
-    /// Volatility ratio vs own baseline.
+    /// Volatility ratio vs own baseline (0 while cold).
     pub volatility_ratio: f64,
+    /// 60 s return in σ of its baseline (0 while cold).
+    pub move_z_60s: f64,
     /// When observed.
     pub ts_ms: TimeMs,
 }
@@ -190,6 +219,8 @@ pub struct GlobalSnapshot {
     pub major_max_abs_ret_5s_pct: f64,
     /// Largest volatility ratio among majors.
     pub major_max_vol_ratio: f64,
+    /// Largest |60 s return in σ| among majors.
+    pub major_max_abs_z_60s: f64,
     /// Since when the feed is down (None = healthy).
     pub feed_down_since_ms: Option<TimeMs>,
 }
@@ -261,6 +292,7 @@ impl GlobalRegimeTracker {
                 ret_5s_pct: f.ret_5s_pct,
                 ret_60s_pct: f.ret_60s_pct,
                 volatility_ratio: f.volatility_ratio,
+                move_z_60s: f.move_z_60s,
                 ts_ms: now,
             };
             match self.majors.get_mut(symbol) {
@@ -270,7 +302,15 @@ impl GlobalRegimeTracker {
                 }
             }
         }
-        let d = f.ret_60s_pct <= -self.cfg.breadth_drop_pct || f.pump_state == PumpState::Dump;
+        if !f.baseline_warm {
+            // Not judged until its baseline is warm (and forgotten if it cooled down again).
+            if let Some(d) = self.dumping.remove(symbol) {
+                self.n_dumping -= d as usize;
+            }
+            return self.evaluate(now);
+        }
+        let d = (f.ret_60s_pct <= -self.cfg.breadth_drop_pct && f.move_z_60s <= -self.cfg.breadth_z)
+            || f.pump_state == PumpState::Dump;
         match self.dumping.get_mut(symbol) {
             Some(v) => {
                 if *v != d {
@@ -320,10 +360,16 @@ impl GlobalRegimeTracker {
         let breadth =
             if observed >= c.breadth_min_symbols.max(1) { self.n_dumping as f64 / observed as f64 } else { 0.0 };
         let (mut r60, mut r5, mut vr) = (0.0f64, 0.0f64, 0.0f64);
+        // The largest |z| among majors, with that major's own |r60| (both must be large).
+        let (mut z60, mut z_r60) = (0.0f64, 0.0f64);
         for m in self.majors.values() {
             r60 = r60.max(m.ret_60s_pct.abs());
             r5 = r5.max(m.ret_5s_pct.abs());
             vr = vr.max(m.volatility_ratio);
+            if m.move_z_60s.abs() > z60 {
+                z60 = m.move_z_60s.abs();
+                z_r60 = m.ret_60s_pct.abs();
+            }
         }
         let s = &mut self.snap;
         s.breadth = breadth;
@@ -332,6 +378,7 @@ impl GlobalRegimeTracker {
         s.major_max_abs_ret_60s_pct = r60;
         s.major_max_abs_ret_5s_pct = r5;
         s.major_max_vol_ratio = vr;
+        s.major_max_abs_z_60s = z60;
         let cur = s.regime.level();
         let f = |level: u8| if cur >= level { c.exit_factor } else { 1.0 };
         let (fp, fr) = (f(2), f(1));
@@ -339,6 +386,8 @@ impl GlobalRegimeTracker {
             Some(format!("major |r60| {r60:.2} % >= {:.2} %", c.panic_shock_pct * fp))
         } else if r5 >= c.panic_shock_5s_pct * fp {
             Some(format!("major |r5| {r5:.2} % >= {:.2} %", c.panic_shock_5s_pct * fp))
+        } else if z60 >= c.panic_z * fp && z_r60 >= c.panic_z_min_move_pct * fp {
+            Some(format!("major 60 s move {z_r60:.2} % = {z60:.1} σ >= {:.1} σ", c.panic_z * fp))
         } else if vr >= c.panic_vol_ratio * fp {
             Some(format!("major volatility ratio {vr:.2} >= {:.2}", c.panic_vol_ratio * fp))
         } else if breadth >= c.panic_breadth * fp {
@@ -349,6 +398,8 @@ impl GlobalRegimeTracker {
         let down_ms = s.feed_down_since_ms.map(|t| now - t).unwrap_or(0);
         let risk_off = if r60 >= c.risk_off_shock_pct * fr {
             Some(format!("major |r60| {r60:.2} % >= {:.2} %", c.risk_off_shock_pct * fr))
+        } else if z60 >= c.risk_off_z * fr && z_r60 >= c.risk_off_z_min_move_pct * fr {
+            Some(format!("major 60 s move {z_r60:.2} % = {z60:.1} σ >= {:.1} σ", c.risk_off_z * fr))
         } else if vr >= c.risk_off_vol_ratio * fr {
             Some(format!("major volatility ratio {vr:.2} >= {:.2}", c.risk_off_vol_ratio * fr))
         } else if breadth >= c.risk_off_breadth * fr {
@@ -382,8 +433,43 @@ impl GlobalRegimeTracker {
 mod tests {
     use super::*;
 
+    /// A warm symbol whose σ(60 s) is 0.1 %.
     fn snap(r5: f64, r60: f64, vr: f64) -> FeatureSnapshot {
-        FeatureSnapshot { ret_5s_pct: r5, ret_60s_pct: r60, volatility_ratio: vr, ..FeatureSnapshot::default() }
+        FeatureSnapshot {
+            ret_5s_pct: r5,
+            ret_60s_pct: r60,
+            volatility_ratio: vr,
+            move_z_60s: r60 / 0.1,
+            sigma_60s_pct: 0.1,
+            baseline_warm: true,
+            ..FeatureSnapshot::default()
+        }
+    }
+
+    #[test]
+    fn majors_judged_against_their_own_baseline() {
+        let mut g = GlobalRegimeTracker::new(GlobalRegimeConfig::default(), 0);
+        let btc = Symbol::new("BTCUSDT");
+        // 0.3 % is 3 σ for BTC here: nothing.
+        assert!(g.observe(&btc, &snap(0.0, 0.3, 1.0), 1_000).is_none());
+        // 0.2 % at 20 σ (a very calm baseline) is still below the minimum move: nothing.
+        let calm = FeatureSnapshot { move_z_60s: 20.0, ..snap(0.0, 0.2, 1.0) };
+        assert!(g.observe(&btc, &calm, 2_000).is_none());
+        // 0.6 % = 6 σ: below risk_off_z (8). 0.9 % = 9 σ: RISK_OFF.
+        assert!(g.observe(&btc, &snap(0.0, -0.6, 1.0), 3_000).is_none());
+        let ch = g.observe(&btc, &snap(0.0, -0.9, 1.0), 4_000).unwrap();
+        assert_eq!(ch.to, GlobalRegime::GlobalRiskOff);
+        assert!(ch.reason.contains("σ"), "{}", ch.reason);
+        // Volatility 8× the usual: PANIC.
+        let ch = g.observe(&btc, &snap(0.0, 0.0, 8.5), 5_000).unwrap();
+        assert_eq!(ch.to, GlobalRegime::GlobalPanic);
+        // Cold symbols are not counted in breadth, whatever their returns.
+        let mut g = GlobalRegimeTracker::new(GlobalRegimeConfig::default(), 0);
+        for i in 0..20 {
+            let cold = FeatureSnapshot { baseline_warm: false, ..snap(0.0, -3.0, 0.0) };
+            assert!(g.observe(&Symbol::new(&format!("S{i:02}USDT")), &cold, 1_000).is_none());
+        }
+        assert_eq!((g.snapshot().observed, g.snapshot().dumping), (0, 0));
     }
 
     #[test]

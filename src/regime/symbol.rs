@@ -3,10 +3,13 @@
 //! The wanted state is chosen by priority, each test with an enter threshold when the symbol is
 //! not in that state and a lower exit threshold when it is (hysteresis):
 //!
-//! 1. MANIPULATED — `SpoofingScore >= spoof_enter` (stay while `>= spoof_exit`);
+//! 1. MANIPULATED — repeated, confirmed spoofing: at least `spoof_min_verdicts` SPOOFING
+//!    verdicts within `spoof_window_ms` and `SpoofingScore >= spoof_enter` (stay while the score
+//!    is `>= spoof_exit`);
 //! 2. NEWS_DRIVEN — `NewsImpactScore >= news_enter` (stay while `>= news_exit`);
-//! 3. PUMP — pump phase PUMPING / BLOWOFF / DUMP, or `VolatilityScore >= vol_enter` (stay while
-//!    `>= vol_exit`);
+//! 3. PUMP — pump phase PUMPING / BLOWOFF / DUMP: a displacement large for the symbol, confirmed
+//!    by flow and volume ([`crate::features::pump`]). Volatility alone never makes a PUMP (a
+//!    calm real market has bursts of it);
 //! 4. COOLDOWN — the pump engine is in COOLDOWN, or the symbol just left 1–3, or its cooldown
 //!    has not ended yet (`cooldown_until_ms = max(entry + cooldown_ms, pump cooldown end)`);
 //! 5. NORMAL otherwise.
@@ -27,7 +30,7 @@ pub enum RegimeState {
     /// Tradeable.
     #[default]
     Normal,
-    /// Pump / dump / volatility explosion.
+    /// Pump or dump in progress.
     Pump,
     /// Spoofing detected.
     Manipulated,
@@ -70,14 +73,14 @@ pub struct RegimeConfig {
     pub spoof_enter: f64,
     /// SpoofingScore below which MANIPULATED may be left.
     pub spoof_exit: f64,
+    /// SPOOFING verdicts needed within `spoof_window_ms` to enter MANIPULATED.
+    pub spoof_min_verdicts: u32,
+    /// Window of `spoof_min_verdicts`, ms.
+    pub spoof_window_ms: i64,
     /// NewsImpactScore to enter NEWS_DRIVEN.
     pub news_enter: f64,
     /// NewsImpactScore below which NEWS_DRIVEN may be left.
     pub news_exit: f64,
-    /// VolatilityScore to enter PUMP.
-    pub vol_enter: f64,
-    /// VolatilityScore below which a volatility PUMP may be left.
-    pub vol_exit: f64,
     /// COOLDOWN length after leaving PUMP, MANIPULATED or NEWS_DRIVEN, ms.
     pub cooldown_ms: i64,
 }
@@ -88,10 +91,10 @@ impl Default for RegimeConfig {
             min_dwell_ms: 5_000,
             spoof_enter: 0.6,
             spoof_exit: 0.3,
+            spoof_min_verdicts: 3,
+            spoof_window_ms: 120_000,
             news_enter: 0.5,
             news_exit: 0.3,
-            vol_enter: 1.0,
-            vol_exit: 0.67,
             cooldown_ms: 30_000,
         }
     }
@@ -103,11 +106,13 @@ impl RegimeConfig {
         for (n, en, ex) in [
             ("spoof", self.spoof_enter, self.spoof_exit),
             ("news", self.news_enter, self.news_exit),
-            ("vol", self.vol_enter, self.vol_exit),
         ] {
             if !(en.is_finite() && ex.is_finite() && 0.0 <= ex && ex <= en && en <= 1.0) {
                 e.push(format!("{prefix}: need 0 <= {n}_exit <= {n}_enter <= 1, got {ex} / {en}"));
             }
+        }
+        if self.spoof_min_verdicts == 0 || self.spoof_window_ms <= 0 {
+            e.push(format!("{prefix}: spoof_min_verdicts and spoof_window_ms must be > 0"));
         }
         if self.min_dwell_ms < 0 || self.cooldown_ms < 0 {
             e.push(format!("{prefix}: min_dwell_ms and cooldown_ms must be >= 0"));
@@ -126,19 +131,20 @@ pub struct RegimeInputs {
     pub spoofing_score: f64,
     /// NewsImpactScore ∈ [0, 1].
     pub news_impact: f64,
-    /// VolatilityScore ∈ [0, 1].
-    pub volatility_score: f64,
+    /// SPOOFING verdicts within the configured window.
+    pub spoof_verdicts: u32,
 }
 
 impl RegimeInputs {
-    /// From a feature snapshot.
+    /// From a feature snapshot (`spoof_verdicts` is the caller's: the snapshot has no memory of
+    /// verdicts).
     pub fn from_snapshot(s: &FeatureSnapshot) -> Self {
         RegimeInputs {
             pump_state: s.pump_state,
             pump_cooldown_until_ms: s.pump_cooldown_until_ms,
             spoofing_score: s.spoofing_score,
             news_impact: s.news_impact,
-            volatility_score: s.volatility_score,
+            spoof_verdicts: 0,
         }
     }
 }
@@ -223,16 +229,16 @@ impl SymbolRegimeTracker {
         let cur = self.snap.state;
         let manip_thr = if cur == RegimeState::Manipulated { c.spoof_exit } else { c.spoof_enter };
         let news_thr = if cur == RegimeState::NewsDriven { c.news_exit } else { c.news_enter };
-        let vol_thr = if cur == RegimeState::Pump { c.vol_exit } else { c.vol_enter };
         let pump_cool = i.pump_state == PumpState::Cooldown;
         if pump_cool && cur == RegimeState::Cooldown {
             self.snap.cooldown_until_ms = self.snap.cooldown_until_ms.max(i.pump_cooldown_until_ms);
         }
-        let target = if i.spoofing_score >= manip_thr {
+        let repeated = cur == RegimeState::Manipulated || i.spoof_verdicts >= c.spoof_min_verdicts;
+        let target = if repeated && i.spoofing_score >= manip_thr {
             RegimeState::Manipulated
         } else if i.news_impact >= news_thr {
             RegimeState::NewsDriven
-        } else if i.pump_state.is_active() || i.volatility_score >= vol_thr {
+        } else if i.pump_state.is_active() {
             RegimeState::Pump
         } else if pump_cool
             || matches!(cur, RegimeState::Manipulated | RegimeState::NewsDriven | RegimeState::Pump)
@@ -250,12 +256,12 @@ impl SymbolRegimeTracker {
             return None;
         }
         let reason = match target {
-            RegimeState::Manipulated => {
-                format!("spoofing_score {:.2} >= {:.2}", i.spoofing_score, manip_thr)
-            }
+            RegimeState::Manipulated => format!(
+                "spoofing_score {:.2} >= {:.2} after {} spoofing verdicts",
+                i.spoofing_score, manip_thr, i.spoof_verdicts
+            ),
             RegimeState::NewsDriven => format!("news_impact {:.2} >= {:.2}", i.news_impact, news_thr),
-            RegimeState::Pump if i.pump_state.is_active() => format!("pump state {}", i.pump_state.as_str()),
-            RegimeState::Pump => format!("volatility_score {:.2} >= {:.2}", i.volatility_score, vol_thr),
+            RegimeState::Pump => format!("pump state {}", i.pump_state.as_str()),
             RegimeState::Cooldown if pump_cool => "pump cooldown".to_string(),
             RegimeState::Cooldown => format!("left {}", cur.as_str()),
             RegimeState::Normal => "conditions normal".to_string(),
@@ -276,7 +282,7 @@ mod tests {
     use super::*;
 
     fn inp() -> RegimeInputs {
-        RegimeInputs::default()
+        RegimeInputs { spoof_verdicts: 3, ..RegimeInputs::default() }
     }
 
     #[test]
@@ -314,25 +320,26 @@ mod tests {
             }
         }
         assert_eq!(changes, 1, "entered once, never left");
-        // Volatility oscillating 0.9 / 1.0 after entering PUMP stays PUMP (exit 0.67).
+    }
+
+    #[test]
+    fn manipulated_needs_repeated_spoofing_and_volatility_alone_is_no_pump() {
         let mut r = SymbolRegimeTracker::new(RegimeConfig::default(), 0);
-        let mut changes = 0;
-        for k in 0..200 {
-            let v = if k % 2 == 0 { 1.0 } else { 0.7 };
-            if r.update(&RegimeInputs { volatility_score: v, ..inp() }, k * 100).is_some() {
-                changes += 1;
-            }
+        // One or two verdicts, however high the score: not MANIPULATED.
+        for (k, n) in [(1, 1u32), (2, 2)] {
+            assert!(r.update(&RegimeInputs { spoofing_score: 0.9, spoof_verdicts: n, ..inp() }, k * 1000).is_none());
         }
-        assert_eq!((changes, r.state()), (1, RegimeState::Pump));
-        // Oscillating across exit: at most one exit per dwell + re-entry (never every tick).
-        let mut changes = 0;
-        for k in 200..400 {
-            let v = if k % 2 == 0 { 1.0 } else { 0.1 };
-            if r.update(&RegimeInputs { volatility_score: v, ..inp() }, k * 100).is_some() {
-                changes += 1;
-            }
+        let ch = r.update(&RegimeInputs { spoofing_score: 0.9, spoof_verdicts: 3, ..inp() }, 3_000).unwrap();
+        assert_eq!(ch.to, RegimeState::Manipulated);
+        assert!(ch.reason.contains("3 spoofing verdicts"), "{}", ch.reason);
+        // Once in, the verdicts may age out: the score's hysteresis decides the exit.
+        assert!(r.update(&RegimeInputs { spoofing_score: 0.5, spoof_verdicts: 0, ..inp() }, 20_000).is_none());
+        // No input but the pump phase makes a PUMP.
+        let mut r = SymbolRegimeTracker::new(RegimeConfig::default(), 0);
+        for k in 0..100 {
+            assert!(r.update(&inp(), k * 100).is_none());
         }
-        assert!(changes <= 2 * (20_000 / 5_000) + 1, "{changes}");
+        assert_eq!(r.state(), RegimeState::Normal);
     }
 
     #[test]

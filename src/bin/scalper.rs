@@ -86,6 +86,33 @@ enum Cmd {
         #[arg(long)]
         decisions: Option<PathBuf>,
     },
+    /// Judge the judgement on a recording or on Bybit dumps: share of time per symbol regime and
+    /// pump phase, wall verdicts per minute, global regime shares, entries before warm-up, score
+    /// distribution; with --inject, labelled events injected into the real background with
+    /// recall and detection delay per kind.
+    Evaluate {
+        /// Recording to read (a data directory holding raw/_global/). Ignored with --orderbook/--trades.
+        #[command(flatten)]
+        src: ReplaySource,
+        /// Order-book dump instead of a recording (`.zst` accepted).
+        #[arg(long)]
+        orderbook: Option<PathBuf>,
+        /// Trade dump instead of a recording (`.zst` accepted).
+        #[arg(long)]
+        trades: Option<PathBuf>,
+        /// Count from this much market time after the first event, seconds.
+        #[arg(long, default_value_t = 60)]
+        skip_s: u64,
+        /// Inject labelled events into the background: this many trials per kind and seed.
+        #[arg(long, default_value_t = 0)]
+        inject: usize,
+        /// Seeds of the injection (comma-separated).
+        #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+        seeds: Vec<u64>,
+        /// Output: table or json.
+        #[arg(short = 'o', long, default_value = "table")]
+        output: String,
+    },
     /// Convert public Bybit dumps (trade CSV, order-book JSONL) into a recording under --out.
     Import {
         /// Trade dump (`timestamp,symbol,side,size,price,tickDirection,trdMatchID,…` CSV).
@@ -176,7 +203,10 @@ enum ConfigCmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let offline =
-        matches!(cli.cmd, Cmd::Replay { .. } | Cmd::Backtest { .. } | Cmd::Import { .. } | Cmd::BenchReplay { .. });
+        matches!(
+        cli.cmd,
+        Cmd::Replay { .. } | Cmd::Backtest { .. } | Cmd::Import { .. } | Cmd::BenchReplay { .. } | Cmd::Evaluate { .. }
+    );
     if offline && std::env::var_os("RUST_LOG").is_none() {
         // Offline tools: the core's per-decision info logs would drown the output.
         std::env::set_var("RUST_LOG", "warn");
@@ -203,6 +233,15 @@ fn main() -> ExitCode {
         Cmd::Replay { src, speed, max: _, out } => tools::replay(&src, speed, &out),
         Cmd::Backtest { src, report, decisions } => tools::backtest(&src, &report, decisions.as_deref()),
         Cmd::Import { trades, orderbook, out } => tools::import(trades.as_deref(), orderbook.as_deref(), &out),
+        Cmd::Evaluate { src, orderbook, trades, skip_s, inject, seeds, output } => tools::evaluate(
+            &src,
+            orderbook.as_deref(),
+            trades.as_deref(),
+            skip_s,
+            inject,
+            &seeds,
+            &output,
+        ),
         Cmd::BenchReplay { symbols, events, events_per_ms, seed } => {
             tools::bench_replay(symbols, events, events_per_ms, seed)
         }

@@ -51,6 +51,11 @@ pub struct BaselineConfig {
     pub min_klines: usize,
     /// A persisted baseline older than this is not restored, seconds.
     pub restore_max_age_s: i64,
+    /// Seconds of history after which the volatility baseline is *mature*: a variance from a
+    /// minute of data is good enough to judge a move (with a minimum size), but too uncertain to
+    /// judge volatility itself against (one calm minute makes the next ordinary one look 10×).
+    /// The volatility ratio acts only on a mature baseline (seeded, restored or lived this long).
+    pub mature_s: u32,
     /// Floor of σ(60 s), in ticks of the price: a symbol that barely trades is not "calm enough"
     /// for one tick to be a many-σ move.
     pub sigma_floor_ticks: f64,
@@ -66,6 +71,7 @@ impl Default for BaselineConfig {
             return_clip: 16.0,
             min_klines: 30,
             restore_max_age_s: 6 * 3_600,
+            mature_s: 1_800,
             sigma_floor_ticks: 2.0,
         }
     }
@@ -410,10 +416,16 @@ impl SymbolBaselines {
         s.max(self.cfg.sigma_floor_ticks * tick_pct.max(0.0))
     }
 
-    /// √(short variance / baseline variance): 1 = as volatile as usual; 0 while cold.
+    /// Volatility baseline mature (see [`BaselineConfig::mature_s`]).
+    pub fn volatility_mature(&self) -> bool {
+        self.ret5_var.seconds >= self.cfg.mature_s.max(self.cfg.warmup_s)
+    }
+
+    /// √(short variance / baseline variance): 1 = as volatile as usual; 0 until the baseline is
+    /// mature.
     pub fn volatility_ratio(&self) -> f64 {
         let v = self.ret5_var();
-        if v <= 0.0 {
+        if v <= 0.0 || !self.volatility_mature() {
             return 0.0;
         }
         (self.short_var.get() / v).sqrt()
@@ -476,7 +488,7 @@ mod tests {
 
     #[test]
     fn warm_after_warmup_seconds_and_robust_to_a_burst() {
-        let mut b = SymbolBaselines::new(BaselineConfig::default());
+        let mut b = SymbolBaselines::new(BaselineConfig { mature_s: 60, ..BaselineConfig::default() });
         for s in 0..59 {
             b.close_second(&calm_second(if s % 2 == 0 { 0.02 } else { -0.02 }), false, s * 1000);
         }
@@ -493,6 +505,10 @@ mod tests {
         assert!(b.ret5_var() < var * 1.02, "{} vs {var}", b.ret5_var());
         // ... while the short variance sees it at once.
         assert!(b.volatility_ratio() > 3.0, "{}", b.volatility_ratio());
+        // With the default maturity (30 min) a one-minute baseline never judges volatility.
+        let mut young = b.clone();
+        young.set_config(BaselineConfig::default());
+        assert!(young.warm() && !young.volatility_mature() && young.volatility_ratio() == 0.0);
         // Frozen (pump phase): long baselines do not learn.
         let before = b.state();
         b.close_second(&SecondSample { volume: 1e6, ..calm_second(3.0) }, true, 61_000);

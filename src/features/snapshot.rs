@@ -128,7 +128,8 @@ pub struct FeatureSnapshot {
     /// ATR on 3 s candles, percent.
     pub atr_3s_pct: f64,
     /// Recent volatility / the symbol's long baseline: √(30 s-half-life variance of 5 s returns
-    /// ÷ baseline variance); 1 = usual, 0 while cold.
+    /// ÷ baseline variance); 1 = usual, 0 until the baseline is mature
+    /// (`intel.baseline.mature_s` of history, or seeded / restored).
     pub volatility_ratio: f64,
     /// VolatilityScore ∈ [0, 1].
     pub volatility_score: f64,

@@ -26,13 +26,17 @@
 //! wall's price (a taker **buy** at or above an ask wall's price) counts as volume *eaten* from
 //! it. An ended wall waits `max(classify_grace_ms, requote_window_ms)` for late trades (the
 //! trade and book streams are separate, so the prints that ate a wall may arrive just after the
-//! book update that removed it) and re-quotes, then is classified with `lost = peak −
+//! book update that removed it; only prints whose exchange time is not after that update's count)
+//! and re-quotes, then is classified with `lost = peak −
 //! remaining`:
 //!
 //! * **ABSORBING** (a real wall) when `eaten >= absorb_fraction × lost` (decided as soon as it
 //!   holds);
 //! * **SPOOFING** when every test of a pull *as the price approaches without trades* holds:
-//!   - it was a confirmed wall that rested at least `min_spoof_lifetime_ms`;
+//!   - it was a confirmed wall that rested at least `min_spoof_lifetime_ms`, of which at least
+//!     `spoof_min_shown_ms` within `spoof_shown_ticks` of the touch (shown near the price: on
+//!     real books big levels the price sweeps onto from far away are routinely withdrawn as it
+//!     arrives, and that is liquidity leaving, not a bluff);
 //!   - it was pulled **near the touch but before the price went through it**: with `d` the
 //!     smaller of its last-seen distance and its distance at removal (ticks from its own side's
 //!     best price; 0 = it was the touch, negative = the touch moved through it),
@@ -115,6 +119,14 @@ pub struct WallConfig {
     /// A wall pulled after resting less than this is a flicker (CANCELLED), not spoofing: a
     /// spoof must be seen long enough to mislead, ms.
     pub min_spoof_lifetime_ms: i64,
+    /// … and it must have been shown within `spoof_shown_ticks` of the touch for this long in
+    /// all, ms. A bluff is displayed near the price; on real books a big level the price sweeps
+    /// onto from far away in a fast market is often pulled as it arrives (stale liquidity
+    /// withdrawn), and that is not a bluff.
+    pub spoof_min_shown_ms: i64,
+    /// "Shown near the price" for `spoof_min_shown_ms`: within this many ticks of the touch.
+    /// >= 0.
+    pub spoof_shown_ticks: i64,
     /// A level of similar size this many ticks or fewer from an ended wall is a re-quote. >= 0
     /// (0 disables the re-quote rule).
     pub requote_ticks: i64,
@@ -151,6 +163,8 @@ impl Default for WallConfig {
             spoof_approach_window_ms: 2_000,
             classify_grace_ms: 300,
             min_spoof_lifetime_ms: 500,
+            spoof_min_shown_ms: 1_000,
+            spoof_shown_ticks: 8,
             requote_ticks: 2,
             requote_size_tolerance: 0.2,
             requote_window_ms: 300,
@@ -164,6 +178,9 @@ impl Default for WallConfig {
 impl WallConfig {
     /// Problems with the values, as messages prefixed with `prefix`.
     pub fn validate(&self, prefix: &str, e: &mut Vec<String>) {
+        if self.spoof_min_shown_ms < 0 || self.spoof_shown_ticks < 0 {
+            e.push(format!("{prefix}: spoof_min_shown_ms and spoof_shown_ticks must be >= 0"));
+        }
         if !(self.k.is_finite() && self.k > 1.0) {
             e.push(format!("{prefix}.k must be > 1, got {}", self.k));
         }
@@ -287,9 +304,20 @@ struct Wall {
     far_since_ms: TimeMs,
     /// Consecutive book updates it was seen in.
     updates: u32,
+    /// Time spent within `spoof_shown_ticks` of the touch, ms (up to `noted_ms`).
+    near_ms: i64,
+    /// When `dist_ticks` was last noted.
+    noted_ms: TimeMs,
 }
 
 impl Wall {
+    /// Adds the time since the last note to `near_ms` if the wall was near the touch then.
+    fn note_near(&mut self, now: TimeMs, near_ticks: i64) {
+        if (0..=near_ticks).contains(&self.dist_ticks) {
+            self.near_ms += (now - self.noted_ms).max(0);
+        }
+        self.noted_ms = now;
+    }
     /// Records the distance seen at `now` in the approach window (`window_ms` 0 = whole life).
     fn note_distance(&mut self, dist: i64, now: TimeMs, window_ms: i64) {
         if window_ms > 0 && now - self.far_since_ms >= window_ms / 2 {
@@ -311,6 +339,9 @@ struct Pending {
     wall: Wall,
     remaining: i64,
     ended_ms: TimeMs,
+    /// Exchange time of the book update that ended it, when the venue gives one: a late trade
+    /// counts as eaten from it only if it printed no later than that.
+    ended_exchange_ms: Option<TimeMs>,
     dist_ticks: i64,
     dist_pct: f64,
 }
@@ -512,7 +543,9 @@ impl WallTracker {
                 {
                     let qf = Qty::from_raw(q).to_f64();
                     let avg = local_avg(qf);
+                    let near = self.cfg.spoof_shown_ticks;
                     let ww = &mut self.walls[i];
+                    ww.note_near(now, near);
                     ww.last = q;
                     ww.peak = ww.peak.max(q);
                     ww.dist_ticks = dist;
@@ -539,6 +572,7 @@ impl WallTracker {
                         wall: w,
                         remaining: rem,
                         ended_ms: now,
+                        ended_exchange_ms: book.last_cts_ms(),
                         dist_ticks: near_dist,
                         dist_pct: near_pct,
                     });
@@ -586,6 +620,8 @@ impl WallTracker {
                     far_prev: dist,
                     far_since_ms: now,
                     updates: 1,
+                    near_ms: 0,
+                    noted_ms: now,
                 };
                 let wall = match self.requote_of(side, ticks, l.qty.raw(), now) {
                     Some(j) => {
@@ -598,6 +634,11 @@ impl WallTracker {
                             far_prev: old.far_prev,
                             far_since_ms: old.far_since_ms,
                             updates: old.updates.saturating_add(1),
+                            near_ms: old.near_ms + if (0..=self.cfg.spoof_shown_ticks).contains(&old.dist_ticks) {
+                                (now - old.noted_ms).max(0)
+                            } else {
+                                0
+                            },
                             ..fresh
                         }
                     }
@@ -671,7 +712,11 @@ impl WallTracker {
                 }
             }
             for pd in &mut self.pending {
-                if hits(pd.wall.side, pd.wall.price.raw()) {
+                // A trade that printed after the wall had left the book did not eat it (the
+                // price running through a level just pulled is what a pull before the touch
+                // looks like).
+                let after = pd.ended_exchange_ms.is_some_and(|e| t.ts_ms > e);
+                if !after && hits(pd.wall.side, pd.wall.price.raw()) {
                     pd.wall.eaten = pd.wall.eaten.saturating_add(q);
                 }
             }
@@ -699,8 +744,11 @@ impl WallTracker {
             }
             self.pending.remove(i);
             let w = &pd.wall;
+            let mut shown = *w;
+            shown.note_near(pd.ended_ms, c.spoof_shown_ticks);
             let spoof = w.updates >= c.confirm_updates
                 && pd.ended_ms - w.first_seen_ms >= c.min_spoof_lifetime_ms
+                && shown.near_ms >= c.spoof_min_shown_ms
                 && pd.dist_ticks >= c.spoof_min_distance_ticks
                 && (pd.dist_ticks <= c.spoof_near_ticks || pd.dist_pct <= c.spoof_near_pct)
                 && pd.dist_ticks <= w.approach_from() - c.spoof_min_approach_ticks
@@ -719,6 +767,11 @@ impl WallTracker {
                 WallOutcome::Spoofing
             } else {
                 self.cancelled_total += 1;
+                tracing::debug!(
+                    side = ?w.side, price = %w.price, updates = w.updates, lifetime_ms = pd.ended_ms - w.first_seen_ms,
+                    near_ms = shown.near_ms, dist = pd.dist_ticks, far = w.approach_from(), eaten, lost,
+                    "wall cancelled (not spoofing)"
+                );
                 continue;
             };
             out.push(WallEvent {
@@ -834,7 +887,7 @@ mod tests {
 
     /// The defaults, without the minimum spoof lifetime (the hand-built books step 100 ms).
     fn quick() -> WallConfig {
-        WallConfig { min_spoof_lifetime_ms: 0, ..WallConfig::default() }
+        WallConfig { min_spoof_lifetime_ms: 0, spoof_min_shown_ms: 0, ..WallConfig::default() }
     }
 
     #[test]

@@ -337,3 +337,82 @@ pub fn record_fixture(out: &Path, symbols: usize, steps: usize, seed: u64, max_m
         Err(e) => fail(format!("{}: {e}", raw.display())),
     }
 }
+
+/// Loads the events to evaluate: the dumps when given, else the recording.
+fn evaluation_events(
+    src: &ReplaySource,
+    orderbook: Option<&Path>,
+    trades: Option<&Path>,
+    refresh_s: u64,
+) -> Result<Vec<Event>, String> {
+    if orderbook.is_some() || trades.is_some() {
+        let mut evs = Vec::new();
+        import::import_events(trades, orderbook, refresh_s, &mut |e| {
+            evs.push(e);
+            Ok(())
+        })
+        .map_err(|e| e.to_string())?;
+        return Ok(evs);
+    }
+    let opts = options(src, Pace::Max)?;
+    let paths = Paths::with_data_dir(&data_dir(src));
+    let reader = RecordingReader::open(&paths, opts.period).map_err(|e| e.to_string())?;
+    let (items, _) = reader.collect_all().map_err(|e| e.to_string())?;
+    Ok(items
+        .into_iter()
+        .filter_map(|i| match i {
+            ReplayItem::Event(e) => Some(e),
+            ReplayItem::Run(_) => None,
+        })
+        .collect())
+}
+
+/// `scalper evaluate`.
+pub fn evaluate(
+    src: &ReplaySource,
+    orderbook: Option<&Path>,
+    trades: Option<&Path>,
+    skip_s: u64,
+    inject: usize,
+    seeds: &[u64],
+    output: &str,
+) -> ExitCode {
+    let json = match output {
+        "json" => true,
+        "table" => false,
+        other => return fail(format!("unknown output {other:?}: use table or json")),
+    };
+    let cfg = match &src.config {
+        Some(p) => match Config::load(Some(p)) {
+            Ok(c) => Arc::new(c),
+            Err(e) => return fail(format!("{}: {e}", p.display())),
+        },
+        None => Arc::new(Config::default()),
+    };
+    let events = match evaluation_events(src, orderbook, trades, cfg.universe.refresh_s) {
+        Ok(e) => e,
+        Err(e) => return fail(e),
+    };
+    if events.is_empty() {
+        return fail("no events to evaluate");
+    }
+    let skip_ms = (skip_s as i64).saturating_mul(1000);
+    let report = replay::evaluate::evaluate(&events, cfg.clone(), skip_ms);
+    let injected = (inject > 0).then(|| {
+        let plan = replay::inject::InjectPlan { trials_per_kind: inject, seeds: seeds.to_vec(), ..Default::default() };
+        replay::inject::evaluate_injections(&events, cfg.clone(), &plan)
+    });
+    if json {
+        let v = serde_json::json!({"background": report, "injection": injected});
+        match serde_json::to_string_pretty(&v) {
+            Ok(s) => println!("{s}"),
+            Err(e) => return fail(e),
+        }
+    } else {
+        print!("{}", report.table());
+        if let Some(r) = &injected {
+            print!("\n{}", r.table());
+        }
+    }
+    ExitCode::SUCCESS
+}

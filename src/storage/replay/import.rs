@@ -26,6 +26,17 @@ use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io::{BufRead, BufReader};
+
+/// Opens a dump for reading; a `.zst` file is decompressed on the fly (zstd).
+fn open_text(path: &Path) -> Result<Box<dyn BufRead>, ImportError> {
+    let f = File::open(path).map_err(io_err(path))?;
+    if path.extension().is_some_and(|e| e == "zst") {
+        let d = zstd::stream::read::Decoder::new(f).map_err(io_err(path))?;
+        Ok(Box::new(BufReader::with_capacity(1 << 20, d)))
+    } else {
+        Ok(Box::new(BufReader::with_capacity(1 << 20, f)))
+    }
+}
 use std::path::{Path, PathBuf};
 
 /// Columns the trade CSV must have.
@@ -147,7 +158,7 @@ struct Row {
 /// Streams the rows of a trade CSV.
 struct TradeCsv {
     path: PathBuf,
-    rd: BufReader<File>,
+    rd: Box<dyn BufRead>,
     line: usize,
     buf: String,
     cols: [usize; 6],
@@ -155,8 +166,7 @@ struct TradeCsv {
 
 impl TradeCsv {
     fn open(path: &Path) -> Result<TradeCsv, ImportError> {
-        let f = File::open(path).map_err(io_err(path))?;
-        let mut rd = BufReader::with_capacity(1 << 20, f);
+        let mut rd = open_text(path)?;
         let mut header = String::new();
         rd.read_line(&mut header).map_err(io_err(path))?;
         let names: Vec<&str> = header.trim().trim_start_matches('\u{feff}').split(',').map(str::trim).collect();
@@ -203,7 +213,7 @@ impl TradeCsv {
 /// Streams the market events of an order-book dump.
 struct BookJsonl {
     path: PathBuf,
-    rd: BufReader<File>,
+    rd: Box<dyn BufRead>,
     line: usize,
     buf: String,
     skipped: u64,
@@ -211,10 +221,9 @@ struct BookJsonl {
 
 impl BookJsonl {
     fn open(path: &Path) -> Result<BookJsonl, ImportError> {
-        let f = File::open(path).map_err(io_err(path))?;
         Ok(BookJsonl {
             path: path.to_path_buf(),
-            rd: BufReader::with_capacity(1 << 20, f),
+            rd: open_text(path)?,
             line: 0,
             buf: String::new(),
             skipped: 0,
@@ -351,6 +360,7 @@ impl Merged {
 
 /// Imports Bybit dumps into a recording under `out` (a data directory: the events go to
 /// `out/raw/_global/<hour>.jsonl`). `universe_refresh_s` spaces the `Timer(Universe)` events.
+/// Dumps ending in `.zst` are read through zstd.
 pub fn import_bybit(
     trades: Option<&Path>,
     orderbook: Option<&Path>,
@@ -362,6 +372,23 @@ pub fn import_bybit(
     }
     if super::recording_files(&crate::config::paths::Paths::with_data_dir(out)).is_ok() {
         return Err(ImportError::OutExists(out.to_path_buf()));
+    }
+    let mut w = RecordingWriter::new(out);
+    let summary = import_events(trades, orderbook, universe_refresh_s, &mut |ev| w.write(&ev).map_err(io_err(out)))?;
+    w.finish().map_err(io_err(out))?;
+    Ok(summary)
+}
+
+/// The events an import would record, in order with their `seq`, handed to `sink` instead of a
+/// file (what `scalper evaluate` runs on).
+pub fn import_events(
+    trades: Option<&Path>,
+    orderbook: Option<&Path>,
+    universe_refresh_s: u64,
+    sink: &mut dyn FnMut(Event) -> Result<(), ImportError>,
+) -> Result<ImportSummary, ImportError> {
+    if trades.is_none() && orderbook.is_none() {
+        return Err(ImportError::NoInput);
     }
     // Pass 1: trading rules and turnover per symbol, time span.
     let mut scan: BTreeMap<Symbol, SymbolScan> = BTreeMap::new();
@@ -409,22 +436,21 @@ pub fn import_bybit(
         .collect();
 
     // Pass 2: the recording.
-    let mut w = RecordingWriter::new(out);
     let mut seq = 0u64;
     let mut summary = ImportSummary { instruments: instruments.clone(), ..Default::default() };
-    let mut put = |w: &mut RecordingWriter, mut ev: Event| -> Result<(), ImportError> {
+    let mut put = |mut ev: Event| -> Result<(), ImportError> {
         seq += 1;
         ev.seq = seq;
-        w.write(&ev).map_err(io_err(out))
+        sink(ev)
     };
     let t0 = EventTime::local(first);
-    put(&mut w, Event::new(0, t0, EventKind::Feed { connection: 0, state: FeedState::Connected }))?;
+    put(Event::new(0, t0, EventKind::Feed { connection: 0, state: FeedState::Connected }))?;
     for (sym, s) in &scan {
         let turnover = if span < day { s.turnover * day / span } else { s.turnover };
         let tk = TickerUpdate { symbol: sym.clone(), turnover_24h: Some(turnover), ..Default::default() };
-        put(&mut w, Event::new(0, t0, EventKind::Ticker(tk)))?;
+        put(Event::new(0, t0, EventKind::Ticker(tk)))?;
     }
-    put(&mut w, Event::new(0, t0, EventKind::Universe(instruments)))?;
+    put(Event::new(0, t0, EventKind::Universe(instruments)))?;
     summary.events = 2 + scan.len() as u64;
     let mut next_second = (first.div_euclid(1000) + 1) * 1000;
     let mut seconds = 0u64;
@@ -432,11 +458,11 @@ pub fn import_bybit(
     let mut m = Merged::open(trades, orderbook)?;
     while let Some(ev) = m.next()? {
         while ev.now_ms() >= next_second {
-            put(&mut w, Event::new(0, EventTime::local(next_second), EventKind::Timer(TimerKind::Second)))?;
+            put(Event::new(0, EventTime::local(next_second), EventKind::Timer(TimerKind::Second)))?;
             seconds += 1;
             summary.timers += 1;
             if seconds.is_multiple_of(refresh) {
-                put(&mut w, Event::new(0, EventTime::local(next_second), EventKind::Timer(TimerKind::Universe)))?;
+                put(Event::new(0, EventTime::local(next_second), EventKind::Timer(TimerKind::Universe)))?;
                 summary.timers += 1;
             }
             next_second += 1000;
@@ -449,13 +475,12 @@ pub fn import_bybit(
             EventKind::Book(_) => summary.book_updates += 1,
             _ => summary.other_market += 1,
         }
-        put(&mut w, ev)?;
+        put(ev)?;
     }
     summary.skipped_frames = m.skipped();
     summary.events += summary.timers + summary.trade_batches + summary.book_updates + summary.other_market;
     summary.first_ms = Some(first);
     summary.last_ms = Some(last);
-    w.finish().map_err(io_err(out))?;
     Ok(summary)
 }
 

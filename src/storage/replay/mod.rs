@@ -13,6 +13,8 @@
 //!   into recordings.
 
 pub mod backtest;
+pub mod evaluate;
+pub mod inject;
 pub mod import;
 
 use crate::config::paths::{DataKind, Paths};

@@ -518,6 +518,19 @@ mod tests {
             e.on_event(&Event::new(n, EventTime::local(t0 + n as i64), kind));
         };
         feed(1, EventKind::Universe(vec![inst]));
+        // Baselines an earlier run persisted: warm at once, so the score is live.
+        let v = |value: f64| crate::features::baseline::BaselineValue { value, seconds: 3_600 };
+        let state = crate::features::baseline::BaselineState {
+            ret5_var: v(0.0001),
+            volume_rate: v(1.0),
+            trade_rate: v(1.0),
+            spread_bps: v(5.0),
+            level_size: v(1.0),
+            bid_depth: v(1e5),
+            ask_depth: v(1e5),
+            updated_ms: t0,
+        };
+        feed(1, EventKind::Baselines { symbol: btc.clone(), state });
         feed(
             2,
             EventKind::Book(BookUpdate {

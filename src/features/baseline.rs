@@ -246,11 +246,17 @@ impl SymbolBaselines {
     pub fn close_second(&mut self, s: &SecondSample, frozen: bool, now: TimeMs) {
         let alpha = ewma_alpha(self.cfg.half_life_s);
         let (vc, rc, ms) = (self.cfg.volume_clip, self.cfg.return_clip, self.cfg.min_samples);
-        if let Some(r) = s.ret5_pct.filter(|r| r.is_finite()) {
-            self.short_var.push(r * r, ewma_alpha(SHORT_VAR_HALF_LIFE_S));
-            if !frozen {
-                self.ret5_var.push(r * r, alpha, rc, ms);
+        match s.ret5_pct.filter(|r| r.is_finite()) {
+            Some(r) => {
+                self.short_var.push(r * r, ewma_alpha(SHORT_VAR_HALF_LIFE_S));
+                if !frozen {
+                    self.ret5_var.push(r * r, alpha, rc, ms);
+                }
             }
+            // The first seconds have no 5 s return yet: they still count as market time seen,
+            // so the warm-up is the same `warmup_s` for every baseline.
+            None if !frozen => self.ret5_var.seconds = self.ret5_var.seconds.saturating_add(1),
+            None => {}
         }
         if frozen {
             return;
@@ -500,9 +506,10 @@ mod tests {
         assert!((var - 0.0004).abs() < 1e-9, "{var}");
         // σ(60 s) = √(12 × 0.0004) ≈ 0.069 %.
         assert!((b.sigma_pct(60.0, 0.0) - (0.0048f64).sqrt()).abs() < 1e-9);
-        // A 5 % move in one sample is winsorised at 4 σ: the baseline moves by little.
+        // A 5 % move in one sample is winsorised at 4 σ: one sample in 61 moves the baseline by
+        // a quarter (unclipped, it would have multiplied it by ~1000).
         b.close_second(&calm_second(5.0), false, 60_000);
-        assert!(b.ret5_var() < var * 1.02, "{} vs {var}", b.ret5_var());
+        assert!(b.ret5_var() < var * 1.3, "{} vs {var}", b.ret5_var());
         // ... while the short variance sees it at once.
         assert!(b.volatility_ratio() > 3.0, "{}", b.volatility_ratio());
         // With the default maturity (30 min) a one-minute baseline never judges volatility.

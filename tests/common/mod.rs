@@ -75,3 +75,39 @@ pub async fn probe<T: Send + 'static>(
     .expect("engine running");
     orx.await.expect("probe answered")
 }
+
+/// `../shared/realdata` beside the repository, or `None` (with a note) when it is absent outside
+/// CI. In CI (`CI` set) a missing folder fails the test: the real-market proofs must run there.
+pub fn realdata_dir() -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/realdata");
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!(
+            "{} is missing: CI must have ../shared/realdata beside the clone (the real-market tests read it there)",
+            dir.display()
+        );
+    }
+    eprintln!("note: {} not found; real-data test skipped (it runs in CI)", dir.display());
+    None
+}
+
+/// The events `scalper evaluate` would run on for one set of `../shared/realdata`: its
+/// `book.jsonl.zst` and, when present, `trades.csv.zst`, imported in memory.
+pub fn realdata_events(set: &std::path::Path) -> Vec<scalper::engine::event::Event> {
+    let book = set.join("book.jsonl.zst");
+    let trades = set.join("trades.csv.zst");
+    let mut evs = Vec::new();
+    scalper::storage::replay::import::import_events(
+        trades.is_file().then_some(trades.as_path()),
+        book.is_file().then_some(book.as_path()),
+        15,
+        &mut |e| {
+            evs.push(e);
+            Ok(())
+        },
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", set.display()));
+    evs
+}

@@ -40,6 +40,8 @@ async fn scalperctl_steers_the_demo_engine() {
     // Any positive score arms, so the engine trades quickly and the controls' effects show.
     cfg.thresholds.watch = 0.0;
     cfg.thresholds.arm = 0.0;
+    // The shortest warm-up the configuration allows: nothing is judged before it.
+    cfg.intel.baseline.warmup_s = 10;
     cfg.server.http_addr = "127.0.0.1:0".into();
     cfg.server.grpc_addr = "127.0.0.1:0".into();
     let dir = tempfile::tempdir().unwrap();

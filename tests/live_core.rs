@@ -54,6 +54,9 @@ impl Live {
         let mut s = Live { e: engine(), seq: 0, now: 1_000_000, u: 100, inputs: Vec::new(), outputs: Vec::new() };
         s.ev(EventKind::Feed { connection: 0, state: FeedState::Connected });
         s.ev(EventKind::Universe(vec![inst(SYM), inst("BBBUSDT")]));
+        let now = s.now;
+        s.ev(common::warm_baselines(SYM, now));
+        s.ev(common::warm_baselines("BBBUSDT", now));
         s
     }
     fn ev(&mut self, kind: EventKind) -> Outputs {

@@ -40,11 +40,7 @@ fn no_misfires_on_ordinary_real_market_time_and_the_judgement_is_live() {
             assert!(manip <= 0.01, "{set} {sym}: MANIPULATED {:.1} % of the time", manip * 100.0);
             assert_eq!(e.entries_before_warm, 0, "{set} {sym}: entered before warm-up");
         }
-        assert!(
-            r.global_changes.iter().all(|c| c.2 != "GLOBAL_PANIC"),
-            "{set}: GLOBAL_PANIC: {:?}",
-            r.global_changes
-        );
+        assert!(r.global_changes.iter().all(|c| c.2 != "GLOBAL_PANIC"), "{set}: GLOBAL_PANIC: {:?}", r.global_changes);
         let risk_off = r.global_share_of(GlobalRegime::GlobalRiskOff);
         assert!(risk_off <= 0.02, "{set}: GLOBAL_RISK_OFF {:.1} % of the time", risk_off * 100.0);
         assert_eq!(r.entries_before_warm, 0, "{set}");

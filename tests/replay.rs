@@ -211,6 +211,8 @@ async fn a_recorded_simulator_demo_run_replays_to_the_records_it_wrote() {
     // Eager signals: the run plans entries and trades in SIM, so there is much to reproduce.
     cfg.thresholds.watch = 0.0;
     cfg.thresholds.arm = 0.0;
+    // The shortest warm-up the configuration allows: nothing trades before it.
+    cfg.intel.baseline.warmup_s = 10;
     // A slow debug tick on a busy machine must not flip DEGRADED (a clock decision replay
     // cannot see).
     cfg.engine.degraded_tick_ms = 60_000;
@@ -220,7 +222,7 @@ async fn a_recorded_simulator_demo_run_replays_to_the_records_it_wrote() {
         security: Some(scalper::control::auth::Security::new(Some("t"), None)),
         ..RunOptions::new(Arc::new(cfg), Paths::with_data_dir(dir.path()), cancel.clone())
     }));
-    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    tokio::time::sleep(std::time::Duration::from_secs(15)).await;
     cancel.cancel();
     task.await.unwrap().unwrap();
     sim.shutdown().await;

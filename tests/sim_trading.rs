@@ -45,6 +45,8 @@ impl Sim {
         let mut s = Sim { e, seq: 0, now: 1_000_000, u: 100, records: Vec::new() };
         s.ev(EventKind::Feed { connection: 0, state: FeedState::Connected });
         s.ev(EventKind::Universe(vec![inst()]));
+        let now = s.now;
+        s.ev(common::warm_baselines(SYM, now));
         s
     }
     fn ev(&mut self, kind: EventKind) -> Outputs {

@@ -202,8 +202,7 @@ enum ConfigCmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let offline =
-        matches!(
+    let offline = matches!(
         cli.cmd,
         Cmd::Replay { .. } | Cmd::Backtest { .. } | Cmd::Import { .. } | Cmd::BenchReplay { .. } | Cmd::Evaluate { .. }
     );
@@ -233,15 +232,9 @@ fn main() -> ExitCode {
         Cmd::Replay { src, speed, max: _, out } => tools::replay(&src, speed, &out),
         Cmd::Backtest { src, report, decisions } => tools::backtest(&src, &report, decisions.as_deref()),
         Cmd::Import { trades, orderbook, out } => tools::import(trades.as_deref(), orderbook.as_deref(), &out),
-        Cmd::Evaluate { src, orderbook, trades, skip_s, inject, seeds, output } => tools::evaluate(
-            &src,
-            orderbook.as_deref(),
-            trades.as_deref(),
-            skip_s,
-            inject,
-            &seeds,
-            &output,
-        ),
+        Cmd::Evaluate { src, orderbook, trades, skip_s, inject, seeds, output } => {
+            tools::evaluate(&src, orderbook.as_deref(), trades.as_deref(), skip_s, inject, &seeds, &output)
+        }
         Cmd::BenchReplay { symbols, events, events_per_ms, seed } => {
             tools::bench_replay(symbols, events, events_per_ms, seed)
         }

@@ -354,7 +354,7 @@ fn print_summary(s: &SummaryView) {
                 )
             },
         ),
-        ("symbols", format!("{} ({} valid books)", s.symbols, s.valid_books)),
+        ("symbols", format!("{} ({} valid books, {} warming up)", s.symbols, s.valid_books, g.symbols_warming)),
         ("events processed", s.events_processed.to_string()),
         ("equity", num(g.equity)),
         ("balance", num(g.balance)),
@@ -381,6 +381,10 @@ fn print_symbol(s: &SymbolView) {
         ("category", or_dash(&s.category)),
         ("state", or_dash(&s.state)),
         ("regime", or_dash(&s.regime)),
+        (
+            "baselines",
+            if s.warm { "warm".to_string() } else { format!("{} ({} s left)", s.warm_reason, s.warmup_left_s) },
+        ),
         ("price", num(s.price)),
         ("bid / ask", format!("{} / {}", num(s.bid), num(s.ask))),
         ("mark price", num(s.mark_price)),

@@ -58,6 +58,7 @@ impl From<&SummaryView> for proto::Summary {
             exchange_account_known: g.exchange_account_known,
             live_orders: g.live_orders,
             panic_confirmed: g.panic_confirmed,
+            symbols_warming: g.symbols_warming,
         }
     }
 }
@@ -95,6 +96,7 @@ impl From<proto::Summary> for SummaryView {
                 exchange_account_known: s.exchange_account_known,
                 live_orders: s.live_orders,
                 panic_confirmed: s.panic_confirmed,
+                symbols_warming: s.symbols_warming,
             },
         }
     }
@@ -156,6 +158,9 @@ impl From<&SymbolView> for proto::SymbolDetail {
             book_errors: s.book_errors,
             blacklisted: s.blacklisted,
             position: s.position.as_ref().map(Into::into),
+            warm: s.warm,
+            warmup_left_s: s.warmup_left_s,
+            warm_reason: s.warm_reason.clone(),
         }
     }
 }
@@ -192,6 +197,9 @@ impl From<proto::SymbolDetail> for SymbolView {
             book_errors: s.book_errors,
             blacklisted: s.blacklisted,
             position: s.position.map(Into::into),
+            warm: s.warm,
+            warmup_left_s: s.warmup_left_s,
+            warm_reason: s.warm_reason,
         }
     }
 }
@@ -319,6 +327,9 @@ mod tests {
             last_trade_ms: 20,
             book_errors: 21,
             blacklisted: true,
+            warm: true,
+            warmup_left_s: 22,
+            warm_reason: "warming up: volume 38/60 s".into(),
             position: Some(PositionView {
                 side: "Sell".into(),
                 qty: 22.0,
@@ -370,6 +381,7 @@ mod tests {
                 exchange_account_known: true,
                 live_orders: 15,
                 panic_confirmed: true,
+                symbols_warming: 16,
             },
         };
         assert_eq!(SummaryView::from(proto::Summary::from(&s)), s);

@@ -64,6 +64,9 @@ pub struct GlobalView {
     pub live_orders: u32,
     /// A PANIC was confirmed flat by the exchange's own state.
     pub panic_confirmed: bool,
+    /// Symbols whose baselines are still warming up.
+    #[serde(default)]
+    pub symbols_warming: u32,
 }
 
 /// A manual news flag.
@@ -165,6 +168,15 @@ pub struct SymbolView {
     pub blacklisted: bool,
     /// Open position, if any.
     pub position: Option<PositionView>,
+    /// Baselines warm: judged and enterable.
+    #[serde(default)]
+    pub warm: bool,
+    /// Seconds of live data still needed to be warm (0 when warm).
+    #[serde(default)]
+    pub warmup_left_s: u32,
+    /// What is still cold ("" when warm).
+    #[serde(default)]
+    pub warm_reason: String,
 }
 
 impl SymbolView {
@@ -271,6 +283,7 @@ impl ControlView {
             exchange_account_known: desk.live.ready(),
             live_orders: desk.live.orders.len() as u32,
             panic_confirmed: desk.live.panic_confirmed,
+            symbols_warming: p.symbols().filter(|(_, m)| !m.intel.snapshot().baseline_warm).count() as u32,
             news_flags,
         };
         let symbols = p
@@ -322,6 +335,9 @@ impl ControlView {
                         unrealized_pnl: pos.unrealized().to_f64(),
                         r_multiple: pos.r_multiple(),
                     }),
+                    warm: f.baseline_warm,
+                    warmup_left_s: f.warmup_left_s,
+                    warm_reason: m.intel.baselines().cold_reason().unwrap_or_default(),
                 }
             })
             .collect();
@@ -519,17 +535,7 @@ mod tests {
         };
         feed(1, EventKind::Universe(vec![inst]));
         // Baselines an earlier run persisted: warm at once, so the score is live.
-        let v = |value: f64| crate::features::baseline::BaselineValue { value, seconds: 3_600 };
-        let state = crate::features::baseline::BaselineState {
-            ret5_var: v(0.0001),
-            volume_rate: v(1.0),
-            trade_rate: v(1.0),
-            spread_bps: v(5.0),
-            level_size: v(1.0),
-            bid_depth: v(1e5),
-            ask_depth: v(1e5),
-            updated_ms: t0,
-        };
+        let state = crate::features::baseline::BaselineState::steady(0.0001, 1.0, 1.0, 5.0, 1.0, 1e5, t0);
         feed(1, EventKind::Baselines { symbol: btc.clone(), state });
         feed(
             2,

@@ -10,6 +10,7 @@
 use crate::config::Config;
 use crate::domain::{EventTime, Fixed, Price, Qty, Side, Symbol, TimeMs};
 use crate::engine::event::{Event, EventKind, FeedState, TimerKind};
+use crate::features::baseline::BaselineState;
 use crate::market::data::{BookAction, BookUpdate, Instrument, InstrumentStatus, Level, Trade, TradeBatch};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -331,13 +332,20 @@ impl TradingMarket {
         self.ev(EventTime { exchange_ms: Some(now), recv_ms: now + 1 }, EventKind::Book(upd))
     }
 
-    /// The set-up events: feed connected, the universe and a snapshot per symbol.
+    /// The set-up events: feed connected, the universe, each symbol's baselines (as a restart
+    /// restores them from its profile, so it trades without a warm-up) and a snapshot per symbol.
     pub fn setup(&mut self) -> Vec<Event> {
         let now = self.now;
         let mut out =
             vec![self.ev(EventTime::local(now), EventKind::Feed { connection: 0, state: FeedState::Connected })];
         let insts = self.walkers.iter().map(|w| instrument(w.symbol.clone(), Self::TICK, "0.1")).collect();
         out.push(self.ev(EventTime::local(now), EventKind::Universe(insts)));
+        for w in 0..self.walkers.len() {
+            let symbol = self.walkers[w].symbol.clone();
+            // A tick or two per step on a ~100 price: σ(5 s) ≈ 0.1 %, 20 units a level.
+            let state = BaselineState::steady(0.01, 10.0, 5.0, 10.0, 20.0, 20_000.0, now);
+            out.push(self.ev(EventTime::local(now), EventKind::Baselines { symbol, state }));
+        }
         for w in 0..self.walkers.len() {
             out.push(self.book_event(w, true, true));
         }

@@ -634,11 +634,12 @@ impl WallTracker {
                             far_prev: old.far_prev,
                             far_since_ms: old.far_since_ms,
                             updates: old.updates.saturating_add(1),
-                            near_ms: old.near_ms + if (0..=self.cfg.spoof_shown_ticks).contains(&old.dist_ticks) {
-                                (now - old.noted_ms).max(0)
-                            } else {
-                                0
-                            },
+                            near_ms: old.near_ms
+                                + if (0..=self.cfg.spoof_shown_ticks).contains(&old.dist_ticks) {
+                                    (now - old.noted_ms).max(0)
+                                } else {
+                                    0
+                                },
                             ..fresh
                         }
                     }

@@ -244,6 +244,10 @@ pub struct Metrics {
     pub exchange_account_known: IntGauge,
     /// Orders sent to the exchange and not yet seen to end.
     pub live_orders: IntGauge,
+    /// `scalper_symbols_warming`: symbols whose baselines are still warming up.
+    pub symbols_warming: IntGauge,
+    /// `scalper_symbol_warmup_left_seconds`: live data a symbol still needs to be warm.
+    pub symbol_warmup_left: GaugeVec,
     /// 1 once a PANIC was confirmed flat by the exchange (until the next PANIC).
     pub panic_confirmed: IntGauge,
     /// Order creates of the private connector by outcome ([`CREATE_OUTCOMES`]).
@@ -387,6 +391,10 @@ impl Metrics {
             "1 while the exchange account is known (private stream connected and reconciled): LIVE possible"
         ));
         let live_orders = reg!(IntGauge::new("live_orders", "Orders sent to the exchange and not yet seen to end"));
+        let symbols_warming = reg!(IntGauge::new(
+            "symbols_warming",
+            "Symbols whose baselines are still warming up (not judged, not entered)"
+        ));
         let panic_confirmed =
             reg!(IntGauge::new("panic_confirmed", "1 once a PANIC was confirmed flat by the exchange's own state"));
         let private_creates = reg!(IntCounterVec::new(
@@ -452,6 +460,11 @@ impl Metrics {
         let symbol_wall_score =
             reg!(sym_gauge("symbol_wall_score", "Wall score per symbol and book side (bid, ask)", &["side"]));
         let symbol_spoofing_score = reg!(sym_gauge("symbol_spoofing_score", "Spoofing score per symbol", &[]));
+        let symbol_warmup_left = reg!(sym_gauge(
+            "symbol_warmup_left_seconds",
+            "Seconds of live data a symbol still needs before its baselines are warm (0 = warm)",
+            &[]
+        ));
         let symbol_pump_state = reg!(sym_gauge(
             "symbol_pump_state",
             &format!("Pump phase per symbol: {}", codes::mapping(codes::PUMP)),
@@ -556,6 +569,8 @@ impl Metrics {
             private_feed_status,
             exchange_account_known,
             live_orders,
+            symbols_warming,
+            symbol_warmup_left,
             panic_confirmed,
             private_creates,
             private_reconciliations,
@@ -743,6 +758,7 @@ impl Metrics {
         });
         self.exchange_account_known.set(b(gl.exchange_account_known));
         self.live_orders.set(i64::from(gl.live_orders));
+        self.symbols_warming.set(i64::from(gl.symbols_warming));
         self.panic_confirmed.set(b(gl.panic_confirmed));
         self.global_panic.set(b(gl.global_panic));
         let last_md = v.last_market_data_ms();
@@ -768,6 +784,7 @@ impl Metrics {
             self.symbol_score.with_label_values(&[l[0], l[1], "long"]).set(s.score_long);
             self.symbol_score.with_label_values(&[l[0], l[1], "short"]).set(s.score_short);
             self.symbol_state.with_label_values(&l).set(codes::code(codes::STATE, &s.state) as f64);
+            self.symbol_warmup_left.with_label_values(&l).set(f64::from(s.warmup_left_s));
             let (size, pnl, r) =
                 s.position.as_ref().map(|p| (p.signed_qty(), p.unrealized_pnl, p.r_multiple)).unwrap_or_default();
             self.symbol_position_size.with_label_values(&l).set(size);
@@ -796,6 +813,7 @@ impl Metrics {
             &self.symbol_min_move,
             &self.symbol_news_impact,
             &self.symbol_state,
+            &self.symbol_warmup_left,
             &self.symbol_position_size,
             &self.symbol_position_pnl,
             &self.symbol_position_r,

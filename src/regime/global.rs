@@ -501,7 +501,10 @@ mod tests {
         assert_eq!(g.observe(&eth, &flat_z(snap(0.0, 1.2, 1.0)), 0).map(|c| c.to), Some(GlobalRegime::GlobalRiskOff));
         // 0.8 % is below the enter threshold (1 %) but above the exit one (0.6 %): stays.
         assert!(g.observe(&eth, &flat_z(snap(0.0, 0.8, 1.0)), 60_000).is_none());
-        assert_eq!(g.observe(&eth, &flat_z(snap(0.0, 0.5, 1.0)), 61_000).map(|c| c.to), Some(GlobalRegime::GlobalNormal));
+        assert_eq!(
+            g.observe(&eth, &flat_z(snap(0.0, 0.5, 1.0)), 61_000).map(|c| c.to),
+            Some(GlobalRegime::GlobalNormal)
+        );
     }
 
     #[test]

@@ -111,3 +111,10 @@ pub fn realdata_events(set: &std::path::Path) -> Vec<scalper::engine::event::Eve
     .unwrap_or_else(|e| panic!("{}: {e}", set.display()));
     evs
 }
+
+/// Baselines an earlier run persisted for `symbol` (σ(5 s) 0.1 %, hour-deep), fed right after the
+/// universe so a core test trades without the 60 s warm-up — as a restart restores them.
+pub fn warm_baselines(symbol: &str, now_ms: i64) -> scalper::engine::event::EventKind {
+    let state = scalper::features::baseline::BaselineState::steady(0.01, 10.0, 5.0, 10.0, 10.0, 50_000.0, now_ms);
+    scalper::engine::event::EventKind::Baselines { symbol: Symbol::new(symbol), state }
+}

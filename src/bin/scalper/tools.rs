@@ -355,7 +355,7 @@ fn evaluation_events(
         return Ok(evs);
     }
     let opts = options(src, Pace::Max)?;
-    let paths = Paths::with_data_dir(&data_dir(src));
+    let paths = Paths::with_data_dir(data_dir(src));
     let reader = RecordingReader::open(&paths, opts.period).map_err(|e| e.to_string())?;
     let (items, _) = reader.collect_all().map_err(|e| e.to_string())?;
     Ok(items

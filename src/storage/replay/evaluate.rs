@@ -16,9 +16,9 @@ use crate::engine::core::CorePipeline;
 use crate::engine::event::{Event, EventKind, TimerKind};
 use crate::engine::output::{Output, Outputs};
 use crate::engine::Engine;
+use crate::features::PumpState;
 use crate::regime::global::GlobalRegime;
 use crate::regime::symbol::RegimeState;
-use crate::features::PumpState;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -331,11 +331,25 @@ impl EvalReport {
         let _ = writeln!(
             o,
             "\n{:<14} {:>6} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>6} {:>6} {:>6} {:>6} {:>8} {:>6}",
-            "symbol", "warm s", "NORMAL", "PUMP", "MANIP", "NEWS", "COOL", "pumping", "spoof", "absorb", "wall/m", "entry", "cold-ent", "score"
+            "symbol",
+            "warm s",
+            "NORMAL",
+            "PUMP",
+            "MANIP",
+            "NEWS",
+            "COOL",
+            "pumping",
+            "spoof",
+            "absorb",
+            "wall/m",
+            "entry",
+            "cold-ent",
+            "score"
         );
         for (s, e) in &self.symbols {
             let r = |k: &str| pct(share(&e.regime_share, k));
-            let pumping = share(&e.pump_share, "PUMPING") + share(&e.pump_share, "BLOWOFF") + share(&e.pump_share, "DUMP");
+            let pumping =
+                share(&e.pump_share, "PUMPING") + share(&e.pump_share, "BLOWOFF") + share(&e.pump_share, "DUMP");
             let _ = writeln!(
                 o,
                 "{:<14} {:>6} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>6} {:>6} {:>6.1} {:>6} {:>8} {:>6.1}",

@@ -221,13 +221,7 @@ struct BookJsonl {
 
 impl BookJsonl {
     fn open(path: &Path) -> Result<BookJsonl, ImportError> {
-        Ok(BookJsonl {
-            path: path.to_path_buf(),
-            rd: open_text(path)?,
-            line: 0,
-            buf: String::new(),
-            skipped: 0,
-        })
+        Ok(BookJsonl { path: path.to_path_buf(), rd: open_text(path)?, line: 0, buf: String::new(), skipped: 0 })
     }
 
     /// The next frame's events (several for a multi-liquidation frame).

@@ -50,8 +50,13 @@ pub enum InjectKind {
 
 impl InjectKind {
     /// All kinds.
-    pub const ALL: [InjectKind; 5] =
-        [InjectKind::Pump, InjectKind::PumpAndDump, InjectKind::SpoofWall, InjectKind::AbsorbingWall, InjectKind::NewsShock];
+    pub const ALL: [InjectKind; 5] = [
+        InjectKind::Pump,
+        InjectKind::PumpAndDump,
+        InjectKind::SpoofWall,
+        InjectKind::AbsorbingWall,
+        InjectKind::NewsShock,
+    ];
     /// Label.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -81,7 +86,13 @@ pub struct InjectPlan {
 
 impl Default for InjectPlan {
     fn default() -> Self {
-        InjectPlan { trials_per_kind: 2, seeds: vec![1, 2, 3], kinds: InjectKind::ALL.to_vec(), lead_ms: 75_000, tail_ms: 60_000 }
+        InjectPlan {
+            trials_per_kind: 2,
+            seeds: vec![1, 2, 3],
+            kinds: InjectKind::ALL.to_vec(),
+            lead_ms: 75_000,
+            tail_ms: 60_000,
+        }
     }
 }
 
@@ -165,7 +176,11 @@ impl InjectionReport {
     pub fn table(&self) -> String {
         use std::fmt::Write;
         let mut o = String::new();
-        let _ = writeln!(o, "{:<16} {:>6} {:>8} {:>7} {:>12} {:>9} {:>10}", "injected", "trials", "detected", "recall", "median delay", "max delay", "spoof-call");
+        let _ = writeln!(
+            o,
+            "{:<16} {:>6} {:>8} {:>7} {:>12} {:>9} {:>10}",
+            "injected", "trials", "detected", "recall", "median delay", "max delay", "spoof-call"
+        );
         for (k, s) in &self.kinds {
             let d = |x: Option<f64>| x.map(|v| format!("{v:.1} s")).unwrap_or_else(|| "-".into());
             let _ = writeln!(
@@ -181,7 +196,16 @@ impl InjectionReport {
             );
         }
         for t in self.trials.iter().filter(|t| !t.detected) {
-            let _ = writeln!(o, "  missed: {} {} seed {} at {}: {} ({})", t.kind.as_str(), t.symbol, t.seed, t.t0_ms, t.what, t.note);
+            let _ = writeln!(
+                o,
+                "  missed: {} {} seed {} at {}: {} ({})",
+                t.kind.as_str(),
+                t.symbol,
+                t.seed,
+                t.t0_ms,
+                t.what,
+                t.note
+            );
         }
         o
     }
@@ -228,14 +252,8 @@ impl RealBook {
     }
     /// Median size of the top 20 levels of both sides.
     fn median_level(&self) -> f64 {
-        let mut v: Vec<f64> = self
-            .bids
-            .iter()
-            .rev()
-            .take(20)
-            .chain(self.asks.iter().take(20))
-            .map(|(_, q)| q.to_f64())
-            .collect();
+        let mut v: Vec<f64> =
+            self.bids.iter().rev().take(20).chain(self.asks.iter().take(20)).map(|(_, q)| q.to_f64()).collect();
         if v.is_empty() {
             return 0.0;
         }
@@ -698,7 +716,11 @@ fn run_trial(stream: &[Event], sym: &Symbol, cfg: &Arc<Config>, expect: &Expect)
             let to = b.get("to").and_then(|k| k.as_str()).unwrap_or("");
             match expect {
                 Expect::Pump { t0, dump_at } => {
-                    if now >= *t0 && first_hit.is_none() && ((kind == "PUMP" && matches!(to, "PUMPING" | "BLOWOFF")) || (kind == "REGIME" && to == "PUMP")) {
+                    if now >= *t0
+                        && first_hit.is_none()
+                        && ((kind == "PUMP" && matches!(to, "PUMPING" | "BLOWOFF"))
+                            || (kind == "REGIME" && to == "PUMP"))
+                    {
                         first_hit = Some(now);
                     }
                     if let Some(d0) = dump_at {
@@ -739,13 +761,24 @@ fn run_trial(stream: &[Event], sym: &Symbol, cfg: &Arc<Config>, expect: &Expect)
             };
             (ok, first_hit.map(|h| h - t0), 0, note)
         }
-        Expect::Spoof { pull, .. } => {
-            (first_hit.is_some(), first_hit.map(|h| h - pull), spoof_calls, if first_hit.is_none() { format!("{warm_note}no SPOOFING verdict at the wall") } else { String::new() })
-        }
-        Expect::Absorb { .. } => (spoof_calls == 0, None, spoof_calls, if spoof_calls > 0 { "called SPOOFING".into() } else { String::new() }),
-        Expect::News { t0 } => {
-            (first_hit.is_some(), first_hit.map(|h| h - t0), 0, if first_hit.is_none() { format!("{warm_note}no NEWS_DRIVEN") } else { String::new() })
-        }
+        Expect::Spoof { pull, .. } => (
+            first_hit.is_some(),
+            first_hit.map(|h| h - pull),
+            spoof_calls,
+            if first_hit.is_none() { format!("{warm_note}no SPOOFING verdict at the wall") } else { String::new() },
+        ),
+        Expect::Absorb { .. } => (
+            spoof_calls == 0,
+            None,
+            spoof_calls,
+            if spoof_calls > 0 { "called SPOOFING".into() } else { String::new() },
+        ),
+        Expect::News { t0 } => (
+            first_hit.is_some(),
+            first_hit.map(|h| h - t0),
+            0,
+            if first_hit.is_none() { format!("{warm_note}no NEWS_DRIVEN") } else { String::new() },
+        ),
     }
 }
 
@@ -804,11 +837,19 @@ pub fn evaluate_injections(events: &[Event], cfg: Arc<Config>, plan: &InjectPlan
                         let rise = ticks_of_pct(pct);
                         let (dump_at, dump_ms, fall) = if kind == InjectKind::PumpAndDump {
                             let at = t0 + dur + rng.random_range(3_000..10_000);
-                            (Some(at), rng.random_range(5_000..15_000), (rise as f64 * rng.random_range(1.0..1.3)) as i64)
+                            (
+                                Some(at),
+                                rng.random_range(5_000..15_000),
+                                (rise as f64 * rng.random_range(1.0..1.3)) as i64,
+                            )
                         } else {
                             (None, 0, 0)
                         };
-                        let what = format!("+{pct:.1} % over {:.0} s{}", dur as f64 / 1000.0, if dump_at.is_some() { ", then dumped" } else { "" });
+                        let what = format!(
+                            "+{pct:.1} % over {:.0} s{}",
+                            dur as f64 / 1000.0,
+                            if dump_at.is_some() { ", then dumped" } else { "" }
+                        );
                         let end = dump_at.map(|d| d + dump_ms).unwrap_or(t0 + dur) + 30_000;
                         (
                             Script::Move { t0, dur_ms: dur, rise, dump_at, dump_ms, fall, vol_per_s },
@@ -822,7 +863,15 @@ pub fn evaluate_injections(events: &[Event], cfg: Arc<Config>, plan: &InjectPlan
                         let pct: f64 = rng.random_range(1.5..3.0);
                         let dur = rng.random_range(3_000..6_000);
                         (
-                            Script::Move { t0, dur_ms: dur, rise: -ticks_of_pct(pct), dump_at: None, dump_ms: 0, fall: 0, vol_per_s },
+                            Script::Move {
+                                t0,
+                                dur_ms: dur,
+                                rise: -ticks_of_pct(pct),
+                                dump_at: None,
+                                dump_ms: 0,
+                                fall: 0,
+                                vol_per_s,
+                            },
                             Expect::News { t0 },
                             format!("HACK flag, −{pct:.1} % over {:.0} s", dur as f64 / 1000.0),
                             t0 - plan.lead_ms,
@@ -840,7 +889,15 @@ pub fn evaluate_injections(events: &[Event], cfg: Arc<Config>, plan: &InjectPlan
                         };
                         let size = wall_size(&mut rng);
                         (
-                            Script::Wall { side, price: wall, size, t0: place, pull: Some(pull), eat_at: None, eat_ms: 0 },
+                            Script::Wall {
+                                side,
+                                price: wall,
+                                size,
+                                t0: place,
+                                pull: Some(pull),
+                                eat_at: None,
+                                eat_ms: 0,
+                            },
                             Expect::Spoof { price: Price::from_ticks(wall, bg.tick), pull },
                             format!(
                                 "{} wall at {} ({} × median), {dist} ticks out, pulled after {:.1} s",
@@ -862,7 +919,12 @@ pub fn evaluate_injections(events: &[Event], cfg: Arc<Config>, plan: &InjectPlan
                         (
                             Script::Wall { side, price, size, t0, pull: None, eat_at: Some(eat_at), eat_ms },
                             Expect::Absorb { price: Price::from_ticks(price, bg.tick) },
-                            format!("{} wall {} × median at the touch, eaten in {:.1} s", if side == Side::Buy { "bid" } else { "ask" }, (size.to_f64() / median).round(), eat_ms as f64 / 1000.0),
+                            format!(
+                                "{} wall {} × median at the touch, eaten in {:.1} s",
+                                if side == Side::Buy { "bid" } else { "ask" },
+                                (size.to_f64() / median).round(),
+                                eat_ms as f64 / 1000.0
+                            ),
                             t0 - plan.lead_ms,
                             (eat_at + eat_ms + 20_000).min(bg.last_ms + 1),
                         )
@@ -875,7 +937,17 @@ pub fn evaluate_injections(events: &[Event], cfg: Arc<Config>, plan: &InjectPlan
                     Expect::Spoof { pull, .. } => pull,
                     _ => t0,
                 };
-                trials.push(Trial { kind, symbol: sym.as_str().to_string(), seed, t0_ms, what, detected, delay_ms, spoofing_calls, note });
+                trials.push(Trial {
+                    kind,
+                    symbol: sym.as_str().to_string(),
+                    seed,
+                    t0_ms,
+                    what,
+                    detected,
+                    delay_ms,
+                    spoofing_calls,
+                    note,
+                });
             }
         }
     }
@@ -896,49 +968,5 @@ mod tests {
         assert!(pull >= 1_000 && path.iter().find(|p| p.t == pull).unwrap().bid - wall == 1);
         // Asks never approach from above in a falling market.
         assert!(spoof_spot(&path, 0, Side::Sell, 4).is_none());
-    }
-}
-
-#[cfg(test)]
-mod debug_tests {
-    use super::*;
-    #[test]
-    #[ignore]
-    fn debug_spoof() {
-        let mut evs = Vec::new();
-        let d = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/realdata/binance_um_0718");
-        super::super::import::import_events(Some(&d.join("trades.csv.zst")), Some(&d.join("book.jsonl.zst")), 15, &mut |e| {
-            evs.push(e);
-            Ok(())
-        })
-        .unwrap();
-        let env = |k: &str| std::env::var(k).unwrap();
-        let sym = Symbol::new(&env("SYM"));
-        let side = if env("SIDE") == "bid" { Side::Buy } else { Side::Sell };
-        let pull_t: i64 = env("PULL").parse().unwrap();
-        let dist: i64 = env("DIST").parse().unwrap();
-        let bg = background(&evs, &sym).unwrap();
-        let mut from = pull_t - 11_000;
-        let (place, wall, pull) = loop {
-            let x = spoof_spot(&bg.path, from, side, dist).unwrap();
-            if x.2 == pull_t { break x; }
-            from = x.0 + 1;
-        };
-        eprintln!("place {place} wall {wall} pull {pull}");
-        let script = Script::Wall { side, price: wall, size: Qty::from_f64(env("SIZE").parse().unwrap()), t0: place, pull: Some(pull), eat_at: None, eat_ms: 0 };
-        let stream = injected_stream(&evs, &sym, &bg, script, None, place - 75_000, pull + 5_000);
-        let mut ev = Evaluator::new(Arc::new(Config::default()), 0);
-        for e in &stream {
-            let out = ev.feed(e);
-            let now = e.now_ms();
-            if now >= place - 200 && now <= pull + 1500 {
-                let m = ev.core().symbol(&sym).unwrap();
-                let lvl = m.book.top_n(side, 20).find(|l| l.price.to_ticks(bg.tick) == wall).map(|l| l.qty);
-                let (b, a) = (m.book.best_bid().map(|l| l.price), m.book.best_ask().map(|l| l.price));
-                if b.is_none() { eprintln!("INVALID after {:?}", e.kind); }
-                eprintln!("{now} {:?} bid {b:?} ask {a:?} wall-level {lvl:?} walls {} outs {}", match &e.kind { EventKind::Book(u) => format!("book {:?} u{}", u.action, u.update_id), EventKind::Trades(_) => "trades".into(), k => format!("{:?}", std::mem::discriminant(k)) }, m.intel.snapshot().ask_walls + m.intel.snapshot().bid_walls, out.items.len());
-                for o in &out.items { if let Output::Record(r) = o { if r.body.get("kind").is_some() { eprintln!("   {}", r.body); } } }
-            }
-        }
     }
 }

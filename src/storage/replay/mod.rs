@@ -14,8 +14,8 @@
 
 pub mod backtest;
 pub mod evaluate;
-pub mod inject;
 pub mod import;
+pub mod inject;
 
 use crate::config::paths::{DataKind, Paths};
 use crate::config::Config;

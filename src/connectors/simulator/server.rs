@@ -30,6 +30,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/v5/market/orderbook", get(orderbook))
         .route("/v5/market/tickers", get(tickers))
         .route("/v5/market/time", get(time))
+        .route("/v5/market/kline", get(kline))
         .route("/v5/public/linear", get(ws_public))
         .merge(super::private_http::routes())
         .with_state(shared)
@@ -116,6 +117,16 @@ async fn orderbook(State(sh): State<Arc<Shared>>, q: Q) -> Response {
 
 async fn tickers(State(sh): State<Arc<Shared>>, q: Q) -> Response {
     rest(&sh, q, true, |ex, ps| ex.tickers(p(ps, "symbol")))
+}
+
+/// `category` is optional here (Bybit defaults it to `linear`); any other value is refused.
+async fn kline(State(sh): State<Arc<Shared>>, q: Q) -> Response {
+    rest(&sh, q, false, |ex, ps| {
+        if p(ps, "category").is_some_and(|c| c != "linear") {
+            return Err(RestError(10001, "Illegal category".into()));
+        }
+        ex.kline(p(ps, "symbol"), p(ps, "interval"), p(ps, "start"), p(ps, "end"), p(ps, "limit"))
+    })
 }
 
 async fn time(State(sh): State<Arc<Shared>>, q: Q) -> Response {

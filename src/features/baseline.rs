@@ -54,6 +54,11 @@ pub struct BaselineConfig {
     /// Floor of σ(60 s), in ticks of the price: a symbol that barely trades is not "calm enough"
     /// for one tick to be a many-σ move.
     pub sigma_floor_ticks: f64,
+    /// One-minute klines the live edge fetches per symbol at start and at a listing to seed the
+    /// baselines (`/v5/market/kline`, the still-open minute dropped). 0 = no fetch (warm-up from
+    /// live data or a persisted profile only). In [0, 1000]; below `min_klines` a fetch cannot
+    /// make anything warm.
+    pub seed_klines: u16,
 }
 
 impl Default for BaselineConfig {
@@ -67,6 +72,7 @@ impl Default for BaselineConfig {
             min_klines: 30,
             restore_max_age_s: 6 * 3_600,
             sigma_floor_ticks: 2.0,
+            seed_klines: 120,
         }
     }
 }
@@ -93,6 +99,14 @@ impl BaselineConfig {
         }
         if !(self.sigma_floor_ticks.is_finite() && self.sigma_floor_ticks >= 0.0) {
             e.push(format!("{prefix}.sigma_floor_ticks must be >= 0, got {}", self.sigma_floor_ticks));
+        }
+        if self.seed_klines > 1_000 {
+            e.push(format!("{prefix}.seed_klines must be in [0, 1000], got {}", self.seed_klines));
+        } else if self.seed_klines > 0 && (self.seed_klines as usize) <= self.min_klines {
+            e.push(format!(
+                "{prefix}.seed_klines must be 0 or above min_klines ({}; one fetched minute is still open), got {}",
+                self.min_klines, self.seed_klines
+            ));
         }
     }
 }

@@ -656,9 +656,9 @@ fn row_fixed(v: &serde_json::Value, what: &str) -> Result<Fixed, String> {
     Fixed::parse(&text).map_err(|e| format!("{what} {text:?}: {e}"))
 }
 
-/// One row `[startTime, open, high, low, close, volume, turnover]` → a candle. Prices must be
-/// > 0 with `low <= open, close <= high`; volume and turnover >= 0. Turnover with more than
-/// eight decimals is rounded (it is an analytics figure).
+/// One row `[startTime, open, high, low, close, volume, turnover]` → a candle. Every price
+/// must be positive with `low <= open, close <= high`; volume and turnover non-negative.
+/// Turnover with more than eight decimals is rounded (it is an analytics figure).
 pub fn parse_kline_row(row: &serde_json::Value) -> Result<Kline, String> {
     let a = row.as_array().ok_or_else(|| format!("row is not an array: {row}"))?;
     if a.len() < 7 {

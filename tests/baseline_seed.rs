@@ -312,3 +312,69 @@ async fn a_restart_restores_baselines_from_the_profiles_and_is_warm_at_once() {
     second.stop().await;
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seeder_goes_prime_first_by_turnover_within_its_rate_and_counts_every_outcome() {
+    use scalper::engine::event::EventKind;
+    use scalper::engine::seeder::{self, SeedRequest, SeederConfig};
+    use scalper::features::baseline::BaselineState;
+    let sim = SimExchange::start(SimConfig { seed: 3, symbols: 60, clock: ClockMode::Manual, ..SimConfig::default() })
+        .await
+        .unwrap();
+    sim.advance(5).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::with_data_dir(dir.path());
+    std::fs::create_dir_all(paths.profiles_dir()).unwrap();
+    let now = runtime::wall_ms();
+    let profile = |updated_ms| serde_json::json!({"symbol": "X", "baselines": BaselineState { updated_ms, ..BaselineState::default() }});
+    std::fs::write(paths.profile_file(&Symbol::new("BTCUSDT")), profile(now - 1_000).to_string()).unwrap();
+    std::fs::write(paths.profile_file(&Symbol::new("ETHUSDT")), profile(now - 7 * 3_600_000).to_string()).unwrap();
+    std::fs::write(paths.profile_file(&Symbol::new("SIM001USDT")), "{not json").unwrap();
+    let metrics = Arc::new(scalper::monitoring::metrics::Metrics::new());
+    let (tx, mut rx) = mpsc::channel(1_000);
+    let cfg =
+        SeederConfig { seed_klines: 50, restore_max_age_s: 6 * 3_600, concurrency: 1, rate_per_s: 20.0, burst: 5.0 };
+    let rest = Arc::new(PublicRest::new(&sim.rest_url()).unwrap());
+    let h = seeder::spawn(cfg, rest, paths, tx, metrics.clone(), CancellationToken::new());
+    // Queued in symbol order; Prime (BTC, ETH) first, then by turnover (SIM060 highest).
+    let symbols: Vec<Symbol> = sim.symbols().into_iter().map(|s| s.symbol).collect();
+    let batch = symbols
+        .iter()
+        .enumerate()
+        .map(|(i, s)| SeedRequest {
+            symbol: s.clone(),
+            prime: matches!(s.as_str(), "BTCUSDT" | "ETHUSDT"),
+            turnover: i as f64,
+        })
+        .collect();
+    let started = Instant::now();
+    h.request(batch);
+    drop(h);
+    let mut order = Vec::new();
+    while let Some(ev) = tokio::time::timeout(Duration::from_secs(30), rx.recv()).await.expect("seeding finishes") {
+        match ev.kind {
+            EventKind::Baselines { symbol, .. } => order.push(format!("profile:{symbol}")),
+            EventKind::History(h) => {
+                assert_eq!(h.interval_min, 1);
+                assert_eq!(h.klines.len(), 49, "{}: 50 fetched, the open minute dropped", h.symbol);
+                order.push(h.symbol.as_str().to_string());
+            }
+            other => panic!("unexpected event {other:?}"),
+        }
+    }
+    let took = started.elapsed();
+    // 60 kline requests at 20/s after a burst of 5: at least 2.75 s.
+    assert!(took >= Duration::from_millis(2_600), "60 requests in {took:?}: faster than the rate");
+    assert_eq!(sim.counters().rest_requests, 60);
+    // Both Prime: ETHUSDT (turnover 1) before BTCUSDT (0); a profile before its klines.
+    let mut want = vec!["ETHUSDT".to_string(), "profile:BTCUSDT".into(), "BTCUSDT".into()];
+    let mut others: Vec<&Symbol> = symbols.iter().filter(|s| !matches!(s.as_str(), "BTCUSDT" | "ETHUSDT")).collect();
+    others.reverse();
+    want.extend(others.into_iter().map(|s| s.as_str().to_string()));
+    assert_eq!(order, want);
+    let get = |src: &str, r: &str| metrics.baseline_seeds.with_label_values(&[src, r]).get();
+    assert_eq!((get("profile", "ok"), get("profile", "stale"), get("profile", "error")), (1, 1, 1));
+    assert_eq!(get("profile", "missing"), 57);
+    assert_eq!((get("kline", "ok"), get("kline", "error")), (60, 0));
+    sim.shutdown().await;
+}

@@ -341,6 +341,25 @@ mod tests {
     }
 
     #[test]
+    fn seed_klines_is_validated() {
+        use crate::features::baseline::BaselineConfig;
+        let check = |n: u16| {
+            let mut e = Vec::new();
+            BaselineConfig { seed_klines: n, ..BaselineConfig::default() }.validate("intel.baseline", &mut e);
+            e
+        };
+        assert!(check(0).is_empty(), "0 disables the fetch");
+        assert!(check(120).is_empty() && check(1_000).is_empty());
+        assert!(check(30)[0].contains("seed_klines"), "min_klines fetched minus the open one cannot warm");
+        assert!(check(1_001)[0].contains("[0, 1000]"));
+        let cfg = crate::config::Config::default();
+        let s = SeederConfig::from_config(&cfg);
+        assert_eq!((s.seed_klines, s.restore_max_age_s), (120, cfg.intel.baseline.restore_max_age_s));
+        // Well inside Bybit's 600 requests / 5 s per IP.
+        assert!(s.rate_per_s * 5.0 + s.burst <= 600.0 / 4.0);
+    }
+
+    #[test]
     fn profile_baselines_missing_absent_or_broken() {
         let dir = tempfile::tempdir().unwrap();
         let paths = Paths::with_data_dir(dir.path());

@@ -202,14 +202,16 @@ fn sim_config() -> SimConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engine_seeds_volatility_baselines_from_klines_within_seconds() {
-    let sim = SimExchange::start(sim_config()).await.unwrap();
+    let listing =
+        scalper::connectors::simulator::UniverseEvent::NewListing { symbol: "SIMNEWUSDT".into(), at_ms: 3_000 };
+    let sim = SimExchange::start(SimConfig { events: vec![listing], ..sim_config() }).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let run = Run::start(&sim, dir.path(), |_| {});
+    let run = Run::start(&sim, dir.path(), |c| c.universe.refresh_s = 1);
     // Every symbol's volatility baseline is warm long before the 60 s live warm-up could do it.
     let deadline = started + Duration::from_secs(15);
     loop {
-        let w = run.warmth().await;
+        let w: Vec<_> = run.warmth().await.into_iter().filter(|(s, _, _)| s.as_str() != "SIMNEWUSDT").collect();
         if w.len() >= 8 && w.iter().all(|(_, vol, _)| *vol) {
             break;
         }
@@ -235,6 +237,20 @@ async fn engine_seeds_volatility_baselines_from_klines_within_seconds() {
     let ok = run.metrics.baseline_seeds.with_label_values(&["kline", "ok"]).get();
     assert!(ok >= 8, "kline seeds counted: {ok}");
     assert_eq!(run.metrics.baseline_seeds.with_label_values(&["kline", "error"]).get(), 0);
+    // A listing during the run is seeded the same way; Bybit has no history for it yet, so its
+    // few klines are not taken and it warms up from live data.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let rec = loop {
+        if let Some(r) = seeded_records(dir.path(), "SIMNEWUSDT").into_iter().next() {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "the new listing was never seeded");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(field(&rec, "source").and_then(Value::as_str), Some("kline"), "{rec}");
+    assert_eq!(field(&rec, "taken"), Some(&Value::Bool(false)), "{rec}");
+    assert!(field(&rec, "klines").and_then(Value::as_u64).unwrap_or(99) < 30, "{rec}");
+    assert!(run.metrics.baseline_seeds.with_label_values(&["kline", "ok"]).get() >= 9);
     // Every seed reached the core after the universe that lists its symbol.
     assert_eq!(run.probe(|e| e.pipeline().counters().unknown_symbol_events).await, 0);
     run.stop().await;

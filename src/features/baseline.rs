@@ -476,15 +476,7 @@ mod tests {
 
     fn kline(i: i64, close: f64, vol: f64) -> Kline {
         let p = Price::from_f64(close);
-        Kline {
-            start_ms: i * 60_000,
-            open: p,
-            high: p,
-            low: p,
-            close: p,
-            volume: Qty::from_f64(vol),
-            turnover: Price::ZERO,
-        }
+        Kline { start_ms: i * 60_000, open: p, high: p, low: p, close: p, volume: Qty::from_f64(vol), turnover: Price::ZERO }
     }
 
     fn calm_second(r: f64) -> SecondSample {

@@ -14,8 +14,8 @@
 
 use crate::config::Config;
 use crate::domain::{Category, Side, Symbol, TimeMs};
-use crate::features::baseline::{BaselineState, BookSample, SecondSample, SymbolBaselines};
 use crate::features::config::IntelConfig;
+use crate::features::baseline::{BaselineState, BookSample, SecondSample, SymbolBaselines};
 use crate::features::costs::{
     liq_safety_score, liquidation_distance, min_move_for_profit, walk_book, CostParams, Walk,
 };
@@ -619,10 +619,7 @@ mod tests {
         assert!(!i.snapshot().baseline_warm);
         assert_eq!(i.snapshot().warmup_left_s, 1);
         assert_eq!(i.score(), ScalpScore::default(), "no score while cold");
-        assert_eq!(
-            i.signal(99.0, GlobalRegime::GlobalNormal, &Config::default().thresholds, 60_000),
-            SignalLevel::Blocked
-        );
+        assert_eq!(i.signal(99.0, GlobalRegime::GlobalNormal, &Config::default().thresholds, 60_000), SignalLevel::Blocked);
         i.on_second(&cs, &b, &news, 61_000);
         assert!(i.snapshot().baseline_warm);
         assert_eq!(i.snapshot().warmup_left_s, 0);

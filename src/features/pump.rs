@@ -561,9 +561,7 @@ mod tests {
             ..calm()
         };
         assert!(e.evaluate(&wild, 1_000).is_none());
-        assert!(e
-            .evaluate(&PumpInputs { ret_30s_pct: -3.0, move_z_30s: -2.0, delta_ratio_5s: -0.6, ..wild }, 2_000)
-            .is_none());
+        assert!(e.evaluate(&PumpInputs { ret_30s_pct: -3.0, move_z_30s: -2.0, delta_ratio_5s: -0.6, ..wild }, 2_000).is_none());
         // The same move at 6 σ is a displacement.
         assert_eq!(e.evaluate(&PumpInputs { move_z_30s: 6.0, ..wild }, 3_000).map(|x| x.to), Some(PumpState::Prepump));
         assert_eq!(e.evaluate(&PumpInputs { move_z_30s: 6.0, ..wild }, 4_000).map(|x| x.to), Some(PumpState::Pumping));
@@ -581,14 +579,15 @@ mod tests {
         assert!(e2.evaluate(&PumpInputs { ret_30s_pct: 0.0, ..calm() }, 1_000).is_none());
         assert_eq!(e.evaluate(&PumpInputs { ret_30s_pct: 0.1, ..calm() }, 6_000).map(|x| x.to), Some(PumpState::None));
         // Crash from NONE with bid thinning and long liquidations.
-        let crash = PumpInputs {
-            ret_30s_pct: -2.0,
-            move_z_30s: -8.0,
-            delta_ratio_5s: -0.7,
-            bid_thinning: 0.5,
-            liq_long_share: 0.2,
-            ..calm()
-        };
+        let crash =
+            PumpInputs {
+                ret_30s_pct: -2.0,
+                move_z_30s: -8.0,
+                delta_ratio_5s: -0.7,
+                bid_thinning: 0.5,
+                liq_long_share: 0.2,
+                ..calm()
+            };
         let ev = e.evaluate(&crash, 7_000).unwrap();
         assert_eq!((ev.from, ev.to), (PumpState::None, PumpState::Dump));
         assert_eq!(ev.evidence.confirmations, 2);

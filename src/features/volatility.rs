@@ -30,7 +30,11 @@ pub struct VolatilityConfig {
 
 impl Default for VolatilityConfig {
     fn default() -> Self {
-        VolatilityConfig { atr_periods: 14, explosion_ratio: 3.0, explosion_exit_ratio: 2.0 }
+        VolatilityConfig {
+            atr_periods: 14,
+            explosion_ratio: 3.0,
+            explosion_exit_ratio: 2.0,
+        }
     }
 }
 
@@ -124,8 +128,11 @@ impl VolatilityTracker {
         let a1 = micro_atr_pct(candles, Interval::S1, n, now_ms);
         let a3 = micro_atr_pct(candles, Interval::S3, n, now_ms);
         let ratio = if ratio.is_finite() { ratio.max(0.0) } else { 0.0 };
-        let explosion =
-            if self.out.explosion { ratio >= self.cfg.explosion_exit_ratio } else { ratio >= self.cfg.explosion_ratio };
+        let explosion = if self.out.explosion {
+            ratio >= self.cfg.explosion_exit_ratio
+        } else {
+            ratio >= self.cfg.explosion_ratio
+        };
         self.out = VolatilityFeatures {
             atr_1s_pct: a1,
             atr_3s_pct: a3,

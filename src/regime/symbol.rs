@@ -103,7 +103,10 @@ impl Default for RegimeConfig {
 impl RegimeConfig {
     /// Problems with the values.
     pub fn validate(&self, prefix: &str, e: &mut Vec<String>) {
-        for (n, en, ex) in [("spoof", self.spoof_enter, self.spoof_exit), ("news", self.news_enter, self.news_exit)] {
+        for (n, en, ex) in [
+            ("spoof", self.spoof_enter, self.spoof_exit),
+            ("news", self.news_enter, self.news_exit),
+        ] {
             if !(en.is_finite() && ex.is_finite() && 0.0 <= ex && ex <= en && en <= 1.0) {
                 e.push(format!("{prefix}: need 0 <= {n}_exit <= {n}_enter <= 1, got {ex} / {en}"));
             }

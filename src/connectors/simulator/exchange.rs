@@ -994,20 +994,21 @@ impl Exchange {
         Ok(self.envelope(wire::TickersResult { list: &values }))
     }
 
-    /// Body of `/v5/market/kline` (one-minute bars aggregated to `interval`, newest first).
-    pub fn kline(
+    /// What `/v5/market/kline` must compute (the candles are computed outside the lock, see
+    /// [`history::KlineJob::body`]).
+    pub fn kline_job(
         &self,
         symbol: Option<&str>,
         interval: Option<&str>,
         start: Option<&str>,
         end: Option<&str>,
         limit: Option<&str>,
-    ) -> Result<String, RestError> {
+    ) -> Result<history::KlineJob, RestError> {
         let symbol = match symbol {
             None | Some("") => return Err(params_error("symbol is required")),
             Some(s) => s,
         };
-        let q = KlineQuery::parse(interval, start, end, limit).map_err(|(c, m)| RestError(c, m))?;
+        let query = KlineQuery::parse(interval, start, end, limit).map_err(|(c, m)| RestError(c, m))?;
         let i = self.trading(symbol).ok_or_else(|| RestError(10001, "Not supported symbols".into()))?;
         let s = &self.symbols[i];
         let (Some(market), Some(tape)) = (s.market.as_ref(), s.minutes.as_ref()) else {
@@ -1015,14 +1016,13 @@ impl Exchange {
         };
         let src = history::Source {
             seed: mix_seed(self.cfg.seed ^ 0x4B4C_494E_4553, i as u64),
-            spec: &s.spec,
+            spec: s.spec.clone(),
             calm: market.calm_stats(),
-            tape,
+            tape: tape.clone(),
             listing_price: s.spec.start_price_ticks,
             has_past: s.list_step == 0,
         };
-        let list = history::klines(&src, &q, self.now_ms());
-        Ok(self.envelope(history::KlineResult { category: "linear", symbol: s.spec.name.clone(), list }))
+        Ok(history::KlineJob { src, query, now_ms: self.now_ms() })
     }
 
     /// Body of `/v5/market/time`.

@@ -168,16 +168,18 @@ impl MinuteTape {
     }
 }
 
-/// Everything needed to answer for one symbol.
-pub(crate) struct Source<'a> {
+/// Everything needed to answer for one symbol, owned so that the candles are computed outside
+/// the exchange lock (a long daily request must not stall the market).
+#[derive(Debug, Clone)]
+pub(crate) struct Source {
     /// Seed of the symbol's synthesised history.
     pub seed: u64,
     /// Instrument (price and quantity units).
-    pub spec: &'a InstrumentSpec,
+    pub spec: InstrumentSpec,
     /// Calm statistics of its market.
     pub calm: CalmStats,
     /// Its live minutes.
-    pub tape: &'a MinuteTape,
+    pub tape: MinuteTape,
     /// Price at the listing, ticks (the anchor of the synthesised walk).
     pub listing_price: i64,
     /// Whether minutes before the listing exist (base universe: yes; listed during the run: no).
@@ -264,7 +266,7 @@ fn trade_at(fair: f64, spread: i64, buy: bool) -> i64 {
 }
 
 /// A synthesised minute whose fair price moves from `exp(f_open)` to `exp(f_close)` ticks.
-fn synth_bar(rng: &mut SmallRng, f_open: f64, f_close: f64, src: &Source<'_>) -> Bar {
+fn synth_bar(rng: &mut SmallRng, f_open: f64, f_close: f64, src: &Source) -> Bar {
     let c = &src.calm;
     let s = c.spread_ticks.max(1);
     let open = trade_at(f_open.exp(), s, rng.random_bool(0.5));
@@ -306,7 +308,7 @@ fn synth_bar(rng: &mut SmallRng, f_open: f64, f_close: f64, src: &Source<'_>) ->
 }
 
 /// Synthesised minutes `from..=to` (clipped to the synthesised range), oldest first.
-fn synth_bars(src: &Source<'_>, from: i64, to: i64) -> Vec<(i64, Bar)> {
+fn synth_bars(src: &Source, from: i64, to: i64) -> Vec<(i64, Bar)> {
     let anchor = src.tape.listed;
     let earliest = if src.has_past {
         let launch = src.spec.launch_time_ms.div_euclid(MINUTE_MS);
@@ -354,9 +356,36 @@ pub(crate) struct KlineResult {
     pub list: Vec<Row>,
 }
 
+/// One `/v5/market/kline` answer to compute: taken under the exchange lock, run outside it.
+#[derive(Debug, Clone)]
+pub(crate) struct KlineJob {
+    /// The symbol's data.
+    pub src: Source,
+    /// The request.
+    pub query: KlineQuery,
+    /// The simulator's time when the request arrived, ms.
+    pub now_ms: i64,
+}
+
+impl KlineJob {
+    /// The whole response body (Bybit's envelope, `time` = [`KlineJob::now_ms`]).
+    pub fn body(&self) -> String {
+        let list = klines(&self.src, &self.query, self.now_ms);
+        let result = KlineResult { category: "linear", symbol: self.src.spec.name.clone(), list };
+        let env = super::wire::Envelope {
+            ret_code: 0,
+            ret_msg: "OK",
+            result,
+            ret_ext_info: super::wire::Empty {},
+            time: self.now_ms,
+        };
+        serde_json::to_string(&env).unwrap_or_default()
+    }
+}
+
 /// The candles of `q` at time `now_ms`, newest first, as Bybit prints them: the still-open
 /// bucket of `now_ms` included, buckets after it never.
-pub(crate) fn klines(src: &Source<'_>, q: &KlineQuery, now_ms: i64) -> Vec<Row> {
+pub(crate) fn klines(src: &Source, q: &KlineQuery, now_ms: i64) -> Vec<Row> {
     let iv = q.interval_min.max(1);
     let bucket_of = |ms: i64| ms.div_euclid(MINUTE_MS).div_euclid(iv);
     let now_bucket = bucket_of(now_ms);
@@ -382,7 +411,7 @@ pub(crate) fn klines(src: &Source<'_>, q: &KlineQuery, now_ms: i64) -> Vec<Row> 
             _ => buckets.push((id, b)),
         }
     }
-    let spec = src.spec;
+    let spec = &src.spec;
     let px = |t: i64| Dec::ticks(t, spec.tick_raw, spec.price_scale).to_string();
     buckets
         .into_iter()
@@ -440,7 +469,7 @@ mod tests {
         let p0 = spec.start_price_ticks;
         let mut tape = MinuteTape::new(t0, p0);
         tape.record(t0 + 61_000, &[], &spec);
-        let src = Source { seed: 9, spec: &spec, calm: calm(&spec), tape: &tape, listing_price: p0, has_past: true };
+        let src = Source { seed: 9, spec: spec.clone(), calm: calm(&spec), tape, listing_price: p0, has_past: true };
         let now = t0 + 61_500;
         let q = KlineQuery { interval_min: 1, start_ms: None, end_ms: None, limit: 1000 };
         let a = klines(&src, &q, now);
@@ -495,9 +524,9 @@ mod tests {
         let tape = MinuteTape::new(1_700_000_000_000, spec.start_price_ticks);
         let src = Source {
             seed: 9,
-            spec: &spec,
+            spec: spec.clone(),
             calm: calm(&spec),
-            tape: &tape,
+            tape,
             listing_price: spec.start_price_ticks,
             has_past: false,
         };

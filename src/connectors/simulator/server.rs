@@ -120,13 +120,22 @@ async fn tickers(State(sh): State<Arc<Shared>>, q: Q) -> Response {
 }
 
 /// `category` is optional here (Bybit defaults it to `linear`); any other value is refused.
+/// Faults and parameters are handled under the exchange lock like every route; the candles are
+/// then computed on a blocking thread, outside the lock.
 async fn kline(State(sh): State<Arc<Shared>>, q: Q) -> Response {
-    rest(&sh, q, false, |ex, ps| {
+    let mut job = None;
+    let early = rest(&sh, q, false, |ex, ps| {
         if p(ps, "category").is_some_and(|c| c != "linear") {
             return Err(RestError(10001, "Illegal category".into()));
         }
-        ex.kline(p(ps, "symbol"), p(ps, "interval"), p(ps, "start"), p(ps, "end"), p(ps, "limit"))
-    })
+        job = Some(ex.kline_job(p(ps, "symbol"), p(ps, "interval"), p(ps, "start"), p(ps, "end"), p(ps, "limit"))?);
+        Ok(String::new())
+    });
+    let Some(job) = job else { return early };
+    match tokio::task::spawn_blocking(move || job.body()).await {
+        Ok(body) => json(body),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "kline computation failed").into_response(),
+    }
 }
 
 async fn time(State(sh): State<Arc<Shared>>, q: Q) -> Response {

@@ -76,6 +76,15 @@ async fn simulator_klines_have_bybit_shape_and_order_and_the_connector_reads_the
     assert_eq!(s0 % 300_000, 0);
     assert!(s0 <= T0 - 3_600_000);
 
+    // Daily candles: UTC-aligned, newest first, over the 30 synthesised days and the live one.
+    let t = Instant::now();
+    let v = get_json(&sim, "symbol=ETHUSDT&interval=D&limit=1000").await;
+    let l = v["result"]["list"].as_array().unwrap();
+    assert!((30..=32).contains(&l.len()), "{} daily candles", l.len());
+    let days: Vec<i64> = l.iter().map(|r| r[0].as_str().unwrap().parse().unwrap()).collect();
+    assert!(days.iter().all(|d| d % 86_400_000 == 0) && days.windows(2).all(|w| w[0] - w[1] == 86_400_000));
+    assert!(t.elapsed() < Duration::from_secs(10), "30 days of minutes took {:?}", t.elapsed());
+
     // Bad params: Bybit's retCode 10001 with a message, HTTP 200.
     for (q, msg) in [
         ("category=linear&symbol=BTCUSDT", "interval"),

@@ -210,6 +210,21 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
     let rest = PublicRest::with_config(RestConfig::new(&ep.rest_url), metrics.connector_stats())
         .map_err(|e| anyhow::anyhow!("cannot build the REST client: {e}"))?
         .with_latency(metrics.rest_latency.with_label_values(&[crate::monitoring::metrics::PUBLIC_REST]));
+    // Baseline seeding (profiles, then klines) for every symbol the core subscribes; its own
+    // client so the universe refresher never waits behind it.
+    let seed_rest = PublicRest::with_config(RestConfig::new(&ep.rest_url), metrics.connector_stats())
+        .map_err(|e| anyhow::anyhow!("cannot build the REST client: {e}"))?
+        .with_latency(metrics.rest_latency.with_label_values(&[crate::monitoring::metrics::PUBLIC_REST]));
+    let seeder = crate::engine::seeder::spawn(
+        crate::engine::seeder::SeederConfig::from_config(&cfg),
+        Arc::new(seed_rest),
+        paths.clone(),
+        in_tx.clone(),
+        metrics.clone(),
+        shutdown.clone(),
+    );
+    // 24 h turnover of the first ticker sweep: seeding order after Prime.
+    let turnover: Arc<std::sync::Mutex<std::collections::HashMap<crate::domain::Symbol, f64>>> = Arc::default();
     let mut feed_cfg = FeedConfig::from_config(&cfg);
     feed_cfg.url = ep.ws_public_url.clone();
     // Feed → shedding queue → core: under load the oldest Wild (then Normal) market events are
@@ -224,6 +239,7 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
         let cancel = shutdown.clone();
         let every = Duration::from_secs(cfg.universe.refresh_s.max(1));
         let health = health.clone();
+        let turnover = turnover.clone();
         tokio::spawn(async move {
             let mut first = true;
             loop {
@@ -232,6 +248,9 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
                     match rest.tickers_linear().await {
                         Ok(ts) => {
                             let now = wall_ms();
+                            if let Ok(mut m) = turnover.lock() {
+                                m.extend(ts.iter().filter_map(|t| Some((t.symbol.clone(), t.turnover_24h?))));
+                            }
                             for t in ts {
                                 let _ = tx.send(Event::new(0, EventTime::local(now), EventKind::Ticker(t))).await;
                             }
@@ -382,7 +401,24 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
                     }
                     let _ = store_h.try_set_snapshot(kind, &name, &body);
                 }
-                Output::Feed(cmd) => dispatch_feed(&feed, cmd).await,
+                Output::Feed(cmd) => {
+                    if let FeedCommand::Subscribe(subs) = &cmd {
+                        // Newly subscribed symbols are known to the core now: seed them.
+                        let batch = {
+                            let t = turnover.lock().ok();
+                            let u = engine.pipeline().universe();
+                            subs.iter()
+                                .map(|(s, _)| crate::engine::seeder::SeedRequest {
+                                    symbol: s.clone(),
+                                    prime: u.get(s).is_some_and(|m| m.category == crate::domain::Category::Prime),
+                                    turnover: t.as_ref().and_then(|m| m.get(s).copied()).unwrap_or(0.0),
+                                })
+                                .collect()
+                        };
+                        seeder.request(batch);
+                    }
+                    dispatch_feed(&feed, cmd).await
+                }
                 Output::Venue(cmd) => {
                     let refused = match &venue {
                         Some(v) => v.try_send(cmd).err().map(|c| (c, "the exchange edge's queue is full")),

@@ -59,6 +59,11 @@ pub struct BaselineConfig {
     /// Floor of σ(60 s), in ticks of the price: a symbol that barely trades is not "calm enough"
     /// for one tick to be a many-σ move.
     pub sigma_floor_ticks: f64,
+    /// One-minute klines the live edge fetches per symbol at start and at a listing to seed the
+    /// baselines (`/v5/market/kline`, the still-open minute dropped). 0 = no fetch (warm-up from
+    /// live data or a persisted profile only). In [0, 1000]; below `min_klines` a fetch cannot
+    /// make anything warm.
+    pub seed_klines: u16,
 }
 
 impl Default for BaselineConfig {
@@ -73,6 +78,7 @@ impl Default for BaselineConfig {
             restore_max_age_s: 6 * 3_600,
             mature_s: 1_800,
             sigma_floor_ticks: 2.0,
+            seed_klines: 120,
         }
     }
 }
@@ -99,6 +105,14 @@ impl BaselineConfig {
         }
         if !(self.sigma_floor_ticks.is_finite() && self.sigma_floor_ticks >= 0.0) {
             e.push(format!("{prefix}.sigma_floor_ticks must be >= 0, got {}", self.sigma_floor_ticks));
+        }
+        if self.seed_klines > 1_000 {
+            e.push(format!("{prefix}.seed_klines must be in [0, 1000], got {}", self.seed_klines));
+        } else if self.seed_klines > 0 && (self.seed_klines as usize) <= self.min_klines {
+            e.push(format!(
+                "{prefix}.seed_klines must be 0 or above min_klines ({}; one fetched minute is still open), got {}",
+                self.min_klines, self.seed_klines
+            ));
         }
     }
 }
@@ -325,10 +339,14 @@ impl SymbolBaselines {
         };
         // Variance of 1 m returns → variance of 5 s returns (random-walk scaling).
         let var5 = m_r2 / MEDIAN_CHI2_1 / 12.0;
-        if var5 > 0.0 {
+        // A baseline with at least as much history (restored from the profile, or lived) is
+        // the better one: measured on the same 5 s returns it is compared with.
+        if var5 > 0.0 && self.ret5_var.seconds < seconds.min(cap) {
             self.ret5_var.seed(BaselineValue { value: var5, seconds }, cap);
         }
-        self.volume_rate.seed(BaselineValue { value: m_vol / 60.0, seconds }, cap);
+        if self.volume_rate.seconds < seconds.min(cap) {
+            self.volume_rate.seed(BaselineValue { value: m_vol / 60.0, seconds }, cap);
+        }
         self.updated_ms = self.updated_ms.max(now);
         true
     }
@@ -590,6 +608,10 @@ mod tests {
         let mut stale = SymbolBaselines::new(cfg);
         assert!(!stale.restore(&st, st.updated_ms + 7 * 3_600_000));
         assert!(!stale.warm());
+        // Klines arriving after a restore do not replace the deeper, restored baseline.
+        let before = r.ret5_var();
+        assert!(r.seed_from_klines(&ks, st.updated_ms + 3_600_000));
+        assert_eq!(r.ret5_var(), before);
     }
 
     #[test]

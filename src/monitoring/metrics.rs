@@ -111,6 +111,9 @@ pub struct Metrics {
     pub retention_runs: IntCounterVec,
     /// Files deleted by retention.
     pub retention_deleted_files: IntCounter,
+    /// Baseline seeds at start or listing, by `source` (`kline`, `profile`) and `result`
+    /// (`ok`, `error`, `stale`, `missing`).
+    pub baseline_seeds: IntCounterVec,
     /// Events processed by the core, by type.
     pub engine_events: IntCounterVec,
     /// Whole-pipeline latency per event.
@@ -302,6 +305,13 @@ impl Metrics {
             reg!(IntCounterVec::new(Opts::new("retention_runs_total", "Retention runs by result"), &["result"]));
         let retention_deleted_files =
             reg!(IntCounter::new("retention_deleted_files_total", "Raw files deleted by retention"));
+        let baseline_seeds = reg!(IntCounterVec::new(
+            Opts::new(
+                "baseline_seeds_total",
+                "Baseline seeds per symbol at start and at listings, by source (kline, profile) and result"
+            ),
+            &["source", "result"]
+        ));
         let engine_events = reg!(IntCounterVec::new(
             Opts::new("engine_events_total", "Events processed by the core, by type"),
             &["type"]
@@ -504,6 +514,7 @@ impl Metrics {
             storage_queue_depth,
             retention_runs,
             retention_deleted_files,
+            baseline_seeds,
             engine_events,
             tick_latency,
             degraded,
@@ -601,6 +612,11 @@ impl Metrics {
         }
         for r in ["ok", "with_errors", "failed"] {
             self.retention_runs.with_label_values(&[r]);
+        }
+        for (src, results) in [("kline", &["ok", "error"][..]), ("profile", &["ok", "error", "stale", "missing"][..])] {
+            for r in results {
+                self.baseline_seeds.with_label_values(&[src, r]);
+            }
         }
         for r in ["ok", "wrong", "rate_limited"] {
             self.live_pin_attempts.with_label_values(&[r]);

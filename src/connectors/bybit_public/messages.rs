@@ -5,7 +5,8 @@
 //!   [`BybitError::Api`], never data.
 //! - `GET /v5/market/instruments-info?category=linear` (`list`, `nextPageCursor`, filters),
 //!   `GET /v5/market/orderbook` (`s`, `b`, `a`, `ts`, `u`, `seq`, `cts`), `GET /v5/market/tickers`,
-//!   `GET /v5/market/time` (`timeSecond`, `timeNano`).
+//!   `GET /v5/market/time` (`timeSecond`, `timeNano`), `GET /v5/market/kline` (`list` of
+//!   `[startTime, open, high, low, close, volume, turnover]` string rows, newest first).
 //! - Public WS frames `{topic, type, ts, data, cts?, cs?}` for `orderbook.{depth}.{symbol}`,
 //!   `publicTrade.{symbol}`, `tickers.{symbol}`, `allLiquidation.{symbol}`, and operation
 //!   responses `{success, ret_msg, conn_id, req_id, op}` (subscribe / unsubscribe acks, pongs).
@@ -17,7 +18,7 @@ use super::BybitError;
 use crate::domain::{EventTime, Fixed, Price, Qty, Side, Symbol, TimeMs};
 use crate::engine::event::{Event, EventKind};
 use crate::market::data::{
-    BookAction, BookUpdate, Instrument, InstrumentStatus, Level, Liquidation, TickerUpdate, Trade, TradeBatch,
+    BookAction, BookUpdate, Instrument, InstrumentStatus, Kline, Level, Liquidation, TickerUpdate, Trade, TradeBatch,
 };
 use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
@@ -613,6 +614,118 @@ impl ServerTime {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Klines
+// ---------------------------------------------------------------------------------------------
+
+/// `result` of `GET /v5/market/kline`. Rows stay raw JSON so that one malformed row is skipped
+/// (and counted) instead of failing the whole answer.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KlineResult {
+    /// Product type (`linear`).
+    #[serde(default)]
+    pub category: String,
+    /// Symbol.
+    #[serde(default)]
+    pub symbol: String,
+    /// Candles, newest first: `[startTime, open, high, low, close, volume, turnover]`.
+    #[serde(default)]
+    pub list: Vec<serde_json::Value>,
+}
+
+/// Klines parsed from one answer.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ParsedKlines {
+    /// Closed candles, oldest first, one per start time.
+    pub klines: Vec<Kline>,
+    /// Rows that did not parse or were inconsistent (skipped), with the first reason.
+    pub skipped: usize,
+    /// Why the first skipped row was skipped.
+    pub first_error: Option<String>,
+    /// Candles left out because they were still open at the server time.
+    pub open: usize,
+}
+
+/// A decimal field of a row: a JSON string (or number) that parses exactly.
+fn row_fixed(v: &serde_json::Value, what: &str) -> Result<Fixed, String> {
+    let text = match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) => n.to_string(),
+        other => return Err(format!("{what} is not a decimal: {other}")),
+    };
+    Fixed::parse(&text).map_err(|e| format!("{what} {text:?}: {e}"))
+}
+
+/// One row `[startTime, open, high, low, close, volume, turnover]` → a candle. Every price
+/// must be positive with `low <= open, close <= high`; volume and turnover non-negative.
+/// Turnover with more than eight decimals is rounded (it is an analytics figure).
+pub fn parse_kline_row(row: &serde_json::Value) -> Result<Kline, String> {
+    let a = row.as_array().ok_or_else(|| format!("row is not an array: {row}"))?;
+    if a.len() < 7 {
+        return Err(format!("row has {} fields, expected 7", a.len()));
+    }
+    let start_ms = match &a[0] {
+        serde_json::Value::String(s) => s.trim().parse::<i64>().ok(),
+        serde_json::Value::Number(n) => n.as_i64(),
+        _ => None,
+    }
+    .filter(|t| *t >= 0)
+    .ok_or_else(|| format!("startTime {} is not a time in ms", a[0]))?;
+    let [open, high, low, close] =
+        [(1, "open"), (2, "high"), (3, "low"), (4, "close")].map(|(i, n)| row_fixed(&a[i], n));
+    let (open, high, low, close) = (Price(open?), Price(high?), Price(low?), Price(close?));
+    if [open, high, low, close].iter().any(|p| p.raw() <= 0) {
+        return Err(format!("non-positive price in {row}"));
+    }
+    if low > open.min(close) || high < open.max(close) || low > high {
+        return Err(format!("inconsistent high/low in {row}"));
+    }
+    let volume = Qty(row_fixed(&a[5], "volume")?);
+    let turnover = match row_fixed(&a[6], "turnover") {
+        Ok(t) => Price(t),
+        Err(e) => {
+            let f = a[6].as_str().and_then(|s| s.trim().parse::<f64>().ok()).filter(|f| f.is_finite());
+            Price::from_f64(f.ok_or(e)?)
+        }
+    };
+    if volume.raw() < 0 || turnover.raw() < 0 {
+        return Err(format!("negative volume or turnover in {row}"));
+    }
+    Ok(Kline { start_ms, open, high, low, close, volume, turnover })
+}
+
+impl KlineResult {
+    /// The closed candles, oldest first: bad rows skipped and counted, rows of another symbol an
+    /// error, and candles with `start + interval_ms > server_ms` (still open) left out.
+    pub fn into_closed(self, symbol: &Symbol, interval_ms: i64, server_ms: TimeMs) -> Result<ParsedKlines, BybitError> {
+        if !self.symbol.is_empty() && self.symbol != symbol.as_str() {
+            return Err(BybitError::Decode(format!("kline for {:?} answered with {:?}", symbol.as_str(), self.symbol)));
+        }
+        let mut out = ParsedKlines::default();
+        let rows = self.list.len();
+        for row in &self.list {
+            match parse_kline_row(row) {
+                Ok(k) if k.start_ms.saturating_add(interval_ms) > server_ms => out.open += 1,
+                Ok(k) => out.klines.push(k),
+                Err(e) => {
+                    out.skipped += 1;
+                    out.first_error.get_or_insert(e);
+                }
+            }
+        }
+        if rows > 0 && out.skipped == rows {
+            return Err(BybitError::Decode(format!(
+                "every kline row is malformed: {}",
+                out.first_error.unwrap_or_default()
+            )));
+        }
+        out.klines.sort_by_key(|k| k.start_ms);
+        out.klines.dedup_by_key(|k| k.start_ms);
+        Ok(out)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // WebSocket: requests
 // ---------------------------------------------------------------------------------------------
 
@@ -1100,5 +1213,100 @@ mod tests {
             .push_events(EventTime { exchange_ms: Some(5), recv_ms: 6 }, &mut out);
         assert_eq!(out.len(), 2);
         assert!(out.iter().all(|e| e.seq == 0 && e.time.recv_ms == 6));
+    }
+
+    /// The response example of Bybit's v5 docs for `GET /v5/market/kline`
+    /// (<https://bybit-exchange.github.io/docs/v5/market/kline>, an inverse 60-minute query).
+    const DOCS_KLINE: &str = r#"{"retCode":0,"retMsg":"OK","result":{"symbol":"BTCUSD","category":"inverse","list":[
+        ["1670608800000","17071","17073","17027","17055.5","268611","15.74462667"],
+        ["1670605200000","17071.5","17071.5","17061","17071","4177","0.24469757"],
+        ["1670601600000","17086.5","17088","16978","17071.5","6356","0.37288112"]]},
+        "retExtInfo":{},"time":1672025956592}"#;
+
+    #[test]
+    fn kline_docs_example_parses_oldest_first() {
+        let r: KlineResult = parse_envelope(DOCS_KLINE).unwrap();
+        let out = r.into_closed(&Symbol::new("BTCUSD"), 3_600_000, 1_672_025_956_592).unwrap();
+        assert_eq!((out.skipped, out.open), (0, 0));
+        let ts: Vec<i64> = out.klines.iter().map(|k| k.start_ms).collect();
+        assert_eq!(ts, vec![1_670_601_600_000, 1_670_605_200_000, 1_670_608_800_000]);
+        let k = out.klines[2];
+        assert_eq!((k.open, k.high, k.low, k.close), (p("17071"), p("17073"), p("17027"), p("17055.5")));
+        assert_eq!((k.volume, k.turnover), (q("268611"), p("15.74462667")));
+        // At a server time inside the newest hour, that candle is still open and left out.
+        let r: KlineResult = parse_envelope(DOCS_KLINE).unwrap();
+        let out = r.into_closed(&Symbol::new("BTCUSD"), 3_600_000, 1_670_608_800_000 + 5).unwrap();
+        assert_eq!((out.klines.len(), out.open), (2, 1));
+        // Another symbol's answer is refused.
+        let r: KlineResult = parse_envelope(DOCS_KLINE).unwrap();
+        assert!(matches!(r.into_closed(&Symbol::new("ETHUSD"), 3_600_000, 0), Err(BybitError::Decode(_))));
+    }
+
+    #[test]
+    fn malformed_kline_rows_are_skipped_and_counted_never_panic() {
+        let body = r#"{"retCode":0,"retMsg":"OK","result":{"category":"linear","symbol":"BTCUSDT","list":[
+            ["1670608920000","17071","17073","17027","17055.5","2","34110.5"],
+            ["1670608860000","-1","17073","17027","17055.5","2","1"],
+            ["1670608800000","0","0","0","0","0","0"],
+            ["1670608740000","abc","17073","17027","17055.5","2","1"],
+            ["1670608680000","17071","17000","17027","17055.5","2","1"],
+            ["1670608620000","17071"],
+            [1670608560000,17071,17073,17027,17055.5,2,1],
+            "junk",
+            ["1670608500000","17071","17073","17027","17055.5","2","0.123456789012"]]},
+            "retExtInfo":{},"time":1670609000000}"#;
+        let r: KlineResult = parse_envelope(body).unwrap();
+        let out = r.into_closed(&Symbol::new("BTCUSDT"), 60_000, 1_670_609_000_000).unwrap();
+        assert_eq!(out.skipped, 6, "{:?}", out.first_error);
+        assert_eq!(out.open, 0);
+        let ts: Vec<i64> = out.klines.iter().map(|k| k.start_ms).collect();
+        assert_eq!(ts, vec![1_670_608_500_000, 1_670_608_560_000, 1_670_608_920_000]);
+        // Only bad rows: an error, not an empty history.
+        let bad = r#"{"retCode":0,"retMsg":"OK","result":{"symbol":"BTCUSDT","list":[["x"]]},"time":1}"#;
+        let r: KlineResult = parse_envelope(bad).unwrap();
+        assert!(matches!(r.into_closed(&Symbol::new("BTCUSDT"), 60_000, 1), Err(BybitError::Decode(_))));
+    }
+
+    /// A real kline (Bybit's docs example of the `kline.5.BTCUSDT` WS topic, read from the shared
+    /// samples) put into a REST row parses to exactly its values.
+    #[test]
+    fn real_ws_kline_sample_values_parse_as_a_rest_row() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/bybit-real-samples/bybit-docs/ws_public__kline_unhandled.json");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                assert!(
+                    std::env::var("CI").is_err(),
+                    "CI is set but the real sample {} is missing: {e}",
+                    path.display()
+                );
+                println!("NOTE: real sample {} not found ({e}); skipping", path.display());
+                return;
+            }
+        };
+        let v: serde_json::Value = serde_json::from_str(&text).expect("sample is JSON");
+        let d = &v["data"][0];
+        let row = serde_json::json!([
+            d["start"].to_string(),
+            d["open"],
+            d["high"],
+            d["low"],
+            d["close"],
+            d["volume"],
+            d["turnover"]
+        ]);
+        let k = parse_kline_row(&row).expect("the real values parse");
+        assert_eq!(k.start_ms, d["start"].as_i64().unwrap());
+        assert_eq!(k.open, p(d["open"].as_str().unwrap()));
+        assert_eq!(k.high, p(d["high"].as_str().unwrap()));
+        assert_eq!(k.low, p(d["low"].as_str().unwrap()));
+        assert_eq!(k.close, p(d["close"].as_str().unwrap()));
+        assert_eq!(k.volume, q(d["volume"].as_str().unwrap()));
+        assert_eq!(k.turnover, p(d["turnover"].as_str().unwrap()));
+        // `confirm: false` there: at the frame's own time the candle is still open.
+        let r = KlineResult { category: "linear".into(), symbol: "BTCUSDT".into(), list: vec![row] };
+        let out = r.into_closed(&Symbol::new("BTCUSDT"), 300_000, v["ts"].as_i64().unwrap()).unwrap();
+        assert_eq!((out.klines.len(), out.open), (0, 1));
     }
 }

@@ -1,12 +1,12 @@
-//! Bybit v5 public REST client: instruments (paginated), order-book snapshots, tickers and
-//! server time. Every request has a timeout; retryable failures (HTTP 429 / 5xx, timeouts,
+//! Bybit v5 public REST client: instruments (paginated), order-book snapshots, tickers,
+//! one-minute klines and server time. Every request has a timeout; retryable failures (HTTP 429 / 5xx, timeouts,
 //! transport errors, Bybit's rate-limit code) are retried a bounded number of times with
 //! exponential backoff and jitter. Everything is counted in [`ConnectorStats`].
 
-use super::messages::{envelope_result, InstrumentsPage, OrderbookResult, ServerTime, TickersResult};
+use super::messages::{envelope_result, InstrumentsPage, KlineResult, OrderbookResult, ServerTime, TickersResult};
 use super::{backoff_delay, jitter_seed, BybitError, ConnectorStats};
 use crate::domain::{Symbol, TimeMs};
-use crate::market::data::{BookUpdate, Instrument, InstrumentStatus, TickerUpdate};
+use crate::market::data::{BookUpdate, Instrument, InstrumentStatus, Kline, TickerUpdate};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::de::DeserializeOwned;
@@ -185,6 +185,32 @@ impl PublicRest {
         Ok(r.list.into_iter().filter(|t| Symbol::is_valid(&t.symbol)).map(|t| t.into_update()).collect())
     }
 
+    /// The newest `limit` (clamped to 1..=1000) one-minute klines of `symbol`, oldest first,
+    /// without the still-open newest minute (judged against the answer's server `time`, or the
+    /// local clock when it has none). Malformed rows (not numbers, prices <= 0, high below low)
+    /// are skipped with a warning and counted as REST errors; a symbol mismatch or an answer with
+    /// only malformed rows is a [`BybitError::Decode`].
+    pub async fn klines_1m(&self, symbol: &Symbol, limit: u16) -> Result<Vec<Kline>, BybitError> {
+        let limit_s = limit.clamp(1, 1000).to_string();
+        let query =
+            [("category", "linear"), ("symbol", symbol.as_str()), ("interval", "1"), ("limit", limit_s.as_str())];
+        let (r, server_ms): (KlineResult, Option<TimeMs>) = self
+            .get_with("/v5/market/kline", &query, |v| {
+                let time = v.get("time").and_then(|t| t.as_i64().or_else(|| t.as_str()?.parse().ok()));
+                Ok((envelope_result(v)?, time))
+            })
+            .await?;
+        let now = server_ms.unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
+        let parsed = r.into_closed(symbol, 60_000, now)?;
+        if parsed.skipped > 0 {
+            for _ in 0..parsed.skipped {
+                ConnectorStats::inc(&self.stats.rest_errors);
+            }
+            tracing::warn!(symbol = %symbol, skipped = parsed.skipped, first = ?parsed.first_error, "malformed kline rows skipped");
+        }
+        Ok(parsed.klines)
+    }
+
     /// Server time in ms (from `timeNano`, else `timeSecond`), for the clock offset.
     pub async fn server_time(&self) -> Result<TimeMs, BybitError> {
         let t: ServerTime = self.get("/v5/market/time", &[]).await?;
@@ -193,10 +219,21 @@ impl PublicRest {
 
     /// GET `path` with `query`, retrying retryable failures with backoff.
     async fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, &str)]) -> Result<T, BybitError> {
+        self.get_with(path, query, envelope_result::<T>).await
+    }
+
+    /// Like [`PublicRest::get`], with `extract` turning the whole JSON body (envelope included)
+    /// into the answer.
+    async fn get_with<T>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        extract: impl Fn(serde_json::Value) -> Result<T, BybitError>,
+    ) -> Result<T, BybitError> {
         let attempts = self.cfg.max_attempts.max(1);
         let mut attempt = 0;
         loop {
-            let res = self.get_once::<T>(path, query).await;
+            let res = self.get_once(path, query, &extract).await;
             let err = match res {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
@@ -218,7 +255,12 @@ impl PublicRest {
         }
     }
 
-    async fn get_once<T: DeserializeOwned>(&self, path: &str, query: &[(&str, &str)]) -> Result<T, BybitError> {
+    async fn get_once<T>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        extract: &impl Fn(serde_json::Value) -> Result<T, BybitError>,
+    ) -> Result<T, BybitError> {
         ConnectorStats::inc(&self.stats.rest_requests);
         let url = format!("{}{}", self.cfg.base_url, path);
         let started = std::time::Instant::now();
@@ -233,7 +275,7 @@ impl PublicRest {
         }
         let v: serde_json::Value =
             serde_json::from_str(&body).map_err(|_| BybitError::NotJson { status, body: snippet(&body) })?;
-        envelope_result(v)
+        extract(v)
     }
 }
 

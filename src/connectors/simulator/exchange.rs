@@ -4,6 +4,7 @@
 
 use super::book::{diff, Book, Lvl};
 use super::config::{ClockMode, CrossedKind, Fault, Scenario, SimConfig, UniverseEvent};
+use super::history::{self, KlineQuery, MinuteTape};
 use super::market::{Liq, Market, TickerValues};
 use super::rng::mix_seed;
 use super::universe::InstrumentSpec;
@@ -157,6 +158,8 @@ pub(crate) struct SymbolSim {
     pub seq: u64,
     pub depths: [DepthStream; 4],
     pub ticker: Option<TickerValues>,
+    /// One-minute bars since the listing (`/v5/market/kline`); `None` while not trading.
+    minutes: Option<MinuteTape>,
     pending_liqs: Vec<(i64, Liq)>,
     gap: [bool; 4],
     silent: bool,
@@ -284,6 +287,7 @@ impl Exchange {
                 seq: 1_000_000_000 + s(5) % 9_000_000_000,
                 depths,
                 ticker: None,
+                minutes: None,
                 pending_liqs: Vec::new(),
                 gap: [false; 4],
                 silent: false,
@@ -379,6 +383,7 @@ impl Exchange {
         s.last_ts = ts;
         s.last_cts = cts;
         s.ticker = Some(market.ticker(n as i64 * cfg.tick_interval_ms as i64, ts));
+        s.minutes = Some(MinuteTape::new(ts, market.last_price));
         s.market = Some(market);
         s.listing = Listing::Trading;
     }
@@ -387,6 +392,7 @@ impl Exchange {
         let s = &mut self.symbols[i];
         s.listing = Listing::Closed;
         s.market = None;
+        s.minutes = None;
         s.pending_liqs.clear();
         // Streams stop: forget every subscription to the symbol's topics.
         let idx = i as u32;
@@ -437,6 +443,9 @@ impl Exchange {
             }
             let Some(market) = sym.market.as_mut() else { continue };
             let out = market.step(n);
+            if let Some(tape) = sym.minutes.as_mut() {
+                tape.record(ts, &out.fills, &market.spec);
+            }
             let idx = i as u32;
             sym.seq += 1 + out.fills.len() as u64;
             let ts_s = ts.max(sym.last_ts + 1);
@@ -983,6 +992,37 @@ impl Exchange {
             }
         };
         Ok(self.envelope(wire::TickersResult { list: &values }))
+    }
+
+    /// What `/v5/market/kline` must compute (the candles are computed outside the lock, see
+    /// [`history::KlineJob::body`]).
+    pub fn kline_job(
+        &self,
+        symbol: Option<&str>,
+        interval: Option<&str>,
+        start: Option<&str>,
+        end: Option<&str>,
+        limit: Option<&str>,
+    ) -> Result<history::KlineJob, RestError> {
+        let symbol = match symbol {
+            None | Some("") => return Err(params_error("symbol is required")),
+            Some(s) => s,
+        };
+        let query = KlineQuery::parse(interval, start, end, limit).map_err(|(c, m)| RestError(c, m))?;
+        let i = self.trading(symbol).ok_or_else(|| RestError(10001, "Not supported symbols".into()))?;
+        let s = &self.symbols[i];
+        let (Some(market), Some(tape)) = (s.market.as_ref(), s.minutes.as_ref()) else {
+            return Err(RestError(10001, "Not supported symbols".into()));
+        };
+        let src = history::Source {
+            seed: mix_seed(self.cfg.seed ^ 0x4B4C_494E_4553, i as u64),
+            spec: s.spec.clone(),
+            calm: market.calm_stats(),
+            tape: tape.clone(),
+            listing_price: s.spec.start_price_ticks,
+            has_past: s.list_step == 0,
+        };
+        Ok(history::KlineJob { src, query, now_ms: self.now_ms() })
     }
 
     /// Body of `/v5/market/time`.

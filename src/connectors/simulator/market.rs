@@ -5,6 +5,7 @@
 
 use super::book::Book;
 use super::config::Scenario;
+use super::history::CalmStats;
 use super::rng::{geometric, lognormal, mix_seed, normal, poisson, uuid_like};
 use super::universe::InstrumentSpec;
 use super::wire::Dec;
@@ -313,6 +314,21 @@ impl Market {
 
     fn spread(&self) -> i64 {
         self.spec.spread_ticks.max(1)
+    }
+
+    /// This market when calm (no scenario effect), per simulated second, for the history that
+    /// `history.rs` synthesises before the simulator started. Mirrors [`Market::step`]: keep
+    /// the two in step when recalibrating.
+    pub(crate) fn calm_stats(&self) -> CalmStats {
+        let per_s = 1000.0 / self.tick_ms as f64;
+        CalmStats {
+            sigma_rel_per_s: self.sigma_rel * per_s.sqrt(),
+            trades_per_s: self.trade_rate * per_s,
+            trade_lots_median: self.spec.trade_lots,
+            trade_lots_log_sigma: 1.0,
+            trade_lots_max: (self.spec.level_lots * 12.0).max(1.0),
+            spread_ticks: self.spread(),
+        }
     }
 
     /// Expected one-step move in ticks.

@@ -23,6 +23,9 @@
 //!   `orderbook.1000` view with its `u`)
 //! - `GET /v5/market/tickers?category=linear[&symbol=]`
 //! - `GET /v5/market/time`
+//! - `GET /v5/market/kline?[category=linear]&symbol=&interval=[&start][&end][&limit]` (newest
+//!   first, default 200, max 1000; live minutes from the simulator's own trades, earlier minutes
+//!   synthesised from the symbol's calm market, see `history.rs`)
 //! - WebSocket `/v5/public/linear`: `orderbook.{1|50|200|1000}.{S}`, `publicTrade.{S}`,
 //!   `tickers.{S}`, `allLiquidation.{S}`; `subscribe`/`unsubscribe`/`ping`.
 //! - Private, signed (see [`SimHandle::private`]): `GET /v5/account/wallet-balance`,
@@ -39,6 +42,7 @@
 mod book;
 pub mod config;
 mod exchange;
+mod history;
 mod market;
 mod private;
 mod private_http;

@@ -30,6 +30,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/v5/market/orderbook", get(orderbook))
         .route("/v5/market/tickers", get(tickers))
         .route("/v5/market/time", get(time))
+        .route("/v5/market/kline", get(kline))
         .route("/v5/public/linear", get(ws_public))
         .merge(super::private_http::routes())
         .with_state(shared)
@@ -116,6 +117,25 @@ async fn orderbook(State(sh): State<Arc<Shared>>, q: Q) -> Response {
 
 async fn tickers(State(sh): State<Arc<Shared>>, q: Q) -> Response {
     rest(&sh, q, true, |ex, ps| ex.tickers(p(ps, "symbol")))
+}
+
+/// `category` is optional here (Bybit defaults it to `linear`); any other value is refused.
+/// Faults and parameters are handled under the exchange lock like every route; the candles are
+/// then computed on a blocking thread, outside the lock.
+async fn kline(State(sh): State<Arc<Shared>>, q: Q) -> Response {
+    let mut job = None;
+    let early = rest(&sh, q, false, |ex, ps| {
+        if p(ps, "category").is_some_and(|c| c != "linear") {
+            return Err(RestError(10001, "Illegal category".into()));
+        }
+        job = Some(ex.kline_job(p(ps, "symbol"), p(ps, "interval"), p(ps, "start"), p(ps, "end"), p(ps, "limit"))?);
+        Ok(String::new())
+    });
+    let Some(job) = job else { return early };
+    match tokio::task::spawn_blocking(move || job.body()).await {
+        Ok(body) => json(body),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "kline computation failed").into_response(),
+    }
 }
 
 async fn time(State(sh): State<Arc<Shared>>, q: Q) -> Response {

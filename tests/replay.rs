@@ -305,6 +305,32 @@ fn scalper_bin(args: &[&str]) -> (i32, String, String) {
 }
 
 #[test]
+fn the_evaluate_command_judges_a_recording_with_its_recorded_configuration() {
+    let fx = fixture();
+    let (code, stdout, stderr) =
+        scalper_bin(&["evaluate", "--data-dir", fx.to_str().unwrap(), "--skip-s", "0", "-o", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let syms = v["background"]["symbols"].as_object().unwrap();
+    assert_eq!(syms.len(), 20);
+    // The recording's own configuration (eager thresholds) is used: its entries are taken, and
+    // none before warm-up (the fixture starts from restored baselines).
+    let entries: u64 = syms.values().map(|s| s["entries"].as_u64().unwrap()).sum();
+    let (_, _, bt) = replay_dir(&fx, &ReplayOptions::default());
+    assert!(entries >= bt.trades().len() as u64 && entries > 0, "{entries} entries");
+    assert_eq!(v["background"]["entries_before_warm"].as_u64(), Some(0));
+    assert!(syms.values().all(|s| s["warm_after_s"].as_f64().is_some_and(|w| w <= 1.0)));
+    assert!(v["injection"].is_null());
+    // A human table by default; bad output kinds are refused.
+    let (code, table, _) = scalper_bin(&["evaluate", "--data-dir", fx.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(table.contains("NORMAL") && table.contains("global:"), "{table}");
+    let (code, _, err) = scalper_bin(&["evaluate", "--data-dir", fx.to_str().unwrap(), "-o", "xml"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("table or json"), "{err}");
+}
+
+#[test]
 fn the_backtest_and_replay_commands_work_on_the_bundled_recording() {
     let dir = tempfile::tempdir().unwrap();
     let fx = fixture();

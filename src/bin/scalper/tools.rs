@@ -338,13 +338,14 @@ pub fn record_fixture(out: &Path, symbols: usize, steps: usize, seed: u64, max_m
     }
 }
 
-/// Loads the events to evaluate: the dumps when given, else the recording.
+/// Loads the events to evaluate: the dumps when given, else the recording (with the
+/// configuration its first run recorded, if any).
 fn evaluation_events(
     src: &ReplaySource,
     orderbook: Option<&Path>,
     trades: Option<&Path>,
     refresh_s: u64,
-) -> Result<Vec<Event>, String> {
+) -> Result<(Vec<Event>, Option<Arc<Config>>), String> {
     if orderbook.is_some() || trades.is_some() {
         let mut evs = Vec::new();
         import::import_events(trades, orderbook, refresh_s, &mut |e| {
@@ -352,19 +353,24 @@ fn evaluation_events(
             Ok(())
         })
         .map_err(|e| e.to_string())?;
-        return Ok(evs);
+        return Ok((evs, None));
     }
     let opts = options(src, Pace::Max)?;
     let paths = Paths::with_data_dir(data_dir(src));
     let reader = RecordingReader::open(&paths, opts.period).map_err(|e| e.to_string())?;
     let (items, _) = reader.collect_all().map_err(|e| e.to_string())?;
-    Ok(items
+    let recorded = items.iter().find_map(|i| match i {
+        ReplayItem::Run(r) => r.config.clone(),
+        ReplayItem::Event(_) => None,
+    });
+    let events = items
         .into_iter()
         .filter_map(|i| match i {
             ReplayItem::Event(e) => Some(e),
             ReplayItem::Run(_) => None,
         })
-        .collect())
+        .collect();
+    Ok((events, recorded))
 }
 
 /// `scalper evaluate`.
@@ -382,17 +388,20 @@ pub fn evaluate(
         "table" => false,
         other => return fail(format!("unknown output {other:?}: use table or json")),
     };
-    let cfg = match &src.config {
+    let given = match &src.config {
         Some(p) => match Config::load(Some(p)) {
-            Ok(c) => Arc::new(c),
+            Ok(c) => Some(Arc::new(c)),
             Err(e) => return fail(format!("{}: {e}", p.display())),
         },
-        None => Arc::new(Config::default()),
+        None => None,
     };
-    let events = match evaluation_events(src, orderbook, trades, cfg.universe.refresh_s) {
+    let refresh_s = given.as_ref().map(|c| c.universe.refresh_s).unwrap_or(Config::default().universe.refresh_s);
+    let (events, recorded) = match evaluation_events(src, orderbook, trades, refresh_s) {
         Ok(e) => e,
         Err(e) => return fail(e),
     };
+    // --config wins, then the recording's own, then the defaults.
+    let cfg = given.or(recorded).unwrap_or_else(|| Arc::new(Config::default()));
     if events.is_empty() {
         return fail("no events to evaluate");
     }

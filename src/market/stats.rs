@@ -291,17 +291,17 @@ pub fn percentile_sorted(v: &[f64], p: f64) -> Option<f64> {
     Some(v[rank.clamp(1, v.len()) - 1])
 }
 
-/// Population standard deviation and excess kurtosis; `None` below 4 samples or with zero
-/// variance (kurtosis only).
+/// Population standard deviation (`None` below 2 samples) and excess kurtosis (`None` below 4
+/// samples or with zero variance).
 pub fn moments(x: &[f64]) -> (Option<f64>, Option<f64>) {
-    if x.len() < 4 {
+    if x.len() < 2 {
         return (None, None);
     }
     let n = x.len() as f64;
     let m = x.iter().sum::<f64>() / n;
     let m2 = x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / n;
     let m4 = x.iter().map(|v| (v - m).powi(4)).sum::<f64>() / n;
-    let kurt = (m2 > 0.0).then(|| m4 / (m2 * m2) - 3.0);
+    let kurt = (x.len() >= 4 && m2 > 0.0).then(|| m4 / (m2 * m2) - 3.0);
     (Some(m2.sqrt()), kurt)
 }
 

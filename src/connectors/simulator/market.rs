@@ -2,6 +2,21 @@
 //! market makers quoting an exact-tick book around it, takers printing trades against the book,
 //! liquidations, open interest, funding and 24 h statistics. Pure and deterministic: the state
 //! after step `n` depends only on the seed, the config and `n`.
+//!
+//! The calm market is calibrated to real perpetual-futures data (`tests/sim_realism.rs`,
+//! [`crate::market::stats`]):
+//! * **Stochastic volatility.** The fair price's per-step volatility is the symbol's base
+//!   volatility times `exp(x - s²)`, where the log-volatility state `x` is an AR(1) process
+//!   with stationary standard deviation `s` ([`VOL_OF_VOL`]) and time constant
+//!   [`VOL_MEMORY_MS`]. The mean variance is unchanged (`E[exp(2(x - s²))] = 1`), but 1 s
+//!   returns get fat tails (excess kurtosis about 8-10) and volatility clusters (|1 s return|
+//!   autocorrelation about 0.25 at 1 s, fading by 10 s). Taker activity follows the same state.
+//! * **Heavy-tailed level sizes.** A new level is dust (a fraction of the typical size), a
+//!   typical level, or, rarely, a large resting order ([`LevelMix`]); large levels are sticky
+//!   (market makers rarely re-size them), so the touch region shows many small levels and a few
+//!   very large ones.
+//! * **Heavy-tailed trade sizes.** Log-normal with log-sigma [`TRADE_SIZE_SIGMA`] around a small
+//!   median, with the mean trade size unchanged: most prints are tiny, a few are huge.
 
 use super::book::Book;
 use super::config::Scenario;
@@ -19,6 +34,50 @@ const BUCKET_MS: i64 = 300_000;
 const BUCKETS: usize = 288;
 const DAY_MS: i64 = 86_400_000;
 const EVENTS_KEPT: usize = 256;
+
+/// Stationary standard deviation of the log-volatility state (dimensionless). Excess kurtosis of
+/// returns under log-normal stochastic volatility is `3 (exp(4 s²) - 1)`: about 10 for 0.6.
+pub(crate) const VOL_OF_VOL: f64 = 0.7;
+/// Time constant of the log-volatility state, ms of simulated time (> 0).
+pub(crate) const VOL_MEMORY_MS: f64 = 3_000.0;
+/// Exponent linking taker activity to the volatility state (0 = independent). The activity
+/// multiplier `exp(a x - a² s² / 2)` has mean 1.
+const ACTIVITY_VOL_LINK: f64 = 0.5;
+/// Log-sigma of the trade-size distribution (the old market used 1.0): p90 / median is
+/// `exp(1.28 σ)` (about 19), p99 / median `exp(2.33 σ)` (about 210).
+pub(crate) const TRADE_SIZE_SIGMA: f64 = 2.5;
+/// Mean trade size as a multiple of the spec's typical trade size (kept from the old market so
+/// that volumes and turnover do not change).
+const TRADE_MEAN_OVER_TYPICAL: f64 = 1.65;
+/// A level at least this many typical level sizes is a large resting order: market makers leave
+/// it alone [`BIG_LEVEL_KEEP`] of the time a random quote update lands on it.
+const BIG_LEVEL_MIN: f64 = 6.0;
+/// Probability that a random quote update skips a large level.
+const BIG_LEVEL_KEEP: f64 = 0.9;
+/// Scenario walls are at least this many times the mean size of the best 20 levels of their
+/// side, so they stay exceptional in a heavy-tailed book.
+const WALL_OVER_MEAN: f64 = 7.0;
+
+/// Mixture of level sizes, as multiples of the typical level size (log-normal components).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LevelMix {
+    /// Share of dust levels (0..1).
+    pub dust_share: f64,
+    /// Median dust size, typical sizes.
+    pub dust_size: f64,
+    /// Share of large levels (0..1, `dust_share + big_share < 1`).
+    pub big_share: f64,
+    /// Median large-level size, typical sizes.
+    pub big_size: f64,
+    /// Log-sigma of the typical component.
+    pub sigma: f64,
+}
+
+/// The calm market's level-size mixture: near the touch, p90 / median about 4, p99 / median
+/// about 30, 3 % of levels at 12x the median or more (real perps range from flat alt books,
+/// p90 about 2, to majors full of tiny orders, p90 above 20).
+pub(crate) const LEVEL_MIX: LevelMix =
+    LevelMix { dust_share: 0.2, dust_size: 0.12, big_share: 0.03, big_size: 15.0, sigma: 0.8 };
 
 /// Bybit tick direction of the last trade.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,6 +280,14 @@ pub(crate) struct Market {
     levels: usize,
     sigma_rel: f64,
     trade_rate: f64,
+    /// Median trade size, lots (the mean is [`TRADE_MEAN_OVER_TYPICAL`] x the spec's).
+    trade_median: f64,
+    /// Log-volatility state `x` (stationary N(0, VOL_OF_VOL²)).
+    lvol: f64,
+    /// AR(1) coefficient of `x` per step.
+    lvol_phi: f64,
+    /// Innovation standard deviation of `x` per step.
+    lvol_eta: f64,
     pub fair: f64,
     pub book: Book,
     pub last_price: i64,
@@ -281,12 +348,21 @@ impl Market {
         };
         let oi_lots = spec.level_lots * 3_000.0 * u(&mut rng, 0.5, 2.0);
         let funding = u(&mut rng, -0.0002, 0.0003);
+        let lvol_phi = (-(tick_ms as f64) / VOL_MEMORY_MS).exp();
+        let lvol_eta = VOL_OF_VOL * (1.0 - lvol_phi * lvol_phi).sqrt();
+        let lvol = VOL_OF_VOL * normal(&mut rng);
+        let trade_median =
+            spec.trade_lots * TRADE_MEAN_OVER_TYPICAL * (-TRADE_SIZE_SIGMA * TRADE_SIZE_SIGMA / 2.0).exp();
         let mut m = Market {
             rng,
             tick_ms,
             levels,
             sigma_rel,
             trade_rate,
+            trade_median,
+            lvol,
+            lvol_phi,
+            lvol_eta,
             fair: p0f + 0.5,
             book: Book::default(),
             last_price: p0,
@@ -320,9 +396,31 @@ impl Market {
         self.sigma_rel * self.fair
     }
 
+    /// A new level's size, lots (>= 1), drawn from [`LEVEL_MIX`] around the typical size, which
+    /// grows 4 % per tick of `offset` from the touch.
     fn level_size(&mut self, offset: i64) -> i64 {
         let base = self.spec.level_lots * (1.0 + 0.04 * offset as f64);
-        lognormal(&mut self.rng, base, 0.8).round().clamp(1.0, 1e12) as i64
+        let mix = LEVEL_MIX;
+        let u: f64 = self.rng.random();
+        let (median, sigma) = if u < mix.dust_share {
+            (base * mix.dust_size, 1.0)
+        } else if u < mix.dust_share + mix.big_share {
+            (base * mix.big_size, 0.7)
+        } else {
+            (base, mix.sigma)
+        };
+        lognormal(&mut self.rng, median, sigma).round().clamp(1.0, 1e12) as i64
+    }
+
+    /// Multiplier of the per-step volatility from the volatility state (mean square 1).
+    fn vol_state(&self) -> f64 {
+        (self.lvol - VOL_OF_VOL * VOL_OF_VOL).exp()
+    }
+
+    /// Multiplier of taker activity from the volatility state (mean 1).
+    fn activity_state(&self) -> f64 {
+        let a = ACTIVITY_VOL_LINK;
+        (a * self.lvol - 0.5 * (a * VOL_OF_VOL).powi(2)).exp()
     }
 
     fn push_event(&mut self, step: u64, kind: ScenarioEventKind) {
@@ -502,9 +600,11 @@ impl Market {
         self.stats.roll(t, last_before);
         let eff = self.effect(n, t);
 
-        // 1. Latent fair price.
+        // 1. Latent fair price, with stochastic volatility.
+        self.lvol = self.lvol * self.lvol_phi + self.lvol_eta * normal(&mut self.rng);
         let shock = normal(&mut self.rng);
-        let rel = (eff.drift_rel + self.sigma_rel * eff.vol * shock).clamp(-0.25, 0.25);
+        let sigma = self.sigma_rel * eff.vol * self.vol_state();
+        let rel = (eff.drift_rel + sigma * shock).clamp(-0.25, 0.25);
         self.fair *= 1.0 + rel;
         self.fair += eff.drift_ticks;
         if let Some(cap) = eff.cap_above {
@@ -517,7 +617,8 @@ impl Market {
 
         // 2. Takers.
         let mut out = StepOut::default();
-        let n_trades = poisson(&mut self.rng, self.trade_rate * eff.activity);
+        let rate = self.trade_rate * eff.activity * self.activity_state();
+        let n_trades = poisson(&mut self.rng, rate);
         let mid = match (self.book.best_bid(), self.book.best_ask()) {
             (Some((b, _)), Some((a, _))) => (b + a) as f64 / 2.0,
             _ => self.fair,
@@ -527,7 +628,7 @@ impl Market {
         let size_mult = if eff.activity > 3.5 { 2.0 } else { 1.0 };
         for _ in 0..n_trades {
             let taker = if self.rng.random_bool(p_buy) { Side::Buy } else { Side::Sell };
-            let lots = lognormal(&mut self.rng, self.spec.trade_lots * size_mult, 1.0)
+            let lots = lognormal(&mut self.rng, self.trade_median * size_mult, TRADE_SIZE_SIGMA)
                 .round()
                 .clamp(1.0, (self.spec.level_lots * 12.0).max(1.0)) as i64;
             for (price, f) in self.book.take(taker, lots, 3) {
@@ -629,6 +730,11 @@ impl Market {
             if p <= 0 || self.is_wall(side, p) {
                 continue;
             }
+            // Large resting orders are rarely touched.
+            let cur = self.book.get(side, p) as f64;
+            if cur >= BIG_LEVEL_MIN * self.spec.level_lots && self.rng.random_bool(BIG_LEVEL_KEEP) {
+                continue;
+            }
             if offset > 0 && self.rng.random_bool(0.15) {
                 self.book.set(side, p, 0);
             } else {
@@ -686,7 +792,9 @@ impl Market {
         if price <= 0 || self.is_wall(side, price) {
             return;
         }
-        let lots = (self.spec.level_lots * mult).round().max(1.0) as i64;
+        let top = self.book.top(side, 20);
+        let mean = top.iter().map(|l| l.1 as f64).sum::<f64>() / top.len().max(1) as f64;
+        let lots = (self.spec.level_lots * mult).max(WALL_OVER_MEAN * mean).round().max(1.0) as i64;
         let existing = self.book.get(side, price);
         self.book.set(side, price, existing + lots);
         let w = Wall { side, price, lots, kind, placed_step: n };

@@ -13,8 +13,8 @@
 //!   autocorrelation about 0.25 at 1 s, fading by 10 s). Taker activity follows the same state.
 //! * **Heavy-tailed level sizes.** A new level is dust (a fraction of the typical size), a
 //!   typical level, or, rarely, a large resting order ([`LevelMix`]); large levels are sticky
-//!   (market makers rarely re-size them), so the touch region shows many small levels and a few
-//!   very large ones.
+//!   (quote updates never re-size or pull them), so the touch region shows many small levels and
+//!   a few very large ones.
 //! * **Heavy-tailed trade sizes.** Log-normal with log-sigma [`TRADE_SIZE_SIGMA`] around a small
 //!   median, with the mean trade size unchanged: most prints are tiny, a few are huge.
 
@@ -49,11 +49,11 @@ pub(crate) const TRADE_SIZE_SIGMA: f64 = 2.5;
 /// Mean trade size as a multiple of the spec's typical trade size (kept from the old market so
 /// that volumes and turnover do not change).
 const TRADE_MEAN_OVER_TYPICAL: f64 = 1.65;
-/// A level at least this many typical level sizes is a large resting order: market makers leave
-/// it alone [`BIG_LEVEL_KEEP`] of the time a random quote update lands on it.
+/// A level at least this many typical level sizes is a large resting order: random quote updates
+/// never re-size or pull it; it leaves the book only when traded, run over by the quotes or
+/// pushed beyond the kept depth. (Pulling large levels near a moving touch is what spoofing
+/// looks like: the calm market must not do it, only the spoof-wall scenario does.)
 const BIG_LEVEL_MIN: f64 = 6.0;
-/// Probability that a random quote update skips a large level.
-const BIG_LEVEL_KEEP: f64 = 0.9;
 /// Scenario walls are at least this many times the mean size of the best 20 levels of their
 /// side, so they stay exceptional in a heavy-tailed book.
 const WALL_OVER_MEAN: f64 = 7.0;
@@ -730,9 +730,8 @@ impl Market {
             if p <= 0 || self.is_wall(side, p) {
                 continue;
             }
-            // Large resting orders are rarely touched.
-            let cur = self.book.get(side, p) as f64;
-            if cur >= BIG_LEVEL_MIN * self.spec.level_lots && self.rng.random_bool(BIG_LEVEL_KEEP) {
+            // Large resting orders stay.
+            if self.book.get(side, p) as f64 >= BIG_LEVEL_MIN * self.spec.level_lots {
                 continue;
             }
             if offset > 0 && self.rng.random_bool(0.15) {

@@ -12,9 +12,10 @@
 //!   returns get fat tails (excess kurtosis about 8-10) and volatility clusters (|1 s return|
 //!   autocorrelation about 0.25 at 1 s, fading by 10 s). Taker activity follows the same state.
 //! * **Heavy-tailed level sizes.** A new level is dust (a fraction of the typical size), a
-//!   typical level, or, rarely, a large resting order ([`LevelMix`]); large levels are sticky
-//!   (quote updates never re-size or pull them), so the touch region shows many small levels and
-//!   a few very large ones.
+//!   typical level, or, rarely, a large resting order ([`LevelMix`]; at most [`BIG_PER_SIDE`]
+//!   among the best 20 levels of a side); near the touch large levels are sticky (quote updates
+//!   never re-size or pull them), so the touch region shows many small levels and a few very
+//!   large ones.
 //! * **Heavy-tailed trade sizes.** Log-normal with log-sigma [`TRADE_SIZE_SIGMA`] around a small
 //!   median, with the mean trade size unchanged: most prints are tiny, a few are huge.
 
@@ -46,14 +47,23 @@ const ACTIVITY_VOL_LINK: f64 = 0.5;
 /// Log-sigma of the trade-size distribution (the old market used 1.0): p90 / median is
 /// `exp(1.28 σ)` (about 19), p99 / median `exp(2.33 σ)` (about 210).
 pub(crate) const TRADE_SIZE_SIGMA: f64 = 2.5;
-/// Mean trade size as a multiple of the spec's typical trade size (kept from the old market so
-/// that volumes and turnover do not change).
-const TRADE_MEAN_OVER_TYPICAL: f64 = 1.65;
-/// A level at least this many typical level sizes is a large resting order: random quote updates
-/// never re-size or pull it; it leaves the book only when traded, run over by the quotes or
-/// pushed beyond the kept depth. (Pulling large levels near a moving touch is what spoofing
-/// looks like: the calm market must not do it, only the spoof-wall scenario does.)
+/// Median trade size as a multiple of the spec's typical trade size. Sizes are capped at 12
+/// typical level sizes (= 72 typical trades, see `InstrumentSpec`); with that cap the mean of a
+/// log-normal with this median and log-sigma [`TRADE_SIZE_SIGMA`] is 1.65 typical trades, the
+/// old market's mean, so volumes, turnover and the pace at which walls are eaten are unchanged.
+const TRADE_MEDIAN_OVER_TYPICAL: f64 = 0.107;
+/// A level at least this many typical level sizes is a large resting order. Within
+/// [`BIG_STICKY_TICKS`] of the touch random quote updates never re-size or pull it: it leaves
+/// only when traded, run over by the quotes or left behind by the price. (Pulling large levels
+/// near a moving touch is what spoofing looks like: the calm market must not do it, only the
+/// spoof-wall scenario does.)
 const BIG_LEVEL_MIN: f64 = 6.0;
+/// Distance from the touch, ticks, within which large levels are sticky (twice the distance the
+/// spoof detector calls "near").
+const BIG_STICKY_TICKS: i64 = 8;
+/// At most this many large levels among the best 20 of a side: a mixture draw of a large level
+/// beyond it becomes a typical one (slow books would otherwise fill up with sticky large levels).
+const BIG_PER_SIDE: usize = 2;
 /// Scenario walls are at least this many times the mean size of the best 20 levels of their
 /// side, so they stay exceptional in a heavy-tailed book.
 const WALL_OVER_MEAN: f64 = 7.0;
@@ -280,7 +290,7 @@ pub(crate) struct Market {
     levels: usize,
     sigma_rel: f64,
     trade_rate: f64,
-    /// Median trade size, lots (the mean is [`TRADE_MEAN_OVER_TYPICAL`] x the spec's).
+    /// Median trade size, lots ([`TRADE_MEDIAN_OVER_TYPICAL`] x the spec's typical size).
     trade_median: f64,
     /// Log-volatility state `x` (stationary N(0, VOL_OF_VOL²)).
     lvol: f64,
@@ -326,7 +336,7 @@ impl Market {
         let prev24 = (p0f * (1.0 + u(&mut rng, -0.08, 0.08))).round() as i64;
         let hi = (p0f.max(prev24 as f64) * (1.0 + u(&mut rng, 0.0, 0.04))).round() as i64;
         let lo = (p0f.min(prev24 as f64) * (1.0 - u(&mut rng, 0.0, 0.04))).round().max(1.0) as i64;
-        // Mean trade size is about 1.65x the median (log-normal, sigma 1).
+        // Mean trade size is about 1.65x the typical size (see TRADE_MEDIAN_OVER_TYPICAL).
         let v_vol = spec.trades_per_sec * 86_400.0 * spec.trade_lots * 1.65 * u(&mut rng, 0.8, 1.2);
         let v_turnover = spec.qty_f(v_vol) * spec.price_f(p0f);
         let prev1h = (p0f * (1.0 + u(&mut rng, -0.01, 0.01))).round() as i64;
@@ -351,8 +361,7 @@ impl Market {
         let lvol_phi = (-(tick_ms as f64) / VOL_MEMORY_MS).exp();
         let lvol_eta = VOL_OF_VOL * (1.0 - lvol_phi * lvol_phi).sqrt();
         let lvol = VOL_OF_VOL * normal(&mut rng);
-        let trade_median =
-            spec.trade_lots * TRADE_MEAN_OVER_TYPICAL * (-TRADE_SIZE_SIGMA * TRADE_SIZE_SIGMA / 2.0).exp();
+        let trade_median = spec.trade_lots * TRADE_MEDIAN_OVER_TYPICAL;
         let mut m = Market {
             rng,
             tick_ms,
@@ -396,15 +405,21 @@ impl Market {
         self.sigma_rel * self.fair
     }
 
-    /// A new level's size, lots (>= 1), drawn from [`LEVEL_MIX`] around the typical size, which
-    /// grows 4 % per tick of `offset` from the touch.
-    fn level_size(&mut self, offset: i64) -> i64 {
+    /// True when `lots` is a large resting order.
+    fn is_big(&self, lots: i64) -> bool {
+        lots as f64 >= BIG_LEVEL_MIN * self.spec.level_lots
+    }
+
+    /// A new level's size on `side`, lots (>= 1), drawn from [`LEVEL_MIX`] around the typical
+    /// size, which grows 4 % per tick of `offset` from the touch.
+    fn level_size(&mut self, side: Side, offset: i64) -> i64 {
         let base = self.spec.level_lots * (1.0 + 0.04 * offset as f64);
         let mix = LEVEL_MIX;
         let u: f64 = self.rng.random();
+        let room = || self.book.top(side, 20).iter().filter(|l| self.is_big(l.1)).count() < BIG_PER_SIDE;
         let (median, sigma) = if u < mix.dust_share {
             (base * mix.dust_size, 1.0)
-        } else if u < mix.dust_share + mix.big_share {
+        } else if u < mix.dust_share + mix.big_share && room() {
             (base * mix.big_size, 0.7)
         } else {
             (base, mix.sigma)
@@ -714,7 +729,7 @@ impl Market {
         // Keep the touch quoted.
         for (side, p) in [(Side::Buy, target_bid), (Side::Sell, target_ask)] {
             if self.book.get(side, p) == 0 {
-                let q = self.level_size(0);
+                let q = self.level_size(side, 0);
                 self.book.set(side, p, q);
             }
         }
@@ -730,14 +745,14 @@ impl Market {
             if p <= 0 || self.is_wall(side, p) {
                 continue;
             }
-            // Large resting orders stay.
-            if self.book.get(side, p) as f64 >= BIG_LEVEL_MIN * self.spec.level_lots {
+            // Large resting orders near the touch stay.
+            if offset <= BIG_STICKY_TICKS && self.is_big(self.book.get(side, p)) {
                 continue;
             }
             if offset > 0 && self.rng.random_bool(0.15) {
                 self.book.set(side, p, 0);
             } else {
-                let q = self.level_size(offset);
+                let q = self.level_size(side, offset);
                 self.book.set(side, p, q);
             }
         }
@@ -749,7 +764,7 @@ impl Market {
                     Side::Sell => target_ask + off,
                 };
                 if p > 0 && self.book.get(side, p) == 0 && self.rng.random_bool(0.5) {
-                    let q = self.level_size(off);
+                    let q = self.level_size(side, off);
                     self.book.set(side, p, q);
                 }
             }
@@ -769,7 +784,7 @@ impl Market {
                     break;
                 }
                 let off = (p - worst).abs() + self.book.len(side) as i64;
-                let q = self.level_size(off);
+                let q = self.level_size(side, off);
                 self.book.set(side, p, q);
             }
             self.book.trim(side, self.levels);
@@ -980,6 +995,49 @@ mod tests {
             }
         }
         assert!(fills > 0);
+    }
+
+    #[test]
+    fn calm_market_has_clustered_fat_tailed_volatility_and_heavy_tailed_sizes() {
+        use crate::market::stats::{autocorr, moments, percentile_sorted};
+        let mut m = market(Scenario::Calm, 21);
+        let (mut mids, mut sizes, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        let mut vol2 = 0.0;
+        let steps = 30_000u64;
+        for n in 1..=steps {
+            let out = m.step(n);
+            sizes.extend(out.fills.iter().map(|f| f.lots as f64));
+            vol2 += m.vol_state().powi(2);
+            if n % 10 == 0 {
+                mids.push(m.fair);
+                let mut lv: Vec<f64> =
+                    m.book.top(Side::Buy, 20).iter().chain(m.book.top(Side::Sell, 20)).map(|l| l.1 as f64).collect();
+                lv.sort_by(f64::total_cmp);
+                let med = lv[lv.len() / 2];
+                ratios.extend(lv.iter().map(|q| q / med));
+            }
+        }
+        // The volatility state keeps the configured variance on average.
+        let mean_var = vol2 / steps as f64;
+        assert!((0.6..1.6).contains(&mean_var), "mean variance multiplier {mean_var}");
+        let r: Vec<f64> = mids.windows(2).map(|w| (w[1] / w[0]).ln()).collect();
+        let (_, kurt) = moments(&r);
+        let abs: Vec<f64> = r.iter().map(|x| x.abs()).collect();
+        assert!(kurt.unwrap_or(0.0) > 2.0, "1 s excess kurtosis {kurt:?}");
+        assert!(autocorr(&abs, 1).unwrap_or(0.0) > 0.1, "|r| acf1 {:?}", autocorr(&abs, 1));
+        sizes.sort_by(f64::total_cmp);
+        let med = percentile_sorted(&sizes, 0.5).unwrap_or(1.0);
+        assert!(percentile_sorted(&sizes, 0.9).unwrap_or(0.0) / med > 8.0, "trade sizes not heavy-tailed");
+        ratios.sort_by(f64::total_cmp);
+        let p99 = percentile_sorted(&ratios, 0.99).unwrap_or(0.0);
+        assert!(
+            p99 > 12.0,
+            "level sizes not heavy-tailed: p99 {p99}, p90 {:?} level lots {} sigma ticks {} spread {}",
+            percentile_sorted(&ratios, 0.9),
+            m.spec.level_lots,
+            m.step_sigma_ticks(),
+            m.spec.spread_ticks
+        );
     }
 
     #[test]

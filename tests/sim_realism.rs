@@ -31,7 +31,8 @@ use tokio_tungstenite::tungstenite::Message;
 /// The real sets (directories under `../shared/realdata`).
 const SETS: [&str; 4] = ["binance_um_0718", "bybit5_linear", "bybit1_linear", "bybit5_xrp_ob500"];
 
-/// Simulated calm market: symbols and seconds of market time.
+/// Simulated calm market: symbols and seconds of market time (`SIM_SEED=<n>` changes the seed,
+/// default 7).
 const SIM_SYMBOLS: usize = 10;
 const SIM_SECONDS: u64 = 600;
 const SIM_SEED: u64 = 7;
@@ -277,7 +278,7 @@ fn real_stats(root: &Path) -> Vec<(String, SymbolStats)> {
 /// parsed with the project's parser, time = the frame's `ts` (simulated, manual clock).
 async fn sim_stats() -> StatsSummary {
     let cfg = SimConfig {
-        seed: SIM_SEED,
+        seed: std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(SIM_SEED),
         symbols: SIM_SYMBOLS,
         clock: ClockMode::Manual,
         start_time_ms: Some(1_790_000_000_000),

@@ -262,6 +262,9 @@ struct Effect {
     cap_above: Option<f64>,
     cap_below: Option<f64>,
     place_wall: Option<WallKind>,
+    /// Taker sizes other than the calm market's: (median as a multiple of the spec's typical
+    /// trade size, log-sigma).
+    taker_sizes: Option<(f64, f64)>,
 }
 
 impl Default for Effect {
@@ -277,6 +280,7 @@ impl Default for Effect {
             cap_above: None,
             cap_below: None,
             place_wall: None,
+            taker_sizes: None,
         }
     }
 }
@@ -582,7 +586,8 @@ impl Market {
                 if let Some(w) = self.walls.iter().find(|w| w.kind == WallKind::Absorbing).cloned() {
                     let s = self.spread();
                     let half = (s - 1) as f64 / 2.0;
-                    let touch = self.book.best(w.side.opposite()).map(|l| l.0);
+                    // The wall is the best level of its own side once the quotes reach it.
+                    let touch = self.book.best(w.side).map(|l| l.0);
                     let at_wall = touch == Some(w.price);
                     if w.side == Side::Sell {
                         e.cap_above = Some((w.price - s) as f64 + half + 0.49);
@@ -595,6 +600,9 @@ impl Market {
                     }
                     if at_wall {
                         e.activity = 4.0;
+                        // Determined takers of ordinary size absorb the wall (the calm market's
+                        // heavy-tailed sizes would make its pace a matter of a few rare prints).
+                        e.taker_sizes = Some((2.0, 1.0));
                     }
                 } else if n < self.sc.breakout_until {
                     e.drift_rel = self.sc.breakout_dir * 0.0004;
@@ -641,9 +649,13 @@ impl Market {
         let skew = ((self.fair - mid) / self.spread() as f64).clamp(-1.0, 1.0) * 0.3;
         let p_buy = (0.5 + eff.buy_bias + skew).clamp(0.05, 0.95);
         let size_mult = if eff.activity > 3.5 { 2.0 } else { 1.0 };
+        let (size_median, size_sigma) = match eff.taker_sizes {
+            Some((m, s)) => (self.spec.trade_lots * m, s),
+            None => (self.trade_median * size_mult, TRADE_SIZE_SIGMA),
+        };
         for _ in 0..n_trades {
             let taker = if self.rng.random_bool(p_buy) { Side::Buy } else { Side::Sell };
-            let lots = lognormal(&mut self.rng, self.trade_median * size_mult, TRADE_SIZE_SIGMA)
+            let lots = lognormal(&mut self.rng, size_median, size_sigma)
                 .round()
                 .clamp(1.0, (self.spec.level_lots * 12.0).max(1.0)) as i64;
             for (price, f) in self.book.take(taker, lots, 3) {

@@ -5,5 +5,6 @@ pub mod candles;
 pub mod data;
 pub mod orderbook;
 pub mod profile;
+pub mod stats;
 pub mod tape;
 pub mod universe;

@@ -25,7 +25,9 @@ pub enum ClockMode {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Scenario {
-    /// Random walk with normal activity.
+    /// Random walk with normal activity: stochastic, clustered volatility (fat-tailed 1 s
+    /// returns), heavy-tailed level and trade sizes, calibrated to real perpetuals (see
+    /// `tests/sim_realism.rs`).
     Calm,
     /// Sustained rise of `magnitude_bps` over `duration_ms`, buy-dominated and busy.
     Pump {

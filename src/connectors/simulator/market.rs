@@ -2,6 +2,22 @@
 //! market makers quoting an exact-tick book around it, takers printing trades against the book,
 //! liquidations, open interest, funding and 24 h statistics. Pure and deterministic: the state
 //! after step `n` depends only on the seed, the config and `n`.
+//!
+//! The calm market is calibrated to real perpetual-futures data (`tests/sim_realism.rs`,
+//! [`crate::market::stats`]):
+//! * **Stochastic volatility.** The fair price's per-step volatility is the symbol's base
+//!   volatility times `exp(x - s²)`, where the log-volatility state `x` is an AR(1) process
+//!   with stationary standard deviation `s` ([`VOL_OF_VOL`]) and time constant
+//!   [`VOL_MEMORY_MS`]. The mean variance is unchanged (`E[exp(2(x - s²))] = 1`), but 1 s
+//!   returns get fat tails (excess kurtosis about 8-10) and volatility clusters (|1 s return|
+//!   autocorrelation about 0.25 at 1 s, fading by 10 s). Taker activity follows the same state.
+//! * **Heavy-tailed level sizes.** A new level is dust (a fraction of the typical size), a
+//!   typical level, or, rarely, a large resting order ([`LevelMix`]; at most [`BIG_PER_SIDE`]
+//!   among the best 20 levels of a side); near the touch large levels are sticky (quote updates
+//!   never re-size or pull them), so the touch region shows many small levels and a few very
+//!   large ones.
+//! * **Heavy-tailed trade sizes.** Log-normal with log-sigma [`TRADE_SIZE_SIGMA`] around a small
+//!   median, with the mean trade size unchanged: most prints are tiny, a few are huge.
 
 use super::book::Book;
 use super::config::Scenario;
@@ -20,6 +36,59 @@ const BUCKET_MS: i64 = 300_000;
 const BUCKETS: usize = 288;
 const DAY_MS: i64 = 86_400_000;
 const EVENTS_KEPT: usize = 256;
+
+/// Stationary standard deviation of the log-volatility state (dimensionless). Excess kurtosis of
+/// returns under log-normal stochastic volatility is `3 (exp(4 s²) - 1)`: about 10 for 0.6.
+pub(crate) const VOL_OF_VOL: f64 = 0.7;
+/// Time constant of the log-volatility state, ms of simulated time (> 0).
+pub(crate) const VOL_MEMORY_MS: f64 = 3_000.0;
+/// Exponent linking taker activity to the volatility state (0 = independent). The activity
+/// multiplier `exp(a x - a² s² / 2)` has mean 1.
+const ACTIVITY_VOL_LINK: f64 = 0.5;
+/// Log-sigma of the trade-size distribution (the old market used 1.0): p90 / median is
+/// `exp(1.28 σ)` (about 19), p99 / median `exp(2.33 σ)` (about 210).
+pub(crate) const TRADE_SIZE_SIGMA: f64 = 2.5;
+/// Median trade size as a multiple of the spec's typical trade size. Sizes are capped at 12
+/// typical level sizes (= 72 typical trades, see `InstrumentSpec`); with that cap the mean of a
+/// log-normal with this median and log-sigma [`TRADE_SIZE_SIGMA`] is 1.65 typical trades, the
+/// old market's mean, so volumes, turnover and the pace at which walls are eaten are unchanged.
+const TRADE_MEDIAN_OVER_TYPICAL: f64 = 0.107;
+/// A level at least this many typical level sizes is a large resting order. Within
+/// [`BIG_STICKY_TICKS`] of the touch random quote updates never re-size or pull it: it leaves
+/// only when traded, run over by the quotes or left behind by the price. (Pulling large levels
+/// near a moving touch is what spoofing looks like: the calm market must not do it, only the
+/// spoof-wall scenario does.)
+const BIG_LEVEL_MIN: f64 = 6.0;
+/// Distance from the touch, ticks, within which large levels are sticky (twice the distance the
+/// spoof detector calls "near").
+const BIG_STICKY_TICKS: i64 = 8;
+/// At most this many large levels among the best 20 of a side: a mixture draw of a large level
+/// beyond it becomes a typical one (slow books would otherwise fill up with sticky large levels).
+const BIG_PER_SIDE: usize = 2;
+/// Scenario walls are at least this many times the mean size of the best 20 levels of their
+/// side, so they stay exceptional in a heavy-tailed book.
+const WALL_OVER_MEAN: f64 = 7.0;
+
+/// Mixture of level sizes, as multiples of the typical level size (log-normal components).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LevelMix {
+    /// Share of dust levels (0..1).
+    pub dust_share: f64,
+    /// Median dust size, typical sizes.
+    pub dust_size: f64,
+    /// Share of large levels (0..1, `dust_share + big_share < 1`).
+    pub big_share: f64,
+    /// Median large-level size, typical sizes.
+    pub big_size: f64,
+    /// Log-sigma of the typical component.
+    pub sigma: f64,
+}
+
+/// The calm market's level-size mixture: near the touch, p90 / median about 4, p99 / median
+/// about 30, 3 % of levels at 12x the median or more (real perps range from flat alt books,
+/// p90 about 2, to majors full of tiny orders, p90 above 20).
+pub(crate) const LEVEL_MIX: LevelMix =
+    LevelMix { dust_share: 0.2, dust_size: 0.12, big_share: 0.03, big_size: 15.0, sigma: 0.8 };
 
 /// Bybit tick direction of the last trade.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,6 +263,9 @@ struct Effect {
     cap_above: Option<f64>,
     cap_below: Option<f64>,
     place_wall: Option<WallKind>,
+    /// Taker sizes other than the calm market's: (median as a multiple of the spec's typical
+    /// trade size, log-sigma).
+    taker_sizes: Option<(f64, f64)>,
 }
 
 impl Default for Effect {
@@ -209,6 +281,7 @@ impl Default for Effect {
             cap_above: None,
             cap_below: None,
             place_wall: None,
+            taker_sizes: None,
         }
     }
 }
@@ -222,6 +295,14 @@ pub(crate) struct Market {
     levels: usize,
     sigma_rel: f64,
     trade_rate: f64,
+    /// Median trade size, lots ([`TRADE_MEDIAN_OVER_TYPICAL`] x the spec's typical size).
+    trade_median: f64,
+    /// Log-volatility state `x` (stationary N(0, VOL_OF_VOL²)).
+    lvol: f64,
+    /// AR(1) coefficient of `x` per step.
+    lvol_phi: f64,
+    /// Innovation standard deviation of `x` per step.
+    lvol_eta: f64,
     pub fair: f64,
     pub book: Book,
     pub last_price: i64,
@@ -260,7 +341,7 @@ impl Market {
         let prev24 = (p0f * (1.0 + u(&mut rng, -0.08, 0.08))).round() as i64;
         let hi = (p0f.max(prev24 as f64) * (1.0 + u(&mut rng, 0.0, 0.04))).round() as i64;
         let lo = (p0f.min(prev24 as f64) * (1.0 - u(&mut rng, 0.0, 0.04))).round().max(1.0) as i64;
-        // Mean trade size is about 1.65x the median (log-normal, sigma 1).
+        // Mean trade size is about 1.65x the typical size (see TRADE_MEDIAN_OVER_TYPICAL).
         let v_vol = spec.trades_per_sec * 86_400.0 * spec.trade_lots * 1.65 * u(&mut rng, 0.8, 1.2);
         let v_turnover = spec.qty_f(v_vol) * spec.price_f(p0f);
         let prev1h = (p0f * (1.0 + u(&mut rng, -0.01, 0.01))).round() as i64;
@@ -282,12 +363,20 @@ impl Market {
         };
         let oi_lots = spec.level_lots * 3_000.0 * u(&mut rng, 0.5, 2.0);
         let funding = u(&mut rng, -0.0002, 0.0003);
+        let lvol_phi = (-(tick_ms as f64) / VOL_MEMORY_MS).exp();
+        let lvol_eta = VOL_OF_VOL * (1.0 - lvol_phi * lvol_phi).sqrt();
+        let lvol = VOL_OF_VOL * normal(&mut rng);
+        let trade_median = spec.trade_lots * TRADE_MEDIAN_OVER_TYPICAL;
         let mut m = Market {
             rng,
             tick_ms,
             levels,
             sigma_rel,
             trade_rate,
+            trade_median,
+            lvol,
+            lvol_phi,
+            lvol_eta,
             fair: p0f + 0.5,
             book: Book::default(),
             last_price: p0,
@@ -336,9 +425,37 @@ impl Market {
         self.sigma_rel * self.fair
     }
 
-    fn level_size(&mut self, offset: i64) -> i64 {
+    /// True when `lots` is a large resting order.
+    fn is_big(&self, lots: i64) -> bool {
+        lots as f64 >= BIG_LEVEL_MIN * self.spec.level_lots
+    }
+
+    /// A new level's size on `side`, lots (>= 1), drawn from [`LEVEL_MIX`] around the typical
+    /// size, which grows 4 % per tick of `offset` from the touch.
+    fn level_size(&mut self, side: Side, offset: i64) -> i64 {
         let base = self.spec.level_lots * (1.0 + 0.04 * offset as f64);
-        lognormal(&mut self.rng, base, 0.8).round().clamp(1.0, 1e12) as i64
+        let mix = LEVEL_MIX;
+        let u: f64 = self.rng.random();
+        let room = || self.book.top(side, 20).iter().filter(|l| self.is_big(l.1)).count() < BIG_PER_SIDE;
+        let (median, sigma) = if u < mix.dust_share {
+            (base * mix.dust_size, 1.0)
+        } else if u < mix.dust_share + mix.big_share && room() {
+            (base * mix.big_size, 0.7)
+        } else {
+            (base, mix.sigma)
+        };
+        lognormal(&mut self.rng, median, sigma).round().clamp(1.0, 1e12) as i64
+    }
+
+    /// Multiplier of the per-step volatility from the volatility state (mean square 1).
+    fn vol_state(&self) -> f64 {
+        (self.lvol - VOL_OF_VOL * VOL_OF_VOL).exp()
+    }
+
+    /// Multiplier of taker activity from the volatility state (mean 1).
+    fn activity_state(&self) -> f64 {
+        let a = ACTIVITY_VOL_LINK;
+        (a * self.lvol - 0.5 * (a * VOL_OF_VOL).powi(2)).exp()
     }
 
     fn push_event(&mut self, step: u64, kind: ScenarioEventKind) {
@@ -485,7 +602,8 @@ impl Market {
                 if let Some(w) = self.walls.iter().find(|w| w.kind == WallKind::Absorbing).cloned() {
                     let s = self.spread();
                     let half = (s - 1) as f64 / 2.0;
-                    let touch = self.book.best(w.side.opposite()).map(|l| l.0);
+                    // The wall is the best level of its own side once the quotes reach it.
+                    let touch = self.book.best(w.side).map(|l| l.0);
                     let at_wall = touch == Some(w.price);
                     if w.side == Side::Sell {
                         e.cap_above = Some((w.price - s) as f64 + half + 0.49);
@@ -498,6 +616,9 @@ impl Market {
                     }
                     if at_wall {
                         e.activity = 4.0;
+                        // Determined takers of ordinary size absorb the wall (the calm market's
+                        // heavy-tailed sizes would make its pace a matter of a few rare prints).
+                        e.taker_sizes = Some((2.0, 1.0));
                     }
                 } else if n < self.sc.breakout_until {
                     e.drift_rel = self.sc.breakout_dir * 0.0004;
@@ -518,9 +639,11 @@ impl Market {
         self.stats.roll(t, last_before);
         let eff = self.effect(n, t);
 
-        // 1. Latent fair price.
+        // 1. Latent fair price, with stochastic volatility.
+        self.lvol = self.lvol * self.lvol_phi + self.lvol_eta * normal(&mut self.rng);
         let shock = normal(&mut self.rng);
-        let rel = (eff.drift_rel + self.sigma_rel * eff.vol * shock).clamp(-0.25, 0.25);
+        let sigma = self.sigma_rel * eff.vol * self.vol_state();
+        let rel = (eff.drift_rel + sigma * shock).clamp(-0.25, 0.25);
         self.fair *= 1.0 + rel;
         self.fair += eff.drift_ticks;
         if let Some(cap) = eff.cap_above {
@@ -533,7 +656,8 @@ impl Market {
 
         // 2. Takers.
         let mut out = StepOut::default();
-        let n_trades = poisson(&mut self.rng, self.trade_rate * eff.activity);
+        let rate = self.trade_rate * eff.activity * self.activity_state();
+        let n_trades = poisson(&mut self.rng, rate);
         let mid = match (self.book.best_bid(), self.book.best_ask()) {
             (Some((b, _)), Some((a, _))) => (b + a) as f64 / 2.0,
             _ => self.fair,
@@ -541,9 +665,13 @@ impl Market {
         let skew = ((self.fair - mid) / self.spread() as f64).clamp(-1.0, 1.0) * 0.3;
         let p_buy = (0.5 + eff.buy_bias + skew).clamp(0.05, 0.95);
         let size_mult = if eff.activity > 3.5 { 2.0 } else { 1.0 };
+        let (size_median, size_sigma) = match eff.taker_sizes {
+            Some((m, s)) => (self.spec.trade_lots * m, s),
+            None => (self.trade_median * size_mult, TRADE_SIZE_SIGMA),
+        };
         for _ in 0..n_trades {
             let taker = if self.rng.random_bool(p_buy) { Side::Buy } else { Side::Sell };
-            let lots = lognormal(&mut self.rng, self.spec.trade_lots * size_mult, 1.0)
+            let lots = lognormal(&mut self.rng, size_median, size_sigma)
                 .round()
                 .clamp(1.0, (self.spec.level_lots * 12.0).max(1.0)) as i64;
             for (price, f) in self.book.take(taker, lots, 3) {
@@ -629,7 +757,7 @@ impl Market {
         // Keep the touch quoted.
         for (side, p) in [(Side::Buy, target_bid), (Side::Sell, target_ask)] {
             if self.book.get(side, p) == 0 {
-                let q = self.level_size(0);
+                let q = self.level_size(side, 0);
                 self.book.set(side, p, q);
             }
         }
@@ -645,10 +773,14 @@ impl Market {
             if p <= 0 || self.is_wall(side, p) {
                 continue;
             }
+            // Large resting orders near the touch stay.
+            if offset <= BIG_STICKY_TICKS && self.is_big(self.book.get(side, p)) {
+                continue;
+            }
             if offset > 0 && self.rng.random_bool(0.15) {
                 self.book.set(side, p, 0);
             } else {
-                let q = self.level_size(offset);
+                let q = self.level_size(side, offset);
                 self.book.set(side, p, q);
             }
         }
@@ -660,7 +792,7 @@ impl Market {
                     Side::Sell => target_ask + off,
                 };
                 if p > 0 && self.book.get(side, p) == 0 && self.rng.random_bool(0.5) {
-                    let q = self.level_size(off);
+                    let q = self.level_size(side, off);
                     self.book.set(side, p, q);
                 }
             }
@@ -680,7 +812,7 @@ impl Market {
                     break;
                 }
                 let off = (p - worst).abs() + self.book.len(side) as i64;
-                let q = self.level_size(off);
+                let q = self.level_size(side, off);
                 self.book.set(side, p, q);
             }
             self.book.trim(side, self.levels);
@@ -702,7 +834,9 @@ impl Market {
         if price <= 0 || self.is_wall(side, price) {
             return;
         }
-        let lots = (self.spec.level_lots * mult).round().max(1.0) as i64;
+        let top = self.book.top(side, 20);
+        let mean = top.iter().map(|l| l.1 as f64).sum::<f64>() / top.len().max(1) as f64;
+        let lots = (self.spec.level_lots * mult).max(WALL_OVER_MEAN * mean).round().max(1.0) as i64;
         let existing = self.book.get(side, price);
         self.book.set(side, price, existing + lots);
         let w = Wall { side, price, lots, kind, placed_step: n };
@@ -889,6 +1023,49 @@ mod tests {
             }
         }
         assert!(fills > 0);
+    }
+
+    #[test]
+    fn calm_market_has_clustered_fat_tailed_volatility_and_heavy_tailed_sizes() {
+        use crate::market::stats::{autocorr, moments, percentile_sorted};
+        let mut m = market(Scenario::Calm, 21);
+        let (mut mids, mut sizes, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        let mut vol2 = 0.0;
+        let steps = 30_000u64;
+        for n in 1..=steps {
+            let out = m.step(n);
+            sizes.extend(out.fills.iter().map(|f| f.lots as f64));
+            vol2 += m.vol_state().powi(2);
+            if n % 10 == 0 {
+                mids.push(m.fair);
+                let mut lv: Vec<f64> =
+                    m.book.top(Side::Buy, 20).iter().chain(m.book.top(Side::Sell, 20)).map(|l| l.1 as f64).collect();
+                lv.sort_by(f64::total_cmp);
+                let med = lv[lv.len() / 2];
+                ratios.extend(lv.iter().map(|q| q / med));
+            }
+        }
+        // The volatility state keeps the configured variance on average.
+        let mean_var = vol2 / steps as f64;
+        assert!((0.6..1.6).contains(&mean_var), "mean variance multiplier {mean_var}");
+        let r: Vec<f64> = mids.windows(2).map(|w| (w[1] / w[0]).ln()).collect();
+        let (_, kurt) = moments(&r);
+        let abs: Vec<f64> = r.iter().map(|x| x.abs()).collect();
+        assert!(kurt.unwrap_or(0.0) > 2.0, "1 s excess kurtosis {kurt:?}");
+        assert!(autocorr(&abs, 1).unwrap_or(0.0) > 0.1, "|r| acf1 {:?}", autocorr(&abs, 1));
+        sizes.sort_by(f64::total_cmp);
+        let med = percentile_sorted(&sizes, 0.5).unwrap_or(1.0);
+        assert!(percentile_sorted(&sizes, 0.9).unwrap_or(0.0) / med > 8.0, "trade sizes not heavy-tailed");
+        ratios.sort_by(f64::total_cmp);
+        let p99 = percentile_sorted(&ratios, 0.99).unwrap_or(0.0);
+        assert!(
+            p99 > 12.0,
+            "level sizes not heavy-tailed: p99 {p99}, p90 {:?} level lots {} sigma ticks {} spread {}",
+            percentile_sorted(&ratios, 0.9),
+            m.spec.level_lots,
+            m.step_sigma_ticks(),
+            m.spec.spread_ticks
+        );
     }
 
     #[test]

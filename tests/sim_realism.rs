@@ -14,16 +14,14 @@
 //! `cargo test --test sim_realism -- --nocapture` prints the side-by-side table. Without the
 //! data directory the test prints a note and passes, unless `CI` is set (then it fails).
 
+mod common;
+
 use futures_util::{SinkExt, StreamExt};
 use scalper::connectors::bybit_public::messages::{parse_ws_frame, WsMessage};
 use scalper::connectors::simulator::{ClockMode, SimConfig, SimExchange};
-use scalper::domain::{EventTime, Price, Qty, Side, Symbol};
-use scalper::engine::event::{Event, EventKind};
-use scalper::market::data::{Trade, TradeBatch};
+use scalper::domain::EventTime;
 use scalper::market::stats::{MarketStats, StatsSummary, SymbolStats};
-use scalper::storage::replay::import::parse_timestamp;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 use tokio_tungstenite::connect_async;
 use tokio_tungstenite::tungstenite::Message;
@@ -196,76 +194,11 @@ fn enough(s: &SymbolStats, need: Need) -> bool {
     }
 }
 
-fn realdata_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/realdata");
-    if dir.join("binance_um_0718").is_dir() {
-        return Some(dir);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("real market data missing: expected {} (see its README); CI requires it", dir.display());
-    }
-    eprintln!("note: {} not found; sim_realism skipped (set CI to make this an error)", dir.display());
-    None
-}
-
-/// Lines of a zstd-compressed text file.
-fn zst_lines(path: &Path) -> Vec<String> {
-    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let dec = zstd::stream::read::Decoder::new(f).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    BufReader::new(dec).lines().map(|l| l.unwrap_or_else(|e| panic!("{}: {e}", path.display()))).collect()
-}
-
-/// Market events of one real set, in time order (trades before book updates on a tie, as the
-/// importer merges them). Malformed lines are counted and skipped.
-fn real_events(dir: &Path) -> (Vec<Event>, usize) {
-    let mut out = Vec::new();
-    let mut bad = 0usize;
-    for line in zst_lines(&dir.join("book.jsonl.zst")) {
-        match parse_ws_frame(&line) {
-            Ok(WsMessage::Market { ts_ms, data }) => {
-                data.push_events(EventTime { exchange_ms: Some(ts_ms), recv_ms: ts_ms }, &mut out)
-            }
-            Ok(_) => {}
-            Err(_) => bad += 1,
-        }
-    }
-    let trades = dir.join("trades.csv.zst");
-    if trades.exists() {
-        let lines = zst_lines(&trades);
-        let header: Vec<&str> = lines.first().map(|h| h.split(',').map(str::trim).collect()).unwrap_or_default();
-        let col = |name: &str| header.iter().position(|c| *c == name);
-        let (Some(ts), Some(sym), Some(side), Some(size), Some(price)) =
-            (col("timestamp"), col("symbol"), col("side"), col("size"), col("price"))
-        else {
-            panic!("{}: not a Bybit trade dump header: {header:?}", trades.display())
-        };
-        for row in lines.iter().skip(1) {
-            let f: Vec<&str> = row.split(',').map(str::trim).collect();
-            let get = |i: usize| f.get(i).copied().unwrap_or("");
-            let parsed = (
-                parse_timestamp(get(ts)),
-                Side::from_bybit(get(side)),
-                Qty::parse(get(size)).ok(),
-                Price::parse(get(price)).ok(),
-            );
-            let (Some(t), Some(aggressor), Some(qty), Some(price)) = parsed else {
-                bad += 1;
-                continue;
-            };
-            let trade = Trade { ts_ms: t, price, qty, aggressor, id: String::new(), block_trade: false };
-            let batch = TradeBatch { symbol: Symbol::new(get(sym)), trades: vec![trade] };
-            out.push(Event::new(0, EventTime { exchange_ms: Some(t), recv_ms: t }, EventKind::Trades(batch)));
-        }
-    }
-    out.sort_by_key(|e| (e.now_ms(), !matches!(e.kind, EventKind::Trades(_))));
-    (out, bad)
-}
-
 fn real_stats(root: &Path) -> Vec<(String, SymbolStats)> {
     let mut all = Vec::new();
     for set in SETS {
-        let (events, bad) = real_events(&root.join(set));
-        assert!(bad * 100 <= events.len().max(1), "{set}: {bad} malformed lines");
+        // The importer `scalper evaluate` uses: a malformed line fails the import loudly.
+        let events = common::realdata_events(&root.join(set));
         let mut st = MarketStats::new();
         for e in &events {
             st.on_event(e);
@@ -347,7 +280,7 @@ fn fmt(v: Option<f64>) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calm_simulator_matches_real_market_statistics() {
-    let Some(root) = realdata_dir() else { return };
+    let Some(root) = common::realdata_dir() else { return };
     let real = real_stats(&root);
     let sim = sim_stats().await;
     assert_eq!(sim.symbols.len(), SIM_SYMBOLS);

@@ -254,6 +254,8 @@ async fn every_panel_and_alert_expression_has_data_in_a_real_prometheus() {
     cfg.server.grpc_addr = "127.0.0.1:0".into();
     cfg.thresholds.watch = 0.0;
     cfg.thresholds.arm = 0.0;
+    // The shortest warm-up the configuration allows: no entry before it.
+    cfg.intel.baseline.warmup_s = 10;
     let dir = tempfile::tempdir().unwrap();
     let (snap_tx, snap) = watch::channel(EngineSnapshot::default());
     let (http_tx, http_rx) = oneshot::channel();

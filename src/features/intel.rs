@@ -295,6 +295,8 @@ impl SymbolIntel {
         let mut out = Vec::new();
         self.level_size = if book.is_valid() { median_level_size(book) } else { 0.0 };
         self.close_seconds(now);
+        let usual = if self.baselines.book_warm() { self.baselines.level_size() } else { 0.0 };
+        self.walls.set_reference_level(usual);
         self.vol.update(candles, now, self.baselines.volatility_ratio());
         self.news = news.active(&self.symbol, now);
         out.extend(self.walls.finalize_due(now).into_iter().map(IntelEvent::Wall));

@@ -4,10 +4,11 @@
 //! (needs `n >= min_levels` of them) that is large relative to that side's own level-size
 //! distribution: `qty >= k · (Σ qty − qty) / (n − 1)` (the average of the other scanned levels)
 //! **and** `qty >= k_median · median` (the median of the scanned sizes, the candidate
-//! included). Level sizes are heavy-tailed in real books: the tail pulls the average around and
-//! an ordinary big level passes `k × average` every few seconds, while the median of the
-//! scanned levels barely moves, so `k_median` is what makes a wall exceptional for *this*
-//! book. A candidate becomes a **wall** once seen in `confirm_updates` consecutive book
+//! included, but never below the symbol's usual level size from its long baseline, so a
+//! momentarily thin book does not turn ordinary levels into walls). Level sizes are
+//! heavy-tailed in real books: the tail pulls the average around and an ordinary big level
+//! passes `k × average` every few seconds, while the median of the scanned levels barely moves,
+//! so `k_median` is what makes a wall exceptional for *this* book. A candidate becomes a **wall** once seen in `confirm_updates` consecutive book
 //! updates; a large level that flickers in and out is never a wall (no support / resistance,
 //! no verdict).
 //!
@@ -395,6 +396,8 @@ pub struct WallTracker {
     walls: Vec<Wall>,
     pending: Vec<Pending>,
     scan: Vec<Level>,
+    /// The symbol's usual resting level size (long baseline), base units; 0 = unknown.
+    reference_level: f64,
     /// Scratch for the median (raw sizes).
     sizes: Vec<i64>,
     spoof_bid: DecayScore,
@@ -429,6 +432,7 @@ impl WallTracker {
             pending: Vec::with_capacity(cap),
             spoof_bid: DecayScore::default(),
             spoof_ask: DecayScore::default(),
+            reference_level: 0.0,
             raw_support: 0.0,
             raw_resistance: 0.0,
             absorbed_total: 0,
@@ -441,6 +445,12 @@ impl WallTracker {
     /// Replaces the settings (tracked walls are kept).
     pub fn set_config(&mut self, cfg: WallConfig) {
         self.cfg = cfg;
+    }
+
+    /// Sets the symbol's usual resting level size (base units; 0 or invalid = unknown): walls
+    /// are measured against the larger of it and the book's current median level.
+    pub fn set_reference_level(&mut self, qty: f64) {
+        self.reference_level = if qty.is_finite() && qty > 0.0 { qty } else { 0.0 };
     }
 
     /// Forgets every wall without a verdict (book invalid, resync, tick change).
@@ -521,6 +531,9 @@ impl WallTracker {
             let (_, m, _) = self.sizes.select_nth_unstable(mid_i);
             Qty::from_raw(*m).to_f64()
         };
+        // A momentarily thin book must not make ordinary levels look exceptional: the reference
+        // is never below the symbol's usual level size (its long baseline, when known).
+        let median = median.max(self.reference_level);
         let med_ratio = |q: f64| if median > 0.0 { q / median } else { 0.0 };
         let deepest_dist = dist_from_touch(side, best, deepest);
         let pct_from_touch = |p: Price| (p.to_f64() - price_of(&scan, 0)).abs() / mid.max(f64::MIN_POSITIVE) * 100.0;

@@ -213,3 +213,44 @@ fn shedding_never_touches_prime_and_never_leaves_a_wrong_book_in_use() {
     assert!(wild.book.best_bid().is_none());
     assert_eq!(resyncs, vec![FeedCommand::Resync(Symbol::new("WILDUSDT"))], "and it is resynced");
 }
+
+#[test]
+fn baselines_are_restored_persisted_each_minute_and_handed_over_at_shutdown() {
+    let mut t = T::new();
+    let t0 = 1_800_000_000_000;
+    t.ev(t0, EventKind::Universe(vec![inst("BTCUSDT"), inst("AAAUSDT")]));
+    // A fresh persisted state warms BTCUSDT at once; a stale one (7 h old) is refused.
+    let o = t.ev(t0 + 1, common::warm_baselines("BTCUSDT", t0));
+    let seeded = |o: &Outputs| {
+        o.items
+            .iter()
+            .filter_map(|x| match x {
+                Output::Record(r) if r.body["event"] == "BASELINE_SEEDED" => Some(r.body["taken"].as_bool()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(seeded(&o), vec![Some(true)]);
+    let o = t.ev(t0 + 2, common::warm_baselines("AAAUSDT", t0 - 7 * 3_600_000));
+    assert_eq!(seeded(&o), vec![Some(false)]);
+    let p = t.e.pipeline();
+    assert!(p.symbol(&Symbol::new("BTCUSDT")).unwrap().intel.snapshot().baseline_warm);
+    assert!(!p.symbol(&Symbol::new("AAAUSDT")).unwrap().intel.snapshot().baseline_warm);
+    // Shutdown hand-over: the warm symbol only, with its baselines in the profile body.
+    let profiles = p.baseline_profiles();
+    assert_eq!(profiles.len(), 1);
+    assert_eq!(profiles[0].0, "BTCUSDT");
+    assert_eq!(profiles[0].1["baselines"]["ret5_var"]["seconds"].as_u64(), Some(1_800));
+    // Once a minute each warm symbol's profile is written, spread over the minute.
+    let mut written = Vec::new();
+    for s in 1..=60 {
+        let o = t.ev(t0 + s * 1000, EventKind::Timer(TimerKind::Second));
+        for x in &o.items {
+            if let Output::Snapshot { kind: DataKind::Profiles, name, body } = x {
+                assert!(body["baselines"].is_object());
+                written.push(name.clone());
+            }
+        }
+    }
+    assert_eq!(written, vec!["BTCUSDT".to_string()]);
+}

@@ -211,6 +211,21 @@ impl CorePipeline {
         }
     }
 
+    /// Every warm symbol's profile with its current baselines, as `(symbol, body)`: what the edge
+    /// writes at shutdown so a restart resumes from the latest baselines, not from the last
+    /// minute's (a read: the core's state does not change).
+    pub fn baseline_profiles(&self) -> Vec<(String, serde_json::Value)> {
+        self.symbols
+            .iter()
+            .filter(|(_, m)| m.intel.baselines().warm())
+            .map(|(s, m)| {
+                let mut p = self.profiles.get(s).cloned().unwrap_or_else(|| SymbolProfile::new(s.clone()));
+                p.baselines = Some(m.intel.baselines().state());
+                (s.as_str().to_string(), serde_json::to_value(&p).unwrap_or_default())
+            })
+            .collect()
+    }
+
     /// Writes each warm symbol's baselines into its profile once a minute, a sixtieth of the
     /// universe per second (no stall at the minute).
     fn persist_baselines(&mut self, now: TimeMs, t: &mut Tick<'_>) {

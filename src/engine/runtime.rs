@@ -483,7 +483,16 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
             view_tx.send_replace(Arc::new(crate::control::view::ControlView::capture(p, ev.now_ms())));
         }
     }
-    tracing::info!("shutting down: flushing storage");
+    tracing::info!("shutting down: saving baselines, flushing storage");
+    let profiles = engine.pipeline().baseline_profiles();
+    let saved = profiles.len();
+    for (name, mut body) in profiles {
+        keep_profile_overrides(&paths, &name, &mut body);
+        if store_h.try_set_snapshot(crate::config::paths::DataKind::Profiles, &name, &body).is_err() {
+            tracing::warn!(symbol = %name, "baselines not saved at shutdown: storage queue full");
+        }
+    }
+    tracing::info!(symbols = saved, "baselines saved to the profiles");
     feed.shutdown();
     store.shutdown().await;
     Ok(())

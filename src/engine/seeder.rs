@@ -14,6 +14,7 @@
 //! simply warms up from live data. Offline tools (replay, backtest, import) never run this.
 
 use crate::config::paths::Paths;
+use crate::connectors::bybit_private::limiter::Bucket;
 use crate::connectors::bybit_public::PublicRest;
 use crate::domain::{EventTime, Symbol, TimeMs};
 use crate::engine::event::{Event, EventKind};
@@ -22,8 +23,8 @@ use crate::market::data::KlineHistory;
 use crate::monitoring::metrics::Metrics;
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::{mpsc, Mutex};
+use std::sync::Mutex;
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -67,44 +68,6 @@ pub struct SeedRequest {
     pub turnover: f64,
 }
 
-/// A token bucket: `rate` tokens per second up to `burst`; [`TokenBucket::take`] waits for one.
-#[derive(Debug)]
-pub struct TokenBucket {
-    rate: f64,
-    burst: f64,
-    tokens: f64,
-    last: tokio::time::Instant,
-}
-
-impl TokenBucket {
-    /// Full bucket.
-    pub fn new(rate_per_s: f64, burst: f64) -> TokenBucket {
-        let rate = if rate_per_s.is_finite() && rate_per_s > 0.0 { rate_per_s } else { 1.0 };
-        let burst = burst.max(1.0);
-        TokenBucket { rate, burst, tokens: burst, last: tokio::time::Instant::now() }
-    }
-
-    /// How long until a token is available (zero when one is), taking it.
-    fn reserve(&mut self, now: tokio::time::Instant) -> Duration {
-        let dt = now.saturating_duration_since(self.last).as_secs_f64();
-        self.last = now;
-        self.tokens = (self.tokens + dt * self.rate).min(self.burst) - 1.0;
-        if self.tokens >= 0.0 {
-            Duration::ZERO
-        } else {
-            Duration::from_secs_f64(-self.tokens / self.rate)
-        }
-    }
-
-    /// Waits for a token.
-    pub async fn take(bucket: &Mutex<TokenBucket>) {
-        let wait = bucket.lock().await.reserve(tokio::time::Instant::now());
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
-        }
-    }
-}
-
 /// Handle to queue symbols; dropping every handle lets the task finish its queue and stop.
 #[derive(Debug, Clone)]
 pub struct SeederHandle {
@@ -132,7 +95,7 @@ struct Ctx {
     rest: Arc<PublicRest>,
     paths: Paths,
     tx: mpsc::Sender<Event>,
-    bucket: Mutex<TokenBucket>,
+    bucket: Mutex<Bucket>,
     now: fn() -> TimeMs,
 }
 
@@ -146,7 +109,7 @@ pub fn spawn(
     cancel: CancellationToken,
 ) -> SeederHandle {
     let (req_tx, rx) = mpsc::unbounded_channel();
-    let bucket = Mutex::new(TokenBucket::new(cfg.rate_per_s, cfg.burst));
+    let bucket = Mutex::new(Bucket::with_burst(cfg.rate_per_s, cfg.burst, tokio::time::Instant::now()));
     let ctx = Arc::new(Ctx { cfg, rest, paths, tx, bucket, now: crate::engine::runtime::wall_ms });
     tokio::spawn(run(ctx, rx, metrics, cancel));
     SeederHandle { tx: req_tx }
@@ -281,9 +244,10 @@ async fn seed_one(ctx: Arc<Ctx>, symbol: Symbol) -> Outcome {
     let profile = match read {
         Ok(None) => "missing",
         Ok(Some(st)) => {
-            let age_ms = (ctx.now)().saturating_sub(st.updated_ms);
-            if st.updated_ms <= 0 || age_ms > ctx.cfg.restore_max_age_s.saturating_mul(1000) {
-                tracing::debug!(symbol = %symbol, age_s = age_ms / 1000, "persisted baselines too old; not restored");
+            let now = (ctx.now)();
+            if !st.is_fresh(now, ctx.cfg.restore_max_age_s) {
+                let age_s = now.saturating_sub(st.updated_ms) / 1000;
+                tracing::debug!(symbol = %symbol, age_s, "persisted baselines too old; not restored");
                 "stale"
             } else if send(&ctx, EventKind::Baselines { symbol: symbol.clone(), state: st }).await {
                 "ok"
@@ -299,7 +263,7 @@ async fn seed_one(ctx: Arc<Ctx>, symbol: Symbol) -> Outcome {
     if ctx.cfg.seed_klines == 0 {
         return Outcome { profile, kline: None };
     }
-    TokenBucket::take(&ctx.bucket).await;
+    Bucket::take(&ctx.bucket).await;
     let kline = match ctx.rest.klines_1m(&symbol, ctx.cfg.seed_klines.min(1000)).await {
         Ok(klines) => {
             tracing::debug!(symbol = %symbol, klines = klines.len(), "klines fetched for the baseline seed");
@@ -321,24 +285,6 @@ async fn seed_one(ctx: Arc<Ctx>, symbol: Symbol) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn token_bucket_allows_the_burst_then_the_rate() {
-        let t0 = tokio::time::Instant::now();
-        let mut b = TokenBucket { rate: 10.0, burst: 3.0, tokens: 3.0, last: t0 };
-        for _ in 0..3 {
-            assert_eq!(b.reserve(t0), Duration::ZERO);
-        }
-        // Fourth at once: one tenth of a second away; the fifth two tenths.
-        assert!((b.reserve(t0).as_secs_f64() - 0.1).abs() < 1e-9);
-        assert!((b.reserve(t0).as_secs_f64() - 0.2).abs() < 1e-9);
-        // After a long pause the bucket is full again, never fuller.
-        let later = t0 + Duration::from_secs(10);
-        for _ in 0..3 {
-            assert_eq!(b.reserve(later), Duration::ZERO);
-        }
-        assert!(b.reserve(later) > Duration::ZERO);
-    }
 
     #[test]
     fn seed_klines_is_validated() {

@@ -149,6 +149,11 @@ pub struct BaselineState {
 }
 
 impl BaselineState {
+    /// Young enough to restore at `now`: written (`updated_ms > 0`) at most `max_age_s` ago.
+    pub fn is_fresh(&self, now: TimeMs, max_age_s: i64) -> bool {
+        self.updated_ms > 0 && now.saturating_sub(self.updated_ms) <= max_age_s.saturating_mul(1000)
+    }
+
     /// An hour-deep state with these values, as a restart restores from a profile: for
     /// synthetic markets and tests that start from a known "normal" instead of warming up.
     /// `depth` is the notional within 0.5 % on each side, USDT.
@@ -359,7 +364,7 @@ impl SymbolBaselines {
     /// Restores a persisted state unless it is older than `restore_max_age_s` at `now`. Returns
     /// whether it was taken.
     pub fn restore(&mut self, st: &BaselineState, now: TimeMs) -> bool {
-        if st.updated_ms <= 0 || now.saturating_sub(st.updated_ms) > self.cfg.restore_max_age_s.saturating_mul(1000) {
+        if !st.is_fresh(now, self.cfg.restore_max_age_s) {
             return false;
         }
         let cap = self.cap();

@@ -131,7 +131,30 @@ impl Bucket {
     /// Full bucket of `per_second` tokens refilled at `per_second` per second.
     pub fn new(per_second: u32, now: Instant) -> Bucket {
         let c = per_second.max(1) as f64;
-        Bucket { capacity: c, rate: c, tokens: c, last: now, blocked_until: None }
+        Bucket::with_burst(c, c, now)
+    }
+
+    /// Full bucket of `burst` tokens (at least 1) refilled at `rate_per_s` per second (a
+    /// non-positive or non-finite rate counts as 1).
+    pub fn with_burst(rate_per_s: f64, burst: f64, now: Instant) -> Bucket {
+        let rate = if rate_per_s.is_finite() && rate_per_s > 0.0 { rate_per_s } else { 1.0 };
+        let capacity = if burst.is_finite() { burst.max(1.0) } else { 1.0 };
+        Bucket { capacity, rate, tokens: capacity, last: now, blocked_until: None }
+    }
+
+    /// Waits until a token is available and takes it.
+    pub async fn take(bucket: &Mutex<Bucket>) {
+        loop {
+            let wait = match bucket.lock() {
+                Ok(mut b) => b.try_take(Instant::now()),
+                // A panicked holder cannot have left the bucket half-updated in a harmful way.
+                Err(poisoned) => poisoned.into_inner().try_take(Instant::now()),
+            };
+            match wait {
+                Ok(()) => return,
+                Err(d) => tokio::time::sleep(d).await,
+            }
+        }
     }
 
     fn refill(&mut self, now: Instant) {
@@ -259,6 +282,38 @@ mod tests {
         assert!(b.try_take(t0 + Duration::from_millis(250)).is_ok());
         // Never more than the capacity.
         assert!((b.available(t0 + Duration::from_secs(100)) - 4.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_burst_bucket_allows_the_burst_then_the_rate() {
+        let t0 = Instant::now();
+        let mut b = Bucket::with_burst(10.0, 3.0, t0);
+        for _ in 0..3 {
+            assert!(b.try_take(t0).is_ok());
+        }
+        // The fourth at once: a tenth of a second away.
+        assert_eq!(b.try_take(t0).unwrap_err(), Duration::from_millis(100));
+        // After a long pause the bucket is full again, never fuller.
+        let later = t0 + Duration::from_secs(10);
+        for _ in 0..3 {
+            assert!(b.try_take(later).is_ok());
+        }
+        assert!(b.try_take(later).is_err());
+        assert!((Bucket::with_burst(f64::NAN, 0.0, t0).available(t0) - 1.0).abs() < 1e-9);
+    }
+
+    #[tokio::test]
+    async fn take_waits_for_the_rate() {
+        let b = Mutex::new(Bucket::with_burst(50.0, 1.0, Instant::now()));
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            Bucket::take(&b).await;
+        }
+        // One at once, then one every 20 ms: never faster than the rate.
+        let waited = Instant::now() - t0;
+        assert!(waited >= Duration::from_millis(39), "{waited:?}");
+        let left = b.lock().map(|mut x| x.available(Instant::now())).unwrap_or(1.0);
+        assert!(left < 1.0, "the last token was taken: {left}");
     }
 
     #[test]

@@ -24,7 +24,7 @@
 //! baselines it needs are warm ([`SymbolBaselines::warm`]).
 
 use crate::domain::TimeMs;
-use crate::features::math::{ewma_alpha, Ewma};
+use crate::features::math::{ewma_alpha, median, Ewma};
 use crate::market::data::Kline;
 use serde::{Deserialize, Serialize};
 
@@ -511,16 +511,6 @@ impl SymbolBaselines {
     pub fn ask_depth(&self) -> f64 {
         self.ask_depth.get()
     }
-}
-
-/// Median (sorts in place); `None` when empty.
-fn median(v: &mut [f64]) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    Some(if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
 }
 
 #[cfg(test)]

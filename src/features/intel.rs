@@ -21,7 +21,7 @@ use crate::features::costs::{
 };
 use crate::features::flow::{FlowFeatures, Streaks};
 use crate::features::imbalance::BookFeatures;
-use crate::features::math::{clamp01, pct_change};
+use crate::features::math::{clamp01, median, pct_change};
 use crate::features::news::{NewsSource, NewsView};
 use crate::features::pump::{PumpEngine, PumpInputs};
 use crate::features::snapshot::FeatureSnapshot;
@@ -520,16 +520,7 @@ fn median_level_size(book: &OrderBook) -> f64 {
             n += 1;
         }
     }
-    if n == 0 {
-        return 0.0;
-    }
-    let v = &mut v[..n];
-    v.sort_by(|a, b| a.total_cmp(b));
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
+    median(&mut v[..n]).unwrap_or(0.0)
 }
 
 #[cfg(test)]

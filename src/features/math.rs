@@ -76,6 +76,17 @@ pub fn pct_change(now: f64, then: f64) -> f64 {
     }
 }
 
+/// Median of `v` (reorders it): the middle value, or the mean of the two middle values of an
+/// even count; `None` when empty.
+pub fn median(v: &mut [f64]) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
+}
+
 /// A bias-corrected EWMA (one sample per second): `estimate = m / w` with
 /// `m ← m + α(x − m)`, `w ← w + α(1 − w)`, so early estimates are not pulled towards 0.
 #[derive(Debug, Clone, Copy, Default)]
@@ -117,6 +128,9 @@ mod tests {
         assert_eq!(clamp01(f64::NAN), 0.0);
         assert_eq!(imbalance(3.0, 1.0), 0.5);
         assert_eq!(imbalance(0.0, 0.0), 0.0);
+        assert_eq!(median(&mut []), None);
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), Some(2.5));
         assert_eq!(ratio_or(1.0, 0.0, 7.0), 7.0);
         assert!((ewma_alpha(1.0) - 0.5).abs() < 1e-12);
         assert_eq!(ewma_alpha(0.0), 1.0);

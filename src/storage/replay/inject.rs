@@ -25,6 +25,7 @@ use crate::config::Config;
 use crate::domain::{EventTime, Price, Qty, Side, Symbol, TimeMs};
 use crate::engine::event::{ControlCommand, Event, EventKind};
 use crate::engine::output::{Output, Outputs};
+use crate::features::math::median;
 use crate::market::data::{BookAction, BookUpdate, Level, Trade, TradeBatch};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -250,15 +251,11 @@ impl RealBook {
         let m = if side == Side::Buy { &self.bids } else { &self.asks };
         m.get(&t).copied().unwrap_or(Qty::ZERO)
     }
-    /// Median size of the top 20 levels of both sides.
+    /// Median size of the top 20 levels of both sides (as the core measures a book's level size).
     fn median_level(&self) -> f64 {
         let mut v: Vec<f64> =
             self.bids.iter().rev().take(20).chain(self.asks.iter().take(20)).map(|(_, q)| q.to_f64()).collect();
-        if v.is_empty() {
-            return 0.0;
-        }
-        v.sort_by(|a, b| a.total_cmp(b));
-        v[v.len() / 2]
+        median(&mut v).unwrap_or(0.0)
     }
     /// Largest level within `n` ticks of the touch on either side.
     fn max_near(&self, n: i64) -> f64 {

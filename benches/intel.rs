@@ -72,6 +72,7 @@ fn trades(book: &OrderBook, now: i64, rng: &mut SmallRng) -> Vec<Trade> {
                 aggressor: if buy { Side::Buy } else { Side::Sell },
                 id: format!("{now}-{i}"),
                 block_trade: false,
+                rpi: false,
             }
         })
         .collect()

@@ -85,6 +85,7 @@ fn stream() -> (Vec<Event>, Vec<Event>) {
                     aggressor: side,
                     id: format!("{n}-{k}"),
                     block_trade: false,
+                    rpi: false,
                 })
                 .collect();
             evs.push(Event::new(0, EventTime::local(now), EventKind::Trades(TradeBatch { symbol: s.clone(), trades })));

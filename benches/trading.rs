@@ -148,6 +148,7 @@ fn bench_sim(c: &mut Criterion) {
                 aggressor: Side::Buy,
                 id: format!("t{i}"),
                 block_trade: false,
+                rpi: false,
             })
             .collect(),
     };

@@ -147,6 +147,7 @@ fn trades_build_the_tape_and_closed_candles_are_logged() {
         aggressor: Side::Buy,
         id: ts.to_string(),
         block_trade: false,
+        rpi: false,
     };
     t.ev(
         1_100,

@@ -74,6 +74,7 @@ impl Sim {
             aggressor,
             id: format!("t{}", self.seq),
             block_trade: false,
+            rpi: false,
         };
         self.ev(EventKind::Trades(TradeBatch { symbol: Symbol::new(SYM), trades: vec![t] }));
     }

@@ -181,6 +181,10 @@ pub struct UniverseConfig {
     pub ws_pong_timeout_ms: u64,
     /// No frame at all for this long drops the connection (stale feed), ms.
     pub ws_data_timeout_ms: u64,
+    /// A public trade stamped more than this many ms after its local receive time is refused at
+    /// the connector (one far-future print would make the tape and candles refuse every later
+    /// trade). Needs an NTP-synced host clock; [0, 600000].
+    pub trade_max_ahead_ms: u64,
 }
 
 impl Default for UniverseConfig {
@@ -198,6 +202,7 @@ impl Default for UniverseConfig {
             ws_ping_interval_ms: 20_000,
             ws_pong_timeout_ms: 10_000,
             ws_data_timeout_ms: 60_000,
+            trade_max_ahead_ms: 5_000,
         }
     }
 }
@@ -549,6 +554,9 @@ impl Config {
             if v < 100 {
                 e.push(format!("{n} must be >= 100, got {v}"));
             }
+        }
+        if u.trade_max_ahead_ms > 600_000 {
+            e.push(format!("universe.trade_max_ahead_ms must be in [0, 600000], got {}", u.trade_max_ahead_ms));
         }
         if u.symbols_per_connection == 0 {
             e.push("universe.symbols_per_connection must be > 0".into());

@@ -557,6 +557,7 @@ mod tests {
             aggressor: Side::Buy,
             id: "1".into(),
             block_trade: false,
+            rpi: false,
         };
         feed(3, EventKind::Trades(TradeBatch { symbol: btc.clone(), trades: vec![trade] }));
 

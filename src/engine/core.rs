@@ -152,6 +152,7 @@ fn book_error_label(e: &crate::market::orderbook::BookError) -> &'static str {
         B::OffTick { .. } => "off_tick",
         B::InvalidLevel { .. } => "invalid_level",
         B::Crossed { .. } => "crossed",
+        B::Oversized { .. } => "oversized",
         _ => "other",
     }
 }

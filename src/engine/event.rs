@@ -166,7 +166,8 @@ pub enum EventKind {
     Control(ControlCommand),
     /// A validated configuration replaced the running one.
     ConfigReload(Arc<Config>),
-    /// Backpressure shed book deltas of this symbol: its book is stale and must be resynced.
+    /// Backpressure shed book deltas of this symbol, or the public feed refused one of its book
+    /// frames (bad level, oversized): its book is stale and must be resynced.
     BookShed(Symbol),
     /// DEGRADED decided at the edge from measured tick latency (`on`), recorded so that replay
     /// applies it at the same place in the stream.

@@ -135,6 +135,7 @@ impl UniverseStream {
                     aggressor: side,
                     id: format!("{n}-{k}"),
                     block_trade: false,
+                    rpi: false,
                 })
                 .collect();
             Event::new(0, EventTime::local(now), EventKind::Trades(TradeBatch { symbol: s, trades }))
@@ -390,6 +391,7 @@ impl TradingMarket {
                     aggressor: side,
                     id: format!("x{}", self.seq + 1),
                     block_trade: false,
+                    rpi: false,
                 };
                 let sym = self.walkers[w].symbol.clone();
                 let now = self.now;
@@ -408,6 +410,7 @@ impl TradingMarket {
                     aggressor: side,
                     id: format!("x{}", self.seq + 1),
                     block_trade: false,
+                    rpi: false,
                 };
                 let sym = self.walkers[w].symbol.clone();
                 let now = self.now;

@@ -666,6 +666,7 @@ mod tests {
                     aggressor: *a,
                     id: format!("t{ts}"),
                     block_trade: false,
+                    rpi: false,
                 })
                 .collect(),
         }

@@ -11,6 +11,14 @@
 //!   Over 5 s, `bid_defence = max(0, −delta_ratio_5s) · min(1, vol_ratio) · max(0, 1 − fall_pct /
 //!   defence_move_pct)` where `fall_pct = max(0, −r5)`; `ask_defence` mirrors it with buyers and a
 //!   rise. High bid defence = sellers hit the bid hard and the bid held.
+//!
+//! **RPI trades** (`Trade::rpi`, Bybit's `"RPI": true`: the maker was a Retail Price Improvement
+//! order, never shown in the public book) count here like any trade: the taker is real, so its
+//! volume, the trade rate, the aggressor flow, the streaks and the defence (aggression absorbed
+//! without the price moving, whoever absorbed it) include them. They are excluded only where
+//! the *visible* book is judged: the wall tracker ([`super::walls`]) neither counts them as
+//! volume eaten from a wall (absorption) nor as late trades that clear a pulled wall of spoofing,
+//! because the liquidity they hit was never in the public book.
 
 use crate::features::math::{clamp01, imbalance};
 use crate::features::window::SecBucket;

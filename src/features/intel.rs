@@ -541,6 +541,7 @@ mod tests {
             aggressor: side,
             id: String::new(),
             block_trade: false,
+            rpi: false,
         }
     }
 

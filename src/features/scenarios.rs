@@ -161,6 +161,7 @@ impl Synth {
                 aggressor: side,
                 id: format!("{}-{i}", self.seq),
                 block_trade: false,
+                rpi: false,
             })
             .collect();
         self.feed(EventKind::Trades(TradeBatch { symbol: Symbol::new("SYNUSDT"), trades }));

@@ -25,7 +25,9 @@
 //!
 //! **Trades** are matched against walls in event order: a taker **sell** at or below a bid
 //! wall's price (a taker **buy** at or above an ask wall's price) counts as volume *eaten* from
-//! it. An ended wall waits `max(classify_grace_ms, requote_window_ms)` for late trades (the
+//! it. RPI trades (`Trade::rpi`: the maker was a Retail Price Improvement order, never shown in
+//! the public book) are left out: the liquidity they hit was not the wall, so they are neither
+//! absorption at a wall nor late trades that clear a pulled wall of spoofing. An ended wall waits `max(classify_grace_ms, requote_window_ms)` for late trades (the
 //! trade and book streams are separate, so the prints that ate a wall may arrive just after the
 //! book update that removed it; only prints whose exchange time is not after that update's count)
 //! and re-quotes, then is classified with `lost = peak −
@@ -712,7 +714,7 @@ impl WallTracker {
     pub fn on_trades(&mut self, trades: &[Trade], now: TimeMs) -> Vec<WallEvent> {
         for t in trades {
             let (p, q) = (t.price.raw(), t.qty.raw());
-            if q <= 0 {
+            if q <= 0 || t.rpi {
                 continue;
             }
             let hits = |side: Side, wp: i64| match (side, t.aggressor) {
@@ -886,6 +888,7 @@ mod tests {
             aggressor,
             id: String::new(),
             block_trade: false,
+            rpi: false,
         }
     }
     /// Collects every verdict of a test.
@@ -1113,6 +1116,52 @@ mod tests {
         out.extend(wt.on_book(bk.set(1000, &[(998, 0.0)]), 40));
         out.extend(wt.on_book(bk.set(1000, &[]), 400));
         assert_eq!(walls(&out).last().map(|e| e.outcome), Some(WallOutcome::Spoofing));
+    }
+
+    #[test]
+    fn rpi_prints_neither_absorb_a_wall_nor_clear_it_of_spoofing() {
+        let rpi = |px: i64, qty: f64| Trade { rpi: true, ..trade(px, qty, Side::Sell) };
+        // The absorbing scenario, with every print hitting hidden RPI makers: nothing is eaten
+        // from the visible wall, so it is not ABSORBING.
+        let mut bk = Bk::new();
+        let mut wt = WallTracker::new(quick());
+        let mut out = Out(Vec::new());
+        out.extend(wt.on_book(bk.set(1000, &[(997, 30.0)]), 0));
+        out.extend(wt.on_book(bk.set(997, &[(997, 30.0)]), 100));
+        out.extend(wt.on_trades(&[rpi(997, 6.0), rpi(997, 4.0)], 150));
+        out.extend(wt.on_book(bk.set(996, &[(997, 0.0)]), 200));
+        out.extend(wt.on_trades(&[rpi(997, 12.0)], 210));
+        out.extend(wt.on_book(bk.set(996, &[]), 1_000));
+        assert!(
+            walls(&out).iter().all(|e| e.outcome != WallOutcome::Absorbing && e.eaten.is_zero()),
+            "{:?}",
+            walls(&out)
+        );
+        // A bid wall approached and pulled 2 ticks before the touch is SPOOFING; RPI sells at its
+        // price (late prints included) do not make it look traded.
+        let mut wt = WallTracker::new(quick());
+        let mut out = Out(Vec::new());
+        for (i, bb) in [1003, 1002, 1001].iter().enumerate() {
+            out.extend(wt.on_book(bk.set(*bb, &[(998, 30.0)]), 10 * i as i64));
+        }
+        out.extend(wt.on_trades(&[rpi(998, 20.0)], 30));
+        out.extend(wt.on_book(bk.set(1000, &[(998, 0.0)]), 40));
+        out.extend(wt.on_trades(&[rpi(998, 20.0)], 50));
+        out.extend(wt.on_book(bk.set(1000, &[]), 400));
+        let ev = walls(&out);
+        assert_eq!(ev.last().map(|e| e.outcome), Some(WallOutcome::Spoofing), "{ev:?}");
+        assert!(ev.last().is_some_and(|e| e.eaten.is_zero()));
+        // The same sells as ordinary prints do count: the wall was traded, not spoofed.
+        let mut wt = WallTracker::new(quick());
+        let mut out = Out(Vec::new());
+        for (i, bb) in [1003, 1002, 1001].iter().enumerate() {
+            out.extend(wt.on_book(bk.set(*bb, &[(998, 30.0)]), 10 * i as i64));
+        }
+        out.extend(wt.on_trades(&[trade(998, 20.0, Side::Sell)], 30));
+        out.extend(wt.on_book(bk.set(1000, &[(998, 0.0)]), 40));
+        out.extend(wt.on_trades(&[trade(998, 20.0, Side::Sell)], 50));
+        out.extend(wt.on_book(bk.set(1000, &[]), 400));
+        assert_ne!(walls(&out).last().map(|e| e.outcome), Some(WallOutcome::Spoofing));
     }
 
     #[test]

@@ -300,7 +300,15 @@ mod tests {
         Qty::parse(s).unwrap()
     }
     fn tr(ts: TimeMs, price: &str, qty: &str, side: Side) -> Trade {
-        Trade { ts_ms: ts, price: pr(price), qty: q(qty), aggressor: side, id: String::new(), block_trade: false }
+        Trade {
+            ts_ms: ts,
+            price: pr(price),
+            qty: q(qty),
+            aggressor: side,
+            id: String::new(),
+            block_trade: false,
+            rpi: false,
+        }
     }
 
     #[test]

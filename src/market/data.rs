@@ -124,6 +124,12 @@ pub struct Trade {
     pub id: String,
     /// Block trade flag.
     pub block_trade: bool,
+    /// Bybit's `RPI` flag: the maker was a Retail Price Improvement order, which is never shown
+    /// in the public order book. The taker is real (volume, rate and aggressor flow count it),
+    /// but the liquidity it hit was invisible, so it is no evidence about visible walls (see
+    /// [`crate::features::flow`]). Absent in older recordings: reads as `false`.
+    #[serde(default)]
+    pub rpi: bool,
 }
 
 /// A batch of public trades for one symbol (one `publicTrade` frame).

@@ -7,6 +7,14 @@
 //! `ticks`, asks by `-ticks`, so both sides sort ascending with their best level last and share one
 //! implementation.
 //!
+//! A delta is applied in `O(n + k log k)` for `k` levels on a book side of `n`: a few levels go
+//! one by one (binary search near the touch), more are sorted once (the last occurrence of a
+//! price wins, as if applied in message order) and merged into the side in one pass. A message
+//! carrying more levels per side than its subscribed depth allows (`depth` in a snapshot,
+//! `2 × depth` in a delta: every held level deleted plus a whole new side; `depth` is the larger
+//! of the update's and the book's) is refused as [`BookError::Oversized`] before anything is
+//! touched, like every other level error: nothing is ever half-applied.
+//!
 //! Sequencing follows Bybit's rules: a snapshot replaces the book; deltas must carry
 //! `u == last + 1`; a snapshot with `u == 1` is a service restart and resets the book; depth-1
 //! streams may resend a snapshot with the same `u`. Any error clears the book and marks it
@@ -64,6 +72,14 @@ pub enum BookError {
         bid: Price,
         /// Best ask price.
         ask: Price,
+    },
+    /// More levels on one side than the subscribed depth allows.
+    #[error("oversized book update: {levels} levels on one side, at most {max}")]
+    Oversized {
+        /// Levels carried by the larger side.
+        levels: usize,
+        /// The most allowed per side.
+        max: usize,
     },
     /// Construction with a tick size <= 0.
     #[error("invalid tick size {0}")]
@@ -151,6 +167,38 @@ impl BookSide {
         }
     }
 
+    /// Applies `delta` (validated `(key, qty)` pairs in message order; qty 0 deletes) by
+    /// sorting it once and merging it into the side: `O(n + k log k)`, with the same result as
+    /// applying each pair in order with [`BookSide::set`].
+    fn merge(&mut self, delta: &mut [Entry], scratch: &mut Vec<Entry>) {
+        // Stable: equal keys keep message order, so the last of each run is the one that wins.
+        delta.sort_by_key(|e| e.key);
+        scratch.clear();
+        scratch.reserve(self.levels.len() + delta.len());
+        let old = &self.levels;
+        let (mut i, mut j) = (0, 0);
+        while j < delta.len() {
+            let mut last = delta[j];
+            while j + 1 < delta.len() && delta[j + 1].key == last.key {
+                j += 1;
+                last = delta[j];
+            }
+            j += 1;
+            while i < old.len() && old[i].key < last.key {
+                scratch.push(old[i]);
+                i += 1;
+            }
+            if i < old.len() && old[i].key == last.key {
+                i += 1;
+            }
+            if !last.qty.is_zero() {
+                scratch.push(last);
+            }
+        }
+        scratch.extend_from_slice(&old[i..]);
+        std::mem::swap(&mut self.levels, scratch);
+    }
+
     /// Drops the worst levels beyond `depth`.
     #[inline]
     fn truncate_worst(&mut self, depth: usize) {
@@ -178,7 +226,14 @@ pub struct OrderBook {
     last_update_id: u64,
     seq: u64,
     last_cts_ms: Option<TimeMs>,
+    /// Reused buffers of a large delta: validated levels, and the side being merged into.
+    scratch_delta: Vec<Entry>,
+    scratch_side: Vec<Entry>,
 }
+
+/// Up to this many levels per side a delta is applied level by level (each a binary search
+/// near the touch); more are sorted and merged.
+const SMALL_DELTA: usize = 16;
 
 /// Side key of a tick index: bids ascending by ticks, asks ascending by -ticks.
 #[inline]
@@ -210,6 +265,8 @@ impl OrderBook {
             last_update_id: 0,
             seq: 0,
             last_cts_ms: None,
+            scratch_delta: Vec::new(),
+            scratch_side: Vec::new(),
         })
     }
 
@@ -261,6 +318,7 @@ impl OrderBook {
         } else {
             ApplyKind::Snapshot
         };
+        self.check_size(upd, usize::from(upd.depth).max(self.max_depth))?;
         let before = self.touch();
         self.load_side(Side::Buy, &upd.bids)?;
         self.load_side(Side::Sell, &upd.asks)?;
@@ -285,15 +343,37 @@ impl OrderBook {
         if u != last + 1 {
             return Err(BookError::Gap { last, got: u });
         }
+        self.check_size(upd, 2 * usize::from(upd.depth).max(self.max_depth))?;
+        // Every level is validated before the book is touched.
+        let mut delta = std::mem::take(&mut self.scratch_delta);
+        delta.clear();
+        for (side, levels) in [(Side::Buy, &upd.bids), (Side::Sell, &upd.asks)] {
+            for l in levels.iter() {
+                match self.ticks_of(l) {
+                    Ok(t) => delta.push(Entry { key: key_of(side, t), qty: l.qty }),
+                    Err(e) => {
+                        self.scratch_delta = delta;
+                        return Err(e);
+                    }
+                }
+            }
+        }
         let before = self.touch();
-        for l in &upd.bids {
-            let t = self.ticks_of(l)?;
-            self.bids.set(t, l.qty);
+        let (bids, asks) = delta.split_at_mut(upd.bids.len());
+        for (side, part) in [(Side::Buy, bids), (Side::Sell, asks)] {
+            let book_side = match side {
+                Side::Buy => &mut self.bids,
+                Side::Sell => &mut self.asks,
+            };
+            if part.len() <= SMALL_DELTA {
+                for e in part.iter() {
+                    book_side.set(e.key, e.qty);
+                }
+            } else {
+                book_side.merge(part, &mut self.scratch_side);
+            }
         }
-        for l in &upd.asks {
-            let t = self.ticks_of(l)?;
-            self.asks.set(-t, l.qty);
-        }
+        self.scratch_delta = delta;
         self.bids.truncate_worst(self.max_depth);
         self.asks.truncate_worst(self.max_depth);
         self.check_crossed()?;
@@ -307,6 +387,15 @@ impl OrderBook {
             levels: upd.bids.len() + upd.asks.len(),
             touch_changed: before != self.touch(),
         })
+    }
+
+    /// Refuses an update with more than `max` levels on a side.
+    fn check_size(&self, upd: &BookUpdate, max: usize) -> Result<(), BookError> {
+        let levels = upd.bids.len().max(upd.asks.len());
+        if levels > max {
+            return Err(BookError::Oversized { levels, max });
+        }
+        Ok(())
     }
 
     /// Validates a level and returns its tick index.
@@ -834,6 +923,96 @@ mod tests {
         assert!(a.levels_equal(&b));
         b.apply(&delta(8, vec![lv("99", "3.5")], vec![])).unwrap();
         assert!(!a.levels_equal(&b));
+    }
+
+    #[test]
+    fn oversized_updates_are_refused_before_anything_is_applied() {
+        // depth 50 (the update's and the book's): a snapshot may carry 50 levels per side, a
+        // delta 100.
+        let ladder = |from: i64, n: i64, step: i64| -> Vec<Level> {
+            (0..n).map(|i| Level { price: Price::from_ticks(from + i * step, p("0.5")), qty: q("1") }).collect()
+        };
+        let mut b = book();
+        let e = b.apply(&delta(101, ladder(190, 101, -1), vec![]));
+        assert_eq!(e, Err(BookError::Oversized { levels: 101, max: 100 }));
+        assert!(!b.is_valid() && b.level_count(Side::Buy) == 0, "refused and awaiting a resync");
+        assert_eq!(b.apply(&delta(102, vec![], vec![])), Err(BookError::NoSnapshot { got: 102 }));
+        let mut b = OrderBook::new(p("0.5"), 50).unwrap();
+        let e = b.apply(&snap(1, ladder(190, 10, -1), ladder(201, 51, 1)));
+        assert_eq!(e, Err(BookError::Oversized { levels: 51, max: 50 }));
+        assert!(!b.is_valid());
+        // At the limits both are accepted.
+        b.apply(&snap(2, ladder(200, 50, -1), ladder(201, 50, 1))).unwrap();
+        b.apply(&delta(3, ladder(200, 100, -1), ladder(201, 100, 1))).unwrap();
+        assert_eq!((b.level_count(Side::Buy), b.level_count(Side::Sell)), (50, 50));
+        // A refused level anywhere in a large delta leaves no trace either.
+        let mut b = book();
+        let mut bids = ladder(190, 60, -1);
+        bids[59].qty = q("-1");
+        assert!(matches!(b.apply(&delta(101, bids, vec![])), Err(BookError::InvalidLevel { .. })));
+        assert_eq!(b.level_count(Side::Buy), 0);
+    }
+
+    #[test]
+    fn a_large_legal_delta_equals_applying_it_level_by_level() {
+        // depth 1000: deltas of up to 2000 levels per side, unsorted, with repeated prices and
+        // deletes, against the BTreeMap model applied in message order.
+        let tick = p("0.01");
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let depth = 1000;
+        let mut book = OrderBook::new(tick, depth).unwrap();
+        let mut model = Model::default();
+        let side = |next: &mut dyn FnMut(u64) -> u64, lo: i64, n: usize| -> Vec<(i64, i64)> {
+            (0..n)
+                .map(|_| (lo + next(3000) as i64, if next(4) == 0 { 0 } else { 1 + next(1_000_000) as i64 }))
+                .collect()
+        };
+        let sb: Vec<_> = side(&mut next, 1, 1000).into_iter().filter(|l| l.1 != 0).collect();
+        let sa: Vec<_> = side(&mut next, 3001, 1000).into_iter().filter(|l| l.1 != 0).collect();
+        model.apply(&sb, &sa, depth);
+        let mut s = snap(1, to_levels(&sb, tick), to_levels(&sa, tick));
+        s.depth = depth as u16;
+        book.apply(&s).unwrap();
+        assert_eq!(book.to_levels(), model.levels(tick));
+        for u in 2..12u64 {
+            let n = 1 + next(2000) as usize;
+            let (db, da) = (side(&mut next, 1, n), side(&mut next, 3001, 2000 - n + 1));
+            let mut d = delta(u, to_levels(&db, tick), to_levels(&da, tick));
+            d.depth = depth as u16;
+            book.apply(&d).unwrap();
+            model.apply(&db, &da, depth);
+            assert_eq!(book.to_levels(), model.levels(tick), "after u={u}");
+        }
+        assert!(book.level_count(Side::Buy) > 500 && book.level_count(Side::Sell) > 500);
+    }
+
+    #[test]
+    fn a_delta_at_the_size_cap_applies_in_linear_time() {
+        // The largest delta any depth allows: 131 070 bid levels (2 × depth 65 535), each a
+        // new level below the touch. One Vec insert per level took seconds at this size.
+        let tick = p("1");
+        let depth = 65_535;
+        let mut b = OrderBook::new(tick, depth).unwrap();
+        let mut s = snap(1, vec![lv("1", "1")], vec![lv("1000000", "1")]);
+        s.depth = 65_535;
+        b.apply(&s).unwrap();
+        let n = 131_070;
+        let bids: Vec<Level> =
+            (0..n).map(|i| Level { price: Price::from_ticks(2 + 2 * i, tick), qty: q("1") }).collect();
+        let mut d = delta(2, bids, vec![]);
+        d.depth = 65_535;
+        let started = std::time::Instant::now();
+        b.apply(&d).unwrap();
+        let took = started.elapsed();
+        assert_eq!(b.level_count(Side::Buy), depth);
+        assert_eq!(b.best_bid().map(|l| l.price), Some(Price::from_ticks(2 + 2 * (n - 1), tick)));
+        assert!(took < std::time::Duration::from_secs(2), "{took:?}");
     }
 
     /// Reference model: BTreeMap by tick, truncated per message.

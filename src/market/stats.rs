@@ -416,6 +416,7 @@ mod tests {
                 aggressor: Side::Buy,
                 id: String::new(),
                 block_trade: false,
+                rpi: false,
             })
             .collect();
         Event::new(0, EventTime::local(t), EventKind::Trades(TradeBatch { symbol: Symbol::new("TESTUSDT"), trades }))

@@ -220,6 +220,7 @@ mod tests {
             aggressor: side,
             id: format!("t{ts}"),
             block_trade: false,
+            rpi: false,
         }
     }
     fn q(s: &str) -> Qty {

@@ -72,8 +72,18 @@ pub const FEED_CONNECTION: &str = "0";
 pub const PUBLIC_REST: &str = "public";
 /// `reason` labels of `scalper_core_book_errors_total` the core produces (created at 0; a reason
 /// added to the core later simply appears on its first occurrence).
-pub const BOOK_ERROR_REASONS: &[&str] =
-    &["no_snapshot", "stale", "gap", "off_tick", "invalid_level", "crossed", "other", "stale_book", "shed"];
+pub const BOOK_ERROR_REASONS: &[&str] = &[
+    "no_snapshot",
+    "stale",
+    "gap",
+    "off_tick",
+    "invalid_level",
+    "crossed",
+    "oversized",
+    "other",
+    "stale_book",
+    "shed",
+];
 /// `component` labels of `scalper_errors_total` (see [`Metrics::refresh_derived`]).
 pub const ERROR_COMPONENTS: &[&str] = &["book", "rest", "ws", "storage", "retention", "config", "private"];
 /// `endpoint` / `connection` label of the private connector's counters.
@@ -182,6 +192,9 @@ pub struct Metrics {
     pub queue_depth: IntGaugeVec,
     /// Market events shed under load, by category.
     pub shed_events: IntCounterVec,
+    /// Public market values refused by the decoders' sanity checks, by stream and reason
+    /// (labels of `bybit_public::messages::RefusalStream` / `RefusalReason`).
+    pub public_refused: IntCounterVec,
     /// Symbols tracked by the core.
     pub symbols_tracked: IntGauge,
     /// Symbols with a valid book.
@@ -429,6 +442,13 @@ impl Metrics {
             Opts::new("shed_events_total", "Market events shed under load, by symbol category"),
             &["category"]
         ));
+        let public_refused = reg!(IntCounterVec::new(
+            Opts::new(
+                "public_refused_total",
+                "Public market values Bybit never sends (price <= 0, negative size, far-future trade, oversized book) refused at the decoders, by stream and reason"
+            ),
+            &["stream", "reason"]
+        ));
         let symbols_tracked = reg!(ig("symbols_tracked", "Symbols tracked by the core"));
         let valid_books = reg!(ig("valid_books", "Symbols whose order book is valid"));
         let core_book_updates = reg!(IntCounter::new("core_book_updates_total", "Book updates applied by the core"));
@@ -548,6 +568,7 @@ impl Metrics {
             errors,
             queue_depth,
             shed_events,
+            public_refused,
             symbols_tracked,
             valid_books,
             core_book_updates,
@@ -716,6 +737,15 @@ impl Metrics {
         set_counter(&self.rest_errors.with_label_values(&[PUBLIC_REST, "other"]), other);
         set_counter(&self.rest_retries.with_label_values(&e), c.rest_retries);
         set_counter(&self.rate_limit_waits.with_label_values(&e), c.rest_rate_limited);
+        use crate::connectors::bybit_public::messages::{RefusalReason, RefusalStream};
+        for (i, stream) in RefusalStream::ALL.iter().enumerate() {
+            for (j, reason) in RefusalReason::ALL.iter().enumerate() {
+                let v = c.refused[i][j];
+                if v > 0 {
+                    set_counter(&self.public_refused.with_label_values(&[stream.as_str(), reason.as_str()]), v);
+                }
+            }
+        }
     }
 
     /// Sets what the engine snapshot carries: mode, symbol and book counts, feed status, DEGRADED,

@@ -13,6 +13,25 @@
 //!
 //! Every price and size is parsed exactly from its decimal string ([`Price::parse`] /
 //! [`Qty::parse`]); a value that does not parse makes the whole message a typed error.
+//!
+//! **Sanity.** Values that parse but that Bybit never sends are refused and reported in
+//! [`Refusals`] (by stream and [`RefusalReason`]; the feed counts them in
+//! `scalper_public_refused_total` and logs them throttled):
+//! - trades and liquidations: price and size must be > 0; a bad item is dropped, the rest of the
+//!   frame kept (each item stands alone). With a receive time ([`Sanity::recv_ms`]) a trade whose
+//!   `T` is more than [`Sanity::max_trade_ahead_ms`] ahead of it is dropped too: one far-future
+//!   print would otherwise make the tape and candles refuse every later (normal) trade;
+//! - order books (WS and REST): price > 0 and size >= 0 (size "0" deletes a level in a delta),
+//!   and at most `depth` levels per side in a snapshot, `2 × depth` in a delta (a delta may delete
+//!   every level held and insert a whole new side; the real `orderbook.25` recording carries up
+//!   to 47). A book frame with one bad level is refused whole (never half-applied) and
+//!   [`Refusals::book_resync`] names the book that must be resynced;
+//! - tickers: prices (last, mark, index, bid1, ask1) must be > 0 and turnover, volume and open
+//!   interest >= 0; a bad field is dropped (read as "unchanged", like a field a delta omits),
+//!   the others kept. `""` or an absent field is no value, as Bybit sends in deltas and for
+//!   pre-launch contracts. The 24 h change and the funding rate may be negative;
+//! - instruments: every rule must be >= 0 (tick size and quantity step > 0), else the instrument
+//!   is refused.
 
 use super::BybitError;
 use crate::domain::{EventTime, Fixed, Price, Qty, Side, Symbol, TimeMs};
@@ -248,6 +267,221 @@ fn decode_err(e: impl fmt::Display) -> BybitError {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Sanity refusals
+// ---------------------------------------------------------------------------------------------
+
+/// Which decoder refused a value (the `stream` label of `scalper_public_refused_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RefusalStream {
+    /// `publicTrade.{symbol}`.
+    Trade,
+    /// `allLiquidation.{symbol}`.
+    Liquidation,
+    /// `orderbook.{depth}.{symbol}`.
+    Book,
+    /// `tickers.{symbol}`.
+    Ticker,
+    /// `GET /v5/market/orderbook`.
+    RestOrderbook,
+    /// `GET /v5/market/tickers`.
+    RestTickers,
+    /// `GET /v5/market/recent-trade`.
+    RestRecentTrade,
+    /// `GET /v5/market/instruments-info`.
+    RestInstruments,
+}
+
+impl RefusalStream {
+    /// Every stream, in label order.
+    pub const ALL: [RefusalStream; 8] = [
+        RefusalStream::Trade,
+        RefusalStream::Liquidation,
+        RefusalStream::Book,
+        RefusalStream::Ticker,
+        RefusalStream::RestOrderbook,
+        RefusalStream::RestTickers,
+        RefusalStream::RestRecentTrade,
+        RefusalStream::RestInstruments,
+    ];
+
+    /// Metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefusalStream::Trade => "trade",
+            RefusalStream::Liquidation => "liquidation",
+            RefusalStream::Book => "book",
+            RefusalStream::Ticker => "ticker",
+            RefusalStream::RestOrderbook => "rest_orderbook",
+            RefusalStream::RestTickers => "rest_tickers",
+            RefusalStream::RestRecentTrade => "rest_recent_trade",
+            RefusalStream::RestInstruments => "rest_instruments",
+        }
+    }
+}
+
+/// Why a value was refused (the `reason` label of `scalper_public_refused_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RefusalReason {
+    /// A price <= 0.
+    NonPositivePrice,
+    /// A trade or liquidation size <= 0.
+    NonPositiveSize,
+    /// A book level size < 0, or a negative volume / turnover / open interest.
+    NegativeValue,
+    /// A trade time too far ahead of the receive time.
+    FutureTime,
+    /// More book levels per side than the subscribed depth allows.
+    Oversized,
+    /// Instrument rules out of range (negative limits).
+    InvalidRules,
+}
+
+impl RefusalReason {
+    /// Every reason, in label order.
+    pub const ALL: [RefusalReason; 6] = [
+        RefusalReason::NonPositivePrice,
+        RefusalReason::NonPositiveSize,
+        RefusalReason::NegativeValue,
+        RefusalReason::FutureTime,
+        RefusalReason::Oversized,
+        RefusalReason::InvalidRules,
+    ];
+
+    /// Metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefusalReason::NonPositivePrice => "non_positive_price",
+            RefusalReason::NonPositiveSize => "non_positive_size",
+            RefusalReason::NegativeValue => "negative_value",
+            RefusalReason::FutureTime => "future_time",
+            RefusalReason::Oversized => "oversized",
+            RefusalReason::InvalidRules => "invalid_rules",
+        }
+    }
+}
+
+/// What the decoders refused in one message: counts by (stream, reason), the first refusal's
+/// detail for the log, and the book to resync when a book frame was refused whole.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Refusals {
+    counts: Vec<(RefusalStream, RefusalReason, u64)>,
+    first: Option<String>,
+    book_resync: Option<(Symbol, u16)>,
+}
+
+impl Refusals {
+    /// Counts one refusal; `detail` is only built for the first one.
+    pub fn add(&mut self, stream: RefusalStream, reason: RefusalReason, detail: impl FnOnce() -> String) {
+        match self.counts.iter_mut().find(|(s, r, _)| *s == stream && *r == reason) {
+            Some(c) => c.2 += 1,
+            None => self.counts.push((stream, reason, 1)),
+        }
+        if self.first.is_none() {
+            self.first = Some(detail());
+        }
+    }
+
+    /// Nothing refused.
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+
+    /// Number of refused values.
+    pub fn total(&self) -> u64 {
+        self.counts.iter().map(|c| c.2).sum()
+    }
+
+    /// Refusals of one kind.
+    pub fn count(&self, stream: RefusalStream, reason: RefusalReason) -> u64 {
+        self.counts.iter().find(|(s, r, _)| *s == stream && *r == reason).map_or(0, |c| c.2)
+    }
+
+    /// `(stream, reason, count)` of every kind refused, in first-seen order.
+    pub fn iter(&self) -> impl Iterator<Item = (RefusalStream, RefusalReason, u64)> + '_ {
+        self.counts.iter().copied()
+    }
+
+    /// Detail of the first refusal.
+    pub fn first(&self) -> Option<&str> {
+        self.first.as_deref()
+    }
+
+    /// Symbol and depth of a book frame refused whole: the local book missed an update and must
+    /// be resynced.
+    pub fn book_resync(&self) -> Option<&(Symbol, u16)> {
+        self.book_resync.as_ref()
+    }
+
+    /// Adds everything of `other`.
+    pub fn merge(&mut self, other: Refusals) {
+        for (s, r, n) in other.counts {
+            match self.counts.iter_mut().find(|(s2, r2, _)| *s2 == s && *r2 == r) {
+                Some(c) => c.2 += n,
+                None => self.counts.push((s, r, n)),
+            }
+        }
+        if self.first.is_none() {
+            self.first = other.first;
+        }
+        if self.book_resync.is_none() {
+            self.book_resync = other.book_resync;
+        }
+    }
+}
+
+/// Context of the sanity checks of a WS frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Sanity {
+    /// Local receive time of the frame, ms (`None`: no time bound, e.g. reading a recording).
+    pub recv_ms: Option<TimeMs>,
+    /// A trade whose `T` is more than this many ms after `recv_ms` is refused.
+    pub max_trade_ahead_ms: i64,
+}
+
+/// Checks book levels: price > 0, size >= 0, at most `max_levels` per side. The first problem
+/// refuses the whole book.
+fn check_book_levels(
+    stream: RefusalStream,
+    sym: &str,
+    bids: &[Level],
+    asks: &[Level],
+    max_levels: usize,
+    refusals: &mut Refusals,
+) -> Result<(), BybitError> {
+    for (name, side) in [("bids", bids), ("asks", asks)] {
+        if side.len() > max_levels {
+            let detail = format!("{sym}: {} {name} levels, at most {max_levels} allowed", side.len());
+            refusals.add(stream, RefusalReason::Oversized, || detail.clone());
+            return Err(BybitError::Decode(detail));
+        }
+        for l in side {
+            let reason = if l.price.raw() <= 0 {
+                RefusalReason::NonPositivePrice
+            } else if l.qty.raw() < 0 {
+                RefusalReason::NegativeValue
+            } else {
+                continue;
+            };
+            let detail = format!("{sym}: {name} level price={} size={}", l.price, l.qty);
+            refusals.add(stream, reason, || detail.clone());
+            return Err(BybitError::Decode(detail));
+        }
+    }
+    Ok(())
+}
+
+/// Why a trade or liquidation item is refused: price <= 0 or size <= 0.
+fn item_problem(price: Price, qty: Qty) -> Option<RefusalReason> {
+    if price.raw() <= 0 {
+        Some(RefusalReason::NonPositivePrice)
+    } else if qty.raw() <= 0 {
+        Some(RefusalReason::NonPositiveSize)
+    } else {
+        None
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // REST envelope
 // ---------------------------------------------------------------------------------------------
 
@@ -438,6 +672,11 @@ impl InstrumentInfo {
         let min_notional =
             parse_field(s, "minNotionalValue", &or_zero(&self.lot_size_filter.min_notional_value), Price::parse)?;
         let max_leverage = parse_field(s, "maxLeverage", &or_zero(&self.leverage_filter.max_leverage), Price::parse)?;
+        if min_qty.raw() < 0 || max_qty.raw() < 0 || min_notional.raw() < 0 || max_leverage.raw() < 0 {
+            return Err(BybitError::Decode(format!(
+                "{s}: negative rule (minOrderQty {min_qty}, maxOrderQty {max_qty}, minNotionalValue {min_notional}, maxLeverage {max_leverage})"
+            )));
+        }
         let launch_time_ms = if self.launch_time.trim().is_empty() {
             0
         } else {
@@ -490,11 +729,18 @@ pub struct OrderbookResult {
 }
 
 impl OrderbookResult {
-    /// A [`BookAction::Snapshot`] book update; `depth` is the requested limit.
+    /// A [`BookAction::Snapshot`] book update; `depth` is the requested limit. A level with a
+    /// price <= 0 or a size < 0, or more than `depth` levels per side, refuses the book.
     pub fn into_book(self, depth: u16) -> Result<BookUpdate, BybitError> {
+        self.into_book_checked(depth, &mut Refusals::default())
+    }
+
+    /// [`OrderbookResult::into_book`], reporting what it refused into `refusals`.
+    pub fn into_book_checked(self, depth: u16, refusals: &mut Refusals) -> Result<BookUpdate, BybitError> {
         if !Symbol::is_valid(&self.s) {
             return Err(BybitError::Decode(format!("invalid symbol {:?}", self.s)));
         }
+        check_book_levels(RefusalStream::RestOrderbook, &self.s, &self.b, &self.a, usize::from(depth), refusals)?;
         Ok(BookUpdate {
             symbol: Symbol::new(&self.s),
             action: BookAction::Snapshot,
@@ -553,7 +799,35 @@ pub struct TickerData {
 }
 
 impl TickerData {
-    /// Into the venue-agnostic [`TickerUpdate`].
+    /// Drops (and reports) every field Bybit never sends: a price <= 0, a negative turnover,
+    /// volume or open interest. A dropped field reads as "no value", like one a delta omits.
+    pub fn sanitize(&mut self, stream: RefusalStream, refusals: &mut Refusals) {
+        let sym = self.symbol.clone();
+        for (name, v) in [
+            ("lastPrice", &mut self.last_price),
+            ("markPrice", &mut self.mark_price),
+            ("indexPrice", &mut self.index_price),
+            ("bid1Price", &mut self.bid1_price),
+            ("ask1Price", &mut self.ask1_price),
+        ] {
+            if let Some(p) = v.filter(|p| p.raw() <= 0) {
+                refusals.add(stream, RefusalReason::NonPositivePrice, || format!("{sym}: ticker {name} {p}"));
+                *v = None;
+            }
+        }
+        for (name, v) in [
+            ("turnover24h", &mut self.turnover_24h),
+            ("volume24h", &mut self.volume_24h),
+            ("openInterest", &mut self.open_interest),
+        ] {
+            if let Some(x) = v.filter(|x| *x < 0.0) {
+                refusals.add(stream, RefusalReason::NegativeValue, || format!("{sym}: ticker {name} {x}"));
+                *v = None;
+            }
+        }
+    }
+
+    /// Into the venue-agnostic [`TickerUpdate`] (values as given; see [`TickerData::sanitize`]).
     pub fn into_update(self) -> TickerUpdate {
         TickerUpdate {
             symbol: Symbol::new(&self.symbol),
@@ -580,6 +854,92 @@ pub struct TickersResult {
     /// One item per symbol.
     #[serde(default)]
     pub list: Vec<TickerData>,
+}
+
+impl TickersResult {
+    /// Tickers of plain symbols (dated futures such as `BTCUSDT-26DEC25` left out), in the
+    /// venue's order, each sanitized ([`TickerData::sanitize`]).
+    pub fn into_updates(self, refusals: &mut Refusals) -> Vec<TickerUpdate> {
+        self.list
+            .into_iter()
+            .filter(|t| Symbol::is_valid(&t.symbol))
+            .map(|mut t| {
+                t.sanitize(RefusalStream::RestTickers, refusals);
+                t.into_update()
+            })
+            .collect()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recent public trades (REST)
+// ---------------------------------------------------------------------------------------------
+
+/// `result` of `GET /v5/market/recent-trade`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct RecentTradesResult {
+    /// Product type.
+    #[serde(default)]
+    pub category: String,
+    /// Trades, newest first.
+    #[serde(default)]
+    pub list: Vec<RecentTrade>,
+}
+
+/// One item of [`RecentTradesResult::list`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecentTrade {
+    /// Trade id.
+    #[serde(deserialize_with = "de_text")]
+    pub exec_id: String,
+    /// Symbol.
+    pub symbol: String,
+    /// Price.
+    pub price: Price,
+    /// Size.
+    pub size: Qty,
+    /// Taker side.
+    #[serde(deserialize_with = "de_side")]
+    pub side: Side,
+    /// Fill time, ms (string on the wire).
+    #[serde(deserialize_with = "de_i64")]
+    pub time: i64,
+    /// Block trade.
+    #[serde(default)]
+    pub is_block_trade: bool,
+    /// The maker was an RPI order (see [`Trade::rpi`]).
+    #[serde(default, rename = "isRPITrade")]
+    pub is_rpi_trade: bool,
+}
+
+impl RecentTradesResult {
+    /// The trades of `symbol`, oldest first; items with a price or size <= 0 dropped and
+    /// reported. Another symbol's item refuses the answer.
+    pub fn into_batch(self, symbol: &Symbol, refusals: &mut Refusals) -> Result<TradeBatch, BybitError> {
+        let mut trades = Vec::with_capacity(self.list.len());
+        for t in self.list.into_iter().rev() {
+            if t.symbol != symbol.as_str() {
+                return Err(BybitError::Decode(format!("recent trades of {symbol} contain {:?}", t.symbol)));
+            }
+            if let Some(r) = item_problem(t.price, t.size) {
+                refusals.add(RefusalStream::RestRecentTrade, r, || {
+                    format!("{symbol}: trade {} price={} size={}", t.exec_id, t.price, t.size)
+                });
+                continue;
+            }
+            trades.push(Trade {
+                ts_ms: t.time,
+                price: t.price,
+                qty: t.size,
+                aggressor: t.side,
+                id: t.exec_id,
+                block_trade: t.is_block_trade,
+                rpi: t.is_rpi_trade,
+            });
+        }
+        Ok(TradeBatch { symbol: symbol.clone(), trades })
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -875,6 +1235,9 @@ pub struct WsTrade {
     /// Block trade.
     #[serde(rename = "BT", default)]
     pub block_trade: bool,
+    /// The maker was a Retail Price Improvement order (absent in older frames: `false`).
+    #[serde(rename = "RPI", default)]
+    pub rpi: bool,
 }
 
 /// One element of an `allLiquidation.{symbol}` frame's `data`.
@@ -957,7 +1320,15 @@ fn frame_err(topic: &str, e: impl fmt::Display) -> BybitError {
 
 /// Parses one public WS text frame. Malformed JSON, a missing field, a value that does not
 /// parse exactly, or a symbol that does not match the topic are [`BybitError::Decode`].
+/// Sanity checks without a time bound (see [`parse_ws_frame_checked`]); refusals are dropped.
 pub fn parse_ws_frame(text: &str) -> Result<WsMessage, BybitError> {
+    parse_ws_frame_checked(text, Sanity::default(), &mut Refusals::default())
+}
+
+/// [`parse_ws_frame`] with the sanity checks of the module doc: bad trades and liquidations are
+/// dropped, bad ticker fields cleared, a bad book refused whole (an error, with
+/// [`Refusals::book_resync`] set); everything refused is reported into `refusals`.
+pub fn parse_ws_frame_checked(text: &str, sanity: Sanity, refusals: &mut Refusals) -> Result<WsMessage, BybitError> {
     let probe: Probe<'_> = serde_json::from_str(text).map_err(decode_err)?;
     if let Some(topic) = probe.topic {
         if let Some(rest) = topic.strip_prefix("orderbook.") {
@@ -975,6 +1346,16 @@ pub fn parse_ws_frame(text: &str) -> Result<WsMessage, BybitError> {
             if f.data.s != sym {
                 return Err(frame_err(topic, format!("symbol {:?} does not match topic", f.data.s)));
             }
+            let max_levels = match action {
+                BookAction::Snapshot => usize::from(depth),
+                BookAction::Delta => 2 * usize::from(depth),
+            };
+            let mut local = Refusals::default();
+            if let Err(e) = check_book_levels(RefusalStream::Book, sym, &f.data.b, &f.data.a, max_levels, &mut local) {
+                local.book_resync = Some((Symbol::new(sym), depth));
+                refusals.merge(local);
+                return Err(frame_err(topic, e));
+            }
             let book = BookUpdate {
                 symbol: Symbol::new(sym),
                 action,
@@ -991,9 +1372,27 @@ pub fn parse_ws_frame(text: &str) -> Result<WsMessage, BybitError> {
             let sym = symbol_of(topic, "publicTrade.")?;
             let f: TopicFrame<Vec<WsTrade>> = serde_json::from_str(text).map_err(|e| frame_err(topic, e))?;
             let mut trades = Vec::with_capacity(f.data.len());
+            if let Some(t) = f.data.iter().find(|t| t.s != sym) {
+                return Err(frame_err(topic, format!("trade symbol {:?} does not match topic", t.s)));
+            }
             for t in f.data {
-                if t.s != sym {
-                    return Err(frame_err(topic, format!("trade symbol {:?} does not match topic", t.s)));
+                if let Some(r) = item_problem(t.p, t.v) {
+                    refusals
+                        .add(RefusalStream::Trade, r, || format!("{sym}: trade {} price={} size={}", t.i, t.p, t.v));
+                    continue;
+                }
+                if let Some(recv) = sanity.recv_ms {
+                    if t.time.saturating_sub(recv) > sanity.max_trade_ahead_ms {
+                        refusals.add(RefusalStream::Trade, RefusalReason::FutureTime, || {
+                            format!(
+                                "{sym}: trade {} T={} is {} ms after receipt",
+                                t.i,
+                                t.time,
+                                t.time.saturating_sub(recv)
+                            )
+                        });
+                        continue;
+                    }
                 }
                 trades.push(Trade {
                     ts_ms: t.time,
@@ -1002,6 +1401,7 @@ pub fn parse_ws_frame(text: &str) -> Result<WsMessage, BybitError> {
                     aggressor: t.side,
                     id: t.i,
                     block_trade: t.block_trade,
+                    rpi: t.rpi,
                 });
             }
             let batch = TradeBatch { symbol: Symbol::new(sym), trades };
@@ -1009,10 +1409,11 @@ pub fn parse_ws_frame(text: &str) -> Result<WsMessage, BybitError> {
         }
         if topic.starts_with("tickers.") {
             let sym = symbol_of(topic, "tickers.")?;
-            let f: TopicFrame<TickerData> = serde_json::from_str(text).map_err(|e| frame_err(topic, e))?;
+            let mut f: TopicFrame<TickerData> = serde_json::from_str(text).map_err(|e| frame_err(topic, e))?;
             if f.data.symbol != sym {
                 return Err(frame_err(topic, format!("ticker symbol {:?} does not match topic", f.data.symbol)));
             }
+            f.data.sanitize(RefusalStream::Ticker, refusals);
             return Ok(WsMessage::Market { ts_ms: f.ts, data: MarketData::Ticker(f.data.into_update()) });
         }
         if topic.starts_with("allLiquidation.") {
@@ -1023,10 +1424,16 @@ pub fn parse_ws_frame(text: &str) -> Result<WsMessage, BybitError> {
                 OneOrMany::Many(v) => v,
                 OneOrMany::One(x) => vec![x],
             };
+            if let Some(l) = items.iter().find(|l| l.s != sym) {
+                return Err(frame_err(topic, format!("liquidation symbol {:?} does not match topic", l.s)));
+            }
             let mut out = Vec::with_capacity(items.len());
             for l in items {
-                if l.s != sym {
-                    return Err(frame_err(topic, format!("liquidation symbol {:?} does not match topic", l.s)));
+                if let Some(r) = item_problem(l.p, l.v) {
+                    refusals.add(RefusalStream::Liquidation, r, || {
+                        format!("{sym}: liquidation price={} size={}", l.p, l.v)
+                    });
+                    continue;
                 }
                 out.push(Liquidation { symbol: Symbol::new(sym), ts_ms: l.time, side: l.side, price: l.p, qty: l.v });
             }
@@ -1042,11 +1449,17 @@ pub fn parse_ws_frame(text: &str) -> Result<WsMessage, BybitError> {
 }
 
 impl MarketData {
-    /// Appends the engine events of this data (`seq: 0`; the runtime stamps the sequence).
+    /// Appends the engine events of this data (`seq: 0`; the runtime stamps the sequence); an
+    /// empty trade batch (every trade refused) gives none.
     pub fn push_events(self, time: EventTime, out: &mut Vec<Event>) {
         match self {
             MarketData::Book(b) => out.push(Event::new(0, time, EventKind::Book(b))),
-            MarketData::Trades(t) => out.push(Event::new(0, time, EventKind::Trades(t))),
+            MarketData::Trades(t) => {
+                // A frame whose every trade was refused carries nothing for the core.
+                if !t.trades.is_empty() {
+                    out.push(Event::new(0, time, EventKind::Trades(t)))
+                }
+            }
             MarketData::Ticker(t) => out.push(Event::new(0, time, EventKind::Ticker(t))),
             MarketData::Liquidations(v) => {
                 out.extend(v.into_iter().map(|l| Event::new(0, time, EventKind::Liquidation(l))))

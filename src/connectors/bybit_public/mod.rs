@@ -120,7 +120,19 @@ pub struct ConnectorStats {
     pub ws_events: AtomicU64,
     /// Times the output queue was full and the feed had to wait.
     pub ws_queue_full: AtomicU64,
+    /// Values refused by the decoders' sanity checks, indexed
+    /// `[RefusalStream as usize][RefusalReason as usize]` (see [`messages::Refusals`]).
+    pub refused: [[AtomicU64; REFUSAL_REASONS]; REFUSAL_STREAMS],
+    /// Last refusal warning and the refusals not logged since (throttle).
+    refusal_log: std::sync::Mutex<(Option<std::time::Instant>, u64)>,
 }
+
+/// Number of [`messages::RefusalStream`]s.
+pub const REFUSAL_STREAMS: usize = messages::RefusalStream::ALL.len();
+/// Number of [`messages::RefusalReason`]s.
+pub const REFUSAL_REASONS: usize = messages::RefusalReason::ALL.len();
+/// Minimum time between two "refused public data" warnings (all sources together).
+const REFUSAL_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A plain copy of [`ConnectorStats`] at one instant.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -157,6 +169,8 @@ pub struct StatsSnapshot {
     pub ws_events: u64,
     /// [`ConnectorStats::ws_queue_full`].
     pub ws_queue_full: u64,
+    /// [`ConnectorStats::refused`].
+    pub refused: [[u64; REFUSAL_REASONS]; REFUSAL_STREAMS],
 }
 
 impl ConnectorStats {
@@ -185,6 +199,32 @@ impl ConnectorStats {
             ws_timeouts: r(&self.ws_timeouts),
             ws_events: r(&self.ws_events),
             ws_queue_full: r(&self.ws_queue_full),
+            refused: std::array::from_fn(|i| std::array::from_fn(|j| r(&self.refused[i][j]))),
+        }
+    }
+
+    /// Counts what the decoders refused and logs it, at most one warning per
+    /// [`REFUSAL_LOG_INTERVAL`] (the refusals in between are reported as `suppressed`).
+    /// `source` names the caller (a connection, a REST path).
+    pub fn record_refusals(&self, r: &messages::Refusals, source: &str) {
+        if r.is_empty() {
+            return;
+        }
+        for (stream, reason, n) in r.iter() {
+            self.refused[stream as usize][reason as usize].fetch_add(n, Ordering::Relaxed);
+        }
+        let Ok(mut log) = self.refusal_log.lock() else { return };
+        let now = std::time::Instant::now();
+        if log.0.is_none_or(|t| now.duration_since(t) >= REFUSAL_LOG_INTERVAL) {
+            let kinds: Vec<String> =
+                r.iter().map(|(s, why, n)| format!("{}/{}={n}", s.as_str(), why.as_str())).collect();
+            tracing::warn!(
+                source, refused = %kinds.join(","), first = r.first().unwrap_or(""), suppressed = log.1,
+                "refused public market data that Bybit never sends"
+            );
+            *log = (Some(now), 0);
+        } else {
+            log.1 += r.total();
         }
     }
 }

@@ -3,10 +3,13 @@
 //! transport errors, Bybit's rate-limit code) are retried a bounded number of times with
 //! exponential backoff and jitter. Everything is counted in [`ConnectorStats`].
 
-use super::messages::{envelope_result, InstrumentsPage, KlineResult, OrderbookResult, ServerTime, TickersResult};
+use super::messages::{
+    envelope_result, InstrumentsPage, KlineResult, OrderbookResult, RecentTradesResult, RefusalReason, RefusalStream,
+    Refusals, ServerTime, TickersResult,
+};
 use super::{backoff_delay, jitter_seed, BybitError, ConnectorStats};
 use crate::domain::{Symbol, TimeMs};
-use crate::market::data::{BookUpdate, Instrument, InstrumentStatus, Kline, TickerUpdate};
+use crate::market::data::{BookUpdate, Instrument, InstrumentStatus, Kline, TickerUpdate, TradeBatch};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::de::DeserializeOwned;
@@ -143,6 +146,9 @@ impl PublicRest {
                         out.entry(info.symbol.clone()).or_insert(i);
                     }
                     Err(e) => {
+                        let mut r = Refusals::default();
+                        r.add(RefusalStream::RestInstruments, RefusalReason::InvalidRules, || e.to_string());
+                        self.stats.record_refusals(&r, "/v5/market/instruments-info");
                         ConnectorStats::inc(&self.stats.rest_errors);
                         tracing::warn!(symbol = %info.symbol, error = %e, "skipping instrument with invalid rules");
                     }
@@ -175,14 +181,33 @@ impl PublicRest {
             return Err(BybitError::Decode(format!("orderbook for {:?} answered with {:?}", symbol.as_str(), r.s)));
         }
         let ts = r.ts;
-        Ok((r.into_book(limit.clamp(1, 500))?, ts))
+        let mut refused = Refusals::default();
+        let book = r.into_book_checked(limit.clamp(1, 500), &mut refused);
+        self.stats.record_refusals(&refused, "/v5/market/orderbook");
+        Ok((book?, ts))
     }
 
     /// Tickers of every linear contract whose symbol is a plain symbol (dated futures such as
-    /// `BTCUSDT-26DEC25` are left out), in the venue's order.
+    /// `BTCUSDT-26DEC25` are left out), in the venue's order. Fields Bybit never sends (a price
+    /// <= 0, a negative volume) are cleared, counted and logged.
     pub async fn tickers_linear(&self) -> Result<Vec<TickerUpdate>, BybitError> {
         let r: TickersResult = self.get("/v5/market/tickers", &[("category", "linear")]).await?;
-        Ok(r.list.into_iter().filter(|t| Symbol::is_valid(&t.symbol)).map(|t| t.into_update()).collect())
+        let mut refused = Refusals::default();
+        let out = r.into_updates(&mut refused);
+        self.stats.record_refusals(&refused, "/v5/market/tickers");
+        Ok(out)
+    }
+
+    /// The newest `limit` (clamped to 1..=1000) public trades of `symbol`, oldest first; trades
+    /// with a price or size <= 0 are dropped, counted and logged.
+    pub async fn recent_trades(&self, symbol: &Symbol, limit: u16) -> Result<TradeBatch, BybitError> {
+        let limit_s = limit.clamp(1, 1000).to_string();
+        let query = [("category", "linear"), ("symbol", symbol.as_str()), ("limit", limit_s.as_str())];
+        let r: RecentTradesResult = self.get("/v5/market/recent-trade", &query).await?;
+        let mut refused = Refusals::default();
+        let batch = r.into_batch(symbol, &mut refused);
+        self.stats.record_refusals(&refused, "/v5/market/recent-trade");
+        batch
     }
 
     /// The newest `limit` (clamped to 1..=1000) one-minute klines of `symbol`, oldest first,

@@ -20,10 +20,16 @@
 //!   worst state of all connections).
 //!
 //! Malformed frames are counted and logged (rate-limited) and never end the connection.
+//! Values Bybit never sends are refused by the decoders' sanity checks
+//! ([`super::messages::parse_ws_frame_checked`], with the frame's receive time bounding trade
+//! times by [`FeedConfig::max_trade_ahead`]), counted in [`ConnectorStats::refused`] and logged
+//! throttled; a book frame refused whole is reported to the core as
+//! `EventKind::BookShed(symbol)` (a book update was lost before the core: it invalidates the
+//! book and asks for a resync, exactly as for deltas shed under load).
 
 use super::messages::{
-    parse_ws_frame, topic_liquidations, topic_orderbook, topic_tickers, topic_trades, MarketData, OpRequest,
-    OpResponse, WsMessage,
+    parse_ws_frame_checked, topic_liquidations, topic_orderbook, topic_tickers, topic_trades, MarketData, OpRequest,
+    OpResponse, Refusals, Sanity, WsMessage,
 };
 use super::{backoff_delay, jitter_seed, ConnectorStats, StatsSnapshot, SystemTimeSource, TimeSource};
 use crate::config::Config;
@@ -139,12 +145,16 @@ pub struct FeedConfig {
     pub command_capacity: usize,
     /// Seed of the jitter generator (`None`: derived from the wall clock).
     pub jitter_seed: Option<u64>,
+    /// A public trade whose exchange time `T` is more than this after the local receive time is
+    /// refused (see [`crate::config::UniverseConfig::trade_max_ahead_ms`]).
+    pub max_trade_ahead: Duration,
 }
 
 impl FeedConfig {
     /// Production defaults for `url`: 50 symbols and 10 topics per request, ping 20 s, pong
     /// timeout 10 s, data timeout 60 s, ack timeout 10 s, connect timeout 10 s, backoff
-    /// 500 ms → 30 s, DOWN after 5 failures, 3 subscribe attempts.
+    /// 500 ms → 30 s, DOWN after 5 failures, 3 subscribe attempts, trades up to 5 s ahead of
+    /// receipt.
     pub fn new(url: &str) -> Self {
         FeedConfig {
             url: url.to_string(),
@@ -162,6 +172,7 @@ impl FeedConfig {
             max_subscribe_attempts: 3,
             command_capacity: 256,
             jitter_seed: None,
+            max_trade_ahead: Duration::from_secs(5),
         }
     }
 
@@ -174,6 +185,7 @@ impl FeedConfig {
         f.ping_interval = Duration::from_millis(cfg.universe.ws_ping_interval_ms.max(100));
         f.pong_timeout = Duration::from_millis(cfg.universe.ws_pong_timeout_ms.max(100));
         f.data_timeout = Duration::from_millis(cfg.universe.ws_data_timeout_ms.max(100));
+        f.max_trade_ahead = Duration::from_millis(cfg.universe.trade_max_ahead_ms);
         f
     }
 
@@ -833,7 +845,27 @@ impl Conn {
     /// Handles one text frame. False when the feed must stop.
     async fn handle_text(&mut self, sess: &mut Session, text: &str, recv_ms: TimeMs) -> bool {
         ConnectorStats::inc(&self.ctx.stats.ws_frames);
-        match parse_ws_frame(text) {
+        let sanity = Sanity {
+            recv_ms: Some(recv_ms),
+            max_trade_ahead_ms: i64::try_from(self.ctx.cfg.max_trade_ahead.as_millis()).unwrap_or(i64::MAX),
+        };
+        let mut refused = Refusals::default();
+        let parsed = parse_ws_frame_checked(text, sanity, &mut refused);
+        if !refused.is_empty() {
+            self.ctx.stats.record_refusals(&refused, "public WS");
+        }
+        if let Some((symbol, depth)) = refused.book_resync() {
+            // Frames in flight after an unsubscribe or a depth change concern no book of ours.
+            if self.symbols.get(symbol) == Some(depth) {
+                let ev = Event::new(0, EventTime { exchange_ms: None, recv_ms }, EventKind::BookShed(symbol.clone()));
+                ConnectorStats::inc(&self.ctx.stats.ws_events);
+                if !self.ctx.emit(ev).await {
+                    return false;
+                }
+            }
+            return true;
+        }
+        match parsed {
             Ok(WsMessage::Market { ts_ms, data }) => {
                 // Only market data proves the feed is live: a socket that answers pings but
                 // sends no data is a stale feed.

@@ -204,7 +204,15 @@ impl TradeCsv {
             if qty.raw() <= 0 || price.raw() <= 0 {
                 return Err(bad("non-positive size or price"));
             }
-            let trade = Trade { ts_ms: ts, price, qty, aggressor: side, id: get(5).to_string(), block_trade: false };
+            let trade = Trade {
+                ts_ms: ts,
+                price,
+                qty,
+                aggressor: side,
+                id: get(5).to_string(),
+                block_trade: false,
+                rpi: false,
+            };
             return Ok(Some(Row { symbol: Symbol::new(sym), trade }));
         }
     }

@@ -390,6 +390,7 @@ impl Injector {
                 aggressor: side,
                 id: format!("inj-{now}-{i}"),
                 block_trade: false,
+                rpi: false,
             })
             .collect();
         Some(Event::new(

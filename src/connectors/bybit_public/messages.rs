@@ -1526,6 +1526,12 @@ mod tests {
         i.price_filter.tick_size = "0".into();
         assert!(i.to_instrument().is_err());
         i.price_filter.tick_size = "0.1".into();
+        i.lot_size_filter.min_order_qty = "-0.1".into();
+        assert!(matches!(i.to_instrument(), Err(BybitError::Decode(m)) if m.contains("negative")));
+        i.lot_size_filter.min_order_qty = "0.1".into();
+        i.leverage_filter.max_leverage = "-25".into();
+        assert!(i.to_instrument().is_err());
+        i.leverage_filter.max_leverage = "25".into();
         i.symbol = "BTC-26DEC25".into();
         assert!(i.to_instrument().is_err());
         i.symbol = "ABCUSDT".into();
@@ -1626,6 +1632,195 @@ mod tests {
             .push_events(EventTime { exchange_ms: Some(5), recv_ms: 6 }, &mut out);
         assert_eq!(out.len(), 2);
         assert!(out.iter().all(|e| e.seq == 0 && e.time.recv_ms == 6));
+    }
+
+    fn checked(text: &str, recv_ms: Option<TimeMs>) -> (Result<WsMessage, BybitError>, Refusals) {
+        let mut r = Refusals::default();
+        let m = parse_ws_frame_checked(text, Sanity { recv_ms, max_trade_ahead_ms: 5_000 }, &mut r);
+        (m, r)
+    }
+
+    #[test]
+    fn negative_liquidation_is_dropped_not_counted_as_notional() {
+        let f = r#"{"topic":"allLiquidation.BTCUSDT","type":"snapshot","ts":5,"data":[
+            {"T":4,"s":"BTCUSDT","S":"Buy","v":"-5","p":"-30000"},
+            {"T":4,"s":"BTCUSDT","S":"Sell","v":"0","p":"30000"},
+            {"T":4,"s":"BTCUSDT","S":"Sell","v":"0.5","p":"30000.5"}]}"#;
+        let (m, r) = checked(f, None);
+        let WsMessage::Market { data: MarketData::Liquidations(v), .. } = m.unwrap() else { panic!() };
+        assert_eq!(v.len(), 1);
+        assert_eq!((v[0].price, v[0].qty), (p("30000.5"), q("0.5")));
+        assert_eq!(r.count(RefusalStream::Liquidation, RefusalReason::NonPositivePrice), 1);
+        assert_eq!(r.count(RefusalStream::Liquidation, RefusalReason::NonPositiveSize), 1);
+        assert!(r.first().is_some_and(|d| d.contains("-30000")), "{:?}", r.first());
+        assert!(r.book_resync().is_none());
+    }
+
+    #[test]
+    fn bad_trades_are_dropped_and_the_rest_kept_with_their_rpi_flag() {
+        let f = r#"{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1700000000100,"data":[
+            {"T":1700000000090,"s":"BTCUSDT","S":"Buy","v":"0.1","p":"-1","i":"a","BT":false},
+            {"T":1700000000091,"s":"BTCUSDT","S":"Buy","v":"0","p":"100","i":"b","BT":false},
+            {"T":1700000000092,"s":"BTCUSDT","S":"Sell","v":"0.2","p":"100","i":"c","BT":false,"RPI":true},
+            {"T":1700000000093,"s":"BTCUSDT","S":"Buy","v":"0.3","p":"100.5","i":"d","BT":true,"RPI":false},
+            {"T":1800000000000,"s":"BTCUSDT","S":"Buy","v":"0.3","p":"100.5","i":"e","BT":false}]}"#;
+        let (m, r) = checked(f, Some(1_700_000_000_200));
+        let WsMessage::Market { data: MarketData::Trades(b), .. } = m.unwrap() else { panic!() };
+        let ids: Vec<&str> = b.trades.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, vec!["c", "d"]);
+        assert!(b.trades[0].rpi && !b.trades[1].rpi && b.trades[1].block_trade);
+        assert_eq!(r.count(RefusalStream::Trade, RefusalReason::NonPositivePrice), 1);
+        assert_eq!(r.count(RefusalStream::Trade, RefusalReason::NonPositiveSize), 1);
+        assert_eq!(r.count(RefusalStream::Trade, RefusalReason::FutureTime), 1);
+        assert_eq!(r.total(), 3);
+        // Without a receive time (a recording) no time bound applies.
+        let (m, r) = checked(f, None);
+        let WsMessage::Market { data: MarketData::Trades(b), .. } = m.unwrap() else { panic!() };
+        assert_eq!((b.trades.len(), r.total()), (3, 2));
+        // A frame of only bad trades gives no event.
+        let bad = r#"{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1,"data":[{"T":1,"s":"BTCUSDT","S":"Buy","v":"-1","p":"1","i":"x"}]}"#;
+        let (m, _) = checked(bad, None);
+        let WsMessage::Market { ts_ms, data } = m.unwrap() else { panic!() };
+        let mut out = Vec::new();
+        data.push_events(EventTime { exchange_ms: Some(ts_ms), recv_ms: 1 }, &mut out);
+        assert!(out.is_empty());
+    }
+
+    /// One far-future trade must not poison the tape and candles: it is refused at the
+    /// connector, and every normal trade after it is accepted with exact candles. Without the
+    /// bound the same frames would make the tape and candles refuse them all.
+    #[test]
+    fn a_far_future_trade_cannot_poison_tape_or_candles() {
+        use crate::market::candles::{CandleSet, Interval};
+        use crate::market::tape::Tape;
+        let t0 = 1_700_000_000_000i64;
+        let frame = |t: i64, px: &str, id: &str| {
+            format!(
+                r#"{{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":{t},"data":[{{"T":{t},"s":"BTCUSDT","S":"Buy","v":"1","p":"{px}","i":"{id}","BT":false}}]}}"#
+            )
+        };
+        let mut frames = vec![(frame(t0 + 3_600_000, "1000000", "far"), t0)];
+        for i in 0..20 {
+            frames.push((frame(t0 + 100 * i, &format!("{}", 100 + i), &i.to_string()), t0 + 100 * i + 5));
+        }
+        let run = |bounded: bool| {
+            let (mut tape, mut candles) = (Tape::new(100), CandleSet::new(10, 0));
+            let mut refused = Refusals::default();
+            for (f, recv) in &frames {
+                let (m, r) = checked(f, bounded.then_some(*recv));
+                refused.merge(r);
+                let WsMessage::Market { data: MarketData::Trades(b), .. } = m.unwrap() else { panic!() };
+                for t in &b.trades {
+                    tape.push(t);
+                    candles.on_trade(t);
+                }
+            }
+            (tape, candles, refused)
+        };
+        let (tape, candles, refused) = run(true);
+        assert_eq!(refused.count(RefusalStream::Trade, RefusalReason::FutureTime), 1);
+        assert_eq!((tape.len(), tape.out_of_order(), candles.out_of_order()), (20, 0, 0));
+        let c1 = candles.recent(Interval::S1).last().copied().expect("a closed 1 s candle");
+        assert_eq!((c1.open, c1.high, c1.low, c1.close), (p("100"), p("109"), p("100"), p("109")));
+        assert_eq!((c1.volume, c1.trades), (q("10"), 10));
+        let cur = candles.current(Interval::S15).expect("open 15 s candle");
+        assert_eq!((cur.high, cur.volume, cur.trades), (p("119"), q("20"), 20));
+        let (tape, candles, _) = run(false);
+        assert_eq!((tape.len(), tape.out_of_order(), candles.out_of_order()), (1, 20, 20), "the poisoning it prevents");
+    }
+
+    #[test]
+    fn a_book_with_a_bad_level_is_refused_whole_and_asks_for_a_resync() {
+        let book = |b: &str, a: &str| {
+            format!(
+                r#"{{"topic":"orderbook.50.ETHUSDT","type":"delta","ts":1,"data":{{"s":"ETHUSDT","b":{b},"a":{a},"u":7,"seq":9}}}}"#
+            )
+        };
+        // Size "0" deletes a level: valid.
+        let (m, r) = checked(&book(r#"[["2000","0"],["1999","1"]]"#, "[]"), None);
+        assert!(m.is_ok() && r.is_empty());
+        for (b, a, reason) in [
+            (r#"[["2000","1"],["1999","-1"]]"#, "[]", RefusalReason::NegativeValue),
+            ("[]", r#"[["-2001","1"]]"#, RefusalReason::NonPositivePrice),
+            ("[]", r#"[["0","1"]]"#, RefusalReason::NonPositivePrice),
+        ] {
+            let (m, r) = checked(&book(b, a), None);
+            assert!(matches!(m, Err(BybitError::Decode(_))), "{b} {a}");
+            assert_eq!(r.count(RefusalStream::Book, reason), 1, "{b} {a}");
+            assert_eq!(r.book_resync(), Some(&(Symbol::new("ETHUSDT"), 50)));
+        }
+        // Oversized: a delta may carry 2 × depth levels per side, a snapshot depth.
+        let levels = |n: usize| {
+            let v: Vec<String> = (0..n).map(|i| format!(r#"["{}","1"]"#, 1000 + i)).collect();
+            format!("[{}]", v.join(","))
+        };
+        assert!(checked(&book("[]", &levels(100)), None).0.is_ok());
+        let (m, r) = checked(&book("[]", &levels(101)), None);
+        assert!(m.is_err());
+        assert_eq!(r.count(RefusalStream::Book, RefusalReason::Oversized), 1);
+        let snap = book("[]", &levels(51)).replace("delta", "snapshot");
+        let (m, r) = checked(&snap, None);
+        assert!(m.is_err() && r.count(RefusalStream::Book, RefusalReason::Oversized) == 1);
+        assert!(checked(&book("[]", &levels(50)).replace("delta", "snapshot"), None).0.is_ok());
+    }
+
+    #[test]
+    fn bad_ticker_fields_are_cleared_and_the_rest_kept() {
+        let f = r#"{"topic":"tickers.ETHUSDT","type":"delta","ts":1,"data":{"symbol":"ETHUSDT","lastPrice":"-1",
+            "markPrice":"0","indexPrice":"","bid1Price":"2000.5","turnover24h":"-5","volume24h":"12",
+            "price24hPcnt":"-0.05","fundingRate":"-0.0001"}}"#;
+        let (m, r) = checked(f, None);
+        let WsMessage::Market { data: MarketData::Ticker(t), .. } = m.unwrap() else { panic!() };
+        assert_eq!((t.last_price, t.mark_price, t.index_price), (None, None, None));
+        assert_eq!((t.bid1_price, t.turnover_24h, t.volume_24h), (Some(p("2000.5")), None, Some(12.0)));
+        assert_eq!((t.price_24h_pcnt, t.funding_rate), (Some(-0.05), Some(-0.0001)));
+        assert_eq!(r.count(RefusalStream::Ticker, RefusalReason::NonPositivePrice), 2);
+        assert_eq!(r.count(RefusalStream::Ticker, RefusalReason::NegativeValue), 1);
+    }
+
+    #[test]
+    fn rest_decoders_refuse_what_bybit_never_sends() {
+        let ob = r#"{"retCode":0,"retMsg":"OK","result":{"s":"BTCUSDT","b":[["100","1"],["99","-2"]],"a":[["101","1"]],
+            "ts":1,"u":2,"seq":3},"time":1}"#;
+        let r: OrderbookResult = parse_envelope(ob).unwrap();
+        let mut refused = Refusals::default();
+        assert!(r.into_book_checked(25, &mut refused).is_err());
+        assert_eq!(refused.count(RefusalStream::RestOrderbook, RefusalReason::NegativeValue), 1);
+        let r: OrderbookResult = parse_envelope(&ob.replace("-2", "2")).unwrap();
+        assert!(r.clone().into_book(25).is_ok());
+        assert!(r.into_book(1).is_err(), "2 bid levels for a 1-level request");
+
+        let tk = r#"{"retCode":0,"retMsg":"OK","result":{"category":"linear","list":[
+            {"symbol":"BTCUSDT","lastPrice":"-3","openInterest":"-1","bid1Price":"99"},
+            {"symbol":"BTC-26DEC25","lastPrice":"1"}]},"time":1}"#;
+        let r: TickersResult = parse_envelope(tk).unwrap();
+        let mut refused = Refusals::default();
+        let v = r.into_updates(&mut refused);
+        assert_eq!(v.len(), 1);
+        assert_eq!((v[0].last_price, v[0].open_interest, v[0].bid1_price), (None, None, Some(p("99"))));
+        assert_eq!(refused.total(), 2);
+
+        let rt = r#"{"retCode":0,"retMsg":"OK","result":{"category":"linear","list":[
+            {"execId":"2","symbol":"BTCUSDT","price":"100","size":"-1","side":"Sell","time":"1672052955759","isBlockTrade":false,"isRPITrade":false},
+            {"execId":"1","symbol":"BTCUSDT","price":"100","size":"0.5","side":"Buy","time":"1672052955758","isBlockTrade":false,"isRPITrade":true}]},"time":1}"#;
+        let r: RecentTradesResult = parse_envelope(rt).unwrap();
+        let mut refused = Refusals::default();
+        let b = r.into_batch(&Symbol::new("BTCUSDT"), &mut refused).unwrap();
+        assert_eq!(b.trades.len(), 1);
+        assert!(b.trades[0].rpi && b.trades[0].id == "1");
+        assert_eq!(refused.count(RefusalStream::RestRecentTrade, RefusalReason::NonPositiveSize), 1);
+        let r: RecentTradesResult = parse_envelope(rt).unwrap();
+        assert!(r.into_batch(&Symbol::new("ETHUSDT"), &mut refused).is_err());
+    }
+
+    #[test]
+    fn refusal_labels_follow_the_counter_layout() {
+        for (i, s) in RefusalStream::ALL.iter().enumerate() {
+            assert_eq!(*s as usize, i);
+        }
+        for (i, r) in RefusalReason::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i);
+        }
     }
 
     /// The response example of Bybit's v5 docs for `GET /v5/market/kline`

@@ -307,6 +307,32 @@ mod tests {
     }
 
     #[test]
+    fn refusals_are_counted_by_stream_and_reason_and_exported() {
+        use messages::{RefusalReason as R, RefusalStream as S, Refusals};
+        let m = crate::monitoring::metrics::Metrics::new();
+        let stats = m.connector_stats();
+        let mut r = Refusals::default();
+        r.add(S::Liquidation, R::NonPositivePrice, || "p=-30000".into());
+        r.add(S::Liquidation, R::NonPositivePrice, || unreachable!("only the first detail is built"));
+        r.add(S::Trade, R::FutureTime, || "T ahead".into());
+        stats.record_refusals(&r, "test");
+        stats.record_refusals(&r, "test");
+        stats.record_refusals(&Refusals::default(), "test");
+        let snap = stats.snapshot();
+        assert_eq!(snap.refused[S::Liquidation as usize][R::NonPositivePrice as usize], 4);
+        assert_eq!(snap.refused[S::Trade as usize][R::FutureTime as usize], 2);
+        assert_eq!(snap.refused.iter().flatten().sum::<u64>(), 6);
+        m.refresh_derived();
+        let text = m.render();
+        for line in [
+            r#"scalper_public_refused_total{reason="non_positive_price",stream="liquidation"} 4"#,
+            r#"scalper_public_refused_total{reason="future_time",stream="trade"} 2"#,
+        ] {
+            assert!(text.contains(line), "missing {line}");
+        }
+    }
+
+    #[test]
     fn closures_are_time_sources() {
         let t = || 42;
         assert_eq!(TimeSource::now_ms(&t), 42);

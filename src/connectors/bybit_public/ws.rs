@@ -1144,6 +1144,13 @@ mod tests {
         let f = FeedConfig::from_config(&c);
         assert_eq!(f.url, "wss://stream.bybit.com/v5/public/linear");
         assert_eq!((f.topics_per_request, f.symbols_per_connection), (7, 11));
+        assert_eq!(f.max_trade_ahead, Duration::from_secs(5), "default universe.trade_max_ahead_ms");
+        c.universe.trade_max_ahead_ms = 250;
+        assert_eq!(FeedConfig::from_config(&c).max_trade_ahead, Duration::from_millis(250));
+        c.universe.trade_max_ahead_ms = 600_001;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("universe.trade_max_ahead_ms must be in [0, 600000], got 600001"), "{e}");
+        c.universe.trade_max_ahead_ms = 5_000;
         assert_eq!(f.ping_interval, Duration::from_secs(20));
         let mut f2 = f.clone();
         f2.ping_interval = Duration::from_millis(8);

@@ -615,7 +615,8 @@ struct Running {
 
 fn start_feed(cfg: FeedConfig, s: Vec<Subscription>) -> Running {
     let (tx, rx) = mpsc::channel(1024);
-    let now = Arc::new(AtomicI64::new(5_000));
+    // Just after the fixtures' exchange times: trades far ahead of receipt are refused.
+    let now = Arc::new(AtomicI64::new(1_760_000_002_000));
     let n = now.clone();
     let cancel = CancellationToken::new();
     let handle =
@@ -704,7 +705,7 @@ async fn ws_market_frames_become_events_with_exchange_and_receive_time() {
     let mut r = start_feed(fast_feed(&mock.url), subs(&["BTCUSDT"], 50));
     next_event(&mut r.rx, |e| is_feed(e, 0, FeedState::Connected)).await;
     wait_until("subscribed", || mock.subscribed(0).len() == 4).await;
-    r.now.store(777_000, Ordering::SeqCst);
+    r.now.store(1_760_000_002_777, Ordering::SeqCst);
     // Data of a symbol this feed does not stream is dropped.
     mock.send(0, book_snapshot(50, "ETHUSDT", 3));
     for f in [
@@ -720,7 +721,7 @@ async fn ws_market_frames_become_events_with_exchange_and_receive_time() {
     while got.len() < 6 {
         got.push(next_event(&mut r.rx, |e| e.is_market_data()).await);
     }
-    assert!(got.iter().all(|e| e.seq == 0 && e.time.recv_ms == 777_000));
+    assert!(got.iter().all(|e| e.seq == 0 && e.time.recv_ms == 1_760_000_002_777));
     assert!(got.iter().all(|e| e.symbol().map(|s| s.as_str()) == Some("BTCUSDT")));
     let ex: Vec<Option<i64>> = got.iter().map(|e| e.time.exchange_ms).collect();
     assert_eq!(
@@ -880,6 +881,41 @@ async fn ws_malformed_frames_are_counted_and_connection_survives() {
     assert_eq!(s.ws_malformed, 3);
     assert_eq!(mock.conn_count(), 1);
     assert_eq!(s.ws_disconnects, 0);
+    r.cancel.cancel();
+}
+
+#[tokio::test]
+async fn ws_refuses_insane_values_counts_them_and_resyncs_a_refused_book() {
+    use scalper::connectors::bybit_public::messages::{RefusalReason as R, RefusalStream as S};
+    let mock = MockWs::start(Behavior { snapshot_on_subscribe: false, ..Behavior::default() }).await;
+    let mut r = start_feed(fast_feed(&mock.url), subs(&["BTCUSDT"], 50));
+    next_event(&mut r.rx, |e| is_feed(e, 0, FeedState::Connected)).await;
+    wait_until("subscribed", || mock.subscribed(0).len() == 4).await;
+    // A delta with one negative size: refused whole, reported as a lost book update.
+    mock.send(0, fixture!("ws_orderbook_delta.json").replacen(r#""1.250""#, r#""-1.250""#, 1));
+    let ev = next_event(&mut r.rx, |e| e.is_market_data() || matches!(e.kind, EventKind::BookShed(_))).await;
+    assert!(matches!(&ev.kind, EventKind::BookShed(s) if s.as_str() == "BTCUSDT"), "{ev:?}");
+    // A trade far ahead of receipt and a negative liquidation are dropped; the good trade passes.
+    let far = fixture!("ws_public_trade.json").replacen("1760000001102", "1760003601102", 1);
+    mock.send(0, far);
+    mock.send(
+        0,
+        r#"{"topic":"allLiquidation.BTCUSDT","type":"snapshot","ts":1760000001500,"data":[{"T":1760000001499,"s":"BTCUSDT","S":"Buy","v":"-5","p":"-30000"}]}"#.to_string(),
+    );
+    let ev = next_event(&mut r.rx, |e| e.is_market_data()).await;
+    let EventKind::Trades(t) = &ev.kind else { panic!("{ev:?}") };
+    assert_eq!(t.trades.len(), 1);
+    assert_eq!(t.trades[0].price, p("61234.5"));
+    wait_until("refusals counted", || {
+        let s = r.handle.stats_snapshot();
+        s.refused[S::Liquidation as usize][R::NonPositivePrice as usize] == 1
+    })
+    .await;
+    let s = r.handle.stats_snapshot();
+    assert_eq!(s.refused[S::Book as usize][R::NegativeValue as usize], 1);
+    assert_eq!(s.refused[S::Trade as usize][R::FutureTime as usize], 1);
+    assert_eq!(s.ws_malformed, 0, "refusals are not malformed frames");
+    assert!(r.rx.try_recv().is_err(), "the liquidation frame gave no event");
     r.cancel.cancel();
 }
 

@@ -125,6 +125,7 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
     let store = Store::start(paths.clone(), cfg.storage.queue_capacity, cfg.storage.batch_max, metrics.clone());
     let store_h = store.handle();
     health.set("storage", Status::Up, "writer running");
+    metrics.component_up.with_label_values(&["storage"]).set(1);
     {
         let paths = paths.clone();
         let metrics = metrics.clone();
@@ -157,6 +158,7 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
 
     // Input channel into the core.
     let (in_tx, mut in_rx) = mpsc::channel::<Event>(cfg.engine.input_queue_capacity);
+    spawn_storage_watch(store_h.clone(), in_tx.clone(), health.clone(), metrics.clone(), shutdown.clone());
 
     // Config hot reload.
     if let Some(path) = opts.config_path.clone() {
@@ -498,6 +500,52 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// While DOWN, the store is asked to retry a write this often.
+pub const STORAGE_PROBE_EVERY: Duration = Duration::from_secs(2);
+
+/// Mirrors the store writer's health onto the health board (`storage`), `scalper_component_up`
+/// and, as an [`EventKind::StorageHealth`] input, into the core (which refuses new entries while
+/// storage is DOWN). While DOWN it keeps probing the store so that recovery is noticed.
+fn spawn_storage_watch(
+    store: crate::storage::json_store::StoreHandle,
+    tx: mpsc::Sender<Event>,
+    health: HealthBoard,
+    metrics: Arc<Metrics>,
+    cancel: CancellationToken,
+) {
+    let mut rx = store.health();
+    tokio::spawn(async move {
+        let mut up = true;
+        loop {
+            let gone = tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = rx.changed() => r.is_err(),
+                _ = tokio::time::sleep(STORAGE_PROBE_EVERY), if !up => {
+                    store.probe();
+                    continue;
+                }
+            };
+            let mut h = rx.borrow_and_update().clone();
+            if gone && h.up {
+                h = crate::storage::json_store::StoreHealth { up: false, detail: "writer gone".into() };
+            }
+            if h.up != up {
+                up = h.up;
+                let st = if up { Status::Up } else { Status::Down };
+                health.set("storage", st, h.detail.clone());
+                metrics.component_up.with_label_values(&["storage"]).set(i64::from(up));
+                let ev = Event::new(0, EventTime::local(wall_ms()), EventKind::StorageHealth { up, detail: h.detail });
+                if tx.send(ev).await.is_err() {
+                    return;
+                }
+            }
+            if gone {
+                return;
+            }
+        }
+    });
+}
+
 /// A profile file also holds the operator's `overrides`: keep them when the core rewrites it.
 fn keep_profile_overrides(paths: &Paths, name: &str, body: &mut serde_json::Value) {
     let file = paths.snapshot_file(crate::config::paths::DataKind::Profiles, name);
@@ -608,5 +656,6 @@ pub fn event_label(k: &EventKind) -> &'static str {
         EventKind::Degraded { .. } => "degraded",
         EventKind::History(_) => "history",
         EventKind::Baselines { .. } => "baselines",
+        EventKind::StorageHealth { .. } => "storage_health",
     }
 }

@@ -368,11 +368,15 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
         Engine::new(CorePipeline::new(cfg.clone()), MonotonicClock::new(), DegradedPolicy::from_config(&cfg.engine));
     let mut seq: u64 = 0;
     let mut recorder = Recorder::new(cfg.storage.record_raw, store_h.clone(), &cfg, wall_ms());
+    // The operator's blacklist and news flags of the last run come back first, as the control
+    // commands that set them (recorded, so replay sees them too).
+    let (mut operator, restore) = crate::storage::operator_state::OperatorState::load(&paths, wall_ms(), &metrics);
     let mut last_snapshot_ms: TimeMs = 0;
     let (_no_probe_tx, no_probe_rx) = mpsc::channel::<Probe>(1);
     let mut probes = opts.probes.take().unwrap_or(no_probe_rx);
     // Reports the loop itself owes the core (a venue command that could not even be queued).
     let mut loopback: std::collections::VecDeque<Event> = std::collections::VecDeque::new();
+    loopback.extend(restore.into_iter().map(|c| Event::new(0, EventTime::local(wall_ms()), EventKind::Control(c))));
     loop {
         let ev = tokio::select! {
             biased;
@@ -389,6 +393,10 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
         ev.seq = seq;
         recorder.record(&ev);
         let out = engine.on_event(&ev);
+        if let EventKind::Control(cmd) = &ev.kind {
+            let changed = operator.apply(cmd, ev.now_ms());
+            operator.persist(changed, &store_h);
+        }
         metrics.engine_events.with_label_values(&[event_label(&ev.kind)]).inc();
         metrics.tick_latency.observe(engine.last_tick_nanos() as f64 / 1e9);
         for o in out.items {

@@ -110,6 +110,8 @@ pub struct Metrics {
     /// 1 while the store writer runs and its writes succeed, 0 while they fail or the writer is
     /// dead (new entries are then refused).
     pub storage_up: IntGauge,
+    /// Operator state files (`blacklist`, `news_flags`) found corrupt at start and set aside.
+    pub operator_state_corrupt: IntCounterVec,
     /// Retention runs by result.
     pub retention_runs: IntCounterVec,
     /// Files deleted by retention.
@@ -304,6 +306,13 @@ impl Metrics {
             &["kind"]
         ));
         let storage_queue_depth = reg!(IntGauge::new("storage_queue_depth", "Records waiting in the store queue"));
+        let operator_state_corrupt = reg!(IntCounterVec::new(
+            Opts::new(
+                "operator_state_corrupt_total",
+                "Operator state files (blacklist, news_flags) found corrupt at start, moved aside to .corrupt and ignored"
+            ),
+            &["file"]
+        ));
         let storage_up = reg!(IntGauge::new(
             "storage_up",
             "1 while the store writer runs and its writes succeed; 0 while writes fail or the writer is dead (no new entries)"
@@ -520,6 +529,7 @@ impl Metrics {
             storage_dropped,
             storage_queue_depth,
             storage_up,
+            operator_state_corrupt,
             retention_runs,
             retention_deleted_files,
             baseline_seeds,

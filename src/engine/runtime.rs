@@ -514,7 +514,7 @@ pub const STORAGE_PROBE_EVERY: Duration = Duration::from_secs(2);
 /// Mirrors the store writer's health onto the health board (`storage`), `scalper_component_up`
 /// and, as an [`EventKind::StorageHealth`] input, into the core (which refuses new entries while
 /// storage is DOWN). While DOWN it keeps probing the store so that recovery is noticed.
-fn spawn_storage_watch(
+pub fn spawn_storage_watch(
     store: crate::storage::json_store::StoreHandle,
     tx: mpsc::Sender<Event>,
     health: HealthBoard,

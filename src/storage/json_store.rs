@@ -66,10 +66,21 @@ pub enum StoreError {
 }
 
 enum Cmd {
-    Append { kind: DataKind, symbol: Option<Symbol>, hour: String, line: String },
-    Snapshot { kind: DataKind, name: String, json: String },
+    Append {
+        kind: DataKind,
+        symbol: Option<Symbol>,
+        hour: String,
+        line: String,
+    },
+    Snapshot {
+        kind: DataKind,
+        name: String,
+        json: String,
+    },
     Flush(oneshot::Sender<()>),
     Probe,
+    /// Fault injection: the writer thread panics (see [`StoreHandle::inject_writer_panic`]).
+    Panic,
     Shutdown,
 }
 
@@ -170,6 +181,13 @@ impl StoreHandle {
     /// written. False when the queue is full or the writer is gone.
     pub fn probe(&self) -> bool {
         self.tx.try_send(Cmd::Probe).is_ok()
+    }
+
+    /// Fault injection for tests: the writer thread panics when it reaches this command, as a
+    /// bug in it would (the store must then turn DOWN, not fail silently).
+    #[doc(hidden)]
+    pub fn inject_writer_panic(&self) -> bool {
+        self.tx.try_send(Cmd::Panic).is_ok()
     }
 
     fn prepare_append<T: Serialize + ?Sized>(
@@ -393,6 +411,7 @@ impl Writer {
                     self.write_pending(&mut pending, &mut outcome);
                     acks.push(tx);
                 }
+                Cmd::Panic => panic!("injected store writer panic"),
                 Cmd::Shutdown => {}
             }
         }
@@ -642,6 +661,91 @@ mod tests {
         assert!(h.try_append(DataKind::Raw, None, 0, &2).is_ok());
         assert!(matches!(h.try_append(DataKind::Raw, None, 0, &3), Err(StoreError::QueueFull)));
         assert_eq!(m.storage_dropped.with_label_values(&["raw"]).get(), 1);
+    }
+
+    /// Waits (bounded) until the store's health is `up`.
+    async fn wait_health(h: &StoreHandle, up: bool) -> StoreHealth {
+        let mut rx = h.health();
+        let r = tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|s| s.up == up)).await;
+        let h = r.expect("health flips in time").expect("health channel open").clone();
+        h
+    }
+
+    #[tokio::test]
+    async fn a_full_disk_turns_storage_down_and_recovery_turns_it_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::with_data_dir(dir.path());
+        // The events file of hour 0 is /dev/full: every write to it fails with ENOSPC.
+        let file = paths.hourly_file(DataKind::Events, None, "1970-01-01T00");
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink("/dev/full", &file).unwrap();
+        let m = Arc::new(Metrics::new());
+        let store = Store::start(paths.clone(), 16, 4, m.clone());
+        let h = store.handle();
+        assert!(h.health().borrow().up);
+        assert_eq!(m.storage_up.get(), 1);
+        h.append(DataKind::Events, None, 0, &1).await.unwrap();
+        h.flush().await;
+        let down = wait_health(&h, false).await;
+        assert!(down.detail.contains("No space left"), "{}", down.detail);
+        assert_eq!(m.storage_up.get(), 0);
+        assert_eq!(m.storage_write_failures.with_label_values(&["events"]).get(), 1);
+
+        // Room again: once the last failure is RECOVER_AFTER old, a successful write (here the
+        // probe the runtime sends while DOWN) turns the store UP.
+        std::fs::remove_file(&file).unwrap();
+        tokio::time::sleep(RECOVER_AFTER + Duration::from_millis(100)).await;
+        assert!(h.probe());
+        h.flush().await;
+        let up = wait_health(&h, true).await;
+        assert_eq!(up.detail, "writes succeed");
+        assert_eq!(m.storage_up.get(), 1);
+        assert!(paths.snapshot_file(DataKind::System, PROBE_NAME).exists());
+        store.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_dead_writer_turns_storage_down() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = Arc::new(Metrics::new());
+        let store = Store::start(Paths::with_data_dir(dir.path()), 16, 4, m.clone());
+        let h = store.handle();
+        assert!(h.inject_writer_panic());
+        let down = wait_health(&h, false).await;
+        assert!(down.detail.contains("died"), "{}", down.detail);
+        assert_eq!(m.storage_up.get(), 0);
+        // Records are refused, not silently queued forever.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(matches!(h.try_append(DataKind::Events, None, 0, &1), Err(StoreError::Closed)));
+    }
+
+    #[test]
+    fn absurd_sizes_do_not_kill_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = Arc::new(Metrics::new());
+        let store = Store::start(Paths::with_data_dir(dir.path()), usize::MAX, i64::MAX as usize, m.clone());
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            store.handle().append(DataKind::Events, None, 0, &1).await.unwrap();
+            store.handle().flush().await;
+            assert!(store.handle().health().borrow().up);
+            assert_eq!(m.storage_writes.with_label_values(&["events"]).get(), 1);
+            store.shutdown().await;
+        });
+    }
+
+    #[test]
+    fn error_lines_are_rate_limited_with_a_count_of_the_suppressed() {
+        let mut log = ErrorLog::default();
+        let mut lines = Vec::new();
+        for _ in 0..1_000 {
+            log.error(|suppressed| lines.push(suppressed));
+        }
+        assert_eq!(lines, vec![0], "one line for a burst");
+        assert_eq!(log.suppressed, 999);
+        log.last = Some(Instant::now() - ERROR_LOG_EVERY);
+        log.error(|suppressed| lines.push(suppressed));
+        assert_eq!(lines, vec![0, 999], "the next line says how many were not logged");
     }
 
     #[tokio::test]

@@ -742,6 +742,7 @@ mod tests {
             .collect();
         assert_eq!(seqs, ["run:true", "1", "2", "3", "4", "6", "run:false", "1"]);
         assert_eq!((st.gaps, st.bad_lines, st.runs), (1, 1, 2));
+        assert!(st.has_gaps());
     }
 
     #[test]

@@ -240,7 +240,7 @@ fn ctl(addr: &str, args: &[&str]) -> (i32, String) {
 
 /// One engine run on `dir` against `sim`; returns its gRPC address, probe sender, task, token.
 async fn start_engine(
-    sim: &SimExchange,
+    sim: &scalper::connectors::simulator::SimHandle,
     dir: &std::path::Path,
 ) -> (String, mpsc::Sender<runtime::Probe>, tokio::task::JoinHandle<anyhow::Result<()>>, CancellationToken) {
     let mut cfg = Config { endpoints: sim.endpoints(), ..Config::default() };

@@ -667,8 +667,9 @@ mod tests {
     async fn wait_health(h: &StoreHandle, up: bool) -> StoreHealth {
         let mut rx = h.health();
         let r = tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|s| s.up == up)).await;
-        let h = r.expect("health flips in time").expect("health channel open").clone();
-        h
+        let seen = r.expect("health flips in time").expect("health channel open").clone();
+        #[allow(clippy::let_and_return)] // the Ref borrowing `rx` must be dropped before `rx`
+        seen
     }
 
     #[tokio::test]

@@ -73,6 +73,10 @@ enum Cmd {
         /// Decision log to write (JSON lines).
         #[arg(long, default_value = "decisions.jsonl")]
         out: PathBuf,
+        /// Exit 0 even when the recording has gaps (missing events, unreadable lines); without
+        /// it such a replay exits with code 3 after writing the decision log.
+        #[arg(long)]
+        accept_gaps: bool,
     },
     /// Replay at full speed and report the trades: win rate, PnL after fees, R distribution,
     /// max drawdown, per-regime / category / exit-reason breakdowns.
@@ -229,7 +233,7 @@ fn main() -> ExitCode {
         Cmd::Run { config } => run_engine(config, None, None),
         Cmd::Demo { config, seed, duration_s } => run_engine(config, Some(seed), duration_s),
         Cmd::SimExchange { port, symbols, seed } => sim_exchange(port, symbols, seed),
-        Cmd::Replay { src, speed, max: _, out } => tools::replay(&src, speed, &out),
+        Cmd::Replay { src, speed, max: _, out, accept_gaps } => tools::replay(&src, speed, &out, accept_gaps),
         Cmd::Backtest { src, report, decisions } => tools::backtest(&src, &report, decisions.as_deref()),
         Cmd::Import { trades, orderbook, out } => tools::import(trades.as_deref(), orderbook.as_deref(), &out),
         Cmd::Evaluate { src, orderbook, trades, skip_s, inject, seeds, output } => {

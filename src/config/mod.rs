@@ -537,29 +537,11 @@ impl Config {
             }
         }
         let u = &self.universe;
-        if u.refresh_s == 0 {
-            e.push("universe.refresh_s must be > 0".into());
-        }
         if u.topics_per_request == 0 || u.topics_per_request > 10 {
             e.push(format!(
                 "universe.topics_per_request must be in [1, 10] (Bybit's limit), got {}",
                 u.topics_per_request
             ));
-        }
-        for (n, v) in [
-            ("universe.ws_ping_interval_ms", u.ws_ping_interval_ms),
-            ("universe.ws_pong_timeout_ms", u.ws_pong_timeout_ms),
-            ("universe.ws_data_timeout_ms", u.ws_data_timeout_ms),
-        ] {
-            if v < 100 {
-                e.push(format!("{n} must be >= 100, got {v}"));
-            }
-        }
-        if u.trade_max_ahead_ms > 600_000 {
-            e.push(format!("universe.trade_max_ahead_ms must be in [0, 600000], got {}", u.trade_max_ahead_ms));
-        }
-        if u.symbols_per_connection == 0 {
-            e.push("universe.symbols_per_connection must be > 0".into());
         }
         for s in &u.prime_symbols {
             if !crate::domain::Symbol::is_valid(s) {
@@ -583,42 +565,77 @@ impl Config {
                 e.push(format!("{n} must be an address like 127.0.0.1:9464, got {v:?}"));
             }
         }
-        let s = &self.storage;
-        if s.retention_hours < 24 {
-            e.push(format!("storage.retention_hours must be >= 24, got {}", s.retention_hours));
-        }
-        if s.retention_interval_s < 60 {
-            e.push(format!("storage.retention_interval_s must be >= 60, got {}", s.retention_interval_s));
-        }
-        if s.queue_capacity == 0 || s.batch_max == 0 {
-            e.push("storage.queue_capacity and storage.batch_max must be > 0".into());
-        }
-        if self.engine.degraded_tick_ms == 0 {
-            e.push("engine.degraded_tick_ms must be > 0".into());
-        }
-        if self.engine.live_reconcile_interval_ms < 200 {
-            e.push(format!(
-                "engine.live_reconcile_interval_ms must be >= 200 (REST rate limits), got {}",
-                self.engine.live_reconcile_interval_ms
-            ));
-        }
-        if self.engine.venue_queue_capacity < 16 {
-            e.push(format!("engine.venue_queue_capacity must be >= 16, got {}", self.engine.venue_queue_capacity));
-        }
-        if self.engine.shed_high_water < 16 {
-            e.push(format!("engine.shed_high_water must be >= 16, got {}", self.engine.shed_high_water));
-        }
-        if self.engine.input_queue_capacity < 16 {
-            e.push("engine.input_queue_capacity must be >= 16".into());
-        }
-        if self.reload.poll_interval_ms < 50 {
-            e.push(format!("reload.poll_interval_ms must be >= 50, got {}", self.reload.poll_interval_ms));
-        }
+        self.validate_bounds(&mut e);
         e.extend(self.intel.validate());
         if e.is_empty() {
             Ok(())
         } else {
             Err(ConfigError::Invalid(e))
         }
+    }
+
+    /// Upper (and lower) bounds of every integer setting and of the float settings the rules
+    /// above leave open: an absurd value (e.g. `i64::MAX`) is a config error naming the key and
+    /// the allowed range, never a panic in a queue constructor or a writer thread that dies.
+    fn validate_bounds(&self, e: &mut Vec<String>) {
+        let (u, s, g) = (&self.universe, &self.storage, &self.engine);
+        let ints: [(&str, u64, u64, u64); 21] = [
+            ("universe.prime_top_n", u.prime_top_n as u64, 0, 1_000),
+            ("universe.new_listing_days", u64::from(u.new_listing_days), 0, 3_650),
+            ("universe.refresh_s", u.refresh_s, 1, 3_600),
+            ("universe.inactive_drop_s", u.inactive_drop_s, 60, 30 * 86_400),
+            ("universe.symbols_per_connection", u.symbols_per_connection as u64, 1, 2_000),
+            ("universe.ws_ping_interval_ms", u.ws_ping_interval_ms, 100, 600_000),
+            ("universe.ws_pong_timeout_ms", u.ws_pong_timeout_ms, 100, 600_000),
+            ("universe.ws_data_timeout_ms", u.ws_data_timeout_ms, 100, 3_600_000),
+            ("universe.trade_max_ahead_ms", u.trade_max_ahead_ms, 0, 600_000),
+            ("storage.retention_hours", s.retention_hours, 24, 24 * 366),
+            ("storage.retention_interval_s", s.retention_interval_s, 60, 86_400),
+            ("storage.queue_capacity", s.queue_capacity as u64, 16, MAX_QUEUE_CAPACITY),
+            ("storage.batch_max", s.batch_max as u64, 1, 65_536),
+            ("engine.degraded_tick_ms", g.degraded_tick_ms, 1, 60_000),
+            ("engine.degraded_recover_ticks", u64::from(g.degraded_recover_ticks), 1, 1_000_000),
+            ("engine.feed_down_risk_off_s", g.feed_down_risk_off_s, 1, 3_600),
+            ("engine.input_queue_capacity", g.input_queue_capacity as u64, 16, MAX_QUEUE_CAPACITY),
+            ("engine.shed_high_water", g.shed_high_water as u64, 16, MAX_QUEUE_CAPACITY),
+            ("engine.live_reconcile_interval_ms", g.live_reconcile_interval_ms, 200, 600_000),
+            ("engine.venue_queue_capacity", g.venue_queue_capacity as u64, 16, 1 << 20),
+            ("reload.poll_interval_ms", self.reload.poll_interval_ms, 50, 3_600_000),
+        ];
+        for (name, v, lo, hi) in ints {
+            int_range(e, name, v, lo, hi);
+        }
+        for c in [Category::Prime, Category::Normal, Category::Wild] {
+            let l = self.categories.get(c);
+            int_range(e, &format!("categories.{}.max_positions", c.as_str()), u64::from(l.max_positions), 0, 1_000);
+            if l.max_notional.is_finite() && l.max_notional > 1e9 {
+                e.push(format!(
+                    "categories.{}.max_notional must be in (0, 1e9] USDT, got {}",
+                    c.as_str(),
+                    l.max_notional
+                ));
+            }
+        }
+        if self.risk.starting_equity.is_finite() && self.risk.starting_equity > 1e12 {
+            e.push(format!("risk.starting_equity must be in (0, 1e12] USDT, got {}", self.risk.starting_equity));
+        }
+        for (name, v, hi) in [
+            ("universe.wild_max_turnover_24h", u.wild_max_turnover_24h, 1e13),
+            ("universe.wild_min_abs_change_24h", u.wild_min_abs_change_24h, 100.0),
+        ] {
+            if !(v.is_finite() && (0.0..=hi).contains(&v)) {
+                e.push(format!("{name} must be in [0, {hi}], got {v}"));
+            }
+        }
+    }
+}
+
+/// Largest capacity accepted for a bounded queue (records): far above any real backlog, far
+/// below the limits where allocating or building the channel would fail.
+pub const MAX_QUEUE_CAPACITY: u64 = 1 << 22;
+
+fn int_range(errs: &mut Vec<String>, name: &str, v: u64, lo: u64, hi: u64) {
+    if !(lo..=hi).contains(&v) {
+        errs.push(format!("{name} must be in [{lo}, {hi}], got {v}"));
     }
 }

@@ -29,6 +29,9 @@ pub struct ConfigReloader {
     last_hash: Option<u64>,
     tx: watch::Sender<Arc<Config>>,
     metrics: Arc<Metrics>,
+    /// The file was unreadable at the last check: the refusal was logged and counted once, and
+    /// is not repeated every poll until the file is readable again.
+    missing: bool,
 }
 
 impl ConfigReloader {
@@ -36,7 +39,7 @@ impl ConfigReloader {
     pub fn new(path: PathBuf, initial: Arc<Config>, metrics: Arc<Metrics>) -> (Self, watch::Receiver<Arc<Config>>) {
         let (tx, rx) = watch::channel(initial);
         let last_hash = std::fs::read(&path).ok().map(|b| hash_bytes(&b));
-        (ConfigReloader { path, last_hash, tx, metrics }, rx)
+        (ConfigReloader { path, last_hash, tx, metrics, missing: false }, rx)
     }
 
     /// The configuration in force.
@@ -54,11 +57,19 @@ impl ConfigReloader {
         let bytes = match std::fs::read(&self.path) {
             Ok(b) => b,
             Err(e) => {
-                // A missing file during an editor's save-rename is transient; refuse and retry.
+                // A missing file during an editor's save-rename is transient; refuse and retry,
+                // but say so once per outage, not once per poll.
                 let msg = format!("cannot read {}: {e}", self.path.display());
+                if self.missing && !force {
+                    return ReloadOutcome::Rejected(msg);
+                }
+                self.missing = true;
                 return self.reject(msg);
             }
         };
+        if std::mem::take(&mut self.missing) {
+            tracing::info!(path = %self.path.display(), "config file readable again");
+        }
         let h = hash_bytes(&bytes);
         if !force && self.last_hash == Some(h) {
             return ReloadOutcome::Unchanged;

@@ -99,6 +99,8 @@ pub struct GlobalFlags {
     pub feed_not_ok_since: Option<TimeMs>,
     /// Feed down for too long: RISK_OFF.
     pub feed_risk_off: bool,
+    /// The store cannot write ([`EventKind::StorageHealth`]): new entries are refused.
+    pub storage_down: bool,
 }
 
 /// Operator controls, changed only by control events.
@@ -294,6 +296,7 @@ impl CorePipeline {
                 || self.flags.feed != Some(FeedState::Connected)
                 || self.global.regime() != GlobalRegime::GlobalNormal,
             size_multiplier: self.profiles.get(sym).map(|p| p.size_multiplier).unwrap_or(1.0),
+            storage_down: self.flags.storage_down,
         }
     }
 
@@ -705,6 +708,18 @@ impl Pipeline for CorePipeline {
                     );
                     let s = sym.clone();
                     self.request_resync(&s, now, t);
+                }
+            }
+            EventKind::StorageHealth { up, detail } => {
+                if self.flags.storage_down == *up {
+                    self.flags.storage_down = !*up;
+                    let body = if *up {
+                        serde_json::json!({"event": "STORAGE_UP", "detail": detail})
+                    } else {
+                        tracing::error!(%detail, "storage DOWN: new entries refused until writes succeed again");
+                        serde_json::json!({"event": "STORAGE_DOWN", "detail": detail})
+                    };
+                    t.out.record(DataKind::Events, None, now, body);
                 }
             }
             EventKind::Liquidation(_)

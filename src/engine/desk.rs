@@ -93,6 +93,8 @@ pub struct DeskFlags {
     pub global_risk_off: bool,
     /// Size multiplier from the symbol's profile, (0, 1].
     pub size_multiplier: f64,
+    /// The store cannot write (trade log, recording): no new entries.
+    pub storage_down: bool,
 }
 
 /// The desk.
@@ -245,6 +247,8 @@ impl Desk {
             Some("LIVE: the exchange account is not known (private stream not connected or not reconciled yet)")
         } else if mode != Mode::Live && self.live_trades_open() {
             Some("trades opened in LIVE are still open; no new entries until they are closed")
+        } else if flags.storage_down {
+            Some("storage DOWN: writes fail (trade log, recording); no new entries until they succeed again")
         } else {
             None
         };

@@ -183,6 +183,15 @@ pub enum EventKind {
     /// One-minute history of a symbol fetched at start (`/v5/market/kline`): seeds its
     /// volatility and volume baselines.
     History(KlineHistory),
+    /// The store's writer changed health at the edge: `up = false` while writes fail or the
+    /// writer is dead. New entries are refused while it is down (open positions keep their
+    /// protection and exits); recorded so that replay refuses the same entries.
+    StorageHealth {
+        /// Writes succeed again (`true`) or fail (`false`).
+        up: bool,
+        /// The edge's reason (last error).
+        detail: String,
+    },
     /// Baselines persisted in the symbol's profile by an earlier run, read back at start; taken
     /// only when younger than `intel.baseline.restore_max_age_s`.
     Baselines {

@@ -125,6 +125,7 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
     let store = Store::start(paths.clone(), cfg.storage.queue_capacity, cfg.storage.batch_max, metrics.clone());
     let store_h = store.handle();
     health.set("storage", Status::Up, "writer running");
+    metrics.component_up.with_label_values(&["storage"]).set(1);
     {
         let paths = paths.clone();
         let metrics = metrics.clone();
@@ -157,6 +158,7 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
 
     // Input channel into the core.
     let (in_tx, mut in_rx) = mpsc::channel::<Event>(cfg.engine.input_queue_capacity);
+    spawn_storage_watch(store_h.clone(), in_tx.clone(), health.clone(), metrics.clone(), shutdown.clone());
 
     // Config hot reload.
     if let Some(path) = opts.config_path.clone() {
@@ -366,11 +368,15 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
         Engine::new(CorePipeline::new(cfg.clone()), MonotonicClock::new(), DegradedPolicy::from_config(&cfg.engine));
     let mut seq: u64 = 0;
     let mut recorder = Recorder::new(cfg.storage.record_raw, store_h.clone(), &cfg, wall_ms());
+    // The operator's blacklist and news flags of the last run come back first, as the control
+    // commands that set them (recorded, so replay sees them too).
+    let (mut operator, restore) = crate::storage::operator_state::OperatorState::load(&paths, wall_ms(), &metrics);
     let mut last_snapshot_ms: TimeMs = 0;
     let (_no_probe_tx, no_probe_rx) = mpsc::channel::<Probe>(1);
     let mut probes = opts.probes.take().unwrap_or(no_probe_rx);
     // Reports the loop itself owes the core (a venue command that could not even be queued).
     let mut loopback: std::collections::VecDeque<Event> = std::collections::VecDeque::new();
+    loopback.extend(restore.into_iter().map(|c| Event::new(0, EventTime::local(wall_ms()), EventKind::Control(c))));
     loop {
         let ev = tokio::select! {
             biased;
@@ -387,6 +393,10 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
         ev.seq = seq;
         recorder.record(&ev);
         let out = engine.on_event(&ev);
+        if let EventKind::Control(cmd) = &ev.kind {
+            let changed = operator.apply(cmd, ev.now_ms());
+            operator.persist(changed, &store_h);
+        }
         metrics.engine_events.with_label_values(&[event_label(&ev.kind)]).inc();
         metrics.tick_latency.observe(engine.last_tick_nanos() as f64 / 1e9);
         for o in out.items {
@@ -496,6 +506,52 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
     feed.shutdown();
     store.shutdown().await;
     Ok(())
+}
+
+/// While DOWN, the store is asked to retry a write this often.
+pub const STORAGE_PROBE_EVERY: Duration = Duration::from_secs(2);
+
+/// Mirrors the store writer's health onto the health board (`storage`), `scalper_component_up`
+/// and, as an [`EventKind::StorageHealth`] input, into the core (which refuses new entries while
+/// storage is DOWN). While DOWN it keeps probing the store so that recovery is noticed.
+pub fn spawn_storage_watch(
+    store: crate::storage::json_store::StoreHandle,
+    tx: mpsc::Sender<Event>,
+    health: HealthBoard,
+    metrics: Arc<Metrics>,
+    cancel: CancellationToken,
+) {
+    let mut rx = store.health();
+    tokio::spawn(async move {
+        let mut up = true;
+        loop {
+            let gone = tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = rx.changed() => r.is_err(),
+                _ = tokio::time::sleep(STORAGE_PROBE_EVERY), if !up => {
+                    store.probe();
+                    continue;
+                }
+            };
+            let mut h = rx.borrow_and_update().clone();
+            if gone && h.up {
+                h = crate::storage::json_store::StoreHealth { up: false, detail: "writer gone".into() };
+            }
+            if h.up != up {
+                up = h.up;
+                let st = if up { Status::Up } else { Status::Down };
+                health.set("storage", st, h.detail.clone());
+                metrics.component_up.with_label_values(&["storage"]).set(i64::from(up));
+                let ev = Event::new(0, EventTime::local(wall_ms()), EventKind::StorageHealth { up, detail: h.detail });
+                if tx.send(ev).await.is_err() {
+                    return;
+                }
+            }
+            if gone {
+                return;
+            }
+        }
+    });
 }
 
 /// A profile file also holds the operator's `overrides`: keep them when the core rewrites it.
@@ -608,5 +664,6 @@ pub fn event_label(k: &EventKind) -> &'static str {
         EventKind::Degraded { .. } => "degraded",
         EventKind::History(_) => "history",
         EventKind::Baselines { .. } => "baselines",
+        EventKind::StorageHealth { .. } => "storage_health",
     }
 }

@@ -117,6 +117,11 @@ pub struct Metrics {
     pub storage_dropped: IntCounterVec,
     /// Depth of the store's queue.
     pub storage_queue_depth: IntGauge,
+    /// 1 while the store writer runs and its writes succeed, 0 while they fail or the writer is
+    /// dead (new entries are then refused).
+    pub storage_up: IntGauge,
+    /// Operator state files (`blacklist`, `news_flags`) found corrupt at start and set aside.
+    pub operator_state_corrupt: IntCounterVec,
     /// Retention runs by result.
     pub retention_runs: IntCounterVec,
     /// Files deleted by retention.
@@ -314,6 +319,17 @@ impl Metrics {
             &["kind"]
         ));
         let storage_queue_depth = reg!(IntGauge::new("storage_queue_depth", "Records waiting in the store queue"));
+        let operator_state_corrupt = reg!(IntCounterVec::new(
+            Opts::new(
+                "operator_state_corrupt_total",
+                "Operator state files (blacklist, news_flags) found corrupt at start, moved aside to .corrupt and ignored"
+            ),
+            &["file"]
+        ));
+        let storage_up = reg!(IntGauge::new(
+            "storage_up",
+            "1 while the store writer runs and its writes succeed; 0 while writes fail or the writer is dead (no new entries)"
+        ));
         let retention_runs =
             reg!(IntCounterVec::new(Opts::new("retention_runs_total", "Retention runs by result"), &["result"]));
         let retention_deleted_files =
@@ -532,6 +548,8 @@ impl Metrics {
             storage_write_failures,
             storage_dropped,
             storage_queue_depth,
+            storage_up,
+            operator_state_corrupt,
             retention_runs,
             retention_deleted_files,
             baseline_seeds,

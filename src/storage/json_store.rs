@@ -10,8 +10,14 @@
 //! wait for room). A record is *acknowledged* once [`StoreHandle::flush`] returns after it:
 //! it is then in the file as a whole line. A crash can only tear the line being written at that
 //! moment; the writer repairs such a torn tail (truncates it) before it appends to a file again,
-//! and [`read_jsonl`] ignores one. Write errors (disk full…) are logged and counted; the writer
-//! keeps going.
+//! and [`read_jsonl`] ignores one. Write errors (disk full…) are counted and logged (at most one
+//! line per [`ERROR_LOG_EVERY`], with the number of errors not logged); the writer keeps going.
+//!
+//! The writer's health is published on a `watch` channel ([`StoreHandle::health`]) and in
+//! `scalper_storage_up`: DOWN at the first failed write, flush or fsync, or when the writer
+//! thread is gone (panicked, exited); UP again once a batch is written without error and the last
+//! failure is [`RECOVER_AFTER`] old. While DOWN, [`StoreHandle::probe`] retries a small
+//! atomic write so that recovery is seen even when nothing else is written.
 
 use crate::config::paths::{DataKind, Paths};
 use crate::domain::{Symbol, TimeMs};
@@ -22,7 +28,25 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// At most one error line per this period; the others are counted and reported with the next.
+pub const ERROR_LOG_EVERY: Duration = Duration::from_secs(10);
+/// A DOWN store comes back UP only after writes succeed with no failure for this long, so one
+/// failing sink among working ones does not flap the health at every batch.
+pub const RECOVER_AFTER: Duration = Duration::from_secs(1);
+/// Name of the probe snapshot under `system/` (see [`StoreHandle::probe`]).
+pub const PROBE_NAME: &str = "storage_probe";
+
+/// Whether the store can write, as the edges see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreHealth {
+    /// The writer runs and its last writes succeeded.
+    pub up: bool,
+    /// Why (the last error when DOWN).
+    pub detail: String,
+}
 
 /// Why a record was not queued.
 #[derive(Debug, thiserror::Error)]
@@ -42,9 +66,21 @@ pub enum StoreError {
 }
 
 enum Cmd {
-    Append { kind: DataKind, symbol: Option<Symbol>, hour: String, line: String },
-    Snapshot { kind: DataKind, name: String, json: String },
+    Append {
+        kind: DataKind,
+        symbol: Option<Symbol>,
+        hour: String,
+        line: String,
+    },
+    Snapshot {
+        kind: DataKind,
+        name: String,
+        json: String,
+    },
     Flush(oneshot::Sender<()>),
+    Probe,
+    /// Fault injection: the writer thread panics (see [`StoreHandle::inject_writer_panic`]).
+    Panic,
     Shutdown,
 }
 
@@ -54,6 +90,7 @@ pub struct StoreHandle {
     tx: mpsc::Sender<Cmd>,
     metrics: Arc<Metrics>,
     paths: Paths,
+    health: watch::Receiver<StoreHealth>,
 }
 
 /// Owns the writer thread; [`Store::shutdown`] flushes everything queued and joins it.
@@ -80,15 +117,37 @@ pub fn day_key(ts_ms: TimeMs) -> String {
 
 impl Store {
     /// Starts the writer thread.
+    /// `capacity` and `batch_max` are clamped to what the configuration accepts, so an absurd
+    /// value cannot kill the writer.
     pub fn start(paths: Paths, capacity: usize, batch_max: usize, metrics: Arc<Metrics>) -> Store {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
-        let writer = Writer { paths: paths.clone(), metrics: metrics.clone(), open: HashMap::new(), batch_max };
+        let max = crate::config::MAX_QUEUE_CAPACITY as usize;
+        let (tx, rx) = mpsc::channel(capacity.clamp(1, max));
+        let (htx, hrx) = watch::channel(StoreHealth { up: true, detail: "writer running".into() });
+        let health = Arc::new(htx);
+        metrics.storage_up.set(1);
+        let writer = Writer {
+            paths: paths.clone(),
+            metrics: metrics.clone(),
+            open: HashMap::new(),
+            batch_max: batch_max.clamp(1, 65_536),
+            health: health.clone(),
+            last_failure: None,
+            errors: ErrorLog::default(),
+        };
+        let guard = DeadMan { health: health.clone(), metrics: metrics.clone(), clean: false };
         let thread = std::thread::Builder::new()
             .name("scalper-store".into())
-            .spawn(move || writer.run(rx))
-            .map_err(|e| tracing::error!(error = %e, "cannot start the store writer thread"))
+            .spawn(move || {
+                let mut guard = guard;
+                writer.run(rx);
+                guard.clean = true;
+            })
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot start the store writer thread");
+                set_health(&health, &metrics, false, format!("writer thread could not start: {e}"));
+            })
             .ok();
-        Store { handle: StoreHandle { tx, metrics, paths }, thread }
+        Store { handle: StoreHandle { tx, metrics, paths, health: hrx }, thread }
     }
 
     /// A handle for producers.
@@ -110,6 +169,25 @@ impl StoreHandle {
     /// The paths the store writes under.
     pub fn paths(&self) -> &Paths {
         &self.paths
+    }
+
+    /// The writer's health; changes only when it flips between UP and DOWN.
+    pub fn health(&self) -> watch::Receiver<StoreHealth> {
+        self.health.clone()
+    }
+
+    /// Asks the writer to retry a small atomic write (`system/storage_probe.json`), without
+    /// blocking; used while DOWN so that a recovered disk is noticed even when nothing else is
+    /// written. False when the queue is full or the writer is gone.
+    pub fn probe(&self) -> bool {
+        self.tx.try_send(Cmd::Probe).is_ok()
+    }
+
+    /// Fault injection for tests: the writer thread panics when it reaches this command, as a
+    /// bug in it would (the store must then turn DOWN, not fail silently).
+    #[doc(hidden)]
+    pub fn inject_writer_panic(&self) -> bool {
+        self.tx.try_send(Cmd::Panic).is_ok()
     }
 
     fn prepare_append<T: Serialize + ?Sized>(
@@ -215,6 +293,62 @@ struct Writer {
     /// Open append handles by file; only the current hour's files stay open.
     open: HashMap<PathBuf, File>,
     batch_max: usize,
+    health: Arc<watch::Sender<StoreHealth>>,
+    /// When the last write failed (none yet: `None`).
+    last_failure: Option<Instant>,
+    errors: ErrorLog,
+}
+
+/// Publishes a health flip (no-op when the state is unchanged) and keeps `scalper_storage_up`.
+fn set_health(tx: &watch::Sender<StoreHealth>, metrics: &Metrics, up: bool, detail: String) -> bool {
+    metrics.storage_up.set(i64::from(up));
+    tx.send_if_modified(|h| {
+        if h.up == up {
+            return false;
+        }
+        *h = StoreHealth { up, detail };
+        true
+    })
+}
+
+/// Marks the store DOWN when the writer thread ends without a clean shutdown (a panic unwinds
+/// through it).
+struct DeadMan {
+    health: Arc<watch::Sender<StoreHealth>>,
+    metrics: Arc<Metrics>,
+    clean: bool,
+}
+
+impl Drop for DeadMan {
+    fn drop(&mut self) {
+        let why = if self.clean { "writer stopped" } else { "writer thread died (panicked)" };
+        if !self.clean {
+            tracing::error!("{why}: nothing is written any more; storage DOWN");
+        }
+        self.metrics.storage_up.set(0);
+        self.health.send_replace(StoreHealth { up: false, detail: why.into() });
+    }
+}
+
+/// Rate limit of the writer's error lines.
+#[derive(Default)]
+struct ErrorLog {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl ErrorLog {
+    /// Calls `log` with the number of errors not logged since the last line, at most once per
+    /// [`ERROR_LOG_EVERY`]; otherwise counts the error as suppressed.
+    fn error(&mut self, log: impl FnOnce(u64)) {
+        let now = Instant::now();
+        if self.last.is_some_and(|t| now.duration_since(t) < ERROR_LOG_EVERY) {
+            self.suppressed += 1;
+            return;
+        }
+        self.last = Some(now);
+        log(std::mem::take(&mut self.suppressed));
+    }
 }
 
 impl Writer {
@@ -253,6 +387,7 @@ impl Writer {
         // before them has been written.
         let mut pending: Vec<(PathBuf, DataKind, String)> = Vec::new();
         let mut acks = Vec::new();
+        let mut outcome = BatchOutcome::default();
         for cmd in batch.drain(..) {
             match cmd {
                 Cmd::Append { kind, symbol, hour, mut line } => {
@@ -265,37 +400,79 @@ impl Writer {
                 }
                 Cmd::Snapshot { kind, name, json } => {
                     let path = self.paths.snapshot_file(kind, &name);
-                    match write_atomic(&path, json.as_bytes()) {
-                        Ok(()) => self.metrics.storage_writes.with_label_values(&[kind.dir_name()]).inc(),
-                        Err(e) => {
-                            self.metrics.storage_write_failures.with_label_values(&[kind.dir_name()]).inc();
-                            tracing::error!(path = %path.display(), error = %e, "snapshot write failed");
-                        }
-                    }
+                    self.snapshot(kind, &path, json.as_bytes(), &mut outcome);
+                }
+                Cmd::Probe => {
+                    let path = self.paths.snapshot_file(DataKind::System, PROBE_NAME);
+                    let body = format!("{{\"probe_pid\": {}}}\n", std::process::id());
+                    self.snapshot(DataKind::System, &path, body.as_bytes(), &mut outcome);
                 }
                 Cmd::Flush(tx) => {
-                    self.write_pending(&mut pending);
+                    self.write_pending(&mut pending, &mut outcome);
                     acks.push(tx);
                 }
+                Cmd::Panic => panic!("injected store writer panic"),
                 Cmd::Shutdown => {}
             }
         }
-        self.write_pending(&mut pending);
+        self.write_pending(&mut pending, &mut outcome);
         for a in acks {
             let _ = a.send(());
         }
+        self.update_health(outcome);
     }
 
-    fn write_pending(&mut self, pending: &mut Vec<(PathBuf, DataKind, String)>) {
+    fn snapshot(&mut self, kind: DataKind, path: &Path, bytes: &[u8], outcome: &mut BatchOutcome) {
+        match write_atomic(path, bytes) {
+            Ok(()) => {
+                outcome.wrote = true;
+                self.metrics.storage_writes.with_label_values(&[kind.dir_name()]).inc();
+            }
+            Err(e) => {
+                self.metrics.storage_write_failures.with_label_values(&[kind.dir_name()]).inc();
+                outcome.fail(format!("{}: {e}", path.display()));
+                self.errors.error(|suppressed| {
+                    tracing::error!(path = %path.display(), error = %e, suppressed, "snapshot write failed");
+                });
+            }
+        }
+    }
+
+    /// Flips the health after a batch: DOWN at once on a failure, UP on a clean batch once the
+    /// last failure is [`RECOVER_AFTER`] old.
+    fn update_health(&mut self, outcome: BatchOutcome) {
+        if let Some(err) = outcome.first_error {
+            self.last_failure = Some(Instant::now());
+            if set_health(&self.health, &self.metrics, false, format!("writes failing: {err}")) {
+                tracing::error!(error = %err, "storage DOWN: writes fail; no new entries until they succeed again");
+            }
+        } else if outcome.wrote
+            && self.last_failure.is_none_or(|t| t.elapsed() >= RECOVER_AFTER)
+            && set_health(&self.health, &self.metrics, true, "writes succeed".into())
+        {
+            tracing::warn!(
+                suppressed_errors = std::mem::take(&mut self.errors.suppressed),
+                "storage UP again: writes succeed"
+            );
+        }
+    }
+
+    fn write_pending(&mut self, pending: &mut Vec<(PathBuf, DataKind, String)>, outcome: &mut BatchOutcome) {
         for (path, kind, buf) in pending.drain(..) {
             let lines = buf.bytes().filter(|b| *b == b'\n').count() as u64;
             match self.append_to(&path, buf.as_bytes()) {
-                Ok(()) => self.metrics.storage_writes.with_label_values(&[kind.dir_name()]).inc_by(lines),
+                Ok(()) => {
+                    outcome.wrote = true;
+                    self.metrics.storage_writes.with_label_values(&[kind.dir_name()]).inc_by(lines)
+                }
                 Err(e) => {
                     // Drop the handle: the next append reopens and repairs a torn tail.
                     self.open.remove(&path);
                     self.metrics.storage_write_failures.with_label_values(&[kind.dir_name()]).inc_by(lines);
-                    tracing::error!(path = %path.display(), error = %e, lines, "JSONL append failed; records lost");
+                    outcome.fail(format!("{}: {e}", path.display()));
+                    self.errors.error(|suppressed| {
+                        tracing::error!(path = %path.display(), error = %e, lines, suppressed, "JSONL append failed; records lost");
+                    });
                 }
             }
         }
@@ -315,6 +492,19 @@ impl Writer {
         }
         let f = self.open.get_mut(path).ok_or_else(|| std::io::Error::other("handle vanished"))?;
         f.write_all(bytes)
+    }
+}
+
+/// What one batch did, for the health.
+#[derive(Default)]
+struct BatchOutcome {
+    wrote: bool,
+    first_error: Option<String>,
+}
+
+impl BatchOutcome {
+    fn fail(&mut self, err: String) {
+        self.first_error.get_or_insert(err);
     }
 }
 
@@ -465,11 +655,98 @@ mod tests {
         let m = Arc::new(Metrics::new());
         // A writer that never runs: build the handle by hand with a tiny queue.
         let (tx, _rx) = mpsc::channel(2);
-        let h = StoreHandle { tx, metrics: m.clone(), paths: Paths::with_data_dir(dir.path()) };
+        let (_htx, health) = watch::channel(StoreHealth { up: true, detail: String::new() });
+        let h = StoreHandle { tx, metrics: m.clone(), paths: Paths::with_data_dir(dir.path()), health };
         assert!(h.try_append(DataKind::Raw, None, 0, &1).is_ok());
         assert!(h.try_append(DataKind::Raw, None, 0, &2).is_ok());
         assert!(matches!(h.try_append(DataKind::Raw, None, 0, &3), Err(StoreError::QueueFull)));
         assert_eq!(m.storage_dropped.with_label_values(&["raw"]).get(), 1);
+    }
+
+    /// Waits (bounded) until the store's health is `up`.
+    async fn wait_health(h: &StoreHandle, up: bool) -> StoreHealth {
+        let mut rx = h.health();
+        let r = tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|s| s.up == up)).await;
+        let seen = r.expect("health flips in time").expect("health channel open").clone();
+        #[allow(clippy::let_and_return)] // the Ref borrowing `rx` must be dropped before `rx`
+        seen
+    }
+
+    #[tokio::test]
+    async fn a_full_disk_turns_storage_down_and_recovery_turns_it_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::with_data_dir(dir.path());
+        // The events file of hour 0 is /dev/full: every write to it fails with ENOSPC.
+        let file = paths.hourly_file(DataKind::Events, None, "1970-01-01T00");
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink("/dev/full", &file).unwrap();
+        let m = Arc::new(Metrics::new());
+        let store = Store::start(paths.clone(), 16, 4, m.clone());
+        let h = store.handle();
+        assert!(h.health().borrow().up);
+        assert_eq!(m.storage_up.get(), 1);
+        h.append(DataKind::Events, None, 0, &1).await.unwrap();
+        h.flush().await;
+        let down = wait_health(&h, false).await;
+        assert!(down.detail.contains("No space left"), "{}", down.detail);
+        assert_eq!(m.storage_up.get(), 0);
+        assert_eq!(m.storage_write_failures.with_label_values(&["events"]).get(), 1);
+
+        // Room again: once the last failure is RECOVER_AFTER old, a successful write (here the
+        // probe the runtime sends while DOWN) turns the store UP.
+        std::fs::remove_file(&file).unwrap();
+        tokio::time::sleep(RECOVER_AFTER + Duration::from_millis(100)).await;
+        assert!(h.probe());
+        h.flush().await;
+        let up = wait_health(&h, true).await;
+        assert_eq!(up.detail, "writes succeed");
+        assert_eq!(m.storage_up.get(), 1);
+        assert!(paths.snapshot_file(DataKind::System, PROBE_NAME).exists());
+        store.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_dead_writer_turns_storage_down() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = Arc::new(Metrics::new());
+        let store = Store::start(Paths::with_data_dir(dir.path()), 16, 4, m.clone());
+        let h = store.handle();
+        assert!(h.inject_writer_panic());
+        let down = wait_health(&h, false).await;
+        assert!(down.detail.contains("died"), "{}", down.detail);
+        assert_eq!(m.storage_up.get(), 0);
+        // Records are refused, not silently queued forever.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(matches!(h.try_append(DataKind::Events, None, 0, &1), Err(StoreError::Closed)));
+    }
+
+    #[test]
+    fn absurd_sizes_do_not_kill_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = Arc::new(Metrics::new());
+        let store = Store::start(Paths::with_data_dir(dir.path()), usize::MAX, i64::MAX as usize, m.clone());
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            store.handle().append(DataKind::Events, None, 0, &1).await.unwrap();
+            store.handle().flush().await;
+            assert!(store.handle().health().borrow().up);
+            assert_eq!(m.storage_writes.with_label_values(&["events"]).get(), 1);
+            store.shutdown().await;
+        });
+    }
+
+    #[test]
+    fn error_lines_are_rate_limited_with_a_count_of_the_suppressed() {
+        let mut log = ErrorLog::default();
+        let mut lines = Vec::new();
+        for _ in 0..1_000 {
+            log.error(|suppressed| lines.push(suppressed));
+        }
+        assert_eq!(lines, vec![0], "one line for a burst");
+        assert_eq!(log.suppressed, 999);
+        log.last = Some(Instant::now() - ERROR_LOG_EVERY);
+        log.error(|suppressed| lines.push(suppressed));
+        assert_eq!(lines, vec![0, 999], "the next line says how many were not logged");
     }
 
     #[tokio::test]

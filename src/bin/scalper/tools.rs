@@ -90,7 +90,7 @@ impl<O: ReplayObserver> ReplayObserver for Progress<'_, O> {
     }
 }
 
-pub fn replay(src: &ReplaySource, speed: Option<f64>, out: &Path) -> ExitCode {
+pub fn replay(src: &ReplaySource, speed: Option<f64>, out: &Path, accept_gaps: bool) -> ExitCode {
     let pace = match speed {
         Some(s) if !(s > 0.0 && s.is_finite()) => return fail("--speed must be a positive number"),
         Some(s) => Pace::Speed(s),
@@ -122,6 +122,15 @@ pub fn replay(src: &ReplaySource, speed: Option<f64>, out: &Path) -> ExitCode {
     }
     print_summary(&summary);
     let _ = writeln!(std::io::stdout().lock(), "{}  {}", summary.sha256, out.display());
+    let r = &summary.reader;
+    if r.has_gaps() && !accept_gaps {
+        eprintln!(
+            "error: the recording has gaps ({} missing events, {} unreadable lines, {} late events): this replay is \
+             not the recorded run; pass --accept-gaps to accept it",
+            r.gaps, r.bad_lines, r.late
+        );
+        return ExitCode::from(3);
+    }
     ExitCode::SUCCESS
 }
 

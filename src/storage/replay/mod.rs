@@ -152,6 +152,14 @@ pub struct ReaderStats {
     pub bytes_total: u64,
 }
 
+impl ReaderStats {
+    /// True when the replay is not the whole recorded stream: `seq` holes, unreadable lines or
+    /// events too far out of order to replay in place. Duplicates are harmless.
+    pub fn has_gaps(&self) -> bool {
+        self.gaps > 0 || self.bad_lines > 0 || self.late > 0
+    }
+}
+
 /// Streams a recorded period in `seq` order (see the module docs).
 pub struct RecordingReader {
     files: VecDeque<(PathBuf, TimeMs)>,
@@ -734,6 +742,7 @@ mod tests {
             .collect();
         assert_eq!(seqs, ["run:true", "1", "2", "3", "4", "6", "run:false", "1"]);
         assert_eq!((st.gaps, st.bad_lines, st.runs), (1, 1, 2));
+        assert!(st.has_gaps());
     }
 
     #[test]

@@ -407,3 +407,36 @@ async fn pin_attempts_are_limited_per_peer_under_a_global_ceiling() {
     assert_eq!(m.with_label_values(&["rate_limited"]).get(), 2);
     h.cancel.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_has_its_own_connection_cap() {
+    let opts = grpc::GrpcOptions { max_connections: 4, ..Default::default() };
+    let h = start_grpc(Security::new(Some(TOKEN), None), opts, "127.0.0.1:0").await.unwrap();
+    let mut held = Vec::new();
+    for _ in 0..10 {
+        held.push(TcpStream::connect(h.grpc_addr).await.unwrap());
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while h.metrics.grpc_connections_rejected.get() < 6 {
+        assert!(Instant::now() < deadline, "connections over the gRPC cap were not refused");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(held.iter().filter(|s| closed_by_server(s)).count(), 6);
+    assert_eq!(h.metrics.grpc_connections_rejected.get(), 6);
+    // Closing the held connections frees the slots for a real client.
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let ok = match Endpoint::from_shared(format!("http://{}", h.grpc_addr)).unwrap().connect().await {
+            Ok(ch) => ControlClient::new(ch).get_health(proto::Empty {}).await.is_ok(),
+            Err(_) => false,
+        };
+        if ok {
+            break;
+        }
+        assert!(Instant::now() < deadline, "slots were not given back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    h.cancel.cancel();
+}

@@ -307,6 +307,8 @@ pub struct ControlConfig {
     pub http_request_timeout_ms: u64,
     /// A connection with no byte moving either way for this long is closed, ms (100..=3600000).
     pub http_idle_timeout_ms: u64,
+    /// gRPC connections served at once (4..=10000), apart from the HTTP ones.
+    pub grpc_max_connections: usize,
     /// Serve the (read-only, plaintext) HTTP API on a non-loopback address.
     pub http_allow_remote: bool,
     /// Serve gRPC without TLS on a non-loopback address (token and PIN cross the network in
@@ -338,6 +340,7 @@ impl Default for ControlConfig {
             http_header_timeout_ms: 5_000,
             http_request_timeout_ms: 10_000,
             http_idle_timeout_ms: 30_000,
+            grpc_max_connections: 128,
             http_allow_remote: false,
             allow_insecure_remote: false,
             grpc_tls_cert: None,
@@ -372,6 +375,7 @@ impl ControlConfig {
         range(&mut e, "http_header_timeout_ms", self.http_header_timeout_ms, 100, 60_000);
         range(&mut e, "http_request_timeout_ms", self.http_request_timeout_ms, 100, 300_000);
         range(&mut e, "http_idle_timeout_ms", self.http_idle_timeout_ms, 100, 3_600_000);
+        range(&mut e, "grpc_max_connections", self.grpc_max_connections as u64, 4, 10_000);
         range(&mut e, "auth_max_failures", self.auth_max_failures as u64, 1, 1_000);
         range(&mut e, "auth_window_s", self.auth_window_s, 1, 86_400);
         range(&mut e, "pin_attempts_per_peer", self.pin_attempts_per_peer as u64, 1, 100);

@@ -5,9 +5,13 @@
 //! [`EventKind::ConfigReload`]) sent into the core's input channel: they take effect when the core
 //! processes them, in order with everything else.
 //!
-//! LIVE: `confirm=true` and the PIN are both required; PIN attempts are rate-limited (3 per minute
-//! by default) and logged. This build has no private Bybit connector, so even a correct PIN is
-//! answered with a refusal saying LIVE is not available. Leaving LIVE is always allowed.
+//! LIVE: `confirm=true` and the PIN are both required; PIN attempts are rate-limited per peer IP
+//! (3 per minute by default) under a global ceiling (30 per minute), and logged. Failed tokens are
+//! logged with the peer and method, counted, and a peer with too many of them is refused
+//! (`ResourceExhausted`) without a check until its window frees. Leaving LIVE is always allowed.
+//!
+//! A non-loopback address is served only over TLS ([`GrpcOptions::tls`]) or with the explicit
+//! plaintext opt-in ([`GrpcOptions::allow_insecure_remote`]).
 
 use super::auth::{peer_key, Security};
 use super::bus::{EventRecord, DEFAULT_RECENT};
@@ -524,13 +528,106 @@ impl GrpcTls {
     }
 }
 
+/// Default cap on concurrent gRPC connections (`control.grpc_max_connections`).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 128;
+
 /// How the gRPC server may be exposed.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct GrpcOptions {
     /// Serve over TLS with this identity.
     pub tls: Option<GrpcTls>,
     /// Accept plaintext on a non-loopback address (`control.allow_insecure_remote`).
     pub allow_insecure_remote: bool,
+    /// Connections served at once; more are closed as soon as they are accepted. Separate from
+    /// the HTTP API's cap, so HTTP clients can never use up gRPC's room (PANIC stays reachable).
+    pub max_connections: usize,
+}
+
+impl Default for GrpcOptions {
+    fn default() -> Self {
+        GrpcOptions { tls: None, allow_insecure_remote: false, max_connections: DEFAULT_MAX_CONNECTIONS }
+    }
+}
+
+/// An accepted gRPC connection holding one of the server's connection slots until it closes.
+struct SlotStream {
+    io: tokio::net::TcpStream,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl tonic::transport::server::Connected for SlotStream {
+    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.io.connect_info()
+    }
+}
+
+impl tokio::io::AsyncRead for SlotStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for SlotStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        b: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, b)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// The accepted connections of `listener`, at most `max` open at once: one over the cap is
+/// closed at once and counted (`scalper_grpc_connections_rejected_total`); accept errors (e.g.
+/// out of file descriptors) are counted, logged at most once a second and retried after a pause.
+fn limited_incoming(
+    listener: tokio::net::TcpListener,
+    max: usize,
+    metrics: Arc<crate::monitoring::metrics::Metrics>,
+) -> impl Stream<Item = Result<SlotStream, std::io::Error>> {
+    let slots = Arc::new(tokio::sync::Semaphore::new(max.max(1)));
+    let log = Arc::new(super::LogGate::new(Duration::from_secs(1)));
+    futures_util::stream::unfold((listener, slots, metrics, log), move |(listener, slots, metrics, log)| async move {
+        loop {
+            let (io, peer) = match listener.accept().await {
+                Ok(x) => x,
+                Err(e) => {
+                    metrics.grpc_accept_errors.inc();
+                    if let Some(suppressed) = log.pass() {
+                        tracing::warn!(error = %e, suppressed, "gRPC: accept failed; retrying");
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            match slots.clone().try_acquire_owned() {
+                Ok(slot) => {
+                    let _ = io.set_nodelay(true);
+                    return Some((Ok(SlotStream { io, _slot: slot }), (listener, slots, metrics, log)));
+                }
+                Err(_) => {
+                    metrics.grpc_connections_rejected.inc();
+                    if let Some(suppressed) = log.pass() {
+                        tracing::warn!(%peer, max, suppressed, "gRPC: connection limit reached; closing the new connection");
+                    }
+                }
+            }
+        }
+    })
 }
 
 impl GrpcOptions {
@@ -541,7 +638,7 @@ impl GrpcOptions {
             (None, None) => None,
             _ => return Err("control.grpc_tls_cert and control.grpc_tls_key must be set together".into()),
         };
-        Ok(GrpcOptions { tls, allow_insecure_remote: c.allow_insecure_remote })
+        Ok(GrpcOptions { tls, allow_insecure_remote: c.allow_insecure_remote, max_connections: c.grpc_max_connections })
     }
 }
 
@@ -576,7 +673,10 @@ pub async fn serve_with(
             "INSECURE: the gRPC control plane serves PLAINTEXT on a non-loopback address              (control.allow_insecure_remote = true); the control token and LIVE PIN cross the network in clear"
         );
     }
-    let mut builder = tonic::transport::Server::builder();
+    // Server pings reap connections whose peer vanished, so dead ones do not hold slots.
+    let mut builder = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)));
     if let Some(tls) = &opts.tls {
         let identity = tonic::transport::Identity::from_pem(&tls.cert_pem, &tls.key_pem);
         builder = builder.tls_config(tonic::transport::ServerTlsConfig::new().identity(identity)).map_err(|e| {
@@ -595,8 +695,8 @@ pub async fn serve_with(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(std::io::Error::other)?;
+    let incoming = limited_incoming(listener, opts.max_connections, state.read.metrics.clone());
     let svc = ControlServer::new(ControlService::new(state, cancel.clone()));
-    let incoming = tonic::transport::server::TcpIncoming::from(listener);
     tracing::info!(%local_addr, tls = opts.tls.is_some(), "gRPC control plane listening");
     let task = tokio::spawn(async move {
         let _reporter = reporter;

@@ -11,8 +11,13 @@
 //! `scalperctl` (gRPC, default `http://127.0.0.1:50051`, `-o json` for scripts): `status`,
 //! `health`, `hotlist`, `symbol BTCUSDT`, `trades`, `events [--follow]`, `mode sim|dry-run|live
 //! [--pin|--pin-stdin]`, `pause`, `resume`, `panic`, `blacklist add|rm SYM`, `news set SYM
-//! --impact 0.7 --type HACK --ttl 15m`, `news clear SYM`, `reload`, `pin-hash`. Exit codes: 0 ok,
+//! --impact 0.7 --type HACK --ttl 15m`, `news clear SYM`, `reload`, `pin-hash`; `--tls-ca FILE`
+//! (or an `https://` address with it) for an engine serving gRPC over TLS. Exit codes: 0 ok,
 //! 1 refused by the engine, 2 usage or connection error, 3 authentication (token or PIN).
+//!
+//! Limits (`[control]` in the configuration): the HTTP server caps connections and times out
+//! slow or silent clients ([`http::serve`]); gRPC has its own listener and cap; non-loopback
+//! addresses need TLS or an explicit opt-in; tokens and PINs are throttled per peer IP.
 
 pub mod auth;
 pub mod bus;

@@ -216,6 +216,10 @@ pub struct Metrics {
     pub http_timeouts: IntCounterVec,
     /// Failed accepts on the HTTP listener (e.g. out of file descriptors).
     pub http_accept_errors: IntCounter,
+    /// gRPC connections closed at once because `control.grpc_max_connections` were open.
+    pub grpc_connections_rejected: IntCounter,
+    /// Failed accepts on the gRPC listener.
+    pub grpc_accept_errors: IntCounter,
 
     /// Per symbol: last price.
     pub symbol_price: GaugeVec,
@@ -487,6 +491,12 @@ impl Metrics {
         ));
         let http_accept_errors =
             reg!(IntCounter::new("http_accept_errors_total", "Failed accepts on the HTTP API listener"));
+        let grpc_connections_rejected = reg!(IntCounter::new(
+            "grpc_connections_rejected_total",
+            "gRPC connections closed at once because control.grpc_max_connections were open"
+        ));
+        let grpc_accept_errors =
+            reg!(IntCounter::new("grpc_accept_errors_total", "Failed accepts on the gRPC listener"));
         let sym_gauge = |name: &str, help: &str, extra: &[&str]| {
             let labels: Vec<&str> = SYM.iter().chain(extra).copied().collect();
             GaugeVec::new(Opts::new(name, help), &labels)
@@ -594,6 +604,8 @@ impl Metrics {
             http_connections_rejected,
             http_timeouts,
             http_accept_errors,
+            grpc_connections_rejected,
+            grpc_accept_errors,
             symbol_price,
             symbol_spread,
             symbol_imbalance,

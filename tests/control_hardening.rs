@@ -84,14 +84,24 @@ fn with_token<T>(msg: T, token: &str) -> tonic::Request<T> {
     r
 }
 
-fn open_files_limit() -> u64 {
-    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
-    limits
-        .lines()
-        .find(|l| l.starts_with("Max open files"))
-        .and_then(|l| l.split_whitespace().nth(3))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(u64::MAX)
+/// Raises this process's soft open-files limit to at least `want` (up to the hard limit) and
+/// returns the soft limit in force.
+fn raise_open_files_limit(want: u64) -> u64 {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit only read/write the struct passed by pointer.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 0;
+        }
+        if (lim.rlim_cur as u64) < want {
+            let raised =
+                libc::rlimit { rlim_cur: want.min(lim.rlim_max as u64) as libc::rlim_t, rlim_max: lim.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim = raised;
+            }
+        }
+    }
+    lim.rlim_cur as u64
 }
 
 /// True when the peer closed `s` (EOF or reset); false while it is open with nothing to read.
@@ -131,10 +141,11 @@ async fn start_http(
 async fn five_thousand_idle_http_connections_leave_grpc_panic_working() {
     const IDLE: usize = 5_000;
     const CAP: usize = 64;
+    let need = (IDLE + 2 * CAP + 512) as u64;
+    let limit = raise_open_files_limit(need);
     assert!(
-        open_files_limit() >= (IDLE + 2 * CAP + 256) as u64,
-        "this test holds {IDLE} sockets: raise the open-files limit (ulimit -n), now {}",
-        open_files_limit()
+        limit >= need,
+        "this test holds {IDLE} sockets: needs an open-files limit of {need} (ulimit -Hn), got {limit}"
     );
     let mut h = start_grpc(secured(AuthLimits::default()), grpc::GrpcOptions::default(), "127.0.0.1:0").await.unwrap();
     let header_timeout = Duration::from_secs(6);

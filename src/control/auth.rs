@@ -151,12 +151,18 @@ impl AttemptLimiter {
     }
 }
 
-/// The key a peer is throttled under: its IP, IPv4-mapped IPv6 folded to IPv4 (the port is not
-/// part of it, a client gets a new one per connection). An unknown address (`None`, e.g. an
-/// in-process transport) is one shared peer, `0.0.0.0`.
+/// The key a peer is throttled under: its IPv4 address, or the /64 prefix of its IPv6 address
+/// (one host usually owns a whole /64, so rotating within it must not reset the throttle);
+/// IPv4-mapped IPv6 is folded to IPv4 and the port is never part of it (a client gets a new one
+/// per connection). An unknown address (`None`, e.g. an in-process transport) is one shared
+/// peer, `0.0.0.0`.
 pub fn peer_key(addr: Option<SocketAddr>) -> IpAddr {
     match addr.map(|a| a.ip()) {
-        Some(IpAddr::V6(v6)) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None if v6.is_loopback() => IpAddr::V6(v6),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        },
         Some(ip) => ip,
         None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
     }
@@ -442,6 +448,10 @@ mod tests {
         assert_eq!(peer_key(Some(mapped)), peer_key(Some(a)));
         assert_ne!(peer_key(Some("127.0.0.3:4000".parse().unwrap())), peer_key(Some(a)));
         assert_eq!(peer_key(None), IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let v6 = |s: &str| peer_key(Some(s.parse().unwrap()));
+        assert_eq!(v6("[2001:db8:1:2::5]:1"), v6("[2001:db8:1:2:ffff::9]:2"), "one /64, one peer");
+        assert_ne!(v6("[2001:db8:1:2::5]:1"), v6("[2001:db8:1:3::5]:1"));
+        assert_eq!(v6("[::1]:9"), "::1".parse::<IpAddr>().unwrap());
     }
 
     #[test]

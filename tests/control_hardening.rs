@@ -93,15 +93,14 @@ fn raise_open_files_limit(want: u64) -> u64 {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
             return 0;
         }
-        if (lim.rlim_cur as u64) < want {
-            let raised =
-                libc::rlimit { rlim_cur: want.min(lim.rlim_max as u64) as libc::rlim_t, rlim_max: lim.rlim_max };
+        if lim.rlim_cur < want {
+            let raised = libc::rlimit { rlim_cur: want.min(lim.rlim_max), rlim_max: lim.rlim_max };
             if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
                 lim = raised;
             }
         }
     }
-    lim.rlim_cur as u64
+    lim.rlim_cur
 }
 
 /// True when the peer closed `s` (EOF or reset); false while it is open with nothing to read.

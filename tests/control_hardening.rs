@@ -243,6 +243,22 @@ async fn idle_and_slow_http_requests_are_cut() {
     assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
     assert!(t1.elapsed() >= Duration::from_millis(300) && t1.elapsed() < Duration::from_secs(3), "{:?}", t1.elapsed());
     assert_eq!(metrics.http_timeouts.with_label_values(&["idle"]).get(), 1);
+
+    // The header timeout is also the longest wait for the next request on a kept-alive
+    // connection.
+    let limits =
+        HttpLimits { header_timeout: Duration::from_millis(300), idle_timeout: Duration::from_secs(30), ..limits };
+    let app = axum::Router::new().route("/fast", axum::routing::get(|| async { "ok" }));
+    let addr = start_http(app, limits, metrics.clone(), cancel.clone()).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /fast HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let n = s.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    let t2 = Instant::now();
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await.expect("closed by the server");
+    assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    assert!(t2.elapsed() < Duration::from_secs(3), "{:?}", t2.elapsed());
+    assert_eq!(metrics.http_timeouts.with_label_values(&["idle"]).get(), 1, "not the idle timeout");
     cancel.cancel();
 }
 

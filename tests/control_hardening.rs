@@ -436,7 +436,8 @@ async fn pin_attempts_are_limited_per_peer_under_a_global_ceiling() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_has_its_own_connection_cap() {
-    let opts = grpc::GrpcOptions { max_connections: 4, ..Default::default() };
+    let opts =
+        grpc::GrpcOptions { max_connections: 4, first_byte_timeout: Duration::from_millis(500), ..Default::default() };
     let h = start_grpc(Security::new(Some(TOKEN), None), opts, "127.0.0.1:0").await.unwrap();
     let mut held = Vec::new();
     for _ in 0..10 {
@@ -450,8 +451,13 @@ async fn grpc_has_its_own_connection_cap() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(held.iter().filter(|s| closed_by_server(s)).count(), 6);
     assert_eq!(h.metrics.grpc_connections_rejected.get(), 6);
-    // Closing the held connections frees the slots for a real client.
-    drop(held);
+    // The four served connections never sent a byte: closed after the first-byte timeout, which
+    // frees their slots for a real client.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while held.iter().any(|s| !closed_by_server(s)) {
+        assert!(Instant::now() < deadline, "silent gRPC connections kept their slots");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let ok = match Endpoint::from_shared(format!("http://{}", h.grpc_addr)).unwrap().connect().await {

@@ -541,11 +541,22 @@ pub struct GrpcOptions {
     /// Connections served at once; more are closed as soon as they are accepted. Separate from
     /// the HTTP API's cap, so HTTP clients can never use up gRPC's room (PANIC stays reachable).
     pub max_connections: usize,
+    /// A connection must send its first byte (TLS hello or HTTP/2 preface) within this time, and
+    /// a TLS handshake must finish within it; otherwise it is closed and its slot freed.
+    pub first_byte_timeout: Duration,
 }
+
+/// Default of [`GrpcOptions::first_byte_timeout`].
+pub const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Default for GrpcOptions {
     fn default() -> Self {
-        GrpcOptions { tls: None, allow_insecure_remote: false, max_connections: DEFAULT_MAX_CONNECTIONS }
+        GrpcOptions {
+            tls: None,
+            allow_insecure_remote: false,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            first_byte_timeout: DEFAULT_FIRST_BYTE_TIMEOUT,
+        }
     }
 }
 
@@ -553,6 +564,8 @@ impl Default for GrpcOptions {
 struct SlotStream {
     io: tokio::net::TcpStream,
     _slot: tokio::sync::OwnedSemaphorePermit,
+    /// Deadline for the first byte; `None` once one arrived.
+    first_byte: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl tonic::transport::server::Connected for SlotStream {
@@ -568,7 +581,19 @@ impl tokio::io::AsyncRead for SlotStream {
         cx: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.io).poll_read(cx, buf);
+        if let Some(deadline) = self.first_byte.as_mut() {
+            if buf.filled().len() > before {
+                self.first_byte = None;
+            } else if r.is_pending() && std::future::Future::poll(deadline.as_mut(), cx).is_ready() {
+                return std::task::Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "no byte from the client within the first-byte timeout",
+                )));
+            }
+        }
+        r
     }
 }
 
@@ -597,6 +622,7 @@ impl tokio::io::AsyncWrite for SlotStream {
 fn limited_incoming(
     listener: tokio::net::TcpListener,
     max: usize,
+    first_byte_timeout: Duration,
     metrics: Arc<crate::monitoring::metrics::Metrics>,
 ) -> impl Stream<Item = Result<SlotStream, std::io::Error>> {
     let slots = Arc::new(tokio::sync::Semaphore::new(max.max(1)));
@@ -617,7 +643,8 @@ fn limited_incoming(
             match slots.clone().try_acquire_owned() {
                 Ok(slot) => {
                     let _ = io.set_nodelay(true);
-                    return Some((Ok(SlotStream { io, _slot: slot }), (listener, slots, metrics, log)));
+                    let first_byte = Some(Box::pin(tokio::time::sleep(first_byte_timeout)));
+                    return Some((Ok(SlotStream { io, _slot: slot, first_byte }), (listener, slots, metrics, log)));
                 }
                 Err(_) => {
                     metrics.grpc_connections_rejected.inc();
@@ -638,7 +665,12 @@ impl GrpcOptions {
             (None, None) => None,
             _ => return Err("control.grpc_tls_cert and control.grpc_tls_key must be set together".into()),
         };
-        Ok(GrpcOptions { tls, allow_insecure_remote: c.allow_insecure_remote, max_connections: c.grpc_max_connections })
+        Ok(GrpcOptions {
+            tls,
+            allow_insecure_remote: c.allow_insecure_remote,
+            max_connections: c.grpc_max_connections,
+            ..GrpcOptions::default()
+        })
     }
 }
 
@@ -679,7 +711,8 @@ pub async fn serve_with(
         .http2_keepalive_timeout(Some(Duration::from_secs(10)));
     if let Some(tls) = &opts.tls {
         let identity = tonic::transport::Identity::from_pem(&tls.cert_pem, &tls.key_pem);
-        builder = builder.tls_config(tonic::transport::ServerTlsConfig::new().identity(identity)).map_err(|e| {
+        let tls_config = tonic::transport::ServerTlsConfig::new().identity(identity).timeout(opts.first_byte_timeout);
+        builder = builder.tls_config(tls_config).map_err(|e| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("gRPC TLS certificate or key refused: {e}"))
         })?;
     }
@@ -695,7 +728,8 @@ pub async fn serve_with(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(std::io::Error::other)?;
-    let incoming = limited_incoming(listener, opts.max_connections, state.read.metrics.clone());
+    let incoming =
+        limited_incoming(listener, opts.max_connections, opts.first_byte_timeout, state.read.metrics.clone());
     let svc = ControlServer::new(ControlService::new(state, cancel.clone()));
     tracing::info!(%local_addr, tls = opts.tls.is_some(), "gRPC control plane listening");
     let task = tokio::spawn(async move {

@@ -52,7 +52,8 @@ enum Cmd {
         /// Loopback port (0 = any free port).
         #[arg(long, default_value_t = 0)]
         port: u16,
-        /// Number of symbols in the base universe.
+        /// Number of symbols in the base universe, 1..=10000 (the demo's scenarios and delisting
+        /// on symbols beyond it are left out).
         #[arg(long, default_value_t = 50)]
         symbols: usize,
         /// Seed of the synthetic market.
@@ -266,7 +267,7 @@ fn sim_exchange(port: u16, symbols: usize, seed: u64) -> ExitCode {
         }
     };
     rt.block_on(async move {
-        let cfg = SimConfig { port, symbols, ..SimConfig::demo(seed) };
+        let cfg = SimConfig { port, ..SimConfig::demo(seed).with_symbols(symbols) };
         match SimExchange::start(cfg).await {
             Ok(sim) => {
                 println!("REST {}  WS {}", sim.rest_url(), sim.ws_public_url());

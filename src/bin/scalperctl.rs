@@ -11,6 +11,7 @@ use scalper::proto;
 use scalper::proto::control_client::ControlClient;
 use serde::Serialize;
 use std::io::{BufRead, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use tonic::metadata::MetadataValue;
@@ -35,6 +36,10 @@ struct Cli {
     /// Control token for mutating commands.
     #[arg(long, global = true, env = "SCALPER_CONTROL_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// PEM certificate (or CA) that the engine's TLS certificate must chain to; talks TLS. An
+    /// `https://` address needs it.
+    #[arg(long, global = true, env = "SCALPER_CONTROL_TLS_CA")]
+    tls_ca: Option<PathBuf>,
     /// Output format.
     #[arg(short = 'o', long, global = true, value_enum, default_value = "table")]
     output: Output,
@@ -231,9 +236,22 @@ async fn connect(cli: &Cli) -> Result<Client, Fail> {
         ),
         None => None,
     };
-    let ep = Endpoint::from_shared(cli.addr.clone())
+    let mut addr = cli.addr.clone();
+    if cli.tls_ca.is_some() {
+        if let Some(rest) = addr.strip_prefix("http://") {
+            addr = format!("https://{rest}");
+        }
+    } else if addr.starts_with("https://") {
+        return Err(Fail::usage("an https:// address needs --tls-ca <PEM file> (the engine's certificate or its CA)"));
+    }
+    let mut ep = Endpoint::from_shared(addr.clone())
         .map_err(|e| Fail::usage(format!("invalid --addr {:?}: {e}", cli.addr)))?
         .connect_timeout(Duration::from_secs(5));
+    if let Some(ca) = &cli.tls_ca {
+        let pem = std::fs::read(ca).map_err(|e| Fail::usage(format!("cannot read --tls-ca {}: {e}", ca.display())))?;
+        let tls = tonic::transport::ClientTlsConfig::new().ca_certificate(tonic::transport::Certificate::from_pem(pem));
+        ep = ep.tls_config(tls).map_err(|e| Fail::usage(format!("TLS setup failed: {}", chain(&e))))?;
+    }
     let ch = ep.connect().await.map_err(|e| Fail::usage(format!("cannot connect to {}: {}", cli.addr, chain(&e))))?;
     Ok(ControlClient::with_interceptor(ch, TokenInterceptor(token)))
 }

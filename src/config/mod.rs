@@ -29,6 +29,7 @@ const ENV_SECTIONS: &[&str] = &[
     "universe",
     "endpoints",
     "server",
+    "control",
     "storage",
     "engine",
     "reload",
@@ -295,6 +296,123 @@ impl Default for ServerConfig {
     }
 }
 
+/// Hardening of the control plane: HTTP connection limits and timeouts, exposure beyond
+/// loopback, gRPC TLS, and the token/PIN throttles. Hot reload does not apply here: the servers
+/// read it once at start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ControlConfig {
+    /// HTTP API connections served at once (1..=10000); more are closed at once and counted.
+    /// The gRPC listener is separate and not counted here, so PANIC stays reachable.
+    pub http_max_connections: usize,
+    /// Time a client has to send a complete request head, ms (100..=60000); also the longest
+    /// wait for the next request on a kept-alive connection.
+    pub http_header_timeout_ms: u64,
+    /// Time one request may take from its head to the end of the response, ms (100..=300000).
+    pub http_request_timeout_ms: u64,
+    /// A connection with no byte moving either way for this long is closed, ms (100..=3600000).
+    pub http_idle_timeout_ms: u64,
+    /// gRPC connections served at once (4..=10000), apart from the HTTP ones.
+    pub grpc_max_connections: usize,
+    /// Serve the (read-only, plaintext) HTTP API on a non-loopback address.
+    pub http_allow_remote: bool,
+    /// Serve gRPC without TLS on a non-loopback address (token and PIN cross the network in
+    /// clear). Without it, a non-loopback `server.grpc_addr` needs `grpc_tls_cert` + `grpc_tls_key`.
+    pub allow_insecure_remote: bool,
+    /// PEM certificate chain of the gRPC server (TLS when set, with `grpc_tls_key`).
+    pub grpc_tls_cert: Option<PathBuf>,
+    /// PEM private key of the gRPC server.
+    pub grpc_tls_key: Option<PathBuf>,
+    /// Failed token attempts per peer IP per `auth_window_s` before that peer is refused without a
+    /// check (1..=1000).
+    pub auth_max_failures: usize,
+    /// Window of `auth_max_failures`, seconds (1..=86400).
+    pub auth_window_s: u64,
+    /// Real LIVE PIN checks per peer IP per `pin_window_s` (1..=100).
+    pub pin_attempts_per_peer: usize,
+    /// Real LIVE PIN checks over all peers per `pin_window_s` (>= `pin_attempts_per_peer`, <= 10000).
+    pub pin_attempts_global: usize,
+    /// Window of both PIN limits, seconds (1..=86400).
+    pub pin_window_s: u64,
+    /// Peers each throttle remembers (16..=1000000).
+    pub max_tracked_peers: usize,
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        ControlConfig {
+            http_max_connections: 256,
+            http_header_timeout_ms: 5_000,
+            http_request_timeout_ms: 10_000,
+            http_idle_timeout_ms: 30_000,
+            grpc_max_connections: 128,
+            http_allow_remote: false,
+            allow_insecure_remote: false,
+            grpc_tls_cert: None,
+            grpc_tls_key: None,
+            auth_max_failures: 10,
+            auth_window_s: 60,
+            pin_attempts_per_peer: 3,
+            pin_attempts_global: 30,
+            pin_window_s: 60,
+            max_tracked_peers: 1024,
+        }
+    }
+}
+
+impl ControlConfig {
+    /// True when gRPC is served over TLS (both PEM paths set).
+    pub fn grpc_tls(&self) -> bool {
+        self.grpc_tls_cert.is_some() && self.grpc_tls_key.is_some()
+    }
+
+    /// Problems of this section, with the listening addresses it guards: a non-loopback HTTP
+    /// address needs `http_allow_remote`; a non-loopback gRPC address needs TLS or
+    /// `allow_insecure_remote`.
+    pub fn problems(&self, server: &ServerConfig) -> Vec<String> {
+        let mut e = Vec::new();
+        let range = |e: &mut Vec<String>, n: &str, v: u64, lo: u64, hi: u64| {
+            if !(lo..=hi).contains(&v) {
+                e.push(format!("control.{n} must be in [{lo}, {hi}], got {v}"));
+            }
+        };
+        range(&mut e, "http_max_connections", self.http_max_connections as u64, 1, 10_000);
+        range(&mut e, "http_header_timeout_ms", self.http_header_timeout_ms, 100, 60_000);
+        range(&mut e, "http_request_timeout_ms", self.http_request_timeout_ms, 100, 300_000);
+        range(&mut e, "http_idle_timeout_ms", self.http_idle_timeout_ms, 100, 3_600_000);
+        range(&mut e, "grpc_max_connections", self.grpc_max_connections as u64, 4, 10_000);
+        range(&mut e, "auth_max_failures", self.auth_max_failures as u64, 1, 1_000);
+        range(&mut e, "auth_window_s", self.auth_window_s, 1, 86_400);
+        range(&mut e, "pin_attempts_per_peer", self.pin_attempts_per_peer as u64, 1, 100);
+        range(
+            &mut e,
+            "pin_attempts_global",
+            self.pin_attempts_global as u64,
+            self.pin_attempts_per_peer as u64,
+            10_000,
+        );
+        range(&mut e, "pin_window_s", self.pin_window_s, 1, 86_400);
+        range(&mut e, "max_tracked_peers", self.max_tracked_peers as u64, 16, 1_000_000);
+        if self.grpc_tls_cert.is_some() != self.grpc_tls_key.is_some() {
+            e.push("control.grpc_tls_cert and control.grpc_tls_key must be set together".into());
+        }
+        let remote = |a: &str| a.parse::<std::net::SocketAddr>().is_ok_and(|a| !a.ip().is_loopback());
+        if remote(&server.http_addr) && !self.http_allow_remote {
+            e.push(format!(
+                "server.http_addr {} is not a loopback address: the HTTP API is plaintext; set                  control.http_allow_remote = true to serve it there anyway",
+                server.http_addr
+            ));
+        }
+        if remote(&server.grpc_addr) && !self.grpc_tls() && !self.allow_insecure_remote {
+            e.push(format!(
+                "server.grpc_addr {} is not a loopback address: gRPC would carry the control token and                  the LIVE PIN in clear; set control.grpc_tls_cert + control.grpc_tls_key (TLS), or                  control.allow_insecure_remote = true to accept plaintext",
+                server.grpc_addr
+            ));
+        }
+        e
+    }
+}
+
 /// Storage settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -396,6 +514,8 @@ pub struct Config {
     pub endpoints: Endpoints,
     /// Listening addresses.
     pub server: ServerConfig,
+    /// Control-plane limits, exposure and TLS.
+    pub control: ControlConfig,
     /// Storage.
     pub storage: StorageConfig,
     /// Engine.
@@ -419,6 +539,7 @@ impl Default for Config {
             universe: UniverseConfig::default(),
             endpoints: Endpoints::default(),
             server: ServerConfig::default(),
+            control: ControlConfig::default(),
             storage: StorageConfig::default(),
             engine: EngineConfig::default(),
             reload: ReloadConfig::default(),
@@ -565,6 +686,7 @@ impl Config {
                 e.push(format!("{n} must be an address like 127.0.0.1:9464, got {v:?}"));
             }
         }
+        e.extend(self.control.problems(&self.server));
         self.validate_bounds(&mut e);
         e.extend(self.intel.validate());
         if e.is_empty() {

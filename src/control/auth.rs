@@ -6,9 +6,14 @@
 //!   Without a configured token every mutating call is refused.
 //! - PIN: env `SCALPER_LIVE_PIN_HASH` = `salt$hex(sha256(salt ‖ pin))`; generate one with
 //!   `scalperctl pin-hash`.
+//! - Throttling is per peer IP ([`PeerLimiter`]): a peer that sent too many bad or missing tokens
+//!   is refused without a check until its window frees; PIN attempts are limited per peer, so one
+//!   client cannot keep LIVE locked for another, under a global ceiling that bounds a brute force
+//!   spread over many addresses.
 
 use sha2::{Digest, Sha256};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -23,6 +28,14 @@ pub const PIN_HASH_ENV: &str = "SCALPER_LIVE_PIN_HASH";
 pub const DEFAULT_PIN_ATTEMPTS: usize = 3;
 /// Default PIN rate-limit window.
 pub const DEFAULT_PIN_WINDOW: Duration = Duration::from_secs(60);
+/// Default PIN attempts allowed per window over all peers together.
+pub const DEFAULT_PIN_GLOBAL_ATTEMPTS: usize = 30;
+/// Default failed token attempts a peer may make per window before it is throttled.
+pub const DEFAULT_TOKEN_FAILURES: usize = 10;
+/// Default token-failure window.
+pub const DEFAULT_TOKEN_WINDOW: Duration = Duration::from_secs(60);
+/// Default number of peers a [`PeerLimiter`] remembers.
+pub const DEFAULT_MAX_PEERS: usize = 1024;
 
 /// Constant-time equality of two byte strings of equal length (false when lengths differ).
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
@@ -138,25 +151,174 @@ impl AttemptLimiter {
     }
 }
 
-/// The secrets the gRPC service checks.
+/// The key a peer is throttled under: its IPv4 address, or the /64 prefix of its IPv6 address
+/// (one host usually owns a whole /64, so rotating within it must not reset the throttle);
+/// IPv4-mapped IPv6 is folded to IPv4 and the port is never part of it (a client gets a new one
+/// per connection). An unknown address (`None`, e.g. an in-process transport) is one shared
+/// peer, `0.0.0.0`.
+pub fn peer_key(addr: Option<SocketAddr>) -> IpAddr {
+    match addr.map(|a| a.ip()) {
+        Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None if v6.is_loopback() => IpAddr::V6(v6),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        },
+        Some(ip) => ip,
+        None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+    }
+}
+
+/// A sliding-window limit per peer IP: at most `max` recorded events per `window` for each peer.
+/// Memory is bounded: each peer keeps at most `max` instants and at most `max_peers` peers are
+/// remembered. When a new peer arrives and the table is full, peers whose events all left the
+/// window are dropped first, then the peer with the oldest latest event (so a flood of fresh
+/// addresses can make the limiter forget a throttled peer, never grow it; keep a global ceiling
+/// where that matters, as the PIN does).
+#[derive(Debug)]
+pub struct PeerLimiter {
+    max: usize,
+    window: Duration,
+    max_peers: usize,
+    peers: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+}
+
+impl PeerLimiter {
+    /// `max` events per `window` per peer (`max` >= 1), remembering at most `max_peers` peers
+    /// (>= 1).
+    pub fn new(max: usize, window: Duration, max_peers: usize) -> PeerLimiter {
+        PeerLimiter { max: max.max(1), window, max_peers: max_peers.max(1), peers: Mutex::new(HashMap::new()) }
+    }
+
+    fn prune(&self, q: &mut VecDeque<Instant>, now: Instant) {
+        while q.front().is_some_and(|&t| now.saturating_duration_since(t) >= self.window) {
+            q.pop_front();
+        }
+    }
+
+    /// `Err(wait)` when the peer already has `max` events in the window (how long until one
+    /// leaves it); records nothing.
+    pub fn check(&self, peer: IpAddr, now: Instant) -> Result<(), Duration> {
+        let Ok(mut peers) = self.peers.lock() else { return Err(self.window) };
+        let Some(q) = peers.get_mut(&peer) else { return Ok(()) };
+        self.prune(q, now);
+        if q.len() >= self.max {
+            let first = q.front().copied().unwrap_or(now);
+            return Err(self.window.saturating_sub(now.saturating_duration_since(first)).max(Duration::from_millis(1)));
+        }
+        Ok(())
+    }
+
+    /// Records an event of `peer` at `now` (the oldest beyond `max` is forgotten).
+    pub fn record(&self, peer: IpAddr, now: Instant) {
+        let Ok(mut peers) = self.peers.lock() else { return };
+        if !peers.contains_key(&peer) && peers.len() >= self.max_peers {
+            peers.retain(|_, q| q.back().is_some_and(|&t| now.saturating_duration_since(t) < self.window));
+            if peers.len() >= self.max_peers {
+                let oldest = peers.iter().min_by_key(|(_, q)| q.back().copied()).map(|(k, _)| *k);
+                if let Some(k) = oldest {
+                    peers.remove(&k);
+                }
+            }
+        }
+        let q = peers.entry(peer).or_default();
+        self.prune(q, now);
+        q.push_back(now);
+        while q.len() > self.max {
+            q.pop_front();
+        }
+    }
+
+    /// [`check`](Self::check), then [`record`](Self::record) when allowed.
+    pub fn try_acquire(&self, peer: IpAddr, now: Instant) -> Result<(), Duration> {
+        self.check(peer, now)?;
+        self.record(peer, now);
+        Ok(())
+    }
+
+    /// Peers remembered now (at most `max_peers`).
+    pub fn tracked(&self) -> usize {
+        self.peers.lock().map(|p| p.len()).unwrap_or(0)
+    }
+}
+
+/// Limits of the control plane's throttles; [`Default`] is the documented defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthLimits {
+    /// Failed (missing or wrong) token attempts per peer per `token_window` before the peer is
+    /// refused without a check.
+    pub token_failures: usize,
+    /// Window of `token_failures`.
+    pub token_window: Duration,
+    /// Real PIN checks per peer per `pin_window`.
+    pub pin_attempts: usize,
+    /// Real PIN checks over all peers per `pin_window`.
+    pub pin_global_attempts: usize,
+    /// Window of both PIN limits.
+    pub pin_window: Duration,
+    /// Peers each limiter remembers.
+    pub max_peers: usize,
+}
+
+impl AuthLimits {
+    /// The limits of the `control` section.
+    pub fn from_config(c: &crate::config::ControlConfig) -> AuthLimits {
+        AuthLimits {
+            token_failures: c.auth_max_failures,
+            token_window: Duration::from_secs(c.auth_window_s),
+            pin_attempts: c.pin_attempts_per_peer,
+            pin_global_attempts: c.pin_attempts_global,
+            pin_window: Duration::from_secs(c.pin_window_s),
+            max_peers: c.max_tracked_peers,
+        }
+    }
+}
+
+impl Default for AuthLimits {
+    fn default() -> Self {
+        AuthLimits {
+            token_failures: DEFAULT_TOKEN_FAILURES,
+            token_window: DEFAULT_TOKEN_WINDOW,
+            pin_attempts: DEFAULT_PIN_ATTEMPTS,
+            pin_global_attempts: DEFAULT_PIN_GLOBAL_ATTEMPTS,
+            pin_window: DEFAULT_PIN_WINDOW,
+            max_peers: DEFAULT_MAX_PEERS,
+        }
+    }
+}
+
+/// The secrets the gRPC service checks, and the throttles around them.
 #[derive(Debug)]
 pub struct Security {
     /// Token for mutating calls (`None` = mutating calls refused).
     pub token: Option<Token>,
     /// LIVE PIN hash (`None` = LIVE refused).
     pub pin: Option<PinHash>,
-    /// Limit on PIN attempts.
-    pub pin_attempts: AttemptLimiter,
+    /// Real PIN checks per peer.
+    pub pin_attempts: PeerLimiter,
+    /// Real PIN checks over all peers (the ceiling a brute force from many addresses meets).
+    pub pin_global: AttemptLimiter,
+    /// Failed token attempts per peer.
+    pub token_failures: PeerLimiter,
 }
 
 impl Security {
-    /// Explicit secrets with the default PIN limit (3 per minute).
+    /// Explicit secrets with the default limits ([`AuthLimits::default`]).
     pub fn new(token: Option<&str>, pin: Option<PinHash>) -> Security {
         Security {
             token: token.filter(|t| !t.is_empty()).map(Token::new),
             pin,
-            pin_attempts: AttemptLimiter::new(DEFAULT_PIN_ATTEMPTS, DEFAULT_PIN_WINDOW),
+            pin_attempts: PeerLimiter::new(DEFAULT_PIN_ATTEMPTS, DEFAULT_PIN_WINDOW, DEFAULT_MAX_PEERS),
+            pin_global: AttemptLimiter::new(DEFAULT_PIN_GLOBAL_ATTEMPTS, DEFAULT_PIN_WINDOW),
+            token_failures: PeerLimiter::new(DEFAULT_TOKEN_FAILURES, DEFAULT_TOKEN_WINDOW, DEFAULT_MAX_PEERS),
         }
+    }
+
+    /// The same secrets under other limits (fresh throttles).
+    pub fn with_limits(mut self, l: AuthLimits) -> Security {
+        self.pin_attempts = PeerLimiter::new(l.pin_attempts, l.pin_window, l.max_peers);
+        self.pin_global = AttemptLimiter::new(l.pin_global_attempts, l.pin_window);
+        self.token_failures = PeerLimiter::new(l.token_failures, l.token_window, l.max_peers);
+        self
     }
 
     /// From the environment (see the module docs). A malformed PIN hash or unreadable token file
@@ -244,6 +406,52 @@ mod tests {
         assert!(l.try_acquire(t0 + Duration::from_secs(60)).is_ok());
         assert!(l.try_acquire(t0 + Duration::from_secs(61)).is_err());
         assert!(l.try_acquire(t0 + Duration::from_secs(140)).is_ok());
+    }
+
+    #[test]
+    fn peer_limiter_is_per_peer_and_bounded() {
+        let ip = |n: u8| IpAddr::V4(Ipv4Addr::new(10, 0, 0, n));
+        let l = PeerLimiter::new(2, Duration::from_secs(60), 3);
+        let t0 = Instant::now();
+        assert!(l.try_acquire(ip(1), t0).is_ok());
+        assert!(l.try_acquire(ip(1), t0).is_ok());
+        assert_eq!(l.try_acquire(ip(1), t0 + Duration::from_secs(15)), Err(Duration::from_secs(45)));
+        // Another peer is untouched by the first one's lock.
+        assert!(l.check(ip(2), t0).is_ok());
+        assert!(l.try_acquire(ip(2), t0).is_ok());
+        // The window frees the first peer.
+        assert!(l.try_acquire(ip(1), t0 + Duration::from_secs(60)).is_ok());
+        // Never more than 3 peers: a 4th first drops peer 2, whose events all left the window…
+        assert!(l.try_acquire(ip(3), t0 + Duration::from_secs(61)).is_ok());
+        assert!(l.try_acquire(ip(4), t0 + Duration::from_secs(62)).is_ok());
+        assert_eq!(l.tracked(), 3);
+        // …then, with every peer recent, the one with the oldest latest event.
+        for n in 5..200 {
+            l.record(ip(n), t0 + Duration::from_secs(63));
+        }
+        assert_eq!(l.tracked(), 3);
+        // Peers whose events left the window are dropped first.
+        let l = PeerLimiter::new(1, Duration::from_secs(10), 2);
+        l.record(ip(1), t0);
+        l.record(ip(2), t0 + Duration::from_secs(5));
+        l.record(ip(3), t0 + Duration::from_secs(12));
+        assert!(l.check(ip(2), t0 + Duration::from_secs(12)).is_err(), "peer 2 is still locked, not evicted");
+        assert!(l.check(ip(1), t0 + Duration::from_secs(12)).is_ok());
+    }
+
+    #[test]
+    fn peer_keys_fold_ports_and_mapped_v4() {
+        let a: SocketAddr = "127.0.0.2:4000".parse().unwrap();
+        let b: SocketAddr = "127.0.0.2:4001".parse().unwrap();
+        let mapped: SocketAddr = "[::ffff:127.0.0.2]:5000".parse().unwrap();
+        assert_eq!(peer_key(Some(a)), peer_key(Some(b)));
+        assert_eq!(peer_key(Some(mapped)), peer_key(Some(a)));
+        assert_ne!(peer_key(Some("127.0.0.3:4000".parse().unwrap())), peer_key(Some(a)));
+        assert_eq!(peer_key(None), IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let v6 = |s: &str| peer_key(Some(s.parse().unwrap()));
+        assert_eq!(v6("[2001:db8:1:2::5]:1"), v6("[2001:db8:1:2:ffff::9]:2"), "one /64, one peer");
+        assert_ne!(v6("[2001:db8:1:2::5]:1"), v6("[2001:db8:1:3::5]:1"));
+        assert_eq!(v6("[::1]:9"), "::1".parse::<IpAddr>().unwrap());
     }
 
     #[test]

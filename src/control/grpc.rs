@@ -5,11 +5,15 @@
 //! [`EventKind::ConfigReload`]) sent into the core's input channel: they take effect when the core
 //! processes them, in order with everything else.
 //!
-//! LIVE: `confirm=true` and the PIN are both required; PIN attempts are rate-limited (3 per minute
-//! by default) and logged. This build has no private Bybit connector, so even a correct PIN is
-//! answered with a refusal saying LIVE is not available. Leaving LIVE is always allowed.
+//! LIVE: `confirm=true` and the PIN are both required; PIN attempts are rate-limited per peer IP
+//! (3 per minute by default) under a global ceiling (30 per minute), and logged. Failed tokens are
+//! logged with the peer and method, counted, and a peer with too many of them is refused
+//! (`ResourceExhausted`) without a check until its window frees. Leaving LIVE is always allowed.
+//!
+//! A non-loopback address is served only over TLS ([`GrpcOptions::tls`]) or with the explicit
+//! plaintext opt-in ([`GrpcOptions::allow_insecure_remote`]).
 
-use super::auth::Security;
+use super::auth::{peer_key, Security};
 use super::bus::{EventRecord, DEFAULT_RECENT};
 use super::convert::health_message;
 use super::state::ControlState;
@@ -22,7 +26,7 @@ use crate::proto;
 use crate::proto::control_server::{Control, ControlServer};
 use futures_util::Stream;
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -131,13 +135,44 @@ impl ControlService {
         }
     }
 
+    /// [`authorize`] under the per-peer throttle: a peer with too many recent failures is refused
+    /// (`ResourceExhausted`) without a check; every failure is logged (peer and method, never the
+    /// token; at most ten lines a second) and counted in `scalper_control_auth_failures_total`.
+    fn auth<T>(&self, req: &Request<T>, method: &'static str) -> Result<(), Status> {
+        let sec = &self.st.security;
+        if sec.token.is_none() {
+            return authorize(sec, req.metadata());
+        }
+        let peer = peer_key(req.remote_addr());
+        let failures = &self.st.read.metrics.control_auth_failures;
+        let now = Instant::now();
+        if let Err(wait) = sec.token_failures.check(peer, now) {
+            failures.with_label_values(&["throttled"]).inc();
+            if let Some(suppressed) = self.st.auth_log.pass() {
+                tracing::warn!(%peer, method, suppressed, "control call refused: too many failed token attempts from this peer");
+            }
+            return Err(Status::resource_exhausted(format!(
+                "too many failed token attempts from {peer}; retry in {} s",
+                wait.as_secs().max(1)
+            )));
+        }
+        authorize(sec, req.metadata()).inspect_err(|_| {
+            sec.token_failures.record(peer, now);
+            let reason = if request_token(req.metadata()).is_some() { "invalid" } else { "missing" };
+            failures.with_label_values(&[reason]).inc();
+            if let Some(suppressed) = self.st.auth_log.pass() {
+                tracing::warn!(%peer, method, reason, suppressed, "control call refused: bad control token");
+            }
+        })
+    }
+
     async fn command<T>(
         &self,
         req: &Request<T>,
         method: &'static str,
         cmd: ControlCommand,
     ) -> Result<proto::Ack, Status> {
-        authorize(&self.st.security, req.metadata())?;
+        self.auth(req, method)?;
         let what = format!("{cmd:?}");
         self.submit(EventKind::Control(cmd)).await?;
         tracing::info!(method, command = %what, "control command queued for the engine");
@@ -145,7 +180,8 @@ impl ControlService {
     }
 
     async fn set_mode_inner(&self, req: Request<proto::SetModeRequest>) -> Result<proto::SetModeReply, Status> {
-        authorize(&self.st.security, req.metadata())?;
+        self.auth(&req, "SetMode")?;
+        let peer = peer_key(req.remote_addr());
         let r = req.into_inner();
         let mode = Mode::parse(&r.mode).ok_or_else(|| {
             Status::invalid_argument(format!("unknown mode {:?}: expected SIM, DRY_RUN or LIVE", r.mode))
@@ -159,7 +195,7 @@ impl ControlService {
                 message: format!("switching to {}: queued for the engine", mode.as_str()),
             });
         }
-        self.check_live(&r.pin, r.confirm)?;
+        self.check_live(&r.pin, r.confirm, peer)?;
         if !self.st.live_available {
             return Err(Status::failed_precondition(LIVE_UNAVAILABLE));
         }
@@ -197,9 +233,11 @@ impl ControlService {
         }
     }
 
-    /// The LIVE gate: confirmation, PIN configured, rate limit, PIN check (in that order; only a
-    /// real PIN check consumes an attempt).
-    fn check_live(&self, pin: &str, confirm: bool) -> Result<(), Status> {
+    /// The LIVE gate: confirmation, PIN configured, rate limits, PIN check (in that order; only a
+    /// real PIN check consumes an attempt). The limit is per peer IP (one client's wrong PINs
+    /// lock only that client) under a global ceiling over all peers; an attempt refused by its
+    /// peer's limit does not use up the global one.
+    fn check_live(&self, pin: &str, confirm: bool, peer: IpAddr) -> Result<(), Status> {
         let sec = &self.st.security;
         let attempts = &self.st.read.metrics.live_pin_attempts;
         if !confirm {
@@ -213,26 +251,34 @@ impl ControlService {
         if pin.is_empty() {
             return Err(Status::unauthenticated("LIVE needs the PIN"));
         }
-        if let Err(wait) = sec.pin_attempts.try_acquire(Instant::now()) {
+        let now = Instant::now();
+        let limited = match sec.pin_attempts.check(peer, now) {
+            Err(wait) => Some((wait, "from this address")),
+            Ok(()) => sec.pin_global.try_acquire(now).err().map(|wait| (wait, "from all clients together")),
+        };
+        if let Some((wait, scope)) = limited {
             attempts.with_label_values(&["rate_limited"]).inc();
-            tracing::warn!(retry_in_s = wait.as_secs(), "LIVE PIN attempt refused: rate limited");
+            if let Some(suppressed) = self.st.auth_log.pass() {
+                tracing::warn!(%peer, scope, retry_in_s = wait.as_secs(), suppressed, "LIVE PIN attempt refused: rate limited");
+            }
             return Err(Status::resource_exhausted(format!(
-                "too many PIN attempts; retry in {} s",
+                "too many PIN attempts {scope}; retry in {} s",
                 wait.as_secs().max(1)
             )));
         }
+        sec.pin_attempts.record(peer, now);
         if !hash.verify(pin) {
             attempts.with_label_values(&["wrong"]).inc();
-            tracing::warn!("LIVE PIN attempt refused: wrong PIN");
+            tracing::warn!(%peer, "LIVE PIN attempt refused: wrong PIN");
             return Err(Status::permission_denied("wrong PIN"));
         }
         attempts.with_label_values(&["ok"]).inc();
-        tracing::warn!("LIVE PIN accepted");
+        tracing::warn!(%peer, "LIVE PIN accepted");
         Ok(())
     }
 
     async fn reload_inner(&self, req: Request<proto::Empty>) -> Result<proto::Ack, Status> {
-        authorize(&self.st.security, req.metadata())?;
+        self.auth(&req, "ReloadConfig")?;
         let Some(path) = self.st.config_path.clone() else {
             return Err(Status::failed_precondition("the engine was started without a config file; nothing to reload"));
         };
@@ -410,7 +456,7 @@ impl Control for ControlService {
     }
 
     async fn blacklist(&self, req: Request<proto::SymbolRequest>) -> Result<Response<proto::Ack>, Status> {
-        let r = match authorize(&self.st.security, req.metadata()).and_then(|_| parse_symbol(&req.get_ref().symbol)) {
+        let r = match self.auth(&req, "Blacklist").and_then(|_| parse_symbol(&req.get_ref().symbol)) {
             Ok(s) => self.command(&req, "Blacklist", ControlCommand::Blacklist(s)).await,
             Err(e) => Err(e),
         };
@@ -418,7 +464,7 @@ impl Control for ControlService {
     }
 
     async fn unblacklist(&self, req: Request<proto::SymbolRequest>) -> Result<Response<proto::Ack>, Status> {
-        let r = match authorize(&self.st.security, req.metadata()).and_then(|_| parse_symbol(&req.get_ref().symbol)) {
+        let r = match self.auth(&req, "Unblacklist").and_then(|_| parse_symbol(&req.get_ref().symbol)) {
             Ok(s) => self.command(&req, "Unblacklist", ControlCommand::Unblacklist(s)).await,
             Err(e) => Err(e),
         };
@@ -426,7 +472,7 @@ impl Control for ControlService {
     }
 
     async fn set_news_flag(&self, req: Request<proto::NewsFlagRequest>) -> Result<Response<proto::Ack>, Status> {
-        let r = match authorize(&self.st.security, req.metadata()).and_then(|_| self.news_inner(req.get_ref())) {
+        let r = match self.auth(&req, "SetNewsFlag").and_then(|_| self.news_inner(req.get_ref())) {
             Ok(cmd) => self.command(&req, "SetNewsFlag", cmd).await,
             Err(e) => Err(e),
         };
@@ -434,7 +480,7 @@ impl Control for ControlService {
     }
 
     async fn clear_news_flag(&self, req: Request<proto::SymbolRequest>) -> Result<Response<proto::Ack>, Status> {
-        let r = match authorize(&self.st.security, req.metadata()).and_then(|_| parse_symbol(&req.get_ref().symbol)) {
+        let r = match self.auth(&req, "ClearNewsFlag").and_then(|_| parse_symbol(&req.get_ref().symbol)) {
             Ok(s) => self.command(&req, "ClearNewsFlag", ControlCommand::ClearNewsFlag(s)).await,
             Err(e) => Err(e),
         };
@@ -455,12 +501,220 @@ pub struct GrpcServer {
     pub task: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
 }
 
-/// Binds `addr` (the config default is 127.0.0.1:50051; a non-loopback address is logged as a
-/// warning) and serves the control service, the gRPC health service (`grpc.health.v1`, service
-/// `scalper.v1.Control` reported SERVING) and reflection until `cancel` fires.
+/// A server certificate chain and private key, PEM.
+#[derive(Clone)]
+pub struct GrpcTls {
+    cert_pem: Vec<u8>,
+    key_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for GrpcTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GrpcTls(<key redacted>)")
+    }
+}
+
+impl GrpcTls {
+    /// From PEM bytes (checked when the server starts).
+    pub fn from_pem(cert_pem: impl Into<Vec<u8>>, key_pem: impl Into<Vec<u8>>) -> GrpcTls {
+        GrpcTls { cert_pem: cert_pem.into(), key_pem: key_pem.into() }
+    }
+    /// Reads both PEM files; the error names the file that could not be read.
+    pub fn load(cert: &std::path::Path, key: &std::path::Path) -> Result<GrpcTls, String> {
+        let read = |p: &std::path::Path, what: &str| {
+            std::fs::read(p).map_err(|e| format!("cannot read the gRPC TLS {what} {}: {e}", p.display()))
+        };
+        Ok(GrpcTls { cert_pem: read(cert, "certificate")?, key_pem: read(key, "key")? })
+    }
+}
+
+/// Default cap on concurrent gRPC connections (`control.grpc_max_connections`).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 128;
+
+/// How the gRPC server may be exposed.
+#[derive(Debug, Clone)]
+pub struct GrpcOptions {
+    /// Serve over TLS with this identity.
+    pub tls: Option<GrpcTls>,
+    /// Accept plaintext on a non-loopback address (`control.allow_insecure_remote`).
+    pub allow_insecure_remote: bool,
+    /// Connections served at once; more are closed as soon as they are accepted. Separate from
+    /// the HTTP API's cap, so HTTP clients can never use up gRPC's room (PANIC stays reachable).
+    pub max_connections: usize,
+    /// A connection must send its first byte (TLS hello or HTTP/2 preface) within this time, and
+    /// a TLS handshake must finish within it; otherwise it is closed and its slot freed.
+    pub first_byte_timeout: Duration,
+}
+
+/// Default of [`GrpcOptions::first_byte_timeout`].
+pub const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Default for GrpcOptions {
+    fn default() -> Self {
+        GrpcOptions {
+            tls: None,
+            allow_insecure_remote: false,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            first_byte_timeout: DEFAULT_FIRST_BYTE_TIMEOUT,
+        }
+    }
+}
+
+/// An accepted gRPC connection holding one of the server's connection slots until it closes.
+struct SlotStream {
+    io: tokio::net::TcpStream,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+    /// Deadline for the first byte; `None` once one arrived.
+    first_byte: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl tonic::transport::server::Connected for SlotStream {
+    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.io.connect_info()
+    }
+}
+
+impl tokio::io::AsyncRead for SlotStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.io).poll_read(cx, buf);
+        if let Some(deadline) = self.first_byte.as_mut() {
+            if buf.filled().len() > before {
+                self.first_byte = None;
+            } else if r.is_pending() && std::future::Future::poll(deadline.as_mut(), cx).is_ready() {
+                return std::task::Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "no byte from the client within the first-byte timeout",
+                )));
+            }
+        }
+        r
+    }
+}
+
+impl tokio::io::AsyncWrite for SlotStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        b: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, b)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// The accepted connections of `listener`, at most `max` open at once: one over the cap is
+/// closed at once and counted (`scalper_grpc_connections_rejected_total`); accept errors (e.g.
+/// out of file descriptors) are counted, logged at most once a second and retried after a pause.
+fn limited_incoming(
+    listener: tokio::net::TcpListener,
+    max: usize,
+    first_byte_timeout: Duration,
+    metrics: Arc<crate::monitoring::metrics::Metrics>,
+) -> impl Stream<Item = Result<SlotStream, std::io::Error>> {
+    let slots = Arc::new(tokio::sync::Semaphore::new(max.max(1)));
+    let log = Arc::new(super::LogGate::new(Duration::from_secs(1)));
+    futures_util::stream::unfold((listener, slots, metrics, log), move |(listener, slots, metrics, log)| async move {
+        loop {
+            let (io, peer) = match listener.accept().await {
+                Ok(x) => x,
+                Err(e) => {
+                    metrics.grpc_accept_errors.inc();
+                    if let Some(suppressed) = log.pass() {
+                        tracing::warn!(error = %e, suppressed, "gRPC: accept failed; retrying");
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            match slots.clone().try_acquire_owned() {
+                Ok(slot) => {
+                    let _ = io.set_nodelay(true);
+                    let first_byte = Some(Box::pin(tokio::time::sleep(first_byte_timeout)));
+                    return Some((Ok(SlotStream { io, _slot: slot, first_byte }), (listener, slots, metrics, log)));
+                }
+                Err(_) => {
+                    metrics.grpc_connections_rejected.inc();
+                    if let Some(suppressed) = log.pass() {
+                        tracing::warn!(%peer, max, suppressed, "gRPC: connection limit reached; closing the new connection");
+                    }
+                }
+            }
+        }
+    })
+}
+
+impl GrpcOptions {
+    /// From the `control` section (reads the PEM files when TLS is configured).
+    pub fn from_config(c: &crate::config::ControlConfig) -> Result<GrpcOptions, String> {
+        let tls = match (&c.grpc_tls_cert, &c.grpc_tls_key) {
+            (Some(cert), Some(key)) => Some(GrpcTls::load(cert, key)?),
+            (None, None) => None,
+            _ => return Err("control.grpc_tls_cert and control.grpc_tls_key must be set together".into()),
+        };
+        Ok(GrpcOptions {
+            tls,
+            allow_insecure_remote: c.allow_insecure_remote,
+            max_connections: c.grpc_max_connections,
+            ..GrpcOptions::default()
+        })
+    }
+}
+
+/// Binds `addr` on loopback in plaintext and serves (see [`serve_with`]).
 pub async fn serve(state: ControlState, addr: SocketAddr, cancel: CancellationToken) -> std::io::Result<GrpcServer> {
-    if !addr.ip().is_loopback() {
-        tracing::warn!(%addr, "the gRPC control plane listens on a non-loopback address");
+    serve_with(state, addr, GrpcOptions::default(), cancel).await
+}
+
+/// Binds `addr` and serves the control service, the gRPC health service (`grpc.health.v1`,
+/// service `scalper.v1.Control` reported SERVING) and reflection until `cancel` fires.
+///
+/// A non-loopback `addr` without TLS is refused (`InvalidInput`) unless
+/// `opts.allow_insecure_remote`, which is logged as an error-level warning: the token and the
+/// LIVE PIN would cross the network in clear. A bad certificate or key is refused the same way.
+pub async fn serve_with(
+    state: ControlState,
+    addr: SocketAddr,
+    opts: GrpcOptions,
+    cancel: CancellationToken,
+) -> std::io::Result<GrpcServer> {
+    if !addr.ip().is_loopback() && opts.tls.is_none() {
+        if !opts.allow_insecure_remote {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "refusing plaintext gRPC on non-loopback address {addr}: the control token and LIVE PIN                      would travel in clear; configure control.grpc_tls_cert + control.grpc_tls_key, or set                      control.allow_insecure_remote = true"
+                ),
+            ));
+        }
+        tracing::error!(
+            %addr,
+            "INSECURE: the gRPC control plane serves PLAINTEXT on a non-loopback address              (control.allow_insecure_remote = true); the control token and LIVE PIN cross the network in clear"
+        );
+    }
+    // Server pings reap connections whose peer vanished, so dead ones do not hold slots.
+    let mut builder = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)));
+    if let Some(tls) = &opts.tls {
+        let identity = tonic::transport::Identity::from_pem(&tls.cert_pem, &tls.key_pem);
+        let tls_config = tonic::transport::ServerTlsConfig::new().identity(identity).timeout(opts.first_byte_timeout);
+        builder = builder.tls_config(tls_config).map_err(|e| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("gRPC TLS certificate or key refused: {e}"))
+        })?;
     }
     if state.security.token.is_none() {
         tracing::warn!("no control token configured: mutating gRPC calls will be refused");
@@ -474,12 +728,13 @@ pub async fn serve(state: ControlState, addr: SocketAddr, cancel: CancellationTo
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(std::io::Error::other)?;
+    let incoming =
+        limited_incoming(listener, opts.max_connections, opts.first_byte_timeout, state.read.metrics.clone());
     let svc = ControlServer::new(ControlService::new(state, cancel.clone()));
-    let incoming = tonic::transport::server::TcpIncoming::from(listener);
-    tracing::info!(%local_addr, "gRPC control plane listening");
+    tracing::info!(%local_addr, tls = opts.tls.is_some(), "gRPC control plane listening");
     let task = tokio::spawn(async move {
         let _reporter = reporter;
-        tonic::transport::Server::builder()
+        builder
             .add_service(health)
             .add_service(reflection)
             .add_service(svc)

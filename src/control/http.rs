@@ -12,6 +12,13 @@
 //! | `/api/storage/status` | store queue, writes/failures/drops by kind, retention runs, last run |
 //!
 //! Errors are JSON `{"error": "..."}` with 400 (bad request) or 404 (unknown symbol or route).
+//!
+//! [`serve`] runs the router under hard limits (`control.http_*`): at most `max_connections`
+//! connections at once (more are closed at once, `scalper_http_connections_rejected_total`), a
+//! request head must arrive within `header_timeout` (also the keep-alive wait), a request must be
+//! answered within `request_timeout` (408), and a connection with no byte moving for
+//! `idle_timeout` is closed (`scalper_http_timeouts_total{kind}`). So idle or slow clients cannot
+//! use up the process's file descriptors, which the gRPC listener, storage and the feeds need.
 
 use super::state::ReadState;
 use super::view::{DEFAULT_HOTLIST, MAX_HOTLIST};
@@ -27,8 +34,15 @@ use prometheus::core::Collector;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 /// Default number of events served by `/api/events/recent`.
 pub const DEFAULT_RECENT_EVENTS: usize = 100;
@@ -65,6 +79,192 @@ pub fn api_router(state: ReadState) -> Router {
         .route("/api/storage/status", get(storage))
         .fallback(not_found)
         .with_state(state)
+}
+
+/// Connection limits and timeouts of [`serve`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Connections served at once; more are closed as soon as they are accepted.
+    pub max_connections: usize,
+    /// Time to receive a complete request head, also the wait for the next one on a kept-alive
+    /// connection.
+    pub header_timeout: Duration,
+    /// Time from a request's head to the end of its response.
+    pub request_timeout: Duration,
+    /// Time with no byte read or written after which a connection is closed.
+    pub idle_timeout: Duration,
+}
+
+impl HttpLimits {
+    /// The limits of `control.http_*`.
+    pub fn from_config(c: &crate::config::ControlConfig) -> HttpLimits {
+        HttpLimits {
+            max_connections: c.http_max_connections.max(1),
+            header_timeout: Duration::from_millis(c.http_header_timeout_ms),
+            request_timeout: Duration::from_millis(c.http_request_timeout_ms),
+            idle_timeout: Duration::from_millis(c.http_idle_timeout_ms),
+        }
+    }
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits::from_config(&crate::config::ControlConfig::default())
+    }
+}
+
+/// A socket that notes when a byte last moved, in ms since `base`, for the idle timeout.
+struct Tracked<T> {
+    io: T,
+    base: Instant,
+    last_ms: Arc<AtomicU64>,
+}
+
+impl<T> Tracked<T> {
+    fn touch(&self) {
+        self.last_ms.store(self.base.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Tracked<T> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.io).poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.touch();
+        }
+        r
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Tracked<T> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, b: &[u8]) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.io).poll_write(cx, b);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.touch();
+        }
+        r
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// Serves `app` on `listener` under `limits` until `cancel` fires (then stops accepting and lets
+/// open connections finish their current request). Accept errors (e.g. EMFILE) are counted,
+/// logged at most once a second and retried after a pause; nothing here panics on client input.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: HttpLimits,
+    metrics: Arc<Metrics>,
+    cancel: CancellationToken,
+) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let reject_log = super::LogGate::new(Duration::from_secs(1));
+    let accept_log = super::LogGate::new(Duration::from_secs(1));
+    loop {
+        let accepted = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = listener.accept() => r,
+        };
+        let (stream, peer) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                metrics.http_accept_errors.inc();
+                if let Some(suppressed) = accept_log.pass() {
+                    tracing::warn!(error = %e, suppressed, "HTTP API: accept failed; retrying");
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            metrics.http_connections_rejected.inc();
+            if let Some(suppressed) = reject_log.pass() {
+                tracing::warn!(
+                    %peer,
+                    max = limits.max_connections,
+                    suppressed,
+                    "HTTP API: connection limit reached; closing the new connection"
+                );
+            }
+            drop(stream);
+            continue;
+        };
+        let app = app.clone();
+        let metrics = metrics.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            metrics.http_connections_open.inc();
+            serve_connection(stream, app, limits, &metrics, cancel).await;
+            metrics.http_connections_open.dec();
+            drop(permit);
+        });
+    }
+}
+
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    app: Router,
+    limits: HttpLimits,
+    metrics: &Metrics,
+    cancel: CancellationToken,
+) {
+    let base = Instant::now();
+    let last_ms = Arc::new(AtomicU64::new(0));
+    let io = hyper_util::rt::TokioIo::new(Tracked { io: stream, base, last_ms: last_ms.clone() });
+    let inner = hyper_util::service::TowerToHyperService::new(app);
+    let request_timeouts = metrics.http_timeouts.with_label_values(&["request"]);
+    let svc = hyper::service::service_fn(move |req: axum::extract::Request<hyper::body::Incoming>| {
+        let fut = hyper::service::Service::call(&inner, req);
+        let request_timeouts = request_timeouts.clone();
+        async move {
+            match tokio::time::timeout(limits.request_timeout, fut).await {
+                Ok(r) => r,
+                Err(_) => {
+                    request_timeouts.inc();
+                    Ok(error(StatusCode::REQUEST_TIMEOUT, "request timed out"))
+                }
+            }
+        }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .keep_alive(true)
+        .serve_connection(io, svc);
+    tokio::pin!(conn);
+    let mut draining = false;
+    loop {
+        let idle_at = base + Duration::from_millis(last_ms.load(Ordering::Relaxed)) + limits.idle_timeout;
+        tokio::select! {
+            r = conn.as_mut() => {
+                if let Err(e) = r {
+                    if e.is_timeout() {
+                        metrics.http_timeouts.with_label_values(&["header"]).inc();
+                    } else {
+                        tracing::debug!(error = %e, "HTTP API connection ended with an error");
+                    }
+                }
+                return;
+            }
+            _ = tokio::time::sleep_until(idle_at.into()) => {
+                let last = base + Duration::from_millis(last_ms.load(Ordering::Relaxed));
+                if last.elapsed() >= limits.idle_timeout {
+                    metrics.http_timeouts.with_label_values(&["idle"]).inc();
+                    return;
+                }
+            }
+            _ = cancel.cancelled(), if !draining => {
+                draining = true;
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+    }
 }
 
 fn error(status: StatusCode, msg: impl Into<String>) -> Response {

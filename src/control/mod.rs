@@ -11,8 +11,13 @@
 //! `scalperctl` (gRPC, default `http://127.0.0.1:50051`, `-o json` for scripts): `status`,
 //! `health`, `hotlist`, `symbol BTCUSDT`, `trades`, `events [--follow]`, `mode sim|dry-run|live
 //! [--pin|--pin-stdin]`, `pause`, `resume`, `panic`, `blacklist add|rm SYM`, `news set SYM
-//! --impact 0.7 --type HACK --ttl 15m`, `news clear SYM`, `reload`, `pin-hash`. Exit codes: 0 ok,
+//! --impact 0.7 --type HACK --ttl 15m`, `news clear SYM`, `reload`, `pin-hash`; `--tls-ca FILE`
+//! (or an `https://` address with it) for an engine serving gRPC over TLS. Exit codes: 0 ok,
 //! 1 refused by the engine, 2 usage or connection error, 3 authentication (token or PIN).
+//!
+//! Limits (`[control]` in the configuration): the HTTP server caps connections and times out
+//! slow or silent clients ([`http::serve`]); gRPC has its own listener and cap; non-loopback
+//! addresses need TLS or an explicit opt-in; tokens and PINs are throttled per peer IP.
 
 pub mod auth;
 pub mod bus;
@@ -23,6 +28,49 @@ pub mod state;
 pub mod view;
 
 pub use state::{ControlState, ReadState};
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Lets at most one log line through per interval and counts the ones it held back, so a line
+/// any client can trigger at will (a bad token, a refused connection) cannot flood the log.
+#[derive(Debug)]
+pub struct LogGate {
+    base: Instant,
+    interval_us: u64,
+    /// Microseconds since `base` before which nothing passes.
+    next_us: AtomicU64,
+    suppressed: AtomicU64,
+}
+
+impl LogGate {
+    /// At most one line per `interval`.
+    pub fn new(interval: Duration) -> LogGate {
+        LogGate {
+            base: Instant::now(),
+            interval_us: interval.as_micros().min(u64::MAX as u128) as u64,
+            next_us: AtomicU64::new(0),
+            suppressed: AtomicU64::new(0),
+        }
+    }
+
+    /// `Some(n)` when a line may be logged now, `n` being the lines held back since the last
+    /// one that passed; `None` (counted) otherwise.
+    pub fn pass(&self) -> Option<u64> {
+        let now = self.base.elapsed().as_micros().min(u64::MAX as u128) as u64;
+        let next = self.next_us.load(Ordering::Relaxed);
+        if now >= next
+            && self
+                .next_us
+                .compare_exchange(next, now.saturating_add(self.interval_us), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            return Some(self.suppressed.swap(0, Ordering::Relaxed));
+        }
+        self.suppressed.fetch_add(1, Ordering::Relaxed);
+        None
+    }
+}
 
 use crate::engine::runtime::EngineSnapshot;
 use crate::monitoring::metrics::Metrics;
@@ -67,7 +115,17 @@ pub fn spawn_observer(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+
+    #[test]
+    fn log_gate_passes_one_line_per_interval_and_counts_the_rest() {
+        let g = LogGate::new(Duration::from_millis(200));
+        assert_eq!(g.pass(), Some(0));
+        assert_eq!(g.pass(), None);
+        assert_eq!(g.pass(), None);
+        std::thread::sleep(Duration::from_millis(250));
+        assert_eq!(g.pass(), Some(2));
+        assert_eq!(g.pass(), None);
+    }
 
     #[tokio::test]
     async fn observer_follows_snapshot_and_view_changes() {

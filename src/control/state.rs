@@ -60,12 +60,21 @@ pub struct ControlState {
     pub config_path: Option<PathBuf>,
     /// A private exchange connector is running (API credentials loaded): LIVE can be asked for.
     pub live_available: bool,
+    /// Rate limit of the lines logged for refused tokens and PIN attempts (10 a second).
+    pub auth_log: Arc<super::LogGate>,
 }
 
 impl ControlState {
     /// New control state.
     pub fn new(read: ReadState, commands: mpsc::Sender<Event>, security: Security) -> ControlState {
-        ControlState { read, commands, security: Arc::new(security), config_path: None, live_available: false }
+        ControlState {
+            read,
+            commands,
+            security: Arc::new(security),
+            config_path: None,
+            live_available: false,
+            auth_log: Arc::new(super::LogGate::new(std::time::Duration::from_millis(100))),
+        }
     }
     /// Declares whether a private exchange connector runs (LIVE possible).
     pub fn with_live(mut self, available: bool) -> ControlState {

@@ -120,6 +120,13 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
     let shutdown = opts.shutdown.clone();
     let paths = opts.paths.clone();
     tracing::info!(mode = cfg.mode.as_str(), data_dir = %paths.data_dir().display(), rest = %cfg.endpoints.effective().rest_url, "starting engine");
+    // Control-plane exposure (also in `Config::validate`; repeated for configurations built in
+    // code), checked before anything starts.
+    let exposure = cfg.control.problems(&cfg.server);
+    if !exposure.is_empty() {
+        anyhow::bail!("control plane refused to start:\n  - {}", exposure.join("\n  - "));
+    }
+    let grpc_opts = crate::control::grpc::GrpcOptions::from_config(&cfg.control).map_err(|e| anyhow::anyhow!("{e}"))?;
 
     // Storage and retention.
     let store = Store::start(paths.clone(), cfg.storage.queue_capacity, cfg.storage.batch_max, metrics.clone());
@@ -332,28 +339,32 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot bind HTTP {}: {e}", cfg.server.http_addr))?;
     let http_addr = listener.local_addr()?;
     tracing::info!(%http_addr, "HTTP API and /metrics listening");
+    if !http_addr.ip().is_loopback() {
+        tracing::warn!(%http_addr, "the read-only HTTP API and /metrics are served in plaintext beyond loopback (control.http_allow_remote)");
+    }
     if let Some(tx) = opts.http_bound.take() {
         let _ = tx.send(http_addr);
     }
-    {
-        let cancel = shutdown.clone();
-        tokio::spawn(async move {
-            let app = crate::control::http::api_router(api);
-            let _ = axum::serve(listener, app).with_graceful_shutdown(async move { cancel.cancelled().await }).await;
-        });
-    }
+    tokio::spawn(crate::control::http::serve(
+        listener,
+        crate::control::http::api_router(api),
+        crate::control::http::HttpLimits::from_config(&cfg.control),
+        metrics.clone(),
+        shutdown.clone(),
+    ));
 
     // gRPC control plane: mutations become events into the core.
     let security = match opts.security.take() {
         Some(s) => s,
         None => crate::control::auth::Security::from_env().map_err(|e| anyhow::anyhow!("{e}"))?,
-    };
+    }
+    .with_limits(crate::control::auth::AuthLimits::from_config(&cfg.control));
     let grpc_addr: std::net::SocketAddr =
         cfg.server.grpc_addr.parse().map_err(|e| anyhow::anyhow!("bad server.grpc_addr: {e}"))?;
     let ctl = crate::control::ControlState::new(read, in_tx.clone(), security)
         .with_config_path(opts.config_path.clone())
         .with_live(venue.is_some());
-    let grpc = crate::control::grpc::serve(ctl, grpc_addr, shutdown.clone())
+    let grpc = crate::control::grpc::serve_with(ctl, grpc_addr, grpc_opts, shutdown.clone())
         .await
         .map_err(|e| anyhow::anyhow!("cannot bind gRPC {grpc_addr}: {e}"))?;
     tracing::info!(grpc_addr = %grpc.local_addr, "gRPC control plane listening");

@@ -224,6 +224,20 @@ pub struct Metrics {
     pub control_requests: IntCounterVec,
     /// LIVE PIN attempts by result.
     pub live_pin_attempts: IntCounterVec,
+    /// Refused control tokens by reason (`missing`, `invalid`, `throttled`).
+    pub control_auth_failures: IntCounterVec,
+    /// HTTP API connections being served now (at most `control.http_max_connections`).
+    pub http_connections_open: IntGauge,
+    /// HTTP API connections closed at once because `control.http_max_connections` were open.
+    pub http_connections_rejected: IntCounter,
+    /// HTTP API timeouts by kind (`header`, `idle`, `request`).
+    pub http_timeouts: IntCounterVec,
+    /// Failed accepts on the HTTP listener (e.g. out of file descriptors).
+    pub http_accept_errors: IntCounter,
+    /// gRPC connections closed at once because `control.grpc_max_connections` were open.
+    pub grpc_connections_rejected: IntCounter,
+    /// Failed accepts on the gRPC listener.
+    pub grpc_accept_errors: IntCounter,
 
     /// Per symbol: last price.
     pub symbol_price: GaugeVec,
@@ -494,6 +508,31 @@ impl Metrics {
             Opts::new("live_pin_attempts_total", "LIVE PIN attempts by result (ok, wrong, rate_limited)"),
             &["result"]
         ));
+        let control_auth_failures = reg!(IntCounterVec::new(
+            Opts::new(
+                "control_auth_failures_total",
+                "Refused control tokens by reason (missing, invalid, throttled = peer over its failure limit)"
+            ),
+            &["reason"]
+        ));
+        let http_connections_open =
+            reg!(IntGauge::new("http_connections_open", "HTTP API connections being served now"));
+        let http_connections_rejected = reg!(IntCounter::new(
+            "http_connections_rejected_total",
+            "HTTP API connections closed at once because control.http_max_connections were open"
+        ));
+        let http_timeouts = reg!(IntCounterVec::new(
+            Opts::new("http_timeouts_total", "HTTP API timeouts by kind (header, idle, request)"),
+            &["kind"]
+        ));
+        let http_accept_errors =
+            reg!(IntCounter::new("http_accept_errors_total", "Failed accepts on the HTTP API listener"));
+        let grpc_connections_rejected = reg!(IntCounter::new(
+            "grpc_connections_rejected_total",
+            "gRPC connections closed at once because control.grpc_max_connections were open"
+        ));
+        let grpc_accept_errors =
+            reg!(IntCounter::new("grpc_accept_errors_total", "Failed accepts on the gRPC listener"));
         let sym_gauge = |name: &str, help: &str, extra: &[&str]| {
             let labels: Vec<&str> = SYM.iter().chain(extra).copied().collect();
             GaugeVec::new(Opts::new(name, help), &labels)
@@ -599,6 +638,13 @@ impl Metrics {
             last_market_data_timestamp,
             control_requests,
             live_pin_attempts,
+            control_auth_failures,
+            http_connections_open,
+            http_connections_rejected,
+            http_timeouts,
+            http_accept_errors,
+            grpc_connections_rejected,
+            grpc_accept_errors,
             symbol_price,
             symbol_spread,
             symbol_imbalance,
@@ -659,6 +705,12 @@ impl Metrics {
         }
         for r in ["ok", "wrong", "rate_limited"] {
             self.live_pin_attempts.with_label_values(&[r]);
+        }
+        for r in ["missing", "invalid", "throttled"] {
+            self.control_auth_failures.with_label_values(&[r]);
+        }
+        for k in ["header", "idle", "request"] {
+            self.http_timeouts.with_label_values(&[k]);
         }
         // Prime symbols are never shed.
         for c in ["normal", "wild"] {

@@ -307,6 +307,31 @@ impl SimConfig {
         }
     }
 
+    /// The same preset over a base universe of `symbols`: scenarios, delistings and faults that
+    /// name a base symbol beyond it are dropped (the demo preset names `SIM001USDT`..`SIM010USDT`,
+    /// which a universe of 11 or fewer does not list, so `validate` refused it). Listings are kept:
+    /// they bring their own symbol.
+    pub fn with_symbols(mut self, symbols: usize) -> Self {
+        self.symbols = symbols;
+        let base: std::collections::HashSet<String> = self.base_symbol_names().into_iter().collect();
+        let listed: Vec<String> = self
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                UniverseEvent::NewListing { symbol, .. } => Some(symbol.clone()),
+                UniverseEvent::Delisting { .. } => None,
+            })
+            .collect();
+        let exists = |s: &str| base.contains(s) || listed.iter().any(|l| l == s);
+        self.scenarios.retain(|a| exists(&a.symbol));
+        self.events.retain(|e| match e {
+            UniverseEvent::Delisting { symbol, .. } => exists(symbol),
+            UniverseEvent::NewListing { .. } => true,
+        });
+        self.faults.retain(|f| f.fault.symbol().is_none_or(exists));
+        self
+    }
+
     /// Names of the base universe in index order.
     pub fn base_symbol_names(&self) -> Vec<String> {
         (0..self.symbols).map(base_symbol_name).collect()
@@ -434,6 +459,25 @@ mod tests {
             ..SimConfig::default()
         };
         assert!(dup.validate().is_err());
+    }
+
+    #[test]
+    fn demo_preset_fits_any_universe_size() {
+        for n in [1, 2, 3, 7, 10, 11, 12, 50, 10_000] {
+            let c = SimConfig::demo(5).with_symbols(n);
+            assert_eq!(c.symbols, n);
+            assert!(c.validate().is_ok(), "{n} symbols: {:?}", c.validate());
+            // The listing survives every size; the delisting of SIM010USDT only where it exists.
+            assert!(c.events.iter().any(|e| matches!(e, UniverseEvent::NewListing { .. })));
+            let delists = c.events.iter().any(|e| matches!(e, UniverseEvent::Delisting { .. }));
+            assert_eq!(delists, n >= 12, "{n} symbols");
+        }
+        assert!(SimConfig::demo(5).with_symbols(1).scenarios.is_empty());
+        assert_eq!(SimConfig::demo(5).with_symbols(4).scenarios.len(), 2);
+        assert_eq!(SimConfig::demo(5).with_symbols(50), SimConfig::demo(5));
+        // The plain preset with a small universe is what `sim-exchange --symbols 10` used to build.
+        assert!(SimConfig { symbols: 10, ..SimConfig::demo(5) }.validate().is_err());
+        assert!(SimConfig::demo(5).with_symbols(0).validate().is_err());
     }
 
     #[test]

@@ -365,6 +365,15 @@ fn every_bounded_key_refuses_values_out_of_range_and_accepts_its_limits() {
         assert!(e.contains(&format!("{section}.{key} must be in [")) && e.contains(&format!("got {bad}")), "{e}");
         assert!(Config::from_toml_str(&format!("[{section}]\n{key} = {good}\n")).is_ok(), "{section}.{key} = {good}");
     }
+    // Every integer under intel.* has a backstop by its unit.
+    for (section, key, bad) in [
+        ("intel.news", "listing_ttl_ms", i64::MAX),
+        ("intel.baseline", "warmup_s", 2_592_001),
+        ("intel.walls", "scan_levels", 100_001),
+    ] {
+        let e = config_error(&format!("[{section}]\n{key} = {bad}\n"));
+        assert!(e.contains(&format!("{section}.{key} must be in [-")) && e.contains(&format!("got {bad}")), "{e}");
+    }
     // Lower bounds still hold, and every problem is listed at once.
     let e = config_error("[storage]\nbatch_max = 0\nretention_hours = 1\n[engine]\ninput_queue_capacity = 1\n");
     for key in ["storage.batch_max", "storage.retention_hours", "engine.input_queue_capacity"] {

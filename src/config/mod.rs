@@ -741,6 +741,7 @@ impl Config {
         if self.risk.starting_equity.is_finite() && self.risk.starting_equity > 1e12 {
             e.push(format!("risk.starting_equity must be in (0, 1e12] USDT, got {}", self.risk.starting_equity));
         }
+        intel_integer_bounds(&serde_json::to_value(&self.intel).unwrap_or_default(), "intel", e);
         for (name, v, hi) in [
             ("universe.wild_max_turnover_24h", u.wild_max_turnover_24h, 1e13),
             ("universe.wild_min_abs_change_24h", u.wild_min_abs_change_24h, 100.0),
@@ -755,6 +756,33 @@ impl Config {
 /// Largest capacity accepted for a bounded queue (records): far above any real backlog, far
 /// below the limits where allocating or building the channel would fail.
 pub const MAX_QUEUE_CAPACITY: u64 = 1 << 22;
+
+/// A backstop for every integer under `intel.*` (their own rules live with the features): by the
+/// key's unit suffix, `_ms` and `_s` at most 30 days, anything else (counts, ticks, levels) at
+/// most 100 000, so no value can overflow time arithmetic or size a buffer absurdly.
+fn intel_integer_bounds(v: &serde_json::Value, path: &str, errs: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                intel_integer_bounds(x, &format!("{path}.{k}"), errs);
+            }
+        }
+        serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => {
+            let hi: u64 = if path.ends_with("_ms") {
+                30 * 86_400_000
+            } else if path.ends_with("_s") {
+                30 * 86_400
+            } else {
+                100_000
+            };
+            let abs = n.as_i64().map(i64::unsigned_abs).or(n.as_u64()).unwrap_or(u64::MAX);
+            if abs > hi {
+                errs.push(format!("{path} must be in [-{hi}, {hi}], got {n}"));
+            }
+        }
+        _ => {}
+    }
+}
 
 fn int_range(errs: &mut Vec<String>, name: &str, v: u64, lo: u64, hi: u64) {
     if !(lo..=hi).contains(&v) {

@@ -21,7 +21,14 @@ pub struct Recorder {
     max_ts: TimeMs,
     written: u64,
     dropped: u64,
+    /// Drops not yet reported in a log line, and when the last line was written (wall clock:
+    /// the recorder is an edge). At most one line per [`DROP_LOG_EVERY`].
+    unreported: u64,
+    last_warn: Option<std::time::Instant>,
 }
+
+/// At most one "not recorded" line per this period, with the count of drops since the last.
+pub const DROP_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Recorder {
     /// The header event of a run started at `now_ms` with `cfg`.
@@ -31,7 +38,14 @@ impl Recorder {
 
     /// A recorder writing to `store` when `enabled`; writes the run header at once.
     pub fn new(enabled: bool, store: StoreHandle, cfg: &Arc<Config>, now_ms: TimeMs) -> Recorder {
-        let mut r = Recorder { store: enabled.then_some(store), max_ts: TimeMs::MIN, written: 0, dropped: 0 };
+        let mut r = Recorder {
+            store: enabled.then_some(store),
+            max_ts: TimeMs::MIN,
+            written: 0,
+            dropped: 0,
+            unreported: 0,
+            last_warn: None,
+        };
         if enabled {
             tracing::info!("recording input events to raw/_global for replay");
             r.record(&Self::header(cfg.clone(), now_ms));
@@ -41,7 +55,7 @@ impl Recorder {
 
     /// A recorder that records nothing.
     pub fn disabled() -> Recorder {
-        Recorder { store: None, max_ts: TimeMs::MIN, written: 0, dropped: 0 }
+        Recorder { store: None, max_ts: TimeMs::MIN, written: 0, dropped: 0, unreported: 0, last_warn: None }
     }
 
     /// Appends one event (no-op when disabled). Never blocks.
@@ -51,10 +65,13 @@ impl Recorder {
         match store.try_append(DataKind::Raw, None, self.max_ts, ev) {
             Ok(()) => self.written += 1,
             Err(e) => {
-                if self.dropped == 0 {
-                    tracing::warn!(seq = ev.seq, error = %e, "input event not recorded: replay will report a gap");
-                }
                 self.dropped += 1;
+                self.unreported += 1;
+                if self.last_warn.is_none_or(|t| t.elapsed() >= DROP_LOG_EVERY) {
+                    self.last_warn = Some(std::time::Instant::now());
+                    tracing::warn!(seq = ev.seq, error = %e, dropped = std::mem::take(&mut self.unreported),
+                        dropped_total = self.dropped, "input events not recorded: replay will report a gap");
+                }
             }
         }
     }

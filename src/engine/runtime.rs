@@ -164,7 +164,9 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
     }
 
     // Input channel into the core.
-    let (in_tx, mut in_rx) = mpsc::channel::<Event>(cfg.engine.input_queue_capacity);
+    // Validation bounds it; the clamp keeps an unvalidated configuration from panicking here.
+    let input_capacity = cfg.engine.input_queue_capacity.clamp(16, crate::config::MAX_QUEUE_CAPACITY as usize);
+    let (in_tx, mut in_rx) = mpsc::channel::<Event>(input_capacity);
     spawn_storage_watch(store_h.clone(), in_tx.clone(), health.clone(), metrics.clone(), shutdown.clone());
 
     // Config hot reload.
@@ -238,7 +240,7 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
     feed_cfg.url = ep.ws_public_url.clone();
     // Feed → shedding queue → core: under load the oldest Wild (then Normal) market events are
     // shed; Prime symbols and non-market events never are.
-    let (feed_tx, feed_rx) = mpsc::channel::<Event>(cfg.engine.input_queue_capacity);
+    let (feed_tx, feed_rx) = mpsc::channel::<Event>(input_capacity);
     let (cat_tx, cat_rx) = watch::channel(std::collections::BTreeMap::new());
     spawn_shedder(feed_rx, in_tx.clone(), cat_rx, &cfg, metrics.clone(), store_h.clone());
     let feed: FeedHandle =

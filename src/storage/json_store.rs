@@ -34,8 +34,13 @@ use tokio::sync::{mpsc, oneshot, watch};
 /// At most one error line per this period; the others are counted and reported with the next.
 pub const ERROR_LOG_EVERY: Duration = Duration::from_secs(10);
 /// A DOWN store comes back UP only after writes succeed with no failure for this long, so one
-/// failing sink among working ones does not flap the health at every batch.
+/// failing sink among working ones does not flap the health at every batch. Going DOWN again
+/// within [`FLAP_WINDOW`] of coming UP doubles the wait (up to [`RECOVER_AFTER_MAX`]).
 pub const RECOVER_AFTER: Duration = Duration::from_secs(1);
+/// Longest wait before a flapping store is declared UP again.
+pub const RECOVER_AFTER_MAX: Duration = Duration::from_secs(60);
+/// A DOWN this soon after an UP counts as a flap.
+pub const FLAP_WINDOW: Duration = Duration::from_secs(60);
 /// Name of the probe snapshot under `system/` (see [`StoreHandle::probe`]).
 pub const PROBE_NAME: &str = "storage_probe";
 
@@ -132,6 +137,8 @@ impl Store {
             batch_max: batch_max.clamp(1, 65_536),
             health: health.clone(),
             last_failure: None,
+            recover_after: RECOVER_AFTER,
+            last_up: None,
             errors: ErrorLog::default(),
         };
         let guard = DeadMan { health: health.clone(), metrics: metrics.clone(), clean: false };
@@ -296,6 +303,10 @@ struct Writer {
     health: Arc<watch::Sender<StoreHealth>>,
     /// When the last write failed (none yet: `None`).
     last_failure: Option<Instant>,
+    /// Failure-free time needed to turn UP again (grows while the store flaps).
+    recover_after: Duration,
+    /// When the store last turned UP after being DOWN.
+    last_up: Option<Instant>,
     errors: ErrorLog,
 }
 
@@ -442,14 +453,21 @@ impl Writer {
     /// last failure is [`RECOVER_AFTER`] old.
     fn update_health(&mut self, outcome: BatchOutcome) {
         if let Some(err) = outcome.first_error {
-            self.last_failure = Some(Instant::now());
+            let now = Instant::now();
+            self.last_failure = Some(now);
             if set_health(&self.health, &self.metrics, false, format!("writes failing: {err}")) {
-                tracing::error!(error = %err, "storage DOWN: writes fail; no new entries until they succeed again");
+                self.recover_after = match self.last_up {
+                    Some(t) if now.duration_since(t) < FLAP_WINDOW => (self.recover_after * 2).min(RECOVER_AFTER_MAX),
+                    _ => RECOVER_AFTER,
+                };
+                tracing::error!(error = %err, recover_after_s = self.recover_after.as_secs(),
+                    "storage DOWN: writes fail; no new entries until they succeed again");
             }
         } else if outcome.wrote
-            && self.last_failure.is_none_or(|t| t.elapsed() >= RECOVER_AFTER)
+            && self.last_failure.is_none_or(|t| t.elapsed() >= self.recover_after)
             && set_health(&self.health, &self.metrics, true, "writes succeed".into())
         {
+            self.last_up = Some(Instant::now());
             tracing::warn!(
                 suppressed_errors = std::mem::take(&mut self.errors.suppressed),
                 "storage UP again: writes succeed"
@@ -733,6 +751,42 @@ mod tests {
             assert_eq!(m.storage_writes.with_label_values(&["events"]).get(), 1);
             store.shutdown().await;
         });
+    }
+
+    #[test]
+    fn a_flapping_store_waits_longer_before_it_is_up_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (htx, hrx) = watch::channel(StoreHealth { up: true, detail: String::new() });
+        let mut w = Writer {
+            paths: Paths::with_data_dir(dir.path()),
+            metrics: Arc::new(Metrics::new()),
+            open: HashMap::new(),
+            batch_max: 4,
+            health: Arc::new(htx),
+            last_failure: None,
+            recover_after: RECOVER_AFTER,
+            last_up: None,
+            errors: ErrorLog::default(),
+        };
+        let fail = || BatchOutcome { wrote: false, first_error: Some("ENOSPC".into()) };
+        let ok = || BatchOutcome { wrote: true, first_error: None };
+        let ago = |d: Duration| Some(Instant::now() - d);
+        w.update_health(fail());
+        assert!(!hrx.borrow().up);
+        w.update_health(ok());
+        assert!(!hrx.borrow().up, "a success right after a failure is not enough");
+        w.last_failure = ago(RECOVER_AFTER);
+        w.update_health(ok());
+        assert!(hrx.borrow().up);
+        // DOWN again soon after: the next recovery needs twice as long.
+        w.update_health(fail());
+        assert_eq!(w.recover_after, 2 * RECOVER_AFTER);
+        w.last_failure = ago(RECOVER_AFTER);
+        w.update_health(ok());
+        assert!(!hrx.borrow().up, "a flapping store stays DOWN longer");
+        w.last_failure = ago(2 * RECOVER_AFTER);
+        w.update_health(ok());
+        assert!(hrx.borrow().up);
     }
 
     #[test]

@@ -739,12 +739,16 @@ impl RawPosition {
             // Would read as flat while the venue holds `size`.
             return Err(decode(format!("position of size {size} without a side")));
         }
-        let avg = if self.avg_price.s().is_empty() { &self.entry_price } else { &self.avg_price };
+        let (avg, avg_field) = if self.avg_price.s().is_empty() {
+            (&self.entry_price, "entryPrice")
+        } else {
+            (&self.avg_price, "avgPrice")
+        };
         Ok(VenuePosition {
             symbol: symbol(&self.symbol)?,
             side: if size.is_zero() { None } else { side },
             size,
-            avg_price: avg.price("avgPrice")?,
+            avg_price: avg.price(avg_field)?,
             leverage: Some(self.leverage.nonneg("leverage")?).filter(|_| !self.leverage.s().is_empty()),
             mark_price: self.mark_price.price("markPrice")?,
             unrealised_pnl: self.unrealised_pnl.dec0("unrealisedPnl")?,

@@ -267,3 +267,59 @@ async fn a_classic_account_is_refused_with_a_reason_never_read_as_equity_zero() 
     cancel.cancel();
     venue.stream().join().await;
 }
+
+/// The core's side: a classic account's reason is what the LIVE refusal says, and a unified
+/// wallet lifts it.
+#[test]
+fn the_core_refuses_live_with_the_classic_account_reason() {
+    use scalper::config::Config;
+    use scalper::domain::EventTime;
+    use scalper::engine::clock::FrozenClock;
+    use scalper::engine::core::CorePipeline;
+    use scalper::engine::event::{ControlCommand, Event, Mode};
+    use scalper::engine::output::Output;
+    use scalper::engine::{DegradedPolicy, Engine};
+    use scalper::execution::integrity::VenueSnapshot;
+    use scalper::execution::venue::{AccountBalance, SnapshotCause};
+    use scalper::risk::money::Money;
+
+    let cfg = Config { mode: Mode::DryRun, ..Config::default() };
+    let mut e = Engine::new(
+        CorePipeline::new(Arc::new(cfg)),
+        FrozenClock,
+        DegradedPolicy { tick_budget_nanos: u64::MAX, recover_ticks: 1 },
+    );
+    let mut seq = 0;
+    let mut step = |e: &mut Engine<CorePipeline, FrozenClock>, kind: EventKind| {
+        seq += 1;
+        e.on_event(&Event::new(seq, EventTime::local(1_000_000 + seq as i64 * 100), kind))
+    };
+    let refusals = |out: &scalper::engine::output::Outputs| -> Vec<String> {
+        out.items
+            .iter()
+            .filter_map(|o| match o {
+                Output::Record(r) if r.body["event"] == "MODE_REFUSED" => r.body["reason"].as_str().map(String::from),
+                _ => None,
+            })
+            .collect()
+    };
+    let m = Money::parse("5000").expect("money");
+    let account = || {
+        EventKind::Venue(VenueReport::Account {
+            snapshot: VenueSnapshot::default(),
+            balance: Some(AccountBalance { equity: m, wallet_balance: m, available: m }),
+            cause: SnapshotCause::Reconnect,
+        })
+    };
+    step(&mut e, EventKind::Venue(VenueReport::Feed(FeedState::Connected)));
+    step(&mut e, account());
+    let why = "the Bybit account is not a Unified Trading Account (accountType \"CONTRACT\", no totalEquity)";
+    step(&mut e, EventKind::Venue(VenueReport::AccountUnsupported { reason: why.into() }));
+    let out = step(&mut e, EventKind::Control(ControlCommand::EnterLive));
+    assert_eq!(refusals(&out), vec![why.to_string()], "{out:?}");
+    assert_eq!(e.pipeline().mode(), Mode::DryRun);
+    step(&mut e, account());
+    let out = step(&mut e, EventKind::Control(ControlCommand::EnterLive));
+    assert!(refusals(&out).is_empty(), "{out:?}");
+    assert_eq!(e.pipeline().mode(), Mode::Live);
+}

@@ -626,11 +626,17 @@ impl PrivateRest {
         Ok(None)
     }
 
-    /// Executions of USDT perpetuals since `start_ms` (`/v5/execution/list`), oldest first (by
-    /// time, then sequence, then id). The endpoint has no `settleCoin` filter, so USDC
-    /// contracts of the `linear` category come too and are skipped here (counted).
+    /// Executions of USDT perpetuals since `start_ms`
+    /// (`/v5/execution/list?category=linear&settleCoin=USDT`), oldest first (by time, then
+    /// sequence, then id). USDT dated futures (and USDC contracts, should the venue ignore the
+    /// filter) are skipped here (counted).
     pub async fn executions_since(&self, start_ms: TimeMs) -> Result<Vec<VenueExecution>, PrivateError> {
-        let q = vec![("category", "linear".to_string()), ("startTime", start_ms.to_string()), ("limit", "100".into())];
+        let q = vec![
+            ("category", "linear".to_string()),
+            ("settleCoin", "USDT".to_string()),
+            ("startTime", start_ms.to_string()),
+            ("limit", "100".into()),
+        ];
         let raw: Vec<RawExecution> = self.pages("/v5/execution/list", q).await?;
         let mut v = self.universe("/v5/execution/list", &raw)?;
         v.sort_by(|a, b| (a.exec_time_ms, a.seq, &a.exec_id).cmp(&(b.exec_time_ms, b.seq, &b.exec_id)));

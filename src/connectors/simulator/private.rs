@@ -1133,12 +1133,15 @@ impl PrivateState {
         let (start_t, end_t) = (num("startTime")?, num("endTime")?);
         let symbol = q.get("symbol").filter(|s| !s.is_empty());
         let link = q.get("orderLinkId").filter(|s| !s.is_empty());
+        // Every simulated contract settles in USDT.
+        let settle_ok = q.get("settleCoin").filter(|s| !s.is_empty()).is_none_or(|c| c == "USDT");
         let list: Vec<Value> = self
             .execs
             .iter()
             .rev()
             .filter(|e| {
-                symbol.is_none_or(|s| &e.symbol == s)
+                settle_ok
+                    && symbol.is_none_or(|s| &e.symbol == s)
                     && link.is_none_or(|l| &e.link == l)
                     && start_t.is_none_or(|t| e.time_ms >= t)
                     && end_t.is_none_or(|t| e.time_ms <= t)

@@ -323,3 +323,28 @@ fn the_core_refuses_live_with_the_classic_account_reason() {
     assert!(refusals(&out).is_empty(), "{out:?}");
     assert_eq!(e.pipeline().mode(), Mode::Live);
 }
+
+/// Skips and classic-account refusals counted by the connector reach `/metrics`.
+#[test]
+fn skipped_items_and_classic_wallets_are_exported() {
+    use scalper::connectors::bybit_private::messages::parse_private_frame;
+    let m = scalper::monitoring::metrics::Metrics::new();
+    let stats = m.private_stats();
+    let option_order = r#"{"topic":"order","creationTime":1,"data":[
+        {"category":"option","symbol":"ETH-30DEC22-1400-C","side":"Sell","qty":"1","orderStatus":"Filled"},
+        {"category":"linear","symbol":"BTCPERP","side":"Buy","qty":"1","orderStatus":"New"},
+        {"category":"linear","symbol":"BTCUSDT","side":"Buy","qty":"-1","orderStatus":"New"}]}"#;
+    let f = parse_private_frame(option_order).expect("frame");
+    stats.count_skipped("ws", f.skipped());
+    stats.wallet_not_unified.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    m.refresh_derived();
+    let text = m.render();
+    for line in [
+        r#"scalper_private_items_skipped_total{reason="category",topic="order"} 1"#,
+        r#"scalper_private_items_skipped_total{reason="symbol",topic="order"} 1"#,
+        r#"scalper_private_items_skipped_total{reason="invalid",topic="order"} 1"#,
+        "scalper_private_account_not_unified_total 1",
+    ] {
+        assert!(text.contains(line), "missing {line}");
+    }
+}

@@ -1404,6 +1404,50 @@ mod tests {
     }
 
     #[test]
+    fn only_usdt_perpetual_symbols_are_ours() {
+        for ours in ["BTCUSDT", "1000PEPEUSDT", "XRPUSDT"] {
+            assert!(is_usdt_perpetual(ours), "{ours}");
+        }
+        for foreign in ["BTCPERP", "ETHPERP", "ETH-26DEC25", "BTCUSDT-26DEC25", "USDT", "ETHUSDC", "btcusdt", ""] {
+            assert!(!is_usdt_perpetual(foreign), "{foreign}");
+        }
+    }
+
+    #[test]
+    fn a_foreign_item_costs_only_itself() {
+        let frame = r#"{"topic":"execution","creationTime":7,"data":[
+            {"category":"option","symbol":"ETH-30DEC22-1400-C","execId":"o","side":"Sell","execPrice":"72.5","execQty":"1"},
+            {"category":"linear","symbol":"BTCUSDT","execId":"a","side":"Buy","execPrice":"65000","execQty":"0.01"},
+            {"category":"spot","symbol":"BTCUSDT","execId":"s","side":"Buy","execPrice":"65000","execQty":"0.01"},
+            {"category":"linear","symbol":"ETH-26DEC25","execId":"f","side":"Buy","execPrice":"3000","execQty":"1"},
+            {"category":"linear","symbol":"ETHUSDT","execId":"b","side":"Sell","execPrice":"3000","execQty":"-1"},
+            {"category":"linear","symbol":"ETHUSDT","execId":"c","side":"Sell","execPrice":"3000","execQty":"2"}]}"#;
+        let PrivateFrame::Executions { ts_ms, executions, skipped } = parse_private_frame(frame).unwrap() else {
+            panic!("executions expected")
+        };
+        assert_eq!(ts_ms, Some(7));
+        let ids: Vec<&str> = executions.iter().map(|x| x.exec_id.as_str()).collect();
+        assert_eq!(ids, vec!["a", "c"], "ours kept, in order");
+        let why: Vec<(SkipReason, &str)> = skipped.iter().map(|s| (s.reason, s.symbol.as_str())).collect();
+        assert_eq!(
+            why,
+            vec![
+                (SkipReason::Category, "ETH-30DEC22-1400-C"),
+                (SkipReason::Category, "BTCUSDT"),
+                (SkipReason::Symbol, "ETH-26DEC25"),
+                (SkipReason::Invalid, "ETHUSDT"),
+            ]
+        );
+        assert!(skipped.iter().all(|s| s.topic == ItemTopic::Execution));
+        // An item that is not even an object is refused alone too.
+        let odd =
+            r#"{"topic":"order.linear","data":[42,{"category":"linear","symbol":"BTCUSDT","side":"Buy","qty":"1"}]}"#;
+        let f = parse_private_frame(odd).unwrap();
+        assert!(matches!(&f, PrivateFrame::Orders { orders, .. } if orders.len() == 1), "{f:?}");
+        assert_eq!(f.skipped().len(), 1);
+    }
+
+    #[test]
     fn frames_are_classified() {
         let pong = r#"{"req_id":"p1","op":"pong","args":["1675418560633"],"conn_id":"c1"}"#;
         match parse_private_frame(pong).unwrap() {

@@ -605,14 +605,25 @@ impl RawExecution {
         if self.exec_id.s().is_empty() {
             return Err(decode("execution without execId"));
         }
+        // A fill always has a price and a size; other executions (funding, settlement) are
+        // only held to "never negative".
+        let is_trade = matches!(self.exec_type.s(), "Trade" | "BustTrade" | "AdlTrade" | "");
         Ok(VenueExecution {
             symbol: symbol(&self.symbol)?,
             order_id: self.order_id.0.clone(),
             order_link_id: self.order_link_id.0.clone(),
             exec_id: self.exec_id.0.clone(),
             side: side(&self.side, "side")?,
-            exec_price: Price(self.exec_price.positive("execPrice")?),
-            exec_qty: Qty(self.exec_qty.positive("execQty")?),
+            exec_price: Price(if is_trade {
+                self.exec_price.positive("execPrice")?
+            } else {
+                self.exec_price.nonneg("execPrice")?
+            }),
+            exec_qty: Qty(if is_trade {
+                self.exec_qty.positive("execQty")?
+            } else {
+                self.exec_qty.nonneg("execQty")?
+            }),
             exec_value: self.exec_value.nonneg("execValue")?,
             exec_fee: self.exec_fee.dec0("execFee")?,
             fee_rate: self.fee_rate.dec0("feeRate")?,

@@ -196,7 +196,7 @@ fn documented_ws_shapes_parse_exactly() {
         other => panic!("{other:?}"),
     }
     match parse_private_frame(&fixture("private_ws_order.json")).unwrap() {
-        PrivateFrame::Orders { ts_ms, orders } => {
+        PrivateFrame::Orders { ts_ms, orders, .. } => {
             assert_eq!(ts_ms, Some(1_717_000_000_091));
             assert_eq!(orders[0].status, OrderStatus::PartiallyFilled);
             assert_eq!(orders[0].cum_exec_fee, Fixed::parse("0.0778806").unwrap());

@@ -85,6 +85,7 @@ impl Desk {
             aggressor,
             id: format!("t{}", self.seq),
             block_trade: false,
+            rpi: false,
         };
         self.ev(EventKind::Trades(TradeBatch { symbol: Symbol::new(sym), trades: vec![t] }));
     }

@@ -4,4 +4,5 @@
 
 pub mod bybit_private;
 pub mod bybit_public;
+pub mod paging;
 pub mod simulator;

@@ -633,7 +633,17 @@ impl Desk {
             VenueReport::Account { snapshot, balance, cause } => {
                 self.on_account(snapshot, *balance, *cause, mode, kill, now, out)
             }
-            VenueReport::Balance(b) => self.live.balance = Some(*b),
+            VenueReport::Balance(b) => {
+                self.live.balance = Some(*b);
+                self.live.unsupported = None;
+            }
+            VenueReport::AccountUnsupported { reason } => {
+                if self.live.unsupported.as_ref() != Some(reason) {
+                    out.record(DataKind::Events, None, now, json!({"event": "ACCOUNT_UNSUPPORTED", "reason": reason}));
+                }
+                self.live.unsupported = Some(reason.clone());
+                self.live.balance = None;
+            }
             VenueReport::Feed(st) => {
                 if self.live.feed != Some(*st) {
                     let level_ok = *st == FeedState::Connected;
@@ -685,6 +695,7 @@ impl Desk {
         self.live.snapshots += 1;
         if let Some(b) = balance {
             self.live.balance = Some(b);
+            self.live.unsupported = None;
         }
         let engaged = mode == Mode::Live || self.live_trades_open();
         if !engaged {
@@ -758,6 +769,9 @@ impl Desk {
     /// Entering LIVE: the local balance becomes the exchange wallet's, and the day's figures
     /// start from it. Returns the reason when LIVE cannot be entered.
     pub fn enter_live(&mut self, now: TimeMs, out: &mut Outputs) -> Result<(), String> {
+        if let Some(why) = &self.live.unsupported {
+            return Err(why.clone());
+        }
         if !self.live.ready() {
             return Err(format!(
                 "the exchange account is not known yet (private stream {:?}, {} snapshot(s)); is the private connector \

@@ -98,6 +98,12 @@ pub enum VenueReport {
     },
     /// Wallet update pushed by the private stream.
     Balance(AccountBalance),
+    /// The exchange account cannot be traded (a classic, non-unified account has no USD
+    /// equity): LIVE is refused with `reason` until a wallet of a unified account arrives.
+    AccountUnsupported {
+        /// Why, for the operator.
+        reason: String,
+    },
     /// Private stream state (CONNECTED once authenticated, subscribed and reconciled).
     Feed(FeedState),
     /// An amend or cancel the exchange refused or that could not be delivered; the order is as
@@ -131,7 +137,10 @@ impl VenueReport {
             VenueReport::Unresolved { symbol, .. }
             | VenueReport::RequestFailed { symbol, .. }
             | VenueReport::Leverage { symbol, .. } => Some(symbol),
-            VenueReport::Account { .. } | VenueReport::Balance(_) | VenueReport::Feed(_) => None,
+            VenueReport::Account { .. }
+            | VenueReport::Balance(_)
+            | VenueReport::Feed(_)
+            | VenueReport::AccountUnsupported { .. } => None,
         }
     }
 }
@@ -180,6 +189,10 @@ pub struct LiveAccount {
     seen_order: std::collections::VecDeque<String>,
     /// A [`VenueCommand::RecoverExecutions`] is outstanding (until the next snapshot).
     pub recovering: bool,
+    /// Why the exchange account cannot be traded ([`VenueReport::AccountUnsupported`]);
+    /// cleared by the next wallet of a unified account.
+    #[serde(default)]
+    pub unsupported: Option<String>,
 }
 
 /// Execution ids remembered for deduplication.
@@ -189,7 +202,10 @@ impl LiveAccount {
     /// True when the private stream is connected and at least one snapshot was received: the
     /// engine knows the account and can trade it.
     pub fn ready(&self) -> bool {
-        self.feed == Some(FeedState::Connected) && self.snapshot.is_some() && self.balance.is_some()
+        self.feed == Some(FeedState::Connected)
+            && self.snapshot.is_some()
+            && self.balance.is_some()
+            && self.unsupported.is_none()
     }
 
     /// True the first time an execution id is seen (then remembered); false for a repeat.

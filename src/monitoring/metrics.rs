@@ -289,6 +289,11 @@ pub struct Metrics {
     pub private_creates: IntCounterVec,
     /// REST reconciliations of the private stream after (re)connects.
     pub private_reconciliations: IntCounter,
+    /// Private items (WS frames and REST lists) left out, by `topic` and `reason`
+    /// (`category`, `symbol`: outside the USDT-perpetual universe; `invalid`: impossible values).
+    pub private_items_skipped: IntCounterVec,
+    /// Wallets of a classic (non-unified) account refused (LIVE refused with the reason).
+    pub private_account_not_unified: IntCounter,
     /// Executions recovered by reconciliations (missed by the stream).
     pub private_executions_recovered: IntCounter,
     /// Counters of the public connector (REST client and WS feed), read at every refresh.
@@ -461,6 +466,18 @@ impl Metrics {
         let private_reconciliations = reg!(IntCounter::new(
             "private_reconciliations_total",
             "REST reconciliations of the private stream after (re)connects"
+        ));
+        let private_items_skipped = reg!(IntCounterVec::new(
+            Opts::new(
+                "private_items_skipped_total",
+                "Private order/execution/position/wallet items left out one by one: category (spot, inverse, option), \
+                 symbol (linear but not a USDT perpetual, e.g. USDC contracts), invalid (impossible values)"
+            ),
+            &["topic", "reason"]
+        ));
+        let private_account_not_unified = reg!(IntCounter::new(
+            "private_account_not_unified_total",
+            "Wallets of a classic (non-unified) Bybit account refused: LIVE needs a Unified Trading Account"
         ));
         let private_executions_recovered = reg!(IntCounter::new(
             "private_executions_recovered_total",
@@ -670,6 +687,8 @@ impl Metrics {
             panic_confirmed,
             private_creates,
             private_reconciliations,
+            private_items_skipped,
+            private_account_not_unified,
             private_executions_recovered,
             private: Arc::new(crate::connectors::bybit_private::PrivateStats::default()),
             connector: Arc::new(ConnectorStats::default()),
@@ -794,6 +813,15 @@ impl Metrics {
             set_counter(&self.private_creates.with_label_values(&[outcome]), n);
         }
         set_counter(&self.private_reconciliations, c.reconciliations);
+        for topic in crate::connectors::bybit_private::ItemTopic::ALL {
+            for reason in crate::connectors::bybit_private::SkipReason::ALL {
+                let n = c.skipped(topic, reason);
+                if n > 0 {
+                    set_counter(&self.private_items_skipped.with_label_values(&[topic.as_str(), reason.as_str()]), n);
+                }
+            }
+        }
+        set_counter(&self.private_account_not_unified, c.wallet_not_unified);
         set_counter(&self.private_executions_recovered, c.reconciled_executions);
     }
 

@@ -101,9 +101,25 @@ impl Txt {
     fn dec0(&self, field: &str) -> Result<Fixed, BybitError> {
         Ok(self.dec(field)?.unwrap_or(Fixed::ZERO))
     }
-    /// A price where `""` and `"0"` mean "none".
+    /// Exact decimal that can never be negative (sizes, prices, values); empty → zero.
+    fn nonneg(&self, field: &str) -> Result<Fixed, BybitError> {
+        let v = self.dec0(field)?;
+        if v.raw() < 0 {
+            return Err(decode(format!("{field}: {v} is negative")));
+        }
+        Ok(v)
+    }
+    /// Exact decimal that must be strictly positive (an execution's price and quantity).
+    fn positive(&self, field: &str) -> Result<Fixed, BybitError> {
+        let v = self.nonneg(field)?;
+        if v.is_zero() {
+            return Err(decode(format!("{field}: must be positive, got {:?}", self.0)));
+        }
+        Ok(v)
+    }
+    /// A price where `""` and `"0"` mean "none"; a negative one is refused.
     fn price(&self, field: &str) -> Result<Option<Price>, BybitError> {
-        Ok(self.dec(field)?.filter(|v| !v.is_zero()).map(Price))
+        Ok(Some(self.nonneg(field)?).filter(|v| !v.is_zero()).map(Price))
     }
     /// Integer milliseconds; empty → 0.
     fn ms(&self, field: &str) -> Result<TimeMs, BybitError> {
@@ -124,6 +140,139 @@ fn symbol(s: &Txt) -> Result<Symbol, BybitError> {
     } else {
         Err(decode(format!("invalid symbol {:?}", s.0)))
     }
+}
+
+/// True for a symbol of a USDT perpetual, the only contracts this engine trades: upper-case
+/// letters and digits ending in `USDT` (`BTCUSDT`, `1000PEPEUSDT`). The `linear` category also
+/// holds USDC perpetuals (`BTCPERP`, `ETHPERP`), USDC futures (`ETH-26DEC25`) and USDT futures
+/// (`BTCUSDT-26DEC25`): none of them matches. The private stream does not know the instrument
+/// list, so this symbol rule (Bybit's naming of USDT perpetuals) is the universe filter there;
+/// the REST queries ask `settleCoin=USDT` where Bybit supports it as well.
+pub fn is_usdt_perpetual(symbol: &str) -> bool {
+    Symbol::is_valid(symbol) && symbol.len() > 4 && symbol.ends_with("USDT")
+}
+
+/// Which item kind a private list or topic carries (the `topic` label of
+/// `scalper_private_items_skipped_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ItemTopic {
+    /// `order` topic, `/v5/order/realtime`, `/v5/order/history`.
+    Order,
+    /// `execution` topic, `/v5/execution/list`.
+    Execution,
+    /// `position` topic, `/v5/position/list`.
+    Position,
+    /// `wallet` topic, `/v5/account/wallet-balance`.
+    Wallet,
+}
+
+impl ItemTopic {
+    /// Every topic, in label order.
+    pub const ALL: [ItemTopic; 4] = [ItemTopic::Order, ItemTopic::Execution, ItemTopic::Position, ItemTopic::Wallet];
+
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemTopic::Order => "order",
+            ItemTopic::Execution => "execution",
+            ItemTopic::Position => "position",
+            ItemTopic::Wallet => "wallet",
+        }
+    }
+}
+
+/// Why an item was left out (the `reason` label of `scalper_private_items_skipped_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SkipReason {
+    /// Its `category` is not `linear` (spot, inverse, option items of the all-in-one topics).
+    Category,
+    /// A `linear` contract that is not a USDT perpetual (USDC perpetual or future, dated future).
+    Symbol,
+    /// A value Bybit never sends (negative size or price, unknown side, …): a decode error of
+    /// that item alone.
+    Invalid,
+}
+
+impl SkipReason {
+    /// Every reason, in label order.
+    pub const ALL: [SkipReason; 3] = [SkipReason::Category, SkipReason::Symbol, SkipReason::Invalid];
+
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::Category => "category",
+            SkipReason::Symbol => "symbol",
+            SkipReason::Invalid => "invalid",
+        }
+    }
+}
+
+/// An item left out of a frame or a REST list, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// Item kind.
+    pub topic: ItemTopic,
+    /// Why.
+    pub reason: SkipReason,
+    /// Its symbol as sent (cut to 64 characters).
+    pub symbol: String,
+    /// What was wrong (the category, or the decode error).
+    pub detail: String,
+}
+
+/// The items of one frame or list: the USDT-perpetual ones typed, the others set aside one by
+/// one (never the whole frame for one bad item).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sorted<T> {
+    /// Items of our universe that decoded.
+    pub kept: Vec<T>,
+    /// Items left out.
+    pub skipped: Vec<Skipped>,
+}
+
+/// A raw private item: where it belongs and how it decodes.
+pub trait RawItem {
+    /// Typed form.
+    type Typed;
+    /// Item kind.
+    const TOPIC: ItemTopic;
+    /// `category` as sent (empty when the item has none: REST list items carry it on the
+    /// `result`, which the request fixed to `linear`).
+    fn category(&self) -> &str;
+    /// `symbol` as sent (`None` for items without one: wallets).
+    fn symbol_text(&self) -> Option<&str>;
+    /// Exact typed value, or the decode error.
+    fn typed(&self) -> Result<Self::Typed, BybitError>;
+}
+
+/// Sorts raw items: foreign category → [`SkipReason::Category`], a linear contract that is not a
+/// USDT perpetual → [`SkipReason::Symbol`], a value that does not decode or is impossible →
+/// [`SkipReason::Invalid`]; the rest is typed and kept, in order.
+pub fn sort_items<R: RawItem>(raw: &[R]) -> Sorted<R::Typed> {
+    let mut out = Sorted { kept: Vec::with_capacity(raw.len()), skipped: Vec::new() };
+    for r in raw {
+        let sym = r.symbol_text().unwrap_or("");
+        let skip = |reason, detail: String| Skipped {
+            topic: R::TOPIC,
+            reason,
+            symbol: sym.chars().take(64).collect(),
+            detail: detail.chars().take(200).collect(),
+        };
+        let category = r.category().trim();
+        if !category.is_empty() && category != "linear" {
+            out.skipped.push(skip(SkipReason::Category, format!("category {category:?}")));
+            continue;
+        }
+        if r.symbol_text().is_some_and(|s| !is_usdt_perpetual(s.trim())) {
+            out.skipped.push(skip(SkipReason::Symbol, "not a USDT perpetual".into()));
+            continue;
+        }
+        match r.typed() {
+            Ok(t) => out.kept.push(t),
+            Err(e) => out.skipped.push(skip(SkipReason::Invalid, e.to_string())),
+        }
+    }
+    out
 }
 
 fn side(s: &Txt, field: &str) -> Result<Side, BybitError> {
@@ -265,6 +414,7 @@ pub struct VenueOrder {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct RawOrder {
+    category: Txt,
     symbol: Txt,
     order_id: Txt,
     order_link_id: Txt,
@@ -298,13 +448,22 @@ impl RawOrder {
             order_link_id: self.order_link_id.0.clone(),
             side: side(&self.side, "side")?,
             order_type: self.order_type.0.clone(),
-            price: if is_market { None } else { self.price.price("price")? },
-            qty: Qty(self.qty.dec0("qty")?),
+            // Market orders carry the protection price (or "0"): checked, not kept.
+            price: {
+                let p = self.price.price("price")?;
+                if is_market {
+                    None
+                } else {
+                    p
+                }
+            },
+            // "0" is legal: Full-mode TP/SL orders close the whole position.
+            qty: Qty(self.qty.nonneg("qty")?),
             time_in_force: self.time_in_force.0.clone(),
             status: OrderStatus::parse(self.order_status.s()),
-            leaves_qty: Qty(self.leaves_qty.dec0("leavesQty")?),
-            cum_exec_qty: Qty(self.cum_exec_qty.dec0("cumExecQty")?),
-            cum_exec_value: self.cum_exec_value.dec0("cumExecValue")?,
+            leaves_qty: Qty(self.leaves_qty.nonneg("leavesQty")?),
+            cum_exec_qty: Qty(self.cum_exec_qty.nonneg("cumExecQty")?),
+            cum_exec_value: self.cum_exec_value.nonneg("cumExecValue")?,
             cum_exec_fee: self.cum_exec_fee.dec0("cumExecFee")?,
             avg_price: self.avg_price.price("avgPrice")?,
             trigger_price: self.trigger_price.price("triggerPrice")?,
@@ -319,6 +478,20 @@ impl RawOrder {
             created_ms: self.created_time.ms("createdTime")?,
             updated_ms: self.updated_time.ms("updatedTime")?,
         })
+    }
+}
+
+impl RawItem for RawOrder {
+    type Typed = VenueOrder;
+    const TOPIC: ItemTopic = ItemTopic::Order;
+    fn category(&self) -> &str {
+        self.category.s()
+    }
+    fn symbol_text(&self) -> Option<&str> {
+        Some(self.symbol.s())
+    }
+    fn typed(&self) -> Result<VenueOrder, BybitError> {
+        RawOrder::typed(self)
     }
 }
 
@@ -405,6 +578,7 @@ pub struct VenueExecution {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct RawExecution {
+    category: Txt,
     symbol: Txt,
     order_id: Txt,
     order_link_id: Txt,
@@ -431,26 +605,51 @@ impl RawExecution {
         if self.exec_id.s().is_empty() {
             return Err(decode("execution without execId"));
         }
+        // A fill always has a price and a size; other executions (funding, settlement) are
+        // only held to "never negative".
+        let is_trade = matches!(self.exec_type.s(), "Trade" | "BustTrade" | "AdlTrade" | "");
         Ok(VenueExecution {
             symbol: symbol(&self.symbol)?,
             order_id: self.order_id.0.clone(),
             order_link_id: self.order_link_id.0.clone(),
             exec_id: self.exec_id.0.clone(),
             side: side(&self.side, "side")?,
-            exec_price: Price(self.exec_price.dec0("execPrice")?),
-            exec_qty: Qty(self.exec_qty.dec0("execQty")?),
-            exec_value: self.exec_value.dec0("execValue")?,
+            exec_price: Price(if is_trade {
+                self.exec_price.positive("execPrice")?
+            } else {
+                self.exec_price.nonneg("execPrice")?
+            }),
+            exec_qty: Qty(if is_trade {
+                self.exec_qty.positive("execQty")?
+            } else {
+                self.exec_qty.nonneg("execQty")?
+            }),
+            exec_value: self.exec_value.nonneg("execValue")?,
             exec_fee: self.exec_fee.dec0("execFee")?,
             fee_rate: self.fee_rate.dec0("feeRate")?,
             is_maker: self.is_maker.flag(),
             exec_type: self.exec_type.0.clone(),
             exec_time_ms: self.exec_time.ms("execTime")?,
-            closed_size: Qty(self.closed_size.dec0("closedSize")?),
+            closed_size: Qty(self.closed_size.nonneg("closedSize")?),
             exec_pnl: self.exec_pnl.dec("execPnl")?,
             order_type: self.order_type.0.clone(),
             stop_order_type: self.stop_order_type.0.clone(),
             seq: self.seq.ms("seq")?,
         })
+    }
+}
+
+impl RawItem for RawExecution {
+    type Typed = VenueExecution;
+    const TOPIC: ItemTopic = ItemTopic::Execution;
+    fn category(&self) -> &str {
+        self.category.s()
+    }
+    fn symbol_text(&self) -> Option<&str> {
+        Some(self.symbol.s())
+    }
+    fn typed(&self) -> Result<VenueExecution, BybitError> {
+        RawExecution::typed(self)
     }
 }
 
@@ -521,6 +720,7 @@ pub struct VenuePosition {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct RawPosition {
+    category: Txt,
     symbol: Txt,
     side: Txt,
     size: Txt,
@@ -541,18 +741,26 @@ pub struct RawPosition {
 impl RawPosition {
     /// Exact typed position.
     pub fn typed(&self) -> Result<VenuePosition, BybitError> {
-        let size = Qty(self.size.dec0("size")?);
+        let size = Qty(self.size.nonneg("size")?);
         let side = match self.side.s() {
             "" | "None" => None,
             s => Some(Side::from_bybit(s).ok_or_else(|| decode(format!("side: {s:?}")))?),
         };
-        let avg = if self.avg_price.s().is_empty() { &self.entry_price } else { &self.avg_price };
+        if side.is_none() && !size.is_zero() {
+            // Would read as flat while the venue holds `size`.
+            return Err(decode(format!("position of size {size} without a side")));
+        }
+        let (avg, avg_field) = if self.avg_price.s().is_empty() {
+            (&self.entry_price, "entryPrice")
+        } else {
+            (&self.avg_price, "avgPrice")
+        };
         Ok(VenuePosition {
             symbol: symbol(&self.symbol)?,
             side: if size.is_zero() { None } else { side },
             size,
-            avg_price: avg.price("avgPrice")?,
-            leverage: self.leverage.dec("leverage")?,
+            avg_price: avg.price(avg_field)?,
+            leverage: Some(self.leverage.nonneg("leverage")?).filter(|_| !self.leverage.s().is_empty()),
             mark_price: self.mark_price.price("markPrice")?,
             unrealised_pnl: self.unrealised_pnl.dec0("unrealisedPnl")?,
             cur_realised_pnl: self.cur_realised_pnl.dec0("curRealisedPnl")?,
@@ -563,6 +771,34 @@ impl RawPosition {
             updated_ms: self.updated_time.ms("updatedTime")?,
             seq: self.seq.ms("seq")?,
         })
+    }
+}
+
+impl RawItem for RawPosition {
+    type Typed = VenuePosition;
+    const TOPIC: ItemTopic = ItemTopic::Position;
+    fn category(&self) -> &str {
+        self.category.s()
+    }
+    fn symbol_text(&self) -> Option<&str> {
+        Some(self.symbol.s())
+    }
+    fn typed(&self) -> Result<VenuePosition, BybitError> {
+        RawPosition::typed(self)
+    }
+}
+
+impl RawItem for RawWallet {
+    type Typed = WalletBalance;
+    const TOPIC: ItemTopic = ItemTopic::Wallet;
+    fn category(&self) -> &str {
+        ""
+    }
+    fn symbol_text(&self) -> Option<&str> {
+        None
+    }
+    fn typed(&self) -> Result<WalletBalance, BybitError> {
+        RawWallet::typed(self)
     }
 }
 
@@ -612,9 +848,26 @@ pub struct WalletBalance {
     pub total_perp_upl: Money,
     /// Coins.
     pub coins: Vec<CoinBalance>,
+    /// A Unified Trading Account (`accountType` `UNIFIED` with a `totalEquity`). A classic
+    /// account (`CONTRACT`, `SPOT`) sends `totalEquity: ""`, which must never be read as an
+    /// equity of 0: see [`WalletBalance::not_unified_reason`].
+    #[serde(default)]
+    pub unified: bool,
 }
 
 impl WalletBalance {
+    /// Why this wallet cannot be traded by the engine (`None` for a unified account). The USD
+    /// totals the engine books against exist only on a Unified Trading Account.
+    pub fn not_unified_reason(&self) -> Option<String> {
+        (!self.unified).then(|| {
+            format!(
+                "the Bybit account is not a Unified Trading Account (accountType {:?}, no totalEquity); \
+                 LIVE needs a unified account: upgrade it on Bybit or use another API key",
+                self.account_type
+            )
+        })
+    }
+
     /// The entry of `coin`, if any.
     pub fn coin(&self, coin: &str) -> Option<&CoinBalance> {
         self.coins.iter().find(|c| c.coin == coin)
@@ -666,7 +919,9 @@ impl RawWallet {
                 })
             })
             .collect::<Result<Vec<_>, BybitError>>()?;
+        let unified = self.account_type.s().eq_ignore_ascii_case("UNIFIED") && !self.total_equity.s().is_empty();
         Ok(WalletBalance {
+            unified,
             account_type: self.account_type.0.clone(),
             total_equity: self.total_equity.dec0("totalEquity")?,
             total_wallet_balance: self.total_wallet_balance.dec0("totalWalletBalance")?,
@@ -918,8 +1173,10 @@ pub struct TradingStopBody {
 // Private WebSocket
 // ---------------------------------------------------------------------------------------------
 
-/// Private topics this client subscribes to.
-pub const PRIVATE_TOPICS: [&str; 4] = ["order", "execution", "position", "wallet"];
+/// Private topics this client subscribes to: the `linear` ones (the all-in-one `order`,
+/// `execution`, `position` also carry spot, inverse and option items); `wallet` has no
+/// category form.
+pub const PRIVATE_TOPICS: [&str; 4] = ["order.linear", "execution.linear", "position.linear", "wallet"];
 
 /// `{id, topic, creationTime, data: [...]}`.
 #[derive(Debug, Clone, Deserialize)]
@@ -930,7 +1187,8 @@ struct PrivateTopicFrame<D> {
     data: Vec<D>,
 }
 
-/// A parsed private WebSocket frame.
+/// A parsed private WebSocket frame. Topic frames carry the items of our universe that decoded
+/// and, apart, the ones left out ([`Skipped`]): one foreign or bad item never costs the others.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PrivateFrame {
     /// Answer to `auth`, `subscribe` or `ping` (pongs have `op == "pong"`).
@@ -941,6 +1199,8 @@ pub enum PrivateFrame {
         ts_ms: Option<TimeMs>,
         /// Orders.
         orders: Vec<VenueOrder>,
+        /// Items left out.
+        skipped: Vec<Skipped>,
     },
     /// `execution` topic.
     Executions {
@@ -948,6 +1208,8 @@ pub enum PrivateFrame {
         ts_ms: Option<TimeMs>,
         /// Executions.
         executions: Vec<VenueExecution>,
+        /// Items left out.
+        skipped: Vec<Skipped>,
     },
     /// `position` topic.
     Positions {
@@ -955,6 +1217,8 @@ pub enum PrivateFrame {
         ts_ms: Option<TimeMs>,
         /// Positions.
         positions: Vec<VenuePosition>,
+        /// Items left out.
+        skipped: Vec<Skipped>,
     },
     /// `wallet` topic.
     Wallet {
@@ -962,12 +1226,52 @@ pub enum PrivateFrame {
         ts_ms: Option<TimeMs>,
         /// Wallets.
         wallets: Vec<WalletBalance>,
+        /// Items left out.
+        skipped: Vec<Skipped>,
     },
     /// A topic this client does not handle.
     Unhandled(String),
 }
 
-/// Parses one private WebSocket text frame.
+impl PrivateFrame {
+    /// Items left out of a topic frame (empty for ops and unhandled topics).
+    pub fn skipped(&self) -> &[Skipped] {
+        match self {
+            PrivateFrame::Orders { skipped, .. }
+            | PrivateFrame::Executions { skipped, .. }
+            | PrivateFrame::Positions { skipped, .. }
+            | PrivateFrame::Wallet { skipped, .. } => skipped,
+            PrivateFrame::Op(_) | PrivateFrame::Unhandled(_) => &[],
+        }
+    }
+}
+
+/// `{topic, creationTime, data: [...]}` with the items left raw.
+fn topic_items<R: RawItem + de::DeserializeOwned>(
+    v: serde_json::Value,
+) -> Result<(Option<TimeMs>, Sorted<R::Typed>), BybitError> {
+    let f: PrivateTopicFrame<serde_json::Value> = serde_json::from_value(v).map_err(decode)?;
+    let mut raw = Vec::with_capacity(f.data.len());
+    let mut shapeless = Vec::new();
+    for item in f.data {
+        let sym = item.get("symbol").and_then(|s| s.as_str()).unwrap_or("").chars().take(64).collect::<String>();
+        match serde_json::from_value::<R>(item) {
+            Ok(r) => raw.push(r),
+            Err(e) => shapeless.push(Skipped {
+                topic: R::TOPIC,
+                reason: SkipReason::Invalid,
+                symbol: sym,
+                detail: e.to_string().chars().take(200).collect(),
+            }),
+        }
+    }
+    let mut sorted = sort_items(&raw);
+    sorted.skipped.extend(shapeless);
+    Ok((f.creation_time, sorted))
+}
+
+/// Parses one private WebSocket text frame. The topic may be all-in-one (`order`) or
+/// categorised (`order.linear`): either way every item's `category` and symbol are checked.
 pub fn parse_private_frame(text: &str) -> Result<PrivateFrame, BybitError> {
     let v: serde_json::Value = serde_json::from_str(text).map_err(decode)?;
     let topic = match v.get("topic").and_then(|t| t.as_str()) {
@@ -979,27 +1283,22 @@ pub fn parse_private_frame(text: &str) -> Result<PrivateFrame, BybitError> {
             return Err(decode("frame has neither topic nor op"));
         }
     };
-    // Categorised topics (`order.linear`) carry the same data.
     match topic.split('.').next().unwrap_or("") {
         "order" => {
-            let f: PrivateTopicFrame<RawOrder> = serde_json::from_value(v).map_err(decode)?;
-            let orders = f.data.iter().map(RawOrder::typed).collect::<Result<_, _>>()?;
-            Ok(PrivateFrame::Orders { ts_ms: f.creation_time, orders })
+            let (ts_ms, s) = topic_items::<RawOrder>(v)?;
+            Ok(PrivateFrame::Orders { ts_ms, orders: s.kept, skipped: s.skipped })
         }
         "execution" => {
-            let f: PrivateTopicFrame<RawExecution> = serde_json::from_value(v).map_err(decode)?;
-            let executions = f.data.iter().map(RawExecution::typed).collect::<Result<_, _>>()?;
-            Ok(PrivateFrame::Executions { ts_ms: f.creation_time, executions })
+            let (ts_ms, s) = topic_items::<RawExecution>(v)?;
+            Ok(PrivateFrame::Executions { ts_ms, executions: s.kept, skipped: s.skipped })
         }
         "position" => {
-            let f: PrivateTopicFrame<RawPosition> = serde_json::from_value(v).map_err(decode)?;
-            let positions = f.data.iter().map(RawPosition::typed).collect::<Result<_, _>>()?;
-            Ok(PrivateFrame::Positions { ts_ms: f.creation_time, positions })
+            let (ts_ms, s) = topic_items::<RawPosition>(v)?;
+            Ok(PrivateFrame::Positions { ts_ms, positions: s.kept, skipped: s.skipped })
         }
         "wallet" => {
-            let f: PrivateTopicFrame<RawWallet> = serde_json::from_value(v).map_err(decode)?;
-            let wallets = f.data.iter().map(RawWallet::typed).collect::<Result<_, _>>()?;
-            Ok(PrivateFrame::Wallet { ts_ms: f.creation_time, wallets })
+            let (ts_ms, s) = topic_items::<RawWallet>(v)?;
+            Ok(PrivateFrame::Wallet { ts_ms, wallets: s.kept, skipped: s.skipped })
         }
         _ => Ok(PrivateFrame::Unhandled(f_topic(&topic))),
     }
@@ -1113,6 +1412,50 @@ mod tests {
         let p = ws.typed().unwrap();
         assert_eq!(p.avg_price, Some(Price::parse("3000.25").unwrap()));
         assert_eq!(p.to_snapshot().unwrap().side, Side::Sell);
+    }
+
+    #[test]
+    fn only_usdt_perpetual_symbols_are_ours() {
+        for ours in ["BTCUSDT", "1000PEPEUSDT", "XRPUSDT"] {
+            assert!(is_usdt_perpetual(ours), "{ours}");
+        }
+        for foreign in ["BTCPERP", "ETHPERP", "ETH-26DEC25", "BTCUSDT-26DEC25", "USDT", "ETHUSDC", "btcusdt", ""] {
+            assert!(!is_usdt_perpetual(foreign), "{foreign}");
+        }
+    }
+
+    #[test]
+    fn a_foreign_item_costs_only_itself() {
+        let frame = r#"{"topic":"execution","creationTime":7,"data":[
+            {"category":"option","symbol":"ETH-30DEC22-1400-C","execId":"o","side":"Sell","execPrice":"72.5","execQty":"1"},
+            {"category":"linear","symbol":"BTCUSDT","execId":"a","side":"Buy","execPrice":"65000","execQty":"0.01"},
+            {"category":"spot","symbol":"BTCUSDT","execId":"s","side":"Buy","execPrice":"65000","execQty":"0.01"},
+            {"category":"linear","symbol":"ETH-26DEC25","execId":"f","side":"Buy","execPrice":"3000","execQty":"1"},
+            {"category":"linear","symbol":"ETHUSDT","execId":"b","side":"Sell","execPrice":"3000","execQty":"-1"},
+            {"category":"linear","symbol":"ETHUSDT","execId":"c","side":"Sell","execPrice":"3000","execQty":"2"}]}"#;
+        let PrivateFrame::Executions { ts_ms, executions, skipped } = parse_private_frame(frame).unwrap() else {
+            panic!("executions expected")
+        };
+        assert_eq!(ts_ms, Some(7));
+        let ids: Vec<&str> = executions.iter().map(|x| x.exec_id.as_str()).collect();
+        assert_eq!(ids, vec!["a", "c"], "ours kept, in order");
+        let why: Vec<(SkipReason, &str)> = skipped.iter().map(|s| (s.reason, s.symbol.as_str())).collect();
+        assert_eq!(
+            why,
+            vec![
+                (SkipReason::Category, "ETH-30DEC22-1400-C"),
+                (SkipReason::Category, "BTCUSDT"),
+                (SkipReason::Symbol, "ETH-26DEC25"),
+                (SkipReason::Invalid, "ETHUSDT"),
+            ]
+        );
+        assert!(skipped.iter().all(|s| s.topic == ItemTopic::Execution));
+        // An item that is not even an object is refused alone too.
+        let odd =
+            r#"{"topic":"order.linear","data":[42,{"category":"linear","symbol":"BTCUSDT","side":"Buy","qty":"1"}]}"#;
+        let f = parse_private_frame(odd).unwrap();
+        assert!(matches!(&f, PrivateFrame::Orders { orders, .. } if orders.len() == 1), "{f:?}");
+        assert_eq!(f.skipped().len(), 1);
     }
 
     #[test]

@@ -8,8 +8,9 @@
 //! - [`rest`]: [`PrivateRest`], the signed REST client (wallet, positions, open orders,
 //!   executions, create / amend / cancel / cancel-all, leverage, trading-stop) with bounded
 //!   retries and exactly-once order creation by `orderLinkId`.
-//! - [`ws`]: [`PrivateStream`], the authenticated private WebSocket (`order`, `execution`,
-//!   `position`, `wallet`) with heartbeats, reconnects with re-auth, and a REST reconciliation
+//! - [`ws`]: [`PrivateStream`], the authenticated private WebSocket (`order.linear`,
+//!   `execution.linear`, `position.linear`, `wallet`; items of other categories and linear
+//!   contracts that are not USDT perpetuals are skipped one by one and counted) with heartbeats, reconnects with re-auth, and a REST reconciliation
 //!   after every (re)connect so no fill is ever missed; executions are deduplicated by `execId`.
 //!
 //! The connector holds no trading state: it carries requests out and reports what the venue
@@ -23,7 +24,9 @@ pub mod venue;
 pub mod ws;
 
 pub use limiter::{EndpointGroup, RateLimits};
-pub use messages::{OrderStatus, VenueExecution, VenueOrder, VenuePosition, WalletBalance};
+pub use messages::{
+    ItemTopic, OrderStatus, SkipReason, Skipped, VenueExecution, VenueOrder, VenuePosition, WalletBalance,
+};
 pub use rest::{CancelOutcome, IntentResult, PlaceOutcome, Placed, PrivateRest, PrivateRestConfig};
 pub use sign::{Credentials, CredentialsError};
 pub use ws::{
@@ -46,6 +49,10 @@ pub enum PrivateError {
     /// The request cannot be expressed (bad `orderLinkId`, non-positive quantity, …).
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// The account cannot be traded: a classic (non-unified) account, whose wallet has no USD
+    /// totals. LIVE is refused with this reason.
+    #[error("{0}")]
+    AccountUnsupported(String),
     /// An order create failed ambiguously and its fate could not be established: it may or
     /// may not exist. Never re-sent; the caller must reconcile.
     #[error("order {order_link_id}: fate unknown after an ambiguous create failure ({last_error})")]
@@ -142,10 +149,101 @@ stats! {
     updates_sent,
     /// Times the output channel was full and the stream had to wait.
     queue_full,
+    /// Wallets refused because the account is not unified (classic `CONTRACT` / `SPOT`).
+    wallet_not_unified,
+    /// Order items left out: foreign category.
+    skipped_order_category,
+    /// Order items left out: not a USDT perpetual.
+    skipped_order_symbol,
+    /// Order items left out: impossible or malformed values.
+    skipped_order_invalid,
+    /// Execution items left out: foreign category.
+    skipped_execution_category,
+    /// Execution items left out: not a USDT perpetual.
+    skipped_execution_symbol,
+    /// Execution items left out: impossible or malformed values.
+    skipped_execution_invalid,
+    /// Position items left out: foreign category.
+    skipped_position_category,
+    /// Position items left out: not a USDT perpetual.
+    skipped_position_symbol,
+    /// Position items left out: impossible or malformed values.
+    skipped_position_invalid,
+    /// Wallet items left out: foreign category (never sent: wallets have none).
+    skipped_wallet_category,
+    /// Wallet items left out: symbol (never sent: wallets have none).
+    skipped_wallet_symbol,
+    /// Wallet items left out: malformed values.
+    skipped_wallet_invalid,
 }
 
 impl PrivateStats {
     pub(crate) fn inc(c: &AtomicU64) {
         c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn skip_counter(&self, topic: ItemTopic, reason: SkipReason) -> &AtomicU64 {
+        use ItemTopic as T;
+        use SkipReason as R;
+        match (topic, reason) {
+            (T::Order, R::Category) => &self.skipped_order_category,
+            (T::Order, R::Symbol) => &self.skipped_order_symbol,
+            (T::Order, R::Invalid) => &self.skipped_order_invalid,
+            (T::Execution, R::Category) => &self.skipped_execution_category,
+            (T::Execution, R::Symbol) => &self.skipped_execution_symbol,
+            (T::Execution, R::Invalid) => &self.skipped_execution_invalid,
+            (T::Position, R::Category) => &self.skipped_position_category,
+            (T::Position, R::Symbol) => &self.skipped_position_symbol,
+            (T::Position, R::Invalid) => &self.skipped_position_invalid,
+            (T::Wallet, R::Category) => &self.skipped_wallet_category,
+            (T::Wallet, R::Symbol) => &self.skipped_wallet_symbol,
+            (T::Wallet, R::Invalid) => &self.skipped_wallet_invalid,
+        }
+    }
+
+    /// Counts items left out of a frame or a REST list, and logs them: foreign items (other
+    /// categories, USDC contracts: normal on a shared account) at debug, impossible values at
+    /// warn, each at most once per [`SKIP_LOG_EVERY`] of its kind (the counters see all).
+    pub fn count_skipped(&self, source: &str, skipped: &[Skipped]) {
+        for s in skipped {
+            let c = self.skip_counter(s.topic, s.reason);
+            let n = c.fetch_add(1, Ordering::Relaxed);
+            if !n.is_multiple_of(SKIP_LOG_EVERY) {
+                continue;
+            }
+            let (topic, reason) = (s.topic.as_str(), s.reason.as_str());
+            if s.reason == SkipReason::Invalid {
+                tracing::warn!(source, topic, reason, symbol = %s.symbol, detail = %s.detail, seen = n + 1,
+                    "private item refused (impossible value); the rest of the frame is kept");
+            } else {
+                tracing::debug!(source, topic, reason, symbol = %s.symbol, detail = %s.detail, seen = n + 1,
+                    "private item outside the USDT-perpetual universe skipped");
+            }
+        }
+    }
+}
+
+/// One log line per this many skipped items of a (topic, reason).
+pub const SKIP_LOG_EVERY: u64 = 100;
+
+impl PrivateStatsSnapshot {
+    /// Items left out for `reason` on `topic`.
+    pub fn skipped(&self, topic: ItemTopic, reason: SkipReason) -> u64 {
+        use ItemTopic as T;
+        use SkipReason as R;
+        match (topic, reason) {
+            (T::Order, R::Category) => self.skipped_order_category,
+            (T::Order, R::Symbol) => self.skipped_order_symbol,
+            (T::Order, R::Invalid) => self.skipped_order_invalid,
+            (T::Execution, R::Category) => self.skipped_execution_category,
+            (T::Execution, R::Symbol) => self.skipped_execution_symbol,
+            (T::Execution, R::Invalid) => self.skipped_execution_invalid,
+            (T::Position, R::Category) => self.skipped_position_category,
+            (T::Position, R::Symbol) => self.skipped_position_symbol,
+            (T::Position, R::Invalid) => self.skipped_position_invalid,
+            (T::Wallet, R::Category) => self.skipped_wallet_category,
+            (T::Wallet, R::Symbol) => self.skipped_wallet_symbol,
+            (T::Wallet, R::Invalid) => self.skipped_wallet_invalid,
+        }
     }
 }

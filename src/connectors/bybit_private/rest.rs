@@ -18,15 +18,18 @@
 
 use super::limiter::{EndpointGroup, LimitStatus, RateLimiter, RateLimits};
 use super::messages::{
-    AmendOrderBody, CancelAllBody, CancelAllResult, CancelOrderBody, CreateOrderBody, OrderAck, Page, RawExecution,
-    RawOrder, RawPosition, SetLeverageBody, TradingStopBody, VenueExecution, VenueOrder, VenuePosition, WalletBalance,
-    WalletResult, CODE_DUPLICATE_LINK_ID, CODE_LEVERAGE_NOT_MODIFIED, CODE_ORDER_FINISHED, CODE_ORDER_NOT_FOUND,
-    CODE_RATE_LIMIT, CODE_TIMESTAMP,
+    sort_items, AmendOrderBody, CancelAllBody, CancelAllResult, CancelOrderBody, CreateOrderBody, OrderAck, Page,
+    RawExecution, RawItem, RawOrder, RawPosition, SetLeverageBody, SkipReason, TradingStopBody, VenueExecution,
+    VenueOrder, VenuePosition, WalletBalance, WalletResult, CODE_DUPLICATE_LINK_ID, CODE_LEVERAGE_NOT_MODIFIED,
+    CODE_ORDER_FINISHED, CODE_ORDER_NOT_FOUND, CODE_RATE_LIMIT, CODE_TIMESTAMP,
 };
-use super::sign::{Credentials, HEADER_API_KEY, HEADER_RECV_WINDOW, HEADER_SIGN, HEADER_TIMESTAMP};
+use super::sign::{
+    redact_exchange_text, Credentials, HEADER_API_KEY, HEADER_RECV_WINDOW, HEADER_SIGN, HEADER_TIMESTAMP,
+};
 use super::{PrivateError, PrivateStats};
 use crate::connectors::bybit_public::messages::{envelope_result, ServerTime};
 use crate::connectors::bybit_public::{backoff_delay, jitter_seed, BybitError, SystemTimeSource, TimeSource};
+use crate::connectors::paging::collect_pages;
 use crate::domain::{Fixed, Price, Qty, Side, Symbol, TimeMs};
 use crate::execution::order::{Intent, OrderKind, OrderRequest};
 use rand::rngs::SmallRng;
@@ -414,13 +417,31 @@ impl PrivateRest {
             Err(e) => return (ts, Err(transport(&e))),
         };
         if !(200..300).contains(&status) {
-            return (ts, Err(BybitError::Http { status, body: snippet(&body) }.into()));
+            return (ts, Err(BybitError::Http { status, body: snippet(&self.redact(&body)) }.into()));
         }
         let v: serde_json::Value = match serde_json::from_str(&body) {
             Ok(v) => v,
-            Err(_) => return (ts, Err(BybitError::NotJson { status, body: snippet(&body) }.into())),
+            Err(_) => return (ts, Err(BybitError::NotJson { status, body: snippet(&self.redact(&body)) }.into())),
         };
-        (ts, envelope_result(v).map_err(Failure::from))
+        (ts, envelope_result(v).map_err(|e| Failure::from(self.redact_error(e))))
+    }
+
+    /// Exchange text without the API key or a signed `origin_string` (see
+    /// [`redact_exchange_text`]).
+    pub fn redact(&self, text: &str) -> String {
+        redact_exchange_text(text, self.creds.api_key())
+    }
+
+    /// `e` with every exchange text in it redacted: a `retMsg` reaches logs, errors and the
+    /// core's events (`RequestFailed`, `Unresolved`) from here.
+    pub fn redact_error(&self, e: BybitError) -> BybitError {
+        match e {
+            BybitError::Api { code, msg } => BybitError::Api { code, msg: self.redact(&msg) },
+            BybitError::Http { status, body } => BybitError::Http { status, body: self.redact(&body) },
+            BybitError::NotJson { status, body } => BybitError::NotJson { status, body: self.redact(&body) },
+            BybitError::Decode(m) => BybitError::Decode(self.redact(&m)),
+            other => other,
+        }
     }
 
     /// Bookkeeping after a failed attempt; returns whether to try again (after sleeping).
@@ -495,33 +516,50 @@ impl PrivateRest {
         self.call(Method::Post, path, &json, group).await
     }
 
-    /// Follows `nextPageCursor` over a list endpoint.
+    /// Follows `nextPageCursor` over a list endpoint (see [`collect_pages`]).
     async fn pages<R: DeserializeOwned>(&self, path: &str, base: Vec<(&str, String)>) -> Result<Vec<R>, BybitError> {
-        let mut out = Vec::new();
-        let mut cursor = String::new();
-        for _ in 0..self.cfg.max_pages.max(1) {
+        collect_pages(path, self.cfg.max_pages, |cursor| {
             let mut q = base.clone();
-            if !cursor.is_empty() {
-                q.push(("cursor", cursor.clone()));
+            async move {
+                if let Some(c) = cursor {
+                    q.push(("cursor", c));
+                }
+                let page: Page<R> = self.get(path, &query_string(&q)).await?;
+                Ok((page.list, page.next_page_cursor.0))
             }
-            let page: Page<R> = self.get(path, &query_string(&q)).await?;
-            out.extend(page.list);
-            let next = page.next_page_cursor.0;
-            if next.is_empty() || next == cursor {
-                return Ok(out);
-            }
-            cursor = next;
+        })
+        .await
+    }
+
+    /// A list's items of our universe, typed; foreign ones (other categories, USDC contracts)
+    /// skipped and counted. An item of our universe that does not decode fails the whole call
+    /// (counted too): a snapshot missing a position must never pass for a complete one.
+    fn universe<R: RawItem>(&self, path: &str, raw: &[R]) -> Result<Vec<R::Typed>, BybitError> {
+        let sorted = sort_items(raw);
+        self.stats.count_skipped(path, &sorted.skipped);
+        if let Some(bad) = sorted.skipped.iter().find(|s| s.reason == SkipReason::Invalid) {
+            return Err(BybitError::Decode(format!("{path}: {} {}: {}", R::TOPIC.as_str(), bad.symbol, bad.detail)));
         }
-        Err(BybitError::Decode(format!("{path}: more than {} pages", self.cfg.max_pages)))
+        Ok(sorted.kept)
     }
 
     // ------------------------------------------------------------------------------ account
 
-    /// The unified account's wallet (`/v5/account/wallet-balance?accountType=UNIFIED`).
+    /// The unified account's wallet (`/v5/account/wallet-balance?accountType=UNIFIED`). A
+    /// classic account (Bybit answers `accountType` `CONTRACT` with `totalEquity: ""`) is
+    /// [`PrivateError::AccountUnsupported`], never an equity of 0.
     pub async fn wallet_balance(&self) -> Result<WalletBalance, PrivateError> {
         let r: WalletResult = self.get("/v5/account/wallet-balance", "accountType=UNIFIED").await?;
         let w = r.list.first().ok_or_else(|| BybitError::Decode("wallet-balance list is empty".into()))?;
-        Ok(w.typed()?)
+        let w = w.typed().inspect_err(|_| PrivateStats::inc(&self.stats.skipped_wallet_invalid))?;
+        if let Some(why) = w.not_unified_reason() {
+            let n = self.stats.wallet_not_unified.fetch_add(1, Ordering::Relaxed);
+            if n.is_multiple_of(60) {
+                tracing::error!(account_type = %w.account_type, seen = n + 1, "{why}");
+            }
+            return Err(PrivateError::AccountUnsupported(why));
+        }
+        Ok(w)
     }
 
     /// Every USDT linear position, flat ones included as Bybit lists them
@@ -533,7 +571,7 @@ impl PrivateRest {
                 vec![("category", "linear".into()), ("settleCoin", "USDT".into()), ("limit", "200".into())],
             )
             .await?;
-        Ok(raw.iter().map(RawPosition::typed).collect::<Result<_, _>>()?)
+        Ok(self.universe("/v5/position/list", &raw)?)
     }
 
     /// Position of one symbol (`None` when the venue lists nothing for it).
@@ -541,7 +579,7 @@ impl PrivateRest {
         let raw: Vec<RawPosition> = self
             .pages("/v5/position/list", vec![("category", "linear".into()), ("symbol", symbol.as_str().into())])
             .await?;
-        Ok(raw.first().map(RawPosition::typed).transpose()?)
+        Ok(self.universe("/v5/position/list", &raw)?.into_iter().find(|p| &p.symbol == symbol))
     }
 
     // ------------------------------------------------------------------------------- orders
@@ -555,7 +593,7 @@ impl PrivateRest {
         }
         q.push(("limit", "50".into()));
         let raw: Vec<RawOrder> = self.pages("/v5/order/realtime", q).await?;
-        Ok(raw.iter().map(RawOrder::typed).collect::<Result<_, _>>()?)
+        Ok(self.universe("/v5/order/realtime", &raw)?)
     }
 
     /// Looks an order up by `orderLinkId`: open orders, then recently closed ones
@@ -581,22 +619,26 @@ impl PrivateRest {
         ];
         for (path, q) in tries {
             let page: Page<RawOrder> = self.get(path, &query_string(&q)).await?;
-            for raw in &page.list {
-                let o = raw.typed()?;
-                if o.order_link_id == link_id {
-                    return Ok(Some(o));
-                }
+            if let Some(o) = self.universe(path, &page.list)?.into_iter().find(|o| o.order_link_id == link_id) {
+                return Ok(Some(o));
             }
         }
         Ok(None)
     }
 
-    /// Executions of USDT linear contracts since `start_ms` (`/v5/execution/list`), oldest
-    /// first (by time, then sequence, then id).
+    /// Executions of USDT perpetuals since `start_ms`
+    /// (`/v5/execution/list?category=linear&settleCoin=USDT`), oldest first (by time, then
+    /// sequence, then id). USDT dated futures (and USDC contracts, should the venue ignore the
+    /// filter) are skipped here (counted).
     pub async fn executions_since(&self, start_ms: TimeMs) -> Result<Vec<VenueExecution>, PrivateError> {
-        let q = vec![("category", "linear".to_string()), ("startTime", start_ms.to_string()), ("limit", "100".into())];
+        let q = vec![
+            ("category", "linear".to_string()),
+            ("settleCoin", "USDT".to_string()),
+            ("startTime", start_ms.to_string()),
+            ("limit", "100".into()),
+        ];
         let raw: Vec<RawExecution> = self.pages("/v5/execution/list", q).await?;
-        let mut v = raw.iter().map(RawExecution::typed).collect::<Result<Vec<_>, _>>()?;
+        let mut v = self.universe("/v5/execution/list", &raw)?;
         v.sort_by(|a, b| (a.exec_time_ms, a.seq, &a.exec_id).cmp(&(b.exec_time_ms, b.seq, &b.exec_id)));
         Ok(v)
     }

@@ -68,6 +68,35 @@ pub fn signatures_match(a: &str, b: &str) -> bool {
     crate::control::auth::ct_eq(a.as_bytes(), b.as_bytes())
 }
 
+/// Marker Bybit puts before the string it expected to be signed (`error sign!
+/// origin_string[<timestamp><api key><recv window><payload>]`).
+const ORIGIN_STRING: &str = "origin_string[";
+
+/// Text from the exchange (a `retMsg`, an op's `ret_msg`, an error body) made safe to log, put
+/// into an error or an event: everything between `origin_string[` and its closing `]` is
+/// removed (the payload may itself hold brackets, so up to the last `]`, or the end of the
+/// text when it was cut), and every occurrence of `api_key` becomes `***`. Keys shorter than 4
+/// characters are not searched for (they would blank out ordinary words).
+pub fn redact_exchange_text(text: &str, api_key: &str) -> String {
+    let mut out = match text.find(ORIGIN_STRING) {
+        Some(start) => {
+            let body = start + ORIGIN_STRING.len();
+            let rest = &text[body..];
+            let tail = match rest.rfind(']') {
+                Some(end) => &rest[end..],
+                None => "]",
+            };
+            format!("{}***{tail}", &text[..body])
+        }
+        None => text.to_string(),
+    };
+    let key = api_key.trim();
+    if key.len() >= 4 {
+        out = out.replace(key, "***");
+    }
+    out
+}
+
 /// Errors loading credentials. Messages name the variable or file, never the secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CredentialsError {
@@ -94,6 +123,19 @@ pub enum CredentialsError {
     Permissions {
         /// File path.
         path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The file's directory is writable by group or others: anyone who can write there can
+    /// replace the file (rename over it) with their own key, whatever the file's own mode.
+    #[error(
+        "credentials directory {dir} has permissions {mode:04o}; it must not be writable by group or others \
+         (chmod go-w {dir})",
+        dir = .dir.display()
+    )]
+    DirectoryPermissions {
+        /// The directory.
+        dir: PathBuf,
         /// Its permission bits.
         mode: u32,
     },
@@ -234,7 +276,29 @@ fn check_permissions(path: &Path, meta: &std::fs::Metadata) -> Result<(), Creden
     if mode & 0o077 != 0 || mode & 0o400 == 0 {
         return Err(CredentialsError::Permissions { path: path.to_path_buf(), mode });
     }
+    // The directory as named and, behind a symlink, the one really holding the file.
+    let mut dirs = vec![parent_dir(path)];
+    if let Ok(real) = std::fs::canonicalize(path) {
+        dirs.push(parent_dir(&real));
+    }
+    for dir in dirs {
+        let meta =
+            std::fs::metadata(&dir).map_err(|e| CredentialsError::Read { path: dir.clone(), reason: e.to_string() })?;
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & 0o022 != 0 {
+            return Err(CredentialsError::DirectoryPermissions { dir, mode });
+        }
+    }
     Ok(())
+}
+
+/// The directory holding `path` (`.` for a bare file name).
+#[cfg(unix)]
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
 }
 
 #[cfg(not(unix))]
@@ -313,6 +377,23 @@ mod tests {
         assert!(Credentials::new(" ", "x").is_err());
     }
 
+    #[test]
+    fn exchange_texts_lose_the_key_and_the_origin_string() {
+        let real = "error sign! origin_string[1701783394711de21RcqOIH8Gfxvxvv15000]";
+        assert_eq!(redact_exchange_text(real, "de21RcqOIH8Gfxvxvv1"), "error sign! origin_string[***]");
+        let with_payload = "error sign! origin_string[1672000000000MYKEY12345000category=linear&symbol=[x]] tail";
+        let r = redact_exchange_text(with_payload, "MYKEY1234");
+        assert_eq!(r, "error sign! origin_string[***] tail");
+        let cut = "error sign! origin_string[1672000000000MYKEY1234500";
+        assert_eq!(redact_exchange_text(cut, "MYKEY1234"), "error sign! origin_string[***]");
+        assert_eq!(
+            redact_exchange_text("key MYKEY1234 is bound to 1.2.3.4", "MYKEY1234"),
+            "key *** is bound to 1.2.3.4"
+        );
+        assert_eq!(redact_exchange_text("Order does not exist", "MYKEY1234"), "Order does not exist");
+        assert_eq!(redact_exchange_text("a b c", "a"), "a b c", "too short a key is not searched");
+    }
+
     #[cfg(unix)]
     #[test]
     fn file_must_be_owner_only() {
@@ -338,5 +419,40 @@ mod tests {
         assert!(!err.to_string().contains("oops"));
         let missing = Credentials::from_file(&dir.path().join("nope")).unwrap_err();
         assert!(matches!(missing, CredentialsError::Read { .. }));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn file_in_a_group_or_world_writable_directory_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bybit.env");
+        std::fs::write(&path, "SCALPER_BYBIT_API_KEY=key9\nSCALPER_BYBIT_API_SECRET=sec9\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        for (mode, refused) in [(0o777, true), (0o775, true), (0o757, true), (0o755, false), (0o700, false)] {
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(mode)).unwrap();
+            let r = Credentials::from_file(&path);
+            if refused {
+                let err = r.unwrap_err();
+                assert!(matches!(err, CredentialsError::DirectoryPermissions { mode: m, .. } if m == mode), "{err:?}");
+                let msg = err.to_string();
+                assert!(msg.contains(&format!("{mode:04o}")) && msg.contains("chmod go-w"), "{msg}");
+                assert!(!msg.contains("sec9"), "{msg}");
+            } else {
+                assert_eq!(r.unwrap().api_key(), "key9", "directory {mode:o} is safe");
+            }
+        }
+        // Behind a symlink, the directory really holding the file counts too.
+        let open = tempfile::tempdir().unwrap();
+        let real = open.path().join("real.env");
+        std::fs::write(&real, "SCALPER_BYBIT_API_KEY=k\nSCALPER_BYBIT_API_SECRET=s\n").unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::set_permissions(open.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let link = dir.path().join("link.env");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert!(matches!(Credentials::from_file(&link), Err(CredentialsError::DirectoryPermissions { .. })));
+        // A group-readable file stays refused in a safe directory.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(matches!(Credentials::from_file(&path), Err(CredentialsError::Permissions { mode: 0o640, .. })));
     }
 }

@@ -131,7 +131,8 @@ impl ReduceOnly {
     }
 }
 
-/// The exchange's balance in the core's terms (USD totals of the unified account).
+/// The exchange's balance in the core's terms (USD totals of the unified account; callers
+/// check [`WalletBalance::not_unified_reason`] first).
 pub fn account_balance(w: &WalletBalance) -> AccountBalance {
     AccountBalance {
         equity: w.total_equity,
@@ -195,7 +196,11 @@ impl BybitVenue {
                             None
                         }
                         PrivateUpdate::Position(_) => None,
-                        PrivateUpdate::Wallet(w) => Some(VenueReport::Balance(account_balance(&w))),
+                        PrivateUpdate::Wallet(w) => Some(match w.not_unified_reason() {
+                            // Its empty totals must never reach the core as an equity of 0.
+                            Some(reason) => VenueReport::AccountUnsupported { reason },
+                            None => VenueReport::Balance(account_balance(&w)),
+                        }),
                         PrivateUpdate::Reconciled(r) => Some(VenueReport::Account {
                             snapshot: r.venue_snapshot(),
                             balance: Some(account_balance(&r.wallet)),
@@ -231,6 +236,10 @@ impl BybitVenue {
                         Ok((snapshot, balance)) => {
                             stats.snapshots.fetch_add(1, Ordering::Relaxed);
                             reporter.send(None, VenueReport::Account { snapshot, balance: Some(balance), cause }).await;
+                        }
+                        Err(PrivateError::AccountUnsupported(reason)) => {
+                            stats.snapshot_errors.fetch_add(1, Ordering::Relaxed);
+                            reporter.send(None, VenueReport::AccountUnsupported { reason }).await;
                         }
                         Err(e) => {
                             stats.snapshot_errors.fetch_add(1, Ordering::Relaxed);

@@ -3,7 +3,9 @@
 //! One connection, driven by one task:
 //!
 //! 1. connect; send `{"op":"auth","args":[key, expires, sign]}` and wait for its answer;
-//! 2. subscribe `order`, `execution`, `position`, `wallet` and wait for the acknowledgement;
+//! 2. subscribe `order.linear`, `execution.linear`, `position.linear`, `wallet` and wait for
+//!    the acknowledgement (items outside the USDT-perpetual universe are skipped one by one and
+//!    counted, see [`super::messages::sort_items`]);
 //! 3. **reconcile over REST** — open orders, positions, wallet and the executions since the
 //!    last one seen (minus a look-back) — emitting every execution the stream did not deliver,
 //!    then a [`Reconciliation`] snapshot. Frames that arrive meanwhile are kept and handled
@@ -427,7 +429,11 @@ impl Runner {
             PrivateStats::inc(&self.stats.ws_frames);
             match parse_private_frame(&text) {
                 Ok(PrivateFrame::Op(r)) if r.op == op => {
-                    return if r.is_success() { Ok(()) } else { Err(format!("{op} rejected: {}", r.ret_msg)) };
+                    return if r.is_success() {
+                        Ok(())
+                    } else {
+                        Err(format!("{op} rejected: {}", self.rest.redact(&r.ret_msg)))
+                    };
                 }
                 Ok(PrivateFrame::Op(_)) => {}
                 _ => early.push(text),
@@ -587,28 +593,30 @@ impl Runner {
             Ok(f) => f,
             Err(e) => {
                 PrivateStats::inc(&self.stats.ws_malformed);
-                let sample: String = text.chars().take(200).collect();
-                tracing::warn!(error = %e, frame = %sample, "malformed private WS frame");
+                let sample: String = self.rest.redact(text).chars().take(200).collect();
+                let error = self.rest.redact(&e.to_string());
+                tracing::warn!(%error, frame = %sample, "malformed private WS frame");
                 return true;
             }
         };
+        self.stats.count_skipped("ws", frame.skipped());
         match frame {
             PrivateFrame::Op(r) => {
                 if r.is_pong() {
                     PrivateStats::inc(&self.stats.ws_pongs);
                     sess.ping_outstanding = None;
                 } else if !r.is_success() {
-                    tracing::warn!(op = %r.op, ret_msg = %r.ret_msg, "private WS op rejected");
+                    tracing::warn!(op = %r.op, ret_msg = %self.rest.redact(&r.ret_msg), "private WS op rejected");
                 }
             }
-            PrivateFrame::Orders { ts_ms, orders } => {
+            PrivateFrame::Orders { ts_ms, orders, .. } => {
                 for o in orders {
                     if !self.emit(UpdateSource::Stream, ts_ms, PrivateUpdate::Order(o)).await {
                         return false;
                     }
                 }
             }
-            PrivateFrame::Executions { ts_ms, executions } => {
+            PrivateFrame::Executions { ts_ms, executions, .. } => {
                 for x in executions {
                     if !self.dedupe.insert(&x.exec_id) {
                         PrivateStats::inc(&self.stats.executions_deduped);
@@ -620,15 +628,21 @@ impl Runner {
                     }
                 }
             }
-            PrivateFrame::Positions { ts_ms, positions } => {
+            PrivateFrame::Positions { ts_ms, positions, .. } => {
                 for p in positions {
                     if !self.emit(UpdateSource::Stream, ts_ms, PrivateUpdate::Position(p)).await {
                         return false;
                     }
                 }
             }
-            PrivateFrame::Wallet { ts_ms, wallets } => {
+            PrivateFrame::Wallet { ts_ms, wallets, .. } => {
                 for w in wallets {
+                    if let Some(why) = w.not_unified_reason() {
+                        let n = self.stats.wallet_not_unified.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if n.is_multiple_of(60) {
+                            tracing::error!(seen = n + 1, "{why}");
+                        }
+                    }
                     if !self.emit(UpdateSource::Stream, ts_ms, PrivateUpdate::Wallet(w)).await {
                         return false;
                     }
@@ -659,7 +673,7 @@ mod tests {
     #[test]
     fn defaults_subscribe_the_four_topics() {
         let c = PrivateStreamConfig::new("ws://x/v5/private");
-        assert_eq!(c.topics, vec!["order", "execution", "position", "wallet"]);
+        assert_eq!(c.topics, vec!["order.linear", "execution.linear", "position.linear", "wallet"]);
         assert_eq!(c.ping_interval, Duration::from_secs(20));
     }
 }

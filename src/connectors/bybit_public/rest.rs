@@ -8,6 +8,7 @@ use super::messages::{
     Refusals, ServerTime, TickersResult,
 };
 use super::{backoff_delay, jitter_seed, BybitError, ConnectorStats};
+use crate::connectors::paging::collect_pages;
 use crate::domain::{Symbol, TimeMs};
 use crate::market::data::{BookUpdate, Instrument, InstrumentStatus, Kline, TickerUpdate, TradeBatch};
 use rand::rngs::SmallRng;
@@ -106,7 +107,7 @@ impl PublicRest {
     }
 
     /// All USDT linear perpetuals that are `Trading` or `PreLaunch` (the latter only when
-    /// [`RestConfig::include_prelaunch`]), following `nextPageCursor` until it is empty; sorted
+    /// [`RestConfig::include_prelaunch`]), following `nextPageCursor` (see [`collect_pages`]); sorted
     /// by symbol. Instruments whose rules do not parse are skipped with a warning (and counted
     /// as REST errors) rather than failing the whole universe.
     pub async fn instruments_linear(&self) -> Result<Vec<Instrument>, BybitError> {
@@ -123,46 +124,43 @@ impl PublicRest {
         status: Option<&str>,
         out: &mut BTreeMap<String, Instrument>,
     ) -> Result<(), BybitError> {
-        let mut cursor = String::new();
         let limit = self.cfg.page_limit.clamp(1, 1000).to_string();
-        for _page in 0..self.cfg.max_pages.max(1) {
-            let mut query: Vec<(&str, &str)> = vec![("category", "linear"), ("limit", &limit)];
-            if let Some(s) = status {
-                query.push(("status", s));
-            }
-            if !cursor.is_empty() {
-                query.push(("cursor", &cursor));
-            }
-            let page: InstrumentsPage = self.get("/v5/market/instruments-info", &query).await?;
-            for info in &page.list {
-                if !info.is_usdt_perpetual() {
-                    continue;
+        let infos = collect_pages("instruments-info", self.cfg.max_pages, |cursor| {
+            let limit = &limit;
+            async move {
+                let mut query: Vec<(&str, &str)> = vec![("category", "linear"), ("limit", limit)];
+                if let Some(s) = status {
+                    query.push(("status", s));
                 }
-                if !matches!(info.instrument_status(), InstrumentStatus::Trading | InstrumentStatus::PreLaunch) {
-                    continue;
+                if let Some(c) = cursor.as_deref() {
+                    query.push(("cursor", c));
                 }
-                match info.to_instrument() {
-                    Ok(i) => {
-                        out.entry(info.symbol.clone()).or_insert(i);
-                    }
-                    Err(e) => {
-                        let mut r = Refusals::default();
-                        r.add(RefusalStream::RestInstruments, RefusalReason::InvalidRules, || e.to_string());
-                        self.stats.record_refusals(&r, "/v5/market/instruments-info");
-                        ConnectorStats::inc(&self.stats.rest_errors);
-                        tracing::warn!(symbol = %info.symbol, error = %e, "skipping instrument with invalid rules");
-                    }
+                let page: InstrumentsPage = self.get("/v5/market/instruments-info", &query).await?;
+                Ok((page.list, page.next_page_cursor))
+            }
+        })
+        .await?;
+        for info in &infos {
+            if !info.is_usdt_perpetual() {
+                continue;
+            }
+            if !matches!(info.instrument_status(), InstrumentStatus::Trading | InstrumentStatus::PreLaunch) {
+                continue;
+            }
+            match info.to_instrument() {
+                Ok(i) => {
+                    out.entry(info.symbol.clone()).or_insert(i);
+                }
+                Err(e) => {
+                    let mut r = Refusals::default();
+                    r.add(RefusalStream::RestInstruments, RefusalReason::InvalidRules, || e.to_string());
+                    self.stats.record_refusals(&r, "/v5/market/instruments-info");
+                    ConnectorStats::inc(&self.stats.rest_errors);
+                    tracing::warn!(symbol = %info.symbol, error = %e, "skipping instrument with invalid rules");
                 }
             }
-            if page.next_page_cursor.is_empty() {
-                return Ok(());
-            }
-            if page.next_page_cursor == cursor {
-                return Err(BybitError::Decode(format!("instruments-info cursor {cursor:?} repeats")));
-            }
-            cursor = page.next_page_cursor;
         }
-        Err(BybitError::Decode(format!("instruments-info has more than {} pages", self.cfg.max_pages)))
+        Ok(())
     }
 
     /// Order-book snapshot of `symbol` with `limit` levels per side (linear: 1..=500). The

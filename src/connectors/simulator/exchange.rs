@@ -931,10 +931,11 @@ impl Exchange {
             .filter(|s| after.as_deref().is_none_or(|a| s.spec.name.as_str() > a))
             .collect();
         rows.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
-        let more = rows.len() > limit;
         rows.truncate(limit);
-        let next = match (more, rows.first(), rows.last()) {
-            (true, Some(f), Some(l)) => format!("first%3D{}%26last%3D{}", f.spec.name, l.spec.name),
+        // Like Bybit's, the cursor stays non-empty on the last page; following it gives an
+        // empty list and an empty cursor.
+        let next = match (rows.first(), rows.last()) {
+            (Some(f), Some(l)) => format!("first%3D{}%26last%3D{}", f.spec.name, l.spec.name),
             _ => String::new(),
         };
         let status_str = match want {

@@ -300,6 +300,8 @@ pub(crate) struct PConn {
     pub token: CancellationToken,
     pub authed: bool,
     pub topics: HashSet<&'static str>,
+    /// Topics subscribed in their all-in-one form (`order`, not `order.linear`).
+    pub all_in_one: HashSet<&'static str>,
 }
 
 #[derive(Debug, Default)]
@@ -378,6 +380,9 @@ pub(crate) struct PrivateState {
     pub conns: HashMap<u64, PConn>,
     next_conn: u64,
     suppress: bool,
+    /// The account is a classic (non-unified) one: wallets are answered in the `CONTRACT`
+    /// shape with empty USD totals.
+    classic: bool,
     pub counters: PrivateCounters,
 }
 
@@ -477,6 +482,7 @@ impl PrivateState {
             conns: HashMap::new(),
             next_conn: 0,
             suppress: false,
+            classic: false,
             counters: PrivateCounters::default(),
         }
     }
@@ -637,12 +643,45 @@ impl PrivateState {
 
     // --------------------------------------------------------------------------- pushes
 
+    /// Items a real account's frames carry besides ours, made from the first of `data`: on the
+    /// all-in-one topics a spot item of the same symbol and an option item; on `*.linear` a
+    /// USDC perpetual's (`linear` holds USDC contracts too). Wallets have no category.
+    fn foreign_items(topic: &str, data: &[Value], all_in_one: bool) -> Vec<Value> {
+        let Some(first) = data.first().filter(|_| topic != "wallet") else { return Vec::new() };
+        let variant = |category: &str, symbol: Option<&str>, tag: &str| {
+            let mut v = first.clone();
+            v["category"] = json!(category);
+            if let Some(s) = symbol {
+                v["symbol"] = json!(s);
+            }
+            for id in ["orderId", "execId", "orderLinkId"] {
+                if let Some(x) = v.get(id).and_then(Value::as_str).filter(|x| !x.is_empty()) {
+                    v[id] = json!(format!("{x}-{tag}"));
+                }
+            }
+            v
+        };
+        if all_in_one {
+            vec![variant("spot", None, "spot"), variant("option", Some("ETH-30DEC22-1400-C"), "opt")]
+        } else {
+            vec![variant("linear", Some("BTCPERP"), "usdc")]
+        }
+    }
+
     fn push(&mut self, topic: &'static str, data: Vec<Value>, now_ms: i64) {
         if data.is_empty() || self.conns.is_empty() {
             return;
         }
-        let frame = json!({"id": self.new_id(), "topic": topic, "creationTime": now_ms, "data": data}).to_string();
-        let frame = Utf8Bytes::from(frame);
+        // One frame per subscription form: ours first, then the foreign items (the client must
+        // skip them one by one, never drop the frame).
+        let id = self.new_id();
+        let frame_for = |all_in_one: bool| {
+            let mut items = data.clone();
+            items.extend(Self::foreign_items(topic, &data, all_in_one));
+            let name = if all_in_one || topic == "wallet" { topic.to_string() } else { format!("{topic}.linear") };
+            Utf8Bytes::from(json!({"id": id, "topic": name, "creationTime": now_ms, "data": items}).to_string())
+        };
+        let (mixed, linear) = (frame_for(true), frame_for(false));
         let mut dead = Vec::new();
         for (id, c) in &self.conns {
             if !c.authed || !c.topics.contains(topic) {
@@ -652,6 +691,7 @@ impl PrivateState {
                 self.counters.pushes_suppressed += 1;
                 continue;
             }
+            let frame = if c.all_in_one.contains(topic) { &mixed } else { &linear };
             match c.tx.try_send(frame.clone()) {
                 Ok(()) => self.counters.pushes_sent += 1,
                 Err(_) => dead.push(*id),
@@ -669,7 +709,7 @@ impl PrivateState {
         self.next_conn += 1;
         let id = self.next_conn;
         let conn_id = format!("{}-p{id}", self.new_id());
-        self.conns.insert(id, PConn { tx, token, authed: false, topics: HashSet::new() });
+        self.conns.insert(id, PConn { tx, token, authed: false, topics: HashSet::new(), all_in_one: HashSet::new() });
         self.counters.ws_connections += 1;
         (id, conn_id)
     }
@@ -885,7 +925,39 @@ impl PrivateState {
         v
     }
 
+    /// A classic account's wallet, as Bybit sends it (`accountType` `CONTRACT`, every USD total
+    /// `""`, the coin's own figures filled).
+    fn classic_wallet_json(&self, ex: &Exchange) -> Value {
+        let upnl = self.unrealised(ex);
+        let (pos_im, ord_im) = self.margin_used();
+        json!({
+            "accountType": "CONTRACT",
+            "accountIMRate": "", "accountMMRate": "", "accountLTV": "",
+            "totalEquity": "", "totalWalletBalance": "", "totalMarginBalance": "",
+            "totalAvailableBalance": "", "totalPerpUPL": "", "totalInitialMargin": "",
+            "totalMaintenanceMargin": "",
+            "coin": [{
+                "coin": "USDT",
+                "equity": money(self.wallet + upnl),
+                "usdValue": "",
+                "walletBalance": money(self.wallet),
+                "borrowAmount": "",
+                "availableToBorrow": "",
+                "availableToWithdraw": money(self.wallet + upnl - pos_im - ord_im),
+                "accruedInterest": "",
+                "totalOrderIM": money(ord_im),
+                "totalPositionIM": money(pos_im),
+                "totalPositionMM": "",
+                "unrealisedPnl": money(upnl),
+                "cumRealisedPnl": money(self.cum_realised),
+            }],
+        })
+    }
+
     fn wallet_json(&self, ex: &Exchange) -> Value {
+        if self.classic {
+            return self.classic_wallet_json(ex);
+        }
         let upnl = self.unrealised(ex);
         let (pos_im, ord_im) = self.margin_used();
         let equity = self.wallet + upnl;
@@ -946,17 +1018,24 @@ impl PrivateState {
                 _ => return Err(params(&format!("limit must be in [1, {max}]"))),
             },
         };
+        // Our cursors read `N%3AN` ("N:N", Bybit-like); the position is the number before it.
         let start = match q.get("cursor").map(String::as_str) {
             None | Some("") => 0,
-            Some(c) => c.parse::<usize>().map_err(|_| params("cursor invalid"))?,
+            Some(c) => c
+                .split(['%', ':'])
+                .next()
+                .and_then(|n| n.parse::<usize>().ok())
+                .ok_or_else(|| params("cursor invalid"))?,
         };
         Ok((limit, start))
     }
 
+    /// One page and its `nextPageCursor`. Like Bybit's, the cursor is not empty on the last
+    /// page: it points past the end, where the next request finds an empty list (and an empty
+    /// cursor).
     fn paged(items: Vec<Value>, limit: usize, start: usize) -> (Vec<Value>, String) {
-        let total = items.len();
         let page: Vec<Value> = items.into_iter().skip(start).take(limit).collect();
-        let next = if start + limit < total { (start + limit).to_string() } else { String::new() };
+        let next = if page.is_empty() { String::new() } else { format!("{0}%3A{0}", start + page.len()) };
         (page, next)
     }
 
@@ -1054,12 +1133,15 @@ impl PrivateState {
         let (start_t, end_t) = (num("startTime")?, num("endTime")?);
         let symbol = q.get("symbol").filter(|s| !s.is_empty());
         let link = q.get("orderLinkId").filter(|s| !s.is_empty());
+        // Every simulated contract settles in USDT.
+        let settle_ok = q.get("settleCoin").filter(|s| !s.is_empty()).is_none_or(|c| c == "USDT");
         let list: Vec<Value> = self
             .execs
             .iter()
             .rev()
             .filter(|e| {
-                symbol.is_none_or(|s| &e.symbol == s)
+                settle_ok
+                    && symbol.is_none_or(|s| &e.symbol == s)
                     && link.is_none_or(|l| &e.link == l)
                     && start_t.is_none_or(|t| e.time_ms >= t)
                     && end_t.is_none_or(|t| e.time_ms <= t)
@@ -1935,5 +2017,11 @@ impl SimPrivate {
     /// Private WebSocket connections open and authenticated now.
     pub fn authenticated_connections(&self) -> usize {
         self.state().conns.values().filter(|c| c.authed).count()
+    }
+
+    /// Makes the account a classic (non-unified) one (`on`) or a unified one again: wallets
+    /// (REST and WS) then come in the `CONTRACT` shape with empty USD totals.
+    pub fn set_classic_account(&self, on: bool) {
+        self.state().classic = on;
     }
 }

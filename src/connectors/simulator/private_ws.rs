@@ -1,7 +1,8 @@
 //! The simulator's private WebSocket (`/v5/private`): `auth` with Bybit's signature
 //! (`HMAC-SHA256(secret, "GET/realtime" + expires)`, `expires` in the future), `subscribe` /
 //! `unsubscribe` of `order`, `execution`, `position`, `wallet` (also `*.linear`) once
-//! authenticated, and `ping` answered with the private channel's pong
+//! authenticated (like Bybit's, the all-in-one topics mix spot and option items into the
+//! frames and the `*.linear` ones a USDC contract's: see `PrivateState::push`), and `ping` answered with the private channel's pong
 //! (`{"req_id","op":"pong","args":[now],"conn_id"}`). Topic pushes are queued by the account
 //! state ([`super::private::PrivateState`]).
 
@@ -160,18 +161,29 @@ fn handle(sh: &Shared, id: u64, conn_id: &str, text: &str) {
         }
         "subscribe" | "unsubscribe" if !authed => op_reply(false, "Request not authorized", conn_id, &req_id, &op),
         "subscribe" | "unsubscribe" => {
-            let topics: Result<Vec<&'static str>, String> =
-                args.iter().map(|a| topic_of(a).ok_or_else(|| format!("error:handler not found,topic:{a}"))).collect();
+            let topics: Result<Vec<(&'static str, bool)>, String> = args
+                .iter()
+                .map(|a| {
+                    let t = topic_of(a).ok_or_else(|| format!("error:handler not found,topic:{a}"))?;
+                    Ok((t, !a.contains('.')))
+                })
+                .collect();
             match topics {
                 Err(m) => op_reply(false, &m, conn_id, &req_id, &op),
                 Ok(ts) if ts.is_empty() => op_reply(false, "error:args is empty", conn_id, &req_id, &op),
                 Ok(ts) => {
                     if let Some(c) = p.conns.get_mut(&id) {
-                        for t in ts {
+                        for (t, all_in_one) in ts {
                             if op == "subscribe" {
                                 c.topics.insert(t);
+                                if all_in_one {
+                                    c.all_in_one.insert(t);
+                                } else {
+                                    c.all_in_one.remove(t);
+                                }
                             } else {
                                 c.topics.remove(t);
+                                c.all_in_one.remove(t);
                             }
                         }
                     }

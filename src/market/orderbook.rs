@@ -343,7 +343,7 @@ impl OrderBook {
         if u != last + 1 {
             return Err(BookError::Gap { last, got: u });
         }
-        self.check_size(upd, 2 * usize::from(upd.depth).max(self.max_depth))?;
+        self.check_size(upd, usize::from(upd.depth).max(self.max_depth).saturating_mul(2))?;
         // Every level is validated before the book is touched.
         let mut delta = std::mem::take(&mut self.scratch_delta);
         delta.clear();

@@ -959,17 +959,23 @@ pub struct ServerTime {
 }
 
 impl ServerTime {
-    /// Server time in ms: from `timeNano` when it parses, else from `timeSecond`.
+    /// Server time in ms: from `timeNano` when it parses, else from `timeSecond`; a time at or
+    /// before the epoch is refused.
     pub fn to_ms(&self) -> Result<TimeMs, BybitError> {
-        if let Ok(n) = self.time_nano.trim().parse::<i128>() {
-            return i64::try_from(n / 1_000_000).map_err(|_| BybitError::Decode("timeNano out of range".into()));
+        let ms = if let Ok(n) = self.time_nano.trim().parse::<i128>() {
+            i64::try_from(n / 1_000_000).map_err(|_| BybitError::Decode("timeNano out of range".into()))?
+        } else {
+            self.time_second
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .and_then(|s| s.checked_mul(1_000))
+                .ok_or_else(|| BybitError::Decode(format!("invalid server time {self:?}")))?
+        };
+        if ms <= 0 {
+            return Err(BybitError::Decode(format!("server time {ms} ms is not after the epoch")));
         }
-        self.time_second
-            .trim()
-            .parse::<i64>()
-            .ok()
-            .and_then(|s| s.checked_mul(1_000))
-            .ok_or_else(|| BybitError::Decode(format!("invalid server time {self:?}")))
+        Ok(ms)
     }
 }
 
@@ -1616,6 +1622,10 @@ mod tests {
         let t = ServerTime { time_second: "1700000000".into(), time_nano: String::new() };
         assert_eq!(t.to_ms().unwrap(), 1_700_000_000_000);
         let t = ServerTime { time_second: "x".into(), time_nano: "y".into() };
+        assert!(t.to_ms().is_err());
+        let t = ServerTime { time_second: "1700000000".into(), time_nano: "-1700000000987654321".into() };
+        assert!(t.to_ms().is_err());
+        let t = ServerTime { time_second: "-1".into(), time_nano: String::new() };
         assert!(t.to_ms().is_err());
     }
 

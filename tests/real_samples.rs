@@ -341,3 +341,45 @@ fn the_recorded_ob500_sequence_replays_into_a_valid_book() {
         b.level_count(scalper::domain::Side::Sell)
     );
 }
+
+/// Every sample file is claimed by one of the conformance tests: this file's public prefixes,
+/// `tests/real_samples_private.rs`'s private ones, or the ob500 sequence above. A new kind of
+/// sample in `../shared` fails here until a decoder test reads it.
+#[test]
+fn every_sample_file_is_claimed_by_a_conformance_test() {
+    const CLAIMED: [&str; 17] = [
+        // tests/real_samples.rs
+        "ws_public__",
+        "ws_op__",
+        "rest_instruments__",
+        "rest_orderbook__",
+        "rest_recent_trade__",
+        "rest_tickers__",
+        "rest_time__",
+        "seq_ws_public__orderbook500_",
+        // tests/real_samples_private.rs
+        "ws_private__",
+        "rest_execution_list__",
+        "rest_order_create__",
+        "rest_order_cancel__",
+        "rest_order_realtime__",
+        "rest_position_list__",
+        "rest_set_leverage__",
+        "rest_wallet__",
+        "rest_error__",
+    ];
+    let Some(dir) = samples_dir() else { return };
+    let mut seen = 0;
+    for source in std::fs::read_dir(&dir).expect("samples dir").flatten().filter(|e| e.path().is_dir()) {
+        for f in std::fs::read_dir(source.path()).expect("source dir").flatten() {
+            let name = f.file_name().to_string_lossy().to_string();
+            seen += 1;
+            assert!(
+                CLAIMED.iter().any(|p| name.starts_with(p)),
+                "{}: no conformance test reads this kind of sample",
+                f.path().display()
+            );
+        }
+    }
+    assert!(seen >= 60, "expected the whole sample set, found {seen} files");
+}

@@ -694,7 +694,8 @@ pub struct VenuePosition {
     pub size: Qty,
     /// Average entry price (REST `avgPrice`, WS `entryPrice`).
     pub avg_price: Option<Price>,
-    /// Position leverage.
+    /// Position leverage; `None` when Bybit sends `""` or `"0"` (no leverage is meaningful
+    /// then, and the position itself must not be lost over an informational field).
     pub leverage: Option<Fixed>,
     /// Mark price.
     pub mark_price: Option<Price>,
@@ -760,7 +761,7 @@ impl RawPosition {
             side: if size.is_zero() { None } else { side },
             size,
             avg_price: avg.price(avg_field)?,
-            leverage: Some(self.leverage.nonneg("leverage")?).filter(|_| !self.leverage.s().is_empty()),
+            leverage: Some(self.leverage.nonneg("leverage")?).filter(|l| l.raw() > 0 && !self.leverage.s().is_empty()),
             mark_price: self.mark_price.price("markPrice")?,
             unrealised_pnl: self.unrealised_pnl.dec0("unrealisedPnl")?,
             cur_realised_pnl: self.cur_realised_pnl.dec0("curRealisedPnl")?,
@@ -1412,6 +1413,24 @@ mod tests {
         let p = ws.typed().unwrap();
         assert_eq!(p.avg_price, Some(Price::parse("3000.25").unwrap()));
         assert_eq!(p.to_snapshot().unwrap().side, Side::Sell);
+    }
+
+    #[test]
+    fn a_zero_or_empty_leverage_is_unknown_but_keeps_the_position() {
+        for lev in ["0", "0.0", ""] {
+            let raw: RawPosition = serde_json::from_str(&format!(
+                r#"{{"symbol":"ETHUSDT","side":"Buy","size":"1.5","entryPrice":"3000","leverage":"{lev}"}}"#
+            ))
+            .unwrap();
+            let p = raw.typed().unwrap();
+            assert_eq!((p.leverage, p.size), (None, Qty::parse("1.5").unwrap()), "leverage {lev:?}");
+        }
+        let raw: RawPosition =
+            serde_json::from_str(r#"{"symbol":"ETHUSDT","side":"Buy","size":"1","leverage":"-2"}"#).unwrap();
+        assert!(raw.typed().is_err(), "a negative leverage is impossible");
+        let raw: RawPosition =
+            serde_json::from_str(r#"{"symbol":"ETHUSDT","side":"Buy","size":"1","leverage":"10"}"#).unwrap();
+        assert_eq!(raw.typed().unwrap().leverage.map(|l| l.to_string()), Some("10".to_string()));
     }
 
     #[test]

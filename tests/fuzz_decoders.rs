@@ -19,8 +19,8 @@
 //! (best with `--release`) runs a long campaign, `SCALPER_FUZZ_SEED` changes the seed.
 
 use scalper::connectors::bybit_private::messages::{
-    parse_private_frame, CancelAllResult, OrderAck, Page, PrivateFrame, RawExecution, RawOrder, RawPosition,
-    VenueExecution, VenueOrder, VenuePosition, WalletResult,
+    is_position_tpsl, parse_private_frame, CancelAllResult, OrderAck, Page, PrivateFrame, RawExecution, RawOrder,
+    RawPosition, VenueExecution, VenueOrder, VenuePosition, WalletResult,
 };
 use scalper::connectors::bybit_public::messages::{
     parse_envelope, parse_ws_frame_checked, InstrumentsPage, KlineResult, MarketData, OrderbookResult,
@@ -365,8 +365,9 @@ fn private_order_problems(o: &VenueOrder) -> Vec<String> {
             v.push(format!("order {n} {p}"));
         }
     }
-    if o.qty.raw() <= 0 {
-        v.push(format!("order qty {}", o.qty));
+    // Size 0 is Bybit's own for Full-mode position TP/SL orders, negative never.
+    if o.qty.raw() < 0 || (o.qty.raw() == 0 && !is_position_tpsl(&o.stop_order_type)) {
+        v.push(format!("order qty {} ({:?})", o.qty, o.stop_order_type));
     }
     if o.leaves_qty.raw() < 0 || o.cum_exec_qty.raw() < 0 {
         v.push(format!("order leaves/cum qty {} / {}", o.leaves_qty, o.cum_exec_qty));

@@ -438,6 +438,12 @@ pub struct RawOrder {
     updated_time: Txt,
 }
 
+/// Stop-order types of Bybit's position-level (Full-mode) TP/SL orders, the only orders whose
+/// `qty` is `"0"` (they close whatever the position holds when triggered).
+pub fn is_position_tpsl(stop_order_type: &str) -> bool {
+    matches!(stop_order_type, "TakeProfit" | "StopLoss" | "TrailingStop")
+}
+
 impl RawOrder {
     /// Exact typed order.
     pub fn typed(&self) -> Result<VenueOrder, BybitError> {
@@ -457,8 +463,13 @@ impl RawOrder {
                     p
                 }
             },
-            // "0" is legal: Full-mode TP/SL orders close the whole position.
-            qty: Qty(self.qty.nonneg("qty")?),
+            // "0" is legal only on Full-mode position TP/SL orders (they close the whole
+            // position); any other order of size 0 is impossible.
+            qty: Qty(if is_position_tpsl(self.stop_order_type.s()) {
+                self.qty.nonneg("qty")?
+            } else {
+                self.qty.positive("qty")?
+            }),
             time_in_force: self.time_in_force.0.clone(),
             status: OrderStatus::parse(self.order_status.s()),
             leaves_qty: Qty(self.leaves_qty.nonneg("leavesQty")?),
@@ -1398,6 +1409,16 @@ mod tests {
         assert!(matches!(bad.typed(), Err(BybitError::Decode(_))));
         let bad_qty: RawOrder = serde_json::from_str(r#"{"symbol":"BTCUSDT","side":"Buy","qty":"1.2.3"}"#).unwrap();
         assert!(bad_qty.typed().is_err());
+        let zero: RawOrder = serde_json::from_str(
+            r#"{"symbol":"BTCUSDT","side":"Buy","qty":"0","stopOrderType":"UNKNOWN","orderType":"Limit","price":"1"}"#,
+        )
+        .unwrap();
+        assert!(zero.typed().is_err(), "an ordinary order of size 0 is impossible");
+        let full_tp: RawOrder = serde_json::from_str(
+            r#"{"symbol":"BTCUSDT","side":"Sell","qty":"0","stopOrderType":"TakeProfit","orderType":"Market","triggerPrice":"70000"}"#,
+        )
+        .unwrap();
+        assert_eq!(full_tp.typed().unwrap().qty, Qty::ZERO, "a Full-mode position TP has size 0");
     }
 
     #[test]

@@ -107,6 +107,34 @@ fn bench_book(c: &mut Criterion) {
         });
     }
 
+    // The largest legal delta (2 x depth levels per side: every level deleted and a whole new
+    // side added, shifted by `depth` ticks) and an abusive one of 160,000 levels per side, which
+    // is refused before anything is applied (#13: it used to take seconds, level by level).
+    for depth in [50usize, 500] {
+        let mut rng = SmallRng::seed_from_u64(11);
+        let snap = snapshot(depth, &mut rng);
+        let d = depth as i64;
+        let side = |start: i64, step: i64| -> Vec<Level> {
+            (0..d).map(|i| level(start + step * i, 0)).chain((0..d).map(|i| level(start + step * (i + d), 5))).collect()
+        };
+        let replace = update(BookAction::Delta, 1_001, side(MID_TICKS - 1, -1), side(MID_TICKS + 1, 1));
+        let mut book = OrderBook::new(TICK, depth).expect("valid book");
+        g.throughput(Throughput::Elements(replace.bids.len() as u64 * 2));
+        g.bench_function(BenchmarkId::new("delta_replace_all", depth), |b| {
+            b.iter(|| {
+                book.invalidate();
+                book.apply(&snap).expect("snapshot");
+                black_box(book.apply(black_box(&replace)).expect("legal delta"))
+            })
+        });
+    }
+    let huge: Vec<Level> = (0..160_000).map(|i| level(MID_TICKS - 1 - i, 1)).collect();
+    let abuse = update(BookAction::Delta, 1_001, huge, Vec::new());
+    let mut book = OrderBook::new(TICK, 50).expect("valid book");
+    book.apply(&snapshot(50, &mut SmallRng::seed_from_u64(3))).expect("snapshot");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("delta_160k_levels_refused", |b| b.iter(|| black_box(book.apply(black_box(&abuse)).is_err())));
+
     let (snap, _, _) = delta_stream(50, 1, 1);
     let mut book = OrderBook::new(TICK, 50).expect("valid book");
     book.apply(&snap).expect("snapshot");

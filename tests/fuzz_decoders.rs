@@ -375,13 +375,16 @@ fn private_order_problems(o: &VenueOrder) -> Vec<String> {
     v
 }
 
+/// A fill (trade, bust, ADL) must have a positive price and size; other executions (funding,
+/// settlement: never booked as fills, see `VenueExecution::is_trade`) only non-negative ones.
 fn private_execution_problems(e: &VenueExecution) -> Vec<String> {
     let mut v = Vec::new();
-    if e.exec_price.raw() <= 0 {
-        v.push(format!("execution price {}", e.exec_price));
+    let floor = if e.is_trade() { 1 } else { 0 };
+    if e.exec_price.raw() < floor {
+        v.push(format!("execution price {} ({:?})", e.exec_price, e.exec_type));
     }
-    if e.exec_qty.raw() <= 0 {
-        v.push(format!("execution qty {}", e.exec_qty));
+    if e.exec_qty.raw() < floor {
+        v.push(format!("execution qty {} ({:?})", e.exec_qty, e.exec_type));
     }
     if e.closed_size.raw() < 0 {
         v.push(format!("execution closedSize {}", e.closed_size));

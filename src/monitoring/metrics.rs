@@ -728,6 +728,18 @@ impl Metrics {
         for r in ["missing", "invalid", "throttled"] {
             self.control_auth_failures.with_label_values(&[r]);
         }
+        // Refusal and skip series exist at 0 from the start, so their alerts evaluate (and a
+        // dashboard shows a flat zero) before the first bad value arrives.
+        for stream in crate::connectors::bybit_public::messages::RefusalStream::ALL {
+            for reason in crate::connectors::bybit_public::messages::RefusalReason::ALL {
+                self.public_refused.with_label_values(&[stream.as_str(), reason.as_str()]);
+            }
+        }
+        for topic in crate::connectors::bybit_private::ItemTopic::ALL {
+            for reason in crate::connectors::bybit_private::SkipReason::ALL {
+                self.private_items_skipped.with_label_values(&[topic.as_str(), reason.as_str()]);
+            }
+        }
         for k in ["header", "idle", "request"] {
             self.http_timeouts.with_label_values(&[k]);
         }

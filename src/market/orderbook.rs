@@ -344,6 +344,23 @@ impl OrderBook {
             return Err(BookError::Gap { last, got: u });
         }
         self.check_size(upd, usize::from(upd.depth).max(self.max_depth).saturating_mul(2))?;
+        if upd.bids.len() <= SMALL_DELTA && upd.asks.len() <= SMALL_DELTA {
+            // The common case (a few levels near the touch): validate every level, then set
+            // each, with no buffer in between.
+            for l in upd.bids.iter().chain(upd.asks.iter()) {
+                self.ticks_of(l)?;
+            }
+            let before = self.touch();
+            for l in &upd.bids {
+                let t = self.ticks_of(l)?;
+                self.bids.set(key_of(Side::Buy, t), l.qty);
+            }
+            for l in &upd.asks {
+                let t = self.ticks_of(l)?;
+                self.asks.set(key_of(Side::Sell, t), l.qty);
+            }
+            return self.finish_delta(upd, u, before);
+        }
         // Every level is validated before the book is touched.
         let mut delta = std::mem::take(&mut self.scratch_delta);
         delta.clear();
@@ -374,6 +391,16 @@ impl OrderBook {
             }
         }
         self.scratch_delta = delta;
+        self.finish_delta(upd, u, before)
+    }
+
+    /// The common end of a delta once its levels are in: depth cap, crossing check, sequence.
+    fn finish_delta(
+        &mut self,
+        upd: &BookUpdate,
+        u: u64,
+        before: (Option<Entry>, Option<Entry>),
+    ) -> Result<ApplyOutcome, BookError> {
         self.bids.truncate_worst(self.max_depth);
         self.asks.truncate_worst(self.max_depth);
         self.check_crossed()?;

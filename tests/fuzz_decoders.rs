@@ -18,6 +18,9 @@
 //! CI runs `FRAMES_DEFAULT` mutants (a few seconds in debug); `SCALPER_FUZZ_FRAMES=1000000`
 //! (best with `--release`) runs a long campaign, `SCALPER_FUZZ_SEED` changes the seed.
 
+mod common;
+
+use common::real_samples_dir;
 use scalper::connectors::bybit_private::messages::{
     is_position_tpsl, parse_private_frame, CancelAllResult, OrderAck, Page, PrivateFrame, RawExecution, RawOrder,
     RawPosition, VenueExecution, VenueOrder, VenuePosition, WalletResult,
@@ -31,23 +34,13 @@ use scalper::engine::event::EventKind;
 use scalper::market::data::{BookUpdate, Instrument, TickerUpdate, Trade};
 use scalper::market::orderbook::OrderBook;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 /// Mutants per CI run.
 const FRAMES_DEFAULT: u64 = 2_500;
 /// Local receive time given to the WS parser (frames' own times are around 2022-2025).
 const RECV_MS: TimeMs = 1_760_000_000_000;
-
-fn samples_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bybit-real-samples");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(std::env::var_os("CI").is_none(), "{} is missing: CI must have ../shared beside the clone", dir.display());
-    eprintln!("note: {} not found; decoder fuzzing skipped (it runs in CI)", dir.display());
-    None
-}
 
 /// Every message of every sample file, as parsed JSON, grouped by file.
 fn corpus(dir: &Path) -> Vec<(String, Vec<Value>)> {
@@ -553,7 +546,7 @@ fn run_all(text: &str, name: &str, ctx: &str, book: &mut OrderBook, tally: &mut 
 
 #[test]
 fn mutated_real_messages_never_panic_and_never_yield_non_positive_values() {
-    let Some(dir) = samples_dir() else { return };
+    let Some(dir) = real_samples_dir() else { return };
     let corpus = corpus(&dir);
     assert!(corpus.len() >= 70, "only {} sample files", corpus.len());
     let frames: u64 = std::env::var("SCALPER_FUZZ_FRAMES").ok().and_then(|v| v.parse().ok()).unwrap_or(FRAMES_DEFAULT);

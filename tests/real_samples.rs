@@ -11,6 +11,9 @@
 //!
 //! The recorded `ob500` sequence replays into a valid book with the snapshot's exact levels.
 
+mod common;
+
+use common::real_samples_dir;
 use scalper::connectors::bybit_private::messages::{parse_private_frame, PrivateFrame};
 use scalper::connectors::bybit_public::messages::{
     parse_envelope, parse_ws_frame, parse_ws_frame_checked, InstrumentsPage, MarketData, OrderbookResult,
@@ -22,16 +25,6 @@ use scalper::market::data::{BookAction, Level, TickerUpdate};
 use scalper::market::orderbook::OrderBook;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-
-fn samples_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bybit-real-samples");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(std::env::var_os("CI").is_none(), "{} is missing: CI must have ../shared beside the clone", dir.display());
-    eprintln!("note: {} not found; real-sample test skipped (it runs in CI)", dir.display());
-    None
-}
 
 fn files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -181,7 +174,7 @@ fn check_public_ws(p: &Path) -> usize {
 
 #[test]
 fn every_real_public_ws_sample_decodes_to_its_exact_values() {
-    let Some(dir) = samples_dir() else { return };
+    let Some(dir) = real_samples_dir() else { return };
     let paths = files(&dir, "ws_public__");
     assert!(paths.len() >= 15, "only {} public WS samples", paths.len());
     let (mut market, mut events) = (0, 0);
@@ -196,7 +189,7 @@ fn every_real_public_ws_sample_decodes_to_its_exact_values() {
 
 #[test]
 fn every_real_op_answer_is_read_by_both_sockets() {
-    let Some(dir) = samples_dir() else { return };
+    let Some(dir) = real_samples_dir() else { return };
     let paths = files(&dir, "ws_op__");
     assert!(paths.len() >= 10, "only {} op samples", paths.len());
     for p in &paths {
@@ -228,7 +221,7 @@ fn every_real_op_answer_is_read_by_both_sockets() {
 
 #[test]
 fn every_real_public_rest_sample_decodes_to_its_exact_values() {
-    let Some(dir) = samples_dir() else { return };
+    let Some(dir) = real_samples_dir() else { return };
     let mut seen = std::collections::BTreeMap::<&str, usize>::new();
     for prefix in ["rest_instruments__", "rest_orderbook__", "rest_recent_trade__", "rest_tickers__", "rest_time__"] {
         for p in files(&dir, prefix) {
@@ -318,7 +311,7 @@ fn every_real_public_rest_sample_decodes_to_its_exact_values() {
 
 #[test]
 fn the_recorded_ob500_sequence_replays_into_a_valid_book() {
-    let Some(dir) = samples_dir() else { return };
+    let Some(dir) = real_samples_dir() else { return };
     let path = dir.join("nautilus_trader/seq_ws_public__orderbook500_xrpusdt.jsonl");
     let text = std::fs::read_to_string(&path).expect("the ob500 sequence");
     let mut book: Option<OrderBook> = None;
@@ -368,7 +361,7 @@ fn every_sample_file_is_claimed_by_a_conformance_test() {
         "rest_wallet__",
         "rest_error__",
     ];
-    let Some(dir) = samples_dir() else { return };
+    let Some(dir) = real_samples_dir() else { return };
     let mut seen = 0;
     for source in std::fs::read_dir(&dir).expect("samples dir").flatten().filter(|e| e.path().is_dir()) {
         for f in std::fs::read_dir(source.path()).expect("source dir").flatten() {

@@ -8,6 +8,9 @@
 //! with impossible values (negative sizes and prices, a size without a side): the bad item is a
 //! counted decode error of its own, its neighbours are kept.
 
+mod common;
+
+use common::real_samples_dir;
 use scalper::connectors::bybit_private::messages::{
     parse_private_frame, sort_items, OrderAck, Page, PrivateFrame, RawExecution, RawOrder, RawPosition, SkipReason,
     Sorted, WalletResult,
@@ -19,16 +22,6 @@ use scalper::connectors::bybit_public::BybitError;
 use scalper::domain::{Fixed, Price, Qty, Side};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-
-fn samples_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bybit-real-samples");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(std::env::var_os("CI").is_none(), "{} is missing: CI must have ../shared beside the clone", dir.display());
-    eprintln!("note: {} not found; real-sample test skipped (it runs in CI)", dir.display());
-    None
-}
 
 /// REST endpoints of the private connector, as sample-name prefixes.
 const PRIVATE_REST: [&str; 8] = [
@@ -95,7 +88,7 @@ where
 
 #[test]
 fn every_real_private_ws_sample_decodes_through_the_connector() {
-    let Some(dir) = samples_dir() else { return };
+    let Some(dir) = real_samples_dir() else { return };
     let paths = files(&dir, |n| n.starts_with("ws_private__"));
     assert_eq!(paths.len(), 11, "private WS samples: {:?}", paths.iter().map(|p| rel(p)).collect::<Vec<_>>());
     let stats = PrivateStats::default();
@@ -204,7 +197,7 @@ fn every_real_private_ws_sample_decodes_through_the_connector() {
 
 #[test]
 fn every_real_private_rest_sample_decodes_through_the_connector() {
-    let Some(dir) = samples_dir() else { return };
+    let Some(dir) = real_samples_dir() else { return };
     let paths = files(&dir, |n| PRIVATE_REST.iter().any(|p| n.starts_with(p)));
     assert!(paths.len() >= 30, "only {} private REST samples", paths.len());
     let stats = PrivateStats::default();
@@ -316,7 +309,7 @@ fn invalid_only(skipped: &[scalper::connectors::bybit_private::Skipped], field: 
 
 #[test]
 fn impossible_values_in_real_ws_samples_are_refused_item_by_item() {
-    let Some(dir) = samples_dir() else { return };
+    let Some(dir) = real_samples_dir() else { return };
     // Executions: two fills in one frame; the mutated one is refused, the other kept.
     let execs = sample(&dir, "furnace/ws_private__execution_market.json");
     for (field, bad) in
@@ -372,7 +365,7 @@ fn impossible_values_in_real_ws_samples_are_refused_item_by_item() {
 
 #[test]
 fn impossible_values_in_real_rest_samples_are_counted_decode_errors() {
-    let Some(dir) = samples_dir() else { return };
+    let Some(dir) = real_samples_dir() else { return };
     let stats = PrivateStats::default();
     let orders = sample(&dir, "bybit-docs/rest_order_realtime__linear.json");
     for (field, bad) in [("price", "-1600"), ("qty", "-0.10"), ("cumExecValue", "-1"), ("triggerPrice", "-1")] {

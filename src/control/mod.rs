@@ -29,48 +29,7 @@ pub mod view;
 
 pub use state::{ControlState, ReadState};
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
-
-/// Lets at most one log line through per interval and counts the ones it held back, so a line
-/// any client can trigger at will (a bad token, a refused connection) cannot flood the log.
-#[derive(Debug)]
-pub struct LogGate {
-    base: Instant,
-    interval_us: u64,
-    /// Microseconds since `base` before which nothing passes.
-    next_us: AtomicU64,
-    suppressed: AtomicU64,
-}
-
-impl LogGate {
-    /// At most one line per `interval`.
-    pub fn new(interval: Duration) -> LogGate {
-        LogGate {
-            base: Instant::now(),
-            interval_us: interval.as_micros().min(u64::MAX as u128) as u64,
-            next_us: AtomicU64::new(0),
-            suppressed: AtomicU64::new(0),
-        }
-    }
-
-    /// `Some(n)` when a line may be logged now, `n` being the lines held back since the last
-    /// one that passed; `None` (counted) otherwise.
-    pub fn pass(&self) -> Option<u64> {
-        let now = self.base.elapsed().as_micros().min(u64::MAX as u128) as u64;
-        let next = self.next_us.load(Ordering::Relaxed);
-        if now >= next
-            && self
-                .next_us
-                .compare_exchange(next, now.saturating_add(self.interval_us), Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            return Some(self.suppressed.swap(0, Ordering::Relaxed));
-        }
-        self.suppressed.fetch_add(1, Ordering::Relaxed);
-        None
-    }
-}
+pub use crate::monitoring::logging::LogGate;
 
 use crate::engine::runtime::EngineSnapshot;
 use crate::monitoring::metrics::Metrics;
@@ -115,6 +74,7 @@ pub fn spawn_observer(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn log_gate_passes_one_line_per_interval_and_counts_the_rest() {

@@ -76,21 +76,31 @@ pub async fn probe<T: Send + 'static>(
     orx.await.expect("probe answered")
 }
 
-/// `../shared/realdata` beside the repository, or `None` (with a note) when it is absent outside
+/// `../shared/<name>` beside the repository, or `None` (with a note) when it is absent outside
 /// CI. In CI (`CI` set) a missing folder fails the test: the real-market proofs must run there.
-pub fn realdata_dir() -> Option<std::path::PathBuf> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/realdata");
+pub fn shared_dir(name: &str) -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared").join(name);
     if dir.is_dir() {
         return Some(dir);
     }
     if std::env::var_os("CI").is_some() {
         panic!(
-            "{} is missing: CI must have ../shared/realdata beside the clone (the real-market tests read it there)",
+            "{} is missing: CI must have ../shared/{name} beside the clone (the real-market tests read it there)",
             dir.display()
         );
     }
     eprintln!("note: {} not found; real-data test skipped (it runs in CI)", dir.display());
     None
+}
+
+/// `../shared/realdata`: real order-book and trade recordings (see [`shared_dir`]).
+pub fn realdata_dir() -> Option<std::path::PathBuf> {
+    shared_dir("realdata")
+}
+
+/// `../shared/bybit-real-samples`: real Bybit v5 messages (see [`shared_dir`]).
+pub fn real_samples_dir() -> Option<std::path::PathBuf> {
+    shared_dir("bybit-real-samples")
 }
 
 /// The events `scalper evaluate` would run on for one set of `../shared/realdata`: its

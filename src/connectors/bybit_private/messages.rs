@@ -610,6 +610,12 @@ pub struct RawExecution {
     seq: Txt,
 }
 
+/// `execType`s of a fill of one of our orders (trade, bust, ADL; `""` in older messages), as
+/// opposed to funding, settlement and delivery entries.
+fn is_fill_exec_type(exec_type: &str) -> bool {
+    matches!(exec_type, "Trade" | "BustTrade" | "AdlTrade" | "")
+}
+
 impl RawExecution {
     /// Exact typed execution.
     pub fn typed(&self) -> Result<VenueExecution, BybitError> {
@@ -618,7 +624,7 @@ impl RawExecution {
         }
         // A fill always has a price and a size; other executions (funding, settlement) are
         // only held to "never negative".
-        let is_trade = matches!(self.exec_type.s(), "Trade" | "BustTrade" | "AdlTrade" | "");
+        let is_trade = is_fill_exec_type(self.exec_type.s());
         Ok(VenueExecution {
             symbol: symbol(&self.symbol)?,
             order_id: self.order_id.0.clone(),
@@ -667,7 +673,7 @@ impl RawItem for RawExecution {
 impl VenueExecution {
     /// True for a trade of one of our orders (not funding, settlement, …).
     pub fn is_trade(&self) -> bool {
-        matches!(self.exec_type.as_str(), "Trade" | "BustTrade" | "AdlTrade" | "")
+        is_fill_exec_type(&self.exec_type)
     }
 
     /// The core's [`Fill`]. `reduce_only` comes from the order (executions do not carry it).

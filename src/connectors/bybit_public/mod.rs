@@ -123,8 +123,6 @@ pub struct ConnectorStats {
     /// Values refused by the decoders' sanity checks, indexed
     /// `[RefusalStream as usize][RefusalReason as usize]` (see [`messages::Refusals`]).
     pub refused: [[AtomicU64; REFUSAL_REASONS]; REFUSAL_STREAMS],
-    /// Last refusal warning and the refusals not logged since (throttle).
-    refusal_log: std::sync::Mutex<(Option<std::time::Instant>, u64)>,
 }
 
 /// Number of [`messages::RefusalStream`]s.
@@ -133,6 +131,9 @@ pub const REFUSAL_STREAMS: usize = messages::RefusalStream::ALL.len();
 pub const REFUSAL_REASONS: usize = messages::RefusalReason::ALL.len();
 /// Minimum time between two "refused public data" warnings (all sources together).
 const REFUSAL_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+/// Throttle of the refusal warning (process-wide); what it holds back is counted in refusals.
+static REFUSAL_LOG: std::sync::LazyLock<crate::monitoring::logging::LogGate> =
+    std::sync::LazyLock::new(|| crate::monitoring::logging::LogGate::new(REFUSAL_LOG_INTERVAL));
 
 /// A plain copy of [`ConnectorStats`] at one instant.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -213,18 +214,13 @@ impl ConnectorStats {
         for (stream, reason, n) in r.iter() {
             self.refused[stream as usize][reason as usize].fetch_add(n, Ordering::Relaxed);
         }
-        let Ok(mut log) = self.refusal_log.lock() else { return };
-        let now = std::time::Instant::now();
-        if log.0.is_none_or(|t| now.duration_since(t) >= REFUSAL_LOG_INTERVAL) {
+        if let Some(suppressed) = REFUSAL_LOG.pass_n(r.total()) {
             let kinds: Vec<String> =
                 r.iter().map(|(s, why, n)| format!("{}/{}={n}", s.as_str(), why.as_str())).collect();
             tracing::warn!(
-                source, refused = %kinds.join(","), first = r.first().unwrap_or(""), suppressed = log.1,
+                source, refused = %kinds.join(","), first = r.first().unwrap_or(""), suppressed,
                 "refused public market data that Bybit never sends"
             );
-            *log = (Some(now), 0);
-        } else {
-            log.1 += r.total();
         }
     }
 }

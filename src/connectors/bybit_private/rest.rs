@@ -28,7 +28,9 @@ use super::sign::{
 };
 use super::{PrivateError, PrivateStats};
 use crate::connectors::bybit_public::messages::{envelope_result, ServerTime};
-use crate::connectors::bybit_public::{backoff_delay, jitter_seed, BybitError, SystemTimeSource, TimeSource};
+use crate::connectors::bybit_public::{
+    backoff_delay, error_chain, jitter_seed, BybitError, SystemTimeSource, TimeSource,
+};
 use crate::connectors::paging::collect_pages;
 use crate::domain::{Fixed, Price, Qty, Side, Symbol, TimeMs};
 use crate::execution::order::{Intent, OrderKind, OrderRequest};
@@ -883,11 +885,11 @@ impl PrivateRest {
 
 fn transport(e: &reqwest::Error) -> Failure {
     if e.is_timeout() {
-        Failure { err: BybitError::Timeout(e.to_string()), not_sent: false }
+        Failure { err: BybitError::Timeout(error_chain(e)), not_sent: false }
     } else if e.is_connect() {
-        Failure { err: BybitError::Transport(format!("connect: {e}")), not_sent: true }
+        Failure { err: BybitError::Transport(format!("connect: {}", error_chain(e))), not_sent: true }
     } else {
-        Failure { err: BybitError::Transport(e.to_string()), not_sent: false }
+        Failure { err: BybitError::Transport(error_chain(e)), not_sent: false }
     }
 }
 

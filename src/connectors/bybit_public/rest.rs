@@ -304,8 +304,8 @@ impl PublicRest {
 
 fn transport_err(e: reqwest::Error) -> BybitError {
     if e.is_timeout() {
-        BybitError::Timeout(e.to_string())
+        BybitError::Timeout(super::error_chain(&e))
     } else {
-        BybitError::Transport(e.to_string())
+        BybitError::Transport(super::error_chain(&e))
     }
 }

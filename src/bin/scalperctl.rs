@@ -4,6 +4,7 @@
 //! 2 usage or connection error · 3 authentication (token or PIN).
 
 use clap::{Parser, Subcommand, ValueEnum};
+use scalper::connectors::bybit_public::error_chain;
 use scalper::control::auth::PinHash;
 use scalper::control::bus::EventRecord;
 use scalper::control::view::{SummaryView, SymbolView, TradeView};
@@ -250,21 +251,11 @@ async fn connect(cli: &Cli) -> Result<Client, Fail> {
     if let Some(ca) = &cli.tls_ca {
         let pem = std::fs::read(ca).map_err(|e| Fail::usage(format!("cannot read --tls-ca {}: {e}", ca.display())))?;
         let tls = tonic::transport::ClientTlsConfig::new().ca_certificate(tonic::transport::Certificate::from_pem(pem));
-        ep = ep.tls_config(tls).map_err(|e| Fail::usage(format!("TLS setup failed: {}", chain(&e))))?;
+        ep = ep.tls_config(tls).map_err(|e| Fail::usage(format!("TLS setup failed: {}", error_chain(&e))))?;
     }
-    let ch = ep.connect().await.map_err(|e| Fail::usage(format!("cannot connect to {}: {}", cli.addr, chain(&e))))?;
+    let ch =
+        ep.connect().await.map_err(|e| Fail::usage(format!("cannot connect to {}: {}", cli.addr, error_chain(&e))))?;
     Ok(ControlClient::with_interceptor(ch, TokenInterceptor(token)))
-}
-
-/// An error with its sources, `a: b: c`.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(&format!(": {c}"));
-        cur = c.source();
-    }
-    s
 }
 
 fn print_json<T: Serialize>(v: &T) -> Result<(), Fail> {

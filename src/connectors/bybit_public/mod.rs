@@ -270,6 +270,23 @@ pub(crate) fn jitter_seed(salt: u64) -> u64 {
     nanos ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
+/// `e` followed by each of its sources, joined by `": "`. reqwest's own message stops at "error
+/// sending request"; the cause an operator needs (connection refused, an untrusted certificate,
+/// a TLS alert) is further down the chain.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        src = s.source();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,21 +351,4 @@ mod tests {
         assert_eq!(TimeSource::now_ms(&t), 42);
         assert!(SystemTimeSource.now_ms() > 1_600_000_000_000);
     }
-}
-
-/// `e` followed by each of its sources, joined by `": "`. reqwest's own message stops at "error
-/// sending request"; the cause an operator needs (connection refused, an untrusted certificate,
-/// a TLS alert) is further down the chain.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        src = s.source();
-    }
-    out
 }

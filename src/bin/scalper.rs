@@ -13,6 +13,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
+#[path = "scalper/demo.rs"]
+mod demo;
+#[path = "scalper/progress.rs"]
+mod progress;
 #[path = "scalper/tools.rs"]
 mod tools;
 
@@ -325,6 +329,9 @@ fn run_engine(config: Option<PathBuf>, demo_seed: Option<u64>, duration_s: Optio
         }
         let mut sim = None;
         let mut credentials = None;
+        let mut security = None;
+        let mut grpc_bound = None;
+        let mut demo_token = None;
         if let Some(seed) = demo_seed {
             // The demo always trades in SIM mode against the in-process simulator.
             let s = SimExchange::start(SimConfig::demo(seed))
@@ -341,10 +348,31 @@ fn run_engine(config: Option<PathBuf>, demo_seed: Option<u64>, duration_s: Optio
             credentials =
                 key.and_then(|k| scalper::connectors::bybit_private::Credentials::new(&k.key, &k.secret).ok());
             sim = Some(s);
+            // Controls work out of the box: a generated token (found by scalperctl in the data
+            // directory) and a one-time LIVE PIN, unless the environment configures its own.
+            let steer = demo::prepare(&paths)?;
+            demo_token = steer.token_file.clone();
+            security = Some(steer.security);
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            grpc_bound = Some(tx);
+            let banner = steer.banner;
+            tokio::spawn(async move {
+                if let Ok(addr) = rx.await {
+                    banner.print(addr);
+                }
+            });
         }
-        let res =
-            runtime::run(RunOptions { config_path, credentials, ..RunOptions::new(Arc::new(cfg), paths, shutdown) })
-                .await;
+        let res = runtime::run(RunOptions {
+            config_path,
+            credentials,
+            security,
+            grpc_bound,
+            ..RunOptions::new(Arc::new(cfg), paths, shutdown)
+        })
+        .await;
+        if let Some((path, token)) = demo_token {
+            scalper::control::local_token::remove_token_file(&path, &token);
+        }
         if let Some(s) = sim {
             s.shutdown().await;
         }

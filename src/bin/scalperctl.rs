@@ -23,7 +23,8 @@ use tonic::{Code, Request, Status};
 const AFTER_HELP: &str = "\
 Exit codes: 0 ok, 1 refused by the engine, 2 usage or connection error, 3 authentication (token or PIN).
 
-Mutating commands need the control token: --token or SCALPER_CONTROL_TOKEN.
+Mutating commands need the control token: --token or SCALPER_CONTROL_TOKEN, else the token
+`scalper demo` wrote to <data dir>/system/control.token (--data-dir, SCALPER_DATA_DIR, ./data).
 Entering LIVE needs the PIN and a typed confirmation: `scalperctl mode live --pin`
 (or `--pin-stdin`: PIN on the first stdin line, the word LIVE on the second).";
 
@@ -34,9 +35,14 @@ struct Cli {
     /// Engine gRPC address.
     #[arg(long, global = true, default_value = "http://127.0.0.1:50051", env = "SCALPER_CONTROL_ADDR")]
     addr: String,
-    /// Control token for mutating commands.
+    /// Control token for mutating commands. Default: the token `scalper demo` wrote to
+    /// <data dir>/system/control.token.
     #[arg(long, global = true, env = "SCALPER_CONTROL_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Data directory of a local demo engine, where its generated token is found (default:
+    /// SCALPER_DATA_DIR, then ./data).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
     /// PEM certificate (or CA) that the engine's TLS certificate must chain to; talks TLS. An
     /// `https://` address needs it.
     #[arg(long, global = true, env = "SCALPER_CONTROL_TLS_CA")]
@@ -229,8 +235,39 @@ impl Interceptor for TokenInterceptor {
 
 type Client = ControlClient<tonic::service::interceptor::InterceptedService<Channel, TokenInterceptor>>;
 
+/// True for commands that change the engine (they carry the control token).
+fn mutates(cmd: &Cmd) -> bool {
+    matches!(
+        cmd,
+        Cmd::Mode { .. }
+            | Cmd::Pause
+            | Cmd::Resume
+            | Cmd::Panic
+            | Cmd::Blacklist { .. }
+            | Cmd::News { .. }
+            | Cmd::Reload
+    )
+}
+
+/// The token to send: `--token` / `SCALPER_CONTROL_TOKEN`, else (for a mutating command) the one
+/// a local `scalper demo` wrote under the data directory (`--data-dir`, `SCALPER_DATA_DIR`, then
+/// `./data`, resolved as the engine does). A token file open to group/others is refused.
+fn resolve_token(cli: &Cli) -> Result<Option<String>, Fail> {
+    if let Some(t) = cli.token.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        return Ok(Some(t.to_string()));
+    }
+    if !mutates(&cli.cmd) {
+        return Ok(None);
+    }
+    let root = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let env = std::env::var_os("SCALPER_DATA_DIR").map(PathBuf::from);
+    let paths = scalper::config::paths::Paths::resolve(&root, None, cli.data_dir.as_deref().or(env.as_deref()));
+    scalper::control::local_token::read_local_token(&scalper::control::local_token::token_path(&paths))
+        .map_err(|e| Fail { code: 3, msg: format!("cannot use the local control token: {e}") })
+}
+
 async fn connect(cli: &Cli) -> Result<Client, Fail> {
-    let token = match cli.token.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+    let token = match resolve_token(cli)? {
         Some(t) => Some(
             MetadataValue::try_from(format!("Bearer {t}"))
                 .map_err(|_| Fail::usage("the token contains characters not allowed in a header"))?,

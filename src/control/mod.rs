@@ -24,6 +24,7 @@ pub mod bus;
 pub mod convert;
 pub mod grpc;
 pub mod http;
+pub mod local_token;
 pub mod state;
 pub mod view;
 

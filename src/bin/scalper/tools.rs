@@ -20,6 +20,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::progress::{Meter, Unit};
+
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("error: {msg}");
     ExitCode::FAILURE
@@ -66,11 +68,10 @@ fn print_summary(s: &ReplaySummary) {
     );
 }
 
-/// Prints progress on stderr about once a second.
+/// Feeds the replay's bytes read to a progress meter (total: the recording's size).
 struct Progress<'a, O: ReplayObserver> {
     inner: &'a mut O,
-    last: Instant,
-    started: Instant,
+    meter: &'a Meter,
 }
 
 impl<O: ReplayObserver> ReplayObserver for Progress<'_, O> {
@@ -80,13 +81,8 @@ impl<O: ReplayObserver> ReplayObserver for Progress<'_, O> {
     fn on_run(&mut self, cfg: &Arc<Config>) {
         self.inner.on_run(cfg);
     }
-    fn on_progress(&mut self, events: u64, r: &ReaderStats) {
-        if self.last.elapsed().as_secs_f64() >= 1.0 {
-            self.last = Instant::now();
-            let pct = if r.bytes_total > 0 { r.bytes_read as f64 * 100.0 / r.bytes_total as f64 } else { 100.0 };
-            let rate = events as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
-            eprintln!("progress: {events} events, {pct:.1}% of the recording read, {rate:.0} events/s");
-        }
+    fn on_progress(&mut self, _events: u64, r: &ReaderStats) {
+        self.meter.set(r.bytes_read);
     }
 }
 
@@ -111,12 +107,14 @@ pub fn replay(src: &ReplaySource, speed: Option<f64>, out: &Path, accept_gaps: b
     };
     let mut log = DecisionLog::new(BufWriter::with_capacity(1 << 20, file));
     let mut unit = ();
-    let mut obs = Progress { inner: &mut unit, last: Instant::now(), started: Instant::now() };
+    let meter = Meter::start("replay", Unit::Bytes, Some(reader.stats().bytes_total));
+    let mut obs = Progress { inner: &mut unit, meter: &meter };
     let res = replay::replay_items(&mut reader, &opts, &mut log, &mut obs);
     let summary = match res {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
+    meter.finish();
     if let Err(e) = log.finish() {
         return fail(format!("{}: {e}", out.display()));
     }
@@ -152,11 +150,13 @@ pub fn backtest(src: &ReplaySource, report: &Path, decisions: Option<&Path>) -> 
     };
     let mut log = DecisionLog::new(sink);
     let mut collector = BacktestCollector::new();
-    let mut obs = Progress { inner: &mut collector, last: Instant::now(), started: Instant::now() };
+    let meter = Meter::start("backtest", Unit::Bytes, Some(reader.stats().bytes_total));
+    let mut obs = Progress { inner: &mut collector, meter: &meter };
     let summary = match replay::replay_items(&mut reader, &opts, &mut log, &mut obs) {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
+    meter.finish();
     if let Err(e) = log.finish() {
         return fail(format!("decision log: {e}"));
     }
@@ -179,7 +179,12 @@ pub fn backtest(src: &ReplaySource, report: &Path, decisions: Option<&Path>) -> 
 
 pub fn import(trades: Option<&Path>, orderbook: Option<&Path>, out: &Path) -> ExitCode {
     let refresh = Config::default().universe.refresh_s;
-    match import::import_bybit(trades, orderbook, out, refresh) {
+    let meter = Meter::start("import", Unit::Bytes, Some(dump_bytes(trades, orderbook) * import::PASSES));
+    let res = import::import_bybit_counted(trades, orderbook, out, refresh, Some(&meter.counter()));
+    if res.is_ok() {
+        meter.finish();
+    }
+    match res {
         Ok(s) => {
             println!(
                 "imported {} events ({} trades in {} batches, {} book updates, {} other, {} timers; {} frames skipped) \
@@ -202,6 +207,11 @@ pub fn import(trades: Option<&Path>, orderbook: Option<&Path>, out: &Path) -> Ex
         }
         Err(e) => fail(e),
     }
+}
+
+/// Size of the given dump files, bytes (a missing one counts 0: the import reports it).
+fn dump_bytes(trades: Option<&Path>, orderbook: Option<&Path>) -> u64 {
+    [trades, orderbook].into_iter().flatten().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum()
 }
 
 /// Peak resident set size in bytes (`VmHWM`; Linux only).
@@ -230,13 +240,20 @@ fn bench_replay_in(dir: &Path, symbols: usize, events: u64, events_per_ms: u64, 
     let io = |e: std::io::Error| e.to_string();
     w.write(&Recorder::header(cfg, EPOCH_MS)).map_err(io)?;
     let mut stream = UniverseStream::new(symbols, seed, events_per_ms);
+    let setup = stream.setup();
+    let meter = Meter::start("bench-replay: record", Unit::Items("events"), Some(setup.len() as u64 + events));
     let mut seq = 0;
-    for mut ev in stream.setup().into_iter().chain((&mut stream).take(events as usize)) {
+    for mut ev in setup.into_iter().chain((&mut stream).take(events as usize)) {
         seq += 1;
         ev.seq = seq;
         w.write(&ev).map_err(io)?;
+        if seq.is_multiple_of(4096) {
+            meter.set(seq);
+        }
     }
     w.finish().map_err(io)?;
+    meter.set(seq);
+    meter.finish();
     let bytes: u64 = replay::recording_files(&Paths::with_data_dir(dir))
         .map_err(|e| e.to_string())?
         .iter()
@@ -257,6 +274,7 @@ fn bench_replay_in(dir: &Path, symbols: usize, events: u64, events_per_ms: u64, 
     let mut lat: Vec<u32> = Vec::with_capacity(seq as usize);
     let mut worst: (u64, &'static str) = (0, "");
     let mut by_kind: std::collections::BTreeMap<&'static str, (u64, u64)> = Default::default();
+    let meter = Meter::start("bench-replay: replay", Unit::Items("events"), Some(seq));
     let started = Instant::now();
     for item in reader.by_ref() {
         match item.map_err(|e| e.to_string())? {
@@ -277,10 +295,15 @@ fn bench_replay_in(dir: &Path, symbols: usize, events: u64, events_per_ms: u64, 
                 k.0 += 1;
                 k.1 = k.1.max(dt);
                 log.write(&ev, &out).map_err(|e| e.to_string())?;
+                if ev.seq.is_multiple_of(4096) {
+                    meter.set(ev.seq);
+                }
             }
         }
     }
     let wall = started.elapsed().as_secs_f64();
+    meter.set(seq);
+    meter.finish();
     let core_s: f64 = lat.iter().map(|x| *x as f64).sum::<f64>() / 1e9;
     let n = lat.len();
     lat.sort_unstable();
@@ -357,17 +380,34 @@ fn evaluation_events(
 ) -> Result<(Vec<Event>, Option<Arc<Config>>), String> {
     if orderbook.is_some() || trades.is_some() {
         let mut evs = Vec::new();
-        import::import_events(trades, orderbook, refresh_s, &mut |e| {
-            evs.push(e);
-            Ok(())
-        })
+        let meter = Meter::start("evaluate: read", Unit::Bytes, Some(dump_bytes(trades, orderbook) * import::PASSES));
+        import::import_events_counted(
+            trades,
+            orderbook,
+            refresh_s,
+            &mut |e| {
+                evs.push(e);
+                Ok(())
+            },
+            Some(&meter.counter()),
+        )
         .map_err(|e| e.to_string())?;
+        meter.finish();
         return Ok((evs, None));
     }
     let opts = options(src, Pace::Max)?;
     let paths = Paths::with_data_dir(data_dir(src));
-    let reader = RecordingReader::open(&paths, opts.period).map_err(|e| e.to_string())?;
-    let (items, _) = reader.collect_all().map_err(|e| e.to_string())?;
+    let mut reader = RecordingReader::open(&paths, opts.period).map_err(|e| e.to_string())?;
+    let meter = Meter::start("evaluate: read", Unit::Bytes, Some(reader.stats().bytes_total));
+    let mut items = Vec::new();
+    while let Some(item) = reader.next() {
+        items.push(item.map_err(|e| e.to_string())?);
+        if items.len().is_multiple_of(4096) {
+            meter.set(reader.stats().bytes_read);
+        }
+    }
+    meter.set(reader.stats().bytes_read);
+    meter.finish();
     let recorded = items.iter().find_map(|i| match i {
         ReplayItem::Run(r) => r.config.clone(),
         ReplayItem::Event(_) => None,
@@ -415,10 +455,26 @@ pub fn evaluate(
         return fail("no events to evaluate");
     }
     let skip_ms = (skip_s as i64).saturating_mul(1000);
-    let report = replay::evaluate::evaluate(&events, cfg.clone(), skip_ms);
+    let meter = Meter::start("evaluate", Unit::Items("events"), Some(events.len() as u64));
+    let mut evaluator = replay::evaluate::Evaluator::new(cfg.clone(), skip_ms);
+    for (i, ev) in events.iter().enumerate() {
+        evaluator.feed(ev);
+        if i.is_multiple_of(4096) {
+            meter.set(i as u64);
+        }
+    }
+    meter.set(events.len() as u64);
+    meter.finish();
+    let report = evaluator.report();
     let injected = (inject > 0).then(|| {
         let plan = replay::inject::InjectPlan { trials_per_kind: inject, seeds: seeds.to_vec(), ..Default::default() };
-        replay::inject::evaluate_injections(&events, cfg.clone(), &plan)
+        let planned = (plan.seeds.len() * plan.kinds.len() * plan.trials_per_kind) as u64;
+        let meter = Meter::start("evaluate: injections", Unit::Items("trials"), Some(planned));
+        let r =
+            replay::inject::evaluate_injections_with_progress(&events, cfg.clone(), &plan, &mut |n, _| meter.set(n));
+        meter.set(planned);
+        meter.finish();
+        r
     });
     if json {
         let v = serde_json::json!({"background": report, "injection": injected});

@@ -25,11 +25,36 @@ use crate::market::data::{Instrument, InstrumentStatus, TickerUpdate, Trade, Tra
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Bytes of the dump files read so far, shared with a progress display. Each dump is read twice
+/// ([`PASSES`]); `.zst` files count their compressed bytes (compare with the files' sizes).
+pub type BytesRead = Arc<AtomicU64>;
+
+/// How many times an import reads each dump (a scan for trading rules, then the events).
+pub const PASSES: u64 = 2;
+
+/// A reader that adds the bytes it hands out to a shared counter.
+struct Counting<R> {
+    inner: R,
+    read: Option<BytesRead>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(c) = &self.read {
+            c.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        Ok(n)
+    }
+}
 
 /// Opens a dump for reading; a `.zst` file is decompressed on the fly (zstd).
-fn open_text(path: &Path) -> Result<Box<dyn BufRead>, ImportError> {
-    let f = File::open(path).map_err(io_err(path))?;
+fn open_text(path: &Path, read: Option<&BytesRead>) -> Result<Box<dyn BufRead>, ImportError> {
+    let f = Counting { inner: File::open(path).map_err(io_err(path))?, read: read.cloned() };
     if path.extension().is_some_and(|e| e == "zst") {
         let d = zstd::stream::read::Decoder::new(f).map_err(io_err(path))?;
         Ok(Box::new(BufReader::with_capacity(1 << 20, d)))
@@ -165,8 +190,8 @@ struct TradeCsv {
 }
 
 impl TradeCsv {
-    fn open(path: &Path) -> Result<TradeCsv, ImportError> {
-        let mut rd = open_text(path)?;
+    fn open(path: &Path, read: Option<&BytesRead>) -> Result<TradeCsv, ImportError> {
+        let mut rd = open_text(path, read)?;
         let mut header = String::new();
         rd.read_line(&mut header).map_err(io_err(path))?;
         let names: Vec<&str> = header.trim().trim_start_matches('\u{feff}').split(',').map(str::trim).collect();
@@ -228,8 +253,8 @@ struct BookJsonl {
 }
 
 impl BookJsonl {
-    fn open(path: &Path) -> Result<BookJsonl, ImportError> {
-        Ok(BookJsonl { path: path.to_path_buf(), rd: open_text(path)?, line: 0, buf: String::new(), skipped: 0 })
+    fn open(path: &Path, read: Option<&BytesRead>) -> Result<BookJsonl, ImportError> {
+        Ok(BookJsonl { path: path.to_path_buf(), rd: open_text(path, read)?, line: 0, buf: String::new(), skipped: 0 })
     }
 
     /// The next frame's events (several for a multi-liquidation frame).
@@ -297,10 +322,10 @@ struct Merged {
 }
 
 impl Merged {
-    fn open(trades: Option<&Path>, book: Option<&Path>) -> Result<Merged, ImportError> {
+    fn open(trades: Option<&Path>, book: Option<&Path>, read: Option<&BytesRead>) -> Result<Merged, ImportError> {
         let mut m = Merged {
-            trades: trades.map(TradeCsv::open).transpose()?,
-            book: book.map(BookJsonl::open).transpose()?,
+            trades: trades.map(|p| TradeCsv::open(p, read)).transpose()?,
+            book: book.map(|p| BookJsonl::open(p, read)).transpose()?,
             next_row: None,
             next_book: VecDeque::new(),
         };
@@ -369,6 +394,17 @@ pub fn import_bybit(
     out: &Path,
     universe_refresh_s: u64,
 ) -> Result<ImportSummary, ImportError> {
+    import_bybit_counted(trades, orderbook, out, universe_refresh_s, None)
+}
+
+/// [`import_bybit`] adding the dump bytes it reads to `read` (for a progress display).
+pub fn import_bybit_counted(
+    trades: Option<&Path>,
+    orderbook: Option<&Path>,
+    out: &Path,
+    universe_refresh_s: u64,
+    read: Option<&BytesRead>,
+) -> Result<ImportSummary, ImportError> {
     if trades.is_none() && orderbook.is_none() {
         return Err(ImportError::NoInput);
     }
@@ -376,7 +412,13 @@ pub fn import_bybit(
         return Err(ImportError::OutExists(out.to_path_buf()));
     }
     let mut w = RecordingWriter::new(out);
-    let summary = import_events(trades, orderbook, universe_refresh_s, &mut |ev| w.write(&ev).map_err(io_err(out)))?;
+    let summary = import_events_counted(
+        trades,
+        orderbook,
+        universe_refresh_s,
+        &mut |ev| w.write(&ev).map_err(io_err(out)),
+        read,
+    )?;
     w.finish().map_err(io_err(out))?;
     Ok(summary)
 }
@@ -389,13 +431,24 @@ pub fn import_events(
     universe_refresh_s: u64,
     sink: &mut dyn FnMut(Event) -> Result<(), ImportError>,
 ) -> Result<ImportSummary, ImportError> {
+    import_events_counted(trades, orderbook, universe_refresh_s, sink, None)
+}
+
+/// [`import_events`] adding the dump bytes it reads to `read` (for a progress display).
+pub fn import_events_counted(
+    trades: Option<&Path>,
+    orderbook: Option<&Path>,
+    universe_refresh_s: u64,
+    sink: &mut dyn FnMut(Event) -> Result<(), ImportError>,
+    read: Option<&BytesRead>,
+) -> Result<ImportSummary, ImportError> {
     if trades.is_none() && orderbook.is_none() {
         return Err(ImportError::NoInput);
     }
     // Pass 1: trading rules and turnover per symbol, time span.
     let mut scan: BTreeMap<Symbol, SymbolScan> = BTreeMap::new();
     let (mut first, mut last): (Option<TimeMs>, Option<TimeMs>) = (None, None);
-    let mut m = Merged::open(trades, orderbook)?;
+    let mut m = Merged::open(trades, orderbook, read)?;
     while let Some(ev) = m.next()? {
         first.get_or_insert(ev.now_ms());
         last = Some(ev.now_ms());
@@ -457,7 +510,7 @@ pub fn import_events(
     let mut next_second = (first.div_euclid(1000) + 1) * 1000;
     let mut seconds = 0u64;
     let refresh = universe_refresh_s.max(1);
-    let mut m = Merged::open(trades, orderbook)?;
+    let mut m = Merged::open(trades, orderbook, read)?;
     while let Some(ev) = m.next()? {
         while ev.now_ms() >= next_second {
             put(Event::new(0, EventTime::local(next_second), EventKind::Timer(TimerKind::Second)))?;

@@ -783,6 +783,19 @@ fn run_trial(stream: &[Event], sym: &Symbol, cfg: &Arc<Config>, expect: &Expect)
 /// Runs every trial of `plan` on `events` (a real background) and reports recall and delays.
 /// Symbols need at least `lead_ms + tail_ms` of book data to be used.
 pub fn evaluate_injections(events: &[Event], cfg: Arc<Config>, plan: &InjectPlan) -> InjectionReport {
+    evaluate_injections_with_progress(events, cfg, plan, &mut |_, _| {})
+}
+
+/// [`evaluate_injections`] calling `progress(trials started, trials planned)` before each trial
+/// (a trial skipped for lack of a fitting spot still counts as started).
+pub fn evaluate_injections_with_progress(
+    events: &[Event],
+    cfg: Arc<Config>,
+    plan: &InjectPlan,
+    progress: &mut dyn FnMut(u64, u64),
+) -> InjectionReport {
+    let planned = (plan.seeds.len() * plan.kinds.len() * plan.trials_per_kind) as u64;
+    let mut started = 0u64;
     let mut syms: Vec<Symbol> = Vec::new();
     for ev in events {
         if let EventKind::Universe(list) = &ev.kind {
@@ -806,6 +819,8 @@ pub fn evaluate_injections(events: &[Event], cfg: Arc<Config>, plan: &InjectPlan
     for &seed in &plan.seeds {
         for (ki, &kind) in plan.kinds.iter().enumerate() {
             for n in 0..plan.trials_per_kind {
+                progress(started, planned);
+                started += 1;
                 let mut rng = SmallRng::seed_from_u64(seed.wrapping_mul(1_000_003) ^ ((ki as u64) << 32) ^ n as u64);
                 let (sym, bg) = &bgs[(n + ki + seed as usize) % bgs.len()];
                 let lo = bg.first_ms + plan.lead_ms;

@@ -20,8 +20,21 @@ pub enum Unit {
     Items(&'static str),
 }
 
-/// Seconds between two plain lines when stderr is not a terminal.
+/// Time between two plain lines when stderr is not a terminal (unless
+/// `SCALPER_PROGRESS_INTERVAL_MS` says otherwise).
 pub const PLAIN_EVERY: Duration = Duration::from_secs(5);
+/// Env var: milliseconds between two plain progress lines (a positive integer).
+pub const INTERVAL_ENV: &str = "SCALPER_PROGRESS_INTERVAL_MS";
+
+/// The plain-line period: [`INTERVAL_ENV`] when it is a positive integer, else [`PLAIN_EVERY`].
+fn plain_every() -> Duration {
+    std::env::var(INTERVAL_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&ms| ms > 0)
+        .map(Duration::from_millis)
+        .unwrap_or(PLAIN_EVERY)
+}
 /// How often the bar is refreshed on a terminal.
 const BAR_EVERY: Duration = Duration::from_millis(100);
 
@@ -38,10 +51,10 @@ pub struct Meter {
 
 impl Meter {
     /// Starts a meter for `total` units (`None`: unknown, no percentage or ETA); a bar on a
-    /// terminal, plain lines every [`PLAIN_EVERY`] otherwise.
+    /// terminal, plain lines every [`PLAIN_EVERY`] (or [`INTERVAL_ENV`]) otherwise.
     pub fn start(label: &str, unit: Unit, total: Option<u64>) -> Meter {
         let tty = std::io::stderr().is_terminal();
-        Meter::start_with(label, unit, total, tty, PLAIN_EVERY)
+        Meter::start_with(label, unit, total, tty, plain_every())
     }
 
     fn start_with(label: &str, unit: Unit, total: Option<u64>, tty: bool, every: Duration) -> Meter {
@@ -113,15 +126,18 @@ fn new_bar(label: &str, unit: Unit, total: Option<u64>) -> ProgressBar {
     let counts = match (unit, total) {
         (Unit::Bytes, Some(_)) => "{bytes}/{total_bytes} ({bytes_per_sec}, ETA {eta})".to_string(),
         (Unit::Bytes, None) => "{bytes} ({bytes_per_sec})".to_string(),
-        (Unit::Items(name), Some(_)) => format!("{{human_pos}}/{{human_len}} {name} ({{per_sec}}, ETA {{eta}})"),
-        (Unit::Items(name), None) => format!("{{human_pos}} {name} ({{per_sec}})"),
+        (Unit::Items(name), Some(_)) => format!("{{human_pos}}/{{human_len}} {name} ({{rate}} {name}/s, ETA {{eta}})"),
+        (Unit::Items(name), None) => format!("{{human_pos}} {name} ({{rate}} {name}/s)"),
     };
     let template = match total {
         Some(_) => format!("{{prefix}} [{{elapsed_precise}}] {{wide_bar}} {counts}"),
         None => format!("{{prefix}} {{spinner}} [{{elapsed_precise}}] {counts}"),
     };
     if let Ok(style) = ProgressStyle::with_template(&template) {
-        bar.set_style(style);
+        // A whole number per second (indicatif's `{per_sec}` prints four decimals).
+        bar.set_style(style.with_key("rate", |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{:.0}", s.per_sec());
+        }));
     }
     bar.set_prefix(label.to_string());
     bar

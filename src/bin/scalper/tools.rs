@@ -247,7 +247,7 @@ fn bench_replay_in(dir: &Path, symbols: usize, events: u64, events_per_ms: u64, 
         seq += 1;
         ev.seq = seq;
         w.write(&ev).map_err(io)?;
-        if seq.is_multiple_of(4096) {
+        if seq.is_multiple_of(256) {
             meter.set(seq);
         }
     }
@@ -295,7 +295,7 @@ fn bench_replay_in(dir: &Path, symbols: usize, events: u64, events_per_ms: u64, 
                 k.0 += 1;
                 k.1 = k.1.max(dt);
                 log.write(&ev, &out).map_err(|e| e.to_string())?;
-                if ev.seq.is_multiple_of(4096) {
+                if ev.seq.is_multiple_of(256) {
                     meter.set(ev.seq);
                 }
             }
@@ -459,7 +459,7 @@ pub fn evaluate(
     let mut evaluator = replay::evaluate::Evaluator::new(cfg.clone(), skip_ms);
     for (i, ev) in events.iter().enumerate() {
         evaluator.feed(ev);
-        if i.is_multiple_of(4096) {
+        if i.is_multiple_of(256) {
             meter.set(i as u64);
         }
     }

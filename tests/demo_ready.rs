@@ -177,6 +177,14 @@ fn the_demo_is_steerable_with_no_setup() {
         assert_eq!(code, 3, "{err}");
         assert!(err.contains("chmod 600"), "{err}");
         std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        // A stale token (another demo run's) is refused by the engine, and the hint says where it came from.
+        let token = std::fs::read_to_string(&token_file).expect("token");
+        std::fs::write(&token_file, "0".repeat(64)).expect("stale token");
+        let (code, _, err) = ctl(cwd, &addr, &["resume"], "");
+        assert_eq!(code, 3, "{err}");
+        assert!(err.contains("invalid control token") && err.contains("the token was read from"), "{err}");
+        std::fs::write(&token_file, token).expect("token back");
+        assert_eq!(status(cwd, &addr)["paused"], true, "nothing was resumed");
     }
 
     // A clean stop removes the token.

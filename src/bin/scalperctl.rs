@@ -259,11 +259,41 @@ fn resolve_token(cli: &Cli) -> Result<Option<String>, Fail> {
     if !mutates(&cli.cmd) {
         return Ok(None);
     }
+    scalper::control::local_token::read_local_token(&local_token_path(cli))
+        .map_err(|e| Fail { code: 3, msg: format!("{LOCAL_TOKEN_REFUSED}: {e}") })
+}
+
+/// Start of the message for a token file refused before any call.
+const LOCAL_TOKEN_REFUSED: &str = "cannot use the local control token";
+
+/// Where a local demo's token is looked for (`--data-dir`, `SCALPER_DATA_DIR`, `./data`).
+fn local_token_path(cli: &Cli) -> PathBuf {
     let root = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let env = std::env::var_os("SCALPER_DATA_DIR").map(PathBuf::from);
     let paths = scalper::config::paths::Paths::resolve(&root, None, cli.data_dir.as_deref().or(env.as_deref()));
-    scalper::control::local_token::read_local_token(&scalper::control::local_token::token_path(&paths))
-        .map_err(|e| Fail { code: 3, msg: format!("cannot use the local control token: {e}") })
+    scalper::control::local_token::token_path(&paths)
+}
+
+/// What to tell the operator when the engine refuses the token of a mutating command: where the
+/// token came from (none, or the local file, which may be another demo run's).
+fn token_hint(cli: &Cli) -> Option<String> {
+    if !mutates(&cli.cmd) || cli.token.as_deref().is_some_and(|t| !t.trim().is_empty()) {
+        return None;
+    }
+    let p = local_token_path(cli);
+    Some(if p.exists() {
+        format!(
+            "the token was read from {}; `scalper demo` writes a new one at each start, so it may belong to another \
+             run or data directory (--data-dir), or pass --token",
+            p.display()
+        )
+    } else {
+        format!(
+            "no token given: pass --token or SCALPER_CONTROL_TOKEN (for a local `scalper demo`, run scalperctl where \
+             its data directory is found: {} does not exist; see --data-dir)",
+            p.display()
+        )
+    })
 }
 
 async fn connect(cli: &Cli) -> Result<Client, Fail> {
@@ -741,10 +771,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let hint = token_hint(&cli);
     match rt.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             eprintln!("error: {}", f.msg);
+            // Only for the engine's token refusals (not a wrong PIN, not a refused file).
+            if f.msg.ends_with("[Unauthenticated]") && f.msg.contains("control token") {
+                if let Some(h) = hint {
+                    eprintln!("hint: {h}");
+                }
+            }
             ExitCode::from(f.code)
         }
     }

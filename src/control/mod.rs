@@ -6,7 +6,8 @@
 //!
 //! Secrets (read by [`auth::Security::from_env`]): `SCALPER_CONTROL_TOKEN` (or a file named by
 //! `SCALPER_CONTROL_TOKEN_FILE`) for every mutating gRPC call; `SCALPER_LIVE_PIN_HASH` =
-//! `salt$hex(sha256(salt ‖ pin))` for LIVE (make one with `scalperctl pin-hash`).
+//! `salt$hex(sha256(salt ‖ pin))` for LIVE (make one with `scalperctl pin-hash`). `scalper demo`
+//! generates both when they are not set ([`local_token`]); `scalperctl` finds its token file.
 //!
 //! `scalperctl` (gRPC, default `http://127.0.0.1:50051`, `-o json` for scripts): `status`,
 //! `health`, `hotlist`, `symbol BTCUSDT`, `trades`, `events [--follow]`, `mode sim|dry-run|live

@@ -184,6 +184,9 @@ fn the_demo_is_steerable_with_no_setup() {
         assert_eq!(code, 3, "{err}");
         assert!(err.contains("invalid control token") && err.contains("the token was read from"), "{err}");
         std::fs::write(&token_file, token).expect("token back");
+        // An explicit --token wins over the file.
+        let (code, _, err) = ctl(cwd, &addr, &["--token", "not-the-token", "resume"], "");
+        assert_eq!(code, 3, "{err}");
         assert_eq!(status(cwd, &addr)["paused"], true, "nothing was resumed");
     }
 

@@ -81,6 +81,18 @@ fn replay_and_backtest_keep_stdout_and_report_progress_on_stderr() {
 }
 
 #[test]
+fn evaluate_reports_each_phase_and_keeps_its_json() {
+    let fx = fixture();
+    let (code, stdout, stderr) = scalper(&["evaluate", "--data-dir", fx.to_str().unwrap(), "-o", "json"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("stdout is the JSON document alone");
+    assert!(v["background"].is_object(), "{stdout}");
+    assert!(stderr.contains(&format!("evaluate: read: done, {} in ", kb(recording_bytes(&fx)))), "{stderr}");
+    assert!(stderr.contains("evaluate: done, "), "{stderr}");
+    no_terminal_codes(&stderr);
+}
+
+#[test]
 fn import_counts_both_passes_over_the_dumps() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (t, b) = (dumps("BTCUSDT-trades.csv"), dumps("BTCUSDT-ob500.jsonl"));

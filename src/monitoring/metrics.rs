@@ -983,9 +983,10 @@ impl Metrics {
         *prev = now;
     }
 
-    /// Counts a core record in `scalper_events_total` when it belongs to the event feed. A symbol
-    /// outside the exported universe is counted as global (empty `symbol`), which bounds the
-    /// label's values by the universe whatever an operator command names.
+    /// Counts a core record in `scalper_events_total` when it belongs to the event feed. `engine`
+    /// events and events naming a symbol outside the exported universe are counted as global
+    /// (empty `symbol`), which bounds the label's values by the universe whatever an operator
+    /// command names.
     pub fn observe_record(&self, r: &crate::engine::output::LogRecord) {
         let Some(kind) = crate::monitoring::events::event_kind(r.kind, &r.body) else { return };
         let sym = crate::monitoring::events::event_symbol(r.symbol.as_ref().map(|s| s.as_str()), &r.body);
@@ -994,7 +995,8 @@ impl Metrics {
                 .lock()
                 .is_ok_and(|g| g.range((s.to_string(), String::new())..).next().is_some_and(|(x, _)| x == s))
         };
-        let sym = sym.filter(|s| known(s)).unwrap_or("");
+        let per_symbol = crate::monitoring::events::SYMBOL_KINDS.contains(&kind);
+        let sym = sym.filter(|s| per_symbol && known(s)).unwrap_or("");
         self.events.with_label_values(&[kind, sym]).inc();
     }
 
@@ -1133,12 +1135,17 @@ mod tests {
             serde_json::json!({"event": "NEWS_FLAG_SET", "symbol": "NOPEUSDT"}),
         ));
         m.observe_record(&rec(DataKind::Events, None, serde_json::json!({"event": "PAUSED"})));
+        m.observe_record(&rec(
+            DataKind::Events,
+            None,
+            serde_json::json!({"event": "BLACKLISTED", "symbol": "BTCUSDT"}),
+        ));
         m.observe_record(&rec(DataKind::Events, Some("BTCUSDT"), serde_json::json!({"event": "BASELINE_SEEDED"})));
         m.observe_record(&rec(DataKind::TradesLog, Some("BTCUSDT"), serde_json::json!({"net_pnl": -1.5})));
         assert_eq!(get("pump", "XUSDT"), 2);
         assert_eq!(get("news", "BTCUSDT"), 1);
         assert_eq!(get("news", ""), 1, "a symbol outside the universe counts as global");
-        assert_eq!(get("engine", ""), 1);
+        assert_eq!(get("engine", ""), 2, "engine events are global, even when they name a symbol");
         assert_eq!(get("trade", "BTCUSDT"), 1);
         let text = m.render();
         assert!(!text.contains("NOPEUSDT"), "{text}");

@@ -251,6 +251,26 @@ async fn start_engine(seed: u64, data_dir: &Path) -> TestEngine {
     TestEngine { sim, task, cancel, http_addr, grpc_addr, snap }
 }
 
+/// Runs `scalperctl` against an engine's gRPC address with the test token; it must succeed.
+async fn ctl(grpc_addr: std::net::SocketAddr, args: &[&str]) {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        let o = Command::new(env!("CARGO_BIN_EXE_scalperctl"))
+            .args(["--addr", &format!("http://{grpc_addr}"), "--token", TOKEN])
+            .args(&args)
+            .output()
+            .expect("scalperctl runs");
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0), "scalperctl: {out}\n{err}");
+}
+
 /// Failures of a query filtered to `engine`: a series of another engine (or of none).
 fn foreign_series(what: &str, series: &[Value], engine: &str) -> Vec<String> {
     series
@@ -384,17 +404,7 @@ async fn every_panel_and_alert_expression_has_data_in_a_real_prometheus() {
     .await;
 
     // One operator call over gRPC, so control-plane requests have a series.
-    let grpc_addr = alpha.grpc_addr;
-    let (code, out) = tokio::task::spawn_blocking(move || {
-        let o = Command::new(env!("CARGO_BIN_EXE_scalperctl"))
-            .args(["--addr", &format!("http://{grpc_addr}"), "--token", TOKEN, "status"])
-            .output()
-            .expect("scalperctl runs");
-        (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned())
-    })
-    .await
-    .unwrap();
-    assert_eq!(code, Some(0), "scalperctl status: {out}");
+    ctl(alpha.grpc_addr, &["status"]).await;
 
     // The engine trades: wait until Prometheus has scraped an open position.
     let open = format!(r#"scalper_symbol_position_size{{engine="{ENGINE}"}} != 0"#);
@@ -403,6 +413,8 @@ async fn every_panel_and_alert_expression_has_data_in_a_real_prometheus() {
     })
     .await;
     let traded_after = started.elapsed();
+    // An operator's news flag: an event of the feed the annotations must show as it happened.
+    ctl(alpha.grpc_addr, &["news", "set", SYMBOL, "--impact", "0.2", "--type", "test", "--ttl", "5m"]).await;
     // Two more scrapes so rate()/increase() over the newest series have two samples.
     tokio::time::sleep(Duration::from_millis(2_500)).await;
 
@@ -446,6 +458,14 @@ async fn every_panel_and_alert_expression_has_data_in_a_real_prometheus() {
             match prom.query(&q).await {
                 Ok(r) => failures.extend(foreign_series(&format!("{dash} / annotation {name}: `{q}`"), &r, engine)),
                 Err(e) => failures.push(format!("{dash} / annotation {name}: `{q}` failed: {e}")),
+            }
+        }
+        // The news flag set above is an event: its annotations show it as written.
+        if raw.contains(r#"kind="news""#) {
+            let q = substitute(raw, ENGINE);
+            match prom.query(&q).await {
+                Ok(r) if r.iter().any(|s| s["metric"]["symbol"] == SYMBOL) => {}
+                other => failures.push(format!("{dash} / annotation {name}: `{q}` misses the news flag: {other:?}")),
             }
         }
         let b = with_bool_comparisons(&substitute(raw, ENGINE));

@@ -77,10 +77,15 @@ fn walk<'a>(v: &'a serde_json::Value, key: Option<&str>, f: &mut dyn FnMut(Optio
     }
 }
 
-/// Every PromQL string of a dashboard: target `expr`s and variable `definition`/`query`s.
+/// Every PromQL string of a dashboard: target and annotation `expr`s and variable
+/// `definition`/`query`s (the datasource variable's `query` is a plugin type, not PromQL).
 fn dashboard_queries(d: &serde_json::Value) -> Vec<String> {
+    let mut d = d.clone();
+    if let Some(list) = d["templating"]["list"].as_array_mut() {
+        list.retain(|v| v["type"] != "datasource");
+    }
     let mut out = Vec::new();
-    walk(d, None, &mut |k, v| {
+    walk(&d, None, &mut |k, v| {
         if let (Some("expr" | "definition" | "query"), Some(s)) = (k, v.as_str()) {
             out.push(s.to_string());
         }
@@ -178,14 +183,36 @@ fn dashboards_are_well_formed() {
                 assert!(t["expr"].as_str().is_some_and(|e| !e.trim().is_empty()), "{name}: empty target");
             }
         }
-        // Every Prometheus datasource reference is the provisioned one.
+        // Every Prometheus datasource reference is the `datasource` variable, never a fixed uid,
+        // so the dashboards import into any Grafana.
+        let mut prom_refs = 0;
         walk(&d, None, &mut |k, v| {
             if k == Some("datasource") && v["type"] == "prometheus" {
-                let uid = v["uid"].as_str().unwrap();
-                assert!(ds_yaml.contains(&format!("uid: {uid}\n")), "{name}: datasource {uid} is not provisioned");
+                assert_eq!(v["uid"], "${datasource}", "{name}: fixed datasource {v}");
+                prom_refs += 1;
+            }
+            if let Some(s) = v.as_str() {
+                assert!(!s.contains("scalper-prometheus"), "{name}: fixed datasource uid in {s}");
             }
         });
+        assert!(prom_refs > 0, "{name}: no Prometheus datasource reference");
+        let vars = d["templating"]["list"].as_array().unwrap_or_else(|| panic!("{name}: no variables"));
+        let ds =
+            vars.iter().find(|v| v["name"] == "datasource").unwrap_or_else(|| panic!("{name}: no datasource variable"));
+        assert_eq!((&ds["type"], &ds["query"]), (&"datasource".into(), &"prometheus".into()), "{name}: {ds}");
+        let engine =
+            vars.iter().find(|v| v["name"] == "engine").unwrap_or_else(|| panic!("{name}: no engine variable"));
+        assert_eq!(engine["datasource"]["uid"], "${datasource}", "{name}");
+        let def = engine["definition"].as_str().unwrap_or_default();
+        assert!(
+            def.starts_with("label_values(scalper_") && def.ends_with(", engine)"),
+            "{name}: engine variable {def}"
+        );
+        assert_eq!(engine["query"]["query"].as_str(), Some(def), "{name}");
+        assert_ne!(engine["includeAll"], true, "{name}: one engine at a time, so aggregations never mix engines");
     }
+    // The provisioned datasource still exists for the bundled setup (the variable defaults to it).
+    assert!(ds_yaml.contains("type: prometheus"));
     for u in ["scalper-global", "scalper-hotlist", "scalper-trades", "scalper-events", "scalper-symbol"] {
         assert!(uids.contains(u), "missing dashboard {u}");
     }
@@ -201,6 +228,116 @@ fn dashboards_are_well_formed() {
     }
     let prov = read("grafana/provisioning/dashboards/scalper.yaml");
     assert!(prov.contains("type: file") && prov.contains("path:"));
+}
+
+/// The metric selectors of a PromQL text: `(name, label matchers inside the braces or "")`.
+fn selectors(expr: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = expr;
+    while let Some(p) = rest.find("scalper_") {
+        let b = rest.as_bytes();
+        let ident = p > 0 && (b[p - 1].is_ascii_alphanumeric() || b[p - 1] == b'_');
+        let tail = &rest[p..];
+        let end = tail.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')).unwrap_or(tail.len());
+        let after = &tail[end..];
+        let matchers = match after.strip_prefix('{') {
+            Some(m) => m.split_once('}').map(|(m, _)| m.to_string()).unwrap_or_default(),
+            None => String::new(),
+        };
+        if !ident {
+            out.push((tail[..end].to_string(), matchers));
+        }
+        rest = after;
+    }
+    out
+}
+
+/// Several engines side by side: every selector of every panel, annotation and variable query
+/// (except the engine variable's own) is filtered by `engine=~"$engine"`, and every aggregation
+/// or vector matching keeps the `engine` label, so a filtered dashboard can only show that
+/// engine's series.
+#[test]
+fn every_dashboard_query_is_filtered_by_the_engine_variable() {
+    let mut n = 0;
+    for (name, d) in dashboards() {
+        for q in dashboard_queries(&d) {
+            if q.ends_with(", engine)") {
+                continue;
+            }
+            for (metric, matchers) in selectors(&q) {
+                assert!(matchers.contains(r#"engine=~"$engine""#), "{name}: {metric} not filtered by engine in {q}");
+                n += 1;
+            }
+            for clause in ["by (", "on ("] {
+                for (i, _) in q.match_indices(clause) {
+                    assert!(q[i + clause.len()..].starts_with("engine"), "{name}: `{clause}` without engine in {q}");
+                }
+            }
+            for agg in ["sum(", "max(", "min(", "avg(", "count("] {
+                assert!(!q.contains(agg), "{name}: aggregation over all labels (drops engine) in {q}");
+            }
+        }
+    }
+    assert!(n >= 100, "only {n} selectors checked");
+    assert_eq!(
+        selectors(r#"sum by (engine) (rate(scalper_a_total{engine=~"$engine",x="1"}[1m])) / scalper_b"#),
+        [("scalper_a_total".to_string(), r#"engine=~"$engine",x="1""#.to_string()), ("scalper_b".into(), "".into())]
+    );
+}
+
+/// The event feed in Grafana: the global, symbol and events dashboards annotate pump, news and
+/// spoof events (and more) from `scalper_events_total`; the symbol dashboard's annotations are
+/// the selected symbol's; the events dashboard shows the feed in panels instead of a text
+/// pointing at the CLI.
+#[test]
+fn event_annotations_and_the_feed_panel() {
+    let all = dashboards();
+    let get = |uid: &str| all.iter().find(|(n, _)| n == &format!("{uid}.json")).map(|(_, d)| d).unwrap();
+    for uid in ["scalper-global", "scalper-symbol", "scalper-events"] {
+        let ann: Vec<&str> = get(uid)["annotations"]["list"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| {
+                assert!(a["builtIn"] == 1 || a["datasource"]["uid"] == "${datasource}", "{uid}: {a}");
+                a["expr"].as_str()
+            })
+            .collect();
+        for kind in ["pump", "news", "spoof", "regime", "trade", "engine"] {
+            let sel = format!(r#"kind="{kind}""#);
+            let a = ann.iter().find(|e| e.contains("scalper_events_total") && e.contains(&sel));
+            let a = a.unwrap_or_else(|| panic!("{uid}: no {kind} annotation in {ann:?}"));
+            if uid == "scalper-symbol" && kind != "engine" {
+                assert!(a.contains(r#"symbol="$symbol""#), "{uid}: {a}");
+            }
+        }
+    }
+    let events = get("scalper-events");
+    let panels = events["panels"].as_array().unwrap();
+    assert!(panels.iter().all(|p| p["type"] != "text"), "the events dashboard still has a text panel");
+    let feed: Vec<_> = panels
+        .iter()
+        .filter(|p| dashboard_queries(p).iter().any(|q| q.contains("scalper_events_total") && q.contains("symbol")))
+        .collect();
+    assert!(feed.iter().any(|p| p["type"] == "table"), "no event feed table");
+    let m = Metrics::new();
+    assert!(m.family_names().contains("scalper_events_total"));
+}
+
+/// Alerts of several engines stay apart: aggregations keep `engine` and every summary names it.
+#[test]
+fn alerts_name_their_engine() {
+    let text = read("prometheus/alerts.yml");
+    for (i, _) in text.match_indices("by (") {
+        assert!(text[i + 4..].starts_with("engine"), "aggregation without engine: {}", &text[i..i + 40]);
+    }
+    let summaries: Vec<&str> = text.lines().filter(|l| l.trim().starts_with("summary:")).collect();
+    assert_eq!(summaries.len(), text.matches("- alert:").count(), "every alert has a summary");
+    for s in summaries {
+        assert!(s.contains("{{ $labels.engine }}"), "summary without the engine: {s}");
+    }
+    let am = read("prometheus/alertmanager.yml");
+    assert!(am.contains("group_by: [alertname, engine, instance]"));
 }
 
 /// The code tables of the enum gauges and the value mappings of the dashboards agree: every

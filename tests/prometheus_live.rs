@@ -1,16 +1,24 @@
-//! Issue 7 against a real Prometheus: the demo engine (runtime + in-process simulator on
-//! loopback) is scraped every second by the `prometheus` binary loading `prometheus/alerts.yml`,
-//! and every PromQL expression of every Grafana panel and every alert rule is evaluated through
+//! Issues 7 and 16 against a real Prometheus: two demo engines (runtime + in-process simulator on
+//! loopback each), `alpha` and `beta`, are scraped every second by one `prometheus` binary loading
+//! `prometheus/alerts.yml`, each target with its `engine` label as in `prometheus/prometheus.yml`.
+//! Every PromQL expression of every Grafana panel, annotation and alert rule is evaluated through
 //! `/api/v1/query`. Each must return at least one series.
 //!
 //! Rules used for the evaluation:
 //! - Dashboard targets are evaluated exactly as written, after substituting the template
-//!   variables (`$symbol` → `BTCUSDT`, Grafana's `$__rate_interval` & co. → fixed ranges). The
-//!   engine runs with the score thresholds at 0 so that it arms and opens positions within
-//!   seconds; the test waits for an open position, so filters such as `position_size != 0` or
-//!   `state >= 3` must really match.
-//! - The `symbol` variable's `label_values(metric, label)` is asked from the label-values API and
-//!   must list `BTCUSDT`.
+//!   variables (`$engine` → `alpha`, `$symbol` → `BTCUSDT`, Grafana's `$__rate_interval` & co. →
+//!   fixed ranges). The engines run with the score thresholds at 0 so that they arm and open
+//!   positions within seconds; the test waits for an open position of `alpha`, so filters such as
+//!   `position_size != 0` or `state >= 3` must really match.
+//! - Filtered to one engine, a dashboard shows only that engine: every series of every panel and
+//!   annotation query carries `engine="alpha"` (and with `$engine` → `beta`, only `beta`'s).
+//! - The `engine` variable's `label_values(metric, engine)` must list both engines; the `symbol`
+//!   variable's (with `$engine` substituted) must list `BTCUSDT`.
+//! - Annotation queries (the event feed: `scalper_events_total` by kind) mark only moments where
+//!   an event happened, which a short run may not have for every kind: each is evaluated as
+//!   written (must succeed, and return only the selected engine) and with its comparisons made
+//!   `bool` like the alerts below (must return data). The feed's counters must have counted the
+//!   state changes and trades the engine made.
 //! - An alert expression is true only when something is wrong, so on a healthy engine most return
 //!   nothing, which would prove nothing. Each rule, as Prometheus loaded it (`/api/v1/rules`), is
 //!   evaluated (a) as written, which must succeed, and (b) with every comparison turned into a
@@ -25,7 +33,7 @@
 
 use scalper::config::paths::Paths;
 use scalper::config::Config;
-use scalper::connectors::simulator::{SimConfig, SimExchange};
+use scalper::connectors::simulator::{SimConfig, SimExchange, SimHandle};
 use scalper::control::auth::Security;
 use scalper::engine::runtime::{self, EngineSnapshot, RunOptions};
 use serde_json::Value;
@@ -39,6 +47,9 @@ use tokio_util::sync::CancellationToken;
 const TOKEN: &str = "prom-live-token";
 /// The symbol substituted for `$symbol`.
 const SYMBOL: &str = "BTCUSDT";
+/// The engine the dashboards are filtered to (`$engine`), and the other one.
+const ENGINE: &str = "alpha";
+const OTHER_ENGINE: &str = "beta";
 
 /// Metric families the runtime does not feed yet: their expressions may be empty until the
 /// public connector counts into `Metrics::connector_stats()` (see the report of the `promlive`
@@ -127,10 +138,12 @@ fn with_bool_comparisons(expr: &str) -> String {
     out
 }
 
-/// Grafana's template variables replaced by concrete values.
-fn substitute(expr: &str) -> String {
+/// Grafana's template variables replaced by concrete values, the dashboards filtered to `engine`.
+fn substitute(expr: &str, engine: &str) -> String {
     let mut e = expr.to_string();
     for (var, val) in [
+        ("${engine}", engine),
+        ("$engine", engine),
         ("${symbol}", SYMBOL),
         ("$symbol", SYMBOL),
         ("$__rate_interval", "1m"),
@@ -143,10 +156,19 @@ fn substitute(expr: &str) -> String {
     e
 }
 
-/// `(dashboard, panel title, expr)` of every panel target, nested panels included, and the
-/// `label_values(...)` definitions of the template variables.
-fn dashboard_exprs() -> (Vec<(String, String, String)>, Vec<String>) {
+/// What the dashboards ask Prometheus.
+struct DashboardQueries {
+    /// `(dashboard, panel title, expr)` of every panel target, nested panels included.
+    exprs: Vec<(String, String, String)>,
+    /// `(dashboard, annotation name, expr)` of every Prometheus annotation.
+    annotations: Vec<(String, String, String)>,
+    /// The `label_values(...)` definitions of the query variables.
+    label_values: Vec<String>,
+}
+
+fn dashboard_exprs() -> DashboardQueries {
     let mut exprs = Vec::new();
+    let mut annotations = Vec::new();
     let mut label_values = Vec::new();
     let dir = root().join("grafana/dashboards");
     let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
@@ -165,14 +187,97 @@ fn dashboard_exprs() -> (Vec<(String, String, String)>, Vec<String>) {
             }
         }
         panels(&d, &name, &mut exprs);
+        for a in d["annotations"]["list"].as_array().into_iter().flatten() {
+            if let Some(e) = a["expr"].as_str().or(a["target"]["expr"].as_str()) {
+                annotations.push((name.clone(), a["name"].as_str().unwrap_or("").to_string(), e.to_string()));
+            }
+        }
         for v in d["templating"]["list"].as_array().into_iter().flatten() {
+            if v["type"] == "datasource" {
+                continue;
+            }
             let q = v["definition"].as_str().or(v["query"]["query"].as_str()).or(v["query"].as_str());
             if let Some(q) = q {
                 label_values.push(q.to_string());
             }
         }
     }
-    (exprs, label_values)
+    DashboardQueries { exprs, annotations, label_values }
+}
+
+/// A demo engine against its own simulator, trading quickly (any positive score arms).
+struct TestEngine {
+    sim: SimHandle,
+    task: tokio::task::JoinHandle<()>,
+    cancel: CancellationToken,
+    http_addr: std::net::SocketAddr,
+    grpc_addr: std::net::SocketAddr,
+    snap: watch::Receiver<EngineSnapshot>,
+}
+
+async fn start_engine(seed: u64, data_dir: &Path) -> TestEngine {
+    let sim = SimExchange::start(SimConfig { symbols: 12, ..SimConfig::demo(seed) }).await.expect("simulator starts");
+    let mut cfg = Config { endpoints: sim.endpoints(), ..Config::default() };
+    cfg.server.http_addr = "127.0.0.1:0".into();
+    cfg.server.grpc_addr = "127.0.0.1:0".into();
+    cfg.thresholds.watch = 0.0;
+    cfg.thresholds.arm = 0.0;
+    // The shortest warm-up the configuration allows: no entry before it.
+    cfg.intel.baseline.warmup_s = 10;
+    let (snap_tx, snap) = watch::channel(EngineSnapshot::default());
+    let (http_tx, http_rx) = oneshot::channel();
+    let (grpc_tx, grpc_rx) = oneshot::channel();
+    let cancel = CancellationToken::new();
+    let run_cancel = cancel.clone();
+    let paths = Paths::with_data_dir(data_dir.to_path_buf());
+    let task = tokio::spawn(async move {
+        let _ = runtime::run(RunOptions {
+            http_bound: Some(http_tx),
+            grpc_bound: Some(grpc_tx),
+            security: Some(Security::new(Some(TOKEN), None)),
+            snapshot_tx: Some(snap_tx),
+            // Like `scalper demo`: the private connector trades the simulator's account, so the
+            // LIVE / exchange-account panels and alerts have data.
+            credentials: Some(
+                scalper::connectors::bybit_private::Credentials::new("sim-api-key", "sim-api-secret")
+                    .expect("credentials"),
+            ),
+            ..RunOptions::new(Arc::new(cfg), paths, run_cancel)
+        })
+        .await;
+    });
+    let http_addr = http_rx.await.expect("engine HTTP bound");
+    let grpc_addr = grpc_rx.await.expect("engine gRPC bound");
+    TestEngine { sim, task, cancel, http_addr, grpc_addr, snap }
+}
+
+/// Runs `scalperctl` against an engine's gRPC address with the test token; it must succeed.
+async fn ctl(grpc_addr: std::net::SocketAddr, args: &[&str]) {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        let o = Command::new(env!("CARGO_BIN_EXE_scalperctl"))
+            .args(["--addr", &format!("http://{grpc_addr}"), "--token", TOKEN])
+            .args(&args)
+            .output()
+            .expect("scalperctl runs");
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0), "scalperctl: {out}\n{err}");
+}
+
+/// Failures of a query filtered to `engine`: a series of another engine (or of none).
+fn foreign_series(what: &str, series: &[Value], engine: &str) -> Vec<String> {
+    series
+        .iter()
+        .filter(|s| s["metric"]["engine"] != engine)
+        .map(|s| format!("{what}: series of another engine when filtered to {engine}: {}", s["metric"]))
+        .collect()
 }
 
 /// Engine families an expression uses.
@@ -247,36 +352,13 @@ async fn every_panel_and_alert_expression_has_data_in_a_real_prometheus() {
     run_tool(&promtool, &["check", "config", "prometheus/prometheus.yml"]);
     run_tool(&promtool, &["check", "rules", "prometheus/alerts.yml"]);
 
-    // The demo engine against the simulator, trading quickly (any positive score arms).
-    let sim = SimExchange::start(SimConfig { symbols: 12, ..SimConfig::demo(7) }).await.expect("simulator starts");
-    let mut cfg = Config { endpoints: sim.endpoints(), ..Config::default() };
-    cfg.server.http_addr = "127.0.0.1:0".into();
-    cfg.server.grpc_addr = "127.0.0.1:0".into();
-    cfg.thresholds.watch = 0.0;
-    cfg.thresholds.arm = 0.0;
-    // The shortest warm-up the configuration allows: no entry before it.
-    cfg.intel.baseline.warmup_s = 10;
+    // Two demo engines, as two accounts or machines would run them.
     let dir = tempfile::tempdir().unwrap();
-    let (snap_tx, snap) = watch::channel(EngineSnapshot::default());
-    let (http_tx, http_rx) = oneshot::channel();
-    let (grpc_tx, grpc_rx) = oneshot::channel();
-    let cancel = CancellationToken::new();
-    let engine = tokio::spawn(runtime::run(RunOptions {
-        http_bound: Some(http_tx),
-        grpc_bound: Some(grpc_tx),
-        security: Some(Security::new(Some(TOKEN), None)),
-        snapshot_tx: Some(snap_tx),
-        // Like `scalper demo`: the private connector trades the simulator's account, so the
-        // LIVE / exchange-account panels and alerts have data.
-        credentials: Some(
-            scalper::connectors::bybit_private::Credentials::new("sim-api-key", "sim-api-secret").expect("credentials"),
-        ),
-        ..RunOptions::new(Arc::new(cfg), Paths::with_data_dir(dir.path().join("data")), cancel.clone())
-    }));
-    let http_addr = http_rx.await.expect("engine HTTP bound");
-    let grpc_addr = grpc_rx.await.expect("engine gRPC bound");
+    let alpha = start_engine(7, &dir.path().join("alpha")).await;
+    let beta = start_engine(8, &dir.path().join("beta")).await;
 
-    // Prometheus scraping it every second with the repository's rules.
+    // One Prometheus scraping both every second with the repository's rules, each target named
+    // by its `engine` label like prometheus/prometheus.yml does.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let prom_cfg = dir.path().join("prometheus.yml");
     let rules = root().join("prometheus/alerts.yml");
@@ -285,8 +367,11 @@ async fn every_panel_and_alert_expression_has_data_in_a_real_prometheus() {
         format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {rules}\n\
              scrape_configs:\n  - job_name: scalper\n    scrape_timeout: 900ms\n    static_configs:\n      \
-             - targets: [\"{http_addr}\"]\n        labels:\n          engine: test\n",
-            rules = rules.display()
+             - targets: [\"{a}\"]\n        labels:\n          engine: {ENGINE}\n      \
+             - targets: [\"{b}\"]\n        labels:\n          engine: {OTHER_ENGINE}\n",
+            rules = rules.display(),
+            a = alpha.http_addr,
+            b = beta.http_addr,
         ),
     )
     .unwrap();
@@ -305,13 +390,13 @@ async fn every_panel_and_alert_expression_has_data_in_a_real_prometheus() {
     };
     let prom = Prom { base: format!("http://127.0.0.1:{port}"), http: reqwest::Client::new() };
 
-    eventually("Prometheus scrapes the engine", Duration::from_secs(20), || async {
+    eventually("Prometheus scrapes both engines", Duration::from_secs(20), || async {
         let t = prom.get("/api/v1/targets", &[]).await?;
-        let up = t["activeTargets"].as_array().into_iter().flatten().any(|t| t["health"] == "up");
-        Ok(up)
+        let up = t["activeTargets"].as_array().into_iter().flatten().filter(|t| t["health"] == "up").count();
+        Ok(up == 2)
     })
     .await;
-    let snap2 = snap.clone();
+    let snap2 = alpha.snap.clone();
     eventually("the engine tracks the universe with valid books", Duration::from_secs(20), move || {
         let s = snap2.borrow().clone();
         async move { Ok(s.symbols == 12 && s.valid_books >= 10) }
@@ -319,29 +404,24 @@ async fn every_panel_and_alert_expression_has_data_in_a_real_prometheus() {
     .await;
 
     // One operator call over gRPC, so control-plane requests have a series.
-    let (code, out) = tokio::task::spawn_blocking(move || {
-        let o = Command::new(env!("CARGO_BIN_EXE_scalperctl"))
-            .args(["--addr", &format!("http://{grpc_addr}"), "--token", TOKEN, "status"])
-            .output()
-            .expect("scalperctl runs");
-        (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned())
-    })
-    .await
-    .unwrap();
-    assert_eq!(code, Some(0), "scalperctl status: {out}");
+    ctl(alpha.grpc_addr, &["status"]).await;
 
     // The engine trades: wait until Prometheus has scraped an open position.
+    let open = format!(r#"scalper_symbol_position_size{{engine="{ENGINE}"}} != 0"#);
     eventually("an open position in Prometheus", Duration::from_secs(40), || async {
-        Ok(!prom.query("scalper_symbol_position_size != 0").await?.is_empty())
+        Ok(!prom.query(&open).await?.is_empty())
     })
     .await;
     let traded_after = started.elapsed();
+    // An operator's news flag: an event of the feed the annotations must show as it happened.
+    ctl(alpha.grpc_addr, &["news", "set", SYMBOL, "--impact", "0.2", "--type", "test", "--ttl", "5m"]).await;
     // Two more scrapes so rate()/increase() over the newest series have two samples.
     tokio::time::sleep(Duration::from_millis(2_500)).await;
 
-    // Every dashboard target returns data.
-    let (exprs, label_values) = dashboard_exprs();
+    // Every dashboard target returns data, and only the selected engine's.
+    let DashboardQueries { exprs, annotations, label_values } = dashboard_exprs();
     assert!(exprs.len() >= 80, "only {} dashboard expressions found", exprs.len());
+    assert!(annotations.len() >= 15, "only {} annotation queries found", annotations.len());
     let mut failures = Vec::new();
     let mut awaiting = Vec::new();
     let pending = |e: &str| {
@@ -349,9 +429,10 @@ async fn every_panel_and_alert_expression_has_data_in_a_real_prometheus() {
         !f.is_empty() && f.iter().all(|n| AWAITING_RUNTIME_WIRING.iter().any(|a| n.starts_with(a)))
     };
     for (dash, title, raw) in &exprs {
-        let q = substitute(raw);
+        let q = substitute(raw, ENGINE);
         match prom.query(&q).await {
             Ok(r) if !r.is_empty() => {
+                failures.extend(foreign_series(&format!("{dash} / {title}: `{q}`"), &r, ENGINE));
                 if pending(raw) {
                     failures.push(format!(
                         "{dash} / {title}: `{q}` has data now: empty AWAITING_RUNTIME_WIRING in tests/prometheus_live.rs"
@@ -362,19 +443,63 @@ async fn every_panel_and_alert_expression_has_data_in_a_real_prometheus() {
             Ok(_) => failures.push(format!("{dash} / {title}: `{q}` returned no series")),
             Err(e) => failures.push(format!("{dash} / {title}: `{q}` failed: {e}")),
         }
+        // Filtered to the other engine, nothing of the first leaks in.
+        let q = substitute(raw, OTHER_ENGINE);
+        match prom.query(&q).await {
+            Ok(r) => failures.extend(foreign_series(&format!("{dash} / {title}: `{q}`"), &r, OTHER_ENGINE)),
+            Err(e) => failures.push(format!("{dash} / {title}: `{q}` failed: {e}")),
+        }
     }
+    // Annotation queries: as written they succeed and stay within the engine; with `bool`
+    // comparisons (every series kept) they must have data.
+    for (dash, name, raw) in &annotations {
+        for engine in [ENGINE, OTHER_ENGINE] {
+            let q = substitute(raw, engine);
+            match prom.query(&q).await {
+                Ok(r) => failures.extend(foreign_series(&format!("{dash} / annotation {name}: `{q}`"), &r, engine)),
+                Err(e) => failures.push(format!("{dash} / annotation {name}: `{q}` failed: {e}")),
+            }
+        }
+        // The news flag set above is an event: its annotations show it as written.
+        if raw.contains(r#"kind="news""#) {
+            let q = substitute(raw, ENGINE);
+            match prom.query(&q).await {
+                Ok(r) if r.iter().any(|s| s["metric"]["symbol"] == SYMBOL) => {}
+                other => failures.push(format!("{dash} / annotation {name}: `{q}` misses the news flag: {other:?}")),
+            }
+        }
+        let b = with_bool_comparisons(&substitute(raw, ENGINE));
+        match prom.query(&b).await {
+            Ok(r) if !r.is_empty() => {
+                failures.extend(foreign_series(&format!("{dash} / annotation {name}"), &r, ENGINE))
+            }
+            Ok(_) => failures.push(format!("{dash} / annotation {name}: `{b}` returned no series")),
+            Err(e) => failures.push(format!("{dash} / annotation {name}: `{b}` failed: {e}")),
+        }
+    }
+    // The feed counted what the engine did on its way to a position: state changes and trades.
+    let counted = format!(r#"sum by (kind) (scalper_events_total{{engine="{ENGINE}",kind=~"state|trade"}}) > 0"#);
+    match prom.query(&counted).await {
+        Ok(r) if r.len() == 2 => {}
+        other => failures.push(format!("`{counted}`: expected state and trade events, got {other:?}")),
+    }
+    let mut engines_listed = false;
     for def in &label_values {
         let inner = def.trim().strip_prefix("label_values(").and_then(|s| s.strip_suffix(')')).expect(def);
         let (metric, label) = inner.rsplit_once(',').expect(def);
+        let metric = substitute(metric.trim(), ENGINE);
         let vals = prom
-            .get(&format!("/api/v1/label/{}/values", label.trim()), &[("match[]", metric.trim())])
+            .get(&format!("/api/v1/label/{}/values", label.trim()), &[("match[]", metric.as_str())])
             .await
             .unwrap_or_else(|e| panic!("{def}: {e}"));
         let vals: Vec<&str> = vals.as_array().into_iter().flatten().filter_map(|v| v.as_str()).collect();
-        if !vals.contains(&SYMBOL) {
-            failures.push(format!("variable {def} does not list {SYMBOL}: {vals:?}"));
+        let want: &[&str] = if label.trim() == "engine" { &[ENGINE, OTHER_ENGINE] } else { &[SYMBOL] };
+        engines_listed |= label.trim() == "engine";
+        if !want.iter().all(|w| vals.contains(w)) {
+            failures.push(format!("variable {def} does not list {want:?}: {vals:?}"));
         }
     }
+    assert!(engines_listed, "no engine variable found");
 
     // Every alert rule, as Prometheus loaded it.
     let expected_rules = std::fs::read_to_string(&rules).unwrap().matches("- alert:").count();
@@ -409,6 +534,10 @@ async fn every_panel_and_alert_expression_has_data_in_a_real_prometheus() {
                 if pending(q) {
                     failures.push(format!("alert {name}: has data now: empty AWAITING_RUNTIME_WIRING"));
                 }
+                // Every alert keeps the engine it is about.
+                if let Some(s) = v.iter().find(|s| s["metric"]["engine"].as_str().is_none_or(|e| e.is_empty())) {
+                    failures.push(format!("alert {name}: `{b}` has a series without its engine: {}", s["metric"]));
+                }
             }
             Ok(_) if pending(q) => awaiting.push(format!("alert {name}: {b}")),
             Ok(_) => failures.push(format!("alert {name}: `{b}` returned no series")),
@@ -426,28 +555,31 @@ async fn every_panel_and_alert_expression_has_data_in_a_real_prometheus() {
         .filter(|r| r["state"] != "inactive")
         .map(|r| format!("{} ({})", r["name"].as_str().unwrap_or("?"), r["state"].as_str().unwrap_or("?")))
         .collect();
-    println!("alerts not inactive on the demo engine: {active:?}");
+    println!("alerts not inactive on the demo engines: {active:?}");
     for a in &awaiting {
         println!("NOTICE: no data until the runtime feeds Metrics::connector_stats(): {a}");
     }
     let n_exprs = exprs.len();
+    let n_annotations = annotations.len();
     let n_rules = loaded.len();
-    cancel.cancel();
-    let _ = engine.await;
-    sim.shutdown().await;
+    for e in [alpha, beta] {
+        e.cancel.cancel();
+        let _ = e.task.await;
+        e.sim.shutdown().await;
+    }
     if !failures.is_empty() {
         let log = std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default();
         let tail: String =
             log.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
         panic!(
-            "{} expression(s) without data:\n{}\n--- prometheus log (tail) ---\n{tail}",
+            "{} expression(s) without data or with another engine's:\n{}\n--- prometheus log (tail) ---\n{tail}",
             failures.len(),
             failures.join("\n")
         );
     }
     println!(
-        "checked {n_exprs} dashboard expressions and {n_rules} alert rules ({} awaiting runtime wiring); \
-         first position after {traded_after:?}; total {:?}",
+        "checked {n_exprs} dashboard expressions, {n_annotations} annotation queries and {n_rules} alert rules \
+         against two engines ({} awaiting runtime wiring); first position after {traded_after:?}; total {:?}",
         awaiting.len(),
         started.elapsed()
     );
@@ -475,8 +607,8 @@ fn comparisons_become_bool_outside_matchers_and_strings() {
 #[test]
 fn template_variables_are_substituted() {
     assert_eq!(
-        substitute(r#"rate(scalper_symbol_price{symbol="$symbol"}[$__rate_interval])"#),
-        r#"rate(scalper_symbol_price{symbol="BTCUSDT"}[1m])"#
+        substitute(r#"rate(scalper_symbol_price{engine=~"$engine",symbol="$symbol"}[$__rate_interval])"#, "alpha"),
+        r#"rate(scalper_symbol_price{engine=~"alpha",symbol="BTCUSDT"}[1m])"#
     );
     assert_eq!(families("rate(scalper_a_total[1m]) / scalper_b"), ["scalper_a_total", "scalper_b"]);
 }

@@ -416,6 +416,7 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
             match o {
                 Output::Record(r) => {
                     bus.publish_record(&r);
+                    metrics.observe_record(&r);
                     let _ = store_h.try_append(r.kind, r.symbol.as_ref(), r.ts_ms, &r.body);
                 }
                 Output::Snapshot { kind, name, mut body } => {

@@ -296,6 +296,9 @@ pub struct Metrics {
     pub private_account_not_unified: IntCounter,
     /// Executions recovered by reconciliations (missed by the stream).
     pub private_executions_recovered: IntCounter,
+    /// The event feed for Grafana, by `kind` and `symbol` (see [`crate::monitoring::events`]);
+    /// fed by [`Metrics::observe_record`].
+    pub events: IntCounterVec,
     /// Counters of the public connector (REST client and WS feed), read at every refresh.
     connector: Arc<ConnectorStats>,
     /// Counters of the private connector, read at every refresh.
@@ -359,6 +362,14 @@ impl Metrics {
                 "Baseline seeds per symbol at start and at listings, by source (kline, profile) and result"
             ),
             &["source", "result"]
+        ));
+        let events = reg!(IntCounterVec::new(
+            Opts::new(
+                "events_total",
+                "Engine events of the event feed by kind (pump, spoof, news, regime, state, trade, engine) \
+                 and symbol (empty = global)"
+            ),
+            &["kind", "symbol"]
         ));
         let engine_events = reg!(IntCounterVec::new(
             Opts::new("engine_events_total", "Events processed by the core, by type"),
@@ -690,6 +701,7 @@ impl Metrics {
             private_items_skipped,
             private_account_not_unified,
             private_executions_recovered,
+            events,
             private: Arc::new(crate::connectors::bybit_private::PrivateStats::default()),
             connector: Arc::new(ConnectorStats::default()),
             derived: Mutex::new(()),
@@ -752,6 +764,10 @@ impl Metrics {
         }
         for r in BOOK_ERROR_REASONS {
             self.core_book_errors.with_label_values(&[r]);
+        }
+        // Every kind exists at 0 as a global series; per-symbol ones come with the symbol.
+        for k in crate::monitoring::events::KINDS {
+            self.events.with_label_values(&[k, ""]);
         }
     }
 
@@ -951,8 +967,37 @@ impl Metrics {
         let Ok(mut prev) = self.exported_symbols.lock() else { return };
         for (sym, cat) in prev.difference(&now) {
             self.remove_symbol(sym, cat);
+            if now.range((sym.clone(), String::new())..).next().is_none_or(|(s, _)| s != sym) {
+                for k in crate::monitoring::events::SYMBOL_KINDS {
+                    let _ = self.events.remove_label_values(&[k, sym.as_str()]);
+                }
+            }
+        }
+        // A symbol's event series exist at 0 from its arrival, so annotation queries and the
+        // feed panel see "nothing yet" rather than no series.
+        for (sym, _) in now.difference(&prev) {
+            for k in crate::monitoring::events::SYMBOL_KINDS {
+                self.events.with_label_values(&[k, sym.as_str()]);
+            }
         }
         *prev = now;
+    }
+
+    /// Counts a core record in `scalper_events_total` when it belongs to the event feed. `engine`
+    /// events and events naming a symbol outside the exported universe are counted as global
+    /// (empty `symbol`), which bounds the label's values by the universe whatever an operator
+    /// command names.
+    pub fn observe_record(&self, r: &crate::engine::output::LogRecord) {
+        let Some(kind) = crate::monitoring::events::event_kind(r.kind, &r.body) else { return };
+        let sym = crate::monitoring::events::event_symbol(r.symbol.as_ref().map(|s| s.as_str()), &r.body);
+        let known = |s: &str| {
+            self.exported_symbols
+                .lock()
+                .is_ok_and(|g| g.range((s.to_string(), String::new())..).next().is_some_and(|(x, _)| x == s))
+        };
+        let per_symbol = crate::monitoring::events::SYMBOL_KINDS.contains(&kind);
+        let sym = sym.filter(|s| per_symbol && known(s)).unwrap_or("");
+        self.events.with_label_values(&[kind, sym]).inc();
     }
 
     fn remove_symbol(&self, sym: &str, cat: &str) {
@@ -1012,6 +1057,7 @@ impl Default for Metrics {
 mod tests {
     use super::*;
     use crate::control::view::{GlobalView, PositionView, SymbolView};
+    use crate::domain::Symbol;
     use crate::engine::event::FeedState;
 
     fn sym(name: &str, cat: &str) -> SymbolView {
@@ -1061,6 +1107,54 @@ mod tests {
         assert_eq!(m.core_book_updates.get(), 25, "counters follow the core's totals");
         assert_eq!(m.core_book_errors.with_label_values(&["gap"]).get(), 2);
         assert_eq!(m.degraded.get(), 0);
+    }
+
+    #[test]
+    fn feed_events_are_counted_by_kind_and_symbol_of_the_universe() {
+        use crate::engine::output::LogRecord;
+        let m = Metrics::new();
+        let text = m.render();
+        assert!(text.contains(r#"scalper_events_total{kind="engine",symbol=""} 0"#), "{text}");
+        let view = |syms: Vec<SymbolView>| ControlView { symbols: syms, ..Default::default() };
+        m.observe_view(&view(vec![sym("BTCUSDT", "prime"), sym("XUSDT", "wild")]));
+        let text = m.render();
+        assert!(text.contains(r#"scalper_events_total{kind="pump",symbol="XUSDT"} 0"#), "{text}");
+        let rec =
+            |kind, symbol: Option<&str>, body| LogRecord { kind, symbol: symbol.map(Symbol::new), ts_ms: 1, body };
+        let get = |k: &str, s: &str| m.events.with_label_values(&[k, s]).get();
+        m.observe_record(&rec(DataKind::Events, Some("XUSDT"), serde_json::json!({"kind": "PUMP"})));
+        m.observe_record(&rec(DataKind::Events, Some("XUSDT"), serde_json::json!({"kind": "PUMP"})));
+        m.observe_record(&rec(
+            DataKind::Events,
+            None,
+            serde_json::json!({"event": "NEWS_FLAG_SET", "symbol": "BTCUSDT"}),
+        ));
+        m.observe_record(&rec(
+            DataKind::Events,
+            None,
+            serde_json::json!({"event": "NEWS_FLAG_SET", "symbol": "NOPEUSDT"}),
+        ));
+        m.observe_record(&rec(DataKind::Events, None, serde_json::json!({"event": "PAUSED"})));
+        m.observe_record(&rec(
+            DataKind::Events,
+            None,
+            serde_json::json!({"event": "BLACKLISTED", "symbol": "BTCUSDT"}),
+        ));
+        m.observe_record(&rec(DataKind::Events, Some("BTCUSDT"), serde_json::json!({"event": "BASELINE_SEEDED"})));
+        m.observe_record(&rec(DataKind::TradesLog, Some("BTCUSDT"), serde_json::json!({"net_pnl": -1.5})));
+        assert_eq!(get("pump", "XUSDT"), 2);
+        assert_eq!(get("news", "BTCUSDT"), 1);
+        assert_eq!(get("news", ""), 1, "a symbol outside the universe counts as global");
+        assert_eq!(get("engine", ""), 2, "engine events are global, even when they name a symbol");
+        assert_eq!(get("trade", "BTCUSDT"), 1);
+        let text = m.render();
+        assert!(!text.contains("NOPEUSDT"), "{text}");
+        assert!(!text.contains(r#"kind="engine",symbol="BTCUSDT""#), "engine events are global only");
+        // A departed symbol loses its event series; a category change keeps them.
+        m.observe_view(&view(vec![sym("BTCUSDT", "normal")]));
+        let text = m.render();
+        assert!(!text.contains(r#"symbol="XUSDT""#), "{text}");
+        assert!(text.contains(r#"scalper_events_total{kind="trade",symbol="BTCUSDT"} 1"#), "{text}");
     }
 
     #[test]

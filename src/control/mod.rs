@@ -22,9 +22,12 @@
 pub mod auth;
 pub mod bus;
 pub mod convert;
+pub mod eventline;
+pub mod format;
 pub mod grpc;
 pub mod http;
 pub mod state;
+pub mod top;
 pub mod view;
 
 pub use state::{ControlState, ReadState};

@@ -156,6 +156,22 @@ async fn top_and_events_print_for_people() {
         }
     }
 
+    // status and symbol: money with 2 decimals and its unit, the price at the symbol's tick.
+    let (code, out, _) = ctl_async(&addr, &["status"]).await;
+    assert_eq!(code, 0);
+    let equity = out.lines().find(|l| l.starts_with("equity")).expect("equity line");
+    let parts: Vec<&str> = equity.split_whitespace().collect();
+    assert_eq!((decimals(parts[1]), parts[2]), (2, "USDT"), "{out}");
+    let sym = ticks.keys().next().unwrap().clone();
+    let (code, out, _) = ctl_async(&addr, &["symbol", &sym]).await;
+    assert_eq!(code, 0);
+    let price = out.lines().find(|l| l.starts_with("price")).expect("price line");
+    let price = price.split_whitespace().nth(1).unwrap();
+    assert_eq!(Some(decimals(price)), format::step_decimals(ticks[&sym]), "{out}");
+    let score = out.lines().find(|l| l.starts_with("score long / short")).expect("score line");
+    let s: Vec<&str> = score.split_whitespace().collect();
+    assert_eq!((decimals(s[4]), decimals(s[6])), (1, 1), "{score}");
+
     // Events: one line each, time first, never a JSON object; -o json keeps the raw records.
     let (code, out, err) = ctl_async(&addr, &["events", "--limit", "40"]).await;
     assert_eq!(code, 0, "{err}");

@@ -472,9 +472,14 @@ async fn run_top(c: &mut Client, out: Output, interval: Duration, limit: u32, on
     use std::io::IsTerminal;
     if out == Output::Json {
         let d = fetch_top(c, limit).await?;
+        let components: serde_json::Map<String, serde_json::Value> = d
+            .components
+            .iter()
+            .map(|c| (c.name.clone(), serde_json::json!({"status": c.status, "detail": c.detail})))
+            .collect();
         return print_json(&serde_json::json!({
             "summary": d.summary,
-            "health": {"overall": d.health, "components": d.components.iter().map(|c| serde_json::json!({"name": c.name, "status": c.status, "detail": c.detail})).collect::<Vec<_>>()},
+            "health": {"overall": d.health, "components": components},
             "hotlist": d.hotlist,
             "trades": d.trades,
         }));

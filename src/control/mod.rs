@@ -9,7 +9,7 @@
 //! `salt$hex(sha256(salt ‖ pin))` for LIVE (make one with `scalperctl pin-hash`).
 //!
 //! `scalperctl` (gRPC, default `http://127.0.0.1:50051`, `-o json` for scripts): `status`,
-//! `health`, `hotlist`, `symbol BTCUSDT`, `trades`, `events [--follow]`, `mode sim|dry-run|live
+//! `health`, `hotlist`, `symbol BTCUSDT`, `trades`, `events [--follow]`, `top`, `mode sim|dry-run|live
 //! [--pin|--pin-stdin]`, `pause`, `resume`, `panic`, `blacklist add|rm SYM`, `news set SYM
 //! --impact 0.7 --type HACK --ttl 15m`, `news clear SYM`, `reload`, `pin-hash`; `--tls-ca FILE`
 //! (or an `https://` address with it) for an engine serving gRPC over TLS. Exit codes: 0 ok,

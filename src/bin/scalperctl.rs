@@ -489,6 +489,9 @@ async fn run_top(c: &mut Client, out: Output, interval: Duration, limit: u32, on
         print!("{}", top::frame(&d, now_ms()));
         return Ok(());
     }
+    // Ctrl-C is caught from here on (also while a refresh is in flight), so the terminal is
+    // always restored.
+    let mut interrupt = term::Interrupt::new().map_err(|e| Fail::usage(format!("cannot watch Ctrl-C: {e}")))?;
     let (key_tx, mut key_rx) = tokio::sync::mpsc::channel::<()>(1);
     let _cbreak = if std::io::stdin().is_terminal() { term::Cbreak::enter() } else { None };
     // Keys are read on a plain thread (stdin reads block); it ends with the process.
@@ -517,12 +520,14 @@ async fn run_top(c: &mut Client, out: Output, interval: Duration, limit: u32, on
             Err(f) => format!("scalper top  {} UTC\n\nerror: {} (retrying)\n", format::datetime(now_ms()), f.msg),
         };
         let (cols, rows) = term::size().unwrap_or((120, 50));
-        let frame = clip(&format!("{body}\n{footer}\n"), cols.max(20), rows.max(5));
+        // The footer stays on screen: the body gets the rows above it and a blank line.
+        let (cols, rows) = (cols.max(20), rows.max(5));
+        let frame = clip(&format!("{}\n\n{footer}\n", clip(&body, cols, rows - 3).trim_end_matches('\n')), cols, rows);
         let _ = write!(stdout, "\x1b[H\x1b[2J{}", frame.trim_end_matches('\n'));
         let _ = stdout.flush();
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
-            _ = tokio::signal::ctrl_c() => break,
+            _ = interrupt.recv() => break,
             _ = key_rx.recv() => break,
         }
     }
@@ -557,6 +562,29 @@ mod term {
     impl Drop for Cbreak {
         fn drop(&mut self) {
             let _ = stty(&[self.0.as_str()]);
+        }
+    }
+
+    /// Ctrl-C (SIGINT), watched from creation on: one pressed before the first `recv` counts.
+    pub struct Interrupt(#[cfg(unix)] tokio::signal::unix::Signal);
+
+    impl Interrupt {
+        #[cfg(unix)]
+        pub fn new() -> std::io::Result<Interrupt> {
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).map(Interrupt)
+        }
+
+        #[cfg(not(unix))]
+        pub fn new() -> std::io::Result<Interrupt> {
+            Ok(Interrupt())
+        }
+
+        /// Waits for the next Ctrl-C.
+        pub async fn recv(&mut self) {
+            #[cfg(unix)]
+            let _ = self.0.recv().await;
+            #[cfg(not(unix))]
+            let _ = tokio::signal::ctrl_c().await;
         }
     }
 

@@ -7,6 +7,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use scalper::connectors::bybit_public::error_chain;
 use scalper::control::auth::PinHash;
 use scalper::control::bus::EventRecord;
+use scalper::control::eventline;
+use scalper::control::format::{self, table};
+use scalper::control::top::{self, ComponentLine, TopData};
 use scalper::control::view::{SummaryView, SymbolView, TradeView};
 use scalper::proto;
 use scalper::proto::control_client::ControlClient;
@@ -47,7 +50,8 @@ struct Cli {
     /// `https://` address needs it.
     #[arg(long, global = true, env = "SCALPER_CONTROL_TLS_CA")]
     tls_ca: Option<PathBuf>,
-    /// Output format.
+    /// Output format: tables and lines for people (prices at the tick size, money with 2
+    /// decimals…), or the raw JSON.
     #[arg(short = 'o', long, global = true, value_enum, default_value = "table")]
     output: Output,
     #[command(subcommand)]
@@ -92,6 +96,22 @@ enum Cmd {
         /// Only this symbol.
         #[arg(long)]
         symbol: Option<String>,
+        /// Two-character ASCII tags instead of the emoji icons.
+        #[arg(long)]
+        ascii: bool,
+    },
+    /// Live view like `top`: global state, hot list and open positions, refreshed until `q` or
+    /// Ctrl-C. One frame only with --once or when stdout is not a terminal.
+    Top {
+        /// Refresh interval: seconds, or with a unit (500ms, 2s).
+        #[arg(long, default_value = "1s", value_parser = parse_interval)]
+        interval: Duration,
+        /// Hot-list entries shown.
+        #[arg(long, default_value_t = 10)]
+        limit: u32,
+        /// Print one frame and exit.
+        #[arg(long)]
+        once: bool,
     },
     /// Change the execution mode.
     Mode {
@@ -195,6 +215,25 @@ fn parse_ttl(s: &str) -> Result<u64, String> {
         .and_then(|n| n.checked_mul(mult))
         .filter(|&n| n > 0)
         .ok_or_else(|| format!("invalid ttl {s:?}: use seconds or 90s, 15m, 2h, 1d"))
+}
+
+/// A refresh interval: `1`, `0.5`, `2s` or `500ms`, from 100 ms to 1 hour.
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let (num, scale) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else {
+        (t, 1.0)
+    };
+    num.trim()
+        .parse::<f64>()
+        .ok()
+        .map(|v| v * scale)
+        .filter(|v| v.is_finite() && (0.1..=3600.0).contains(v))
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("invalid interval {s:?}: use seconds (1, 0.5) or 2s, 500ms; from 100 ms to 1 h"))
 }
 
 /// A failure with its exit code.
@@ -331,24 +370,9 @@ fn print_json<T: Serialize>(v: &T) -> Result<(), Fail> {
     Ok(())
 }
 
-fn fmt_time(ms: i64) -> String {
-    if ms <= 0 {
-        return "-".into();
-    }
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|d| d.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
-        .unwrap_or_else(|| ms.to_string())
-}
-
-fn num(v: f64) -> String {
-    if v == 0.0 {
-        "0".into()
-    } else if v.abs() >= 1000.0 {
-        format!("{v:.2}")
-    } else {
-        let s = format!("{v:.8}");
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    }
+/// Wall-clock now, ms since the epoch (for same-day times).
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
 }
 
 fn or_dash(s: &str) -> String {
@@ -359,58 +383,10 @@ fn or_dash(s: &str) -> String {
     }
 }
 
-/// Prints rows under headers; the first column is left-aligned, the others right-aligned.
-fn print_table(headers: &[&str], rows: &[Vec<String>]) {
-    let mut w: Vec<usize> = headers.iter().map(|h| h.len()).collect();
-    for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            if i < w.len() {
-                w[i] = w[i].max(c.chars().count());
-            }
-        }
-    }
-    let line = |cells: Vec<String>| {
-        let mut out = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            if i > 0 {
-                out.push_str("  ");
-            }
-            if i == 0 {
-                out.push_str(&format!("{c:<width$}", width = w[0]));
-            } else {
-                out.push_str(&format!("{c:>width$}", width = w[i]));
-            }
-        }
-        println!("{}", out.trim_end());
-    };
-    line(headers.iter().map(|h| h.to_string()).collect());
-    for r in rows {
-        line(r.clone());
-    }
-}
-
-fn print_kv(rows: &[(&str, String)]) {
-    let w = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-    for (k, v) in rows {
-        println!("{k:<w$}  {v}");
-    }
-}
-
 fn print_summary(s: &SummaryView) {
     let g = &s.global;
-    let mut flags = Vec::new();
-    for (on, name) in [
-        (g.paused, "PAUSED"),
-        (s.degraded, "DEGRADED"),
-        (g.risk_off, "RISK_OFF"),
-        (s.feed_risk_off, "FEED_RISK_OFF"),
-        (g.integrity_broken, "INTEGRITY_BROKEN"),
-        (g.global_panic, "GLOBAL_PANIC"),
-    ] {
-        if on {
-            flags.push(name);
-        }
-    }
+    let flags = top::raised_flags(s);
+    let now = now_ms();
     let mut rows = vec![
         ("mode", or_dash(&s.mode)),
         ("flags", if flags.is_empty() { "-".into() } else { flags.join(" ") }),
@@ -432,26 +408,39 @@ fn print_summary(s: &SummaryView) {
         ),
         ("symbols", format!("{} ({} valid books, {} warming up)", s.symbols, s.valid_books, g.symbols_warming)),
         ("events processed", s.events_processed.to_string()),
-        ("equity", num(g.equity)),
-        ("balance", num(g.balance)),
-        ("realized pnl", num(g.realized_pnl)),
-        ("unrealized pnl", num(g.unrealized_pnl)),
-        ("daily pnl", format!("{} (limit {} of equity)", num(g.daily_pnl), num(g.daily_loss_limit))),
-        ("portfolio heat", format!("{} (max {})", num(g.portfolio_heat), num(g.max_portfolio_heat))),
+        ("equity", format!("{} USDT", format::money(g.equity))),
+        ("balance", format!("{} USDT", format::money(g.balance))),
+        ("realized pnl", format!("{} USDT", format::pnl(g.realized_pnl))),
+        ("unrealized pnl", format!("{} USDT", format::pnl(g.unrealized_pnl))),
+        (
+            "daily pnl",
+            format!("{} USDT (limit {} of equity)", format::pnl(g.daily_pnl), format::pct(g.daily_loss_limit, 1)),
+        ),
+        (
+            "portfolio heat",
+            format!("{} (max {})", format::pct(g.portfolio_heat, 2), format::pct(g.max_portfolio_heat, 1)),
+        ),
         ("open positions", g.open_positions.to_string()),
         ("blacklist", if g.blacklist.is_empty() { "-".into() } else { g.blacklist.join(" ") }),
     ];
     for n in &g.news_flags {
         rows.push((
             "news",
-            format!("{} {} impact {} until {}", n.symbol, n.news_type, n.impact, fmt_time(n.expires_ms)),
+            format!(
+                "{} {} impact {} until {}",
+                n.symbol,
+                n.news_type,
+                format::fixed(n.impact, 2),
+                format::time(n.expires_ms, now)
+            ),
         ));
     }
-    rows.push(("snapshot at", fmt_time(s.ts_ms)));
-    print_kv(&rows);
+    rows.push(("snapshot at", format::datetime(s.ts_ms)));
+    print!("{}", format::kv(&rows));
 }
 
 fn print_symbol(s: &SymbolView) {
+    let px = |v: f64| format::price(v, s.tick_size);
     let mut rows = vec![
         ("symbol", s.symbol.clone()),
         ("category", or_dash(&s.category)),
@@ -461,55 +450,218 @@ fn print_symbol(s: &SymbolView) {
             "baselines",
             if s.warm { "warm".to_string() } else { format!("{} ({} s left)", s.warm_reason, s.warmup_left_s) },
         ),
-        ("price", num(s.price)),
-        ("bid / ask", format!("{} / {}", num(s.bid), num(s.ask))),
-        ("mark price", num(s.mark_price)),
-        ("spread bps", num(s.spread_bps)),
-        ("imbalance", num(s.imbalance)),
-        ("walls bid / ask", format!("{} / {}", num(s.wall_score_bid), num(s.wall_score_ask))),
-        ("spoofing", num(s.spoofing_score)),
+        ("price", px(s.price)),
+        ("bid / ask", format!("{} / {}", px(s.bid), px(s.ask))),
+        ("mark price", px(s.mark_price)),
+        (
+            "tick / qty step",
+            format!(
+                "{} / {}",
+                if s.tick_size > 0.0 { format::plain(s.tick_size) } else { "-".into() },
+                if s.qty_step > 0.0 { format::plain(s.qty_step) } else { "-".into() }
+            ),
+        ),
+        ("spread bps", format::bps(s.spread_bps)),
+        ("imbalance", format::fixed(s.imbalance, 2)),
+        ("walls bid / ask", format!("{} / {}", format::fixed(s.wall_score_bid, 2), format::fixed(s.wall_score_ask, 2))),
+        ("spoofing", format::fixed(s.spoofing_score, 2)),
         ("pump", or_dash(&s.pump_state)),
-        ("volatility", num(s.volatility)),
-        ("flow delta", num(s.flow_delta)),
-        ("min move %", num(s.min_move_pct)),
-        ("news impact", num(s.news_impact)),
-        ("score long / short", format!("{} / {}", num(s.score_long), num(s.score_short))),
-        ("turnover 24h", num(s.turnover_24h)),
-        ("funding rate", num(s.funding_rate)),
-        ("open interest", num(s.open_interest)),
+        ("volatility", format::pct(s.volatility, 3)),
+        ("flow delta", format::qty(s.flow_delta, s.qty_step)),
+        ("min move", format!("{}%", format::fixed(s.min_move_pct, 3))),
+        ("news impact", format::fixed(s.news_impact, 2)),
+        ("score long / short", format!("{} / {}", format::score(s.score_long), format::score(s.score_short))),
+        ("turnover 24h", format!("{} USDT", format::compact(s.turnover_24h))),
+        ("funding rate", format::pct(s.funding_rate, 4)),
+        ("open interest", format::compact(s.open_interest)),
         ("book valid", s.book_valid.to_string()),
         ("book errors", s.book_errors.to_string()),
-        ("last book", fmt_time(s.last_book_ms)),
-        ("last trade", fmt_time(s.last_trade_ms)),
+        ("last book", format::datetime(s.last_book_ms)),
+        ("last trade", format::datetime(s.last_trade_ms)),
         ("blacklisted", s.blacklisted.to_string()),
     ];
     match &s.position {
         Some(p) => rows.push((
             "position",
             format!(
-                "{} {} @ {} pnl {} ({} R)",
+                "{} {} @ {} pnl {} USDT ({} R)",
                 p.side,
-                num(p.qty),
-                num(p.entry_price),
-                num(p.unrealized_pnl),
-                num(p.r_multiple)
+                format::qty(p.qty, s.qty_step),
+                px(p.entry_price),
+                format::pnl(p.unrealized_pnl),
+                format::r_multiple(p.r_multiple)
             ),
         )),
         None => rows.push(("position", "-".into())),
     }
-    print_kv(&rows);
+    print!("{}", format::kv(&rows));
 }
 
-fn print_event(e: &EventRecord) {
-    let body = e.body.to_string();
-    println!(
-        "{}  #{:<6} {:<12} {:<20} {}",
-        fmt_time(e.ts_ms),
-        e.seq,
-        e.symbol.as_deref().unwrap_or("-"),
-        or_dash(&e.event),
-        body
-    );
+async fn fetch_top(c: &mut Client, limit: u32) -> Result<TopData, Fail> {
+    let summary = SummaryView::from(c.get_summary(proto::Empty {}).await?.into_inner());
+    let h = c.get_health(proto::Empty {}).await?.into_inner();
+    let hot = c.list_hotlist(proto::HotlistRequest { limit }).await?.into_inner();
+    let trades = c.list_active_trades(proto::Empty {}).await?.into_inner();
+    Ok(TopData {
+        summary,
+        health: h.overall,
+        components: h
+            .components
+            .into_iter()
+            .map(|c| ComponentLine { name: c.name, status: c.status, detail: c.detail })
+            .collect(),
+        hotlist: hot.entries.into_iter().map(SymbolView::from).collect(),
+        trades: trades.trades.into_iter().map(TradeView::from).collect(),
+    })
+}
+
+/// Cuts every line of `frame` to `cols` terminal cells and the whole to `rows` lines.
+fn clip(frame: &str, cols: usize, rows: usize) -> String {
+    let mut out = String::new();
+    for line in frame.lines().take(rows) {
+        let mut w = 0;
+        for ch in line.chars() {
+            let cw = format::width(ch.encode_utf8(&mut [0u8; 4]));
+            if w + cw > cols {
+                break;
+            }
+            w += cw;
+            out.push(ch);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// `scalperctl top`: one frame (--once, JSON, or stdout not a terminal), else a refreshing view
+/// on the alternate screen until `q` or Ctrl-C. A failed refresh is shown and retried.
+async fn run_top(c: &mut Client, out: Output, interval: Duration, limit: u32, once: bool) -> Result<(), Fail> {
+    use std::io::IsTerminal;
+    if out == Output::Json {
+        let d = fetch_top(c, limit).await?;
+        let components: serde_json::Map<String, serde_json::Value> = d
+            .components
+            .iter()
+            .map(|c| (c.name.clone(), serde_json::json!({"status": c.status, "detail": c.detail})))
+            .collect();
+        return print_json(&serde_json::json!({
+            "summary": d.summary,
+            "health": {"overall": d.health, "components": components},
+            "hotlist": d.hotlist,
+            "trades": d.trades,
+        }));
+    }
+    if once || !std::io::stdout().is_terminal() {
+        let d = fetch_top(c, limit).await?;
+        print!("{}", top::frame(&d, now_ms()));
+        return Ok(());
+    }
+    // Ctrl-C is caught from here on (also while a refresh is in flight), so the terminal is
+    // always restored.
+    let mut interrupt = term::Interrupt::new().map_err(|e| Fail::usage(format!("cannot watch Ctrl-C: {e}")))?;
+    let (key_tx, mut key_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let _cbreak = if std::io::stdin().is_terminal() { term::Cbreak::enter() } else { None };
+    // Keys are read on a plain thread (stdin reads block); it ends with the process.
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut b = [0u8; 1];
+        let mut stdin = std::io::stdin();
+        loop {
+            match stdin.read(&mut b) {
+                Ok(1) if b[0] == b'q' || b[0] == b'Q' => {
+                    let _ = key_tx.blocking_send(());
+                    return;
+                }
+                Ok(0) | Err(_) => return,
+                _ => {}
+            }
+        }
+    });
+    let mut stdout = std::io::stdout();
+    // Alternate screen, cursor hidden; both undone on the way out.
+    let _ = write!(stdout, "\x1b[?1049h\x1b[?25l");
+    let footer = format!("q or Ctrl-C to quit · refresh every {:.1} s", interval.as_secs_f64());
+    loop {
+        let body = match fetch_top(c, limit).await {
+            Ok(d) => top::frame(&d, now_ms()),
+            Err(f) => format!("scalper top  {} UTC\n\nerror: {} (retrying)\n", format::datetime(now_ms()), f.msg),
+        };
+        let (cols, rows) = term::size().unwrap_or((120, 50));
+        // The footer stays on screen: the body gets the rows above it and a blank line.
+        let (cols, rows) = (cols.max(20), rows.max(5));
+        let frame = clip(&format!("{}\n\n{footer}\n", clip(&body, cols, rows - 3).trim_end_matches('\n')), cols, rows);
+        let _ = write!(stdout, "\x1b[H\x1b[2J{}", frame.trim_end_matches('\n'));
+        let _ = stdout.flush();
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = interrupt.recv() => break,
+            _ = key_rx.recv() => break,
+        }
+    }
+    let _ = write!(stdout, "\x1b[?25h\x1b[?1049l");
+    let _ = stdout.flush();
+    Ok(())
+}
+
+/// Terminal helpers for `top`, through `stty` on the terminal of stdin (no system calls of our
+/// own); where `stty` is missing, keys need Enter and the size is a default.
+mod term {
+    use std::process::{Command, Stdio};
+
+    fn stty(args: &[&str]) -> Option<String> {
+        let out = Command::new("stty").args(args).stdin(Stdio::inherit()).stderr(Stdio::null()).output().ok()?;
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// Stdin in cbreak mode (each key arrives at once, no echo; Ctrl-C still signals) until
+    /// dropped, when the saved settings come back.
+    pub struct Cbreak(String);
+
+    impl Cbreak {
+        /// `None` when stdin is not a terminal or `stty` fails.
+        pub fn enter() -> Option<Cbreak> {
+            let saved = stty(&["-g"]).filter(|s| !s.is_empty())?;
+            stty(&["-icanon", "-echo", "min", "1", "time", "0"])?;
+            Some(Cbreak(saved))
+        }
+    }
+
+    impl Drop for Cbreak {
+        fn drop(&mut self) {
+            let _ = stty(&[self.0.as_str()]);
+        }
+    }
+
+    /// Ctrl-C (SIGINT), watched from creation on: one pressed before the first `recv` counts.
+    pub struct Interrupt(#[cfg(unix)] tokio::signal::unix::Signal);
+
+    impl Interrupt {
+        #[cfg(unix)]
+        pub fn new() -> std::io::Result<Interrupt> {
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).map(Interrupt)
+        }
+
+        #[cfg(not(unix))]
+        pub fn new() -> std::io::Result<Interrupt> {
+            Ok(Interrupt())
+        }
+
+        /// Waits for the next Ctrl-C.
+        pub async fn recv(&mut self) {
+            #[cfg(unix)]
+            let _ = self.0.recv().await;
+            #[cfg(not(unix))]
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+
+    /// (columns, rows) of the terminal.
+    pub fn size() -> Option<(usize, usize)> {
+        let s = stty(&["size"])?;
+        let mut it = s.split_whitespace().map(|v| v.parse::<usize>().ok());
+        let (rows, cols) = (it.next()??, it.next()??);
+        (rows > 0 && cols > 0).then_some((cols, rows))
+    }
 }
 
 fn read_stdin_lines(n: usize) -> Vec<String> {
@@ -617,7 +769,7 @@ async fn run(cli: Cli) -> Result<(), Fail> {
                     println!("overall: {}", h.overall);
                     let rows: Vec<Vec<String>> =
                         h.components.into_iter().map(|c| vec![c.name, c.status, c.detail]).collect();
-                    print_table(&["COMPONENT", "STATUS", "DETAIL"], &rows);
+                    print!("{}", table(&["COMPONENT", "STATUS", "DETAIL"], &rows));
                 }
             }
         }
@@ -626,40 +778,7 @@ async fn run(cli: Cli) -> Result<(), Fail> {
             let list: Vec<SymbolView> = h.entries.into_iter().map(SymbolView::from).collect();
             match out {
                 Output::Json => print_json(&serde_json::json!({"ts_ms": h.ts_ms, "entries": list}))?,
-                Output::Table => {
-                    let rows: Vec<Vec<String>> = list
-                        .iter()
-                        .map(|s| {
-                            vec![
-                                s.symbol.clone(),
-                                s.category.clone(),
-                                or_dash(&s.state),
-                                or_dash(&s.regime),
-                                num(s.price),
-                                num(s.spread_bps),
-                                num(s.imbalance),
-                                num(s.score_long),
-                                num(s.score_short),
-                                num(s.turnover_24h),
-                            ]
-                        })
-                        .collect();
-                    print_table(
-                        &[
-                            "SYMBOL",
-                            "CAT",
-                            "STATE",
-                            "REGIME",
-                            "PRICE",
-                            "SPREAD_BPS",
-                            "IMB",
-                            "LONG",
-                            "SHORT",
-                            "TURNOVER_24H",
-                        ],
-                        &rows,
-                    );
-                }
+                Output::Table => print!("{}", top::hotlist_table(&list)),
             }
         }
         Cmd::Symbol { symbol } => {
@@ -675,33 +794,10 @@ async fn run(cli: Cli) -> Result<(), Fail> {
             match out {
                 Output::Json => print_json(&serde_json::json!({"ts_ms": t.ts_ms, "trades": list}))?,
                 Output::Table if list.is_empty() => println!("no open trades"),
-                Output::Table => {
-                    let rows: Vec<Vec<String>> = list
-                        .iter()
-                        .map(|t| {
-                            vec![
-                                t.symbol.clone(),
-                                t.side.clone(),
-                                num(t.qty),
-                                num(t.entry_price),
-                                num(t.mark_price),
-                                num(t.stop_price),
-                                num(t.take_profit),
-                                num(t.unrealized_pnl),
-                                num(t.r_multiple),
-                                or_dash(&t.state),
-                                fmt_time(t.opened_ms),
-                            ]
-                        })
-                        .collect();
-                    print_table(
-                        &["SYMBOL", "SIDE", "QTY", "ENTRY", "MARK", "STOP", "TP", "PNL", "R", "STATE", "OPENED"],
-                        &rows,
-                    );
-                }
+                Output::Table => print!("{}", top::trades_table(&list, now_ms())),
             }
         }
-        Cmd::Events { follow, limit, symbol } => {
+        Cmd::Events { follow, limit, symbol, ascii } => {
             let req = proto::StreamEventsRequest {
                 recent: *limit,
                 follow: *follow,
@@ -715,7 +811,7 @@ async fn run(cli: Cli) -> Result<(), Fail> {
                         Ok(s) => println!("{s}"),
                         Err(err) => return Err(Fail { code: 1, msg: format!("cannot encode JSON: {err}") }),
                     },
-                    Output::Table => print_event(&e),
+                    Output::Table => println!("{}", eventline::render(&e, now_ms(), *ascii)),
                 }
                 let _ = std::io::stdout().flush();
             }
@@ -751,6 +847,7 @@ async fn run(cli: Cli) -> Result<(), Fail> {
         }
         Cmd::News { cmd: NewsCmd::Clear { symbol } } => ack(out, c.clear_news_flag(sym(symbol)).await?.into_inner())?,
         Cmd::Reload => ack(out, c.reload_config(proto::Empty {}).await?.into_inner())?,
+        Cmd::Top { interval, limit, once } => run_top(&mut c, out, *interval, *limit, *once).await?,
         Cmd::PinHash { .. } => {}
     }
     Ok(())
@@ -801,6 +898,24 @@ mod tests {
         assert!(parse_ttl("0").is_err());
         assert!(parse_ttl("x").is_err());
         assert!(parse_ttl("-5m").is_err());
+    }
+
+    #[test]
+    fn intervals() {
+        assert_eq!(parse_interval("1"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_interval("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_interval("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_interval("0.5"), Ok(Duration::from_millis(500)));
+        assert!(parse_interval("0").is_err());
+        assert!(parse_interval("50ms").is_err());
+        assert!(parse_interval("x").is_err());
+        assert!(parse_interval("-1").is_err());
+    }
+
+    #[test]
+    fn clip_cuts_lines_to_the_terminal() {
+        assert_eq!(clip("abcdef\nxy\nz\n", 4, 2), "abcd\nxy\n");
+        assert_eq!(clip("🔥🔥🔥\n", 5, 9), "🔥🔥\n", "emoji take two cells");
     }
 
     #[test]

@@ -161,6 +161,8 @@ impl From<&SymbolView> for proto::SymbolDetail {
             warm: s.warm,
             warmup_left_s: s.warmup_left_s,
             warm_reason: s.warm_reason.clone(),
+            tick_size: s.tick_size,
+            qty_step: s.qty_step,
         }
     }
 }
@@ -200,6 +202,8 @@ impl From<proto::SymbolDetail> for SymbolView {
             warm: s.warm,
             warmup_left_s: s.warmup_left_s,
             warm_reason: s.warm_reason,
+            tick_size: s.tick_size,
+            qty_step: s.qty_step,
         }
     }
 }
@@ -219,6 +223,8 @@ impl From<&TradeView> for proto::Trade {
             r_multiple: t.r_multiple,
             opened_ms: t.opened_ms,
             state: t.state.clone(),
+            tick_size: t.tick_size,
+            qty_step: t.qty_step,
         }
     }
 }
@@ -238,6 +244,8 @@ impl From<proto::Trade> for TradeView {
             r_multiple: t.r_multiple,
             opened_ms: t.opened_ms,
             state: t.state,
+            tick_size: t.tick_size,
+            qty_step: t.qty_step,
         }
     }
 }
@@ -330,6 +338,8 @@ mod tests {
             warm: true,
             warmup_left_s: 22,
             warm_reason: "warming up: volume 38/60 s".into(),
+            tick_size: 0.5,
+            qty_step: 0.001,
             position: Some(PositionView {
                 side: "Sell".into(),
                 qty: 22.0,
@@ -398,6 +408,8 @@ mod tests {
             r_multiple: 7.0,
             opened_ms: 8,
             state: "OPEN".into(),
+            tick_size: 0.01,
+            qty_step: 0.1,
         };
         assert_eq!(TradeView::from(proto::Trade::from(&t)), t);
     }

@@ -10,7 +10,7 @@
 //! generates both when they are not set ([`local_token`]); `scalperctl` finds its token file.
 //!
 //! `scalperctl` (gRPC, default `http://127.0.0.1:50051`, `-o json` for scripts): `status`,
-//! `health`, `hotlist`, `symbol BTCUSDT`, `trades`, `events [--follow]`, `mode sim|dry-run|live
+//! `health`, `hotlist`, `symbol BTCUSDT`, `trades`, `events [--follow]`, `top`, `mode sim|dry-run|live
 //! [--pin|--pin-stdin]`, `pause`, `resume`, `panic`, `blacklist add|rm SYM`, `news set SYM
 //! --impact 0.7 --type HACK --ttl 15m`, `news clear SYM`, `reload`, `pin-hash`; `--tls-ca FILE`
 //! (or an `https://` address with it) for an engine serving gRPC over TLS. Exit codes: 0 ok,
@@ -23,10 +23,13 @@
 pub mod auth;
 pub mod bus;
 pub mod convert;
+pub mod eventline;
+pub mod format;
 pub mod grpc;
 pub mod http;
 pub mod local_token;
 pub mod state;
+pub mod top;
 pub mod view;
 
 pub use state::{ControlState, ReadState};

@@ -177,6 +177,12 @@ pub struct SymbolView {
     /// What is still cold ("" when warm).
     #[serde(default)]
     pub warm_reason: String,
+    /// Price increment of the instrument (0 = unknown): prices are shown at this precision.
+    #[serde(default)]
+    pub tick_size: f64,
+    /// Quantity increment of the instrument, base coin (0 = unknown).
+    #[serde(default)]
+    pub qty_step: f64,
 }
 
 impl SymbolView {
@@ -213,6 +219,12 @@ pub struct TradeView {
     pub opened_ms: TimeMs,
     /// Trade state (e.g. `OPEN`, `EXITING`).
     pub state: String,
+    /// Price increment of the instrument (0 = unknown).
+    #[serde(default)]
+    pub tick_size: f64,
+    /// Quantity increment of the instrument, base coin (0 = unknown).
+    #[serde(default)]
+    pub qty_step: f64,
 }
 
 /// Everything the control plane reads beside [`EngineSnapshot`].
@@ -338,6 +350,8 @@ impl ControlView {
                     warm: f.baseline_warm,
                     warmup_left_s: f.warmup_left_s,
                     warm_reason: m.intel.baselines().cold_reason().unwrap_or_default(),
+                    tick_size: m.instrument.tick_size.to_f64(),
+                    qty_step: m.instrument.qty_step.to_f64(),
                 }
             })
             .collect();
@@ -356,6 +370,8 @@ impl ControlView {
                 r_multiple: pos.r_multiple(),
                 opened_ms: pos.opened_ms,
                 state: desk.state_of(&pos.symbol).as_str().to_string(),
+                tick_size: p.symbol(&pos.symbol).map(|m| m.instrument.tick_size.to_f64()).unwrap_or(0.0),
+                qty_step: p.symbol(&pos.symbol).map(|m| m.instrument.qty_step.to_f64()).unwrap_or(0.0),
             })
             .collect();
         ControlView { ts_ms, global, symbols, trades }
@@ -569,6 +585,7 @@ mod tests {
         assert_eq!(s.category, "prime");
         assert!(s.book_valid);
         assert_eq!((s.bid, s.ask, s.price), (100.0, 100.5, 100.5));
+        assert_eq!((s.tick_size, s.qty_step), (0.5, 0.001), "the instrument's increments");
         assert!((s.spread_bps - 0.5 / 100.25 * 10_000.0).abs() < 1e-6, "{}", s.spread_bps);
         assert!((s.imbalance - 1.0 / 3.0).abs() < 1e-9, "{}", s.imbalance);
         assert_eq!(s.last_book_ms, t0 + 2);

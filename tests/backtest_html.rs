@@ -127,7 +127,8 @@ fn probe(dom: &str) -> Value {
     serde_json::from_str(&json).unwrap_or_else(|e| panic!("probe output is not JSON ({e}): {json}"))
 }
 
-/// Data marks with a visible area (bars, the drawdown polygon) or extent (the equity line).
+/// Data marks of kind `tag` with a visible area (bars, the drawdown polygon) or, for a line,
+/// a visible extent.
 fn visible_marks(chart: &Value, tag: &str) -> Vec<(f64, f64)> {
     chart["marks"]
         .as_array()
@@ -135,7 +136,7 @@ fn visible_marks(chart: &Value, tag: &str) -> Vec<(f64, f64)> {
         .iter()
         .filter(|m| m["tag"] == tag)
         .map(|m| (m["w"].as_f64().unwrap(), m["h"].as_f64().unwrap()))
-        .filter(|(w, h)| *w > 0.5 || *h > 0.5)
+        .filter(|(w, h)| if tag == "polyline" { *w > 0.5 || *h > 0.5 } else { *w > 0.5 && *h > 0.5 })
         .collect()
 }
 

@@ -12,6 +12,7 @@
 
 use super::backtest::{BacktestReport, GroupStats, TradeRow};
 use crate::domain::TimeMs;
+use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, ValueFormatter};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::collections::BTreeMap;
@@ -30,6 +31,8 @@ const EQUITY_HEIGHT: u32 = 480;
 const GAIN: RGBColor = RGBColor(46, 139, 87);
 const LOSS: RGBColor = RGBColor(200, 55, 55);
 const NEUTRAL: RGBColor = RGBColor(55, 110, 185);
+/// The fine grid lines: barely there.
+const LIGHT: RGBColor = RGBColor(242, 242, 242);
 
 type ChartResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -76,7 +79,7 @@ pub fn render(report: &BacktestReport, trades: &[TradeRow], context: &[(String, 
         let buckets: Vec<(String, f64)> =
             report.r_distribution.iter().map(|b| (b.range.clone(), b.trades as f64)).collect();
         figure(&mut h, CHART_IDS[1], "R distribution: trades per R-multiple bucket", WIDTH, BAR_HEIGHT, |root| {
-            bar_chart(root, &buckets, "trades", |_| NEUTRAL)
+            bar_chart(root, &buckets, "trades", 0, |_| NEUTRAL)
         });
         let groups = [
             (CHART_IDS[2], "Net PnL (USDT) by symbol regime at entry", &report.by_regime),
@@ -87,7 +90,7 @@ pub fn render(report: &BacktestReport, trades: &[TradeRow], context: &[(String, 
         for (id, caption, g) in groups {
             let bars: Vec<(String, f64)> = g.iter().map(|(k, v)| (k.clone(), v.net_pnl.to_f64())).collect();
             figure(&mut h, id, caption, WIDTH, BAR_HEIGHT, |root| {
-                bar_chart(root, &bars, "net PnL (USDT)", |v| if v < 0.0 { LOSS } else { GAIN })
+                bar_chart(root, &bars, "net PnL (USDT)", 2, |v| if v < 0.0 { LOSS } else { GAIN })
             });
         }
     }
@@ -206,8 +209,11 @@ fn time_label(ms: TimeMs, span_ms: TimeMs) -> String {
     chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format(fmt).to_string()).unwrap_or_default()
 }
 
+/// Points `(time, USDT)` of a curve.
+type Curve = Vec<(TimeMs, f64)>;
+
 /// Step curves of realised equity and of the drawdown below the running peak (drawn negative).
-fn equity_curves(starting_equity: f64, trades: &[TradeRow]) -> (Vec<(TimeMs, f64)>, Vec<(TimeMs, f64)>) {
+fn equity_curves(starting_equity: f64, trades: &[TradeRow]) -> (Curve, Curve) {
     let start = trades.iter().map(|t| t.opened_ms.min(t.exit_ms)).min().unwrap_or(0);
     let (mut eq, mut peak) = (starting_equity, starting_equity);
     let mut equity = vec![(start, eq)];
@@ -243,6 +249,7 @@ fn equity_chart(root: &DrawingArea<SVGBackend, Shift>, starting_equity: f64, tra
     top.configure_mesh()
         .x_labels(8)
         .y_labels(6)
+        .light_line_style(LIGHT)
         .x_label_formatter(&|x| time_label(*x, span))
         .y_label_formatter(&|y| format!("{y:.2}"))
         .draw()?;
@@ -260,6 +267,7 @@ fn equity_chart(root: &DrawingArea<SVGBackend, Shift>, starting_equity: f64, tra
         .configure_mesh()
         .x_labels(8)
         .y_labels(4)
+        .light_line_style(LIGHT)
         .x_label_formatter(&|x| time_label(*x, span))
         .y_label_formatter(&|y| format!("{y:.2}"))
         .draw()?;
@@ -267,11 +275,13 @@ fn equity_chart(root: &DrawingArea<SVGBackend, Shift>, starting_equity: f64, tra
     Ok(())
 }
 
-/// Vertical bars from 0 to each value, one per label, coloured by `color(value)`.
+/// Vertical bars from 0 to each value, one per label, coloured by `color(value)`; y labels with
+/// `decimals` decimals. A zero value draws no bar.
 fn bar_chart(
     root: &DrawingArea<SVGBackend, Shift>,
     bars: &[(String, f64)],
     y_desc: &str,
+    decimals: usize,
     color: impl Fn(f64) -> RGBColor,
 ) -> ChartResult {
     let n = bars.len().max(1);
@@ -281,26 +291,70 @@ fn bar_chart(
         .margin(10)
         .x_label_area_size(36)
         .y_label_area_size(80)
-        .build_cartesian_2d((0..n).into_segmented(), padded(lo, hi))?;
+        .build_cartesian_2d(BarAxis(n), padded(lo, hi))?;
     chart
         .configure_mesh()
         .disable_x_mesh()
         .x_labels(n)
         .y_labels(6)
-        .x_label_formatter(&|v| match v {
-            SegmentValue::Exact(i) | SegmentValue::CenterOf(i) => bars.get(*i).map(|b| b.0.clone()).unwrap_or_default(),
-            SegmentValue::Last => String::new(),
+        .light_line_style(LIGHT)
+        .x_label_formatter(&|x| {
+            let i = (x - 0.5).round();
+            if i >= 0.0 {
+                bars.get(i as usize).map(|b| b.0.clone()).unwrap_or_default()
+            } else {
+                String::new()
+            }
         })
-        .y_label_formatter(&|y| format!("{y:.2}"))
+        .y_label_formatter(&|y| format!("{y:.decimals$}"))
         .y_desc(y_desc)
         .draw()?;
-    chart.draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
-        let mut r =
-            Rectangle::new([(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), *v)], color(*v).filled());
-        r.set_margin(0, 0, 8, 8);
-        r
-    }))?;
+    chart.draw_series(
+        bars.iter()
+            .enumerate()
+            .filter(|(_, (_, v))| *v != 0.0)
+            .map(|(i, (_, v))| Rectangle::new([(i as f64 + 0.1, 0.0), (i as f64 + 0.9, *v)], color(*v).filled())),
+    )?;
     Ok(())
+}
+
+/// The x axis of a bar chart: bar `i` spans `i..i + 1` and is labelled at its centre (plotters'
+/// segmented axes add an empty slot or, with one bar, none at all). The axis is at least
+/// [`MIN_SLOTS`] bars wide, centred, so that one or two bars are not drawn as slabs.
+struct BarAxis(usize);
+
+const MIN_SLOTS: usize = 4;
+
+impl BarAxis {
+    fn span(&self) -> (f64, f64) {
+        let pad = MIN_SLOTS.saturating_sub(self.0) as f64 / 2.0;
+        (-pad, self.0 as f64 + pad)
+    }
+}
+
+impl Ranged for BarAxis {
+    type FormatOption = NoDefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, v: &f64, limit: (i32, i32)) -> i32 {
+        let (lo, hi) = self.span();
+        limit.0 + ((limit.1 - limit.0) as f64 * (v - lo) / (hi - lo)).round() as i32
+    }
+
+    fn key_points<H: KeyPointHint>(&self, _hint: H) -> Vec<f64> {
+        (0..self.0).map(|i| i as f64 + 0.5).collect()
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        let (lo, hi) = self.span();
+        lo..hi
+    }
+}
+
+impl ValueFormatter<f64> for BarAxis {
+    fn format(v: &f64) -> String {
+        format!("{v}")
+    }
 }
 
 /// Escapes text for HTML element content and double-quoted attributes.
@@ -379,6 +433,14 @@ mod tests {
         }
         assert_eq!(exit.matches("fill=\"#C83737\"").count(), 1, "one losing bar");
         assert_eq!(exit.matches("fill=\"#2E8B57\"").count(), 2, "two winning bars");
+        // One slot per group, at least 4 slots: the single category's bar is a quarter of the plot.
+        let cat = figure_of(&html, "chart-category");
+        let bar = &cat[cat.find("fill=\"#2E8B57\"").unwrap()..];
+        let bar = &cat[cat[..cat.len() - bar.len()].rfind("<rect").unwrap()..];
+        let width: f64 = bar.split("width=\"").nth(1).and_then(|w| w.split('"').next()).unwrap().parse().unwrap();
+        assert!((120.0..250.0).contains(&width), "{width}");
+        // Empty R buckets draw no bar: the 4 trades fall in 4 of the 10 buckets.
+        assert_eq!(figure_of(&html, "chart-r").matches("fill=\"#376EB9\"").count(), 4);
         // The drawdown panel reaches the 10 USDT fall from the 1012.5 peak.
         assert!(figure_of(&html, "chart-equity").contains("max drawdown 10.00 USDT"));
     }

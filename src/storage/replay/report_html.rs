@@ -212,6 +212,50 @@ fn time_label(ms: TimeMs, span_ms: TimeMs) -> String {
 /// Points `(time, USDT)` of a curve.
 type Curve = Vec<(TimeMs, f64)>;
 
+/// Time buckets a long curve is thinned to: about one per pixel column of the plot.
+const THIN_BUCKETS: usize = 1000;
+/// Above this many trades the close markers on the equity curve are left out (they would merge).
+const MAX_MARKERS: usize = 300;
+
+/// At most four points per time bucket (the first, lowest, highest and last, in time order), so
+/// a curve of any number of trades draws the same shape, its extremes included, in a bounded
+/// SVG; curves of at most `4 × buckets` points are returned as they are.
+fn thin(curve: &[(TimeMs, f64)], buckets: usize) -> Curve {
+    let (Some(first), Some(last)) = (curve.first(), curve.last()) else { return Vec::new() };
+    if curve.len() <= 4 * buckets.max(1) {
+        return curve.to_vec();
+    }
+    let span = (last.0 - first.0).max(1) as i128;
+    let bucket_of = |t: TimeMs| ((t - first.0).max(0) as i128 * buckets as i128 / span) as usize;
+    let mut out = Vec::with_capacity(4 * buckets + 1);
+    let mut i = 0;
+    while i < curve.len() {
+        let b = bucket_of(curve[i].0);
+        let mut j = i;
+        let (mut lo, mut hi) = (i, i);
+        while j < curve.len() && bucket_of(curve[j].0) == b {
+            if curve[j].1 < curve[lo].1 {
+                lo = j;
+            }
+            if curve[j].1 > curve[hi].1 {
+                hi = j;
+            }
+            j += 1;
+        }
+        let mut keep = [i, lo, hi, j - 1];
+        keep.sort_unstable();
+        let mut prev = None;
+        for k in keep {
+            if prev != Some(k) {
+                out.push(curve[k]);
+                prev = Some(k);
+            }
+        }
+        i = j;
+    }
+    out
+}
+
 /// Step curves of realised equity and of the drawdown below the running peak (drawn negative).
 fn equity_curves(starting_equity: f64, trades: &[TradeRow]) -> (Curve, Curve) {
     let start = trades.iter().map(|t| t.opened_ms.min(t.exit_ms)).min().unwrap_or(0);
@@ -232,6 +276,7 @@ fn equity_curves(starting_equity: f64, trades: &[TradeRow]) -> (Curve, Curve) {
 
 fn equity_chart(root: &DrawingArea<SVGBackend, Shift>, starting_equity: f64, trades: &[TradeRow]) -> ChartResult {
     let (equity, dd) = equity_curves(starting_equity, trades);
+    let (equity_line, dd_line) = (thin(&equity, THIN_BUCKETS), thin(&dd, THIN_BUCKETS));
     let x0 = equity.iter().map(|p| p.0).min().unwrap_or(0);
     let x1 = equity.iter().map(|p| p.0).max().unwrap_or(0).max(x0 + 1);
     let span = x1 - x0;
@@ -253,8 +298,10 @@ fn equity_chart(root: &DrawingArea<SVGBackend, Shift>, starting_equity: f64, tra
         .x_label_formatter(&|x| time_label(*x, span))
         .y_label_formatter(&|y| format!("{y:.2}"))
         .draw()?;
-    top.draw_series(LineSeries::new(equity.iter().copied(), NEUTRAL.stroke_width(2)))?;
-    top.draw_series(equity.iter().skip(1).step_by(2).map(|p| Circle::new(*p, 3, NEUTRAL.filled())))?;
+    top.draw_series(LineSeries::new(equity_line, NEUTRAL.stroke_width(2)))?;
+    if trades.len() <= MAX_MARKERS {
+        top.draw_series(equity.iter().skip(1).step_by(2).map(|p| Circle::new(*p, 3, NEUTRAL.filled())))?;
+    }
 
     let d_lo = dd.iter().map(|p| p.1).fold(0.0, f64::min);
     let mut bottom = ChartBuilder::on(&lower)
@@ -271,7 +318,7 @@ fn equity_chart(root: &DrawingArea<SVGBackend, Shift>, starting_equity: f64, tra
         .x_label_formatter(&|x| time_label(*x, span))
         .y_label_formatter(&|y| format!("{y:.2}"))
         .draw()?;
-    bottom.draw_series(AreaSeries::new(dd.iter().copied(), 0.0, LOSS.mix(0.35)).border_style(LOSS.stroke_width(2)))?;
+    bottom.draw_series(AreaSeries::new(dd_line, 0.0, LOSS.mix(0.35)).border_style(LOSS.stroke_width(2)))?;
     Ok(())
 }
 
@@ -498,6 +545,34 @@ mod tests {
         assert!(html.contains("<th>Profit factor</th><td>n/a</td>"));
         assert!(!html.contains("<svg"));
         assert_eq!(html.matches("<table").count(), html.matches("</table>").count());
+    }
+
+    #[test]
+    fn a_long_backtest_is_thinned_to_a_bounded_page_that_keeps_the_extremes() {
+        let t0 = 1_767_225_600_000;
+        // 50 000 trades over a day: a slow rise, one deep loss in the middle, a slow rise again.
+        let trades: Vec<TradeRow> = (0..50_000)
+            .map(|i| {
+                let net = if i == 25_000 { "-900" } else { "0.01" };
+                row("AAAUSDT", net, 0.1, "TAKE_PROFIT", "NORMAL", t0 + i as i64 * 1_700)
+            })
+            .collect();
+        let rep = BacktestReport::from_trades(&trades, 1000.0);
+        let html = render(&rep, &trades, &[]);
+        assert!(html.len() < 300_000, "{} bytes", html.len());
+        assert!(!figure_of(&html, "chart-equity").contains("<circle"), "no per-trade markers");
+        let (eq, dd) = equity_curves(1000.0, &trades);
+        let (teq, tdd) = (thin(&eq, THIN_BUCKETS), thin(&dd, THIN_BUCKETS));
+        assert!(teq.len() <= 4 * THIN_BUCKETS + 4 && tdd.len() <= 4 * THIN_BUCKETS + 4, "{}", teq.len());
+        let min = |c: &[(TimeMs, f64)]| c.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+        let max = |c: &[(TimeMs, f64)]| c.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+        assert_eq!((min(&teq), max(&teq)), (min(&eq), max(&eq)));
+        assert_eq!(min(&tdd), min(&dd));
+        assert!((min(&tdd) + 900.0).abs() < 1e-6, "{}", min(&tdd));
+        assert_eq!((teq.first(), teq.last()), (eq.first(), eq.last()));
+        assert!(teq.windows(2).all(|w| w[0].0 <= w[1].0), "time order kept");
+        // Short curves are kept whole.
+        assert_eq!(thin(&eq[..100], THIN_BUCKETS), eq[..100].to_vec());
     }
 
     #[test]

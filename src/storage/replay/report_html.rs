@@ -117,6 +117,7 @@ th{text-align:left;background:#f3f3f3}\n\
 td{text-align:right;font-variant-numeric:tabular-nums}\n\
 td.key{text-align:left}\n\
 figure.chart{margin:0 0 2em}\n\
+figure.chart svg{max-width:100%;height:auto}\n\
 figcaption{font-size:0.9em;color:#555;margin-bottom:0.3em}\n\
 .empty,.error{padding:1em;background:#fff6e0;border:1px solid #e0c070}\n";
 

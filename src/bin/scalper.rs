@@ -91,6 +91,13 @@ enum Cmd {
         /// JSON report to write.
         #[arg(long, default_value = "backtest-report.json")]
         report: PathBuf,
+        /// Self-contained HTML report with charts (equity and drawdown, R distribution, PnL by
+        /// regime, category and exit reason) to write; default: the JSON report's path with `.html`.
+        #[arg(long)]
+        html: Option<PathBuf>,
+        /// Write no HTML report.
+        #[arg(long, conflicts_with = "html")]
+        no_html: bool,
         /// Also write the decision log here.
         #[arg(long)]
         decisions: Option<PathBuf>,
@@ -239,7 +246,10 @@ fn main() -> ExitCode {
         Cmd::Demo { config, seed, duration_s } => run_engine(config, Some(seed), duration_s),
         Cmd::SimExchange { port, symbols, seed } => sim_exchange(port, symbols, seed),
         Cmd::Replay { src, speed, max: _, out, accept_gaps } => tools::replay(&src, speed, &out, accept_gaps),
-        Cmd::Backtest { src, report, decisions } => tools::backtest(&src, &report, decisions.as_deref()),
+        Cmd::Backtest { src, report, html, no_html, decisions } => {
+            let html = (!no_html).then(|| html.unwrap_or_else(|| tools::html_path(&report)));
+            tools::backtest(&src, &report, html.as_deref(), decisions.as_deref())
+        }
         Cmd::Import { trades, orderbook, out } => tools::import(trades.as_deref(), orderbook.as_deref(), &out),
         Cmd::Evaluate { src, orderbook, trades, skip_s, inject, seeds, output } => {
             tools::evaluate(&src, orderbook.as_deref(), trades.as_deref(), skip_s, inject, &seeds, &output)

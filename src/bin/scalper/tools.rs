@@ -10,6 +10,7 @@ use scalper::engine::recorder::Recorder;
 use scalper::engine::runtime::event_label;
 use scalper::engine::synthetic::{TradingMarket, UniverseStream, EPOCH_MS};
 use scalper::storage::replay::backtest::BacktestCollector;
+use scalper::storage::replay::report_html;
 use scalper::storage::replay::{
     self, import, DecisionLog, Pace, Period, ReaderStats, RecordingReader, RecordingWriter, ReplayItem, ReplayObserver,
     ReplayOptions, ReplaySummary,
@@ -132,7 +133,7 @@ pub fn replay(src: &ReplaySource, speed: Option<f64>, out: &Path, accept_gaps: b
     ExitCode::SUCCESS
 }
 
-pub fn backtest(src: &ReplaySource, report: &Path, decisions: Option<&Path>) -> ExitCode {
+pub fn backtest(src: &ReplaySource, report: &Path, html: Option<&Path>, decisions: Option<&Path>) -> ExitCode {
     let opts = match options(src, Pace::Max) {
         Ok(o) => o,
         Err(e) => return fail(e),
@@ -170,11 +171,42 @@ pub fn backtest(src: &ReplaySource, report: &Path, decisions: Option<&Path>) -> 
     if let Err(e) = std::fs::write(report, text + "\n") {
         return fail(format!("{}: {e}", report.display()));
     }
+    if let Some(p) = html {
+        let page = report_html::render(&rep, collector.trades(), &html_context(&summary));
+        if let Err(e) = std::fs::write(p, page) {
+            return fail(format!("{}: {e}", p.display()));
+        }
+    }
     // Written without panicking when stdout is a closed pipe (`| head`).
     let mut o = std::io::stdout().lock();
     let _ = write!(o, "{}", rep.table());
     let _ = writeln!(o, "\nreport: {}   decisions sha256: {}", report.display(), summary.sha256);
+    if let Some(p) = html {
+        let _ = writeln!(o, "html report: {}", p.display());
+    }
     ExitCode::SUCCESS
+}
+
+/// The HTML report's default path: the JSON report's with `.html` (appended when that is the
+/// JSON report's own extension, so the two never overwrite each other).
+pub fn html_path(report: &Path) -> PathBuf {
+    let p = report.with_extension("html");
+    if p == report {
+        PathBuf::from(format!("{}.html", report.display()))
+    } else {
+        p
+    }
+}
+
+/// The replay facts shown under the HTML report's summary.
+fn html_context(s: &ReplaySummary) -> Vec<(String, String)> {
+    let r = &s.reader;
+    vec![
+        ("Replayed period (UTC)".into(), format!("{} .. {}", time_str(s.first_ms), time_str(s.last_ms))),
+        ("Events / runs".into(), format!("{} / {}", s.events, r.runs)),
+        ("Gaps / bad lines / late events".into(), format!("{} / {} / {}", r.gaps, r.bad_lines, r.late)),
+        ("Decision log SHA-256".into(), s.sha256.clone()),
+    ]
 }
 
 pub fn import(trades: Option<&Path>, orderbook: Option<&Path>, out: &Path) -> ExitCode {

@@ -9,13 +9,14 @@
 //! * [`replay`] builds a fresh `Engine<CorePipeline, FrozenClock>` per run and writes every
 //!   [`Output`] to a [`DecisionLog`], whose SHA-256 identifies the decisions: two replays of the
 //!   same recording give byte-identical logs.
-//! * [`backtest`] turns the outputs into a trade report; [`import`] converts public Bybit dumps
-//!   into recordings.
+//! * [`backtest`] turns the outputs into a trade report ([`report_html`] draws it as an HTML page
+//!   with charts); [`import`] converts public Bybit dumps into recordings.
 
 pub mod backtest;
 pub mod evaluate;
 pub mod import;
 pub mod inject;
+pub mod report_html;
 
 use crate::config::paths::{DataKind, Paths};
 use crate::config::Config;

@@ -180,10 +180,11 @@ pub fn backtest(src: &ReplaySource, report: &Path, html: Option<&Path>, decision
     // Written without panicking when stdout is a closed pipe (`| head`).
     let mut o = std::io::stdout().lock();
     let _ = write!(o, "{}", rep.table());
-    let _ = writeln!(o, "\nreport: {}   decisions sha256: {}", report.display(), summary.sha256);
     if let Some(p) = html {
-        let _ = writeln!(o, "html report: {}", p.display());
+        let _ = writeln!(o, "\nhtml report: {}", p.display());
     }
+    // Last, as scripts read it: the decision log's hash.
+    let _ = writeln!(o, "\nreport: {}   decisions sha256: {}", report.display(), summary.sha256);
     ExitCode::SUCCESS
 }
 

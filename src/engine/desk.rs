@@ -18,7 +18,7 @@ use crate::features::FeatureSnapshot;
 use crate::market::data::{Instrument, TradeBatch};
 use crate::market::orderbook::OrderBook;
 use crate::regime::symbol::RegimeState;
-use crate::risk::engine::{Candidate, RiskEngine, RiskFlags, RiskLimits};
+use crate::risk::engine::{Candidate, Committed, RiskEngine, RiskFlags, RiskLimits};
 use crate::risk::money::{FeeRates, Money, Rate};
 use crate::risk::sizing::{size_position, SizeRequest, SizingLimits, SizingParams};
 use crate::scoring::scalp_score::ScalpScore;
@@ -258,6 +258,8 @@ impl Desk {
             out.record(DataKind::Events, Some(s.clone()), now, json!({"event": "ENTRY_REFUSED", "reason": why}));
             return None;
         }
+        // Working entries of other symbols count as open in the risk check.
+        let committed = self.committed_entries(s);
         let w = self.working.entry(s.clone()).or_default();
         let touch = match side {
             Side::Buy => book.best_bid(),
@@ -337,7 +339,7 @@ impl Desk {
             qty: sizing.qty,
             risk: sizing.loss_at_stop,
         };
-        if let Err(e) = self.risk.pre_trade_check(&self.portfolio, &rflags, &cand, now) {
+        if let Err(e) = self.risk.pre_trade_check_with(&self.portfolio, &committed, &rflags, &cand, now) {
             refuse(w, out, e.to_string());
             return None;
         }
@@ -882,6 +884,25 @@ impl Desk {
             qty: p.qty,
             reduce_only: true,
         }));
+    }
+
+    /// The entries working at the venue (other than `except`'s) with the part of their planned
+    /// risk not filled yet.
+    fn committed_entries(&self, except: &Symbol) -> Committed {
+        let mut c = Committed::default();
+        for (s, w) in self.working.iter().filter(|(s, _)| *s != except) {
+            let (Some(_), Some(plan)) = (&w.entry, &w.plan) else { continue };
+            let filled = self.portfolio.position(s).map(|p| p.qty.raw()).unwrap_or(0);
+            let planned = w.entry_qty.raw();
+            let unfilled = if planned > 0 {
+                let left = (planned - filled).clamp(0, planned);
+                Money::from_raw(((plan.planned_risk.raw() as i128 * left as i128) / planned as i128) as i64)
+            } else {
+                Money::ZERO
+            };
+            c.add(plan.category, filled > 0, unfilled);
+        }
+        c
     }
 
     /// A position must never stay without its stop: when the venue refuses the stop order

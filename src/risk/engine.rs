@@ -25,6 +25,27 @@ pub struct RiskLimits {
     pub max_positions: [u32; 3],
 }
 
+/// Entries working at the venue whose positions are not (fully) open yet. They fill without
+/// another check, so the pre-trade check counts them as if open: without this, ten entries
+/// resting at once all pass a "max 3 per category" and a heat limit, then all fill.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Committed {
+    /// Working entries without a position yet, per category (Prime, Normal, Wild).
+    pub counts: [usize; 3],
+    /// Planned loss at the stop of the part of those entries not filled yet, USDT.
+    pub risk: Money,
+}
+
+impl Committed {
+    /// One more working entry of `category`; `unfilled_risk` is its planned risk still to come.
+    pub fn add(&mut self, category: Category, has_position: bool, unfilled_risk: Money) {
+        if !has_position {
+            self.counts[cat_index(category)] += 1;
+        }
+        self.risk = money::add(self.risk, unfilled_risk.max(Money::ZERO));
+    }
+}
+
 fn cat_index(c: Category) -> usize {
     match c {
         Category::Prime => 0,
@@ -250,10 +271,23 @@ impl RiskEngine {
         Money::from_raw(max.raw().saturating_sub(p.open_risk().raw()).max(0))
     }
 
-    /// Accepts or refuses a candidate trade.
+    /// Accepts or refuses a candidate trade when nothing else is working at the venue.
     pub fn pre_trade_check(
         &self,
         p: &Portfolio,
+        flags: &RiskFlags,
+        c: &Candidate,
+        now_ms: TimeMs,
+    ) -> Result<(), Refusal> {
+        self.pre_trade_check_with(p, &Committed::default(), flags, c, now_ms)
+    }
+
+    /// Accepts or refuses a candidate trade, counting the working entries in `committed` as
+    /// open positions (category count) and open risk (heat).
+    pub fn pre_trade_check_with(
+        &self,
+        p: &Portfolio,
+        committed: &Committed,
         flags: &RiskFlags,
         c: &Candidate,
         now_ms: TimeMs,
@@ -271,14 +305,14 @@ impl RiskEngine {
         if p.position(&c.symbol).is_some() {
             return Err(Refusal::AlreadyOpen(c.symbol.clone()));
         }
-        let open = p.count_in(c.category);
+        let open = p.count_in(c.category) + committed.counts[cat_index(c.category)];
         let max = self.limits.max_positions(c.category);
         if open >= max as usize {
             return Err(Refusal::MaxPositions { category: c.category, open, max });
         }
         // The entry fee (at the taker rate, the worst case) leaves the balance when the trade
         // fills: check the heat against the balance after it.
-        let after = money::add(p.open_risk(), self.candidate_risk(p, c));
+        let after = money::add(money::add(p.open_risk(), committed.risk), self.candidate_risk(p, c));
         let bal_after = money::sub(p.balance(), money::fee(c.qty, c.entry, p.exit_fee()).max(Money::ZERO));
         if money::exceeds_rate(after, bal_after, self.limits.max_heat) {
             return Err(Refusal::HeatExceeded {
@@ -372,6 +406,37 @@ mod tests {
             venue_pnl: None,
         };
         pf.on_fill(&f, None).unwrap();
+    }
+
+    #[test]
+    fn working_entries_count_as_open_positions_and_open_risk() {
+        let eng = RiskEngine::new(limits());
+        let pf = Portfolio::new(m("10000"), TAKER, 0);
+        let f = RiskFlags::default();
+        let c = cand("CUSDT", Category::Normal, "100", "90", "9.9");
+        eng.pre_trade_check_with(&pf, &Committed::default(), &f, &c, 1).unwrap();
+        // Three Normal entries working (limit 3): a fourth is over the cap.
+        let mut full = Committed::default();
+        for _ in 0..3 {
+            full.add(Category::Normal, false, m("1"));
+        }
+        assert!(matches!(
+            eng.pre_trade_check_with(&pf, &full, &f, &c, 1),
+            Err(Refusal::MaxPositions { open: 3, max: 3, .. })
+        ));
+        // A partly filled entry is already a position: its count is the portfolio's, only its
+        // unfilled risk is added.
+        let mut partial = Committed::default();
+        partial.add(Category::Normal, true, m("250"));
+        assert_eq!(partial.counts, [0, 0, 0]);
+        // 250 USDT still to come + ~99 for the candidate is over 3 % of 10,000.
+        assert!(matches!(eng.pre_trade_check_with(&pf, &partial, &f, &c, 1), Err(Refusal::HeatExceeded { .. })));
+        // Another category's working entries do not count against this one's cap.
+        let mut wild = Committed::default();
+        for _ in 0..5 {
+            wild.add(Category::Wild, false, Money::ZERO);
+        }
+        eng.pre_trade_check_with(&pf, &wild, &f, &c, 1).unwrap();
     }
 
     #[test]

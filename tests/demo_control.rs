@@ -3,16 +3,8 @@
 
 mod common;
 use common::probe;
-use scalper::config::paths::Paths;
-use scalper::config::Config;
-use scalper::connectors::simulator::{SimConfig, SimExchange};
-use scalper::control::auth::Security;
-use scalper::engine::runtime::{self, EngineSnapshot, RunOptions};
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot, watch};
-use tokio_util::sync::CancellationToken;
 
 const TOKEN: &str = "test-token-123";
 
@@ -35,28 +27,8 @@ async fn eventually<F: Fn() -> bool>(what: &str, f: F) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scalperctl_steers_the_demo_engine() {
-    let sim = SimExchange::start(SimConfig { symbols: 8, tick_interval_ms: 20, ..SimConfig::default() }).await.unwrap();
-    let mut cfg = Config { endpoints: sim.endpoints(), ..Config::default() };
-    // Any positive score arms, so the engine trades quickly and the controls' effects show.
-    cfg.thresholds.watch = 0.0;
-    cfg.thresholds.arm = 0.0;
-    // The shortest warm-up the configuration allows: nothing is judged before it.
-    cfg.intel.baseline.warmup_s = 10;
-    cfg.server.http_addr = "127.0.0.1:0".into();
-    cfg.server.grpc_addr = "127.0.0.1:0".into();
-    let dir = tempfile::tempdir().unwrap();
-    let (snap_tx, snap) = watch::channel(EngineSnapshot::default());
-    let (probe_tx, probe_rx) = mpsc::channel(4);
-    let (grpc_tx, grpc_rx) = oneshot::channel();
-    let cancel = CancellationToken::new();
-    let task = tokio::spawn(runtime::run(RunOptions {
-        grpc_bound: Some(grpc_tx),
-        security: Some(Security::new(Some(TOKEN), None)),
-        snapshot_tx: Some(snap_tx),
-        probes: Some(probe_rx),
-        ..RunOptions::new(Arc::new(cfg), Paths::with_data_dir(dir.path()), cancel.clone())
-    }));
-    let addr = format!("http://{}", grpc_rx.await.unwrap());
+    let eng = common::start_engine(8, TOKEN, |_| {}).await;
+    let (addr, snap, probe_tx) = (eng.addr.clone(), eng.snap.clone(), eng.probes.clone());
     let snap2 = snap.clone();
     eventually("universe loaded", move || snap2.borrow().symbols == 8).await;
 
@@ -173,7 +145,5 @@ async fn scalperctl_steers_the_demo_engine() {
     assert_eq!(out.status.code(), Some(3));
     assert!(probe(&tx, |e| e.pipeline().controls().paused).await, "still paused");
 
-    cancel.cancel();
-    let _ = task.await;
-    sim.shutdown().await;
+    eng.stop().await;
 }

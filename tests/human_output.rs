@@ -5,17 +5,9 @@
 
 mod common;
 use common::probe;
-use scalper::config::paths::Paths;
-use scalper::config::Config;
-use scalper::connectors::simulator::{SimConfig, SimExchange};
-use scalper::control::auth::Security;
 use scalper::control::format;
-use scalper::engine::runtime::{self, EngineSnapshot, RunOptions};
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot, watch};
-use tokio_util::sync::CancellationToken;
 
 fn ctl(addr: &str, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_scalperctl"))
@@ -62,27 +54,8 @@ fn section<'a>(frame: &'a str, title_prefix: &str) -> (Vec<&'a str>, Vec<Vec<&'a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn top_and_events_print_for_people() {
-    let sim = SimExchange::start(SimConfig { symbols: 8, tick_interval_ms: 20, ..SimConfig::default() }).await.unwrap();
-    let mut cfg = Config { endpoints: sim.endpoints(), ..Config::default() };
-    // Any positive score arms, so positions open quickly and the positions section has rows.
-    cfg.thresholds.watch = 0.0;
-    cfg.thresholds.arm = 0.0;
-    cfg.intel.baseline.warmup_s = 10;
-    cfg.server.http_addr = "127.0.0.1:0".into();
-    cfg.server.grpc_addr = "127.0.0.1:0".into();
-    let dir = tempfile::tempdir().unwrap();
-    let (snap_tx, snap) = watch::channel(EngineSnapshot::default());
-    let (probe_tx, probe_rx) = mpsc::channel(4);
-    let (grpc_tx, grpc_rx) = oneshot::channel();
-    let cancel = CancellationToken::new();
-    let task = tokio::spawn(runtime::run(RunOptions {
-        grpc_bound: Some(grpc_tx),
-        security: Some(Security::new(Some("unused-token"), None)),
-        snapshot_tx: Some(snap_tx),
-        probes: Some(probe_rx),
-        ..RunOptions::new(Arc::new(cfg), Paths::with_data_dir(dir.path()), cancel.clone())
-    }));
-    let addr = format!("http://{}", grpc_rx.await.unwrap());
+    let eng = common::start_engine(8, "unused-token", |_| {}).await;
+    let (addr, snap, probe_tx) = (eng.addr.clone(), eng.snap.clone(), eng.probes.clone());
     let deadline = Instant::now() + Duration::from_secs(10);
     while snap.borrow().symbols != 8 {
         assert!(Instant::now() < deadline, "universe never loaded");
@@ -198,7 +171,5 @@ async fn top_and_events_print_for_people() {
         assert!(v["body"].is_object() && v["seq"].is_u64(), "{l}");
     }
 
-    cancel.cancel();
-    let _ = task.await;
-    sim.shutdown().await;
+    eng.stop().await;
 }

@@ -424,16 +424,7 @@ fn print_summary(s: &SummaryView) {
         ("blacklist", if g.blacklist.is_empty() { "-".into() } else { g.blacklist.join(" ") }),
     ];
     for n in &g.news_flags {
-        rows.push((
-            "news",
-            format!(
-                "{} {} impact {} until {}",
-                n.symbol,
-                n.news_type,
-                format::fixed(n.impact, 2),
-                format::time(n.expires_ms, now)
-            ),
-        ));
+        rows.push(("news", format::news_flag(n, now)));
     }
     rows.push(("snapshot at", format::datetime(s.ts_ms)));
     print!("{}", format::kv(&rows));

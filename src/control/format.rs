@@ -204,6 +204,11 @@ pub fn kv(rows: &[(&str, String)]) -> String {
     rows.iter().map(|(k, v)| format!("{k:<w$}  {v}\n")).collect()
 }
 
+/// A news flag in one line: `SYMBOL TYPE impact 0.80 until 16:05:48.038`.
+pub fn news_flag(n: &super::view::NewsFlagView, now_ms: i64) -> String {
+    format!("{} {} impact {} until {}", n.symbol, n.news_type, fixed(n.impact, 2), time(n.expires_ms, now_ms))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -169,16 +169,7 @@ pub fn frame(d: &TopData, now_ms: i64) -> String {
         rows.push(("blacklist", g.blacklist.join(" ")));
     }
     for n in &g.news_flags {
-        rows.push((
-            "news",
-            format!(
-                "{} {} impact {} until {}",
-                n.symbol,
-                n.news_type,
-                format::fixed(n.impact, 2),
-                format::time(n.expires_ms, now_ms)
-            ),
-        ));
+        rows.push(("news", format::news_flag(n, now_ms)));
     }
     out.push_str(&format::kv(&rows));
     out.push('\n');

@@ -128,3 +128,70 @@ pub fn warm_baselines(symbol: &str, now_ms: i64) -> scalper::engine::event::Even
     let state = scalper::features::baseline::BaselineState::steady(0.01, 10.0, 5.0, 10.0, 10.0, 50_000.0, now_ms);
     scalper::engine::event::EventKind::Baselines { symbol: Symbol::new(symbol), state }
 }
+
+/// An engine (the real runtime) trading in SIM against an in-process simulator over loopback,
+/// with gRPC and HTTP on free ports and its data in a temp directory.
+pub struct TestEngine {
+    pub sim: scalper::connectors::simulator::SimHandle,
+    /// `http://127.0.0.1:PORT` of its gRPC control plane.
+    pub addr: String,
+    pub snap: tokio::sync::watch::Receiver<scalper::engine::runtime::EngineSnapshot>,
+    pub probes: mpsc::Sender<Probe>,
+    pub cancel: tokio_util::sync::CancellationToken,
+    pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    pub dir: tempfile::TempDir,
+}
+
+/// Starts a [`TestEngine`] on a simulator of `symbols` symbols ticking every 20 ms, whose
+/// control token is `token`. Any positive score arms and baselines warm in the shortest time
+/// the configuration allows, so it trades within seconds; `tweak` adjusts the rest.
+pub async fn start_engine(symbols: usize, token: &str, tweak: impl FnOnce(&mut scalper::config::Config)) -> TestEngine {
+    use scalper::connectors::simulator::{SimConfig, SimExchange};
+    use scalper::engine::runtime::{self, EngineSnapshot, RunOptions};
+    let sim = SimExchange::start(SimConfig { symbols, tick_interval_ms: 20, ..SimConfig::default() })
+        .await
+        .expect("simulator starts");
+    let mut cfg = scalper::config::Config { endpoints: sim.endpoints(), ..Default::default() };
+    cfg.thresholds.watch = 0.0;
+    cfg.thresholds.arm = 0.0;
+    cfg.intel.baseline.warmup_s = 10;
+    cfg.server.http_addr = "127.0.0.1:0".into();
+    cfg.server.grpc_addr = "127.0.0.1:0".into();
+    tweak(&mut cfg);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (snap_tx, snap) = tokio::sync::watch::channel(EngineSnapshot::default());
+    let (probes, probe_rx) = mpsc::channel(4);
+    let (grpc_tx, grpc_rx) = oneshot::channel();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(runtime::run(RunOptions {
+        grpc_bound: Some(grpc_tx),
+        security: Some(scalper::control::auth::Security::new(Some(token), None)),
+        snapshot_tx: Some(snap_tx),
+        probes: Some(probe_rx),
+        ..RunOptions::new(
+            std::sync::Arc::new(cfg),
+            scalper::config::paths::Paths::with_data_dir(dir.path()),
+            cancel.clone(),
+        )
+    }));
+    let addr = format!("http://{}", grpc_rx.await.expect("gRPC bound"));
+    TestEngine { sim, addr, snap, probes, cancel, task, dir }
+}
+
+impl TestEngine {
+    /// Waits up to 10 s for the published snapshot to list `n` symbols.
+    pub async fn universe_loaded(&self, n: usize) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.snap.borrow().symbols != n {
+            assert!(std::time::Instant::now() < deadline, "universe never loaded");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Stops the engine and the simulator.
+    pub async fn stop(self) {
+        self.cancel.cancel();
+        let _ = self.task.await;
+        self.sim.shutdown().await;
+    }
+}

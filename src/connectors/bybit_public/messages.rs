@@ -1303,12 +1303,62 @@ pub enum WsMessage {
     Unhandled(String),
 }
 
-#[derive(Deserialize)]
-struct Probe<'a> {
-    #[serde(borrow, default)]
-    topic: Option<&'a str>,
-    #[serde(borrow, default)]
-    op: Option<&'a str>,
+mod frame;
+
+/// What a topic asks for, read from its text.
+enum Route<'t> {
+    /// `orderbook.{depth}.{symbol}`.
+    Book { depth: u16, sym: &'t str },
+    /// `publicTrade.{symbol}`.
+    Trades(&'t str),
+    /// `tickers.{symbol}`.
+    Ticker(&'t str),
+    /// `allLiquidation.{symbol}`.
+    Liquidations(&'t str),
+    /// Any other topic (returned as [`WsMessage::Unhandled`]).
+    Other,
+}
+
+impl Route<'_> {
+    fn data_kind(&self) -> Option<frame::DataKind> {
+        match self {
+            Route::Book { .. } => Some(frame::DataKind::Book),
+            Route::Trades(_) => Some(frame::DataKind::Trades),
+            Route::Ticker(_) => Some(frame::DataKind::Ticker),
+            Route::Liquidations(_) => Some(frame::DataKind::Liquidations),
+            Route::Other => None,
+        }
+    }
+}
+
+/// Routes a topic; a handled topic with a bad depth or symbol is an error.
+fn route(topic: &str) -> Result<Route<'_>, BybitError> {
+    if let Some(rest) = topic.strip_prefix("orderbook.") {
+        let (depth, sym) = rest.split_once('.').ok_or_else(|| frame_err(topic, "bad orderbook topic"))?;
+        let depth: u16 = depth.parse().map_err(|_| frame_err(topic, "bad depth"))?;
+        if !Symbol::is_valid(sym) {
+            return Err(frame_err(topic, "invalid symbol"));
+        }
+        return Ok(Route::Book { depth, sym });
+    }
+    if topic.starts_with("publicTrade.") {
+        return symbol_of(topic, "publicTrade.").map(Route::Trades);
+    }
+    if topic.starts_with("tickers.") {
+        return symbol_of(topic, "tickers.").map(Route::Ticker);
+    }
+    if topic.starts_with("allLiquidation.") {
+        return symbol_of(topic, "allLiquidation.").map(Route::Liquidations);
+    }
+    Ok(Route::Other)
+}
+
+/// Typed `data` of a handled topic.
+enum FrameData {
+    Book(WsOrderbookData),
+    Trades(Vec<WsTrade>),
+    Ticker(TickerData),
+    Liquidations(OneOrMany<WsLiquidation>),
 }
 
 fn symbol_of<'a>(topic: &'a str, prefix: &str) -> Result<&'a str, BybitError> {
@@ -1334,124 +1384,187 @@ pub fn parse_ws_frame(text: &str) -> Result<WsMessage, BybitError> {
 /// [`parse_ws_frame`] with the sanity checks of the module doc: bad trades and liquidations are
 /// dropped, bad ticker fields cleared, a bad book refused whole (an error, with
 /// [`Refusals::book_resync`] set); everything refused is reported into `refusals`.
+///
+/// One pass over the text: `data` is decoded for the topic read before it. A frame whose `data`
+/// comes before its `topic` (Bybit never sends one) has its `data` decoded in a second pass;
+/// operation responses are read in a second pass too (they are rare).
 pub fn parse_ws_frame_checked(text: &str, sanity: Sanity, refusals: &mut Refusals) -> Result<WsMessage, BybitError> {
-    let probe: Probe<'_> = serde_json::from_str(text).map_err(decode_err)?;
-    if let Some(topic) = probe.topic {
-        if let Some(rest) = topic.strip_prefix("orderbook.") {
-            let (depth, sym) = rest.split_once('.').ok_or_else(|| frame_err(topic, "bad orderbook topic"))?;
-            let depth: u16 = depth.parse().map_err(|_| frame_err(topic, "bad depth"))?;
-            if !Symbol::is_valid(sym) {
-                return Err(frame_err(topic, "invalid symbol"));
-            }
-            let f: TopicFrame<WsOrderbookData> = serde_json::from_str(text).map_err(|e| frame_err(topic, e))?;
-            let action = match f.kind.as_str() {
-                "snapshot" => BookAction::Snapshot,
-                "delta" => BookAction::Delta,
-                other => return Err(frame_err(topic, format!("unknown type {other:?}"))),
-            };
-            if f.data.s != sym {
-                return Err(frame_err(topic, format!("symbol {:?} does not match topic", f.data.s)));
-            }
-            let max_levels = match action {
-                BookAction::Snapshot => usize::from(depth),
-                BookAction::Delta => 2 * usize::from(depth),
-            };
-            let mut local = Refusals::default();
-            if let Err(e) = check_book_levels(RefusalStream::Book, sym, &f.data.b, &f.data.a, max_levels, &mut local) {
-                local.book_resync = Some((Symbol::new(sym), depth));
-                refusals.merge(local);
-                return Err(frame_err(topic, e));
-            }
-            let book = BookUpdate {
-                symbol: Symbol::new(sym),
-                action,
-                depth,
-                bids: f.data.b,
-                asks: f.data.a,
-                update_id: f.data.u,
-                seq: f.data.seq,
-                cts_ms: f.cts,
-            };
-            return Ok(WsMessage::Market { ts_ms: f.ts, data: MarketData::Book(book) });
+    let mut topic_slot = None;
+    let parts = match frame::read(text, &mut topic_slot) {
+        Ok(p) => p,
+        Err(e) => {
+            return Err(match topic_slot.as_deref() {
+                Some(t) if route(t).is_ok_and(|r| r.data_kind().is_some()) => frame_err(t, e),
+                _ => decode_err(e),
+            })
         }
-        if topic.starts_with("publicTrade.") {
-            let sym = symbol_of(topic, "publicTrade.")?;
-            let f: TopicFrame<Vec<WsTrade>> = serde_json::from_str(text).map_err(|e| frame_err(topic, e))?;
-            let mut trades = Vec::with_capacity(f.data.len());
-            if let Some(t) = f.data.iter().find(|t| t.s != sym) {
-                return Err(frame_err(topic, format!("trade symbol {:?} does not match topic", t.s)));
-            }
-            for t in f.data {
-                if let Some(r) = item_problem(t.p, t.v) {
-                    refusals
-                        .add(RefusalStream::Trade, r, || format!("{sym}: trade {} price={} size={}", t.i, t.p, t.v));
-                    continue;
-                }
-                if let Some(recv) = sanity.recv_ms {
-                    if t.time.saturating_sub(recv) > sanity.max_trade_ahead_ms {
-                        refusals.add(RefusalStream::Trade, RefusalReason::FutureTime, || {
-                            format!(
-                                "{sym}: trade {} T={} is {} ms after receipt",
-                                t.i,
-                                t.time,
-                                t.time.saturating_sub(recv)
-                            )
-                        });
-                        continue;
-                    }
-                }
-                trades.push(Trade {
-                    ts_ms: t.time,
-                    price: t.p,
-                    qty: t.v,
-                    aggressor: t.side,
-                    id: t.i,
-                    block_trade: t.block_trade,
-                    rpi: t.rpi,
-                });
-            }
-            let batch = TradeBatch { symbol: Symbol::new(sym), trades };
-            return Ok(WsMessage::Market { ts_ms: f.ts, data: MarketData::Trades(batch) });
+    };
+    let Some(topic) = topic_slot else {
+        if parts.op {
+            let r: OpResponse = serde_json::from_str(text).map_err(decode_err)?;
+            return Ok(if r.is_pong() { WsMessage::Pong(r) } else { WsMessage::Ack(r) });
         }
-        if topic.starts_with("tickers.") {
-            let sym = symbol_of(topic, "tickers.")?;
-            let mut f: TopicFrame<TickerData> = serde_json::from_str(text).map_err(|e| frame_err(topic, e))?;
-            if f.data.symbol != sym {
-                return Err(frame_err(topic, format!("ticker symbol {:?} does not match topic", f.data.symbol)));
-            }
-            f.data.sanitize(RefusalStream::Ticker, refusals);
-            return Ok(WsMessage::Market { ts_ms: f.ts, data: MarketData::Ticker(f.data.into_update()) });
-        }
-        if topic.starts_with("allLiquidation.") {
-            let sym = symbol_of(topic, "allLiquidation.")?;
-            let f: TopicFrame<OneOrMany<WsLiquidation>> =
-                serde_json::from_str(text).map_err(|e| frame_err(topic, e))?;
-            let items = match f.data {
-                OneOrMany::Many(v) => v,
-                OneOrMany::One(x) => vec![x],
-            };
-            if let Some(l) = items.iter().find(|l| l.s != sym) {
-                return Err(frame_err(topic, format!("liquidation symbol {:?} does not match topic", l.s)));
-            }
-            let mut out = Vec::with_capacity(items.len());
-            for l in items {
-                if let Some(r) = item_problem(l.p, l.v) {
-                    refusals.add(RefusalStream::Liquidation, r, || {
-                        format!("{sym}: liquidation price={} size={}", l.p, l.v)
-                    });
-                    continue;
-                }
-                out.push(Liquidation { symbol: Symbol::new(sym), ts_ms: l.time, side: l.side, price: l.p, qty: l.v });
-            }
-            return Ok(WsMessage::Market { ts_ms: f.ts, data: MarketData::Liquidations(out) });
-        }
+        return Err(BybitError::Decode("frame has neither topic nor op".into()));
+    };
+    let topic = topic.as_ref();
+    let route = route(topic)?;
+    let Some(kind) = route.data_kind() else {
         return Ok(WsMessage::Unhandled(topic.to_string()));
+    };
+    if let Some(field) = parts.duplicate {
+        return Err(frame_err(topic, format!("duplicate field `{field}`")));
     }
-    if probe.op.is_some() {
-        let r: OpResponse = serde_json::from_str(text).map_err(decode_err)?;
-        return Ok(if r.is_pong() { WsMessage::Pong(r) } else { WsMessage::Ack(r) });
+    let ts = match &parts.ts {
+        Some(v) => de_i64(v).map_err(|e| frame_err(topic, e))?,
+        None => return Err(frame_err(topic, "missing field `ts`")),
+    };
+    let cts = match &parts.cts {
+        Some(v) => de_opt_i64(v).map_err(|e| frame_err(topic, e))?,
+        None => None,
+    };
+    let data = match parts.data {
+        Some(d) => d,
+        None if parts.data_early => frame::read_data(text, kind).map_err(|e| frame_err(topic, e))?,
+        None => return Err(frame_err(topic, "missing field `data`")),
+    };
+    match (route, data) {
+        (Route::Book { depth, sym }, FrameData::Book(data)) => {
+            let action = match parts.kind.as_ref().map(|v| v.as_str()) {
+                Some(Some("snapshot")) => BookAction::Snapshot,
+                Some(Some("delta")) => BookAction::Delta,
+                Some(Some(other)) => return Err(frame_err(topic, format!("unknown type {other:?}"))),
+                Some(None) => return Err(frame_err(topic, "type is not a string")),
+                None => return Err(frame_err(topic, "unknown type \"\"")),
+            };
+            book_message(topic, depth, sym, action, ts, cts, data, refusals)
+        }
+        (Route::Trades(sym), FrameData::Trades(items)) => {
+            check_kind(topic, parts.kind.as_ref())?;
+            trades_message(topic, sym, ts, items, sanity, refusals)
+        }
+        (Route::Ticker(sym), FrameData::Ticker(mut data)) => {
+            check_kind(topic, parts.kind.as_ref())?;
+            if data.symbol != sym {
+                return Err(frame_err(topic, format!("ticker symbol {:?} does not match topic", data.symbol)));
+            }
+            data.sanitize(RefusalStream::Ticker, refusals);
+            Ok(WsMessage::Market { ts_ms: ts, data: MarketData::Ticker(data.into_update()) })
+        }
+        (Route::Liquidations(sym), FrameData::Liquidations(data)) => {
+            check_kind(topic, parts.kind.as_ref())?;
+            liquidations_message(topic, sym, ts, data, refusals)
+        }
+        _ => Err(frame_err(topic, "data does not match the topic")),
     }
-    Err(BybitError::Decode("frame has neither topic nor op".into()))
+}
+
+/// `type` of a frame whose kind is not looked at: absent or a string.
+fn check_kind(topic: &str, kind: Option<&serde_json::Value>) -> Result<(), BybitError> {
+    match kind {
+        Some(v) if !v.is_string() => Err(frame_err(topic, "type is not a string")),
+        _ => Ok(()),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn book_message(
+    topic: &str,
+    depth: u16,
+    sym: &str,
+    action: BookAction,
+    ts: i64,
+    cts: Option<i64>,
+    data: WsOrderbookData,
+    refusals: &mut Refusals,
+) -> Result<WsMessage, BybitError> {
+    if data.s != sym {
+        return Err(frame_err(topic, format!("symbol {:?} does not match topic", data.s)));
+    }
+    let max_levels = match action {
+        BookAction::Snapshot => usize::from(depth),
+        BookAction::Delta => 2 * usize::from(depth),
+    };
+    let mut local = Refusals::default();
+    if let Err(e) = check_book_levels(RefusalStream::Book, sym, &data.b, &data.a, max_levels, &mut local) {
+        local.book_resync = Some((Symbol::new(sym), depth));
+        refusals.merge(local);
+        return Err(frame_err(topic, e));
+    }
+    let book = BookUpdate {
+        symbol: Symbol::new(sym),
+        action,
+        depth,
+        bids: data.b,
+        asks: data.a,
+        update_id: data.u,
+        seq: data.seq,
+        cts_ms: cts,
+    };
+    Ok(WsMessage::Market { ts_ms: ts, data: MarketData::Book(book) })
+}
+
+fn trades_message(
+    topic: &str,
+    sym: &str,
+    ts: i64,
+    items: Vec<WsTrade>,
+    sanity: Sanity,
+    refusals: &mut Refusals,
+) -> Result<WsMessage, BybitError> {
+    let mut trades = Vec::with_capacity(items.len());
+    if let Some(t) = items.iter().find(|t| t.s != sym) {
+        return Err(frame_err(topic, format!("trade symbol {:?} does not match topic", t.s)));
+    }
+    for t in items {
+        if let Some(r) = item_problem(t.p, t.v) {
+            refusals.add(RefusalStream::Trade, r, || format!("{sym}: trade {} price={} size={}", t.i, t.p, t.v));
+            continue;
+        }
+        if let Some(recv) = sanity.recv_ms {
+            if t.time.saturating_sub(recv) > sanity.max_trade_ahead_ms {
+                refusals.add(RefusalStream::Trade, RefusalReason::FutureTime, || {
+                    format!("{sym}: trade {} T={} is {} ms after receipt", t.i, t.time, t.time.saturating_sub(recv))
+                });
+                continue;
+            }
+        }
+        trades.push(Trade {
+            ts_ms: t.time,
+            price: t.p,
+            qty: t.v,
+            aggressor: t.side,
+            id: t.i,
+            block_trade: t.block_trade,
+            rpi: t.rpi,
+        });
+    }
+    let batch = TradeBatch { symbol: Symbol::new(sym), trades };
+    Ok(WsMessage::Market { ts_ms: ts, data: MarketData::Trades(batch) })
+}
+
+fn liquidations_message(
+    topic: &str,
+    sym: &str,
+    ts: i64,
+    data: OneOrMany<WsLiquidation>,
+    refusals: &mut Refusals,
+) -> Result<WsMessage, BybitError> {
+    let items = match data {
+        OneOrMany::Many(v) => v,
+        OneOrMany::One(x) => vec![x],
+    };
+    if let Some(l) = items.iter().find(|l| l.s != sym) {
+        return Err(frame_err(topic, format!("liquidation symbol {:?} does not match topic", l.s)));
+    }
+    let mut out = Vec::with_capacity(items.len());
+    for l in items {
+        if let Some(r) = item_problem(l.p, l.v) {
+            refusals.add(RefusalStream::Liquidation, r, || format!("{sym}: liquidation price={} size={}", l.p, l.v));
+            continue;
+        }
+        out.push(Liquidation { symbol: Symbol::new(sym), ts_ms: l.time, side: l.side, price: l.p, qty: l.v });
+    }
+    Ok(WsMessage::Market { ts_ms: ts, data: MarketData::Liquidations(out) })
 }
 
 impl MarketData {
@@ -1648,6 +1761,121 @@ mod tests {
         let mut r = Refusals::default();
         let m = parse_ws_frame_checked(text, Sanity { recv_ms, max_trade_ahead_ms: 5_000 }, &mut r);
         (m, r)
+    }
+
+    /// Decoding result and refusals of `text`, with the error text dropped (only its kind
+    /// compared).
+    fn outcome(text: &str) -> (Result<WsMessage, ()>, Refusals) {
+        let (m, r) = checked(text, Some(1_700_000_000_200));
+        (m.map_err(|e| assert!(matches!(e, BybitError::Decode(_)), "{e:?}")), r)
+    }
+
+    /// `{k: v, ...}` in the given order.
+    fn object(fields: &[(&str, &str)]) -> String {
+        let body: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+        format!("{{{}}}", body.join(","))
+    }
+
+    #[test]
+    fn one_pass_decoding_does_not_depend_on_the_key_order() {
+        // Book, trades, ticker and liquidation frames, good and refused, as fields.
+        let frames: Vec<Vec<(&str, &str)>> = vec![
+            vec![
+                ("topic", r#""orderbook.50.ETHUSDT""#),
+                ("type", r#""delta""#),
+                ("ts", "1700000000123"),
+                ("data", r#"{"s":"ETHUSDT","b":[["2050.15","0"]],"a":[["2050.16","1.25"]],"u":42,"seq":99}"#),
+                ("cts", "1700000000120"),
+            ],
+            vec![
+                ("topic", r#""orderbook.1.ETHUSDT""#),
+                ("type", r#""snapshot""#),
+                ("ts", "5"),
+                ("data", r#"{"s":"ETHUSDT","b":[["2050.15","-1"]],"a":[],"u":42,"seq":99}"#),
+            ],
+            vec![
+                ("topic", r#""publicTrade.BTCUSDT""#),
+                ("type", r#""snapshot""#),
+                ("ts", "1700000000100"),
+                (
+                    "data",
+                    r#"[{"T":1700000000090,"s":"BTCUSDT","S":"Buy","v":"0.1","p":"-1","i":"a","BT":false},
+                        {"T":1700000000092,"s":"BTCUSDT","S":"Sell","v":"0.2","p":"100","i":"c","BT":false,"RPI":true},
+                        {"T":1800000000000,"s":"BTCUSDT","S":"Buy","v":"0.3","p":"100.5","i":"e","BT":false}]"#,
+                ),
+            ],
+            vec![
+                ("topic", r#""tickers.BTCUSDT""#),
+                ("type", r#""delta""#),
+                ("data", r#"{"symbol":"BTCUSDT","lastPrice":"-3","markPrice":"30000.5","volume24h":"-1"}"#),
+                ("cs", "24987956059"),
+                ("ts", "1700000000050"),
+            ],
+            vec![
+                ("topic", r#""allLiquidation.BTCUSDT""#),
+                ("type", r#""snapshot""#),
+                ("ts", "5"),
+                ("data", r#"{"T":4,"s":"BTCUSDT","S":"Sell","v":"0.5","p":"30000.5"}"#),
+            ],
+        ];
+        for fields in frames {
+            let expected = outcome(&object(&fields));
+            let mut reversed = fields.clone();
+            reversed.reverse();
+            let mut data_first = fields.clone();
+            data_first.sort_by_key(|(k, _)| *k != "data");
+            let mut sorted = fields.clone();
+            sorted.sort_by_key(|(k, _)| *k);
+            for order in [reversed, data_first, sorted] {
+                let text = object(&order);
+                assert_eq!(outcome(&text), expected, "{text}");
+            }
+        }
+        // The refused book still names the book to resync when its data came first.
+        let text = r#"{"data":{"s":"ETHUSDT","b":[["0","1"]],"a":[],"u":1,"seq":1},"ts":5,"type":"delta","topic":"orderbook.1.ETHUSDT"}"#;
+        let (m, r) = checked(text, None);
+        assert!(m.is_err());
+        assert_eq!(r.book_resync(), Some(&(Symbol::new("ETHUSDT"), 1)));
+    }
+
+    #[test]
+    fn envelope_fields_are_checked_only_for_handled_topics() {
+        // An unknown topic is returned whatever its other fields hold, before or after it.
+        for text in [
+            r#"{"topic":"kline.1.BTCUSDT","ts":"soon","type":7,"cts":[],"data":{"x":[1]}}"#,
+            r#"{"data":{"x":[1]},"ts":"soon","type":7,"topic":"kline.1.BTCUSDT"}"#,
+            r#"{"topic":"kline.1.BTCUSDT"}"#,
+        ] {
+            assert_eq!(parse_ws_frame(text).unwrap(), WsMessage::Unhandled("kline.1.BTCUSDT".into()), "{text}");
+        }
+        // A handled topic requires `ts` and `data`, a string `type`, an integer `cts`, and each
+        // of them once.
+        let bad = [
+            r#"{"topic":"tickers.BTCUSDT","type":"delta","data":{"symbol":"BTCUSDT"}}"#,
+            r#"{"topic":"tickers.BTCUSDT","type":"delta","ts":1}"#,
+            r#"{"topic":"tickers.BTCUSDT","type":5,"ts":1,"data":{"symbol":"BTCUSDT"}}"#,
+            r#"{"topic":"tickers.BTCUSDT","type":"delta","ts":1.5,"data":{"symbol":"BTCUSDT"}}"#,
+            r#"{"topic":"tickers.BTCUSDT","type":"delta","ts":1,"cts":"x","data":{"symbol":"BTCUSDT"}}"#,
+            r#"{"topic":"tickers.BTCUSDT","type":"delta","ts":1,"ts":2,"data":{"symbol":"BTCUSDT"}}"#,
+            r#"{"topic":"tickers.BTCUSDT","type":"delta","ts":1,"data":{"symbol":"BTCUSDT"},"data":{}}"#,
+            r#"{"topic":"tickers.BTCUSDT","topic":"tickers.BTCUSDT","ts":1,"data":{"symbol":"BTCUSDT"}}"#,
+            r#"{"topic":"tickers.BTCUSDT","type":"delta","ts":1,"data":{"symbol":"BTCUSDT"}} x"#,
+            r#"{"topic":"orderbook.50.ETHUSDT","ts":1,"data":{"s":"ETHUSDT","b":[],"a":[],"u":1,"seq":1}}"#,
+            r#"[{"topic":"tickers.BTCUSDT"}]"#,
+            r#"{"topic":7,"op":"ping"}"#,
+        ];
+        for text in bad {
+            assert!(matches!(parse_ws_frame(text), Err(BybitError::Decode(_))), "{text}");
+        }
+        let ok = r#"{"topic":"tickers.BTCUSDT","ts":1,"cts":null,"data":{"symbol":"BTCUSDT"}}"#;
+        assert!(matches!(parse_ws_frame(ok), Ok(WsMessage::Market { ts_ms: 1, .. })));
+        // A bad value in a handled topic's data is reported with the topic.
+        let text = r#"{"topic":"orderbook.50.ETHUSDT","type":"delta","ts":1,"data":{"s":"ETHUSDT","b":[["x","1"]],"a":[],"u":1,"seq":1}}"#;
+        let Err(BybitError::Decode(e)) = parse_ws_frame(text) else { panic!() };
+        assert!(e.starts_with("orderbook.50.ETHUSDT: "), "{e}");
+        // An operation answer with a null topic is still an answer.
+        let text = r#"{"topic":null,"success":true,"ret_msg":"pong","req_id":"1","op":"ping"}"#;
+        assert!(matches!(parse_ws_frame(text), Ok(WsMessage::Pong(_))));
     }
 
     #[test]

@@ -576,4 +576,27 @@ mod tests {
         assert_eq!((v.len(), bad), (302, 0));
         assert_eq!(v.last().unwrap()["seq"], 601);
     }
+
+    #[tokio::test]
+    async fn a_frame_is_written_after_its_maximum_age_without_a_flush() {
+        use crate::monitoring::metrics::Metrics;
+        use crate::storage::json_store::{read_jsonl, Store};
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::with_data_dir(dir.path());
+        let store = Store::start(paths.clone(), 1 << 12, 64, std::sync::Arc::new(Metrics::new()));
+        let e = &timers(1, 1, 1_767_225_600_000)[0];
+        store.handle().append(DataKind::Raw, None, e.now_ms(), e).await.unwrap();
+        // Nothing else arrives: the writer's deadline alone must write the frame.
+        let file = stream_file(&paths, DataKind::Raw, None, "2026-01-01T00");
+        let mut seen = 0;
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            seen = read_jsonl(&file).map(|(v, _)| v.len()).unwrap_or(0);
+            if seen == 1 {
+                break;
+            }
+        }
+        assert_eq!(seen, 1, "the line reached the file without a flush or shutdown");
+        store.shutdown().await;
+    }
 }

@@ -171,22 +171,22 @@ pub fn run_with_budget(
         kept.sort_by(|a, b| (a.hour, &a.path).cmp(&(b.hour, &b.path)));
         let mut total: u64 = kept.iter().map(|f| f.len).sum();
         let mut forced_hours = std::collections::BTreeSet::new();
-        let mut keep_from = 0;
-        for f in &kept {
+        let mut remaining = Vec::with_capacity(kept.len());
+        let mut done = false;
+        for f in kept {
             // The current hour's files are being written: deleting them frees nothing.
-            if total <= budget || f.hour + HOUR_MS > now_ms {
-                break;
+            done = done || total <= budget || f.hour + HOUR_MS > now_ms;
+            if done || !delete(&f, &mut rep) {
+                remaining.push(f);
+                continue;
             }
-            if delete(f, &mut rep) {
-                total -= f.len;
-                rep.budget_deleted_files += 1;
-                if f.hour + HOUR_MS > now_ms - 24 * HOUR_MS {
-                    forced_hours.insert(f.hour);
-                }
+            total -= f.len;
+            rep.budget_deleted_files += 1;
+            if f.hour + HOUR_MS > now_ms - 24 * HOUR_MS {
+                forced_hours.insert(f.hour);
             }
-            keep_from += 1;
         }
-        kept.drain(..keep_from);
+        kept = remaining;
         rep.budget_forced_hours = forced_hours.len() as u64;
         if rep.budget_deleted_files > 0 {
             tracing::warn!(

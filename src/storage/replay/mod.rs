@@ -65,7 +65,7 @@ pub enum ReplayError {
         to: TimeMs,
     },
     /// No recorded file under the directory.
-    #[error("no recording under {0} (expected raw/_global/<YYYY-MM-DDTHH>.jsonl)")]
+    #[error("no recording under {0} (expected raw/_global/<YYYY-MM-DDTHH>.jsonl.zst or .jsonl)")]
     NoRecording(PathBuf),
     /// The decision log could not be written.
     #[error("cannot write the decision log: {0}")]

@@ -464,3 +464,40 @@ fn bybit_dumps_import_into_a_replayable_recording() {
     ));
     assert!(matches!(import_bybit(None, None, &dir.path().join("o4"), 15), Err(ImportError::NoInput)));
 }
+
+#[test]
+fn the_bundled_recording_rewritten_compressed_replays_to_the_same_decisions() {
+    let (items, _) =
+        RecordingReader::open(&Paths::with_data_dir(fixture()), Period::all()).unwrap().collect_all().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = scalper::storage::replay::RecordingWriter::new(dir.path());
+    let mut header = false;
+    for it in &items {
+        match it {
+            ReplayItem::Run(r) => {
+                let cfg = r.config.clone().unwrap();
+                w.write(&Recorder::header(cfg, r.first_ms)).unwrap();
+                header = true;
+            }
+            ReplayItem::Event(e) => w.write(e).unwrap(),
+        }
+    }
+    assert!(header);
+    w.finish().unwrap();
+    let names: Vec<String> = std::fs::read_dir(dir.path().join("raw/_global"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert!(!names.is_empty() && names.iter().all(|n| n.ends_with(".jsonl.zst")), "{names:?}");
+    let plain: u64 =
+        std::fs::read_dir(fixture().join("raw/_global")).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
+    let zst: u64 =
+        std::fs::read_dir(dir.path().join("raw/_global")).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
+    assert!(zst * 4 < plain, "compressed {zst} bytes against {plain}");
+    let (a, sa, _) = replay_dir(&fixture(), &ReplayOptions::default());
+    let (b, sb, _) = replay_dir(dir.path(), &ReplayOptions::default());
+    assert_eq!(sa.events, sb.events);
+    assert_eq!((sb.reader.gaps, sb.reader.bad_lines), (0, 0));
+    assert_eq!(sa.sha256, sb.sha256, "same decisions from the compressed recording");
+    assert!(a == b);
+}

@@ -328,7 +328,7 @@ fn engine_runs_the_ten_steps_in_order_and_degrades_on_slow_ticks() {
 fn run_records_by_default_and_the_disk_budget_is_bounded() {
     let d = Config::default();
     assert!(d.storage.record_raw, "every run records its inputs unless opted out");
-    assert_eq!(d.storage.max_disk_gb, 50);
+    assert_eq!(d.storage.max_disk_gb, 100, "24 h of the whole universe (~60 GB compressed) fit");
     let f = Config::from_toml_str("mode = \"DRY_RUN\"").unwrap();
     assert!(f.storage.record_raw, "a file without [storage] records too");
     let off = Config::from_toml_str("[storage]\nrecord_raw = false").unwrap();

@@ -323,3 +323,66 @@ fn engine_runs_the_ten_steps_in_order_and_degrades_on_slow_ticks() {
     assert_eq!(engine.pipeline().calls.len(), 60);
     assert_eq!(engine.events_processed(), 6);
 }
+
+#[test]
+fn run_records_by_default_and_the_disk_budget_is_bounded() {
+    let d = Config::default();
+    assert!(d.storage.record_raw, "every run records its inputs unless opted out");
+    assert_eq!(d.storage.max_disk_gb, 100, "24 h of the whole universe (~60 GB compressed) fit");
+    let f = Config::from_toml_str("mode = \"DRY_RUN\"").unwrap();
+    assert!(f.storage.record_raw, "a file without [storage] records too");
+    let off = Config::from_toml_str("[storage]\nrecord_raw = false").unwrap();
+    assert!(!off.storage.record_raw, "explicit opt-out");
+    let err = Config::from_toml_str("[storage]\nmax_disk_gb = 0").unwrap_err().to_string();
+    assert!(err.contains("storage.max_disk_gb"), "{err}");
+}
+
+#[test]
+fn a_disk_budget_deletes_the_oldest_stream_files_first_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::with_data_dir(dir.path());
+    let btc = Symbol::new("BTCUSDT");
+    // now = 2026-11-26T12:30Z; hourly files of the last 10 hours, 1000 bytes each: the recording
+    // (compressed) and an events stream, plus the current hour.
+    let now = retention::parse_hour_key("2026-11-26T12").unwrap() + H / 2;
+    let hour = |back: i64| scalper::storage::json_store::hour_key(now - back * H);
+    let mut files = Vec::new();
+    for back in 0..10 {
+        let raw = scalper::storage::segment::stream_file(&paths, DataKind::Raw, None, &hour(back));
+        let ev = paths.hourly_file(DataKind::Events, Some(&btc), &hour(back));
+        for f in [&raw, &ev] {
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(f, vec![b'x'; 1000]).unwrap();
+        }
+        files.push((back, raw, ev));
+    }
+    // No budget: all younger than 24 h, all kept.
+    let rep = retention::run_with_budget(&paths, now, 24, None);
+    assert_eq!((rep.deleted_files, rep.kept_files, rep.kept_bytes), (0, 20, 20_000));
+    // 12.5 kB budget: the 4 oldest hours go (8 files), oldest first, and are reported.
+    let m = Metrics::new();
+    let rep = retention::run_with_budget(&paths, now, 24, Some(12_500));
+    retention::publish(&m, &rep);
+    for (back, raw, ev) in &files {
+        let gone = *back >= 6;
+        assert_eq!(!raw.exists(), gone, "{back} h ago");
+        assert_eq!(!ev.exists(), gone, "{back} h ago");
+    }
+    assert_eq!((rep.deleted_files, rep.budget_deleted_files, rep.budget_forced_hours), (8, 8, 4));
+    assert_eq!(rep.kept_bytes, 12_000);
+    assert_eq!(rep.oldest_kept_ms, Some(retention::parse_hour_key(&hour(5)).unwrap()));
+    assert_eq!(m.retention_budget_forced_hours.get(), 4);
+    assert_eq!(m.retention_budget_deleted_files.get(), 8);
+    assert_eq!(m.storage_stream_bytes.get(), 12_000);
+    assert!(m.render().contains("scalper_retention_budget_forced_hours 4"));
+    // A budget below the current hour's files: everything else goes, the current hour stays.
+    let rep = retention::run_with_budget(&paths, now, 24, Some(1));
+    assert!(files[0].1.exists() && files[0].2.exists(), "the hour being written is never deleted");
+    assert_eq!(rep.kept_files, 2);
+    assert!(rep.errors.iter().any(|e| e.contains("over the budget")), "{:?}", rep.errors);
+    // Within the budget again: nothing forced, the gauge goes back to 0.
+    let rep = retention::run_with_budget(&paths, now, 24, Some(1_000_000));
+    retention::publish(&m, &rep);
+    assert_eq!((rep.budget_deleted_files, rep.budget_forced_hours), (0, 0));
+    assert_eq!(m.retention_budget_forced_hours.get(), 0);
+}

@@ -164,6 +164,12 @@ async fn a_replay_of_a_recorded_run_makes_the_decisions_that_run_made() {
     store.shutdown().await;
     let (live_bytes, live_hash) = log.finish().unwrap();
     assert!(trades >= 1, "the scripted run trades");
+    // The recording is compressed segments (and nothing else).
+    let raw: Vec<String> = std::fs::read_dir(paths.symbol_dir(DataKind::Raw, None))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert!(!raw.is_empty() && raw.iter().all(|n| n.ends_with(".jsonl.zst")), "{raw:?}");
 
     let (bytes, s, _) = replay_dir(dir.path(), &ReplayOptions::default());
     assert_eq!(s.events as usize, evs.len());
@@ -207,7 +213,7 @@ async fn a_recorded_simulator_demo_run_replays_to_the_records_it_wrote() {
     cfg.server.http_addr = "127.0.0.1:0".into();
     cfg.server.grpc_addr = "127.0.0.1:0".into();
     cfg.universe.refresh_s = 1;
-    cfg.storage.record_raw = true;
+    // Recording is on by default (storage.record_raw), as compressed segments.
     // Eager signals: the run plans entries and trades in SIM, so there is much to reproduce.
     cfg.thresholds.watch = 0.0;
     cfg.thresholds.arm = 0.0;
@@ -226,6 +232,11 @@ async fn a_recorded_simulator_demo_run_replays_to_the_records_it_wrote() {
     cancel.cancel();
     task.await.unwrap().unwrap();
     sim.shutdown().await;
+
+    let raw = Paths::with_data_dir(dir.path()).symbol_dir(DataKind::Raw, None);
+    let segments: Vec<String> =
+        std::fs::read_dir(&raw).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
+    assert!(!segments.is_empty() && segments.iter().all(|n| n.ends_with(".jsonl.zst")), "{segments:?}");
 
     let mut g = Grouper { files: BTreeMap::new(), snapshots: BTreeMap::new() };
     let mut log = DecisionLog::new(std::io::sink());
@@ -452,4 +463,41 @@ fn bybit_dumps_import_into_a_replayable_recording() {
         Err(ImportError::Malformed { line: 1, .. })
     ));
     assert!(matches!(import_bybit(None, None, &dir.path().join("o4"), 15), Err(ImportError::NoInput)));
+}
+
+#[test]
+fn the_bundled_recording_rewritten_compressed_replays_to_the_same_decisions() {
+    let (items, _) =
+        RecordingReader::open(&Paths::with_data_dir(fixture()), Period::all()).unwrap().collect_all().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = scalper::storage::replay::RecordingWriter::new(dir.path());
+    let mut header = false;
+    for it in &items {
+        match it {
+            ReplayItem::Run(r) => {
+                let cfg = r.config.clone().unwrap();
+                w.write(&Recorder::header(cfg, r.first_ms)).unwrap();
+                header = true;
+            }
+            ReplayItem::Event(e) => w.write(e).unwrap(),
+        }
+    }
+    assert!(header);
+    w.finish().unwrap();
+    let names: Vec<String> = std::fs::read_dir(dir.path().join("raw/_global"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert!(!names.is_empty() && names.iter().all(|n| n.ends_with(".jsonl.zst")), "{names:?}");
+    let plain: u64 =
+        std::fs::read_dir(fixture().join("raw/_global")).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
+    let zst: u64 =
+        std::fs::read_dir(dir.path().join("raw/_global")).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
+    assert!(zst * 4 < plain, "compressed {zst} bytes against {plain}");
+    let (a, sa, _) = replay_dir(&fixture(), &ReplayOptions::default());
+    let (b, sb, _) = replay_dir(dir.path(), &ReplayOptions::default());
+    assert_eq!(sa.events, sb.events);
+    assert_eq!((sb.reader.gaps, sb.reader.bad_lines), (0, 0));
+    assert_eq!(sa.sha256, sb.sha256, "same decisions from the compressed recording");
+    assert!(a == b);
 }

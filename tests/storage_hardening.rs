@@ -351,6 +351,7 @@ fn every_bounded_key_refuses_values_out_of_range_and_accepts_its_limits() {
         ("storage", "queue_capacity", 4_194_305, 4_194_304),
         ("storage", "retention_hours", 8_785, 8_784),
         ("storage", "retention_interval_s", 86_401, 86_400),
+        ("storage", "max_disk_gb", 1_000_001, 1_000_000),
         ("engine", "shed_high_water", 4_194_305, 4_194_304),
         ("engine", "venue_queue_capacity", 1_048_577, 1_048_576),
         ("engine", "degraded_tick_ms", 60_001, 60_000),

@@ -1,5 +1,6 @@
 //! Input recording for replay: every event the core consumes, in order, with its `seq` and
-//! times, appended as one JSON line to `<data>/raw/_global/<hour>.jsonl`. The hour is that of the
+//! times, appended as one JSON line to `<data>/raw/_global/<hour>.jsonl.zst` (the store compresses
+//! it in zstd frames, see [`crate::storage::segment`]). The hour is that of the
 //! running maximum of receive time, so the hourly files, read in order, are in `seq` order even
 //! when two edges stamped their events a few ms out of order.
 //!

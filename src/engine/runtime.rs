@@ -139,15 +139,17 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
         let cancel = shutdown.clone();
         let hours = cfg.storage.retention_hours;
         let every = Duration::from_secs(cfg.storage.retention_interval_s);
+        let budget = cfg.storage.max_disk_gb.saturating_mul(1_000_000_000);
+        metrics.storage_budget_bytes.set(i64::try_from(budget).unwrap_or(i64::MAX));
         tokio::spawn(async move {
             loop {
                 let p = paths.clone();
-                let res = tokio::task::spawn_blocking(move || retention::run_once(&p, wall_ms(), hours)).await;
+                let res =
+                    tokio::task::spawn_blocking(move || retention::run_with_budget(&p, wall_ms(), hours, Some(budget)))
+                        .await;
                 match res {
                     Ok(r) => {
-                        let label = if r.errors.is_empty() { "ok" } else { "with_errors" };
-                        metrics.retention_runs.with_label_values(&[label]).inc();
-                        metrics.retention_deleted_files.inc_by(r.deleted_files);
+                        retention::publish(&metrics, &r);
                         tracing::info!(deleted = r.deleted_files, kept = r.kept_files, days = ?r.day_summaries, errors = r.errors.len(), "retention run");
                     }
                     Err(e) => {

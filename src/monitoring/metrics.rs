@@ -126,6 +126,16 @@ pub struct Metrics {
     pub retention_runs: IntCounterVec,
     /// Files deleted by retention.
     pub retention_deleted_files: IntCounter,
+    /// Hours of stream files younger than 24 h that the last retention run deleted because of
+    /// `storage.max_disk_gb` (0 while the budget leaves at least 24 h).
+    pub retention_budget_forced_hours: IntGauge,
+    /// Stream files deleted by retention to stay under `storage.max_disk_gb` before their age
+    /// (`retention_hours`) was reached.
+    pub retention_budget_deleted_files: IntCounter,
+    /// Bytes of hourly stream files (recording included) after the last retention run.
+    pub storage_stream_bytes: IntGauge,
+    /// `storage.max_disk_gb` in bytes.
+    pub storage_budget_bytes: IntGauge,
     /// Baseline seeds at start or listing, by `source` (`kline`, `profile`) and `result`
     /// (`ok`, `error`, `stale`, `missing`).
     pub baseline_seeds: IntCounterVec,
@@ -356,6 +366,17 @@ impl Metrics {
             reg!(IntCounterVec::new(Opts::new("retention_runs_total", "Retention runs by result"), &["result"]));
         let retention_deleted_files =
             reg!(IntCounter::new("retention_deleted_files_total", "Raw files deleted by retention"));
+        let retention_budget_forced_hours = reg!(IntGauge::new(
+            "retention_budget_forced_hours",
+            "Hours of stream files younger than 24 h the last retention run deleted to stay under storage.max_disk_gb"
+        ));
+        let retention_budget_deleted_files = reg!(IntCounter::new(
+            "retention_budget_deleted_files_total",
+            "Stream files deleted before retention_hours to stay under storage.max_disk_gb"
+        ));
+        let storage_stream_bytes =
+            reg!(IntGauge::new("storage_stream_bytes", "Bytes of hourly stream files after the last retention run"));
+        let storage_budget_bytes = reg!(IntGauge::new("storage_budget_bytes", "storage.max_disk_gb in bytes"));
         let baseline_seeds = reg!(IntCounterVec::new(
             Opts::new(
                 "baseline_seeds_total",
@@ -619,6 +640,10 @@ impl Metrics {
             operator_state_corrupt,
             retention_runs,
             retention_deleted_files,
+            retention_budget_forced_hours,
+            retention_budget_deleted_files,
+            storage_stream_bytes,
+            storage_budget_bytes,
             baseline_seeds,
             engine_events,
             tick_latency,

@@ -13,6 +13,12 @@
 //! and [`read_jsonl`] ignores one. Write errors (disk full…) are counted and logged (at most one
 //! line per [`ERROR_LOG_EVERY`], with the number of errors not logged); the writer keeps going.
 //!
+//! The input recording (`DataKind::Raw`) is stored compressed instead, as
+//! `<hour>.jsonl.zst` segments of independent zstd frames ([`crate::storage::segment`]): its lines
+//! are gathered into a frame of up to [`segment::FRAME_TARGET_BYTES`] or [`segment::FRAME_MAX_AGE`]
+//! and each frame is appended in one write; a flush or shutdown writes the frame at once. A crash
+//! tears at most the last frame, which the writer cuts before appending and readers skip.
+//!
 //! The writer's health is published on a `watch` channel ([`StoreHandle::health`]) and in
 //! `scalper_storage_up`: DOWN at the first failed write, flush or fsync, or when the writer
 //! thread is gone (panicked, exited); UP again once a batch is written without error and the last
@@ -22,6 +28,7 @@
 use crate::config::paths::{DataKind, Paths};
 use crate::domain::{Symbol, TimeMs};
 use crate::monitoring::metrics::Metrics;
+use crate::storage::segment;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -134,6 +141,7 @@ impl Store {
             paths: paths.clone(),
             metrics: metrics.clone(),
             open: HashMap::new(),
+            frames: HashMap::new(),
             batch_max: batch_max.clamp(1, 65_536),
             health: health.clone(),
             last_failure: None,
@@ -299,6 +307,8 @@ struct Writer {
     metrics: Arc<Metrics>,
     /// Open append handles by file; only the current hour's files stay open.
     open: HashMap<PathBuf, File>,
+    /// Lines of compressed segments waiting for their frame, by file.
+    frames: HashMap<PathBuf, PendingFrame>,
     batch_max: usize,
     health: Arc<watch::Sender<StoreHealth>>,
     /// When the last write failed (none yet: `None`).
@@ -362,12 +372,47 @@ impl ErrorLog {
     }
 }
 
+/// Lines gathered for the next frame of a compressed segment.
+struct PendingFrame {
+    kind: DataKind,
+    buf: Vec<u8>,
+    lines: u64,
+    /// When the first line arrived (the frame is written [`segment::FRAME_MAX_AGE`] later).
+    since: Instant,
+}
+
 impl Writer {
+    /// Next command; while frames wait, gives up at the oldest frame's deadline (`Err(())`) so
+    /// that it is written even when nothing else arrives. `Ok(None)`: the queue is closed.
+    fn recv(&self, rx: &mut mpsc::Receiver<Cmd>, rt: Option<&tokio::runtime::Runtime>) -> Result<Option<Cmd>, ()> {
+        let oldest = self.frames.values().map(|f| f.since).min();
+        match (oldest, rt) {
+            (Some(t), Some(rt)) => {
+                let wait = (t + segment::FRAME_MAX_AGE).saturating_duration_since(Instant::now());
+                // The timer must be created inside the runtime (it needs its time driver).
+                rt.block_on(async { tokio::time::timeout(wait, rx.recv()).await }).map_err(|_| ())
+            }
+            _ => Ok(rx.blocking_recv()),
+        }
+    }
+
     fn run(mut self, mut rx: mpsc::Receiver<Cmd>) {
         let mut batch: Vec<Cmd> = Vec::with_capacity(self.batch_max);
         let mut stop = false;
+        // A timer for the frame deadline; without one, frames wait for the next command (the
+        // core's one-second timer is recorded, so one comes every second anyway).
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().ok();
         while !stop {
-            let Some(first) = rx.blocking_recv() else { break };
+            let first = match self.recv(&mut rx, rt.as_ref()) {
+                Ok(Some(c)) => c,
+                Ok(None) => break,
+                Err(()) => {
+                    let mut outcome = BatchOutcome::default();
+                    self.write_frames(false, &mut outcome);
+                    self.update_health(outcome);
+                    continue;
+                }
+            };
             batch.push(first);
             while batch.len() < self.batch_max {
                 match rx.try_recv() {
@@ -390,6 +435,9 @@ impl Writer {
         if !batch.is_empty() {
             self.write_batch(&mut batch);
         }
+        let mut outcome = BatchOutcome::default();
+        self.write_frames(true, &mut outcome);
+        self.update_health(outcome);
         self.open.clear();
     }
 
@@ -403,7 +451,7 @@ impl Writer {
             match cmd {
                 Cmd::Append { kind, symbol, hour, mut line } => {
                     line.push('\n');
-                    let path = self.paths.hourly_file(kind, symbol.as_ref(), &hour);
+                    let path = segment::stream_file(&self.paths, kind, symbol.as_ref(), &hour);
                     match pending.iter_mut().find(|(p, _, _)| *p == path) {
                         Some((_, _, buf)) => buf.push_str(&line),
                         None => pending.push((path, kind, line)),
@@ -420,6 +468,7 @@ impl Writer {
                 }
                 Cmd::Flush(tx) => {
                     self.write_pending(&mut pending, &mut outcome);
+                    self.write_frames(true, &mut outcome);
                     acks.push(tx);
                 }
                 Cmd::Panic => panic!("injected store writer panic"),
@@ -427,6 +476,7 @@ impl Writer {
             }
         }
         self.write_pending(&mut pending, &mut outcome);
+        self.write_frames(false, &mut outcome);
         for a in acks {
             let _ = a.send(());
         }
@@ -478,20 +528,78 @@ impl Writer {
     fn write_pending(&mut self, pending: &mut Vec<(PathBuf, DataKind, String)>, outcome: &mut BatchOutcome) {
         for (path, kind, buf) in pending.drain(..) {
             let lines = buf.bytes().filter(|b| *b == b'\n').count() as u64;
-            match self.append_to(&path, buf.as_bytes()) {
-                Ok(()) => {
-                    outcome.wrote = true;
-                    self.metrics.storage_writes.with_label_values(&[kind.dir_name()]).inc_by(lines)
-                }
-                Err(e) => {
-                    // Drop the handle: the next append reopens and repairs a torn tail.
-                    self.open.remove(&path);
-                    self.metrics.storage_write_failures.with_label_values(&[kind.dir_name()]).inc_by(lines);
-                    outcome.fail(format!("{}: {e}", path.display()));
-                    self.errors.error(|suppressed| {
-                        tracing::error!(path = %path.display(), error = %e, lines, suppressed, "JSONL append failed; records lost");
-                    });
-                }
+            if segment::is_compressed(kind) {
+                self.gather(path, kind, buf, lines, outcome);
+                continue;
+            }
+            self.write_lines(path, kind, buf.as_bytes(), lines, outcome);
+        }
+    }
+
+    /// Adds lines to the pending frame of a compressed segment, writing it once it is big enough.
+    /// A new file in a directory first ends the frames of that directory's other files (the
+    /// previous hour), so every hour's file is complete once the next one starts.
+    fn gather(&mut self, path: PathBuf, kind: DataKind, buf: String, lines: u64, outcome: &mut BatchOutcome) {
+        if !self.frames.contains_key(&path) {
+            let others: Vec<PathBuf> =
+                self.frames.keys().filter(|p| p.parent() == path.parent() && **p != path).cloned().collect();
+            for p in others {
+                self.write_frame(&p, outcome);
+            }
+        }
+        let f = self.frames.entry(path.clone()).or_insert_with(|| PendingFrame {
+            kind,
+            buf: Vec::with_capacity(segment::FRAME_TARGET_BYTES + (64 << 10)),
+            lines: 0,
+            since: Instant::now(),
+        });
+        f.buf.extend_from_slice(buf.as_bytes());
+        f.lines += lines;
+        if f.buf.len() >= segment::FRAME_TARGET_BYTES {
+            self.write_frame(&path, outcome);
+        }
+    }
+
+    /// Writes the pending frames that are due ([`segment::FRAME_MAX_AGE`] old), or all of them.
+    fn write_frames(&mut self, all: bool, outcome: &mut BatchOutcome) {
+        let due: Vec<PathBuf> = self
+            .frames
+            .iter()
+            .filter(|(_, f)| all || f.since.elapsed() >= segment::FRAME_MAX_AGE)
+            .map(|(p, _)| p.clone())
+            .collect();
+        for p in due {
+            self.write_frame(&p, outcome);
+        }
+    }
+
+    /// Compresses a pending frame and appends it in one write.
+    fn write_frame(&mut self, path: &Path, outcome: &mut BatchOutcome) {
+        let Some(f) = self.frames.remove(path) else { return };
+        match segment::compress_frame(&f.buf) {
+            Ok(z) => self.write_lines(path.to_path_buf(), f.kind, &z, f.lines, outcome),
+            Err(e) => {
+                self.metrics.storage_write_failures.with_label_values(&[f.kind.dir_name()]).inc_by(f.lines);
+                outcome.fail(format!("{}: zstd: {e}", path.display()));
+            }
+        }
+    }
+
+    /// Appends bytes holding `lines` records to `path`, counting the outcome.
+    fn write_lines(&mut self, path: PathBuf, kind: DataKind, bytes: &[u8], lines: u64, outcome: &mut BatchOutcome) {
+        match self.append_to(&path, bytes) {
+            Ok(()) => {
+                outcome.wrote = true;
+                self.metrics.storage_writes.with_label_values(&[kind.dir_name()]).inc_by(lines)
+            }
+            Err(e) => {
+                // Drop the handle: the next append reopens and repairs a torn tail.
+                self.open.remove(&path);
+                self.metrics.storage_write_failures.with_label_values(&[kind.dir_name()]).inc_by(lines);
+                outcome.fail(format!("{}: {e}", path.display()));
+                self.errors.error(|suppressed| {
+                    tracing::error!(path = %path.display(), error = %e, lines, suppressed, "JSONL append failed; records lost");
+                });
             }
         }
     }
@@ -534,7 +642,13 @@ fn open_for_append(path: &Path) -> std::io::Result<File> {
     }
     let mut f = OpenOptions::new().create(true).read(true).append(true).open(path)?;
     let len = f.metadata()?.len();
-    if len > 0 {
+    if len > 0 && segment::is_zst_path(path) {
+        let keep = segment::complete_frames_len(&mut f, len)?;
+        if keep < len {
+            tracing::warn!(path = %path.display(), torn_bytes = len - keep, "cutting a torn zstd frame left by a crash");
+            f.set_len(keep)?;
+        }
+    } else if len > 0 {
         let mut last = [0u8; 1];
         f.seek(SeekFrom::Start(len - 1))?;
         f.read_exact(&mut last)?;
@@ -583,10 +697,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Reads a JSONL file: every whole line parsed as JSON. Returns the values and the number of
 /// lines that could not be used (a torn tail or a corrupt line), which callers log and count.
+/// A `.jsonl.zst` segment is read the same way; a torn or corrupt frame counts as one bad line.
 pub fn read_jsonl(path: &Path) -> std::io::Result<(Vec<serde_json::Value>, usize)> {
-    let bytes = std::fs::read(path)?;
-    let mut out = Vec::new();
     let mut bad = 0;
+    let bytes = if segment::is_zst_path(path) {
+        let mut r = segment::FrameLines::new(File::open(path)?)?;
+        let mut b = Vec::new();
+        r.read_to_end(&mut b)?;
+        bad += r.bad_frames() as usize;
+        b
+    } else {
+        std::fs::read(path)?
+    };
+    let mut out = Vec::new();
     let whole = match bytes.iter().rposition(|b| *b == b'\n') {
         Some(i) => &bytes[..=i],
         None => &bytes[..0],
@@ -761,6 +884,7 @@ mod tests {
             paths: Paths::with_data_dir(dir.path()),
             metrics: Arc::new(Metrics::new()),
             open: HashMap::new(),
+            frames: HashMap::new(),
             batch_max: 4,
             health: Arc::new(htx),
             last_failure: None,

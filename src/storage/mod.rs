@@ -4,3 +4,4 @@ pub mod json_store;
 pub mod operator_state;
 pub mod replay;
 pub mod retention;
+pub mod segment;

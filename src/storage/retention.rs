@@ -1,15 +1,20 @@
 //! Retention: runs at start-up and every `storage.retention_interval_s`. Before deleting
 //! anything it folds each day's closed trades into `trades_log/day-YYYY-MM-DD.json`; then it
 //! deletes raw hourly stream files whose hour ended more than `retention_hours` (>= 24) ago.
-//! Profiles, snapshots, trade logs and system files are never deleted. Every run appends a
-//! record to `system/retention.log.jsonl`.
+//! With a disk budget (`storage.max_disk_gb`) it then deletes the oldest remaining stream files,
+//! oldest hour first, until they fit, even when younger than `retention_hours`; the current
+//! hour's files (being written) are never deleted. Hours younger than 24 h lost that way are
+//! reported ([`RetentionReport::budget_forced_hours`], the `scalper_retention_budget_forced_hours`
+//! gauge and its alert). Profiles, snapshots, trade logs and system files are never deleted and
+//! not counted. Every run appends a record to `system/retention.log.jsonl`.
 //!
-//! File age comes from the hour in the file name (`YYYY-MM-DDTHH.jsonl`), not from mtime, so a
-//! run is a pure function of the directory and `now_ms`.
+//! File age comes from the hour in the file name (`YYYY-MM-DDTHH.jsonl` or `.jsonl.zst`), not
+//! from mtime, so a run is a pure function of the directory and `now_ms`.
 
 use crate::config::paths::{DataKind, Paths};
 use crate::domain::TimeMs;
 use crate::storage::json_store::{day_key, read_jsonl, write_atomic};
+use crate::storage::segment::split_segment_name;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -80,6 +85,22 @@ pub struct RetentionReport {
     pub kept_files: u64,
     /// Day summaries written.
     pub day_summaries: Vec<String>,
+    /// Disk budget of the stream files, bytes (`None`: no budget).
+    #[serde(default)]
+    pub budget_bytes: Option<u64>,
+    /// Bytes of the stream files kept.
+    #[serde(default)]
+    pub kept_bytes: u64,
+    /// Files younger than `retention_hours` deleted to fit the budget (included in
+    /// `deleted_files`).
+    #[serde(default)]
+    pub budget_deleted_files: u64,
+    /// Distinct hours younger than 24 h of which the budget deleted files.
+    #[serde(default)]
+    pub budget_forced_hours: u64,
+    /// Start of the oldest hour still kept, ms (`None`: no stream file left).
+    #[serde(default)]
+    pub oldest_kept_ms: Option<TimeMs>,
     /// Problems met (unreadable files, unparseable names); the run goes on.
     pub errors: Vec<String>,
 }
@@ -92,51 +113,138 @@ pub fn parse_hour_key(s: &str) -> Option<TimeMs> {
 
 /// Runs retention once at `now_ms`, keeping `retention_hours` (raised to 24 if lower).
 pub fn run_once(paths: &Paths, now_ms: TimeMs, retention_hours: u64) -> RetentionReport {
+    run_with_budget(paths, now_ms, retention_hours, None)
+}
+
+/// Publishes what a run did in the metrics: deletions, the bytes kept, and the hours under 24 h
+/// the budget forced out (`scalper_retention_budget_forced_hours`, alerted on).
+pub fn publish(metrics: &crate::monitoring::metrics::Metrics, r: &RetentionReport) {
+    let label = if r.errors.is_empty() { "ok" } else { "with_errors" };
+    metrics.retention_runs.with_label_values(&[label]).inc();
+    metrics.retention_deleted_files.inc_by(r.deleted_files);
+    metrics.retention_budget_deleted_files.inc_by(r.budget_deleted_files);
+    metrics.retention_budget_forced_hours.set(i64::try_from(r.budget_forced_hours).unwrap_or(i64::MAX));
+    metrics.storage_stream_bytes.set(i64::try_from(r.kept_bytes).unwrap_or(i64::MAX));
+    if let Some(b) = r.budget_bytes {
+        metrics.storage_budget_bytes.set(i64::try_from(b).unwrap_or(i64::MAX));
+    }
+}
+
+/// A stream file seen by a run.
+struct StreamFile {
+    hour: TimeMs,
+    path: std::path::PathBuf,
+    len: u64,
+}
+
+/// Runs retention once at `now_ms`, keeping `retention_hours` (raised to 24 if lower) and, with
+/// `budget_bytes`, at most that many bytes of stream files (see the module docs).
+pub fn run_with_budget(
+    paths: &Paths,
+    now_ms: TimeMs,
+    retention_hours: u64,
+    budget_bytes: Option<u64>,
+) -> RetentionReport {
     let hours = retention_hours.max(24) as i64;
     let cutoff = now_ms - hours * HOUR_MS;
-    let mut rep = RetentionReport { ts_ms: now_ms, cutoff_ms: cutoff, ..Default::default() };
+    let mut rep = RetentionReport { ts_ms: now_ms, cutoff_ms: cutoff, budget_bytes, ..Default::default() };
     fold_days(paths, &mut rep);
+    let mut subdirs = Vec::new();
+    let mut kept = Vec::new();
     for kind in DataKind::ALL.into_iter().filter(|k| k.is_raw_stream()) {
         let dir = paths.kind_dir(kind);
-        let Ok(subdirs) = std::fs::read_dir(&dir) else { continue };
-        let mut subdirs: Vec<_> = subdirs.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
-        subdirs.sort();
-        for sub in subdirs {
-            sweep_dir(&sub, cutoff, &mut rep);
-            // Remove a symbol directory left empty.
-            if std::fs::read_dir(&sub).map(|mut d| d.next().is_none()).unwrap_or(false) {
-                let _ = std::fs::remove_dir(&sub);
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let mut dirs: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
+        dirs.sort();
+        for sub in dirs {
+            for f in list_stream_files(&sub, &mut rep) {
+                if f.hour + HOUR_MS <= cutoff {
+                    delete(&f, &mut rep);
+                } else {
+                    kept.push(f);
+                }
             }
+            subdirs.push(sub);
+        }
+    }
+    if let Some(budget) = budget_bytes {
+        kept.sort_by(|a, b| (a.hour, &a.path).cmp(&(b.hour, &b.path)));
+        let mut total: u64 = kept.iter().map(|f| f.len).sum();
+        let mut forced_hours = std::collections::BTreeSet::new();
+        let mut remaining = Vec::with_capacity(kept.len());
+        let mut done = false;
+        for f in kept {
+            // The current hour's files are being written: deleting them frees nothing.
+            done = done || total <= budget || f.hour + HOUR_MS > now_ms;
+            if done || !delete(&f, &mut rep) {
+                remaining.push(f);
+                continue;
+            }
+            total -= f.len;
+            rep.budget_deleted_files += 1;
+            if f.hour + HOUR_MS > now_ms - 24 * HOUR_MS {
+                forced_hours.insert(f.hour);
+            }
+        }
+        kept = remaining;
+        rep.budget_forced_hours = forced_hours.len() as u64;
+        if rep.budget_deleted_files > 0 {
+            tracing::warn!(
+                budget_bytes = budget,
+                deleted = rep.budget_deleted_files,
+                hours_under_24h = rep.budget_forced_hours,
+                "storage.max_disk_gb forced retention to delete stream files before retention_hours"
+            );
+        }
+        if total > budget {
+            rep.errors.push(format!(
+                "stream files take {total} bytes, over the budget of {budget} bytes, with only the current hour left"
+            ));
+        }
+    }
+    rep.kept_files = kept.len() as u64;
+    rep.kept_bytes = kept.iter().map(|f| f.len).sum();
+    rep.oldest_kept_ms = kept.iter().map(|f| f.hour).min();
+    for sub in subdirs {
+        // Remove a symbol directory left empty.
+        if std::fs::read_dir(&sub).map(|mut d| d.next().is_none()).unwrap_or(false) {
+            let _ = std::fs::remove_dir(&sub);
         }
     }
     append_log(paths, &rep);
     rep
 }
 
-fn sweep_dir(dir: &Path, cutoff: TimeMs, rep: &mut RetentionReport) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+/// The hourly stream files of a directory (`.jsonl` and `.jsonl.zst`), sorted by name.
+fn list_stream_files(dir: &Path, rep: &mut RetentionReport) -> Vec<StreamFile> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
     let mut files: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
     files.sort();
-    for f in files {
-        if f.extension().and_then(|e| e.to_str()) != Some("jsonl") {
-            continue;
-        }
-        let Some(stem) = f.file_stem().and_then(|s| s.to_str()) else { continue };
-        let Some(start) = parse_hour_key(stem) else {
-            rep.errors.push(format!("{}: name is not an hour key; left alone", f.display()));
+    let mut out = Vec::new();
+    for path in files {
+        let Some(name) = path.file_name().and_then(|s| s.to_str()) else { continue };
+        let Some((stem, _)) = split_segment_name(name) else { continue };
+        let Some(hour) = parse_hour_key(stem) else {
+            rep.errors.push(format!("{}: name is not an hour key; left alone", path.display()));
             continue;
         };
-        if start + HOUR_MS <= cutoff {
-            let len = std::fs::metadata(&f).map(|m| m.len()).unwrap_or(0);
-            match std::fs::remove_file(&f) {
-                Ok(()) => {
-                    rep.deleted_files += 1;
-                    rep.deleted_bytes += len;
-                }
-                Err(e) => rep.errors.push(format!("{}: cannot delete: {e}", f.display())),
-            }
-        } else {
-            rep.kept_files += 1;
+        let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        out.push(StreamFile { hour, path, len });
+    }
+    out
+}
+
+/// Deletes one stream file, counting it; false (and an error noted) when it cannot be deleted.
+fn delete(f: &StreamFile, rep: &mut RetentionReport) -> bool {
+    match std::fs::remove_file(&f.path) {
+        Ok(()) => {
+            rep.deleted_files += 1;
+            rep.deleted_bytes += f.len;
+            true
+        }
+        Err(e) => {
+            rep.errors.push(format!("{}: cannot delete: {e}", f.path.display()));
+            false
         }
     }
 }

@@ -117,7 +117,7 @@ pub enum ImportError {
     #[error("the inputs hold no market data")]
     Empty,
     /// The output directory already holds a recording (imports never mix into one).
-    #[error("{0} already holds a recording (raw/_global/*.jsonl); choose an empty --out")]
+    #[error("{0} already holds a recording (raw/_global/*.jsonl.zst or *.jsonl); choose an empty --out")]
     OutExists(PathBuf),
 }
 

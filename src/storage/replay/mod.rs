@@ -1,7 +1,8 @@
 //! Replay: feed a recorded input stream back into a fresh core and write its decision log.
 //!
 //! * A *recording* is the JSONL written by [`crate::engine::recorder::Recorder`] under
-//!   `<data>/raw/_global/<YYYY-MM-DDTHH>.jsonl`: one [`Event`] per line, each run starting with a
+//!   `<data>/raw/_global/<YYYY-MM-DDTHH>.jsonl.zst` (zstd frames, see [`crate::storage::segment`];
+//!   plain `.jsonl` files are read too): one [`Event`] per line, each run starting with a
 //!   `seq: 0` `ConfigReload` header that carries the configuration the run's core was built with.
 //! * [`RecordingReader`] streams a period of a recording in `seq` order (a small reorder buffer
 //!   absorbs lines that landed in the next hour's file), splits it into runs and resolves the
@@ -26,11 +27,12 @@ use crate::engine::core::CorePipeline;
 use crate::engine::event::{Event, EventKind};
 use crate::engine::output::{Output, Outputs};
 use crate::engine::{DegradedPolicy, Engine};
+use crate::storage::segment::SegmentReader;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -63,7 +65,7 @@ pub enum ReplayError {
         to: TimeMs,
     },
     /// No recorded file under the directory.
-    #[error("no recording under {0} (expected raw/_global/<YYYY-MM-DDTHH>.jsonl)")]
+    #[error("no recording under {0} (expected raw/_global/<YYYY-MM-DDTHH>.jsonl.zst or .jsonl)")]
     NoRecording(PathBuf),
     /// The decision log could not be written.
     #[error("cannot write the decision log: {0}")]
@@ -164,7 +166,7 @@ impl ReaderStats {
 /// Streams a recorded period in `seq` order (see the module docs).
 pub struct RecordingReader {
     files: VecDeque<(PathBuf, TimeMs)>,
-    current: Option<(PathBuf, BufReader<File>, usize, bool)>,
+    current: Option<(PathBuf, SegmentReader, usize, bool)>,
     period: Period,
     reorder: BTreeMap<u64, Event>,
     window: usize,
@@ -179,9 +181,9 @@ pub struct RecordingReader {
     stats: ReaderStats,
 }
 
-/// Hour start (ms) of a `YYYY-MM-DDTHH.jsonl` file name.
+/// Hour start (ms) of a `YYYY-MM-DDTHH.jsonl` or `.jsonl.zst` file name.
 fn hour_of_file(name: &str) -> Option<TimeMs> {
-    let stem = name.strip_suffix(".jsonl")?;
+    let (stem, _) = crate::storage::segment::split_segment_name(name)?;
     let t = chrono::NaiveDateTime::parse_from_str(&format!("{stem}:00:00"), "%Y-%m-%dT%H:%M:%S").ok()?;
     Some(t.and_utc().timestamp_millis())
 }
@@ -201,7 +203,8 @@ pub fn recording_files(paths: &Paths) -> Result<Vec<(PathBuf, TimeMs)>, ReplayEr
             files.push((ent.path(), h));
         }
     }
-    files.sort_by_key(|(_, h)| *h);
+    // Within an hour, a plain file (older format) before the compressed one.
+    files.sort_by_key(|(p, h)| (*h, crate::storage::segment::is_zst_path(p)));
     if files.is_empty() {
         return Err(ReplayError::NoRecording(paths.data_dir().to_path_buf()));
     }
@@ -261,19 +264,22 @@ impl RecordingReader {
                 }
                 // A file wholly before the period is only scanned for run headers and reloads.
                 let before = self.period.before(hour + HOUR_MS);
-                let f = File::open(&path).map_err(|e| ReplayError::Io { path: path.clone(), source: e })?;
+                let f = SegmentReader::open(&path).map_err(|e| ReplayError::Io { path: path.clone(), source: e })?;
                 self.stats.files += 1;
-                self.current = Some((path, BufReader::with_capacity(1 << 20, f), 0, before));
+                self.current = Some((path, f, 0, before));
             }
             let Some((path, rd, line_no, before)) = self.current.as_mut() else { continue };
             self.line.clear();
             let n = rd.read_line(&mut self.line).map_err(|e| ReplayError::Io { path: path.clone(), source: e })?;
             if n == 0 {
+                // A torn last zstd frame (crash while writing) counts as one bad line.
+                self.stats.bad_lines += rd.bad_frames();
+                self.stats.bytes_read += rd.take_progress();
                 self.current = None;
                 continue;
             }
             *line_no += 1;
-            self.stats.bytes_read += n as u64;
+            self.stats.bytes_read += rd.take_progress();
             if !self.line.ends_with('\n') {
                 // A torn tail (crash while writing): not a whole record.
                 tracing::warn!(file = %path.display(), line = *line_no, "torn last line ignored");
@@ -396,19 +402,23 @@ impl Iterator for RecordingReader {
 }
 
 /// Writes recordings synchronously (import, fixtures, tests): one JSON line per event into
-/// `<data>/raw/_global/<hour>.jsonl`, the hour being the running maximum of receive time so that
-/// the files, read in order, are in `seq` order. The runtime's [`crate::engine::recorder::Recorder`]
-/// writes the same format through the async store.
+/// `<data>/raw/_global/<hour>.jsonl.zst` (zstd frames of about
+/// [`crate::storage::segment::FRAME_TARGET_BYTES`]; [`RecordingWriter::plain`]: `<hour>.jsonl`),
+/// the hour being the running maximum of receive time so that the files, read in order, are in
+/// `seq` order. The runtime's [`crate::engine::recorder::Recorder`] writes the same format
+/// through the async store.
 pub struct RecordingWriter {
     paths: Paths,
     hour: String,
     file: Option<BufWriter<File>>,
     max_ts: TimeMs,
     written: u64,
+    /// Lines of the next zstd frame; `None` when writing plain JSONL.
+    frame: Option<Vec<u8>>,
 }
 
 impl RecordingWriter {
-    /// A writer under `data_dir`.
+    /// A writer of compressed segments under `data_dir`.
     pub fn new(data_dir: &Path) -> RecordingWriter {
         RecordingWriter {
             paths: Paths::with_data_dir(data_dir),
@@ -416,7 +426,25 @@ impl RecordingWriter {
             file: None,
             max_ts: TimeMs::MIN,
             written: 0,
+            frame: Some(Vec::new()),
         }
+    }
+
+    /// A writer of plain `.jsonl` files (the format before compression; tests that edit lines).
+    pub fn plain(data_dir: &Path) -> RecordingWriter {
+        let mut w = RecordingWriter::new(data_dir);
+        w.frame = None;
+        w
+    }
+
+    /// Writes the gathered lines as one zstd frame.
+    fn end_frame(&mut self) -> std::io::Result<()> {
+        let (Some(frame), Some(f)) = (self.frame.as_mut(), self.file.as_mut()) else { return Ok(()) };
+        if !frame.is_empty() {
+            f.write_all(&crate::storage::segment::compress_frame(frame)?)?;
+            frame.clear();
+        }
+        Ok(())
     }
 
     /// Appends one event.
@@ -424,16 +452,29 @@ impl RecordingWriter {
         self.max_ts = self.max_ts.max(ev.now_ms());
         let hour = crate::storage::json_store::hour_key(self.max_ts);
         if self.file.is_none() || hour != self.hour {
+            self.end_frame()?;
             if let Some(mut f) = self.file.take() {
                 f.flush()?;
             }
-            let path = self.paths.hourly_file(DataKind::Raw, None, &hour);
+            let path = match self.frame {
+                Some(_) => crate::storage::segment::stream_file(&self.paths, DataKind::Raw, None, &hour),
+                None => self.paths.hourly_file(DataKind::Raw, None, &hour),
+            };
             if let Some(d) = path.parent() {
                 std::fs::create_dir_all(d)?;
             }
             let f = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
             self.file = Some(BufWriter::with_capacity(1 << 20, f));
             self.hour = hour;
+        }
+        if let Some(frame) = self.frame.as_mut() {
+            serde_json::to_writer(&mut *frame, ev).map_err(std::io::Error::other)?;
+            frame.push(b'\n');
+            self.written += 1;
+            if frame.len() >= crate::storage::segment::FRAME_TARGET_BYTES {
+                self.end_frame()?;
+            }
+            return Ok(());
         }
         let Some(f) = self.file.as_mut() else { return Err(std::io::Error::other("recording file not open")) };
         serde_json::to_writer(&mut *f, ev).map_err(std::io::Error::other)?;
@@ -449,10 +490,19 @@ impl RecordingWriter {
 
     /// Flushes and closes.
     pub fn finish(mut self) -> std::io::Result<u64> {
+        self.end_frame()?;
         if let Some(mut f) = self.file.take() {
             f.flush()?;
         }
         Ok(self.written)
+    }
+}
+
+impl Drop for RecordingWriter {
+    /// A writer dropped without [`RecordingWriter::finish`] still writes its last frame (errors
+    /// cannot be reported here; `finish` reports them).
+    fn drop(&mut self) {
+        let _ = self.end_frame();
     }
 }
 
@@ -714,7 +764,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let base = 1_767_225_600_000 + HOUR_MS - 10;
         let cfg = Arc::new(Config::default());
-        let mut w = RecordingWriter::new(dir.path());
+        let mut w = RecordingWriter::plain(dir.path());
         w.write(&crate::engine::recorder::Recorder::header(cfg.clone(), base)).unwrap();
         w.write(&timer(1, base)).unwrap();
         w.write(&timer(2, base + 5)).unwrap();

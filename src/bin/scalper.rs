@@ -82,6 +82,10 @@ enum Cmd {
         /// it such a replay exits with code 3 after writing the decision log.
         #[arg(long)]
         accept_gaps: bool,
+        /// Replay independent runs (each starting at a run header) side by side on this many
+        /// threads; the decision log is the same as with 1.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+        jobs: u16,
     },
     /// Replay at full speed and report the trades: win rate, PnL after fees, R distribution,
     /// max drawdown, per-regime / category / exit-reason breakdowns.
@@ -101,6 +105,10 @@ enum Cmd {
         /// Also write the decision log here.
         #[arg(long)]
         decisions: Option<PathBuf>,
+        /// Replay independent runs (each starting at a run header) side by side on this many
+        /// threads; the report and decision log are the same as with 1.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+        jobs: u16,
     },
     /// Judge the judgement on a recording or on Bybit dumps: share of time per symbol regime and
     /// pump phase, wall verdicts per minute, global regime shares, entries before warm-up, score
@@ -245,10 +253,12 @@ fn main() -> ExitCode {
         Cmd::Run { config } => run_engine(config, None, None),
         Cmd::Demo { config, seed, duration_s } => run_engine(config, Some(seed), duration_s),
         Cmd::SimExchange { port, symbols, seed } => sim_exchange(port, symbols, seed),
-        Cmd::Replay { src, speed, max: _, out, accept_gaps } => tools::replay(&src, speed, &out, accept_gaps),
-        Cmd::Backtest { src, report, html, no_html, decisions } => {
+        Cmd::Replay { src, speed, max: _, out, accept_gaps, jobs } => {
+            tools::replay(&src, speed, &out, accept_gaps, jobs.into())
+        }
+        Cmd::Backtest { src, report, html, no_html, decisions, jobs } => {
             let html = (!no_html).then(|| html.unwrap_or_else(|| tools::html_path(&report)));
-            tools::backtest(&src, &report, html.as_deref(), decisions.as_deref())
+            tools::backtest(&src, &report, html.as_deref(), decisions.as_deref(), jobs.into())
         }
         Cmd::Import { trades, orderbook, out } => tools::import(trades.as_deref(), orderbook.as_deref(), &out),
         Cmd::Evaluate { src, orderbook, trades, skip_s, inject, seeds, output } => {

@@ -5,15 +5,14 @@ use scalper::config::paths::Paths;
 use scalper::config::Config;
 use scalper::engine::clock::{Clock, MonotonicClock};
 use scalper::engine::event::Event;
-use scalper::engine::output::Outputs;
 use scalper::engine::recorder::Recorder;
 use scalper::engine::runtime::event_label;
 use scalper::engine::synthetic::{TradingMarket, UniverseStream, EPOCH_MS};
 use scalper::storage::replay::backtest::BacktestCollector;
 use scalper::storage::replay::report_html;
 use scalper::storage::replay::{
-    self, import, DecisionLog, Pace, Period, ReaderStats, RecordingReader, RecordingWriter, ReplayItem, ReplayObserver,
-    ReplayOptions, ReplaySummary,
+    self, import, parallel, DecisionLog, Pace, Period, RecordingReader, RecordingWriter, ReplayItem, ReplayOptions,
+    ReplaySummary,
 };
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -69,25 +68,7 @@ fn print_summary(s: &ReplaySummary) {
     );
 }
 
-/// Feeds the replay's bytes read to a progress meter (total: the recording's size).
-struct Progress<'a, O: ReplayObserver> {
-    inner: &'a mut O,
-    meter: &'a Meter,
-}
-
-impl<O: ReplayObserver> ReplayObserver for Progress<'_, O> {
-    fn on_outputs(&mut self, ev: &Event, out: &Outputs) {
-        self.inner.on_outputs(ev, out);
-    }
-    fn on_run(&mut self, cfg: &Arc<Config>) {
-        self.inner.on_run(cfg);
-    }
-    fn on_progress(&mut self, _events: u64, r: &ReaderStats) {
-        self.meter.set(r.bytes_read);
-    }
-}
-
-pub fn replay(src: &ReplaySource, speed: Option<f64>, out: &Path, accept_gaps: bool) -> ExitCode {
+pub fn replay(src: &ReplaySource, speed: Option<f64>, out: &Path, accept_gaps: bool, jobs: usize) -> ExitCode {
     let pace = match speed {
         Some(s) if !(s > 0.0 && s.is_finite()) => return fail("--speed must be a positive number"),
         Some(s) => Pace::Speed(s),
@@ -97,9 +78,12 @@ pub fn replay(src: &ReplaySource, speed: Option<f64>, out: &Path, accept_gaps: b
         Ok(o) => o,
         Err(e) => return fail(e),
     };
-    // Open the recording first: no empty decision log is left behind when there is none.
-    let mut reader = match RecordingReader::open(&Paths::with_data_dir(data_dir(src)), opts.period) {
-        Ok(r) => r,
+    if jobs > 1 && speed.is_some() {
+        return fail("--jobs replays runs side by side: it cannot be paced with --speed");
+    }
+    // List the recording first: no empty decision log is left behind when there is none.
+    let files = match replay::recording_files(&Paths::with_data_dir(data_dir(src))) {
+        Ok(f) => f,
         Err(e) => return fail(e),
     };
     let file = match std::fs::File::create(out) {
@@ -107,12 +91,11 @@ pub fn replay(src: &ReplaySource, speed: Option<f64>, out: &Path, accept_gaps: b
         Err(e) => return fail(format!("{}: {e}", out.display())),
     };
     let mut log = DecisionLog::new(BufWriter::with_capacity(1 << 20, file));
-    let mut unit = ();
-    let meter = Meter::start("replay", Unit::Bytes, Some(reader.stats().bytes_total));
-    let mut obs = Progress { inner: &mut unit, meter: &meter };
-    let res = replay::replay_items(&mut reader, &opts, &mut log, &mut obs);
+    let meter = Meter::start("replay", Unit::Bytes, Some(files_bytes(&files)));
+    let counter = meter.counter();
+    let res = parallel::replay_jobs(files, &opts, jobs, &mut log, || (), Some(&counter));
     let summary = match res {
-        Ok(s) => s,
+        Ok((s, _)) => s,
         Err(e) => return fail(e),
     };
     meter.finish();
@@ -133,13 +116,19 @@ pub fn replay(src: &ReplaySource, speed: Option<f64>, out: &Path, accept_gaps: b
     ExitCode::SUCCESS
 }
 
-pub fn backtest(src: &ReplaySource, report: &Path, html: Option<&Path>, decisions: Option<&Path>) -> ExitCode {
+pub fn backtest(
+    src: &ReplaySource,
+    report: &Path,
+    html: Option<&Path>,
+    decisions: Option<&Path>,
+    jobs: usize,
+) -> ExitCode {
     let opts = match options(src, Pace::Max) {
         Ok(o) => o,
         Err(e) => return fail(e),
     };
-    let mut reader = match RecordingReader::open(&Paths::with_data_dir(data_dir(src)), opts.period) {
-        Ok(r) => r,
+    let files = match replay::recording_files(&Paths::with_data_dir(data_dir(src))) {
+        Ok(f) => f,
         Err(e) => return fail(e),
     };
     let sink: Box<dyn Write> = match decisions {
@@ -150,13 +139,17 @@ pub fn backtest(src: &ReplaySource, report: &Path, html: Option<&Path>, decision
         None => Box::new(std::io::sink()),
     };
     let mut log = DecisionLog::new(sink);
-    let mut collector = BacktestCollector::new();
-    let meter = Meter::start("backtest", Unit::Bytes, Some(reader.stats().bytes_total));
-    let mut obs = Progress { inner: &mut collector, meter: &meter };
-    let summary = match replay::replay_items(&mut reader, &opts, &mut log, &mut obs) {
-        Ok(s) => s,
+    let meter = Meter::start("backtest", Unit::Bytes, Some(files_bytes(&files)));
+    let counter = meter.counter();
+    let res = parallel::replay_jobs(files, &opts, jobs, &mut log, BacktestCollector::new, Some(&counter));
+    let (summary, parts) = match res {
+        Ok(r) => r,
         Err(e) => return fail(e),
     };
+    let mut collector = BacktestCollector::new();
+    for p in parts {
+        collector.merge(p);
+    }
     meter.finish();
     if let Err(e) = log.finish() {
         return fail(format!("decision log: {e}"));
@@ -186,6 +179,11 @@ pub fn backtest(src: &ReplaySource, report: &Path, html: Option<&Path>, decision
     // Last, as scripts read it: the decision log's hash.
     let _ = writeln!(o, "\nreport: {}   decisions sha256: {}", report.display(), summary.sha256);
     ExitCode::SUCCESS
+}
+
+/// Bytes of the recording's files (the progress meter's total).
+fn files_bytes(files: &[(PathBuf, i64)]) -> u64 {
+    files.iter().filter_map(|(p, _)| std::fs::metadata(p).ok()).map(|m| m.len()).sum()
 }
 
 /// The HTML report's default path: the JSON report's with `.html` (appended when that is the
@@ -301,7 +299,9 @@ fn bench_replay_in(dir: &Path, symbols: usize, events: u64, events_per_ms: u64, 
 
     // 2. Replay it, timing every on_event with the monotonic clock (outside the core).
     let clock = MonotonicClock::new();
-    let mut reader = RecordingReader::open(&Paths::with_data_dir(dir), Period::all()).map_err(|e| e.to_string())?;
+    let reader = RecordingReader::open(&Paths::with_data_dir(dir), Period::all()).map_err(|e| e.to_string())?;
+    // Decoding on a second thread, as `scalper replay` does.
+    let mut reader = parallel::ThreadedReader::spawn(reader).map_err(|e| e.to_string())?;
     let mut log = DecisionLog::new(std::io::sink());
     let mut engine = None;
     let mut lat: Vec<u32> = Vec::with_capacity(seq as usize);
@@ -436,10 +436,10 @@ fn evaluation_events(
     while let Some(item) = reader.next() {
         items.push(item.map_err(|e| e.to_string())?);
         if items.len().is_multiple_of(4096) {
-            meter.set(reader.stats().bytes_read);
+            meter.set(reader.stats().file_bytes_read);
         }
     }
-    meter.set(reader.stats().bytes_read);
+    meter.set(reader.stats().file_bytes_read);
     meter.finish();
     let recorded = items.iter().find_map(|i| match i {
         ReplayItem::Run(r) => r.config.clone(),

@@ -147,12 +147,30 @@ impl BacktestCollector {
     }
 }
 
+impl BacktestCollector {
+    /// Appends the collector of the next part of the same replay (a `--jobs` chunk, which starts
+    /// with a run): the result is the collector of the whole replay.
+    pub fn merge(&mut self, next: BacktestCollector) {
+        self.trades.extend(next.trades);
+        self.starting_equity = self.starting_equity.or(next.starting_equity);
+        self.events += next.events;
+        self.regime = next.regime;
+        self.entry_regime = next.entry_regime;
+        self.global = next.global;
+    }
+}
+
 impl ReplayObserver for BacktestCollector {
     fn on_outputs(&mut self, _ev: &Event, out: &Outputs) {
         self.observe(out);
     }
+    /// A fresh core starts with every regime NORMAL: the regimes followed so far belonged to the
+    /// previous run's core and are forgotten (this is also what makes runs independent).
     fn on_run(&mut self, cfg: &Arc<Config>) {
         self.starting_equity.get_or_insert(cfg.risk.starting_equity);
+        self.regime.clear();
+        self.entry_regime.clear();
+        self.global = None;
     }
 }
 

@@ -17,6 +17,7 @@ pub mod backtest;
 pub mod evaluate;
 pub mod import;
 pub mod inject;
+pub mod parallel;
 pub mod report_html;
 
 use crate::config::paths::{DataKind, Paths};
@@ -70,6 +71,9 @@ pub enum ReplayError {
     /// The decision log could not be written.
     #[error("cannot write the decision log: {0}")]
     Write(#[source] std::io::Error),
+    /// A replay thread (decoding or a `--jobs` worker) could not start or stopped early.
+    #[error("replay thread: {0}")]
+    Thread(String),
 }
 
 /// A recorded period: `[from, to)` on the events' receive time; `None` = unbounded.
@@ -149,9 +153,14 @@ pub struct ReaderStats {
     pub late: u64,
     /// Runs started.
     pub runs: u64,
-    /// Bytes read so far.
+    /// Bytes of the recorded lines read so far (decompressed): exact, the unit of run offsets
+    /// and of the `--jobs` merge.
     pub bytes_read: u64,
-    /// Bytes of all the recording's files.
+    /// Bytes of the files consumed so far (compressed bytes for `.jsonl.zst`), for progress
+    /// against [`ReaderStats::bytes_total`]; not part of the reports.
+    #[serde(skip)]
+    pub file_bytes_read: u64,
+    /// Bytes of all the recording's files (on disk, compressed for `.jsonl.zst`).
     pub bytes_total: u64,
 }
 
@@ -179,6 +188,17 @@ pub struct RecordingReader {
     out: VecDeque<ReplayItem>,
     line: String,
     stats: ReaderStats,
+    /// Index in the recording's file list of the next file to open.
+    next_file: usize,
+    chunk: parallel::Chunk,
+    chunk_end: parallel::ChunkEnd,
+    /// `Some` in scan mode ([`parallel::scan_runs`]): run headers found so far, nothing decoded else.
+    scan: Option<Vec<parallel::RunBoundary>>,
+}
+
+/// True for a run header: the `seq: 0` `ConfigReload` a recorder writes first (a fresh core starts).
+fn is_run_header(ev: &Event) -> bool {
+    ev.seq == 0 && matches!(ev.kind, EventKind::ConfigReload(_))
 }
 
 /// Hour start (ms) of a `YYYY-MM-DDTHH.jsonl` or `.jsonl.zst` file name.
@@ -235,6 +255,10 @@ impl RecordingReader {
             out: VecDeque::new(),
             line: String::new(),
             stats: ReaderStats { bytes_total, ..ReaderStats::default() },
+            next_file: 0,
+            chunk: parallel::Chunk::default(),
+            chunk_end: parallel::ChunkEnd::default(),
+            scan: None,
         }
     }
 
@@ -257,29 +281,57 @@ impl RecordingReader {
         loop {
             if self.current.is_none() {
                 let Some((path, hour)) = self.files.pop_front() else { return Ok(None) };
+                self.next_file += 1;
                 if self.period.after(hour) {
                     // Everything from here on is after the period.
                     self.files.clear();
+                    self.chunk_end.period_ended = true;
                     return Ok(None);
                 }
                 // A file wholly before the period is only scanned for run headers and reloads.
                 let before = self.period.before(hour + HOUR_MS);
                 let f = SegmentReader::open(&path).map_err(|e| ReplayError::Io { path: path.clone(), source: e })?;
                 self.stats.files += 1;
+                self.chunk_end.note_opened(self.next_file - 1);
                 self.current = Some((path, f, 0, before));
             }
             let Some((path, rd, line_no, before)) = self.current.as_mut() else { continue };
+            let here = parallel::LinePos { file: self.next_file - 1, line: *line_no };
             self.line.clear();
             let n = rd.read_line(&mut self.line).map_err(|e| ReplayError::Io { path: path.clone(), source: e })?;
+            if self.chunk.stop == Some(here) {
+                // The next chunk's run header: that chunk replays it; this one ends before it.
+                self.chunk_end.stopped = true;
+                self.chunk_end.stop_line_bytes = n as u64;
+                self.files.clear();
+                self.current = None;
+                return Ok(None);
+            }
             if n == 0 {
                 // A torn last zstd frame (crash while writing) counts as one bad line.
                 self.stats.bad_lines += rd.bad_frames();
-                self.stats.bytes_read += rd.take_progress();
+                self.stats.file_bytes_read += rd.take_progress();
                 self.current = None;
                 continue;
             }
             *line_no += 1;
-            self.stats.bytes_read += rd.take_progress();
+            self.stats.file_bytes_read += rd.take_progress();
+            if self.chunk.start.is_some_and(|s| s.file == here.file && here.line < s.line) {
+                // Before this chunk's start: the chunk before it read this line.
+                continue;
+            }
+            self.stats.bytes_read += n as u64;
+            if let Some(found) = self.scan.as_mut() {
+                let text = self.line.trim_end();
+                if self.line.ends_with('\n') && text.contains("\"ConfigReload\"") {
+                    if let Ok(ev) = serde_json::from_str::<Event>(text) {
+                        if is_run_header(&ev) {
+                            found.push(parallel::RunBoundary { pos: here, offset: self.stats.bytes_read - n as u64 });
+                        }
+                    }
+                }
+                continue;
+            }
             if !self.line.ends_with('\n') {
                 // A torn tail (crash while writing): not a whole record.
                 tracing::warn!(file = %path.display(), line = *line_no, "torn last line ignored");
@@ -332,12 +384,14 @@ impl RecordingReader {
                     self.run_config = Some(c.clone());
                 }
                 self.last_seq = Some(ev.seq);
+                self.chunk_end.skipped_before += 1;
                 return;
             }
             self.started = true;
         }
         if self.period.after(ev.now_ms()) {
             self.finished = true;
+            self.chunk_end.period_ended = true;
             return;
         }
         if !self.run_open {
@@ -358,8 +412,7 @@ impl RecordingReader {
                 self.finished = true;
                 break;
             };
-            let header = ev.seq == 0 && matches!(ev.kind, EventKind::ConfigReload(_));
-            if header {
+            if is_run_header(&ev) {
                 let EventKind::ConfigReload(c) = ev.kind else { continue };
                 self.new_run(Some(c));
                 continue;
@@ -548,6 +601,24 @@ impl<W: Write> DecisionLog<W> {
         self.lines
     }
 
+    /// Appends a decision log written elsewhere (a `--jobs` chunk), byte for byte: the hash and
+    /// line count are those of writing its lines here.
+    pub fn append_raw(&mut self, mut r: impl std::io::Read) -> std::io::Result<()> {
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = match r.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            let b = &buf[..n];
+            self.hasher.update(b);
+            self.w.write_all(b)?;
+            self.lines += b.iter().filter(|&&c| c == b'\n').count() as u64;
+        }
+    }
+
     /// Hex SHA-256 of everything written so far.
     pub fn sha256_hex(&self) -> String {
         hex::encode(self.hasher.clone().finalize())
@@ -662,8 +733,10 @@ impl ReplayObserver for () {
 }
 
 /// Replays the items of `reader` into fresh cores (one per run), writing every output to `log`.
-pub fn replay_items<W: Write>(
-    reader: &mut RecordingReader,
+/// `reader` is a [`RecordingReader`] (decoding on this thread) or a
+/// [`parallel::ThreadedReader`] (decoding on another); the outputs are the same.
+pub fn replay_items<W: Write, S: parallel::ItemSource + ?Sized>(
+    reader: &mut S,
     opts: &ReplayOptions,
     log: &mut DecisionLog<W>,
     observer: &mut dyn ReplayObserver,
@@ -726,14 +799,15 @@ pub fn replay_items<W: Write>(
     })
 }
 
-/// Replays the recording under `paths` (see [`replay_items`]).
+/// Replays the recording under `paths` (see [`replay_items`]), decoding it on a second thread
+/// ([`parallel::ThreadedReader`]) while the core runs on this one.
 pub fn replay<W: Write>(
     paths: &Paths,
     opts: &ReplayOptions,
     log: &mut DecisionLog<W>,
     observer: &mut dyn ReplayObserver,
 ) -> Result<ReplaySummary, ReplayError> {
-    let mut reader = RecordingReader::open(paths, opts.period)?;
+    let mut reader = parallel::ThreadedReader::spawn(RecordingReader::open(paths, opts.period)?)?;
     replay_items(&mut reader, opts, log, observer)
 }
 

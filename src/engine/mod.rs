@@ -16,6 +16,7 @@ pub mod health;
 pub mod output;
 pub mod recorder;
 pub mod runtime;
+pub mod second_work;
 pub mod seeder;
 pub mod synthetic;
 

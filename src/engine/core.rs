@@ -10,6 +10,7 @@ use crate::engine::event::{ControlCommand, Mode};
 use crate::engine::event::{EventKind, FeedState, TimerKind};
 use crate::engine::output::{FeedCommand, Output, StatusChange};
 use crate::engine::second_work::{SecondDue, SecondWork};
+use crate::engine::symbol_table::SymbolTable;
 use crate::engine::{Pipeline, Tick};
 use crate::execution::integrity::{KillReason, KillSwitch};
 use crate::execution::mode::ModeManager;
@@ -122,7 +123,8 @@ pub struct CorePipeline {
     cfg: Arc<Config>,
     controls: Controls,
     universe: Universe,
-    symbols: BTreeMap<Symbol, SymbolMarket>,
+    /// Market state by symbol (ordered; repeated lookups of the event's symbol are cached).
+    symbols: SymbolTable<SymbolMarket>,
     stats: BTreeMap<Symbol, MarketStats>,
     flags: GlobalFlags,
     counters: CoreCounters,
@@ -171,7 +173,7 @@ impl CorePipeline {
         CorePipeline {
             controls: Controls { mode, paused: false, blacklist: BTreeSet::new(), kill: KillSwitch::new() },
             universe: Universe::new(),
-            symbols: BTreeMap::new(),
+            symbols: SymbolTable::new(),
             stats: BTreeMap::new(),
             flags: GlobalFlags::default(),
             counters: CoreCounters::default(),

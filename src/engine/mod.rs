@@ -18,6 +18,7 @@ pub mod recorder;
 pub mod runtime;
 pub mod second_work;
 pub mod seeder;
+pub mod symbol_table;
 pub mod synthetic;
 
 use crate::config::paths::DataKind;

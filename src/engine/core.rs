@@ -939,12 +939,14 @@ impl Pipeline for CorePipeline {
         let now = t.event.now_ms();
         let mode = self.controls.mode.mode();
         if matches!(t.event.kind, EventKind::Timer(TimerKind::Second)) {
-            self.desk.tick(now, t.out);
+            let symbols = &self.symbols;
+            self.desk.tick_untracked(|s| symbols.contains_key(s), now, t.out);
         }
-        // The slice's entry timeouts and max hold, as of its boundary time.
+        // The slice's machine ticks, entry timeouts and max hold, as of its boundary time.
         let slice = self.second.take_slice();
         for (s, d) in &slice {
             if self.symbols.contains_key(s) {
+                self.desk.tick_symbol(s, d.at, t.out);
                 self.intents.extend(self.desk.on_second(s, d.at));
             }
         }

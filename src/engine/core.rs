@@ -9,6 +9,8 @@ use crate::engine::desk::{Desk, DeskFlags};
 use crate::engine::event::{ControlCommand, Mode};
 use crate::engine::event::{EventKind, FeedState, TimerKind};
 use crate::engine::output::{FeedCommand, Output, StatusChange};
+use crate::engine::second_work::{SecondDue, SecondWork};
+use crate::engine::symbol_table::SymbolTable;
 use crate::engine::{Pipeline, Tick};
 use crate::execution::integrity::{KillReason, KillSwitch};
 use crate::execution::mode::ModeManager;
@@ -121,7 +123,8 @@ pub struct CorePipeline {
     cfg: Arc<Config>,
     controls: Controls,
     universe: Universe,
-    symbols: BTreeMap<Symbol, SymbolMarket>,
+    /// Market state by symbol (ordered; repeated lookups of the event's symbol are cached).
+    symbols: SymbolTable<SymbolMarket>,
     stats: BTreeMap<Symbol, MarketStats>,
     flags: GlobalFlags,
     counters: CoreCounters,
@@ -143,6 +146,8 @@ pub struct CorePipeline {
     profile_policy: ProfilePolicy,
     /// Symbols blacklisted by their profile (and only those are un-blacklisted by it).
     auto_blacklisted: BTreeSet<Symbol>,
+    /// The one-second timer's per-symbol work, spread over the following events.
+    second: SecondWork,
 }
 
 fn book_error_label(e: &crate::market::orderbook::BookError) -> &'static str {
@@ -168,7 +173,7 @@ impl CorePipeline {
         CorePipeline {
             controls: Controls { mode, paused: false, blacklist: BTreeSet::new(), kill: KillSwitch::new() },
             universe: Universe::new(),
-            symbols: BTreeMap::new(),
+            symbols: SymbolTable::new(),
             stats: BTreeMap::new(),
             flags: GlobalFlags::default(),
             counters: CoreCounters::default(),
@@ -181,6 +186,7 @@ impl CorePipeline {
             profiles: BTreeMap::new(),
             profile_policy: ProfilePolicy::default(),
             auto_blacklisted: BTreeSet::new(),
+            second: SecondWork::new(),
             cfg,
         }
     }
@@ -230,11 +236,12 @@ impl CorePipeline {
     }
 
     /// Writes each warm symbol's baselines into its profile once a minute, a sixtieth of the
-    /// universe per second (no stall at the minute).
-    fn persist_baselines(&mut self, now: TimeMs, t: &mut Tick<'_>) {
-        let slot = now.div_euclid(1000).rem_euclid(BASELINE_PERSIST_EVERY_S);
-        for (i, (s, m)) in self.symbols.iter().enumerate() {
-            if (i as i64) % BASELINE_PERSIST_EVERY_S != slot || !m.intel.baselines().warm() {
+    /// universe per second (no stall at the minute): the symbols of this event's second-work
+    /// slice marked for it by the timer.
+    fn persist_baselines(&mut self, slice: &[(Symbol, SecondDue)], t: &mut Tick<'_>) {
+        for (s, d) in slice {
+            let Some(m) = self.symbols.get(s) else { continue };
+            if !d.persist || !m.intel.baselines().warm() {
                 continue;
             }
             let p = self.profiles.entry(s.clone()).or_insert_with(|| SymbolProfile::new(s.clone()));
@@ -533,19 +540,41 @@ impl CorePipeline {
         }
     }
 
-    fn on_second(&mut self, now: TimeMs, t: &mut Tick<'_>) {
-        // Candle closes on time.
-        for (s, m) in self.symbols.iter_mut() {
-            for c in m.candles.on_time(now) {
-                self.closed.push((s.clone(), c));
+    /// Decides which symbols' second-work this event does (see [`crate::engine::second_work`]):
+    /// a `Timer(Second)` makes every symbol due and decides whether this second writes feature
+    /// snapshots and which symbols persist their baselines.
+    fn schedule_second_work(&mut self, t: &Tick<'_>) {
+        let now = t.event.now_ms();
+        if matches!(t.event.kind, EventKind::Timer(TimerKind::Second)) {
+            let snapshot = now - self.last_feature_snapshot_ms >= FEATURE_SNAPSHOT_EVERY_MS;
+            if snapshot {
+                self.last_feature_snapshot_ms = now;
+            }
+            let slot = now.div_euclid(1000).rem_euclid(BASELINE_PERSIST_EVERY_S);
+            let persist = |i: usize| (i as i64) % BASELINE_PERSIST_EVERY_S == slot;
+            self.second.on_timer(now, self.symbols.keys(), snapshot, persist);
+        } else {
+            self.second.on_event(t.event.symbol());
+        }
+    }
+
+    /// Market part of the slice's second-work, as of each symbol's boundary time: candle closes
+    /// on time, stale books and unanswered resyncs.
+    fn second_market(&mut self, slice: &[(Symbol, SecondDue)], t: &mut Tick<'_>) {
+        for (s, d) in slice {
+            if let Some(m) = self.symbols.get_mut(s) {
+                for c in m.candles.on_time(d.at) {
+                    self.closed.push((s.clone(), c));
+                }
             }
         }
-        // Stale books and unanswered resyncs.
         let mut resync = Vec::new();
-        for (s, m) in self.symbols.iter_mut() {
+        for (s, d) in slice {
+            let Some(m) = self.symbols.get_mut(s) else { continue };
+            let now = d.at;
             if let Some(since) = m.resync_pending_since {
                 if now - since >= RESYNC_RETRY_MS {
-                    resync.push(s.clone());
+                    resync.push((s.clone(), now));
                 }
                 continue;
             }
@@ -558,12 +587,17 @@ impl CorePipeline {
                 m.book_errors += 1;
                 *self.counters.book_errors.entry("stale_book").or_default() += 1;
                 tracing::warn!(symbol = %s, "book stale while the symbol trades: invalidated, resyncing");
-                resync.push(s.clone());
+                resync.push((s.clone(), now));
             }
         }
-        for s in resync {
-            self.request_resync(&s, now, t);
+        for (s, at) in resync {
+            self.request_resync(&s, at, t);
         }
+    }
+
+    /// Global part of the one-second timer (the per-symbol part is spread, see
+    /// [`CorePipeline::schedule_second_work`]).
+    fn on_second(&mut self, now: TimeMs, t: &mut Tick<'_>) {
         // Feed down too long → RISK_OFF.
         if let Some(since) = self.flags.feed_not_ok_since {
             if !self.flags.feed_risk_off && now - since >= self.cfg.engine.feed_down_risk_off_s as i64 * 1000 {
@@ -627,6 +661,10 @@ impl CorePipeline {
 impl Pipeline for CorePipeline {
     fn market_update(&mut self, t: &mut Tick<'_>) {
         let now = t.event.now_ms();
+        self.schedule_second_work(t);
+        let slice = self.second.take_slice();
+        self.second_market(&slice, t);
+        self.second.put_slice(slice);
         match &t.event.kind {
             EventKind::Book(upd) => {
                 let Some(m) = self.symbols.get_mut(&upd.symbol) else {
@@ -744,6 +782,26 @@ impl Pipeline for CorePipeline {
 
     fn features(&mut self, t: &mut Tick<'_>) {
         let now = t.event.now_ms();
+        if matches!(t.event.kind, EventKind::Timer(TimerKind::Second)) {
+            for f in self.news.expire(now) {
+                t.out.record(
+                    DataKind::Events,
+                    Some(f.symbol.clone()),
+                    now,
+                    serde_json::json!({"event": "NEWS_FLAG_EXPIRED"}),
+                );
+            }
+        }
+        // The slice's second-work comes before the event's own features.
+        let slice = self.second.take_slice();
+        for (s, d) in &slice {
+            if let Some(m) = self.symbols.get_mut(s) {
+                let evs = m.intel.on_second(&m.candles, &m.book, &self.news, d.at);
+                Self::note_intel(&mut self.profiles, s, &evs, d.at);
+                Self::log_intel(s, evs, d.at, t);
+            }
+        }
+        self.second.put_slice(slice);
         match &t.event.kind {
             EventKind::Book(b) => {
                 if let Some(m) = self.symbols.get_mut(&b.symbol) {
@@ -796,21 +854,6 @@ impl Pipeline for CorePipeline {
                     Self::log_intel(symbol, evs, now, t);
                 } else {
                     self.counters.unknown_symbol_events += 1;
-                }
-            }
-            EventKind::Timer(TimerKind::Second) => {
-                for f in self.news.expire(now) {
-                    t.out.record(
-                        DataKind::Events,
-                        Some(f.symbol.clone()),
-                        now,
-                        serde_json::json!({"event": "NEWS_FLAG_EXPIRED"}),
-                    );
-                }
-                for (s, m) in self.symbols.iter_mut() {
-                    let evs = m.intel.on_second(&m.candles, &m.book, &self.news, now);
-                    Self::note_intel(&mut self.profiles, s, &evs, now);
-                    Self::log_intel(s, evs, now, t);
                 }
             }
             _ => {}
@@ -895,6 +938,19 @@ impl Pipeline for CorePipeline {
     fn execution(&mut self, t: &mut Tick<'_>) {
         let now = t.event.now_ms();
         let mode = self.controls.mode.mode();
+        if matches!(t.event.kind, EventKind::Timer(TimerKind::Second)) {
+            let symbols = &self.symbols;
+            self.desk.tick_untracked(|s| symbols.contains_key(s), now, t.out);
+        }
+        // The slice's machine ticks, entry timeouts and max hold, as of its boundary time.
+        let slice = self.second.take_slice();
+        for (s, d) in &slice {
+            if self.symbols.contains_key(s) {
+                self.desk.tick_symbol(s, d.at, t.out);
+                self.intents.extend(self.desk.on_second(s, d.at));
+            }
+        }
+        self.second.put_slice(slice);
         match &t.event.kind {
             EventKind::Trades(batch) => {
                 if let Some(m) = self.symbols.get(&batch.symbol) {
@@ -902,11 +958,6 @@ impl Pipeline for CorePipeline {
                 }
             }
             EventKind::Timer(TimerKind::Second) => {
-                self.desk.tick(now, t.out);
-                let syms: Vec<Symbol> = self.symbols.keys().cloned().collect();
-                for s in &syms {
-                    self.intents.extend(self.desk.on_second(s, now));
-                }
                 if self.controls.kill.is_engaged() {
                     let flat = self.desk.flatten(&self.controls.kill, mode, now, t.out);
                     self.intents.extend(flat);
@@ -995,24 +1046,23 @@ impl Pipeline for CorePipeline {
     }
 
     fn metrics(&mut self, t: &mut Tick<'_>) {
-        // Rolling per-symbol feature snapshots, throttled (the live metrics come from the view).
-        let now = t.event.now_ms();
-        if matches!(t.event.kind, EventKind::Timer(TimerKind::Second)) {
-            self.persist_baselines(now, t);
-        }
-        if matches!(t.event.kind, EventKind::Timer(TimerKind::Second))
-            && now - self.last_feature_snapshot_ms >= FEATURE_SNAPSHOT_EVERY_MS
-        {
-            self.last_feature_snapshot_ms = now;
-            for (s, m) in &self.symbols {
-                let body = serde_json::json!({
-                    "symbol": s, "ts_ms": now, "category": m.category,
-                    "features": m.intel.snapshot(), "regime": m.intel.regime(), "score": m.score,
-                    "state": self.desk.state_of(s),
-                });
-                t.out.push(Output::Snapshot { kind: DataKind::Metrics, name: s.as_str().to_string(), body });
+        // Rolling per-symbol feature snapshots, throttled (the live metrics come from the view),
+        // written with each symbol's second-work (at most a second after the timer that asked).
+        let slice = self.second.take_slice();
+        self.persist_baselines(&slice, t);
+        for (s, d) in &slice {
+            if !d.snapshot {
+                continue;
             }
+            let Some(m) = self.symbols.get(s) else { continue };
+            let body = serde_json::json!({
+                "symbol": s, "ts_ms": d.at, "category": m.category,
+                "features": m.intel.snapshot(), "regime": m.intel.regime(), "score": m.score,
+                "state": self.desk.state_of(s),
+            });
+            t.out.push(Output::Snapshot { kind: DataKind::Metrics, name: s.as_str().to_string(), body });
         }
+        self.second.put_slice(slice);
     }
 }
 

@@ -434,6 +434,22 @@ impl Desk {
         }
     }
 
+    /// The one-second tick for the machines of symbols `tracked` does not know (dropped from
+    /// the universe); the tracked ones are ticked one by one with [`Desk::tick_symbol`].
+    pub fn tick_untracked(&mut self, tracked: impl Fn(&Symbol) -> bool, now: TimeMs, out: &mut Outputs) {
+        let syms: Vec<Symbol> = self.machines.keys().filter(|s| !tracked(s)).cloned().collect();
+        for s in syms {
+            self.step(&s, now, Input::Tick, out);
+        }
+    }
+
+    /// The one-second tick for one symbol's machine, if it has one.
+    pub fn tick_symbol(&mut self, s: &Symbol, now: TimeMs, out: &mut Outputs) {
+        if self.machines.contains_key(s) {
+            self.step(s, now, Input::Tick, out);
+        }
+    }
+
     /// Timer work for one symbol: entry timeouts, max hold.
     pub fn on_second(&mut self, s: &Symbol, now: TimeMs) -> Vec<Intent> {
         let mut intents = Vec::new();

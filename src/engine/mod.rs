@@ -16,7 +16,9 @@ pub mod health;
 pub mod output;
 pub mod recorder;
 pub mod runtime;
+pub mod second_work;
 pub mod seeder;
+pub mod symbol_table;
 pub mod synthetic;
 
 use crate::config::paths::DataKind;

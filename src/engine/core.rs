@@ -8,14 +8,15 @@ use crate::domain::{Category, Symbol, TimeMs};
 use crate::engine::desk::{Desk, DeskFlags};
 use crate::engine::event::{ControlCommand, Mode};
 use crate::engine::event::{EventKind, FeedState, TimerKind};
+use crate::engine::markets::{MarketSpec, Markets};
 use crate::engine::output::{FeedCommand, Output, StatusChange};
 use crate::engine::second_work::{SecondDue, SecondWork};
-use crate::engine::symbol_table::SymbolTable;
 use crate::engine::{Pipeline, Tick};
 use crate::execution::integrity::{KillReason, KillSwitch};
 use crate::execution::mode::ModeManager;
 use crate::execution::order::Intent;
-use crate::features::{IntelEvent, ManualNewsSource, SymbolIntel};
+use crate::features::costs::CostParams;
+use crate::features::{IntelConfig, IntelEvent, ManualNewsSource, SymbolIntel};
 use crate::market::candles::{Candle, CandleSet};
 use crate::market::data::{Instrument, TickerUpdate};
 use crate::market::orderbook::OrderBook;
@@ -123,8 +124,11 @@ pub struct CorePipeline {
     cfg: Arc<Config>,
     controls: Controls,
     universe: Universe,
-    /// Market state by symbol (ordered; repeated lookups of the event's symbol are cached).
-    symbols: SymbolTable<SymbolMarket>,
+    /// Market state by symbol id (ordered for iteration; built on each symbol's first access).
+    symbols: Markets,
+    /// The intelligence configuration shared by the symbols registered under the current
+    /// configuration (one clone per configuration, not per symbol).
+    intel_cfg: Arc<IntelConfig>,
     stats: BTreeMap<Symbol, MarketStats>,
     flags: GlobalFlags,
     counters: CoreCounters,
@@ -173,7 +177,8 @@ impl CorePipeline {
         CorePipeline {
             controls: Controls { mode, paused: false, blacklist: BTreeSet::new(), kill: KillSwitch::new() },
             universe: Universe::new(),
-            symbols: SymbolTable::new(),
+            symbols: Markets::new(),
+            intel_cfg: Arc::new(cfg.intel.clone()),
             stats: BTreeMap::new(),
             flags: GlobalFlags::default(),
             counters: CoreCounters::default(),
@@ -315,6 +320,14 @@ impl CorePipeline {
     pub fn symbol(&self, s: &Symbol) -> Option<&SymbolMarket> {
         self.symbols.get(s)
     }
+    /// The id of a symbol ever in the universe (ids follow first registration, never reused).
+    pub fn symbol_id(&self, s: &Symbol) -> Option<crate::engine::symbol_table::SymbolId> {
+        self.symbols.id(s)
+    }
+    /// Symbols whose market state is built (the others are registered, built on first access).
+    pub fn built_symbols(&self) -> usize {
+        self.symbols.built()
+    }
     /// All symbols' market state, sorted.
     pub fn symbols(&self) -> impl Iterator<Item = (&Symbol, &SymbolMarket)> {
         self.symbols.iter()
@@ -435,35 +448,19 @@ impl CorePipeline {
         t.out.record(DataKind::Events, None, now, body);
     }
 
+    /// Registers a universe member; its market state is built on first access (see
+    /// [`crate::engine::markets`]), from what is captured here.
     fn add_symbol(&mut self, sym: &Symbol) {
         let Some(m) = self.universe.get(sym) else { return };
-        let depth = m.depth as usize;
-        let book = match OrderBook::from_instrument(&m.instrument, depth) {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::error!(symbol = %sym, error = %e, "instrument has unusable trading rules; not tracked");
-                return;
-            }
-        };
-        let ticker = TickerUpdate { symbol: sym.clone(), ..Default::default() };
-        let intel = SymbolIntel::from_config(sym.clone(), &self.cfg, m.category, 0);
-        self.symbols.insert(
-            sym.clone(),
-            SymbolMarket {
-                instrument: m.instrument.clone(),
-                category: m.category,
-                book,
-                tape: Tape::new(TAPE_CAPACITY),
-                candles: CandleSet::new(CANDLE_RING, CANDLE_GRACE_MS),
-                ticker,
-                last_book_ms: None,
-                last_trade_ms: None,
-                resync_pending_since: None,
-                book_errors: 0,
-                intel,
-                score: ScalpScore::default(),
-            },
-        );
+        self.symbols.register(MarketSpec {
+            symbol: sym.clone(),
+            origin: m.instrument.clone(),
+            depth: m.depth as usize,
+            intel: self.intel_cfg.clone(),
+            costs: CostParams::from_config(&self.cfg, m.category),
+            instrument: m.instrument.clone(),
+            category: m.category,
+        });
     }
 
     fn request_resync(&mut self, sym: &Symbol, now: TimeMs, t: &mut Tick<'_>) {
@@ -515,10 +512,7 @@ impl CorePipeline {
         }
         // Categories may change without a depth change.
         for (s, m) in self.universe.members() {
-            if let Some(sm) = self.symbols.get_mut(s) {
-                sm.category = m.category;
-                sm.instrument = m.instrument.clone();
-            }
+            self.symbols.set_member(s, m.category, &m.instrument);
         }
         let mut subs: Vec<(Symbol, u16)> = diff.added.clone();
         subs.extend(diff.resubscribe.iter().cloned());
@@ -725,6 +719,7 @@ impl Pipeline for CorePipeline {
             EventKind::Timer(TimerKind::Universe) => self.on_universe_timer(now, t),
             EventKind::ConfigReload(cfg) => {
                 self.cfg = cfg.clone();
+                self.intel_cfg = Arc::new(cfg.intel.clone());
                 self.desk.reconfigure(cfg);
             }
             EventKind::Control(cmd) => self.on_control(cmd, now, t),

@@ -13,6 +13,7 @@ pub mod core;
 pub mod desk;
 pub mod event;
 pub mod health;
+pub mod markets;
 pub mod output;
 pub mod recorder;
 pub mod runtime;

@@ -1,26 +1,106 @@
-//! The core's per-symbol state, kept in symbol order (iteration is deterministic, as with the
-//! `BTreeMap` it replaces) with a one-entry lookup cache: the ten pipeline steps of one event
-//! look up the same symbol a dozen times, and a hit costs one string comparison instead of a
-//! binary search comparing ~log2(universe) strings.
+//! The core's per-symbol state, addressed by small integer ids: each symbol is interned to a
+//! [`SymbolId`] on first sight (never reused for another symbol within the table's life, so a
+//! replay assigns the same ids in the same order), values live in a dense `Vec` indexed by id,
+//! and a separate id list keeps symbol order for iteration (deterministic, as with the
+//! `BTreeMap` it replaces). Looking a symbol up is one hash of its text and one comparison (a
+//! pointer comparison when the caller holds the interned `Arc`), or, when the same symbol as
+//! the previous lookup is asked again (the ten pipeline steps of one event ask a dozen times),
+//! one comparison.
 
 use crate::domain::Symbol;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU32, Ordering};
 
-/// Symbol → value, sorted by symbol. Inserts and removes (universe changes) are O(n) moves of
-/// boxed values; lookups are a binary search, or one comparison when the same symbol as the
-/// previous lookup is asked again.
+/// A symbol's index in its [`SymbolTable`]: assigned in order of first insertion, kept by the
+/// symbol when it is removed and inserted again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SymbolId(pub u32);
+
+impl SymbolId {
+    /// The id as a `Vec` index.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// FxHash-style hasher for symbol texts (a handful of bytes): a multiply and rotate per word,
+/// much cheaper than SipHash; no protection against chosen collisions is needed for exchange
+/// symbol names.
+#[derive(Default, Clone, Copy)]
+pub struct SymbolHasher(u64);
+
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl SymbolHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(SEED);
+    }
+}
+
+impl Hasher for SymbolHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 56));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Hash builder for symbol-keyed maps.
+pub type SymbolHash = BuildHasherDefault<SymbolHasher>;
+
+/// No id (the lookup cache is empty).
+const NONE: u32 = u32::MAX;
+
+/// Symbol → value with interned ids. Lookups are O(1); inserting a symbol after the current
+/// last in symbol order (the universe lists symbols sorted) is O(1), elsewhere and removing are
+/// O(n) moves of 4-byte ids.
 #[derive(Debug)]
 pub struct SymbolTable<V> {
-    /// Sorted by symbol, no duplicates.
-    rows: Vec<(Symbol, Box<V>)>,
-    /// Index of the last row found (a hint only: checked against the key before use; may be
-    /// out of range after a removal).
-    last: AtomicUsize,
+    /// Id of every symbol ever inserted.
+    ids: HashMap<Symbol, SymbolId, SymbolHash>,
+    /// Symbol of each id (the interned `Arc`).
+    names: Vec<Symbol>,
+    /// Value of each id; `None` while the symbol is not in the table.
+    slots: Vec<Option<V>>,
+    /// Ids present, sorted by symbol.
+    order: Vec<SymbolId>,
+    /// Id of the last symbol found (a hint only: checked against the key before use).
+    last: AtomicU32,
 }
 
 impl<V> Default for SymbolTable<V> {
     fn default() -> Self {
-        SymbolTable { rows: Vec::new(), last: AtomicUsize::new(usize::MAX) }
+        SymbolTable {
+            ids: HashMap::default(),
+            names: Vec::new(),
+            slots: Vec::new(),
+            order: Vec::new(),
+            last: AtomicU32::new(NONE),
+        }
     }
 }
 
@@ -30,96 +110,129 @@ impl<V> SymbolTable<V> {
         Self::default()
     }
 
-    fn find(&self, k: &Symbol) -> Result<usize, usize> {
+    /// The id of `k` if it was ever inserted (present or not).
+    #[inline]
+    pub fn id(&self, k: &Symbol) -> Option<SymbolId> {
         let hint = self.last.load(Ordering::Relaxed);
-        if let Some((s, _)) = self.rows.get(hint) {
+        if let Some(s) = self.names.get(hint as usize) {
             if s == k {
-                return Ok(hint);
+                return Some(SymbolId(hint));
             }
         }
-        let r = self.rows.binary_search_by(|(s, _)| s.cmp(k));
-        if let Ok(i) = r {
-            self.last.store(i, Ordering::Relaxed);
-        }
-        r
+        let id = *self.ids.get(k)?;
+        self.last.store(id.0, Ordering::Relaxed);
+        Some(id)
+    }
+
+    /// The symbol of an id given by this table.
+    pub fn symbol(&self, id: SymbolId) -> Option<&Symbol> {
+        self.names.get(id.index())
     }
 
     /// The value of `k`.
+    #[inline]
     pub fn get(&self, k: &Symbol) -> Option<&V> {
-        self.find(k).ok().map(|i| &*self.rows[i].1)
+        self.get_id(self.id(k)?)
     }
 
     /// The value of `k`, mutable.
+    #[inline]
     pub fn get_mut(&mut self, k: &Symbol) -> Option<&mut V> {
-        match self.find(k) {
-            Ok(i) => Some(&mut *self.rows[i].1),
-            Err(_) => None,
-        }
+        let id = self.id(k)?;
+        self.get_id_mut(id)
+    }
+
+    /// The value of an id.
+    #[inline]
+    pub fn get_id(&self, id: SymbolId) -> Option<&V> {
+        self.slots.get(id.index())?.as_ref()
+    }
+
+    /// The value of an id, mutable.
+    #[inline]
+    pub fn get_id_mut(&mut self, id: SymbolId) -> Option<&mut V> {
+        self.slots.get_mut(id.index())?.as_mut()
     }
 
     /// True when `k` is in the table.
     pub fn contains_key(&self, k: &Symbol) -> bool {
-        self.find(k).is_ok()
+        self.get(k).is_some()
+    }
+
+    /// Position of `id` (symbol `k`) in `order`: found, or where it goes.
+    fn position(&self, k: &Symbol) -> Result<usize, usize> {
+        // Appending in symbol order (a universe listing) is the common case: one comparison.
+        match self.order.last() {
+            None => return Err(0),
+            Some(l) if self.names[l.index()] < *k => return Err(self.order.len()),
+            _ => {}
+        }
+        self.order.binary_search_by(|i| self.names[i.index()].cmp(k))
     }
 
     /// Inserts or replaces; returns the replaced value.
     pub fn insert(&mut self, k: Symbol, v: V) -> Option<V> {
-        match self.find(&k) {
-            Ok(i) => Some(*std::mem::replace(&mut self.rows[i].1, Box::new(v))),
-            Err(i) => {
-                self.rows.insert(i, (k, Box::new(v)));
-                self.last.store(i, Ordering::Relaxed);
-                None
+        let id = match self.id(&k) {
+            Some(id) => id,
+            None => {
+                let id = SymbolId(self.names.len() as u32);
+                self.ids.insert(k.clone(), id);
+                self.names.push(k.clone());
+                self.slots.push(None);
+                id
+            }
+        };
+        self.last.store(id.0, Ordering::Relaxed);
+        let old = self.slots[id.index()].replace(v);
+        if old.is_none() {
+            if let Err(pos) = self.position(&k) {
+                self.order.insert(pos, id);
             }
         }
+        old
     }
 
-    /// Removes `k`; returns its value.
+    /// Removes `k`; returns its value (its id stays assigned to it).
     pub fn remove(&mut self, k: &Symbol) -> Option<V> {
-        match self.find(k) {
-            Ok(i) => {
-                self.last.store(usize::MAX, Ordering::Relaxed);
-                Some(*self.rows.remove(i).1)
-            }
-            Err(_) => None,
+        let id = self.id(k)?;
+        let old = self.slots[id.index()].take()?;
+        if let Ok(pos) = self.position(k) {
+            self.order.remove(pos);
         }
+        Some(old)
     }
 
     /// Rows in symbol order.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&Symbol, &V)> + ExactSizeIterator {
-        self.rows.iter().map(|(s, v)| (s, &**v))
+        self.order.iter().map(|id| {
+            let i = id.index();
+            (&self.names[i], self.slots[i].as_ref().expect("ids in order have a value"))
+        })
     }
 
-    /// Rows in symbol order, values mutable.
-    pub fn iter_mut(&mut self) -> impl DoubleEndedIterator<Item = (&Symbol, &mut V)> + ExactSizeIterator {
-        self.rows.iter_mut().map(|(s, v)| (&*s, &mut **v))
+    /// Rows in symbol order with their ids.
+    pub fn iter_ids(&self) -> impl DoubleEndedIterator<Item = (SymbolId, &V)> + ExactSizeIterator {
+        self.order.iter().map(|id| (*id, self.slots[id.index()].as_ref().expect("ids in order have a value")))
     }
 
     /// Symbols in order.
     pub fn keys(&self) -> impl DoubleEndedIterator<Item = &Symbol> + ExactSizeIterator {
-        self.rows.iter().map(|(s, _)| s)
+        self.order.iter().map(|id| &self.names[id.index()])
+    }
+
+    /// Ids present, in symbol order.
+    pub fn ids(&self) -> &[SymbolId] {
+        &self.order
     }
 
     /// Number of symbols.
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.order.len()
     }
 
     /// True when empty.
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-}
-
-impl<'a, V> IntoIterator for &'a SymbolTable<V> {
-    type Item = (&'a Symbol, &'a V);
-    type IntoIter =
-        std::iter::Map<std::slice::Iter<'a, (Symbol, Box<V>)>, fn(&'a (Symbol, Box<V>)) -> (&'a Symbol, &'a V)>;
-    fn into_iter(self) -> Self::IntoIter {
-        fn row<V>((s, v): &(Symbol, Box<V>)) -> (&Symbol, &V) {
-            (s, &**v)
-        }
-        self.rows.iter().map(row::<V> as fn(&'a (Symbol, Box<V>)) -> (&'a Symbol, &'a V))
+        self.order.is_empty()
     }
 }
 
@@ -147,19 +260,30 @@ mod tests {
     }
 
     proptest! {
-        /// Same answers and the same iteration order as a BTreeMap, whatever the cache holds.
+        /// Same answers and the same iteration order as a BTreeMap, whatever the cache holds;
+        /// a symbol keeps the id it got on first insertion (through removals and re-insertions)
+        /// and no two symbols share one; ids are dense in order of first insertion.
         #[test]
         fn behaves_like_a_btreemap(ops in proptest::collection::vec(op(), 0..300)) {
             let mut t: SymbolTable<u32> = SymbolTable::new();
             let mut m: BTreeMap<Symbol, u32> = BTreeMap::new();
+            let mut first: Vec<Symbol> = Vec::new();
             let sym = |k: u8| Symbol::new(&format!("S{k}USDT"));
             for o in ops {
                 match o {
-                    Op::Insert(k, v) => prop_assert_eq!(t.insert(sym(k), v), m.insert(sym(k), v)),
+                    Op::Insert(k, v) => {
+                        if !first.contains(&sym(k)) {
+                            first.push(sym(k));
+                        }
+                        prop_assert_eq!(t.insert(sym(k), v), m.insert(sym(k), v));
+                    }
                     Op::Remove(k) => prop_assert_eq!(t.remove(&sym(k)), m.remove(&sym(k))),
                     Op::Get(k) => {
                         prop_assert_eq!(t.get(&sym(k)), m.get(&sym(k)));
                         prop_assert_eq!(t.contains_key(&sym(k)), m.contains_key(&sym(k)));
+                        if let Some(id) = t.id(&sym(k)) {
+                            prop_assert_eq!(t.get_id(id), m.get(&sym(k)));
+                        }
                     }
                     Op::Bump(k) => {
                         if let Some(v) = t.get_mut(&sym(k)) { *v = v.wrapping_add(1); }
@@ -174,6 +298,39 @@ mod tests {
             let ka: Vec<&Symbol> = t.keys().collect();
             let kb: Vec<&Symbol> = m.keys().collect();
             prop_assert_eq!(ka, kb);
+            for (i, s) in first.iter().enumerate() {
+                prop_assert_eq!(t.id(s), Some(SymbolId(i as u32)));
+                prop_assert_eq!(t.symbol(SymbolId(i as u32)), Some(s));
+            }
+            for (id, v) in t.iter_ids() {
+                prop_assert_eq!(m.get(&first[id.index()]), Some(v));
+            }
         }
+    }
+
+    #[test]
+    fn ids_follow_first_sight_whatever_the_symbol_order() {
+        let mut t: SymbolTable<u8> = SymbolTable::new();
+        for (i, s) in ["ZZUSDT", "AAUSDT", "MMUSDT"].iter().enumerate() {
+            t.insert(Symbol::new(s), i as u8);
+        }
+        assert_eq!(t.id(&Symbol::new("AAUSDT")), Some(SymbolId(1)));
+        assert_eq!(t.keys().map(|s| s.as_str()).collect::<Vec<_>>(), ["AAUSDT", "MMUSDT", "ZZUSDT"]);
+        t.remove(&Symbol::new("ZZUSDT"));
+        t.insert(Symbol::new("BBUSDT"), 9);
+        t.insert(Symbol::new("ZZUSDT"), 7);
+        assert_eq!(t.id(&Symbol::new("ZZUSDT")), Some(SymbolId(0)), "a returning symbol keeps its id");
+        assert_eq!(t.id(&Symbol::new("BBUSDT")), Some(SymbolId(3)), "ids are never reused");
+    }
+
+    #[test]
+    fn the_hasher_spreads_symbols_that_share_a_prefix() {
+        use std::hash::BuildHasher;
+        let h = |s: &str| SymbolHash::default().hash_one(Symbol::new(s));
+        let mut all: Vec<u64> = (0..2000).map(|i| h(&format!("SYM{i}USDT"))).collect();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), 2000);
+        assert_ne!(h("1000PEPEUSDT"), h("1000PEPEUSDC"));
     }
 }

@@ -216,21 +216,23 @@ mod tests {
         Engine::new(CorePipeline::new(Arc::new(UniverseStream::config())), FrozenClock, policy)
     }
 
-    /// The synthetic stream with the snapshots of the upper half of the universe held back
-    /// until well after the first timers: those symbols are registered by the Universe event
-    /// and first seen seconds later (their deltas before the snapshot are errors and resyncs).
+    /// The synthetic stream with the upper half of the universe silent until well after the
+    /// first timers (its snapshots held back, its earlier data dropped): those symbols are
+    /// registered by the Universe event and first seen seconds later.
     fn stream() -> Vec<Event> {
         let mut s = UniverseStream::new(N, 7, 5);
         let setup = s.setup();
         let late = |e: &Event| match &e.kind {
             EventKind::Book(b) => b.symbol.as_str() >= "S0020USDT",
+            EventKind::Trades(t) => t.symbol.as_str() >= "S0020USDT",
             _ => false,
         };
         let (held, early): (Vec<Event>, Vec<Event>) = setup.into_iter().partition(late);
         let mut all = early;
         let body: Vec<Event> = (&mut s).take(30_000).collect();
         let (a, b) = body.split_at(15_000);
-        all.extend(a.iter().cloned());
+        // Nothing of the upper half before its snapshots.
+        all.extend(a.iter().filter(|e| !late(e)).cloned());
         let at = a.last().map(|e| e.time);
         all.extend(held.into_iter().map(|mut e| {
             if let Some(t) = at {
@@ -253,6 +255,7 @@ mod tests {
         let (mut lazy, mut eager) = (engine(), engine());
         let mut timers_before_late = 0;
         let mut seen_late = false;
+        let mut built_before_late = 0;
         for e in &events {
             let a = lazy.on_event(e);
             let b = eager.on_event(e);
@@ -264,12 +267,19 @@ mod tests {
             }
             match &e.kind {
                 EventKind::Timer(_) if !seen_late => timers_before_late += 1,
-                EventKind::Book(b) if b.symbol.as_str() >= "S0020USDT" => seen_late = true,
+                EventKind::Book(b) if b.symbol.as_str() >= "S0020USDT" => {
+                    if !seen_late {
+                        // Only timers' second-work can have built them so far.
+                        built_before_late = lazy.pipeline().built_symbols();
+                    }
+                    seen_late = true
+                }
                 _ => {}
             }
             assert_eq!(a, b, "event {} ({:?})", e.seq, e.kind);
         }
         assert!(timers_before_late >= 2, "the late symbols went through timers before their first data");
+        assert!(built_before_late > 0);
         assert_eq!(lazy.pipeline().built_symbols(), N);
     }
 

@@ -610,7 +610,8 @@ impl CorePipeline {
 
     fn on_universe_timer(&mut self, now: TimeMs, t: &mut Tick<'_>) {
         let symbols = &self.symbols;
-        let last = |s: &Symbol| symbols.get(s).and_then(|m| m.last_trade_ms);
+        // A state never built has no trade: peek, do not build every state on this timer.
+        let last = |s: &Symbol| symbols.peek(s).and_then(|m| m.last_trade_ms);
         let gone = self.universe.drop_inactive(&self.cfg.universe, &last, now);
         for s in &gone {
             self.symbols.remove(s);

@@ -156,6 +156,13 @@ impl Markets {
         self.table.get_mut(s)?.market_mut()
     }
 
+    /// The state of `s` if already built (`None` otherwise): for reads whose answer on a state
+    /// never built is known (no trade, no book), so that they do not build every state at once.
+    #[inline]
+    pub fn peek(&self, s: &Symbol) -> Option<&SymbolMarket> {
+        self.table.get(s)?.market.get()?.as_deref()
+    }
+
     /// The state of an id (built on first access).
     #[inline]
     pub fn get_id(&self, id: SymbolId) -> Option<&SymbolMarket> {

@@ -133,44 +133,56 @@ impl Universe {
     ) -> UniverseDiff {
         let ucfg = &cfg.universe;
         let mut diff = UniverseDiff::default();
-        let mut listed: BTreeMap<Symbol, &Instrument> = BTreeMap::new();
+        // Trading instruments sorted by symbol, the last of duplicates kept (as a map insert
+        // would): a sort of the (usually already sorted) list instead of a map built by
+        // inserts, which cost most of a 1 000-symbol refresh in string comparisons.
+        let mut listed: Vec<(&Symbol, &Instrument)> = Vec::with_capacity(instruments.len());
         self.upcoming.clear();
         for inst in instruments {
             match inst.status {
-                InstrumentStatus::Trading => {
-                    listed.insert(inst.symbol.clone(), inst);
-                }
+                InstrumentStatus::Trading => listed.push((&inst.symbol, inst)),
                 InstrumentStatus::PreLaunch => {
                     self.upcoming.insert(inst.symbol.clone(), inst.clone());
                 }
                 InstrumentStatus::Closed => {}
             }
         }
+        listed.sort_by(|a, b| a.0.cmp(b.0));
+        listed.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                *kept = *later;
+            }
+            same
+        });
+        let is_listed = |s: &Symbol| listed.binary_search_by(|(k, _)| (*k).cmp(s)).is_ok();
         // Top-N by turnover (ties broken by symbol for determinism).
         // Young listings never become Prime through turnover alone.
         let min_age = ucfg.new_listing_days as i64 * DAY_MS;
         let mut by_turnover: Vec<(f64, &Symbol)> = listed
             .iter()
             .filter(|(s, i)| {
-                let fresh = match self.members.get(*s) {
+                let fresh = match self.members.get(s) {
                     Some(m) => m.new_listing,
                     None => self.refreshed_once,
                 };
                 now_ms - i.launch_time_ms >= min_age && !fresh
             })
-            .filter_map(|(s, _)| stats(s).turnover_24h.filter(|t| *t >= ucfg.wild_max_turnover_24h).map(|t| (t, s)))
+            .filter_map(|(s, _)| stats(s).turnover_24h.filter(|t| *t >= ucfg.wild_max_turnover_24h).map(|t| (t, *s)))
             .collect();
         by_turnover.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
         let top: Vec<Symbol> = by_turnover.iter().take(ucfg.prime_top_n).map(|(_, s)| (*s).clone()).collect();
 
-        let removed: Vec<Symbol> = self.members.keys().filter(|s| !listed.contains_key(*s)).cloned().collect();
+        let removed: Vec<Symbol> = self.members.keys().filter(|s| !is_listed(s)).cloned().collect();
         for s in removed {
             self.members.remove(&s);
             diff.removed.push((s, RemovalReason::Delisted));
         }
+        // New members are added in one bulk merge after the loop (they come in symbol order).
+        let mut fresh: Vec<(Symbol, Member)> = Vec::new();
         for (sym, inst) in listed {
-            let st = stats(&sym);
-            match self.members.get_mut(&sym) {
+            let st = stats(sym);
+            match self.members.get_mut(sym) {
                 Some(m) => {
                     m.instrument = inst.clone();
                     let cat = Self::classify(ucfg, inst, st, &top, m.new_listing, now_ms);
@@ -188,16 +200,20 @@ impl Universe {
                     let new_listing = self.refreshed_once;
                     let cat = Self::classify(ucfg, inst, st, &top, new_listing, now_ms);
                     let depth = cfg.categories.get(cat).book_depth;
-                    self.members.insert(
+                    fresh.push((
                         sym.clone(),
                         Member { instrument: inst.clone(), category: cat, depth, first_seen_ms: now_ms, new_listing },
-                    );
+                    ));
                     diff.added.push((sym.clone(), depth));
                     if new_listing {
-                        diff.new_listings.push(sym);
+                        diff.new_listings.push(sym.clone());
                     }
                 }
             }
+        }
+        if !fresh.is_empty() {
+            let mut add: BTreeMap<Symbol, Member> = fresh.into_iter().collect();
+            self.members.append(&mut add);
         }
         self.refreshed_once = true;
         diff

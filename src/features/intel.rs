@@ -20,7 +20,7 @@ use crate::features::costs::{
     liq_safety_score, liquidation_distance, min_move_for_profit, walk_book, CostParams, Walk,
 };
 use crate::features::flow::{FlowFeatures, Streaks};
-use crate::features::imbalance::BookFeatures;
+use crate::features::imbalance::{BookFeatures, BookFeaturesCache};
 use crate::features::math::{clamp01, median, pct_change};
 use crate::features::news::{NewsSource, NewsView};
 use crate::features::pump::{PumpEngine, PumpInputs};
@@ -68,6 +68,8 @@ pub struct SymbolIntel {
     /// Tick size as a percentage of the price (σ floor).
     tick_pct: f64,
     book: BookFeatures,
+    /// What the book features saw last time (they are updated from the levels that changed).
+    book_cache: BookFeaturesCache,
     book_valid: bool,
     walk_buy: Walk,
     walk_sell: Walk,
@@ -106,6 +108,7 @@ impl SymbolIntel {
             ring: SecondRing::new(),
             streaks: Streaks::default(),
             book: BookFeatures::default(),
+            book_cache: BookFeaturesCache::default(),
             book_valid: false,
             walk_buy: Walk::default(),
             walk_sell: Walk::default(),
@@ -191,7 +194,7 @@ impl SymbolIntel {
         self.note_verdicts(&out);
         self.book_valid = book.is_valid();
         if self.book_valid {
-            self.book = BookFeatures::compute(book);
+            self.book = BookFeatures::compute_cached(book, &mut self.book_cache);
             if self.book.mid > 0.0 {
                 self.tick_pct = book.tick_size().to_f64() / self.book.mid * 100.0;
             }
@@ -361,10 +364,7 @@ impl SymbolIntel {
         let price = if self.ring.last_price() > 0.0 { self.ring.last_price() } else { self.book.mid };
         let ret = |ms: i64| self.ring.price_at(now - ms).map(|p| pct_change(price, p)).unwrap_or(0.0);
         let (r5, r30, r60) = (ret(5_000), ret(30_000), ret(60_000));
-        let w1 = self.ring.window(now, 1_000);
-        let w5 = self.ring.window(now, 5_000);
-        let w10 = self.ring.window(now, 10_000);
-        let w30 = self.ring.window(now, 30_000);
+        let [w1, w5, w10, w30] = self.ring.windows(now, [1_000, 5_000, 10_000, 30_000]);
         let bl = &self.baselines;
         let warm = bl.warm();
         let flow_warm = bl.flow_warm();

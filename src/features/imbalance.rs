@@ -73,109 +73,6 @@ fn side_zones(book: &OrderBook, side: Side, mid: f64) -> ([f64; 4], f64) {
     (depth, notional_05)
 }
 
-/// One level as [`ZoneCache`] remembers it, with the running figures after it.
-#[derive(Debug, Clone, Copy)]
-struct ZoneLevel {
-    /// Raw fixed-point price and size: the level is reused only when both are unchanged.
-    price_raw: i64,
-    qty_raw: i64,
-    /// Distance from the mid in percent (same mid as the cache).
-    dist_pct: f64,
-    /// Depth sum (base units) over this level and the better ones.
-    acc: f64,
-    /// Notional within 0.5 % over this level and the better ones.
-    notional_05: f64,
-}
-
-/// What one side's [`side_zones`] saw last time: the levels within the widest zone, best first,
-/// with their running sums, for the mid of that time.
-///
-/// A book update changes a few levels; the levels better than the first changed one keep their
-/// distances and running sums (the same float additions from zero in the same order), so only
-/// the levels from the first changed one on are recomputed. A new mid recomputes the side.
-#[derive(Debug, Clone, Default)]
-pub struct ZoneCache {
-    mid_bits: u64,
-    levels: Vec<ZoneLevel>,
-}
-
-/// [`side_zones`] that reuses the unchanged best levels from `cache` and leaves it describing
-/// this book. Bit-identical to [`side_zones`].
-fn side_zones_cached(book: &OrderBook, side: Side, mid: f64, cache: &mut ZoneCache) -> ([f64; 4], f64) {
-    if cache.mid_bits != mid.to_bits() {
-        cache.mid_bits = mid.to_bits();
-        cache.levels.clear();
-    }
-    let mut depth = [0.0f64; 4];
-    let mut acc = 0.0f64;
-    let mut open = 0usize;
-    let mut notional_05 = 0.0;
-    let widest = ZONES_PCT[3];
-    // Levels of the cache still matching the book, best first.
-    let mut matched = 0usize;
-    let mut diverged = false;
-    for l in book.top_n(side, usize::MAX) {
-        let (price_raw, qty_raw) = (l.price.raw(), l.qty.raw());
-        let reuse = if diverged {
-            None
-        } else {
-            match cache.levels.get(matched) {
-                Some(c) if c.price_raw == price_raw && c.qty_raw == qty_raw => Some(*c),
-                _ => {
-                    diverged = true;
-                    cache.levels.truncate(matched);
-                    None
-                }
-            }
-        };
-        let px = if reuse.is_some() { 0.0 } else { l.price.to_f64() };
-        let dist_pct = match reuse {
-            Some(c) => c.dist_pct,
-            None => match side {
-                Side::Buy => (mid - px) / mid * 100.0,
-                Side::Sell => (px - mid) / mid * 100.0,
-            },
-        };
-        if dist_pct > widest {
-            break;
-        }
-        while open < ZONES_PCT.len() && dist_pct > ZONES_PCT[open] {
-            depth[open] = acc;
-            open += 1;
-        }
-        match reuse {
-            Some(c) => {
-                acc = c.acc;
-                notional_05 = c.notional_05;
-                matched += 1;
-            }
-            None => {
-                let q = l.qty.to_f64();
-                acc += q;
-                if dist_pct <= 0.5 {
-                    notional_05 += px * q;
-                }
-                cache.levels.push(ZoneLevel { price_raw, qty_raw, dist_pct, acc, notional_05 });
-            }
-        }
-    }
-    if !diverged {
-        // The side ended (or left the widest zone) before the cached levels did.
-        cache.levels.truncate(matched);
-    }
-    for d in &mut depth[open..] {
-        *d = acc;
-    }
-    (depth, notional_05)
-}
-
-/// The per-side [`ZoneCache`]s of one symbol's book (see [`BookFeatures::compute_cached`]).
-#[derive(Debug, Clone, Default)]
-pub struct BookFeaturesCache {
-    bids: ZoneCache,
-    asks: ZoneCache,
-}
-
 impl BookFeatures {
     /// Computes every figure from a book. Cost O(levels within 1 % of the mid).
     pub fn compute(book: &OrderBook) -> BookFeatures {
@@ -187,24 +84,6 @@ impl BookFeatures {
             return BookFeatures::default();
         }
         let zones = (side_zones(book, Side::Buy, mid), side_zones(book, Side::Sell, mid));
-        Self::assemble(book, mid, zones)
-    }
-
-    /// [`BookFeatures::compute`] updated from what changed since the previous call with the
-    /// same `cache`: per side, the levels before the first changed one are not revisited (a
-    /// new mid recomputes the side). Bit-identical to `compute`; `cache` belongs to one book.
-    pub fn compute_cached(book: &OrderBook, cache: &mut BookFeaturesCache) -> BookFeatures {
-        let (Some(b), Some(a)) = (book.best_bid(), book.best_ask()) else {
-            return BookFeatures::default();
-        };
-        let mid = (b.price.to_f64() + a.price.to_f64()) / 2.0;
-        if mid <= 0.0 {
-            return BookFeatures::default();
-        }
-        let zones = (
-            side_zones_cached(book, Side::Buy, mid, &mut cache.bids),
-            side_zones_cached(book, Side::Sell, mid, &mut cache.asks),
-        );
         Self::assemble(book, mid, zones)
     }
 
@@ -322,66 +201,6 @@ pub(crate) mod tests {
                     }
                     proptest::prop_assert_eq!(n.to_bits(), on.to_bits());
                 }
-            }
-        }
-    }
-
-    fn feature_bits(f: &BookFeatures) -> Vec<u64> {
-        let mut v = vec![f.mid.to_bits(), f.spread_bps.to_bits(), f.microprice.to_bits(), f.imb_l1.to_bits()];
-        v.extend(f.imb_zone.iter().map(|x| x.to_bits()));
-        v.extend([f.bid_notional_0_5.to_bits(), f.ask_notional_0_5.to_bits()]);
-        v
-    }
-
-    proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
-        /// A random stream of deltas (touch moves, deletes, inserts beyond the 1 % zone, the
-        /// occasional new snapshot): after every update the cached features equal a from-scratch
-        /// `compute` bit for bit.
-        #[test]
-        fn cached_features_equal_from_scratch(
-            tick_i in 0usize..3,
-            mid in 200i64..5_000,
-            steps in proptest::collection::vec(
-                (proptest::collection::vec((proptest::bool::ANY, 1i64..80, 0i64..4_000), 1..8), 0u8..30),
-                1..60,
-            ),
-        ) {
-            let t = Price::parse(["0.0001", "0.5", "10"][tick_i]).unwrap();
-            let lvl = |tk: i64, q: i64| Level { price: Price::from_ticks(tk, t), qty: Qty::from_raw(q * 1_000) };
-            let snap = |seq: u64| BookUpdate {
-                symbol: Symbol::new("X"),
-                action: BookAction::Snapshot,
-                depth: 200,
-                bids: (1..40).map(|k| lvl(mid - k, 100 + k)).collect(),
-                asks: (1..40).map(|k| lvl(mid + k, 200 + k)).collect(),
-                update_id: seq,
-                seq,
-                cts_ms: None,
-            };
-            let mut b = OrderBook::new(t, 200).unwrap();
-            b.apply(&snap(1)).unwrap();
-            let mut cache = BookFeaturesCache::default();
-            let mut seq = 1u64;
-            for (levels, kind) in steps {
-                seq += 1;
-                let upd = if kind == 0 {
-                    snap(seq)
-                } else {
-                    let (mut bids, mut asks) = (Vec::new(), Vec::new());
-                    for (bid, off, q) in levels {
-                        // Sizes of 0 delete; offsets past the touch cross nothing (the book
-                        // keeps bids below asks by construction of the offsets).
-                        if bid { bids.push(lvl(mid - off, q)) } else { asks.push(lvl(mid + off, q)) }
-                    }
-                    BookUpdate { action: BookAction::Delta, bids, asks, update_id: seq, seq, ..snap(seq) }
-                };
-                if b.apply(&upd).is_err() {
-                    continue;
-                }
-                let cached = BookFeatures::compute_cached(&b, &mut cache);
-                let scratch = BookFeatures::compute(&b);
-                proptest::prop_assert_eq!(feature_bits(&cached), feature_bits(&scratch));
             }
         }
     }

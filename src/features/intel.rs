@@ -20,7 +20,7 @@ use crate::features::costs::{
     liq_safety_score, liquidation_distance, min_move_for_profit, walk_book, CostParams, Walk,
 };
 use crate::features::flow::{FlowFeatures, Streaks};
-use crate::features::imbalance::{BookFeatures, BookFeaturesCache};
+use crate::features::imbalance::BookFeatures;
 use crate::features::math::{clamp01, median, pct_change};
 use crate::features::news::{NewsSource, NewsView};
 use crate::features::pump::{PumpEngine, PumpInputs};
@@ -68,8 +68,6 @@ pub struct SymbolIntel {
     /// Tick size as a percentage of the price (σ floor).
     tick_pct: f64,
     book: BookFeatures,
-    /// What the book features saw last time (they are updated from the levels that changed).
-    book_cache: BookFeaturesCache,
     book_valid: bool,
     walk_buy: Walk,
     walk_sell: Walk,
@@ -108,7 +106,6 @@ impl SymbolIntel {
             ring: SecondRing::new(),
             streaks: Streaks::default(),
             book: BookFeatures::default(),
-            book_cache: BookFeaturesCache::default(),
             book_valid: false,
             walk_buy: Walk::default(),
             walk_sell: Walk::default(),
@@ -194,7 +191,7 @@ impl SymbolIntel {
         self.note_verdicts(&out);
         self.book_valid = book.is_valid();
         if self.book_valid {
-            self.book = BookFeatures::compute_cached(book, &mut self.book_cache);
+            self.book = BookFeatures::compute(book);
             if self.book.mid > 0.0 {
                 self.tick_pct = book.tick_size().to_f64() / self.book.mid * 100.0;
             }

@@ -34,8 +34,18 @@ pub struct BookFeatures {
 }
 
 /// Depth (base units) within each zone, plus notional within 0.5 %, for one side.
+///
+/// Levels come best first, so their distance from the mid never decreases (the float
+/// expression is monotone in the price): the levels of a zone are a prefix of the levels of
+/// the next wider one. One running sum therefore serves every zone, each taking its value
+/// when the first level beyond it shows up. Bit-identical to adding each level to every zone
+/// it lies in (the same additions in the same order from zero), at one addition per level
+/// instead of four.
 fn side_zones(book: &OrderBook, side: Side, mid: f64) -> ([f64; 4], f64) {
     let mut depth = [0.0f64; 4];
+    let mut acc = 0.0f64;
+    // Zones `open..` still take levels.
+    let mut open = 0usize;
     let mut notional_05 = 0.0;
     let widest = ZONES_PCT[3];
     for l in book.top_n(side, usize::MAX) {
@@ -47,15 +57,18 @@ fn side_zones(book: &OrderBook, side: Side, mid: f64) -> ([f64; 4], f64) {
         if dist_pct > widest {
             break;
         }
-        let q = l.qty.to_f64();
-        for (z, d) in ZONES_PCT.iter().zip(depth.iter_mut()) {
-            if dist_pct <= *z {
-                *d += q;
-            }
+        while open < ZONES_PCT.len() && dist_pct > ZONES_PCT[open] {
+            depth[open] = acc;
+            open += 1;
         }
+        let q = l.qty.to_f64();
+        acc += q;
         if dist_pct <= 0.5 {
             notional_05 += px * q;
         }
+    }
+    for d in &mut depth[open..] {
+        *d = acc;
     }
     (depth, notional_05)
 }
@@ -70,8 +83,16 @@ impl BookFeatures {
         if mid <= 0.0 {
             return BookFeatures::default();
         }
-        let (bz, bn) = side_zones(book, Side::Buy, mid);
-        let (az, an) = side_zones(book, Side::Sell, mid);
+        let zones = (side_zones(book, Side::Buy, mid), side_zones(book, Side::Sell, mid));
+        Self::assemble(book, mid, zones)
+    }
+
+    /// The figures from both sides' zone depths and notionals (`(bids, asks)`).
+    fn assemble(book: &OrderBook, mid: f64, zones: (([f64; 4], f64), ([f64; 4], f64))) -> BookFeatures {
+        let (Some(b), Some(a)) = (book.best_bid(), book.best_ask()) else {
+            return BookFeatures::default();
+        };
+        let ((bz, bn), (az, an)) = zones;
         let mut imb_zone = [0.0; 4];
         for i in 0..4 {
             imb_zone[i] = imbalance(bz[i], az[i]);
@@ -111,6 +132,77 @@ pub(crate) mod tests {
         })
         .unwrap();
         b
+    }
+
+    /// The former per-zone accumulation, kept as the oracle of [`side_zones`].
+    fn side_zones_oracle(book: &OrderBook, side: Side, mid: f64) -> ([f64; 4], f64) {
+        let mut depth = [0.0f64; 4];
+        let mut notional_05 = 0.0;
+        let widest = ZONES_PCT[3];
+        for l in book.top_n(side, usize::MAX) {
+            let px = l.price.to_f64();
+            let dist_pct = match side {
+                Side::Buy => (mid - px) / mid * 100.0,
+                Side::Sell => (px - mid) / mid * 100.0,
+            };
+            if dist_pct > widest {
+                break;
+            }
+            let q = l.qty.to_f64();
+            for (z, d) in ZONES_PCT.iter().zip(depth.iter_mut()) {
+                if dist_pct <= *z {
+                    *d += q;
+                }
+            }
+            if dist_pct <= 0.5 {
+                notional_05 += px * q;
+            }
+        }
+        (depth, notional_05)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Random books (ticks from 1e-4 to 10, levels spread across and beyond the 1 % zone):
+        /// the one-sum zones equal the per-zone sums bit for bit.
+        #[test]
+        fn zones_equal_per_zone_sums(
+            tick_i in 0usize..4,
+            mid_ticks in 50i64..20_000,
+            bids in proptest::collection::vec((1i64..400, 1i64..5_000_000), 0..60),
+            asks in proptest::collection::vec((1i64..400, 1i64..5_000_000), 0..60),
+        ) {
+            let tick = ["0.0001", "0.01", "0.5", "10"][tick_i];
+            let t = Price::parse(tick).unwrap();
+            let lv = |v: &[(i64, i64)], sign: i64| -> Vec<Level> {
+                v.iter()
+                    .filter(|(off, _)| mid_ticks + sign * off > 0)
+                    .map(|(off, q)| Level { price: Price::from_ticks(mid_ticks + sign * off, t), qty: Qty::from_raw(*q * 1_000) })
+                    .collect()
+            };
+            let mut b = OrderBook::new(t, 200).unwrap();
+            b.apply(&BookUpdate {
+                symbol: Symbol::new("X"),
+                action: BookAction::Snapshot,
+                depth: 200,
+                bids: lv(&bids, -1),
+                asks: lv(&asks, 1),
+                update_id: 1,
+                seq: 1,
+                cts_ms: None,
+            })
+            .unwrap();
+            if let Some(mid) = b.mid_f64() {
+                for side in [Side::Buy, Side::Sell] {
+                    let (d, n) = side_zones(&b, side, mid);
+                    let (od, on) = side_zones_oracle(&b, side, mid);
+                    for i in 0..4 {
+                        proptest::prop_assert_eq!(d[i].to_bits(), od[i].to_bits(), "zone {}", i);
+                    }
+                    proptest::prop_assert_eq!(n.to_bits(), on.to_bits());
+                }
+            }
+        }
     }
 
     #[test]

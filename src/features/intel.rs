@@ -361,10 +361,7 @@ impl SymbolIntel {
         let price = if self.ring.last_price() > 0.0 { self.ring.last_price() } else { self.book.mid };
         let ret = |ms: i64| self.ring.price_at(now - ms).map(|p| pct_change(price, p)).unwrap_or(0.0);
         let (r5, r30, r60) = (ret(5_000), ret(30_000), ret(60_000));
-        let w1 = self.ring.window(now, 1_000);
-        let w5 = self.ring.window(now, 5_000);
-        let w10 = self.ring.window(now, 10_000);
-        let w30 = self.ring.window(now, 30_000);
+        let [w1, w5, w10, w30] = self.ring.windows(now, [1_000, 5_000, 10_000, 30_000]);
         let bl = &self.baselines;
         let warm = bl.warm();
         let flow_warm = bl.flow_warm();

@@ -410,6 +410,9 @@ pub struct WallTracker {
     spoofed_total: u64,
     cancelled_total: u64,
     requoted_total: u64,
+    /// Test oracle switch: scan every level for candidates (no shortcut).
+    #[cfg(test)]
+    full_scan: bool,
 }
 
 /// Distance in ticks from a side's best price to a wall (positive = behind the touch).
@@ -441,6 +444,8 @@ impl WallTracker {
             spoofed_total: 0,
             cancelled_total: 0,
             requoted_total: 0,
+            #[cfg(test)]
+            full_scan: false,
         }
     }
 
@@ -523,20 +528,30 @@ impl WallTracker {
         let n = scan.len();
         let total: f64 = scan.iter().map(|l| l.qty.to_f64()).sum();
         let local_avg = |q: f64| if n > 1 { (total - q) / (n - 1) as f64 } else { 0.0 };
-        // Median scanned size (upper median), O(n).
-        self.sizes.clear();
-        self.sizes.extend(scan.iter().map(|l| l.qty.raw()));
-        let median = if self.sizes.is_empty() {
-            0.0
-        } else {
-            let mid_i = self.sizes.len() / 2;
-            let (_, m, _) = self.sizes.select_nth_unstable(mid_i);
-            Qty::from_raw(*m).to_f64()
+        // Median scanned size (upper median), O(n), selected only when a tracked wall or a
+        // candidate that passed the cheaper tests needs it (most updates have neither); the
+        // value is the same whenever it is used.
+        let mut sizes = std::mem::take(&mut self.sizes);
+        let reference_level = self.reference_level;
+        let mut median_cache: Option<f64> = None;
+        let mut median = || -> f64 {
+            *median_cache.get_or_insert_with(|| {
+                sizes.clear();
+                sizes.extend(scan.iter().map(|l| l.qty.raw()));
+                let m = if sizes.is_empty() {
+                    0.0
+                } else {
+                    let mid_i = sizes.len() / 2;
+                    let (_, m, _) = sizes.select_nth_unstable(mid_i);
+                    Qty::from_raw(*m).to_f64()
+                };
+                // A momentarily thin book must not make ordinary levels look exceptional: the
+                // reference is never below the symbol's usual level size (its long baseline,
+                // when known).
+                m.max(reference_level)
+            })
         };
-        // A momentarily thin book must not make ordinary levels look exceptional: the reference
-        // is never below the symbol's usual level size (its long baseline, when known).
-        let median = median.max(self.reference_level);
-        let med_ratio = |q: f64| if median > 0.0 { q / median } else { 0.0 };
+        let med_ratio = |q: f64, median: f64| if median > 0.0 { q / median } else { 0.0 };
         let deepest_dist = dist_from_touch(side, best, deepest);
         let pct_from_touch = |p: Price| (p.to_f64() - price_of(&scan, 0)).abs() / mid.max(f64::MIN_POSITIVE) * 100.0;
 
@@ -559,6 +574,7 @@ impl WallTracker {
                     let qf = Qty::from_raw(q).to_f64();
                     let avg = local_avg(qf);
                     let near = self.cfg.spoof_shown_ticks;
+                    let m = median();
                     let ww = &mut self.walls[i];
                     ww.note_near(now, near);
                     ww.last = q;
@@ -568,7 +584,7 @@ impl WallTracker {
                     ww.note_distance(dist, now, self.cfg.spoof_approach_window_ms);
                     ww.updates = ww.updates.saturating_add(1);
                     ww.ratio = if avg > 0.0 { qf / avg } else { self.cfg.k };
-                    ww.med_ratio = ww.med_ratio.max(med_ratio(qf));
+                    ww.med_ratio = ww.med_ratio.max(med_ratio(qf, m));
                     i += 1;
                     continue;
                 }
@@ -596,8 +612,15 @@ impl WallTracker {
             }
         }
 
-        // New candidates (and re-quoted walls).
-        if n >= self.cfg.min_levels {
+        // New candidates (and re-quoted walls). `k · local_avg(q)` never grows with `q` (float
+        // rounding is monotone too), so when the largest level is below it no level passes that
+        // test and the scan is skipped (exact: the loop would push nothing).
+        let largest = scan.iter().map(|l| l.qty.raw()).max().map(|q| Qty::from_raw(q).to_f64()).unwrap_or(0.0);
+        let largest_avg = local_avg(largest);
+        let none_large = self.cfg.k > 0.0 && largest_avg > 0.0 && largest < self.cfg.k * largest_avg;
+        #[cfg(test)]
+        let none_large = none_large && !self.full_scan;
+        if n >= self.cfg.min_levels && !none_large {
             let mut count = self.walls.iter().filter(|w| w.side == side).count();
             for l in &scan {
                 if count >= self.cfg.max_walls_per_side {
@@ -607,8 +630,8 @@ impl WallTracker {
                 let avg = local_avg(q);
                 if avg <= 0.0
                     || q < self.cfg.k * avg
-                    || q < self.cfg.k_median * median
                     || l.price.to_f64() * q < self.cfg.min_notional
+                    || q < self.cfg.k_median * median()
                 {
                     continue;
                 }
@@ -628,7 +651,7 @@ impl WallTracker {
                     last: l.qty.raw(),
                     eaten: 0,
                     ratio: q / avg,
-                    med_ratio: med_ratio(q),
+                    med_ratio: med_ratio(q, median()),
                     dist_ticks: dist,
                     dist_pct: pct_from_touch(l.price),
                     far_cur: dist,
@@ -665,6 +688,7 @@ impl WallTracker {
             }
         }
         self.scan = scan;
+        self.sizes = sizes;
     }
 
     /// The pending (ended, unclassified) wall that a new level of `qty` at `ticks` re-quotes:
@@ -900,6 +924,57 @@ mod tests {
     }
     fn walls(out: &Out) -> Vec<WallEvent> {
         out.0.clone()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+        /// Random books (touch moving, big levels appearing, growing, shrinking and vanishing)
+        /// and trades: the tracker with its shortcuts (median selected only when needed, the
+        /// candidate scan skipped when the largest level cannot pass) gives the same verdicts,
+        /// scores and counters as one scanning every level every time.
+        #[test]
+        fn shortcuts_change_nothing(
+            steps in proptest::collection::vec(
+                (-3i64..=3, proptest::collection::vec((0i64..30, 0u32..60), 0..4), 0u32..40, proptest::bool::ANY),
+                1..120,
+            ),
+        ) {
+            let mut bk = Bk::new();
+            let mut fast = WallTracker::new(quick());
+            let mut full = WallTracker::new(quick());
+            full.full_scan = true;
+            let mut best = 1000i64;
+            let mut big: Vec<(i64, f64)> = Vec::new();
+            for (i, (mv, levels, traded, buy)) in steps.into_iter().enumerate() {
+                let now = i as i64 * 100;
+                best += mv;
+                for (off, q) in levels {
+                    let px = if off < 15 { best - off } else { best + off - 14 };
+                    big.retain(|e| e.0 != px);
+                    // 0 removes the level, 1..9 ordinary sizes, beyond that walls.
+                    big.push((px, q as f64 / 2.0));
+                }
+                big.retain(|e| (e.0 - best).abs() < 30);
+                let book = bk.set(best, &big).clone();
+                if i % 7 == 3 {
+                    fast.set_reference_level(2.0);
+                    full.set_reference_level(2.0);
+                }
+                let a = fast.on_book(&book, now);
+                let b = full.on_book(&book, now);
+                proptest::prop_assert_eq!(a, b);
+                if traded > 0 {
+                    let side = if buy { Side::Buy } else { Side::Sell };
+                    let px = if buy { best + 1 } else { best };
+                    let t = [trade(px, traded as f64 / 4.0, side)];
+                    proptest::prop_assert_eq!(fast.on_trades(&t, now + 50), full.on_trades(&t, now + 50));
+                }
+                proptest::prop_assert_eq!(fast.scores(now + 60), full.scores(now + 60));
+                proptest::prop_assert_eq!(fast.totals(), full.totals());
+                proptest::prop_assert_eq!(fast.active(Side::Buy), full.active(Side::Buy));
+                proptest::prop_assert_eq!(fast.active(Side::Sell), full.active(Side::Sell));
+            }
+        }
     }
 
     /// The defaults, without the minimum spoof lifetime (the hand-built books step 100 ms).

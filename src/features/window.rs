@@ -67,6 +67,10 @@ impl SecBucket {
 pub struct SecondRing {
     buf: Vec<SecBucket>,
     newest_sec: i64,
+    /// Second of the first bucket ever created (`i64::MAX` before any): no second before it has
+    /// a bucket, so backward scans stop there instead of probing the whole ring (exact: the
+    /// probes they skip would all miss).
+    first_sec: i64,
     last_price: f64,
 }
 
@@ -88,6 +92,7 @@ impl SecondRing {
         SecondRing {
             buf: vec![SecBucket { sec: i64::MIN, ..SecBucket::default() }; RING_SECONDS],
             newest_sec: i64::MIN,
+            first_sec: i64::MAX,
             last_price: 0.0,
         }
     }
@@ -106,6 +111,7 @@ impl SecondRing {
         let b = &mut self.buf[Self::slot(sec)];
         if b.sec != sec {
             *b = SecBucket::empty(sec, price);
+            self.first_sec = self.first_sec.min(sec);
         }
         b
     }
@@ -160,7 +166,7 @@ impl SecondRing {
             return None;
         }
         let target = sec_of(t_ms).min(self.newest_sec);
-        let oldest = self.newest_sec.saturating_sub(RING_SECONDS as i64 - 1);
+        let oldest = self.newest_sec.saturating_sub(RING_SECONDS as i64 - 1).max(self.first_sec);
         let mut s = target;
         while s >= oldest {
             if let Some(b) = self.get(s) {
@@ -176,6 +182,72 @@ impl SecondRing {
     /// Pro-rata sums over `[now - window_ms, now]` (see the module docs). Windows are capped to
     /// the ring length.
     pub fn window(&self, now_ms: TimeMs, window_ms: i64) -> SecBucket {
+        let [w] = self.windows(now_ms, [window_ms]);
+        w
+    }
+
+    /// Several [`SecondRing::window`]s ending at `now_ms` in one backward pass over the buckets.
+    ///
+    /// Bit-identical to calling `window` once per length: every window sums its buckets newest
+    /// first from zero, so all windows share the same running sum of their full buckets; each
+    /// takes a copy of it at its oldest (partial) bucket and adds that bucket with its weight,
+    /// the same float operations in the same order. Seconds before the ring's first bucket are
+    /// not probed (they hold nothing).
+    pub fn windows<const N: usize>(&self, now_ms: TimeMs, windows_ms: [i64; N]) -> [SecBucket; N] {
+        let now_sec = sec_of(now_ms);
+        let mut out = [SecBucket { sec: now_sec, ..SecBucket::default() }; N];
+        let mut starts = [0i64; N];
+        let mut firsts = [0i64; N];
+        let mut lowest = now_sec;
+        for i in 0..N {
+            let window_ms = windows_ms[i].clamp(0, (RING_SECONDS as i64 - 1) * 1000);
+            starts[i] = now_ms.saturating_sub(window_ms);
+            firsts[i] = sec_of(starts[i]);
+            lowest = lowest.min(firsts[i]);
+        }
+        let lowest = lowest.max(self.first_sec);
+        let mut acc = SecBucket::default();
+        let mut s = now_sec;
+        while s >= lowest {
+            let b = self.get(s);
+            for i in 0..N {
+                if firsts[i] == s {
+                    let mut w_acc = acc;
+                    if let Some(b) = b {
+                        let b_start = s * 1000;
+                        let start = starts[i];
+                        let w = if b_start >= start {
+                            1.0
+                        } else {
+                            ((b_start + 1000 - start) as f64 / 1000.0).clamp(0.0, 1.0)
+                        };
+                        w_acc.add_weighted(b, w);
+                    }
+                    out[i] = SecBucket { sec: now_sec, ..w_acc };
+                }
+            }
+            if let Some(b) = b {
+                acc.add_weighted(b, 1.0);
+            }
+            s -= 1;
+        }
+        // Windows reaching before the first bucket: everything the ring holds is inside them.
+        for i in 0..N {
+            if firsts[i] < lowest {
+                out[i] = SecBucket { sec: now_sec, ..acc };
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The former one-window computation (every second of the window probed, newest first),
+    /// kept as the oracle of [`SecondRing::windows`].
+    fn window_oracle(r: &SecondRing, now_ms: TimeMs, window_ms: i64) -> SecBucket {
         let mut acc = SecBucket::default();
         let window_ms = window_ms.clamp(0, (RING_SECONDS as i64 - 1) * 1000);
         let start = now_ms.saturating_sub(window_ms);
@@ -183,7 +255,7 @@ impl SecondRing {
         let mut s = now_sec;
         let first = sec_of(start);
         while s >= first {
-            if let Some(b) = self.get(s) {
+            if let Some(b) = r.get(s) {
                 let b_start = s * 1000;
                 let w = if b_start >= start { 1.0 } else { ((b_start + 1000 - start) as f64 / 1000.0).clamp(0.0, 1.0) };
                 acc.add_weighted(b, w);
@@ -193,11 +265,78 @@ impl SecondRing {
         acc.sec = now_sec;
         acc
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    /// The former price lookup (probes back to the ring's oldest possible second).
+    fn price_at_oracle(r: &SecondRing, t_ms: TimeMs) -> Option<f64> {
+        if r.newest_sec == i64::MIN {
+            return None;
+        }
+        let target = sec_of(t_ms).min(r.newest_sec);
+        let oldest = r.newest_sec.saturating_sub(RING_SECONDS as i64 - 1);
+        let mut s = target;
+        while s >= oldest {
+            if let Some(b) = r.get(s) {
+                if b.price > 0.0 {
+                    return Some(b.price);
+                }
+            }
+            s -= 1;
+        }
+        None
+    }
+
+    fn bits(b: &SecBucket) -> [u64; 9] {
+        [
+            b.sec as u64,
+            b.buy.to_bits(),
+            b.sell.to_bits(),
+            b.buy_notional.to_bits(),
+            b.sell_notional.to_bits(),
+            b.count.to_bits(),
+            b.liq_long.to_bits(),
+            b.liq_short.to_bits(),
+            b.price.to_bits(),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Random streams of trades, liquidations and price marks with gaps (up to longer than
+        /// the ring): after every step the one-pass windows and the bounded price lookups equal
+        /// the per-window / full-probe oracles bit for bit.
+        #[test]
+        fn one_pass_windows_equal_the_oracle(
+            start in 0i64..5_000_000,
+            steps in proptest::collection::vec((0u8..4, 0i64..3_000, 1u32..100_000, 1u32..1_000_000, proptest::bool::ANY), 1..200),
+            lens in proptest::collection::vec(0i64..140_000, 1..6),
+        ) {
+            let mut r = SecondRing::new();
+            let mut now = start;
+            for (kind, dt, px, qty, buy) in steps {
+                // Mostly short steps, sometimes a gap of minutes.
+                now += if dt > 2_950 { dt * 60 } else { dt };
+                let (p, q) = (px as f64 / 100.0, qty as f64 / 1_000.0);
+                match kind {
+                    0 | 1 => r.add_trade(now, p, q, buy),
+                    2 => r.add_liquidation(now, p * q, buy),
+                    _ => r.set_price(now, p),
+                }
+                for probe in [now, now + 250, now + 1_700] {
+                    let ws = r.windows(probe, [1_000, 5_000, 10_000, 30_000]);
+                    for (w, len) in ws.iter().zip([1_000, 5_000, 10_000, 30_000]) {
+                        proptest::prop_assert_eq!(bits(w), bits(&window_oracle(&r, probe, len)));
+                    }
+                    for &len in &lens {
+                        proptest::prop_assert_eq!(bits(&r.window(probe, len)), bits(&window_oracle(&r, probe, len)));
+                    }
+                    for back in [0, 5_000, 30_000, 60_000, 200_000] {
+                        let a = r.price_at(probe - back).map(f64::to_bits);
+                        proptest::prop_assert_eq!(a, price_at_oracle(&r, probe - back).map(f64::to_bits));
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn windows_are_pro_rata_and_bounded() {

@@ -1,4 +1,4 @@
-//! Market-state benchmarks: order-book delta and snapshot apply, book queries, tape push and
+//! Market-state benchmarks: order-book delta (still and trending market) and snapshot apply, book queries, tape push and
 //! candle update. Run with `cargo bench --bench market`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -76,6 +76,38 @@ fn delta_stream(depth: usize, msgs: usize, seed: u64) -> (BookUpdate, Vec<BookUp
     (snap, out, total_levels)
 }
 
+/// A trending stream: the mid walks a tick at a time with a 50-tick jump every 500 messages,
+/// each message clears the levels the move crossed and requotes a few levels around the new
+/// touch, so the book's window keeps moving with the market. Never crosses.
+fn drift_stream(depth: usize, msgs: usize, seed: u64) -> (BookUpdate, Vec<BookUpdate>, usize) {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let snap = snapshot(depth, &mut rng);
+    let mut shadow = OrderBook::new(TICK, depth).expect("valid book");
+    shadow.apply(&snap).expect("valid snapshot");
+    let (mut out, mut total_levels, mut mid) = (Vec::with_capacity(msgs), 0, MID_TICKS);
+    for m in 0..msgs {
+        let step = if m % 500 == 499 { 50 } else { 1 };
+        mid += if rng.random_bool(0.5) { step } else { -step };
+        let (mut bids, mut asks) = (Vec::new(), Vec::new());
+        for l in shadow.top_n(Side::Buy, usize::MAX).take_while(|l| l.price.to_ticks(TICK) >= mid) {
+            bids.push(Level { price: l.price, qty: Qty::ZERO });
+        }
+        for l in shadow.top_n(Side::Sell, usize::MAX).take_while(|l| l.price.to_ticks(TICK) <= mid) {
+            asks.push(Level { price: l.price, qty: Qty::ZERO });
+        }
+        for _ in 0..rng.random_range(1..=4) {
+            let d = rng.random_range(0..20);
+            bids.push(level(mid - 1 - d, rng.random_range(1..1000)));
+            asks.push(level(mid + 1 + d, rng.random_range(1..1000)));
+        }
+        total_levels += bids.len() + asks.len();
+        let d = update(BookAction::Delta, 1_001 + m as u64, bids, asks);
+        shadow.apply(&d).expect("generated delta applies");
+        out.push(d);
+    }
+    (snap, out, total_levels)
+}
+
 fn bench_book(c: &mut Criterion) {
     const MSGS: usize = 10_000;
     let mut g = c.benchmark_group("book");
@@ -103,6 +135,21 @@ fn bench_book(c: &mut Criterion) {
             b.iter(|| {
                 book.invalidate();
                 black_box(book.apply(black_box(&snap)).expect("snapshot"))
+            })
+        });
+    }
+
+    for depth in [50usize, 200] {
+        let (snap, deltas, levels) = drift_stream(depth, MSGS, 7 + depth as u64);
+        let mut book = OrderBook::new(TICK, depth).expect("valid book");
+        g.throughput(Throughput::Elements(levels as u64));
+        g.bench_function(BenchmarkId::new("delta_levels_trending", depth), |b| {
+            b.iter(|| {
+                book.invalidate();
+                book.apply(&snap).expect("snapshot");
+                for d in &deltas {
+                    black_box(book.apply(d).expect("delta"));
+                }
             })
         });
     }

@@ -1,15 +1,16 @@
 //! Level-2 order book for one symbol, maintained from Bybit v5 `orderbook.{depth}.{symbol}`
 //! snapshots and deltas (or REST snapshots).
 //!
-//! Levels are keyed by exact integer ticks (`price.raw() / tick.raw()`), never by `f64`. Each side
-//! is a sorted `Vec` with the **best level at the end**, so the frequent updates near the touch
-//! insert and remove with almost no shifting, and a lookup is one binary search. Bids are keyed by
-//! `ticks`, asks by `-ticks`, so both sides sort ascending with their best level last and share one
-//! implementation.
+//! Levels are keyed by exact integer ticks (`price.raw() / tick.raw()`, an exact division by a
+//! precomputed inverse), never by `f64`. Bids are keyed by `ticks`, asks by `-ticks`, so on both
+//! sides the best level is the highest key and one implementation serves both. Each side is a
+//! dense window of slots indexed by key offset around the touch, with an occupancy bit per slot,
+//! plus a sorted `Vec` for the deep levels below it ([`window`]): a level update in the window is
+//! `O(1)`, and the window follows the market (no fixed price range, any tick accepted).
 //!
-//! A delta is applied in `O(n + k log k)` for `k` levels on a book side of `n`: a few levels go
-//! one by one (binary search near the touch), more are sorted once (the last occurrence of a
-//! price wins, as if applied in message order) and merged into the side in one pass. A message
+//! A delta is applied in `O(n + k log k)` for `k` levels on a book side of `n`: levels in the
+//! window are set one by one, the ones below it are sorted once (the last occurrence of a price
+//! wins, as if applied in message order) and merged into the sorted part in one pass. A message
 //! carrying more levels per side than its subscribed depth allows (`depth` in a snapshot,
 //! `2 × depth` in a delta: every held level deleted plus a whole new side; `depth` is the larger
 //! of the update's and the book's) is refused as [`BookError::Oversized`] before anything is
@@ -113,111 +114,16 @@ pub struct ApplyOutcome {
     pub touch_changed: bool,
 }
 
-/// One stored level: side key (ticks for bids, -ticks for asks) and size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Entry {
-    key: i64,
-    qty: Qty,
-}
+mod window;
 
-/// One side, sorted ascending by key, best level last.
-#[derive(Debug, Clone, Default)]
-struct BookSide {
-    levels: Vec<Entry>,
-}
-
-impl BookSide {
-    fn with_capacity(n: usize) -> Self {
-        BookSide { levels: Vec::with_capacity(n) }
-    }
-
-    #[inline]
-    fn set(&mut self, key: i64, qty: Qty) {
-        let lv = &mut self.levels;
-        // Most updates hit the touch: check the best level before searching.
-        if let Some(last) = lv.last_mut() {
-            if last.key == key {
-                if qty.is_zero() {
-                    lv.pop();
-                } else {
-                    last.qty = qty;
-                }
-                return;
-            }
-            if key > last.key {
-                if !qty.is_zero() {
-                    lv.push(Entry { key, qty });
-                }
-                return;
-            }
-        }
-        match lv.binary_search_by(|e| e.key.cmp(&key)) {
-            Ok(i) => {
-                if qty.is_zero() {
-                    lv.remove(i);
-                } else {
-                    lv[i].qty = qty;
-                }
-            }
-            Err(i) => {
-                if !qty.is_zero() {
-                    lv.insert(i, Entry { key, qty });
-                }
-            }
-        }
-    }
-
-    /// Applies `delta` (validated `(key, qty)` pairs in message order; qty 0 deletes) by
-    /// sorting it once and merging it into the side: `O(n + k log k)`, with the same result as
-    /// applying each pair in order with [`BookSide::set`].
-    fn merge(&mut self, delta: &mut [Entry], scratch: &mut Vec<Entry>) {
-        // Stable: equal keys keep message order, so the last of each run is the one that wins.
-        delta.sort_by_key(|e| e.key);
-        scratch.clear();
-        scratch.reserve(self.levels.len() + delta.len());
-        let old = &self.levels;
-        let (mut i, mut j) = (0, 0);
-        while j < delta.len() {
-            let mut last = delta[j];
-            while j + 1 < delta.len() && delta[j + 1].key == last.key {
-                j += 1;
-                last = delta[j];
-            }
-            j += 1;
-            while i < old.len() && old[i].key < last.key {
-                scratch.push(old[i]);
-                i += 1;
-            }
-            if i < old.len() && old[i].key == last.key {
-                i += 1;
-            }
-            if !last.qty.is_zero() {
-                scratch.push(last);
-            }
-        }
-        scratch.extend_from_slice(&old[i..]);
-        std::mem::swap(&mut self.levels, scratch);
-    }
-
-    /// Drops the worst levels beyond `depth`.
-    #[inline]
-    fn truncate_worst(&mut self, depth: usize) {
-        let n = self.levels.len();
-        if n > depth {
-            self.levels.drain(..n - depth);
-        }
-    }
-
-    #[inline]
-    fn best(&self) -> Option<Entry> {
-        self.levels.last().copied()
-    }
-}
+use window::{BookSide, Entry, TickDiv};
 
 /// Level-2 order book of one symbol with exact tick-keyed levels and Bybit v5 sequencing.
 #[derive(Debug, Clone)]
 pub struct OrderBook {
     tick: Price,
+    /// Exact division by `tick`.
+    div: TickDiv,
     max_depth: usize,
     bids: BookSide,
     asks: BookSide,
@@ -226,13 +132,12 @@ pub struct OrderBook {
     last_update_id: u64,
     seq: u64,
     last_cts_ms: Option<TimeMs>,
-    /// Reused buffers of a large delta: validated levels, and the side being merged into.
+    /// Reused buffer of a snapshot's or a large delta's validated levels.
     scratch_delta: Vec<Entry>,
-    scratch_side: Vec<Entry>,
 }
 
-/// Up to this many levels per side a delta is applied level by level (each a binary search
-/// near the touch); more are sorted and merged.
+/// Up to this many levels per side a delta is applied level by level with no buffer; more are
+/// validated into a buffer first and applied with [`BookSide::set_many`].
 const SMALL_DELTA: usize = 16;
 
 /// Side key of a tick index: bids ascending by ticks, asks ascending by -ticks.
@@ -247,26 +152,24 @@ fn key_of(side: Side, ticks: i64) -> i64 {
 impl OrderBook {
     /// Empty, invalid book with the given tick size and maximum levels kept per side.
     pub fn new(tick: Price, max_depth: usize) -> Result<Self, BookError> {
-        if tick.raw() <= 0 {
+        let Some(div) = TickDiv::new(tick.raw()) else {
             return Err(BookError::InvalidTick(tick));
-        }
+        };
         if max_depth == 0 {
             return Err(BookError::InvalidDepth(max_depth));
         }
-        // Room for a message's inserts before truncation.
-        let cap = max_depth.min(1024) + 16;
         Ok(OrderBook {
             tick,
+            div,
             max_depth,
-            bids: BookSide::with_capacity(cap),
-            asks: BookSide::with_capacity(cap),
+            bids: BookSide::new(max_depth),
+            asks: BookSide::new(max_depth),
             valid: false,
             has_snapshot: false,
             last_update_id: 0,
             seq: 0,
             last_cts_ms: None,
             scratch_delta: Vec::new(),
-            scratch_side: Vec::new(),
         })
     }
 
@@ -278,10 +181,11 @@ impl OrderBook {
     /// Changes the tick size (Bybit tick reconfiguration): clears the book, which then awaits a
     /// snapshot.
     pub fn set_tick(&mut self, tick: Price) -> Result<(), BookError> {
-        if tick.raw() <= 0 {
+        let Some(div) = TickDiv::new(tick.raw()) else {
             return Err(BookError::InvalidTick(tick));
-        }
+        };
         self.tick = tick;
+        self.div = div;
         self.invalidate();
         Ok(())
     }
@@ -289,8 +193,8 @@ impl OrderBook {
     /// Clears the book and marks it invalid (e.g. the feed disconnected). The next snapshot
     /// is accepted whatever its update id.
     pub fn invalidate(&mut self) {
-        self.bids.levels.clear();
-        self.asks.levels.clear();
+        self.bids.clear();
+        self.asks.clear();
         self.valid = false;
     }
 
@@ -387,7 +291,7 @@ impl OrderBook {
                     book_side.set(e.key, e.qty);
                 }
             } else {
-                book_side.merge(part, &mut self.scratch_side);
+                book_side.set_many(part);
             }
         }
         self.scratch_delta = delta;
@@ -403,6 +307,8 @@ impl OrderBook {
     ) -> Result<ApplyOutcome, BookError> {
         self.bids.truncate_worst(self.max_depth);
         self.asks.truncate_worst(self.max_depth);
+        self.bids.settle();
+        self.asks.settle();
         self.check_crossed()?;
         self.last_update_id = u;
         self.seq = upd.seq;
@@ -432,24 +338,19 @@ impl OrderBook {
         if p <= 0 || l.qty.raw() < 0 {
             return Err(BookError::InvalidLevel { price: l.price, qty: l.qty });
         }
-        let t = self.tick.raw();
-        if p % t != 0 {
-            return Err(BookError::OffTick { price: l.price, tick: self.tick });
+        match self.div.exact(p as u64) {
+            Some(t) => Ok(t as i64),
+            None => Err(BookError::OffTick { price: l.price, tick: self.tick }),
         }
-        Ok(p / t)
     }
 
     /// Replaces one side from snapshot levels (any order; zero sizes skipped; a repeated price
-    /// keeps its last non-zero occurrence).
+    /// keeps its last non-zero occurrence). Every level is validated before the side is touched.
     fn load_side(&mut self, side: Side, levels: &[Level]) -> Result<(), BookError> {
-        let mut v = std::mem::take(match side {
-            Side::Buy => &mut self.bids.levels,
-            Side::Sell => &mut self.asks.levels,
-        });
+        let mut v = std::mem::take(&mut self.scratch_delta);
         v.clear();
         let mut res = Ok(());
-        // Bybit sends best first: iterating in reverse yields ascending keys (best last).
-        for l in levels.iter().rev() {
+        for l in levels {
             match self.ticks_of(l) {
                 Ok(t) => {
                     if !l.qty.is_zero() {
@@ -462,20 +363,15 @@ impl OrderBook {
                 }
             }
         }
-        if res.is_ok() && !v.windows(2).all(|w| w[0].key < w[1].key) {
-            // Stable sort keeps reverse message order among equal keys: the first of each run
-            // is the last occurrence in the message.
-            v.sort_by_key(|e| e.key);
-            v.dedup_by_key(|e| e.key);
+        if res.is_ok() {
+            let book_side = match side {
+                Side::Buy => &mut self.bids,
+                Side::Sell => &mut self.asks,
+            };
+            book_side.load(&v);
+            book_side.truncate_worst(self.max_depth);
         }
-        let n = v.len();
-        if n > self.max_depth {
-            v.drain(..n - self.max_depth);
-        }
-        match side {
-            Side::Buy => self.bids.levels = v,
-            Side::Sell => self.asks.levels = v,
-        }
+        self.scratch_delta = v;
         res
     }
 
@@ -545,7 +441,7 @@ impl OrderBook {
 
     /// Number of levels on a side (`Buy` = bids, `Sell` = asks).
     pub fn level_count(&self, side: Side) -> usize {
-        self.side(side).levels.len()
+        self.side(side).len()
     }
 
     /// Best bid level.
@@ -610,12 +506,12 @@ impl OrderBook {
 
     /// The best `n` levels of a side, best first.
     pub fn top_n(&self, side: Side, n: usize) -> impl Iterator<Item = Level> + '_ {
-        self.side(side).levels.iter().rev().take(n).map(move |e| self.level_of(side, *e))
+        self.side(side).iter().take(n).map(move |e| self.level_of(side, e))
     }
 
     /// Total size of the best `n` levels of a side.
     pub fn depth_top_n(&self, side: Side, n: usize) -> Qty {
-        Qty::from_raw(self.side(side).levels.iter().rev().take(n).fold(0i64, |a, e| a.saturating_add(e.qty.raw())))
+        Qty::from_raw(self.side(side).iter().take(n).fold(0i64, |a, e| a.saturating_add(e.qty.raw())))
     }
 
     /// Quote notional (price × size, USDT) of the best `n` levels of a side.
@@ -671,7 +567,10 @@ impl OrderBook {
     /// regardless of update ids and validity.
     pub fn levels_equal(&self, other: &OrderBook) -> bool {
         if self.tick == other.tick {
-            return self.bids.levels == other.bids.levels && self.asks.levels == other.asks.levels;
+            return self.bids.len() == other.bids.len()
+                && self.asks.len() == other.asks.len()
+                && self.bids.iter().eq(other.bids.iter())
+                && self.asks.iter().eq(other.asks.iter());
         }
         self.to_levels() == other.to_levels()
     }
@@ -1086,6 +985,96 @@ mod tests {
     // Bids live in ticks [1, 60), asks in [60, 120): never crossed, so every delta is accepted.
     fn side_levels(lo: i64, hi: i64, max: usize) -> impl Strategy<Value = Vec<(i64, i64)>> {
         prop::collection::vec((lo..hi, prop_oneof![1 => Just(0i64), 3 => 1i64..1_000_000]), 0..max)
+    }
+
+    /// One generated message of [`far_levels_and_window_moves_match_the_model`]: snapshot or
+    /// not, the centre's move, and (offset from the centre, size) per bid and ask.
+    type FarMsg = (bool, i64, Vec<(i64, i64)>, Vec<(i64, i64)>);
+
+    /// Offsets near the touch, around a window's edge and far away, so levels land in the dense
+    /// window, below it and (after a jump) above it.
+    fn far_side(max: usize) -> impl Strategy<Value = Vec<(i64, i64)>> {
+        let off = prop_oneof![6 => 1i64..40, 2 => 150i64..700, 1 => 2_000i64..40_000];
+        prop::collection::vec((off, prop_oneof![1 => Just(0i64), 3 => 1i64..1_000_000]), 0..max)
+    }
+
+    fn far_msg() -> impl Strategy<Value = FarMsg> {
+        let jump = prop_oneof![6 => -3i64..=3, 2 => -400i64..=400, 1 => -6_000i64..=6_000];
+        (prop::bool::weighted(0.1), jump, far_side(40), far_side(40))
+    }
+
+    /// The book's contract in a BTreeMap: snapshots (zeros skipped), deltas in message order,
+    /// the depth cap, and a crossed result refused and awaiting a snapshot.
+    #[derive(Default)]
+    struct CheckedModel {
+        book: Model,
+        valid: bool,
+    }
+    impl CheckedModel {
+        /// What the book must answer: `Ok` or the error kind's name.
+        fn apply(
+            &mut self,
+            snapshot: bool,
+            bids: &[(i64, i64)],
+            asks: &[(i64, i64)],
+            depth: usize,
+        ) -> Result<(), &'static str> {
+            if snapshot {
+                self.book = Model::default();
+                let nz = |v: &[(i64, i64)]| v.iter().filter(|l| l.1 != 0).copied().collect::<Vec<_>>();
+                self.book.apply(&nz(bids), &nz(asks), depth);
+            } else if !self.valid {
+                return Err("no snapshot");
+            } else {
+                self.book.apply(bids, asks, depth);
+            }
+            if let (Some(b), Some(a)) = (self.book.bids.keys().next_back(), self.book.asks.keys().next()) {
+                if b >= a {
+                    self.book = Model::default();
+                    self.valid = false;
+                    return Err("crossed");
+                }
+            }
+            self.valid = true;
+            Ok(())
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        #[test]
+        fn far_levels_and_window_moves_match_the_model(
+            depth in 1usize..80,
+            msgs in prop::collection::vec(far_msg(), 1..60),
+        ) {
+            let tick = p("0.0001");
+            let mut book = OrderBook::new(tick, depth).unwrap();
+            let mut model = CheckedModel::default();
+            let mut centre = 1_000_000i64;
+            for (n, (snapshot, jump, db, da)) in msgs.iter().enumerate() {
+                // The first message is always a snapshot.
+                let snapshot = *snapshot || n == 0;
+                centre += jump;
+                let bids: Vec<(i64, i64)> = db.iter().map(|&(o, q)| (centre - o, q)).collect();
+                let asks: Vec<(i64, i64)> = da.iter().map(|&(o, q)| (centre + o, q)).collect();
+                let u = 10 + n as u64;
+                let msg = if snapshot { snap(u, to_levels(&bids, tick), to_levels(&asks, tick)) } else { delta(u, to_levels(&bids, tick), to_levels(&asks, tick)) };
+                let want = model.apply(snapshot, &bids, &asks, depth);
+                let got = book.apply(&msg).map(|_| ()).map_err(|e| match e {
+                    BookError::NoSnapshot { .. } => "no snapshot",
+                    BookError::Crossed { .. } => "crossed",
+                    _ => "other",
+                });
+                prop_assert_eq!(got, want, "message {}", n);
+                prop_assert_eq!(book.is_valid(), model.valid);
+                prop_assert_eq!(book.to_levels(), model.book.levels(tick), "message {}", n);
+                prop_assert_eq!(book.best_bid(), model.book.levels(tick).0.first().copied());
+                prop_assert_eq!(book.best_ask(), model.book.levels(tick).1.first().copied());
+                prop_assert_eq!(book.level_count(Side::Buy), model.book.bids.len());
+                prop_assert_eq!(book.level_count(Side::Sell), model.book.asks.len());
+                prop_assert_eq!(book.depth_top_n(Side::Buy, 3), Qty::from_raw(model.book.bids.values().rev().take(3).sum()));
+            }
+        }
     }
 
     proptest! {

@@ -1,5 +1,6 @@
 //! Append-only JSONL storage with atomic snapshots, retention and replay.
 
+pub mod export_parquet;
 pub mod json_store;
 pub mod operator_state;
 pub mod replay;

@@ -420,6 +420,8 @@ struct Source {
     day: String,
     hour_ms: i64,
     len: u64,
+    /// Counted in the summary's line and file counts (false for the second pass of a file).
+    count: bool,
 }
 
 /// Start of an hour key `YYYY-MM-DDTHH`, ms; `None` when it is not one.
@@ -473,7 +475,16 @@ fn sources(opts: &ExportOptions, streams: &BTreeSet<&'static str>) -> Result<Vec
                     continue;
                 }
                 let len = f.metadata().map_err(io(&f.path()))?.len();
-                out.push(Source { path: f.path(), stream, dir_symbol: dir_symbol.clone(), day, hour_ms, len });
+                // The recording is read once per exported stream (raw, then trades), so that
+                // each pass keeps at most one partition per symbol open.
+                let mut count = true;
+                for pass in [stream, TRADES] {
+                    if streams.contains(pass) && (pass == stream || kind == DataKind::Raw) {
+                        let (path, day, dir_symbol) = (f.path(), day.clone(), dir_symbol.clone());
+                        out.push(Source { path, stream: pass, dir_symbol, day, hour_ms, len, count });
+                        count = false;
+                    }
+                }
             }
         }
     }
@@ -600,83 +611,84 @@ impl Writers<'_> {
 }
 
 /// Reads every line of `src` and routes its rows. `progress` gets the source bytes consumed.
-fn export_file(
-    w: &mut Writers<'_>,
-    src: &Source,
-    streams: &BTreeSet<&'static str>,
-    progress: Option<&AtomicU64>,
-) -> Result<(), ExportError> {
+fn export_file(w: &mut Writers<'_>, src: &Source, progress: Option<&AtomicU64>) -> Result<(), ExportError> {
     let mut r = SegmentReader::open(&src.path).map_err(io(&src.path))?;
-    let want_raw = streams.contains(RAW);
-    let want_trades = streams.contains(TRADES);
     let mut buf = Vec::with_capacity(4096);
-    let mut line_no = 0u64;
+    let (mut lines, mut torn, mut bytes) = (0u64, 0u64, 0u64);
+    let mut bad: Vec<(u64, String)> = Vec::new();
+    let mut bad_count = 0u64;
     loop {
         buf.clear();
         let n = r.read_until(b'\n', &mut buf).map_err(io(&src.path))?;
+        let d = r.take_progress();
+        bytes += d;
         if let Some(p) = progress {
-            let d = r.take_progress();
             p.fetch_add(d, Ordering::Relaxed);
-            w.summary.bytes_read += d;
         }
         if n == 0 {
             break;
         }
         if buf.last() != Some(&b'\n') {
             // A torn last line (the store was cut mid-write): readers skip it.
-            w.summary.torn += 1;
+            torn += 1;
             break;
         }
-        line_no += 1;
-        w.summary.lines += 1;
         let text = match std::str::from_utf8(&buf[..buf.len() - 1]) {
             Ok(t) => t.strip_suffix('\r').unwrap_or(t),
             Err(e) => {
-                bad_line(w, src, line_no, &e.to_string());
+                lines += 1;
+                bad_count += 1;
+                if bad.is_empty() {
+                    bad.push((lines, e.to_string()));
+                }
                 continue;
             }
         };
         if text.trim().is_empty() {
-            w.summary.lines -= 1;
+            continue;
+        }
+        lines += 1;
+        if src.stream == TRADES && !text.contains("\"Trades\"") {
             continue;
         }
         let v: Value = match serde_json::from_str(text) {
             Ok(v @ Value::Object(_)) => v,
-            Ok(_) => {
-                bad_line(w, src, line_no, "not a JSON object");
-                continue;
-            }
-            Err(e) => {
-                bad_line(w, src, line_no, &e.to_string());
+            other => {
+                bad_count += 1;
+                if bad.is_empty() {
+                    let why = other.err().map_or_else(|| "not a JSON object".to_string(), |e| e.to_string());
+                    bad.push((lines, why));
+                }
                 continue;
             }
         };
-        if src.stream == RAW {
-            let (symbol, row, trades) = raw_rows(&v, text, src.hour_ms, want_trades);
-            if want_raw {
+        if src.stream == RAW || src.stream == TRADES {
+            let trades_pass = src.stream == TRADES;
+            let (symbol, row, trades) = raw_rows(&v, text, src.hour_ms, trades_pass);
+            if trades_pass {
+                for t in trades {
+                    w.push(TRADES, &symbol, t)?;
+                }
+            } else {
                 w.push(RAW, &symbol, row)?;
-            }
-            for t in trades {
-                w.push(TRADES, &symbol, t)?;
             }
         } else {
             let row = record_row(&v, text, src.hour_ms);
             w.push(src.stream, &src.dir_symbol, row)?;
         }
     }
-    w.summary.torn += r.bad_frames();
-    if progress.is_none() {
-        w.summary.bytes_read += r.take_progress();
+    if src.count {
+        let s = &mut w.summary;
+        s.lines += lines;
+        s.torn += torn + r.bad_frames();
+        s.bytes_read += bytes;
+        s.files_read += 1;
+        s.bad_lines += bad_count;
+        if let (None, Some((n, why))) = (&s.first_bad, bad.first()) {
+            s.first_bad = Some(format!("{} line {n}: {why}", src.path.display()));
+        }
     }
-    w.summary.files_read += 1;
     Ok(())
-}
-
-fn bad_line(w: &mut Writers<'_>, src: &Source, line_no: u64, why: &str) {
-    w.summary.bad_lines += 1;
-    if w.summary.first_bad.is_none() {
-        w.summary.first_bad = Some(format!("{} line {line_no}: {why}", src.path.display()));
-    }
 }
 
 /// Total size of the files an export would read, bytes (for progress).
@@ -747,7 +759,7 @@ pub fn export(opts: &ExportOptions, progress: Option<&AtomicU64>) -> Result<Expo
             w.close_all()?;
             w.day = src.day.clone();
         }
-        export_file(&mut w, src, &streams, progress)?;
+        export_file(&mut w, src, progress)?;
     }
     w.close_all()?;
     Ok(w.summary)

@@ -4,6 +4,8 @@
 //! price strings and original lines of the source. Bad input gives clear errors, torn and
 //! garbage lines are counted, not exported.
 
+#![cfg(feature = "parquet-export")]
+
 use arrow_array::{Array, RecordBatch, StringArray, TimestampMillisecondArray, UInt64Array};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use scalper::config::paths::Paths;

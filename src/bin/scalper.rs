@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 #[path = "scalper/demo.rs"]
 mod demo;
+#[cfg(feature = "parquet-export")]
 #[path = "scalper/export.rs"]
 mod export;
 #[path = "scalper/progress.rs"]
@@ -151,6 +152,7 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+    #[cfg(feature = "parquet-export")]
     /// Write the recording and the store's hourly streams as Parquet for DuckDB, Polars or Spark,
     /// partitioned by day and symbol: <out>/<stream>/day=YYYY-MM-DD/symbol=<SYMBOL|_global>/part-N.parquet.
     Export {
@@ -259,13 +261,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let offline = matches!(
         cli.cmd,
-        Cmd::Replay { .. }
-            | Cmd::Backtest { .. }
-            | Cmd::Import { .. }
-            | Cmd::BenchReplay { .. }
-            | Cmd::Evaluate { .. }
-            | Cmd::Export { .. }
+        Cmd::Replay { .. } | Cmd::Backtest { .. } | Cmd::Import { .. } | Cmd::BenchReplay { .. } | Cmd::Evaluate { .. }
     );
+    #[cfg(feature = "parquet-export")]
+    let offline = offline || matches!(cli.cmd, Cmd::Export { .. });
     if offline && std::env::var_os("RUST_LOG").is_none() {
         // Offline tools: the core's per-decision info logs would drown the output.
         std::env::set_var("RUST_LOG", "warn");
@@ -300,6 +299,7 @@ fn main() -> ExitCode {
         Cmd::Evaluate { src, orderbook, trades, skip_s, inject, seeds, output } => {
             tools::evaluate(&src, orderbook.as_deref(), trades.as_deref(), skip_s, inject, &seeds, &output)
         }
+        #[cfg(feature = "parquet-export")]
         Cmd::Export { parquet: _, data_dir, out, from, to, symbols, streams, max_open } => {
             let data_dir = data_dir.unwrap_or_else(export::default_data_dir);
             let mut opts = scalper::storage::export_parquet::ExportOptions::new(data_dir, out);

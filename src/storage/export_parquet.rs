@@ -22,9 +22,9 @@
 //! recorder writes them as strings), with a lossy `price_f64` beside for convenience.
 //!
 //! Memory stays bounded on a big recording: rows are buffered per partition in batches of
-//! [`BATCH_ROWS`], written into row groups of at most [`ROW_GROUP_ROWS`]; when the writers'
-//! buffered bytes pass [`ExportOptions::memory_budget`], the largest row group in progress is
-//! flushed early; at most [`ExportOptions::max_open`] partitions are open at once (the least
+//! [`BATCH_ROWS`], written into row groups of at most [`ROW_GROUP_ROWS`]; when the buffered rows
+//! and row groups in progress of all partitions pass [`ExportOptions::memory_budget`], the
+//! largest partition's rows are written and its row group flushed early; at most [`ExportOptions::max_open`] partitions are open at once (the least
 //! recently used is closed, and its later rows go to the next `part-<n>`); every partition is
 //! closed when the day changes. A file is written as `part-<n>.parquet.tmp` and renamed when
 //! complete, so readers never see a half file.
@@ -295,6 +295,19 @@ fn batch(schema: &SchemaRef, rows: &[Row]) -> Result<RecordBatch, ExportError> {
     Ok(RecordBatch::try_new(schema.clone(), cols)?)
 }
 
+/// Approximate memory of a buffered row, bytes.
+fn row_bytes(r: &Row) -> usize {
+    let s = |o: &Option<String>| o.as_ref().map_or(0, String::capacity);
+    std::mem::size_of::<Row>()
+        + r.line.capacity()
+        + s(&r.kind)
+        + s(&r.action)
+        + s(&r.price)
+        + s(&r.size)
+        + s(&r.side)
+        + s(&r.trade_id)
+}
+
 /// A decimal as its exact source text: a JSON string as is, a JSON number as serde_json prints it.
 fn decimal(v: Option<&Value>) -> Option<String> {
     match v? {
@@ -498,6 +511,8 @@ struct Part {
     tmp: PathBuf,
     path: PathBuf,
     rows: Vec<Row>,
+    /// Approximate bytes of `rows`.
+    rows_bytes: usize,
     /// Buffered bytes of the writer at its last write.
     mem: usize,
     last_used: u64,
@@ -528,11 +543,14 @@ impl Writers<'_> {
             self.open_part(&key)?;
         }
         let clock = self.clock;
+        let bytes = row_bytes(&row);
         let full = match self.open.get_mut(&key) {
             Some(p) => {
                 p.last_used = clock;
                 p.rows.push(row);
-                p.rows.len() >= BATCH_ROWS
+                p.rows_bytes += bytes;
+                self.mem += bytes;
+                p.rows.len() >= BATCH_ROWS || self.mem > self.opts.memory_budget
             }
             None => false,
         };
@@ -558,40 +576,58 @@ impl Writers<'_> {
         let file = File::create(&tmp).map_err(io(&tmp))?;
         let writer = ArrowWriter::try_new(file, self.schema.clone(), Some(self.props.clone()))
             .map_err(|source| ExportError::Parquet { path: tmp.clone(), source })?;
-        self.open.insert(key.clone(), Part { writer, tmp, path, rows: Vec::new(), mem: 0, last_used: self.clock });
+        self.open.insert(
+            key.clone(),
+            Part { writer, tmp, path, rows: Vec::new(), rows_bytes: 0, mem: 0, last_used: self.clock },
+        );
         self.summary.partitions.entry((key.0.to_string(), self.day.clone(), key.1.clone())).or_default().files += 1;
         Ok(())
     }
 
-    /// Hands a partition's buffered rows to its writer, then flushes the largest row group in
-    /// progress while the writers hold more than the budget.
+    /// Hands a partition's buffered rows to its writer, then, while the rows and row groups in
+    /// progress of all partitions hold more than the budget, writes out and flushes the largest.
     fn write_rows(&mut self, key: &(&'static str, String)) -> Result<(), ExportError> {
-        let Some(p) = self.open.get_mut(key) else { return Ok(()) };
-        if !p.rows.is_empty() {
-            let b = batch(&self.schema, &p.rows)?;
-            p.rows.clear();
-            p.writer.write(&b).map_err(|source| ExportError::Parquet { path: p.tmp.clone(), source })?;
-            let mem = p.writer.memory_size();
-            self.mem = self.mem.saturating_sub(p.mem) + mem;
-            p.mem = mem;
-        }
+        self.write_part(key, false)?;
         while self.mem > self.opts.memory_budget {
-            let Some((_, p)) = self.open.iter_mut().max_by_key(|(_, p)| p.mem) else { break };
-            if p.mem == 0 {
+            let Some(k) = self.open.iter().max_by_key(|(_, p)| p.mem + p.rows_bytes).map(|(k, _)| k.clone()) else {
+                break;
+            };
+            let before = self.mem;
+            self.write_part(&k, true)?;
+            if self.mem >= before {
                 break;
             }
-            p.writer.flush().map_err(|source| ExportError::Parquet { path: p.tmp.clone(), source })?;
-            self.mem = self.mem.saturating_sub(p.mem);
-            p.mem = p.writer.memory_size();
-            self.mem += p.mem;
         }
         Ok(())
     }
 
+    /// Writes a partition's buffered rows as one batch; `flush` ends its row group too.
+    fn write_part(&mut self, key: &(&'static str, String), flush: bool) -> Result<(), ExportError> {
+        let Some(p) = self.open.get_mut(key) else { return Ok(()) };
+        let err = |p: &Part| {
+            let path = p.tmp.clone();
+            move |source| ExportError::Parquet { path, source }
+        };
+        if !p.rows.is_empty() {
+            let b = batch(&self.schema, &p.rows)?;
+            p.rows.clear();
+            self.mem = self.mem.saturating_sub(p.rows_bytes);
+            p.rows_bytes = 0;
+            p.writer.write(&b).map_err(err(p))?;
+        }
+        if flush {
+            p.writer.flush().map_err(err(p))?;
+        }
+        let mem = p.writer.memory_size();
+        self.mem = self.mem.saturating_sub(p.mem) + mem;
+        p.mem = mem;
+        Ok(())
+    }
+
     fn close(&mut self, key: &(&'static str, String)) -> Result<(), ExportError> {
-        self.write_rows(key)?;
+        self.write_part(key, false)?;
         let Some(p) = self.open.remove(key) else { return Ok(()) };
-        self.mem = self.mem.saturating_sub(p.mem);
+        self.mem = self.mem.saturating_sub(p.mem + p.rows_bytes);
         p.writer.close().map_err(|source| ExportError::Parquet { path: p.tmp.clone(), source })?;
         std::fs::rename(&p.tmp, &p.path).map_err(io(&p.path))?;
         self.summary.files_written += 1;

@@ -15,6 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 #[path = "scalper/demo.rs"]
 mod demo;
+#[cfg(feature = "parquet-export")]
+#[path = "scalper/export.rs"]
+mod export;
 #[path = "scalper/progress.rs"]
 mod progress;
 #[path = "scalper/tools.rs"]
@@ -149,6 +152,36 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+    #[cfg(feature = "parquet-export")]
+    /// Write the recording and the store's hourly streams as Parquet for DuckDB, Polars or Spark,
+    /// partitioned by day and symbol: <out>/<stream>/day=YYYY-MM-DD/symbol=<SYMBOL|_global>/part-N.parquet.
+    Export {
+        /// Parquet (the only format; required so that other formats can come later).
+        #[arg(long, required = true)]
+        parquet: bool,
+        /// Data directory (default: SCALPER_DATA_DIR, then ./data).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Output directory (created; must be new or empty).
+        #[arg(long)]
+        out: PathBuf,
+        /// First day, YYYY-MM-DD (inclusive, UTC; by the hourly file's day).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day, YYYY-MM-DD (inclusive).
+        #[arg(long)]
+        to: Option<String>,
+        /// Only these symbols (comma-separated; `_global` for records of no symbol).
+        #[arg(long, value_delimiter = ',')]
+        symbols: Option<Vec<String>>,
+        /// Only these streams (comma-separated): raw, trades, events, microcandles, trades_log,
+        /// orderbook, trades_stream, metrics, system.
+        #[arg(long, value_delimiter = ',')]
+        streams: Option<Vec<String>>,
+        /// Most partition files open at once.
+        #[arg(long, default_value_t = scalper::storage::export_parquet::DEFAULT_MAX_OPEN)]
+        max_open: usize,
+    },
     /// Replay a synthetic full-universe stream and report events/s, tick latency and peak RSS.
     BenchReplay {
         /// Symbols in the universe.
@@ -230,6 +263,8 @@ fn main() -> ExitCode {
         cli.cmd,
         Cmd::Replay { .. } | Cmd::Backtest { .. } | Cmd::Import { .. } | Cmd::BenchReplay { .. } | Cmd::Evaluate { .. }
     );
+    #[cfg(feature = "parquet-export")]
+    let offline = offline || matches!(cli.cmd, Cmd::Export { .. });
     if offline && std::env::var_os("RUST_LOG").is_none() {
         // Offline tools: the core's per-decision info logs would drown the output.
         std::env::set_var("RUST_LOG", "warn");
@@ -263,6 +298,17 @@ fn main() -> ExitCode {
         Cmd::Import { trades, orderbook, out } => tools::import(trades.as_deref(), orderbook.as_deref(), &out),
         Cmd::Evaluate { src, orderbook, trades, skip_s, inject, seeds, output } => {
             tools::evaluate(&src, orderbook.as_deref(), trades.as_deref(), skip_s, inject, &seeds, &output)
+        }
+        #[cfg(feature = "parquet-export")]
+        Cmd::Export { parquet: _, data_dir, out, from, to, symbols, streams, max_open } => {
+            let data_dir = data_dir.unwrap_or_else(export::default_data_dir);
+            let mut opts = scalper::storage::export_parquet::ExportOptions::new(data_dir, out);
+            opts.from_day = from;
+            opts.to_day = to;
+            opts.symbols = symbols.map(|v| v.into_iter().collect());
+            opts.streams = streams.map(|v| v.into_iter().collect());
+            opts.max_open = max_open;
+            export::export_parquet(&opts)
         }
         Cmd::BenchReplay { symbols, events, events_per_ms, seed } => {
             tools::bench_replay(symbols, events, events_per_ms, seed)

@@ -512,6 +512,57 @@ mod tests {
         assert_eq!((got.len(), bad), (3000, 1));
     }
 
+    /// Every line [`SegmentReader::next_line`] hands out for `path`.
+    fn next_lines(path: &Path) -> Vec<Vec<u8>> {
+        let mut r = SegmentReader::open(path).unwrap();
+        let mut out = Vec::new();
+        while r.next_line().unwrap() > 0 {
+            out.push(r.line().to_vec());
+        }
+        out
+    }
+
+    #[test]
+    fn borrowed_lines_are_the_lines_read_line_gives_across_buffer_and_frame_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        // Plain: more than the 1 MiB read buffer, so lines cross its end; a torn tail.
+        let mut text = lines(0, 40_000);
+        assert!(text.len() > 1 << 20);
+        text.extend_from_slice(b"{\"torn\":");
+        let plain = dir.path().join("p.jsonl");
+        std::fs::write(&plain, &text).unwrap();
+        // Compressed: the first frame ends inside a line that the second frame finishes.
+        let (a, b) = (lines(0, 500), lines(500, 900));
+        let split = a.len() - 7;
+        let mut file = compress_frame(&a[..split]).unwrap();
+        file.extend(compress_frame(&[&a[split..], &b[..]].concat()).unwrap());
+        let zst = dir.path().join("z.jsonl.zst");
+        std::fs::write(&zst, &file).unwrap();
+
+        for (path, want) in [(&plain, text.clone()), (&zst, [a, b].concat())] {
+            let mut expected = Vec::new();
+            let mut r = SegmentReader::open(path).unwrap();
+            loop {
+                let mut l = Vec::new();
+                if r.read_until(b'\n', &mut l).unwrap() == 0 {
+                    break;
+                }
+                expected.push(l);
+            }
+            let got = next_lines(path);
+            assert_eq!(got, expected, "{}", path.display());
+            assert_eq!(got.concat(), want, "{}", path.display());
+        }
+        assert_eq!(next_lines(&plain).last().map(Vec::as_slice), Some(&b"{\"torn\":"[..]));
+        // Reading on with BufRead after next_line continues after the borrowed line.
+        let mut r = SegmentReader::open(&plain).unwrap();
+        let first = r.next_line().unwrap();
+        assert_eq!(r.line(), &text[..first]);
+        let mut rest = String::new();
+        r.read_line(&mut rest).unwrap();
+        assert_eq!(rest.as_bytes(), next_lines(&plain)[1].as_slice());
+    }
+
     #[test]
     fn the_complete_prefix_ends_after_the_last_whole_frame() {
         let dir = tempfile::tempdir().unwrap();

@@ -370,7 +370,7 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
     let mut by_kind: std::collections::BTreeMap<&'static str, (u64, u64)> = Default::default();
     let meter = Meter::start("bench-replay: replay", Unit::Items("events"), Some(seq));
     let started = Instant::now();
-    for item in reader.by_ref() {
+    while let Some(item) = reader.next() {
         match item.map_err(|e| e.to_string())? {
             ReplayItem::Run(r) => {
                 engine = Some(replay::replay_engine(r.config.unwrap_or_else(|| Arc::new(UniverseStream::config()))))
@@ -392,6 +392,7 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
                 if ev.seq.is_multiple_of(256) {
                     meter.set(ev.seq);
                 }
+                parallel::ItemSource::recycle(&mut reader, ev);
             }
         }
     }

@@ -826,6 +826,7 @@ pub fn replay_items<W: Write, S: parallel::ItemSource + ?Sized>(
                 if events.is_multiple_of(PROGRESS_EVERY) {
                     observer.on_progress(events, &reader.stats());
                 }
+                reader.recycle(ev);
             }
         }
     }
@@ -936,6 +937,20 @@ mod tests {
         let seqs: Vec<u64> =
             items.iter().filter_map(|i| if let ReplayItem::Event(e) = i { Some(e.seq) } else { None }).collect();
         assert_eq!(seqs, [3, 4, 5]);
+    }
+
+    #[test]
+    fn the_reorder_buffer_keeps_seq_order_and_refuses_duplicates() {
+        let mut r = Reorder::default();
+        for s in [1, 2, 5, 3, 9, 4, 0, 7] {
+            assert!(r.insert(timer(s, 0)), "seq {s} is new");
+        }
+        for s in [5, 1, 9, 0] {
+            assert!(!r.insert(timer(s, 0)), "seq {s} is held already");
+        }
+        assert_eq!(r.len(), 8);
+        let order: Vec<u64> = std::iter::from_fn(|| r.pop_first()).map(|e| e.seq).collect();
+        assert_eq!(order, [0, 1, 2, 3, 4, 5, 7, 9]);
     }
 
     #[test]

@@ -182,7 +182,8 @@ enum Cmd {
         #[arg(long, default_value_t = scalper::storage::export_parquet::DEFAULT_MAX_OPEN)]
         max_open: usize,
     },
-    /// Replay a synthetic full-universe stream and report events/s, tick latency and peak RSS.
+    /// Replay a synthetic full-universe stream and report events/s, tick latency, peak RSS and a
+    /// projection to the whole universe (bytes/day, core load, replay time per day).
     BenchReplay {
         /// Symbols in the universe.
         #[arg(long, default_value_t = 500)]
@@ -196,6 +197,12 @@ enum Cmd {
         /// Seed of the stream.
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Universe input rate the projection scales the measured rates to, events/s.
+        #[arg(long, default_value_t = 12_000.0)]
+        universe_events_per_s: f64,
+        /// Also write the figures (latencies, rates, universe projection) as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
     },
     /// Regenerate the bundled hand-built trading recording (deterministic).
     #[command(hide = true)]
@@ -310,8 +317,9 @@ fn main() -> ExitCode {
             opts.max_open = max_open;
             export::export_parquet(&opts)
         }
-        Cmd::BenchReplay { symbols, events, events_per_ms, seed } => {
-            tools::bench_replay(symbols, events, events_per_ms, seed)
+        Cmd::BenchReplay { symbols, events, events_per_ms, seed, universe_events_per_s, json } => {
+            let opts = tools::BenchOptions { symbols, events, events_per_ms, seed, universe_events_per_s, json };
+            tools::bench_replay(&opts)
         }
         Cmd::RecordFixture { out, symbols, steps, seed, max_move } => {
             tools::record_fixture(&out, symbols, steps, seed, max_move)

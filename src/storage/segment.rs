@@ -83,6 +83,13 @@ pub struct SegmentReader {
     inner: Inner,
     /// File bytes already reported by [`SegmentReader::take_progress`].
     reported: u64,
+    /// Bytes of the line last handed out by [`SegmentReader::next_line`] that still sit at the
+    /// front of the inner buffer (consumed on the next read).
+    pending: usize,
+    /// A line that crossed the inner buffer's end, gathered here.
+    spill: Vec<u8>,
+    /// The last line is in `spill` (not in the inner buffer).
+    spilled: bool,
 }
 
 enum Inner {
@@ -113,7 +120,62 @@ impl SegmentReader {
         } else {
             Inner::Plain(std::io::BufReader::with_capacity(1 << 20, Counted { f, n: 0 }))
         };
-        Ok(SegmentReader { inner, reported: 0 })
+        Ok(SegmentReader { inner, reported: 0, pending: 0, spill: Vec::new(), spilled: false })
+    }
+
+    /// The buffered bytes not consumed yet, without reading.
+    fn buffered(&self) -> &[u8] {
+        match &self.inner {
+            Inner::Plain(r) => r.buffer(),
+            Inner::Zst(z) => &z.ready[z.ready_pos..],
+        }
+    }
+
+    /// Consumes the line handed out last.
+    fn settle(&mut self) {
+        if self.pending > 0 {
+            let n = std::mem::take(&mut self.pending);
+            match &mut self.inner {
+                Inner::Plain(r) => r.consume(n),
+                Inner::Zst(z) => z.consume(n),
+            }
+        }
+    }
+
+    /// Reads the next line, `\n` included (a torn last line has none), and returns its length
+    /// (0 at the end); [`SegmentReader::line`] then borrows it. Unlike
+    /// [`BufRead::read_line`], the line is not copied out of the decoded buffer and not checked
+    /// for UTF-8 here.
+    pub fn next_line(&mut self) -> std::io::Result<usize> {
+        self.settle();
+        self.spilled = false;
+        let avail = match &mut self.inner {
+            Inner::Plain(r) => r.fill_buf()?,
+            Inner::Zst(z) => z.fill_buf()?,
+        };
+        if avail.is_empty() {
+            return Ok(0);
+        }
+        if let Some(i) = memchr::memchr(b'\n', avail) {
+            self.pending = i + 1;
+            return Ok(i + 1);
+        }
+        // The line continues past the buffer (or is a torn tail): gather it.
+        self.spill.clear();
+        self.spilled = true;
+        match &mut self.inner {
+            Inner::Plain(r) => r.read_until(b'\n', &mut self.spill),
+            Inner::Zst(z) => z.read_until(b'\n', &mut self.spill),
+        }
+    }
+
+    /// The line read by the last [`SegmentReader::next_line`].
+    pub fn line(&self) -> &[u8] {
+        if self.spilled {
+            &self.spill
+        } else {
+            &self.buffered()[..self.pending]
+        }
     }
 
     /// Torn or corrupt frames met so far (always 0 for plain files, whose torn last line the
@@ -150,18 +212,23 @@ impl Read for SegmentReader {
 
 impl BufRead for SegmentReader {
     fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.settle();
         match &mut self.inner {
             Inner::Plain(r) => r.fill_buf(),
             Inner::Zst(z) => z.fill_buf(),
         }
     }
     fn consume(&mut self, amt: usize) {
+        self.settle();
         match &mut self.inner {
             Inner::Plain(r) => r.consume(amt),
             Inner::Zst(z) => z.consume(amt),
         }
     }
 }
+
+/// Spare room made in the frame buffer before each decoding step, bytes.
+const DECODE_STEP: usize = 1 << 17;
 
 /// Decodes a sequence of zstd frames and hands out the bytes of complete frames only
 /// ([`BufRead`]). A frame cut short by the end of the input (a crash while it was written) or
@@ -180,7 +247,6 @@ pub struct FrameLines<R: Read> {
     /// Complete frames' bytes ready to hand out, and how far they were consumed.
     ready: Vec<u8>,
     ready_pos: usize,
-    chunk: Vec<u8>,
     consumed: u64,
     bad: u64,
     done: bool,
@@ -199,7 +265,6 @@ impl<R: Read> FrameLines<R> {
             in_frame: false,
             ready: Vec::new(),
             ready_pos: 0,
-            chunk: vec![0; 1 << 17],
             consumed: 0,
             bad: 0,
             done: false,
@@ -244,25 +309,30 @@ impl<R: Read> FrameLines<R> {
                 self.in_pos = 0;
                 self.in_len = n;
             }
-            let st = match self.dec.run_on_buffers(&self.input[self.in_pos..self.in_len], &mut self.chunk) {
-                Ok(st) => st,
+            // Decoded straight into the frame's spare capacity (reused from frame to frame).
+            self.frame.reserve(DECODE_STEP);
+            let start = self.frame.len();
+            let mut inp = zstd::stream::raw::InBuffer::around(&self.input[self.in_pos..self.in_len]);
+            let mut out = zstd::stream::raw::OutBuffer::around_pos(&mut self.frame, start);
+            let remaining = match self.dec.run(&mut inp, &mut out) {
+                Ok(r) => r,
                 Err(e) => {
                     self.give_up(&format!("corrupt zstd frame ({e})"));
                     return Ok(false);
                 }
             };
-            self.in_pos += st.bytes_read;
-            self.consumed += st.bytes_read as u64;
-            if st.bytes_read > 0 {
+            let (read, end, cap) = (inp.pos(), out.pos(), out.capacity());
+            self.in_pos += read;
+            self.consumed += read as u64;
+            if read > 0 {
                 self.in_frame = true;
             }
-            self.frame.extend_from_slice(&self.chunk[..st.bytes_written]);
-            if self.frame.len() > MAX_FRAME_DECODED {
+            if end > MAX_FRAME_DECODED {
                 self.give_up("zstd frame decodes to more than a segment frame can hold");
                 return Ok(false);
             }
-            out_full = st.bytes_written == self.chunk.len();
-            if st.remaining == 0 && !out_full {
+            out_full = end == cap;
+            if remaining == 0 && !out_full {
                 self.in_frame = false;
                 return Ok(true);
             }
@@ -440,6 +510,57 @@ mod tests {
         junk.extend_from_slice(b"not zstd at all");
         let (got, bad) = read_all(&junk);
         assert_eq!((got.len(), bad), (3000, 1));
+    }
+
+    /// Every line [`SegmentReader::next_line`] hands out for `path`.
+    fn next_lines(path: &Path) -> Vec<Vec<u8>> {
+        let mut r = SegmentReader::open(path).unwrap();
+        let mut out = Vec::new();
+        while r.next_line().unwrap() > 0 {
+            out.push(r.line().to_vec());
+        }
+        out
+    }
+
+    #[test]
+    fn borrowed_lines_are_the_lines_read_line_gives_across_buffer_and_frame_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        // Plain: more than the 1 MiB read buffer, so lines cross its end; a torn tail.
+        let mut text = lines(0, 40_000);
+        assert!(text.len() > 1 << 20);
+        text.extend_from_slice(b"{\"torn\":");
+        let plain = dir.path().join("p.jsonl");
+        std::fs::write(&plain, &text).unwrap();
+        // Compressed: the first frame ends inside a line that the second frame finishes.
+        let (a, b) = (lines(0, 500), lines(500, 900));
+        let split = a.len() - 7;
+        let mut file = compress_frame(&a[..split]).unwrap();
+        file.extend(compress_frame(&[&a[split..], &b[..]].concat()).unwrap());
+        let zst = dir.path().join("z.jsonl.zst");
+        std::fs::write(&zst, &file).unwrap();
+
+        for (path, want) in [(&plain, text.clone()), (&zst, [a, b].concat())] {
+            let mut expected = Vec::new();
+            let mut r = SegmentReader::open(path).unwrap();
+            loop {
+                let mut l = Vec::new();
+                if r.read_until(b'\n', &mut l).unwrap() == 0 {
+                    break;
+                }
+                expected.push(l);
+            }
+            let got = next_lines(path);
+            assert_eq!(got, expected, "{}", path.display());
+            assert_eq!(got.concat(), want, "{}", path.display());
+        }
+        assert_eq!(next_lines(&plain).last().map(Vec::as_slice), Some(&b"{\"torn\":"[..]));
+        // Reading on with BufRead after next_line continues after the borrowed line.
+        let mut r = SegmentReader::open(&plain).unwrap();
+        let first = r.next_line().unwrap();
+        assert_eq!(r.line(), &text[..first]);
+        let mut rest = String::new();
+        r.read_line(&mut rest).unwrap();
+        assert_eq!(rest.as_bytes(), next_lines(&plain)[1].as_slice());
     }
 
     #[test]

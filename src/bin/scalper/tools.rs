@@ -11,8 +11,8 @@ use scalper::engine::synthetic::{TradingMarket, UniverseStream, EPOCH_MS};
 use scalper::storage::replay::backtest::BacktestCollector;
 use scalper::storage::replay::report_html;
 use scalper::storage::replay::{
-    self, import, parallel, DecisionLog, Pace, Period, RecordingReader, RecordingWriter, ReplayItem, ReplayOptions,
-    ReplaySummary,
+    self, import, parallel, projection, DecisionLog, Pace, Period, RecordingReader, RecordingWriter, ReplayItem,
+    ReplayOptions, ReplaySummary,
 };
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -253,9 +253,25 @@ fn peak_rss_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
-pub fn bench_replay(symbols: usize, events: u64, events_per_ms: u64, seed: u64) -> ExitCode {
+/// What `scalper bench-replay` runs.
+pub struct BenchOptions {
+    /// Symbols in the synthetic universe.
+    pub symbols: usize,
+    /// Market events after the set-up.
+    pub events: u64,
+    /// Market events per ms of stream time.
+    pub events_per_ms: u64,
+    /// Seed of the stream.
+    pub seed: u64,
+    /// Universe rate the projection scales to, events/s.
+    pub universe_events_per_s: f64,
+    /// Where to write the JSON report, if anywhere.
+    pub json: Option<PathBuf>,
+}
+
+pub fn bench_replay(opts: &BenchOptions) -> ExitCode {
     let dir = std::env::temp_dir().join(format!("scalper-bench-replay-{}", std::process::id()));
-    let res = bench_replay_in(&dir, symbols, events, events_per_ms, seed);
+    let res = bench_replay_in(&dir, opts);
     let _ = std::fs::remove_dir_all(&dir);
     match res {
         Ok(()) => ExitCode::SUCCESS,
@@ -263,7 +279,52 @@ pub fn bench_replay(symbols: usize, events: u64, events_per_ms: u64, seed: u64) 
     }
 }
 
-fn bench_replay_in(dir: &Path, symbols: usize, events: u64, events_per_ms: u64, seed: u64) -> Result<(), String> {
+/// The JSON form of the bench-replay report (`--json`).
+#[derive(serde::Serialize)]
+struct BenchJson {
+    symbols: usize,
+    events: usize,
+    events_per_ms: u64,
+    seed: u64,
+    wall_events_per_s: f64,
+    core_events_per_s: f64,
+    latency_us: BenchLatency,
+    worst_kind: &'static str,
+    peak_rss_bytes: Option<u64>,
+    decision_lines: u64,
+    decision_sha256: String,
+    projection: projection::Projection,
+}
+
+/// Tick latency percentiles, µs.
+#[derive(serde::Serialize)]
+struct BenchLatency {
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    p999: f64,
+    max: f64,
+}
+
+/// Reads the recording under `dir` without a core: decompress, parse, reorder. Returns the
+/// events read and the seconds it took.
+fn bench_decode(dir: &Path) -> Result<(u64, f64), String> {
+    let t = Instant::now();
+    let reader = RecordingReader::open(&Paths::with_data_dir(dir), Period::all()).map_err(|e| e.to_string())?;
+    let mut n = 0u64;
+    for item in reader {
+        if let ReplayItem::Event(_) = item.map_err(|e| e.to_string())? {
+            n += 1;
+        }
+    }
+    Ok((n, t.elapsed().as_secs_f64()))
+}
+
+fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
+    let BenchOptions { symbols, events, events_per_ms, seed, .. } = *opts;
+    if !(opts.universe_events_per_s.is_finite() && opts.universe_events_per_s > 0.0) {
+        return Err(format!("--universe-events-per-s must be a positive number, not {}", opts.universe_events_per_s));
+    }
     // 1. Record the synthetic stream.
     let t = Instant::now();
     let mut w = RecordingWriter::new(dir);
@@ -309,7 +370,7 @@ fn bench_replay_in(dir: &Path, symbols: usize, events: u64, events_per_ms: u64, 
     let mut by_kind: std::collections::BTreeMap<&'static str, (u64, u64)> = Default::default();
     let meter = Meter::start("bench-replay: replay", Unit::Items("events"), Some(seq));
     let started = Instant::now();
-    for item in reader.by_ref() {
+    while let Some(item) = reader.next() {
         match item.map_err(|e| e.to_string())? {
             ReplayItem::Run(r) => {
                 engine = Some(replay::replay_engine(r.config.unwrap_or_else(|| Arc::new(UniverseStream::config()))))
@@ -331,6 +392,7 @@ fn bench_replay_in(dir: &Path, symbols: usize, events: u64, events_per_ms: u64, 
                 if ev.seq.is_multiple_of(256) {
                     meter.set(ev.seq);
                 }
+                parallel::ItemSource::recycle(&mut reader, ev);
             }
         }
     }
@@ -378,6 +440,58 @@ fn bench_replay_in(dir: &Path, symbols: usize, events: u64, events_per_ms: u64, 
         if p99 < 50.0 { "PASS" } else { "FAIL" },
         if rss_ok { "PASS" } else { "FAIL" }
     );
+
+    // 3. The same compressed recording through `scalper replay`'s path (decoding on its own
+    //    thread, no per-event clock reads), then decoded alone: the rates the projection uses.
+    let paths = Paths::with_data_dir(dir);
+    let t = Instant::now();
+    let mut rlog = DecisionLog::new(std::io::sink());
+    let rs = replay::replay(&paths, &ReplayOptions::default(), &mut rlog, &mut ()).map_err(|e| e.to_string())?;
+    let replay_s = t.elapsed().as_secs_f64();
+    if rs.sha256 != log.sha256_hex() {
+        return Err(format!(
+            "replay of the bench recording gave another decision log ({} vs {})",
+            rs.sha256,
+            log.sha256_hex()
+        ));
+    }
+    let (decoded, decode_s) = bench_decode(dir)?;
+    let proj = projection::Projection::new(projection::Measured {
+        universe_events_per_s: opts.universe_events_per_s,
+        recorded_events: seq + 1,
+        recorded_file_bytes: bytes,
+        recorded_line_bytes: rs.reader.bytes_read,
+        core_events_per_s: n as f64 / core_s.max(1e-12),
+        replay_events_per_s: rs.events as f64 / replay_s.max(1e-12),
+        decode_events_per_s: decoded as f64 / decode_s.max(1e-12),
+    });
+    for l in proj.lines() {
+        println!("{l}");
+    }
+    if let Some(path) = &opts.json {
+        let report = BenchJson {
+            symbols,
+            events: n,
+            events_per_ms,
+            seed,
+            wall_events_per_s: n as f64 / wall,
+            core_events_per_s: n as f64 / core_s.max(1e-12),
+            latency_us: BenchLatency {
+                p50: pct(0.5),
+                p90: pct(0.9),
+                p99,
+                p999: pct(0.999),
+                max: worst.0 as f64 / 1000.0,
+            },
+            worst_kind: worst.1,
+            peak_rss_bytes: rss,
+            decision_lines: log.lines(),
+            decision_sha256: log.sha256_hex(),
+            projection: proj,
+        };
+        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        std::fs::write(path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
+    }
     Ok(())
 }
 

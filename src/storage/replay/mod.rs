@@ -18,6 +18,7 @@ pub mod evaluate;
 pub mod import;
 pub mod inject;
 pub mod parallel;
+pub mod projection;
 pub mod report_html;
 
 use crate::config::paths::{DataKind, Paths};
@@ -31,9 +32,9 @@ use crate::engine::{DegradedPolicy, Engine};
 use crate::storage::segment::SegmentReader;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufRead, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -177,7 +178,7 @@ pub struct RecordingReader {
     files: VecDeque<(PathBuf, TimeMs)>,
     current: Option<(PathBuf, SegmentReader, usize, bool)>,
     period: Period,
-    reorder: BTreeMap<u64, Event>,
+    reorder: Reorder,
     window: usize,
     run_config: Option<Arc<Config>>,
     run_open: bool,
@@ -186,7 +187,6 @@ pub struct RecordingReader {
     started: bool,
     finished: bool,
     out: VecDeque<ReplayItem>,
-    line: String,
     stats: ReaderStats,
     /// Index in the recording's file list of the next file to open.
     next_file: usize,
@@ -196,9 +196,48 @@ pub struct RecordingReader {
     scan: Option<Vec<parallel::RunBoundary>>,
 }
 
+/// Events held back to restore `seq` order: sorted by `seq`, without duplicates. A recording is
+/// nearly always in order already, so an event almost always goes at the back in O(1); one that
+/// landed early is inserted in place (binary search).
+#[derive(Default)]
+struct Reorder(VecDeque<Event>);
+
+impl Reorder {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Adds `ev` in `seq` order; false (and `ev` dropped) when its `seq` is already held.
+    fn insert(&mut self, ev: Event) -> bool {
+        match self.0.back() {
+            Some(b) if b.seq >= ev.seq => match self.0.binary_search_by_key(&ev.seq, |e| e.seq) {
+                Ok(_) => false,
+                Err(i) => {
+                    self.0.insert(i, ev);
+                    true
+                }
+            },
+            _ => {
+                self.0.push_back(ev);
+                true
+            }
+        }
+    }
+
+    fn pop_first(&mut self) -> Option<Event> {
+        self.0.pop_front()
+    }
+}
+
 /// True for a run header: the `seq: 0` `ConfigReload` a recorder writes first (a fresh core starts).
 fn is_run_header(ev: &Event) -> bool {
     ev.seq == 0 && matches!(ev.kind, EventKind::ConfigReload(_))
+}
+
+/// True when a recorded line may be a `ConfigReload` (the only lines decoded before the period
+/// and while scanning for run headers).
+fn mentions_config_reload(line: &[u8]) -> bool {
+    memchr::memmem::find(line, b"\"ConfigReload\"").is_some()
 }
 
 /// Hour start (ms) of a `YYYY-MM-DDTHH.jsonl` or `.jsonl.zst` file name.
@@ -244,7 +283,7 @@ impl RecordingReader {
             files: files.into(),
             current: None,
             period,
-            reorder: BTreeMap::new(),
+            reorder: Reorder::default(),
             window: REORDER_WINDOW,
             run_config: None,
             run_open: false,
@@ -253,7 +292,6 @@ impl RecordingReader {
             started: false,
             finished: false,
             out: VecDeque::new(),
-            line: String::new(),
             stats: ReaderStats { bytes_total, ..ReaderStats::default() },
             next_file: 0,
             chunk: parallel::Chunk::default(),
@@ -297,8 +335,7 @@ impl RecordingReader {
             }
             let Some((path, rd, line_no, before)) = self.current.as_mut() else { continue };
             let here = parallel::LinePos { file: self.next_file - 1, line: *line_no };
-            self.line.clear();
-            let n = rd.read_line(&mut self.line).map_err(|e| ReplayError::Io { path: path.clone(), source: e })?;
+            let n = rd.next_line().map_err(|e| ReplayError::Io { path: path.clone(), source: e })?;
             if self.chunk.stop == Some(here) {
                 // The next chunk's run header: that chunk replays it; this one ends before it.
                 self.chunk_end.stopped = true;
@@ -321,10 +358,13 @@ impl RecordingReader {
                 continue;
             }
             self.stats.bytes_read += n as u64;
+            let line = rd.line();
+            let whole = line.last() == Some(&b'\n');
+            let text = line.trim_ascii_end();
             if let Some(found) = self.scan.as_mut() {
-                let text = self.line.trim_end();
-                if self.line.ends_with('\n') && text.contains("\"ConfigReload\"") {
-                    if let Ok(ev) = serde_json::from_str::<Event>(text) {
+                if whole && mentions_config_reload(text) {
+                    if let Some(ev) = std::str::from_utf8(text).ok().and_then(|t| serde_json::from_str::<Event>(t).ok())
+                    {
                         if is_run_header(&ev) {
                             found.push(parallel::RunBoundary { pos: here, offset: self.stats.bytes_read - n as u64 });
                         }
@@ -332,17 +372,20 @@ impl RecordingReader {
                 }
                 continue;
             }
-            if !self.line.ends_with('\n') {
+            if !whole {
                 // A torn tail (crash while writing): not a whole record.
                 tracing::warn!(file = %path.display(), line = *line_no, "torn last line ignored");
                 self.stats.bad_lines += 1;
                 continue;
             }
-            let text = self.line.trim_end();
-            if text.is_empty() || (*before && !text.contains("\"ConfigReload\"")) {
+            if text.is_empty() || (*before && !mentions_config_reload(text)) {
                 continue;
             }
-            match serde_json::from_str::<Event>(text) {
+            // A line that is not UTF-8 is unreadable like any other corrupt line.
+            let parsed = std::str::from_utf8(text)
+                .map_err(|e| e.to_string())
+                .and_then(|t| serde_json::from_str::<Event>(t).map_err(|e| e.to_string()));
+            match parsed {
                 Ok(ev) => return Ok(Some(ev)),
                 Err(e) => {
                     tracing::warn!(file = %path.display(), line = *line_no, error = %e, "unreadable recorded line ignored");
@@ -353,7 +396,7 @@ impl RecordingReader {
     }
 
     fn flush_reorder(&mut self) {
-        while let Some((_, ev)) = self.reorder.pop_first() {
+        while let Some(ev) = self.reorder.pop_first() {
             self.process(ev);
         }
     }
@@ -424,13 +467,12 @@ impl RecordingReader {
                 }
                 self.run_seen_first = true;
             }
-            if self.reorder.contains_key(&ev.seq) {
+            if !self.reorder.insert(ev) {
                 self.stats.duplicates += 1;
                 continue;
             }
-            self.reorder.insert(ev.seq, ev);
             if self.reorder.len() > self.window {
-                if let Some((_, e)) = self.reorder.pop_first() {
+                if let Some(e) = self.reorder.pop_first() {
                     self.process(e);
                 }
             }
@@ -784,6 +826,7 @@ pub fn replay_items<W: Write, S: parallel::ItemSource + ?Sized>(
                 if events.is_multiple_of(PROGRESS_EVERY) {
                     observer.on_progress(events, &reader.stats());
                 }
+                reader.recycle(ev);
             }
         }
     }
@@ -894,6 +937,20 @@ mod tests {
         let seqs: Vec<u64> =
             items.iter().filter_map(|i| if let ReplayItem::Event(e) = i { Some(e.seq) } else { None }).collect();
         assert_eq!(seqs, [3, 4, 5]);
+    }
+
+    #[test]
+    fn the_reorder_buffer_keeps_seq_order_and_refuses_duplicates() {
+        let mut r = Reorder::default();
+        for s in [1, 2, 5, 3, 9, 4, 0, 7] {
+            assert!(r.insert(timer(s, 0)), "seq {s} is new");
+        }
+        for s in [5, 1, 9, 0] {
+            assert!(!r.insert(timer(s, 0)), "seq {s} is held already");
+        }
+        assert_eq!(r.len(), 8);
+        let order: Vec<u64> = std::iter::from_fn(|| r.pop_first()).map(|e| e.seq).collect();
+        assert_eq!(order, [0, 1, 2, 3, 4, 5, 7, 9]);
     }
 
     #[test]

@@ -43,7 +43,7 @@ use crate::engine::output::Outputs;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
 /// Items per batch sent from the decoding thread.
@@ -55,6 +55,11 @@ pub const CHANNEL_BATCHES: usize = 8;
 pub trait ItemSource: Iterator<Item = Result<ReplayItem, ReplayError>> {
     /// Counters of the items handed out so far (complete once exhausted).
     fn stats(&self) -> ReaderStats;
+    /// Takes back an event the core is done with. Dropping an event costs its allocations'
+    /// frees; a source on another thread has them done there, off the core's thread.
+    fn recycle(&mut self, ev: Event) {
+        drop(ev);
+    }
 }
 
 impl ItemSource for RecordingReader {
@@ -75,6 +80,10 @@ struct Batch {
 /// A [`RecordingReader`] running on its own thread (see the module docs).
 pub struct ThreadedReader {
     rx: Option<Receiver<Batch>>,
+    /// Spent events going back to the decoding thread, which frees them (and the memory stays
+    /// with the thread that allocated it).
+    back: Option<SyncSender<Vec<Event>>>,
+    spent: Vec<Event>,
     current: std::vec::IntoIter<Result<ReplayItem, ReplayError>>,
     stats: ReaderStats,
     done: bool,
@@ -85,10 +94,14 @@ impl ThreadedReader {
     /// Moves `reader` to a new decoding thread.
     pub fn spawn(mut reader: RecordingReader) -> Result<ThreadedReader, ReplayError> {
         let (tx, rx) = sync_channel::<Batch>(CHANNEL_BATCHES);
+        let (back, back_rx) = sync_channel::<Vec<Event>>(CHANNEL_BATCHES);
         let stats = reader.stats();
         let thread = std::thread::Builder::new()
             .name("replay-decode".into())
             .spawn(move || loop {
+                while let Ok(spent) = back_rx.try_recv() {
+                    drop(spent);
+                }
                 let mut items = Vec::with_capacity(BATCH);
                 let mut last = false;
                 while items.len() < BATCH {
@@ -111,7 +124,15 @@ impl ThreadedReader {
                 }
             })
             .map_err(|e| ReplayError::Thread(format!("cannot start the decoding thread: {e}")))?;
-        Ok(ThreadedReader { rx: Some(rx), current: Vec::new().into_iter(), stats, done: false, thread: Some(thread) })
+        Ok(ThreadedReader {
+            rx: Some(rx),
+            back: Some(back),
+            spent: Vec::with_capacity(BATCH),
+            current: Vec::new().into_iter(),
+            stats,
+            done: false,
+            thread: Some(thread),
+        })
     }
 }
 
@@ -146,12 +167,25 @@ impl ItemSource for ThreadedReader {
     fn stats(&self) -> ReaderStats {
         self.stats
     }
+
+    fn recycle(&mut self, ev: Event) {
+        self.spent.push(ev);
+        if self.spent.len() >= BATCH {
+            let spent = std::mem::replace(&mut self.spent, Vec::with_capacity(BATCH));
+            // A full channel (the decoding thread is behind on freeing) or a gone thread: the
+            // refused batch is freed here.
+            if let Some(b) = &self.back {
+                let _ = b.try_send(spent);
+            }
+        }
+    }
 }
 
 impl Drop for ThreadedReader {
     fn drop(&mut self) {
         // Closing the channel first unblocks a thread waiting to send.
         drop(self.rx.take());
+        drop(self.back.take());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }

@@ -1,0 +1,57 @@
+//! `scalper bench-replay`'s universe projection: the printed figures and the `--json` report
+//! follow from the measured rates and the recording's size (arithmetic and fields, no timings).
+
+use std::process::Command;
+
+#[test]
+fn bench_replay_projects_the_universe_from_its_measured_rates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = dir.path().join("bench.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_scalper"))
+        .args(["bench-replay", "--symbols", "20", "--events", "3000", "--universe-events-per-s", "24000", "--json"])
+        .arg(&json)
+        .env_remove("SCALPER_PROGRESS_INTERVAL_MS")
+        .output()
+        .expect("scalper runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("universe projection  24000 events/s -> 2.074 G events/day"), "{stdout}");
+    for want in ["B/event zstd", "GB/day uncompressed", "% of one core at 24000 events/s", "h per universe day"] {
+        assert!(stdout.contains(want), "{want:?} missing: {stdout}");
+    }
+
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("json written")).unwrap();
+    let p = &v["projection"];
+    let m = &p["measured"];
+    let f = |x: &serde_json::Value| x.as_f64().unwrap_or_else(|| panic!("not a number: {x} in {v}"));
+    assert_eq!(f(&m["universe_events_per_s"]), 24_000.0);
+    let events_per_day = f(&p["events_per_day"]);
+    assert_eq!(events_per_day, 24_000.0 * 86_400.0);
+    // The recording: the set-up, 3000 market events and the run header, compressed.
+    let recorded = f(&m["recorded_events"]);
+    assert!(recorded > 3000.0 && recorded == f(&v["events"]) + 1.0, "{v}");
+    let (file_bytes, line_bytes) = (f(&m["recorded_file_bytes"]), f(&m["recorded_line_bytes"]));
+    assert!(file_bytes > 0.0 && file_bytes < line_bytes, "zstd segments are smaller than their lines: {v}");
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);
+    assert!(close(f(&p["bytes_per_event"]), file_bytes / recorded), "{v}");
+    assert!(close(f(&p["raw_bytes_per_event"]), line_bytes / recorded), "{v}");
+    assert!(close(f(&p["bytes_per_day"]), file_bytes / recorded * events_per_day), "{v}");
+    assert!(close(f(&p["core_load_pct"]), 100.0 * 24_000.0 / f(&m["core_events_per_s"])), "{v}");
+    assert!(close(f(&m["core_events_per_s"]), f(&v["core_events_per_s"])), "{v}");
+    assert!(close(f(&p["replay_s_per_day"]), events_per_day / f(&m["replay_events_per_s"])), "{v}");
+    assert!(close(f(&p["replay_events_per_s_needed"]), events_per_day / 3600.0), "{v}");
+    assert!(f(&m["decode_events_per_s"]) > 0.0, "{v}");
+    assert_eq!(p["replay_ok"].as_bool(), Some(f(&p["replay_s_per_day"]) < 3600.0), "{v}");
+    assert_eq!(p["bytes_ok"].as_bool(), Some(f(&p["bytes_per_day"]) <= 80e9), "{v}");
+    assert_eq!(v["decision_sha256"].as_str().map(str::len), Some(64), "{v}");
+}
+
+#[test]
+fn bench_replay_refuses_a_bad_universe_rate() {
+    let out = Command::new(env!("CARGO_BIN_EXE_scalper"))
+        .args(["bench-replay", "--universe-events-per-s", "lots"])
+        .output()
+        .expect("scalper runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--universe-events-per-s"));
+}

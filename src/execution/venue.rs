@@ -189,6 +189,12 @@ pub struct LiveAccount {
     seen_order: std::collections::VecDeque<String>,
     /// A [`VenueCommand::RecoverExecutions`] is outstanding (until the next snapshot).
     pub recovering: bool,
+    /// Executions fetches asked for the current position disagreement (0 once positions agree).
+    /// While fewer than [`RECOVERY_ROUNDS`] were asked, a persistent position mismatch is held
+    /// back: a fetch refused by the rate limit, or answered after the next snapshot, must not
+    /// break integrity over fills that are only late.
+    #[serde(default)]
+    pub recovery_rounds: u8,
     /// Why the exchange account cannot be traded ([`VenueReport::AccountUnsupported`]);
     /// cleared by the next wallet of a unified account.
     #[serde(default)]
@@ -197,6 +203,20 @@ pub struct LiveAccount {
 
 /// Execution ids remembered for deduplication.
 pub const SEEN_EXECUTIONS: usize = 20_000;
+
+/// Executions fetches per position disagreement before it may break integrity (so a position
+/// mismatch breaks on its third consecutive sighting at the latest, an order mismatch on its second).
+pub const RECOVERY_ROUNDS: u8 = 2;
+
+fn is_position_mismatch(m: &Mismatch) -> bool {
+    matches!(
+        m,
+        Mismatch::PositionMissingAtVenue { .. }
+            | Mismatch::UnknownVenuePosition { .. }
+            | Mismatch::PositionQty { .. }
+            | Mismatch::PositionSide { .. }
+    )
+}
 
 impl LiveAccount {
     /// True when the private stream is connected and at least one snapshot was received: the
@@ -225,20 +245,17 @@ impl LiveAccount {
     /// After a check: when positions disagree for the first time, ask the exchange for the
     /// executions since LIVE was entered (at most `window_ms` back), once until the next snapshot.
     pub fn recovery_request(&mut self, now_ms: TimeMs, window_ms: TimeMs) -> Option<VenueCommand> {
-        let positions_disagree = self.suspect.iter().any(|m| {
-            matches!(
-                m,
-                Mismatch::PositionMissingAtVenue { .. }
-                    | Mismatch::UnknownVenuePosition { .. }
-                    | Mismatch::PositionQty { .. }
-                    | Mismatch::PositionSide { .. }
-            )
-        });
-        if !positions_disagree || self.recovering {
+        if !self.suspect.iter().any(is_position_mismatch) {
+            self.recovering = false;
+            self.recovery_rounds = 0;
+            return None;
+        }
+        if self.recovery_rounds >= RECOVERY_ROUNDS {
             self.recovering = false;
             return None;
         }
         self.recovering = true;
+        self.recovery_rounds += 1;
         let since_ms = self.live_since_ms.unwrap_or(now_ms).max(now_ms - window_ms);
         Some(VenueCommand::RecoverExecutions { since_ms })
     }
@@ -340,7 +357,8 @@ impl LiveAccount {
 
     /// Compares the local view with an exchange snapshot. Positions are compared exactly; orders
     /// by client id (presence both ways). Returns the mismatches seen in this *and* the
-    /// previous check (persistent ones), which are the ones that break integrity.
+    /// previous check (persistent ones), which are the ones that break integrity; position
+    /// mismatches only once [`RECOVERY_ROUNDS`] executions fetches were asked for them.
     pub fn check(&mut self, local: &VenueSnapshot, venue: &VenueSnapshot, at_ms: TimeMs) -> IntegrityReport {
         // Orders present on both sides are compared by presence only: amends and partial fills
         // in flight change prices and sizes legitimately.
@@ -352,8 +370,13 @@ impl LiveAccount {
             .collect();
         let local = VenueSnapshot { positions: local.positions.clone(), orders: local_orders };
         let report = reconcile(&local, venue, at_ms);
-        let persistent: Vec<Mismatch> =
-            report.mismatches.iter().filter(|m| self.suspect.contains(m)).cloned().collect();
+        let held = self.recovery_rounds > 0 && self.recovery_rounds < RECOVERY_ROUNDS;
+        let persistent: Vec<Mismatch> = report
+            .mismatches
+            .iter()
+            .filter(|m| self.suspect.contains(m) && !(held && is_position_mismatch(m)))
+            .cloned()
+            .collect();
         self.suspect = report.mismatches;
         // A lookup still unanswered for an order no longer suspect is forgotten, so a later
         // sighting asks again.
@@ -462,6 +485,29 @@ mod tests {
         let r = a.check(&local, &venue, 4);
         assert_eq!(r.mismatches.len(), 1, "{r:?}");
         assert!(matches!(r.mismatches[0], Mismatch::UnknownVenuePosition { .. }));
+    }
+
+    #[test]
+    fn a_position_disagreement_waits_for_two_executions_fetches_before_breaking() {
+        let mut a = LiveAccount::default();
+        let venue = VenueSnapshot {
+            positions: vec![PositionSnapshot { symbol: Symbol::new("BTCUSDT"), side: Side::Buy, qty: q("1") }],
+            orders: vec![],
+        };
+        let local = VenueSnapshot::default();
+        let fetch = |a: &mut LiveAccount, t| a.recovery_request(t, 60_000).is_some();
+        assert!(a.check(&local, &venue, 1).ok());
+        assert!(fetch(&mut a, 1), "first sighting: the executions are fetched");
+        assert!(a.check(&local, &venue, 2).ok(), "second sighting: held, the fetch may have been refused or late");
+        assert!(fetch(&mut a, 2), "and fetched once more");
+        let r = a.check(&local, &venue, 3);
+        assert!(matches!(r.mismatches[..], [Mismatch::UnknownVenuePosition { .. }]), "third sighting breaks: {r:?}");
+        assert!(!fetch(&mut a, 3), "no endless fetching");
+        // Agreement resets the rounds: a later disagreement gets its fetches again.
+        assert!(a.check(&venue, &venue, 4).ok());
+        assert!(!fetch(&mut a, 4));
+        assert!(a.check(&local, &venue, 5).ok());
+        assert!(fetch(&mut a, 5));
     }
 
     #[test]

@@ -378,6 +378,22 @@ mod tests {
         assert_eq!(t.id(&Symbol::new("BBUSDT")), Some(SymbolId(3)), "ids are never reused");
     }
 
+    /// What `Markets::interned` hands out: the copy inserted first, whatever copy asks (so maps
+    /// filled from it compare by pointer), and it survives removal and re-insertion.
+    #[test]
+    fn the_symbol_of_an_id_is_the_copy_inserted_first() {
+        let mut t: SymbolTable<u8> = SymbolTable::new();
+        let first = Symbol::new("AAUSDT");
+        t.insert(first.clone(), 1);
+        t.remove(&Symbol::new("AAUSDT"));
+        t.insert(Symbol::new("AAUSDT"), 2);
+        let fresh = Symbol::new("AAUSDT");
+        let got = t.id(&fresh).and_then(|id| t.symbol(id)).cloned();
+        assert!(got.as_ref().is_some_and(|g| std::sync::Arc::ptr_eq(&g.0, &first.0)));
+        assert!(got.is_some_and(|g| !std::sync::Arc::ptr_eq(&g.0, &fresh.0)));
+        assert_eq!(t.get(&fresh), Some(&2));
+    }
+
     #[test]
     fn the_hasher_spreads_symbols_that_share_a_prefix() {
         use std::hash::BuildHasher;

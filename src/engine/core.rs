@@ -11,6 +11,7 @@ use crate::engine::event::{EventKind, FeedState, TimerKind};
 use crate::engine::markets::{MarketSpec, Markets};
 use crate::engine::output::{FeedCommand, Output, StatusChange};
 use crate::engine::second_work::{SecondDue, SecondWork};
+use crate::engine::symbol_table::SymbolTable;
 use crate::engine::{Pipeline, Tick};
 use crate::execution::integrity::{KillReason, KillSwitch};
 use crate::execution::mode::ModeManager;
@@ -145,7 +146,8 @@ pub struct CorePipeline {
     /// Last feature-snapshot write (event time).
     last_feature_snapshot_ms: TimeMs,
     /// Symbol profiles.
-    profiles: BTreeMap<Symbol, SymbolProfile>,
+    /// Hashed (see [`SymbolTable`]): read twice per market event by `desk_flags`.
+    profiles: SymbolTable<SymbolProfile>,
     /// Profile policy.
     profile_policy: ProfilePolicy,
     /// Symbols blacklisted by their profile (and only those are un-blacklisted by it).
@@ -188,7 +190,7 @@ impl CorePipeline {
             desk: Desk::new(&cfg),
             intents: Vec::new(),
             last_feature_snapshot_ms: 0,
-            profiles: BTreeMap::new(),
+            profiles: SymbolTable::new(),
             profile_policy: ProfilePolicy::default(),
             auto_blacklisted: BTreeSet::new(),
             second: SecondWork::new(),
@@ -210,13 +212,13 @@ impl CorePipeline {
     }
 
     /// Symbol profiles.
-    pub fn profiles(&self) -> &BTreeMap<Symbol, SymbolProfile> {
+    pub fn profiles(&self) -> &SymbolTable<SymbolProfile> {
         &self.profiles
     }
 
-    fn note_intel(profiles: &mut BTreeMap<Symbol, SymbolProfile>, sym: &Symbol, evs: &[IntelEvent], now: TimeMs) {
+    fn note_intel(profiles: &mut SymbolTable<SymbolProfile>, sym: &Symbol, evs: &[IntelEvent], now: TimeMs) {
         for e in evs {
-            let p = profiles.entry(sym.clone()).or_insert_with(|| SymbolProfile::new(sym.clone()));
+            let p = profiles.get_or_insert_with(sym, || SymbolProfile::new(sym.clone()));
             match e {
                 IntelEvent::Pump(_) => p.on_pump(now),
                 IntelEvent::Wall(w) if w.outcome == crate::features::WallOutcome::Spoofing => p.on_spoof(now),
@@ -249,7 +251,7 @@ impl CorePipeline {
             if !d.persist || !m.intel.baselines().warm() {
                 continue;
             }
-            let p = self.profiles.entry(s.clone()).or_insert_with(|| SymbolProfile::new(s.clone()));
+            let p = self.profiles.get_or_insert_with(s, || SymbolProfile::new(s.clone()));
             p.baselines = Some(m.intel.baselines().state());
             let body = serde_json::to_value(&*p).unwrap_or_default();
             t.out.push(Output::Snapshot { kind: DataKind::Profiles, name: s.as_str().to_string(), body });
@@ -258,7 +260,7 @@ impl CorePipeline {
 
     fn update_profiles(&mut self, now: TimeMs, t: &mut Tick<'_>) {
         for c in self.desk.take_closed() {
-            let p = self.profiles.entry(c.symbol.clone()).or_insert_with(|| SymbolProfile::new(c.symbol.clone()));
+            let p = self.profiles.get_or_insert_with(&c.symbol, || SymbolProfile::new(c.symbol.clone()));
             p.on_trade(c.net_pnl, c.r, c.mfe, c.mae, now);
             let change = p.apply_policy(&self.profile_policy);
             let body = serde_json::to_value(&*p).unwrap_or_default();
@@ -868,7 +870,7 @@ impl Pipeline for CorePipeline {
                 Self::log_global(ch, t);
             }
             _ => {
-                if let Some(sym) = t.event.symbol() {
+                if let Some(sym) = t.event.symbol().and_then(|s| self.symbols.interned(s)) {
                     if let Some(m) = self.symbols.get(sym) {
                         let ch = self.global.observe(sym, m.intel.snapshot(), now);
                         Self::log_global(ch, t);
@@ -891,7 +893,7 @@ impl Pipeline for CorePipeline {
         if !matches!(t.event.kind, EventKind::Book(_) | EventKind::Trades(_)) {
             return;
         }
-        let Some(sym) = t.event.symbol().cloned() else { return };
+        let Some(sym) = t.event.symbol().and_then(|s| self.symbols.interned(s)).cloned() else { return };
         let global = self.global.regime();
         let flags = self.desk_flags(&sym, t.degraded);
         let Some(m) = self.symbols.get(&sym) else { return };
@@ -911,7 +913,7 @@ impl Pipeline for CorePipeline {
         if !matches!(t.event.kind, EventKind::Book(_) | EventKind::Trades(_)) {
             return;
         }
-        let Some(sym) = t.event.symbol().cloned() else { return };
+        let Some(sym) = t.event.symbol().and_then(|s| self.symbols.interned(s)).cloned() else { return };
         let flags = self.desk_flags(&sym, t.degraded);
         let Some(m) = self.symbols.get(&sym) else { return };
         let regime = m.intel.regime().state;
@@ -997,7 +999,7 @@ impl Pipeline for CorePipeline {
             }
         }
         // Position management for the event's symbol, and review of a working maker entry.
-        if let Some(sym) = t.event.symbol().cloned() {
+        if let Some(sym) = t.event.symbol().and_then(|s| self.symbols.interned(s)).cloned() {
             if let Some(m) = self.symbols.get(&sym) {
                 if m.book.is_valid() && self.desk.state_of(&sym) == crate::state::machine::TradeState::OrderPlaced {
                     let best = m.score.long.max(m.score.short);

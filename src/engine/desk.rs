@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::domain::{Category, Fixed, Price, Qty, Side, Symbol, TimeMs};
 use crate::engine::event::{FeedState, Mode};
 use crate::engine::output::{Output, Outputs};
+use crate::engine::symbol_table::SymbolTable;
 use crate::execution::entry::{EntryDecision, MakerFirstConfig, MakerFirstEntry};
 use crate::execution::integrity::{IntegrityGuard, KillSwitch, PositionSnapshot, VenueSnapshot};
 use crate::execution::mode::ModeManager;
@@ -28,7 +29,6 @@ use crate::state::machine::{
 };
 use crate::state::portfolio::{FillOutcome, Portfolio, PositionPlan, TakeProfit};
 use serde_json::json;
-use std::collections::BTreeMap;
 
 /// An entry order not yet filled is cancelled after this long, ms.
 pub const ENTRY_TIMEOUT_MS: i64 = 5_000;
@@ -100,8 +100,11 @@ pub struct DeskFlags {
 /// The desk.
 #[derive(Debug, Clone)]
 pub struct Desk {
-    machines: BTreeMap<Symbol, TradingMachine>,
-    working: BTreeMap<Symbol, Working>,
+    /// Keyed through [`SymbolTable`] (hashed, iterated in symbol order like the `BTreeMap` it
+    /// replaced): touched a few times per market event, where a B-tree's string comparisons
+    /// each read another symbol's text (cache misses that grow with the universe).
+    machines: SymbolTable<TradingMachine>,
+    working: SymbolTable<Working>,
     /// Local portfolio.
     pub portfolio: Portfolio,
     /// Risk engine.
@@ -130,8 +133,8 @@ impl Desk {
     pub fn new(cfg: &Config) -> Desk {
         let fees = FeeRates::from_config(&cfg.fees);
         Desk {
-            machines: BTreeMap::new(),
-            working: BTreeMap::new(),
+            machines: SymbolTable::new(),
+            working: SymbolTable::new(),
             portfolio: Portfolio::new(Money::from_f64(cfg.risk.starting_equity), fees.taker, 0),
             risk: RiskEngine::new(RiskLimits::from_config(cfg)),
             venue: SimVenue::new(fees),
@@ -163,7 +166,7 @@ impl Desk {
     }
 
     fn step(&mut self, s: &Symbol, now: TimeMs, input: Input, out: &mut Outputs) {
-        let m = self.machines.entry(s.clone()).or_insert_with(|| TradingMachine::new(s.clone(), now));
+        let m = self.machines.get_or_insert_with(s, || TradingMachine::new(s.clone(), now));
         if let Some(tr) = m.step(&self.mcfg, now, &input) {
             let body = serde_json::to_value(&tr).unwrap_or_default();
             let mut body = json!({"event": "STATE", "transition": body});
@@ -192,7 +195,7 @@ impl Desk {
             RegimeState::NewsDriven if f.news_impact >= 0.5 => Some(BlockReason::News),
             _ => None,
         };
-        let w = self.working.entry(s.clone()).or_default();
+        let w = self.working.get_or_insert_with(s, Working::default);
         let was_blocked = w.blocked;
         w.blocked = blocked_now.is_some();
         match (was_blocked, blocked_now) {
@@ -236,7 +239,7 @@ impl Desk {
             TradeState::ArmedShort => Side::Sell,
             _ => return None,
         };
-        let w = self.working.entry(s.clone()).or_default();
+        let w = self.working.get_or_insert_with(s, Working::default);
         if w.entry.is_some() || w.refused_at.is_some_and(|t| now - t < RETRY_AFTER_REFUSAL_MS) {
             return None;
         }
@@ -253,14 +256,14 @@ impl Desk {
             None
         };
         if let Some(why) = live_refusal {
-            let w = self.working.entry(s.clone()).or_default();
+            let w = self.working.get_or_insert_with(s, Working::default);
             w.refused_at = Some(now);
             out.record(DataKind::Events, Some(s.clone()), now, json!({"event": "ENTRY_REFUSED", "reason": why}));
             return None;
         }
         // Working entries of other symbols count as open in the risk check.
         let committed = self.committed_entries(s);
-        let w = self.working.entry(s.clone()).or_default();
+        let w = self.working.get_or_insert_with(s, Working::default);
         let touch = match side {
             Side::Buy => book.best_bid(),
             Side::Sell => book.best_ask(),
@@ -353,7 +356,7 @@ impl Desk {
         // the stop: that bounds the taker fallback.
         let edge = (entry.raw() - plan.stop.raw()).abs() / 4;
         let worst = tpsl::round_level(side.opposite(), Price::from_raw(entry.raw() + side.sign() * edge), tick);
-        let w = self.working.entry(s.clone()).or_default();
+        let w = self.working.get_or_insert_with(s, Working::default);
         w.entry = Some((id.clone(), now));
         w.tactic = Some(MakerFirstEntry { symbol: s.clone(), side, limit: entry, worst_price: worst, placed_ms: now });
         w.entry_qty = sizing.qty;
@@ -542,7 +545,7 @@ impl Desk {
                 self.live.panic_confirmed = false;
                 let n = self.live.snapshots;
                 for i in kill.flatten(snap, now) {
-                    let w = self.working.entry(i.symbol().clone()).or_default();
+                    let w = self.working.get_or_insert_with(i.symbol(), Working::default);
                     w.live = true;
                     w.closing = true;
                     intents.push(match i {
@@ -1068,7 +1071,10 @@ impl Desk {
                 } else {
                     ExitReason::Timeout
                 };
-                let w = self.working.remove(&s).unwrap_or_default();
+                // Start the symbol's working state over (in place: same as remove + insert).
+                let slot = self.working.get_or_insert_with(&s, Working::default);
+                let w = std::mem::take(slot);
+                *slot = Working { blocked: w.blocked, live: w.live, ..Working::default() };
                 // Cancel what is left of the exit orders and of a partially filled entry, so
                 // nothing can reopen a position without a plan.
                 for id in w.sl_id.iter().chain(w.tp_ids.iter()).chain(w.entry.iter().map(|(id, _)| id)) {
@@ -1076,7 +1082,6 @@ impl Desk {
                         self.pending.push(Intent::Cancel { symbol: s.clone(), client_id: id.clone() });
                     }
                 }
-                self.working.insert(s.clone(), Working { blocked: w.blocked, live: w.live, ..Working::default() });
                 self.trades_closed += 1;
                 let r = if trade.planned_risk.raw() > 0 {
                     trade.realized.to_f64() / trade.planned_risk.to_f64()

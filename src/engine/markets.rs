@@ -144,6 +144,15 @@ impl Markets {
         self.table.id(s)
     }
 
+    /// The table's own copy of `s` (of a symbol ever registered). Maps filled from it (the
+    /// desk's, the global regime's) then find it by pointer comparison instead of reading
+    /// another copy's text: an event's symbol is a fresh allocation, and comparing it with the
+    /// copy a map holds reads that copy, a cache miss per map once the universe is large.
+    #[inline]
+    pub fn interned(&self, s: &Symbol) -> Option<&Symbol> {
+        self.table.symbol(self.table.id(s)?)
+    }
+
     /// The state of `s` (built on first access).
     #[inline]
     pub fn get(&self, s: &Symbol) -> Option<&SymbolMarket> {

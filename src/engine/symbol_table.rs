@@ -104,6 +104,18 @@ impl<V> Default for SymbolTable<V> {
     }
 }
 
+impl<V: Clone> Clone for SymbolTable<V> {
+    fn clone(&self) -> Self {
+        SymbolTable {
+            ids: self.ids.clone(),
+            names: self.names.clone(),
+            slots: self.slots.clone(),
+            order: self.order.clone(),
+            last: AtomicU32::new(self.last.load(Ordering::Relaxed)),
+        }
+    }
+}
+
 impl<V> SymbolTable<V> {
     /// Empty table.
     pub fn new() -> Self {
@@ -172,16 +184,7 @@ impl<V> SymbolTable<V> {
 
     /// Inserts or replaces; returns the replaced value.
     pub fn insert(&mut self, k: Symbol, v: V) -> Option<V> {
-        let id = match self.id(&k) {
-            Some(id) => id,
-            None => {
-                let id = SymbolId(self.names.len() as u32);
-                self.ids.insert(k.clone(), id);
-                self.names.push(k.clone());
-                self.slots.push(None);
-                id
-            }
-        };
+        let id = self.intern(&k);
         self.last.store(id.0, Ordering::Relaxed);
         let old = self.slots[id.index()].replace(v);
         if old.is_none() {
@@ -190,6 +193,34 @@ impl<V> SymbolTable<V> {
             }
         }
         old
+    }
+
+    /// The value of `k`, inserting `make()` first when absent (`BTreeMap::entry(k).or_insert_with`;
+    /// clones `k` only when it was never inserted).
+    #[inline]
+    pub fn get_or_insert_with(&mut self, k: &Symbol, make: impl FnOnce() -> V) -> &mut V {
+        let id = self.intern(k);
+        self.last.store(id.0, Ordering::Relaxed);
+        if self.slots[id.index()].is_none() {
+            if let Err(pos) = self.position(k) {
+                self.order.insert(pos, id);
+            }
+        }
+        self.slots[id.index()].get_or_insert_with(make)
+    }
+
+    /// The id of `k`, assigning the next one when `k` was never inserted (its slot then empty).
+    fn intern(&mut self, k: &Symbol) -> SymbolId {
+        match self.id(k) {
+            Some(id) => id,
+            None => {
+                let id = SymbolId(self.names.len() as u32);
+                self.ids.insert(k.clone(), id);
+                self.names.push(k.clone());
+                self.slots.push(None);
+                id
+            }
+        }
     }
 
     /// Removes `k`; returns its value (its id stays assigned to it).
@@ -213,6 +244,14 @@ impl<V> SymbolTable<V> {
     /// Rows in symbol order with their ids.
     pub fn iter_ids(&self) -> impl DoubleEndedIterator<Item = (SymbolId, &V)> + ExactSizeIterator {
         self.order.iter().map(|id| (*id, self.slots[id.index()].as_ref().expect("ids in order have a value")))
+    }
+
+    /// Values in symbol order, mutable.
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
+        // One `&mut` per slot, handed out in the order of `order` (each id is there once).
+        let mut by_id: Vec<Option<&mut V>> = self.slots.iter_mut().map(|v| v.as_mut()).collect();
+        let order = self.order.clone();
+        order.into_iter().filter_map(move |id| by_id[id.index()].take())
     }
 
     /// Symbols in order.
@@ -248,6 +287,7 @@ mod tests {
         Remove(u8),
         Get(u8),
         Bump(u8),
+        Entry(u8, u32),
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -256,11 +296,13 @@ mod tests {
             (0u8..40).prop_map(Op::Remove),
             (0u8..40).prop_map(Op::Get),
             (0u8..40).prop_map(Op::Bump),
+            (0u8..40, any::<u32>()).prop_map(|(k, v)| Op::Entry(k, v)),
         ]
     }
 
     proptest! {
-        /// Same answers and the same iteration order as a BTreeMap, whatever the cache holds;
+        /// Same answers (`get_or_insert_with` as `entry().or_insert_with`, `values_mut`, a
+        /// clone) and the same iteration order as a BTreeMap, whatever the cache holds;
         /// a symbol keeps the id it got on first insertion (through removals and re-insertions)
         /// and no two symbols share one; ids are dense in order of first insertion.
         #[test]
@@ -289,9 +331,22 @@ mod tests {
                         if let Some(v) = t.get_mut(&sym(k)) { *v = v.wrapping_add(1); }
                         if let Some(v) = m.get_mut(&sym(k)) { *v = v.wrapping_add(1); }
                     }
+                    Op::Entry(k, v) => {
+                        if !first.contains(&sym(k)) {
+                            first.push(sym(k));
+                        }
+                        let a = t.get_or_insert_with(&sym(k), || v);
+                        *a = a.wrapping_mul(3);
+                        let b = m.entry(sym(k)).or_insert_with(|| v);
+                        *b = b.wrapping_mul(3);
+                    }
                 }
                 prop_assert_eq!(t.len(), m.len());
             }
+            for (i, v) in t.values_mut().enumerate() { *v = v.wrapping_add(i as u32); }
+            for (i, v) in m.values_mut().enumerate() { *v = v.wrapping_add(i as u32); }
+            let mut c = t.clone();
+            prop_assert_eq!(c.values_mut().map(|v| *v).collect::<Vec<_>>(), m.values().copied().collect::<Vec<_>>());
             let a: Vec<(Symbol, u32)> = t.iter().map(|(s, v)| (s.clone(), *v)).collect();
             let b: Vec<(Symbol, u32)> = m.iter().map(|(s, v)| (s.clone(), *v)).collect();
             prop_assert_eq!(a, b);
@@ -321,6 +376,22 @@ mod tests {
         t.insert(Symbol::new("ZZUSDT"), 7);
         assert_eq!(t.id(&Symbol::new("ZZUSDT")), Some(SymbolId(0)), "a returning symbol keeps its id");
         assert_eq!(t.id(&Symbol::new("BBUSDT")), Some(SymbolId(3)), "ids are never reused");
+    }
+
+    /// What `Markets::interned` hands out: the copy inserted first, whatever copy asks (so maps
+    /// filled from it compare by pointer), and it survives removal and re-insertion.
+    #[test]
+    fn the_symbol_of_an_id_is_the_copy_inserted_first() {
+        let mut t: SymbolTable<u8> = SymbolTable::new();
+        let first = Symbol::new("AAUSDT");
+        t.insert(first.clone(), 1);
+        t.remove(&Symbol::new("AAUSDT"));
+        t.insert(Symbol::new("AAUSDT"), 2);
+        let fresh = Symbol::new("AAUSDT");
+        let got = t.id(&fresh).and_then(|id| t.symbol(id)).cloned();
+        assert!(got.as_ref().is_some_and(|g| std::sync::Arc::ptr_eq(&g.0, &first.0)));
+        assert!(got.is_some_and(|g| !std::sync::Arc::ptr_eq(&g.0, &fresh.0)));
+        assert_eq!(t.get(&fresh), Some(&2));
     }
 
     #[test]

@@ -22,10 +22,11 @@
 //! result never depends on hash order.
 
 use crate::domain::{Symbol, TimeMs};
+use crate::engine::symbol_table::SymbolHash;
 use crate::features::pump::PumpState;
 use crate::features::FeatureSnapshot;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Market-wide regime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
@@ -243,7 +244,10 @@ pub struct GlobalRegimeChange {
 pub struct GlobalRegimeTracker {
     cfg: GlobalRegimeConfig,
     majors: BTreeMap<Symbol, MajorState>,
-    dumping: BTreeMap<Symbol, bool>,
+    /// Hashed, not ordered: only counted, and looked up on every market event (a B-tree's
+    /// string comparisons there read other symbols' texts, cache misses growing with the
+    /// universe).
+    dumping: HashMap<Symbol, bool, SymbolHash>,
     n_dumping: usize,
     snap: GlobalSnapshot,
 }
@@ -254,7 +258,7 @@ impl GlobalRegimeTracker {
         GlobalRegimeTracker {
             cfg,
             majors: BTreeMap::new(),
-            dumping: BTreeMap::new(),
+            dumping: HashMap::default(),
             n_dumping: 0,
             snap: GlobalSnapshot { since_ms: now_ms, reason: "start".into(), ..GlobalSnapshot::default() },
         }

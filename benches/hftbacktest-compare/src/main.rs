@@ -247,6 +247,7 @@ fn verify(s: &Stream) -> Res<()> {
     Ok(())
 }
 
+#[inline(never)]
 fn time_ours(s: &Stream) -> Res<f64> {
     let mut books = new_ours(s)?;
     let started = Instant::now();
@@ -256,6 +257,7 @@ fn time_ours(s: &Stream) -> Res<f64> {
     Ok(started.elapsed().as_nanos() as f64)
 }
 
+#[inline(never)]
 fn time_h<D: HBook>(s: &Stream, mut books: Vec<D>) -> f64 {
     let started = Instant::now();
     for m in &s.msgs {
@@ -274,6 +276,8 @@ fn main() -> Res<()> {
     let mut runs = 15usize;
     let mut realdata = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/realdata"));
     let (mut symbols, mut events) = (500usize, 200_000usize);
+    let mut only: Option<String> = None;
+    let mut verify_books = true;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
@@ -282,19 +286,30 @@ fn main() -> Res<()> {
             "--realdata" => realdata = PathBuf::from(val("--realdata")?),
             "--symbols" => symbols = val("--symbols")?.parse().map_err(|e| format!("--symbols: {e}"))?,
             "--events" => events = val("--events")?.parse().map_err(|e| format!("--events: {e}"))?,
+            "--only" => only = Some(val("--only")?),
+            "--no-verify" => verify_books = false,
             "-h" | "--help" => {
-                println!("hftbacktest-compare [--runs N] [--realdata DIR] [--symbols N] [--events N]");
+                println!(
+                    "hftbacktest-compare [--runs N] [--realdata DIR] [--symbols N] [--events N] [--only STREAM] [--no-verify]\n  \
+                     --only: run only the streams whose name contains STREAM (e.g. synthetic)\n  \
+                     --no-verify: skip the level-for-level check (for profiling the timed loops)"
+                );
                 return Ok(());
             }
             other => return Err(format!("unknown argument {other} (try --help)").into()),
         }
     }
     let runs = runs.max(1);
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
     let mut streams = Vec::new();
     for set in ["bybit5_linear", "bybit5_xrp_ob500", "binance_um_0718"] {
-        streams.push(load_real(&realdata, set)?);
+        if wanted(set) {
+            streams.push(load_real(&realdata, set)?);
+        }
     }
-    streams.push(load_synthetic(symbols, events)?);
+    if wanted("synthetic") {
+        streams.push(load_synthetic(symbols, events)?);
+    }
 
     println!("ns per level update, median of {runs} runs (every book checked level for level after every message)");
     println!(
@@ -302,7 +317,9 @@ fn main() -> Res<()> {
         "stream", "msgs", "levels", "scalper", "ROIVector", "HashMap", "BTree", "ours/ROI"
     );
     for s in &streams {
-        verify(s)?;
+        if verify_books {
+            verify(s)?;
+        }
         let lv = s.level_updates() as f64;
         let (mut o, mut r, mut h, mut b) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for _ in 0..runs {

@@ -68,8 +68,11 @@ fn window_for(depth: usize) -> usize {
     depth.saturating_mul(8).clamp(256, 4096).next_power_of_two()
 }
 
-/// One side of a book (see the module docs).
+/// One side of a book (see the module docs). `repr(C)`: the fields are in the order a level
+/// update reads them, 80 bytes, so a book's two sides and its sequencing state span four cache
+/// lines (see `OrderBook`).
 #[derive(Debug, Clone)]
+#[repr(C)]
 pub(super) struct BookSide {
     /// Key of slot 0. `base + W - 1` never overflows.
     base: i64,
@@ -83,8 +86,6 @@ pub(super) struct BookSide {
     in_window: usize,
     /// Levels below the window (keys < `base`), ascending.
     out: Vec<Entry>,
-    /// Reused buffer of a large update's levels below the window.
-    scratch: Vec<Entry>,
 }
 
 impl BookSide {
@@ -97,7 +98,6 @@ impl BookSide {
             hi: 0,
             in_window: 0,
             out: Vec::new(),
-            scratch: Vec::new(),
         }
     }
 
@@ -125,6 +125,17 @@ impl BookSide {
     #[inline]
     pub(super) fn len(&self) -> usize {
         self.in_window + self.out.len()
+    }
+
+    /// Key of the best level, read from the side's own fields only (no slot is loaded while
+    /// the window holds a level).
+    #[inline]
+    pub(super) fn best_key(&self) -> Option<i64> {
+        if self.hi > 0 {
+            Some(self.base + self.hi as i64 - 1)
+        } else {
+            self.out.last().map(|e| e.key)
+        }
     }
 
     /// The best (highest-key) level.
@@ -247,13 +258,14 @@ impl BookSide {
 
     /// Applies `levels` (in message order; qty 0 deletes) with the same result as [`BookSide::set`]
     /// on each, in `O(n + k log k)`: levels below the window are sorted once and merged.
-    pub(super) fn set_many(&mut self, levels: &[Entry]) {
+    /// `scratch` is a reused buffer (contents ignored).
+    pub(super) fn set_many(&mut self, levels: &[Entry], scratch: &mut Vec<Entry>) {
         if let Some(top) = levels.iter().filter(|e| !e.qty.is_zero()).map(|e| e.key).max() {
             if top > self.base && self.slot(top).is_none() {
                 self.rebase(self.base_for(top));
             }
         }
-        let mut below = std::mem::take(&mut self.scratch);
+        let below = scratch;
         below.clear();
         for e in levels {
             if let Some(i) = self.slot(e.key) {
@@ -263,9 +275,8 @@ impl BookSide {
             }
         }
         if !below.is_empty() {
-            self.merge_out(&mut below);
+            self.merge_out(below);
         }
-        self.scratch = below;
     }
 
     /// Merges `delta` (keys below the window, message order, qty 0 deletes) into `out`.
@@ -298,14 +309,14 @@ impl BookSide {
     }
 
     /// Replaces the side with `levels` (message order, zero sizes already skipped; a repeated
-    /// key keeps its last occurrence).
-    pub(super) fn load(&mut self, levels: &[Entry]) {
+    /// key keeps its last occurrence). `scratch` is a reused buffer (contents ignored).
+    pub(super) fn load(&mut self, levels: &[Entry], scratch: &mut Vec<Entry>) {
         self.clear();
         let Some(top) = levels.iter().map(|e| e.key).max() else {
             return;
         };
         self.base = self.base_for(top);
-        let mut below = std::mem::take(&mut self.scratch);
+        let below = scratch;
         below.clear();
         for e in levels {
             match self.slot(e.key) {
@@ -320,17 +331,21 @@ impl BookSide {
             below.sort_by_key(|e| e.key);
             below.dedup_by_key(|e| e.key);
         }
-        self.out.extend_from_slice(&below);
-        self.scratch = below;
+        self.out.extend_from_slice(below);
     }
 
     /// Drops the worst levels beyond `depth`.
+    #[inline]
     pub(super) fn truncate_worst(&mut self, depth: usize) {
         let n = self.len();
-        if n <= depth {
-            return;
+        if n > depth {
+            self.drop_worst(n - depth);
         }
-        let mut excess = n - depth;
+    }
+
+    /// Drops the `excess` worst levels (fewer than there are).
+    #[cold]
+    fn drop_worst(&mut self, mut excess: usize) {
         let k = excess.min(self.out.len());
         self.out.drain(..k);
         excess -= k;
@@ -468,12 +483,14 @@ mod tests {
     fn window_moves_keep_every_level_in_order() {
         let mut s = BookSide::new(50);
         let w = s.w() as i64;
-        s.load(&[e(1000, 1), e(999, 2), e(1000 - w, 3), e(1000 - 3 * w, 4)]);
+        let mut scratch = Vec::new();
+        s.load(&[e(1000, 1), e(999, 2), e(1000 - w, 3), e(1000 - 3 * w, 4)], &mut scratch);
         assert_eq!(s.len(), 4);
         assert!(!s.out.is_empty(), "far levels sit below the window");
         // A level far above the window moves it up: it is the new best.
         s.set(1000 + 5 * w, Qty::from_raw(5));
         assert_eq!(s.best(), Some(e(1000 + 5 * w, 5)));
+        assert_eq!(s.best_key(), Some(1000 + 5 * w));
         assert_eq!(s.iter().map(|x| x.key).collect::<Vec<_>>(), vec![1000 + 5 * w, 1000, 999, 1000 - w, 1000 - 3 * w]);
         // Deleting the best leaves it near the bottom: the window follows it down.
         s.set(1000 + 5 * w, Qty::ZERO);
@@ -482,14 +499,16 @@ mod tests {
         assert!(s.slot(1000).is_some() && s.slot(999).is_some());
         s.truncate_worst(2);
         assert_eq!(s.iter().collect::<Vec<_>>(), vec![e(1000, 1), e(999, 2)]);
-        s.set_many(&[e(1000, 0), e(999, 0), e(5, 7), e(5, 8), e(1 << 40, 0)]);
+        s.set_many(&[e(1000, 0), e(999, 0), e(5, 7), e(5, 8), e(1 << 40, 0)], &mut scratch);
         assert_eq!(s.iter().collect::<Vec<_>>(), vec![e(5, 8)]);
+        // Only `out` holds levels: the best key comes from it.
+        assert_eq!(s.best_key(), Some(5));
         // Keys at the ends of i64 keep the window inside the range.
         s.set(i64::MAX, Qty::from_raw(1));
         s.set(-i64::MAX, Qty::from_raw(1));
         assert_eq!(s.best(), Some(e(i64::MAX, 1)));
         assert_eq!(s.iter().map(|x| x.key).collect::<Vec<_>>(), vec![i64::MAX, 5, -i64::MAX]);
         s.clear();
-        assert_eq!((s.len(), s.best()), (0, None));
+        assert_eq!((s.len(), s.best(), s.best_key()), (0, None, None));
     }
 }

@@ -198,7 +198,7 @@ enum Cmd {
         #[arg(long, default_value_t = 42)]
         seed: u64,
         /// Universe input rate the projection scales the measured rates to, events/s.
-        #[arg(long, default_value_t = 12_000.0)]
+        #[arg(long, default_value_t = scalper::storage::replay::projection::DEFAULT_UNIVERSE_EVENTS_PER_S)]
         universe_events_per_s: f64,
         /// Also write the figures (latencies, rates, universe projection) as JSON to this file.
         #[arg(long)]

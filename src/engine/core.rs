@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::domain::{Category, Symbol, TimeMs};
 use crate::engine::desk::{Desk, DeskFlags};
 use crate::engine::event::{ControlCommand, Mode};
-use crate::engine::event::{EventKind, FeedState, TimerKind};
+use crate::engine::event::{Event, EventKind, FeedState, TimerKind};
 use crate::engine::markets::{MarketSpec, Markets};
 use crate::engine::output::{FeedCommand, Output, StatusChange};
 use crate::engine::second_work::{SecondDue, SecondWork};
@@ -329,6 +329,11 @@ impl CorePipeline {
     /// Symbols whose market state is built (the others are registered, built on first access).
     pub fn built_symbols(&self) -> usize {
         self.symbols.built()
+    }
+    /// The table's own copy of the event's symbol (see [`Markets::interned`]); `None` for an
+    /// event of no symbol or of a symbol never registered.
+    fn event_symbol(&self, event: &Event) -> Option<&Symbol> {
+        self.symbols.interned(event.symbol()?)
     }
     /// All symbols' market state, sorted.
     pub fn symbols(&self) -> impl Iterator<Item = (&Symbol, &SymbolMarket)> {
@@ -893,7 +898,7 @@ impl Pipeline for CorePipeline {
         if !matches!(t.event.kind, EventKind::Book(_) | EventKind::Trades(_)) {
             return;
         }
-        let Some(sym) = t.event.symbol().and_then(|s| self.symbols.interned(s)).cloned() else { return };
+        let Some(sym) = self.event_symbol(t.event).cloned() else { return };
         let global = self.global.regime();
         let flags = self.desk_flags(&sym, t.degraded);
         let Some(m) = self.symbols.get(&sym) else { return };
@@ -913,7 +918,7 @@ impl Pipeline for CorePipeline {
         if !matches!(t.event.kind, EventKind::Book(_) | EventKind::Trades(_)) {
             return;
         }
-        let Some(sym) = t.event.symbol().and_then(|s| self.symbols.interned(s)).cloned() else { return };
+        let Some(sym) = self.event_symbol(t.event).cloned() else { return };
         let flags = self.desk_flags(&sym, t.degraded);
         let Some(m) = self.symbols.get(&sym) else { return };
         let regime = m.intel.regime().state;
@@ -999,7 +1004,7 @@ impl Pipeline for CorePipeline {
             }
         }
         // Position management for the event's symbol, and review of a working maker entry.
-        if let Some(sym) = t.event.symbol().and_then(|s| self.symbols.interned(s)).cloned() {
+        if let Some(sym) = self.event_symbol(t.event).cloned() {
             if let Some(m) = self.symbols.get(&sym) {
                 if m.book.is_valid() && self.desk.state_of(&sym) == crate::state::machine::TradeState::OrderPlaced {
                     let best = m.score.long.max(m.score.short);

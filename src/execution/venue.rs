@@ -187,8 +187,6 @@ pub struct LiveAccount {
     /// recovery) is booked once.
     seen_execs: std::collections::BTreeSet<String>,
     seen_order: std::collections::VecDeque<String>,
-    /// A [`VenueCommand::RecoverExecutions`] is outstanding (until the next snapshot).
-    pub recovering: bool,
     /// Executions fetches asked for the current position disagreement (0 once positions agree).
     /// While fewer than [`RECOVERY_ROUNDS`] were asked, a persistent position mismatch is held
     /// back: a fetch refused by the rate limit, or answered after the next snapshot, must not
@@ -242,19 +240,17 @@ impl LiveAccount {
         true
     }
 
-    /// After a check: when positions disagree for the first time, ask the exchange for the
-    /// executions since LIVE was entered (at most `window_ms` back), once until the next snapshot.
+    /// After a check: while positions disagree, ask the exchange for the executions since LIVE
+    /// was entered (at most `window_ms` back), once per snapshot and at most [`RECOVERY_ROUNDS`]
+    /// times per disagreement.
     pub fn recovery_request(&mut self, now_ms: TimeMs, window_ms: TimeMs) -> Option<VenueCommand> {
         if !self.suspect.iter().any(is_position_mismatch) {
-            self.recovering = false;
             self.recovery_rounds = 0;
             return None;
         }
         if self.recovery_rounds >= RECOVERY_ROUNDS {
-            self.recovering = false;
             return None;
         }
-        self.recovering = true;
         self.recovery_rounds += 1;
         let since_ms = self.live_since_ms.unwrap_or(now_ms).max(now_ms - window_ms);
         Some(VenueCommand::RecoverExecutions { since_ms })
@@ -469,13 +465,18 @@ mod tests {
         assert!(a.on_order_event(&rejected));
     }
 
+    /// The exchange's view: one BTCUSDT long of 1, no orders.
+    fn one_btc_long() -> VenueSnapshot {
+        VenueSnapshot {
+            positions: vec![PositionSnapshot { symbol: Symbol::new("BTCUSDT"), side: Side::Buy, qty: q("1") }],
+            orders: vec![],
+        }
+    }
+
     #[test]
     fn a_mismatch_breaks_integrity_only_when_seen_twice_in_a_row() {
         let mut a = LiveAccount::default();
-        let venue = VenueSnapshot {
-            positions: vec![PositionSnapshot { symbol: Symbol::new("BTCUSDT"), side: Side::Buy, qty: q("1") }],
-            orders: vec![],
-        };
+        let venue = one_btc_long();
         let local = VenueSnapshot::default();
         assert!(a.check(&local, &venue, 1).ok(), "first sighting is only suspect (a fill may be in flight)");
         // The fill arrived: agreement clears the suspicion.
@@ -490,10 +491,7 @@ mod tests {
     #[test]
     fn a_position_disagreement_waits_for_two_executions_fetches_before_breaking() {
         let mut a = LiveAccount::default();
-        let venue = VenueSnapshot {
-            positions: vec![PositionSnapshot { symbol: Symbol::new("BTCUSDT"), side: Side::Buy, qty: q("1") }],
-            orders: vec![],
-        };
+        let venue = one_btc_long();
         let local = VenueSnapshot::default();
         let fetch = |a: &mut LiveAccount, t| a.recovery_request(t, 60_000).is_some();
         assert!(a.check(&local, &venue, 1).ok());

@@ -83,16 +83,8 @@ impl BookFeatures {
         if mid <= 0.0 {
             return BookFeatures::default();
         }
-        let zones = (side_zones(book, Side::Buy, mid), side_zones(book, Side::Sell, mid));
-        Self::assemble(book, mid, zones)
-    }
-
-    /// The figures from both sides' zone depths and notionals (`(bids, asks)`).
-    fn assemble(book: &OrderBook, mid: f64, zones: (([f64; 4], f64), ([f64; 4], f64))) -> BookFeatures {
-        let (Some(b), Some(a)) = (book.best_bid(), book.best_ask()) else {
-            return BookFeatures::default();
-        };
-        let ((bz, bn), (az, an)) = zones;
+        let (bz, bn) = side_zones(book, Side::Buy, mid);
+        let (az, an) = side_zones(book, Side::Sell, mid);
         let mut imb_zone = [0.0; 4];
         for i in 0..4 {
             imb_zone[i] = imbalance(bz[i], az[i]);

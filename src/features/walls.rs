@@ -526,7 +526,10 @@ impl WallTracker {
         let deepest = scan.last().map(|l| l.price.to_ticks(tick)).unwrap_or(best);
         let whole_side = scan.len() < self.cfg.scan_levels;
         let n = scan.len();
-        let total: f64 = scan.iter().map(|l| l.qty.to_f64()).sum();
+        // One pass: the total, and the largest size (for the candidate shortcut below). `n >= 1`
+        // here, so starting the sum at 0.0 is bit-identical to `Sum` (which starts at -0.0).
+        let (total, largest_raw) =
+            scan.iter().fold((0.0f64, i64::MIN), |(t, m), l| (t + l.qty.to_f64(), m.max(l.qty.raw())));
         let local_avg = |q: f64| if n > 1 { (total - q) / (n - 1) as f64 } else { 0.0 };
         // Median scanned size (upper median), O(n), selected only when a tracked wall or a
         // candidate that passed the cheaper tests needs it (most updates have neither); the
@@ -615,7 +618,7 @@ impl WallTracker {
         // New candidates (and re-quoted walls). `k · local_avg(q)` never grows with `q` (float
         // rounding is monotone too), so when the largest level is below it no level passes that
         // test and the scan is skipped (exact: the loop would push nothing).
-        let largest = scan.iter().map(|l| l.qty.raw()).max().map(|q| Qty::from_raw(q).to_f64()).unwrap_or(0.0);
+        let largest = Qty::from_raw(largest_raw).to_f64();
         let largest_avg = local_avg(largest);
         let none_large = self.cfg.k > 0.0 && largest_avg > 0.0 && largest < self.cfg.k * largest_avg;
         #[cfg(test)]

@@ -155,6 +155,10 @@ const SMALL_DELTA: usize = 16;
 /// a cache line no level of the delta touches, is never loaded.
 #[inline]
 fn set_levels(book_side: &mut BookSide, side: Side, ticks: &[i64], levels: &[Level]) -> Option<Option<Entry>> {
+    if levels.is_empty() {
+        // Not even the side's header is read.
+        return None;
+    }
     let best_key = book_side.best_key();
     let mut before = None;
     for (&t, l) in ticks.iter().zip(levels) {

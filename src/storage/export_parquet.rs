@@ -41,7 +41,6 @@ use parquet::file::properties::WriterProperties;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -627,7 +626,7 @@ impl Writers<'_> {
     fn close(&mut self, key: &(&'static str, String)) -> Result<(), ExportError> {
         self.write_part(key, false)?;
         let Some(p) = self.open.remove(key) else { return Ok(()) };
-        self.mem = self.mem.saturating_sub(p.mem + p.rows_bytes);
+        self.mem = self.mem.saturating_sub(p.mem);
         p.writer.close().map_err(|source| ExportError::Parquet { path: p.tmp.clone(), source })?;
         std::fs::rename(&p.tmp, &p.path).map_err(io(&p.path))?;
         self.summary.files_written += 1;
@@ -649,13 +648,17 @@ impl Writers<'_> {
 /// Reads every line of `src` and routes its rows. `progress` gets the source bytes consumed.
 fn export_file(w: &mut Writers<'_>, src: &Source, progress: Option<&AtomicU64>) -> Result<(), ExportError> {
     let mut r = SegmentReader::open(&src.path).map_err(io(&src.path))?;
-    let mut buf = Vec::with_capacity(4096);
-    let (mut lines, mut torn, mut bytes) = (0u64, 0u64, 0u64);
-    let mut bad: Vec<(u64, String)> = Vec::new();
+    // `line_no` counts every whole line (for the first bad line's position), `lines` the
+    // non-blank ones.
+    let (mut line_no, mut lines, mut torn, mut bytes) = (0u64, 0u64, 0u64, 0u64);
+    let mut first_bad: Option<(u64, String)> = None;
     let mut bad_count = 0u64;
+    let mut note_bad = |line_no: u64, why: String| {
+        bad_count += 1;
+        first_bad.get_or_insert((line_no, why));
+    };
     loop {
-        buf.clear();
-        let n = r.read_until(b'\n', &mut buf).map_err(io(&src.path))?;
+        let n = r.next_line().map_err(io(&src.path))?;
         let d = r.take_progress();
         bytes += d;
         if let Some(p) = progress {
@@ -664,19 +667,18 @@ fn export_file(w: &mut Writers<'_>, src: &Source, progress: Option<&AtomicU64>) 
         if n == 0 {
             break;
         }
+        let buf = r.line();
         if buf.last() != Some(&b'\n') {
             // A torn last line (the store was cut mid-write): readers skip it.
             torn += 1;
             break;
         }
+        line_no += 1;
         let text = match std::str::from_utf8(&buf[..buf.len() - 1]) {
             Ok(t) => t.strip_suffix('\r').unwrap_or(t),
             Err(e) => {
                 lines += 1;
-                bad_count += 1;
-                if bad.is_empty() {
-                    bad.push((lines, e.to_string()));
-                }
+                note_bad(line_no, e.to_string());
                 continue;
             }
         };
@@ -690,11 +692,7 @@ fn export_file(w: &mut Writers<'_>, src: &Source, progress: Option<&AtomicU64>) 
         let v: Value = match serde_json::from_str(text) {
             Ok(v @ Value::Object(_)) => v,
             other => {
-                bad_count += 1;
-                if bad.is_empty() {
-                    let why = other.err().map_or_else(|| "not a JSON object".to_string(), |e| e.to_string());
-                    bad.push((lines, why));
-                }
+                note_bad(line_no, other.err().map_or_else(|| "not a JSON object".to_string(), |e| e.to_string()));
                 continue;
             }
         };
@@ -720,7 +718,7 @@ fn export_file(w: &mut Writers<'_>, src: &Source, progress: Option<&AtomicU64>) 
         s.bytes_read += bytes;
         s.files_read += 1;
         s.bad_lines += bad_count;
-        if let (None, Some((n, why))) = (&s.first_bad, bad.first()) {
+        if let (None, Some((n, why))) = (&s.first_bad, first_bad) {
             s.first_bad = Some(format!("{} line {n}: {why}", src.path.display()));
         }
     }

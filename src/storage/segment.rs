@@ -86,10 +86,9 @@ pub struct SegmentReader {
     /// Bytes of the line last handed out by [`SegmentReader::next_line`] that still sit at the
     /// front of the inner buffer (consumed on the next read).
     pending: usize,
-    /// A line that crossed the inner buffer's end, gathered here.
+    /// A line that crossed the inner buffer's end, gathered here (empty when the last line sits
+    /// in the inner buffer: `pending > 0` says which).
     spill: Vec<u8>,
-    /// The last line is in `spill` (not in the inner buffer).
-    spilled: bool,
 }
 
 enum Inner {
@@ -120,7 +119,7 @@ impl SegmentReader {
         } else {
             Inner::Plain(std::io::BufReader::with_capacity(1 << 20, Counted { f, n: 0 }))
         };
-        Ok(SegmentReader { inner, reported: 0, pending: 0, spill: Vec::new(), spilled: false })
+        Ok(SegmentReader { inner, reported: 0, pending: 0, spill: Vec::new() })
     }
 
     /// The buffered bytes not consumed yet, without reading.
@@ -148,7 +147,7 @@ impl SegmentReader {
     /// for UTF-8 here.
     pub fn next_line(&mut self) -> std::io::Result<usize> {
         self.settle();
-        self.spilled = false;
+        self.spill.clear();
         let avail = match &mut self.inner {
             Inner::Plain(r) => r.fill_buf()?,
             Inner::Zst(z) => z.fill_buf()?,
@@ -161,8 +160,6 @@ impl SegmentReader {
             return Ok(i + 1);
         }
         // The line continues past the buffer (or is a torn tail): gather it.
-        self.spill.clear();
-        self.spilled = true;
         match &mut self.inner {
             Inner::Plain(r) => r.read_until(b'\n', &mut self.spill),
             Inner::Zst(z) => z.read_until(b'\n', &mut self.spill),
@@ -171,10 +168,10 @@ impl SegmentReader {
 
     /// The line read by the last [`SegmentReader::next_line`].
     pub fn line(&self) -> &[u8] {
-        if self.spilled {
-            &self.spill
-        } else {
+        if self.pending > 0 {
             &self.buffered()[..self.pending]
+        } else {
+            &self.spill
         }
     }
 

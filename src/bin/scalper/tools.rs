@@ -411,12 +411,14 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
     };
     let rss = peak_rss_bytes();
     let p99 = pct(0.99);
+    let core_rate = n as f64 / core_s.max(1e-12);
+    let sha = log.sha256_hex();
     println!("bench-replay: {n} events, {symbols} symbols, {events_per_ms} events/ms of stream time");
     println!(
         "  replay wall time     {wall:.3} s  ({:.0} events/s end to end: read + parse + core + log)",
         n as f64 / wall
     );
-    println!("  core time            {core_s:.3} s  ({:.0} events/s in on_event)", n as f64 / core_s.max(1e-12));
+    println!("  core time            {core_s:.3} s  ({core_rate:.0} events/s in on_event)");
     println!(
         "  tick latency (µs)    p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2} ({})",
         pct(0.5),
@@ -433,7 +435,7 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
         Some(b) => println!("  peak RSS (VmHWM)     {:.1} MiB", b as f64 / (1024.0 * 1024.0)),
         None => println!("  peak RSS (VmHWM)     unavailable on this platform"),
     }
-    println!("  decision log         {} lines, sha256 {}", log.lines(), log.sha256_hex());
+    println!("  decision log         {} lines, sha256 {sha}", log.lines());
     let rss_ok = rss.is_none_or(|b| b < 1 << 30);
     println!(
         "  targets              p99 < 50 µs: {}   RSS < 1 GiB: {}",
@@ -448,12 +450,8 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
     let mut rlog = DecisionLog::new(std::io::sink());
     let rs = replay::replay(&paths, &ReplayOptions::default(), &mut rlog, &mut ()).map_err(|e| e.to_string())?;
     let replay_s = t.elapsed().as_secs_f64();
-    if rs.sha256 != log.sha256_hex() {
-        return Err(format!(
-            "replay of the bench recording gave another decision log ({} vs {})",
-            rs.sha256,
-            log.sha256_hex()
-        ));
+    if rs.sha256 != sha {
+        return Err(format!("replay of the bench recording gave another decision log ({} vs {sha})", rs.sha256));
     }
     let (decoded, decode_s) = bench_decode(dir)?;
     let proj = projection::Projection::new(projection::Measured {
@@ -461,7 +459,7 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
         recorded_events: seq + 1,
         recorded_file_bytes: bytes,
         recorded_line_bytes: rs.reader.bytes_read,
-        core_events_per_s: n as f64 / core_s.max(1e-12),
+        core_events_per_s: core_rate,
         replay_events_per_s: rs.events as f64 / replay_s.max(1e-12),
         decode_events_per_s: decoded as f64 / decode_s.max(1e-12),
     });
@@ -475,7 +473,7 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
             events_per_ms,
             seed,
             wall_events_per_s: n as f64 / wall,
-            core_events_per_s: n as f64 / core_s.max(1e-12),
+            core_events_per_s: core_rate,
             latency_us: BenchLatency {
                 p50: pct(0.5),
                 p90: pct(0.9),
@@ -486,7 +484,7 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
             worst_kind: worst.1,
             peak_rss_bytes: rss,
             decision_lines: log.lines(),
-            decision_sha256: log.sha256_hex(),
+            decision_sha256: sha,
             projection: proj,
         };
         let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;

@@ -258,33 +258,39 @@ impl BookSide {
 
     /// Applies `levels` (in message order; qty 0 deletes) with the same result as [`BookSide::set`]
     /// on each, in `O(n + k log k)`: levels below the window are sorted once and merged.
-    /// `scratch` is a reused buffer (contents ignored).
-    pub(super) fn set_many(&mut self, levels: &[Entry], scratch: &mut Vec<Entry>) {
+    /// `levels` is reordered (used as work space); `scratch` is a reused buffer (contents ignored).
+    pub(super) fn set_many(&mut self, levels: &mut [Entry], scratch: &mut Vec<Entry>) {
         if let Some(top) = levels.iter().filter(|e| !e.qty.is_zero()).map(|e| e.key).max() {
             if top > self.base && self.slot(top).is_none() {
                 self.rebase(self.base_for(top));
             }
         }
-        let below = scratch;
-        below.clear();
-        for e in levels {
+        // Levels below the window are compacted to the front of `levels`, in message order
+        // (the write index never passes the read index).
+        let mut below = 0;
+        for r in 0..levels.len() {
+            let e = levels[r];
             if let Some(i) = self.slot(e.key) {
                 self.set_slot(i, e.qty);
             } else if e.key < self.base {
-                below.push(*e);
+                levels[below] = e;
+                below += 1;
             }
         }
-        if !below.is_empty() {
-            self.merge_out(below);
+        if below > 0 {
+            self.merge_out(&mut levels[..below], scratch);
         }
     }
 
-    /// Merges `delta` (keys below the window, message order, qty 0 deletes) into `out`.
-    fn merge_out(&mut self, delta: &mut [Entry]) {
+    /// Merges `delta` (keys below the window, message order, qty 0 deletes) into `out`, through
+    /// `scratch`, which is left holding the former `out`'s buffer (no allocation once warm).
+    fn merge_out(&mut self, delta: &mut [Entry], scratch: &mut Vec<Entry>) {
         // Stable: equal keys keep message order, so the last of each run is the one that wins.
         delta.sort_by_key(|e| e.key);
-        let old = std::mem::take(&mut self.out);
-        let mut merged = Vec::with_capacity(old.len() + delta.len());
+        let old = &self.out;
+        let merged = scratch;
+        merged.clear();
+        merged.reserve(old.len() + delta.len());
         let (mut i, mut j) = (0, 0);
         while j < delta.len() {
             let mut last = delta[j];
@@ -305,7 +311,7 @@ impl BookSide {
             }
         }
         merged.extend_from_slice(&old[i..]);
-        self.out = merged;
+        std::mem::swap(&mut self.out, merged);
     }
 
     /// Replaces the side with `levels` (message order, zero sizes already skipped; a repeated
@@ -499,7 +505,7 @@ mod tests {
         assert!(s.slot(1000).is_some() && s.slot(999).is_some());
         s.truncate_worst(2);
         assert_eq!(s.iter().collect::<Vec<_>>(), vec![e(1000, 1), e(999, 2)]);
-        s.set_many(&[e(1000, 0), e(999, 0), e(5, 7), e(5, 8), e(1 << 40, 0)], &mut scratch);
+        s.set_many(&mut [e(1000, 0), e(999, 0), e(5, 7), e(5, 8), e(1 << 40, 0)], &mut scratch);
         assert_eq!(s.iter().collect::<Vec<_>>(), vec![e(5, 8)]);
         // Only `out` holds levels: the best key comes from it.
         assert_eq!(s.best_key(), Some(5));

@@ -12,7 +12,7 @@ use rand::{Rng, SeedableRng};
 use scalper::config::Config;
 use scalper::domain::{Category, Price, Qty, Side, Symbol};
 use scalper::features::news::NoNews;
-use scalper::features::SymbolIntel;
+use scalper::intel::SymbolIntel;
 use scalper::market::candles::CandleSet;
 use scalper::market::data::{BookAction, BookUpdate, Level, Trade};
 use scalper::market::orderbook::OrderBook;
@@ -106,7 +106,7 @@ fn latency_report(depth: i64, events: usize) {
     let mut candles = CandleSet::new(300, 0);
     let sym = Symbol::new("BTCUSDT");
     let mut intel = SymbolIntel::from_config(sym.clone(), &cfg, Category::Prime, 0);
-    let mut global = GlobalRegimeTracker::from_config(&cfg, 0);
+    let mut global = GlobalRegimeTracker::new(cfg.global_regime(), 0);
     book.apply(&snapshot(depth, &mut rng)).expect("snapshot");
     let (mut lb, mut lt, mut ls, mut all) = (Lat(Vec::new()), Lat(Vec::new()), Lat(Vec::new()), Lat(Vec::new()));
     let mut now = 1_700_000_000_000i64;
@@ -215,7 +215,7 @@ fn bench_intel(c: &mut Criterion) {
         })
     });
     g.bench_function("score", |b| b.iter(|| black_box(intel.score())));
-    let mut global = GlobalRegimeTracker::from_config(&cfg, 0);
+    let mut global = GlobalRegimeTracker::new(cfg.global_regime(), 0);
     let syms: Vec<Symbol> = (0..550).map(|i| Symbol::new(&format!("S{i:03}USDT"))).collect();
     let snap = *intel.snapshot();
     for s in &syms {

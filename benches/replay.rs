@@ -6,8 +6,8 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use scalper::config::paths::Paths;
-use scalper::engine::recorder::Recorder;
 use scalper::engine::synthetic::{UniverseStream, EPOCH_MS};
+use scalper::storage::recorder::Recorder;
 use scalper::storage::replay::{
     self, DecisionLog, Period, RecordingReader, RecordingWriter, ReplayItem, ReplayOptions,
 };

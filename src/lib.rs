@@ -2,31 +2,43 @@
 //!
 //! A headless, deterministic, real-time scalping engine for Bybit linear USDT perpetuals.
 //!
-//! One ordered stream of [`engine::event::Event`]s flows into one synchronous core
-//! ([`engine::Engine`]) that runs the ten pipeline steps in a fixed order and returns its
-//! outputs as data. I/O lives at the edges: [`connectors`] (Bybit public/private and the
-//! simulator), [`storage`] (JSONL store, retention, replay), [`control`] (gRPC, HTTP API) and
-//! [`monitoring`] (metrics, logging).
+//! The crates are the architecture (README "Architecture"):
+//! - [`scalper_core`]: the pure core. One ordered stream of [`engine::event::Event`]s flows into
+//!   one synchronous [`engine::Engine`] that runs the pipeline steps in a fixed order and returns
+//!   its outputs as data; no async runtime, socket, file or clock inside.
+//! - [`scalper_bybit`] ([`connectors`]): the Bybit v5 public and private connectors.
+//! - [`scalper_sim`] ([`connectors::simulator`]): the loopback Bybit v5 exchange simulator.
+//! - [`scalper_storage`] ([`storage`]): the JSONL store, recording, retention, replay.
+//! - [`scalper_control`] ([`control`], [`monitoring`]): gRPC, the HTTP API, metrics, logging and
+//!   configuration files.
+//!
+//! This package owns the runtime wiring ([`engine::runtime`], [`engine::seeder`]) and the
+//! `scalper` and `scalperctl` binaries, and re-exports the crates under one namespace so that
+//! binaries, tests and benches name every part the same way.
 
-pub mod config;
-pub mod connectors;
-pub mod control;
-pub mod domain;
-pub mod engine;
-pub mod execution;
-pub mod features;
-pub mod market;
-pub mod monitoring;
-pub mod regime;
-pub mod risk;
-pub mod scoring;
-pub mod state;
-pub mod storage;
+pub use scalper_control as control;
+pub use scalper_control::{monitoring, proto};
+pub use scalper_core::{domain, execution, features, intel, market, regime, risk, scoring, state};
+pub use scalper_storage as storage;
 
-/// Generated gRPC types for the control plane (`proto/scalper.proto`).
-#[allow(missing_docs, clippy::all)]
-pub mod proto {
-    tonic::include_proto!("scalper.v1");
-    /// Encoded file descriptor set, for gRPC reflection.
-    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("scalper_descriptor");
+/// Configuration: the schema and validation ([`scalper_core::config`]), loading from files and
+/// the environment ([`ConfigFile`]), live reload ([`reload`]) and per-symbol overrides.
+pub mod config {
+    pub use scalper_control::config_file::ConfigFile;
+    pub use scalper_control::reload;
+    pub use scalper_core::config::*;
+    pub mod overrides;
+}
+
+/// The engine core ([`scalper_core::engine`]) and the runtime that drives it.
+pub mod engine {
+    pub use scalper_core::engine::*;
+    pub mod runtime;
+    pub mod seeder;
+}
+
+/// Edges that talk to exchanges: the Bybit v5 connectors and the loopback simulator.
+pub mod connectors {
+    pub use scalper_bybit::{bybit_private, bybit_public, clock, paging};
+    pub use scalper_sim as simulator;
 }

@@ -20,6 +20,7 @@ use scalper::engine::event::FeedState;
 use scalper::execution::integrity::reconcile;
 use scalper::execution::order::{Intent, OrderKind, OrderRequest, TimeInForce};
 use scalper::state::machine::ExitReason;
+use scalper_core::testkit::q;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,10 +67,6 @@ fn stream_cfg(sim: &SimHandle) -> PrivateStreamConfig {
     c.backoff_max = Duration::from_millis(100);
     c.jitter_seed = Some(3);
     c
-}
-
-fn q(s: &str) -> Qty {
-    Qty::parse(s).expect("qty")
 }
 
 fn order(link: &str, side: Side, kind: OrderKind, qty: &str, reduce_only: bool) -> OrderRequest {

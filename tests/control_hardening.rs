@@ -4,6 +4,7 @@
 //! limited per peer (peers are distinct loopback addresses: 127.0.0.2, 127.0.0.3, …).
 
 use scalper::config::Config;
+use scalper::config::ConfigFile;
 use scalper::control::auth::{AuthLimits, PinHash, Security};
 use scalper::control::bus::EventBus;
 use scalper::control::http::{self, HttpLimits};

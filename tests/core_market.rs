@@ -12,14 +12,11 @@ use scalper::engine::event::{Event, EventKind, FeedState, TimerKind};
 use scalper::engine::output::{FeedCommand, Output, Outputs, StatusChange};
 use scalper::engine::{DegradedPolicy, Engine};
 use scalper::market::data::{BookAction, BookUpdate, Instrument, Level, Trade, TradeBatch};
+use scalper_core::testkit::lv;
 use std::sync::Arc;
 
 fn inst(s: &str) -> Instrument {
     instrument(s, "0.1", "0.001", "100")
-}
-
-fn lv(p: &str, q: &str) -> Level {
-    Level { price: Price::parse(p).unwrap(), qty: Qty::parse(q).unwrap() }
 }
 
 fn book(s: &str, action: BookAction, u: u64, bids: Vec<Level>, asks: Vec<Level>) -> EventKind {

@@ -9,12 +9,7 @@ use std::time::{Duration, Instant};
 const TOKEN: &str = "test-token-123";
 
 fn ctl(addr: &str, args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_scalperctl"))
-        .args(["--addr", addr, "--token", TOKEN])
-        .args(args)
-        .output()
-        .expect("scalperctl runs");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).to_string())
+    common::scalperctl(addr, TOKEN, args)
 }
 
 async fn eventually<F: Fn() -> bool>(what: &str, f: F) {

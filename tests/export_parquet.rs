@@ -11,10 +11,10 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use scalper::config::paths::Paths;
 use scalper::engine::event::{Event, EventKind};
 use scalper::engine::output::{Output, Outputs};
-use scalper::engine::recorder::Recorder;
 use scalper::monitoring::metrics::Metrics;
 use scalper::storage::export_parquet::{export, ExportError, ExportOptions};
 use scalper::storage::json_store::{day_key, Store};
+use scalper::storage::recorder::Recorder;
 use scalper::storage::replay::{
     replay, DecisionLog, Period, RecordingReader, RecordingWriter, ReplayItem, ReplayObserver, ReplayOptions,
 };

@@ -4,6 +4,7 @@
 
 use scalper::config::paths::{DataKind, Paths};
 use scalper::config::reload::{ConfigReloader, ReloadOutcome};
+use scalper::config::ConfigFile;
 use scalper::config::{Config, ConfigError, EndpointPreset};
 use scalper::domain::{EventTime, Symbol};
 use scalper::engine::clock::ManualClock;

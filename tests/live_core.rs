@@ -6,96 +6,62 @@
 //! confirmed by it, and leaving LIVE with a trade still open.
 
 mod common;
-use common::{book_update, instrument, ladder, p, q};
+use common::driver::{armed_config, CoreDriver};
+use common::{p, q};
 use scalper::config::Config;
-use scalper::domain::{EventTime, Price, Side, Symbol};
+use scalper::domain::{Price, Side, Symbol};
 use scalper::engine::clock::FrozenClock;
 use scalper::engine::core::CorePipeline;
-use scalper::engine::event::{ControlCommand, Event, EventKind, FeedState, Mode};
+use scalper::engine::event::{ControlCommand, EventKind, FeedState, Mode};
 use scalper::engine::output::{Output, Outputs};
-use scalper::engine::{DegradedPolicy, Engine};
+use scalper::engine::Engine;
 use scalper::execution::integrity::{OrderSnapshot, PositionSnapshot, VenueSnapshot};
 use scalper::execution::order::{Fill, Intent, Liquidity, OrderKind};
 use scalper::execution::sim::VenueEvent;
 use scalper::execution::venue::{AccountBalance, SnapshotCause, VenueCommand, VenueReport};
-use scalper::market::data::{BookAction, Instrument};
+use scalper::market::data::BookAction;
 use scalper::risk::money::Money;
 use serde_json::Value;
-use std::sync::Arc;
 
 const SYM: &str = "AAAUSDT";
 
-fn inst(sym: &str) -> Instrument {
-    instrument(sym, "0.01", "0.1", "100000")
+struct Live(CoreDriver);
+
+impl std::ops::Deref for Live {
+    type Target = CoreDriver;
+    fn deref(&self) -> &CoreDriver {
+        &self.0
+    }
 }
 
-struct Live {
-    e: Engine<CorePipeline, FrozenClock>,
-    seq: u64,
-    now: i64,
-    u: u64,
-    inputs: Vec<Event>,
-    outputs: Vec<Outputs>,
+impl std::ops::DerefMut for Live {
+    fn deref_mut(&mut self) -> &mut CoreDriver {
+        &mut self.0
+    }
 }
 
 fn engine() -> Engine<CorePipeline, FrozenClock> {
-    let mut cfg = Config { mode: Mode::DryRun, ..Config::default() };
-    cfg.thresholds.watch = 0.0;
-    cfg.thresholds.arm = 0.0;
-    Engine::new(
-        CorePipeline::new(Arc::new(cfg)),
-        FrozenClock,
-        DegradedPolicy { tick_budget_nanos: u64::MAX, recover_ticks: 1 },
-    )
+    common::driver::engine(live_config())
+}
+
+/// DRY_RUN (LIVE is entered from it), any positive score arming.
+fn live_config() -> Config {
+    Config { mode: Mode::DryRun, ..armed_config() }
 }
 
 impl Live {
     fn new() -> Live {
-        let mut s = Live { e: engine(), seq: 0, now: 1_000_000, u: 100, inputs: Vec::new(), outputs: Vec::new() };
-        s.ev(EventKind::Feed { connection: 0, state: FeedState::Connected });
-        s.ev(EventKind::Universe(vec![inst(SYM), inst("BBBUSDT")]));
-        let now = s.now;
-        s.ev(common::warm_baselines(SYM, now));
-        s.ev(common::warm_baselines("BBBUSDT", now));
-        s
-    }
-    fn ev(&mut self, kind: EventKind) -> Outputs {
-        self.seq += 1;
-        self.now += 100;
-        let ev = Event::new(self.seq, EventTime::local(self.now), kind);
-        let out = self.e.on_event(&ev);
-        self.inputs.push(ev);
-        self.outputs.push(out.clone());
-        out
+        Live(CoreDriver::new(live_config(), &[SYM, "BBBUSDT"]))
     }
     fn venue(&mut self, r: VenueReport) -> Outputs {
         self.ev(EventKind::Venue(r))
     }
-    fn book(&mut self, sym: &str, action: BookAction) -> Outputs {
-        let levels = ladder("99.99", "100.01", "0.01", 20, "30", "10");
-        let update = book_update(sym, action, levels, &mut self.u);
-        self.ev(EventKind::Book(update))
-    }
     fn records(&self, name: &str) -> Vec<Value> {
-        self.outputs
-            .iter()
-            .flat_map(|o| o.items.iter())
-            .filter_map(|o| match o {
-                Output::Record(r) if r.body["event"] == name => Some(r.body.clone()),
-                _ => None,
-            })
-            .collect()
+        self.named(name, None)
     }
     /// Closed trades logged so far.
     fn trades(&self) -> Vec<Value> {
-        self.outputs
-            .iter()
-            .flat_map(|o| o.items.iter())
-            .filter_map(|o| match o {
-                Output::Record(r) if r.kind == scalper::config::paths::DataKind::TradesLog => Some(r.body.clone()),
-                _ => None,
-            })
-            .collect()
+        self.of_kind(scalper::config::paths::DataKind::TradesLog)
     }
     fn account(&mut self, positions: Vec<PositionSnapshot>, orders: Vec<OrderSnapshot>, wallet: &str) -> Outputs {
         let m = Money::parse(wallet).unwrap();

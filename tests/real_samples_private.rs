@@ -10,7 +10,8 @@
 
 mod common;
 
-use common::real_samples_dir;
+use common::PRIVATE_REST_SAMPLES as PRIVATE_REST;
+use common::{p as px, q as qty, real_samples_dir};
 use scalper::connectors::bybit_private::messages::{
     parse_private_frame, sort_items, OrderAck, Page, PrivateFrame, RawExecution, RawOrder, RawPosition, SkipReason,
     Sorted, WalletResult,
@@ -19,21 +20,9 @@ use scalper::connectors::bybit_private::sign::redact_exchange_text;
 use scalper::connectors::bybit_private::{ItemTopic, OrderStatus, PrivateStats};
 use scalper::connectors::bybit_public::messages::envelope_result;
 use scalper::connectors::bybit_public::BybitError;
-use scalper::domain::{Fixed, Price, Qty, Side};
+use scalper::domain::{Fixed, Qty, Side};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-
-/// REST endpoints of the private connector, as sample-name prefixes.
-const PRIVATE_REST: [&str; 8] = [
-    "rest_execution_list__",
-    "rest_order_create__",
-    "rest_order_cancel__",
-    "rest_order_realtime__",
-    "rest_position_list__",
-    "rest_set_leverage__",
-    "rest_wallet__",
-    "rest_error__",
-];
 
 fn files(dir: &Path, keep: impl Fn(&str) -> bool) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -60,14 +49,6 @@ fn read(p: &Path) -> String {
 
 fn sample(dir: &Path, rel_path: &str) -> String {
     read(&dir.join(rel_path))
-}
-
-fn px(s: &str) -> Price {
-    Price::parse(s).expect("price")
-}
-
-fn qty(s: &str) -> Qty {
-    Qty::parse(s).expect("qty")
 }
 
 fn dec(s: &str) -> Fixed {

@@ -6,19 +6,19 @@
 use proptest::prelude::*;
 use scalper::config::paths::{DataKind, Paths};
 use scalper::config::Config;
+use scalper::connectors::clock::MonotonicClock;
 use scalper::connectors::simulator::{SimConfig, SimExchange};
 use scalper::domain::{EventTime, Price, Symbol};
-use scalper::engine::clock::MonotonicClock;
 use scalper::engine::core::CorePipeline;
 use scalper::engine::event::{ControlCommand, Event, EventKind, TimerKind};
 use scalper::engine::output::{Output, Outputs};
-use scalper::engine::recorder::Recorder;
 use scalper::engine::runtime::{self, RunOptions};
 use scalper::engine::synthetic::{TradingMarket, EPOCH_MS};
 use scalper::engine::{DegradedPolicy, Engine};
 use scalper::market::data::{BookAction, TickerUpdate};
 use scalper::monitoring::metrics::Metrics;
 use scalper::storage::json_store::{hour_key, Store};
+use scalper::storage::recorder::Recorder;
 use scalper::storage::replay::backtest::BacktestCollector;
 use scalper::storage::replay::import::{import_bybit, ImportError};
 use scalper::storage::replay::{

@@ -6,8 +6,8 @@
 
 use scalper::config::paths::Paths;
 use scalper::engine::event::Event;
-use scalper::engine::recorder::Recorder;
 use scalper::engine::synthetic::{TradingMarket, EPOCH_MS};
+use scalper::storage::recorder::Recorder;
 use scalper::storage::replay::backtest::BacktestCollector;
 use scalper::storage::replay::parallel::{replay_jobs, scan_runs, ThreadedReader};
 use scalper::storage::replay::{

@@ -3,92 +3,52 @@
 //! open. (Before this, ten symbols arming in the same second each saw "0 open" and all entered.)
 
 mod common;
-use common::{book_update, instrument, ladder};
+use common::driver::{armed_config, CoreDriver};
 use scalper::config::Config;
-use scalper::domain::{EventTime, Price, Qty, Side, Symbol};
-use scalper::engine::clock::FrozenClock;
-use scalper::engine::core::CorePipeline;
-use scalper::engine::event::{Event, EventKind, FeedState};
-use scalper::engine::output::Output;
-use scalper::engine::{DegradedPolicy, Engine};
-use scalper::market::data::{BookAction, Trade, TradeBatch};
+use scalper::domain::{Price, Side};
+use scalper::market::data::BookAction;
 use serde_json::Value;
-use std::sync::Arc;
 
 const SYMBOLS: [&str; 5] = ["AAAUSDT", "BBBUSDT", "CCCUSDT", "DDDUSDT", "EEEUSDT"];
 
-struct Market {
-    e: Engine<CorePipeline, FrozenClock>,
-    seq: u64,
-    now: i64,
-    u: u64,
-    /// (symbol, body) of every record.
-    records: Vec<(String, Value)>,
+struct Market(CoreDriver);
+
+impl std::ops::Deref for Market {
+    type Target = CoreDriver;
+    fn deref(&self) -> &CoreDriver {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Market {
+    fn deref_mut(&mut self) -> &mut CoreDriver {
+        &mut self.0
+    }
 }
 
 impl Market {
     fn new(cfg: Config) -> Market {
-        let e = Engine::new(
-            CorePipeline::new(Arc::new(cfg)),
-            FrozenClock,
-            DegradedPolicy { tick_budget_nanos: u64::MAX, recover_ticks: 1 },
-        );
-        let mut m = Market { e, seq: 0, now: 1_000_000, u: 100, records: Vec::new() };
-        m.ev(EventKind::Feed { connection: 0, state: FeedState::Connected });
-        m.ev(EventKind::Universe(SYMBOLS.iter().map(|s| instrument(s, "0.01", "0.1", "100000")).collect()));
-        for s in SYMBOLS {
-            let now = m.now;
-            m.ev(common::warm_baselines(s, now));
-        }
-        m
-    }
-    fn ev(&mut self, kind: EventKind) {
-        self.seq += 1;
-        self.now += 100;
-        let out = self.e.on_event(&Event::new(self.seq, EventTime::local(self.now), kind));
-        for o in &out.items {
-            if let Output::Record(r) = o {
-                let sym = r.symbol.as_ref().map(|s| s.as_str().to_string()).unwrap_or_default();
-                self.records.push((sym, r.body.clone()));
-            }
-        }
+        Market(CoreDriver::new(cfg, &SYMBOLS))
     }
     /// Every symbol gets a fresh book with heavier bids, so every one of them wants to enter.
     fn all_arm(&mut self) {
         for s in SYMBOLS {
             for i in 0..4 {
                 let action = if i == 0 { BookAction::Snapshot } else { BookAction::Delta };
-                let update = book_update(s, action, ladder("99.99", "100.01", "0.01", 20, "30", "10"), &mut self.u);
-                self.ev(EventKind::Book(update));
+                self.book(s, action);
             }
         }
     }
     fn named(&self, name: &str) -> Vec<&Value> {
-        self.records.iter().filter(|(_, v)| v["event"] == name).map(|(_, v)| v).collect()
+        self.records().filter(|r| r.body["event"] == name).map(|r| &r.body).collect()
     }
     /// Aggressors trade through `symbol`'s resting entry so it fills completely.
     fn fill(&mut self, symbol: &str, entry: &Value) {
         let side = if entry["side"] == "Buy" { Side::Buy } else { Side::Sell };
         let price = common::p(entry["entry"].as_str().expect("entry price"));
-        let t = Trade {
-            ts_ms: self.now,
-            price: Price::from_raw(price.raw() - side.sign() * common::p("0.01").raw()),
-            qty: Qty::parse("100000").expect("qty"),
-            aggressor: side.opposite(),
-            id: format!("t{}", self.seq),
-            block_trade: false,
-            rpi: false,
-        };
-        self.ev(EventKind::Trades(TradeBatch { symbol: Symbol::new(symbol), trades: vec![t] }));
+        let through = Price::from_raw(price.raw() - side.sign() * common::p("0.01").raw());
+        self.trade(symbol, through, "100000", side.opposite());
     }
-}
-
-fn armed_config() -> Config {
-    let mut cfg = Config::default();
-    // Any positive score arms: every symbol wants in at once.
-    cfg.thresholds.watch = 0.0;
-    cfg.thresholds.arm = 0.0;
-    cfg
 }
 
 #[test]
@@ -107,8 +67,11 @@ fn working_entries_count_against_the_category_cap() {
         "the others are refused by the cap: {refused:?}"
     );
     // Filled, they are positions; a second wave of signals still finds the cap full.
-    let placed: Vec<(String, Value)> =
-        m.records.iter().filter(|(_, v)| v["event"] == "ENTRY").map(|(s, v)| (s.clone(), v.clone())).collect();
+    let placed: Vec<(String, Value)> = m
+        .records()
+        .filter(|r| r.body["event"] == "ENTRY")
+        .map(|r| (r.symbol.as_ref().map(|s| s.as_str().to_string()).unwrap_or_default(), r.body.clone()))
+        .collect();
     for (sym, e) in &placed {
         m.fill(sym, e);
     }

@@ -3,62 +3,35 @@
 //! the fills and fees the venue reported. Also: PANIC flattens, pause blocks new entries.
 
 mod common;
-use common::{book_update, instrument, ladder, p};
+use common::driver::{armed_config, CoreDriver};
+use common::{book_update, ladder, p};
 use scalper::config::paths::DataKind;
-use scalper::config::Config;
-use scalper::domain::{EventTime, Price, Qty, Side, Symbol};
-use scalper::engine::clock::FrozenClock;
-use scalper::engine::core::CorePipeline;
-use scalper::engine::event::{ControlCommand, Event, EventKind, FeedState};
-use scalper::engine::output::{Output, Outputs};
-use scalper::engine::{DegradedPolicy, Engine};
-use scalper::market::data::{BookAction, Instrument, Trade, TradeBatch};
+use scalper::domain::{Price, Side, Symbol};
+use scalper::engine::event::{ControlCommand, EventKind};
+use scalper::market::data::BookAction;
 use scalper::state::machine::TradeState;
 use serde_json::Value;
-use std::sync::Arc;
 
 const SYM: &str = "AAAUSDT";
 
-fn inst() -> Instrument {
-    instrument(SYM, "0.01", "0.1", "100000")
+struct Sim(CoreDriver);
+
+impl std::ops::Deref for Sim {
+    type Target = CoreDriver;
+    fn deref(&self) -> &CoreDriver {
+        &self.0
+    }
 }
 
-struct Sim {
-    e: Engine<CorePipeline, FrozenClock>,
-    seq: u64,
-    now: i64,
-    u: u64,
-    records: Vec<(DataKind, Value)>,
+impl std::ops::DerefMut for Sim {
+    fn deref_mut(&mut self) -> &mut CoreDriver {
+        &mut self.0
+    }
 }
 
 impl Sim {
     fn new() -> Sim {
-        let mut cfg = Config::default();
-        // Any positive score arms: the test is about the trading wiring, not the signal.
-        cfg.thresholds.watch = 0.0;
-        cfg.thresholds.arm = 0.0;
-        let e = Engine::new(
-            CorePipeline::new(Arc::new(cfg)),
-            FrozenClock,
-            DegradedPolicy { tick_budget_nanos: u64::MAX, recover_ticks: 1 },
-        );
-        let mut s = Sim { e, seq: 0, now: 1_000_000, u: 100, records: Vec::new() };
-        s.ev(EventKind::Feed { connection: 0, state: FeedState::Connected });
-        s.ev(EventKind::Universe(vec![inst()]));
-        let now = s.now;
-        s.ev(common::warm_baselines(SYM, now));
-        s
-    }
-    fn ev(&mut self, kind: EventKind) -> Outputs {
-        self.seq += 1;
-        self.now += 100;
-        let out = self.e.on_event(&Event::new(self.seq, EventTime::local(self.now), kind));
-        for o in &out.items {
-            if let Output::Record(r) = o {
-                self.records.push((r.kind, r.body.clone()));
-            }
-        }
-        out
+        Sim(CoreDriver::new(armed_config(), &[SYM]))
     }
     /// A book around `mid` (ticks of 0.01) with heavier bids.
     fn book(&mut self, action: BookAction, bid: &str, ask: &str) {
@@ -67,19 +40,10 @@ impl Sim {
         self.ev(EventKind::Book(update));
     }
     fn trade(&mut self, price: Price, qty: &str, aggressor: Side) {
-        let t = Trade {
-            ts_ms: self.now,
-            price,
-            qty: Qty::parse(qty).unwrap(),
-            aggressor,
-            id: format!("t{}", self.seq),
-            block_trade: false,
-            rpi: false,
-        };
-        self.ev(EventKind::Trades(TradeBatch { symbol: Symbol::new(SYM), trades: vec![t] }));
+        self.0.trade(SYM, price, qty, aggressor);
     }
     fn events(&self, name: &str) -> Vec<Value> {
-        self.records.iter().filter(|(_, v)| v["event"] == name).map(|(_, v)| v.clone()).collect()
+        self.named(name, None)
     }
     /// A fresh book, then deltas until the core plans an entry; returns the ENTRY event and side.
     fn enter(&mut self) -> (Value, Side) {
@@ -144,8 +108,7 @@ fn a_signal_becomes_an_entry_a_fill_sl_tp_orders_and_an_exact_exit() {
     s.trade(Price::from_raw(px.raw() + step), "100000", side);
     assert!(s.e.pipeline().desk().portfolio.position(&Symbol::new(SYM)).is_none(), "position closed");
     assert!(!s.events("BREAK_EVEN").is_empty(), "stop moved to break-even before the target");
-    let closed: Vec<Value> =
-        s.records.iter().filter(|(k, _)| *k == DataKind::TradesLog).map(|(_, v)| v.clone()).collect();
+    let closed: Vec<Value> = s.of_kind(DataKind::TradesLog);
     assert_eq!(closed.len(), 1);
     let t = &closed[0];
     assert_eq!(t["reason"], "TAKE_PROFIT");
@@ -178,8 +141,7 @@ fn panic_flattens_and_pause_blocks_new_entries() {
     s.ev(EventKind::Control(ControlCommand::PanicCloseAll));
     assert!(s.e.pipeline().desk().portfolio.position(&Symbol::new(SYM)).is_none(), "PANIC closed the position");
     assert!(s.e.pipeline().desk().venue.snapshot().orders.is_empty(), "and cancelled every order");
-    let closed: Vec<Value> =
-        s.records.iter().filter(|(k, _)| *k == DataKind::TradesLog).map(|(_, v)| v.clone()).collect();
+    let closed: Vec<Value> = s.of_kind(DataKind::TradesLog);
     assert_eq!(closed.last().unwrap()["reason"], "PANIC");
 
     // While paused (and with the kill switch engaged), no new entry is planned.

@@ -4,20 +4,18 @@
 //! refused with the key and its range; `scalper replay` refuses a recording with gaps.
 
 mod common;
-use common::{book_update, instrument, ladder, p, probe};
+use common::driver::{armed_config, CoreDriver};
+use common::{p, probe};
 use scalper::config::paths::{DataKind, Paths};
 use scalper::config::Config;
+use scalper::config::ConfigFile;
 use scalper::connectors::simulator::{SimConfig, SimExchange};
 use scalper::control::auth::Security;
-use scalper::domain::{EventTime, Price, Qty, Side, Symbol};
-use scalper::engine::clock::FrozenClock;
-use scalper::engine::core::CorePipeline;
-use scalper::engine::event::{Event, EventKind, FeedState};
+use scalper::domain::{Price, Side, Symbol};
+use scalper::engine::event::{Event, EventKind};
 use scalper::engine::health::{HealthBoard, Status};
-use scalper::engine::output::{Output, Outputs};
 use scalper::engine::runtime::{self, RunOptions};
-use scalper::engine::{DegradedPolicy, Engine};
-use scalper::market::data::{BookAction, Trade, TradeBatch};
+use scalper::market::data::BookAction;
 use scalper::monitoring::metrics::Metrics;
 use scalper::storage::json_store::Store;
 use serde_json::Value;
@@ -31,98 +29,36 @@ const HELD: &str = "AAAUSDT";
 const NEW: &str = "BBBUSDT";
 
 /// The core trading two symbols in SIM on hand-built books, every input kept for a replay.
-struct Desk {
-    e: Engine<CorePipeline, FrozenClock>,
-    seq: u64,
-    now: i64,
-    u: u64,
-    inputs: Vec<Event>,
-    outputs: Vec<Outputs>,
+struct Desk(CoreDriver);
+
+impl std::ops::Deref for Desk {
+    type Target = CoreDriver;
+    fn deref(&self) -> &CoreDriver {
+        &self.0
+    }
 }
 
-fn engine() -> Engine<CorePipeline, FrozenClock> {
-    let mut cfg = Config::default();
-    // Any positive score arms: the test is about the gate, not the signal.
-    cfg.thresholds.watch = 0.0;
-    cfg.thresholds.arm = 0.0;
-    Engine::new(
-        CorePipeline::new(Arc::new(cfg)),
-        FrozenClock,
-        DegradedPolicy { tick_budget_nanos: u64::MAX, recover_ticks: 1 },
-    )
+impl std::ops::DerefMut for Desk {
+    fn deref_mut(&mut self) -> &mut CoreDriver {
+        &mut self.0
+    }
 }
 
 impl Desk {
     fn new() -> Desk {
-        let mut d = Desk { e: engine(), seq: 0, now: 1_000_000, u: 100, inputs: Vec::new(), outputs: Vec::new() };
-        d.ev(EventKind::Feed { connection: 0, state: FeedState::Connected });
-        let insts = [HELD, NEW].map(|s| instrument(s, "0.01", "0.1", "100000"));
-        d.ev(EventKind::Universe(insts.to_vec()));
-        for s in [HELD, NEW] {
-            let now = d.now;
-            d.ev(common::warm_baselines(s, now));
-        }
-        d
-    }
-    fn ev(&mut self, kind: EventKind) -> Outputs {
-        self.seq += 1;
-        self.now += 100;
-        let ev = Event::new(self.seq, EventTime::local(self.now), kind);
-        let out = self.e.on_event(&ev);
-        self.inputs.push(ev);
-        self.outputs.push(out.clone());
-        out
-    }
-    fn book(&mut self, sym: &str, action: BookAction) {
-        let update = book_update(sym, action, ladder("99.99", "100.01", "0.01", 20, "30", "10"), &mut self.u);
-        self.ev(EventKind::Book(update));
-    }
-    fn trade(&mut self, sym: &str, price: Price, qty: &str, aggressor: Side) {
-        let t = Trade {
-            ts_ms: self.now,
-            price,
-            qty: Qty::parse(qty).unwrap(),
-            aggressor,
-            id: format!("t{}", self.seq),
-            block_trade: false,
-            rpi: false,
-        };
-        self.ev(EventKind::Trades(TradeBatch { symbol: Symbol::new(sym), trades: vec![t] }));
-    }
-    /// Bodies of the `events` records named `name` about `sym` (`None`: any symbol).
-    fn records(&self, name: &str, sym: Option<&str>) -> Vec<Value> {
-        self.outputs
-            .iter()
-            .flat_map(|o| o.items.iter())
-            .filter_map(|o| match o {
-                Output::Record(r)
-                    if r.body["event"] == name
-                        && sym.is_none_or(|s| r.symbol.as_ref().map(|x| x.as_str()) == Some(s)) =>
-                {
-                    Some(r.body.clone())
-                }
-                _ => None,
-            })
-            .collect()
+        Desk(CoreDriver::new(armed_config(), &[HELD, NEW]))
     }
     fn trades_closed(&self) -> Vec<Value> {
-        self.outputs
-            .iter()
-            .flat_map(|o| o.items.iter())
-            .filter_map(|o| match o {
-                Output::Record(r) if r.kind == DataKind::TradesLog => Some(r.body.clone()),
-                _ => None,
-            })
-            .collect()
+        self.of_kind(DataKind::TradesLog)
     }
     /// Books of `sym` until the core plans an entry there; the entry, if any.
     fn try_enter(&mut self, sym: &str) -> Option<Value> {
-        let before = self.records("ENTRY", Some(sym)).len();
+        let before = self.named("ENTRY", Some(sym)).len();
         self.book(sym, BookAction::Snapshot);
         for _ in 0..4 {
             self.book(sym, BookAction::Delta);
         }
-        self.records("ENTRY", Some(sym)).get(before).cloned()
+        self.named("ENTRY", Some(sym)).get(before).cloned()
     }
     fn position_open(&self, sym: &str) -> bool {
         self.e.pipeline().desk().portfolio.position(&Symbol::new(sym)).is_some()
@@ -172,10 +108,10 @@ async fn a_full_disk_blocks_new_entries_keeps_exits_and_recovers() {
     assert_eq!(metrics.storage_up.get(), 0);
     assert_eq!(metrics.component_up.with_label_values(&["storage"]).get(), 0);
     assert!(d.e.pipeline().flags().storage_down);
-    assert_eq!(d.records("STORAGE_DOWN", None).len(), 1);
+    assert_eq!(d.named("STORAGE_DOWN", None).len(), 1);
 
     assert!(d.try_enter(NEW).is_none(), "no new entry while storage is DOWN");
-    let refused = d.records("ENTRY_REFUSED", Some(NEW));
+    let refused = d.named("ENTRY_REFUSED", Some(NEW));
     assert!(
         refused.iter().any(|r| r["reason"].as_str().unwrap_or("").contains("storage DOWN")),
         "refusal names the reason: {refused:?}"
@@ -199,7 +135,7 @@ async fn a_full_disk_blocks_new_entries_keeps_exits_and_recovers() {
     assert!(d.try_enter(NEW).is_some(), "entries resume once storage is UP");
 
     // Replay: the same inputs into a fresh core give the same outputs, refusal included.
-    let mut fresh = engine();
+    let mut fresh = common::driver::engine(armed_config());
     for (ev, out) in d.inputs.iter().zip(&d.outputs) {
         assert_eq!(&fresh.on_event(ev), out, "replay diverged at seq {}", ev.seq);
     }
@@ -224,19 +160,14 @@ async fn a_dead_writer_is_storage_down_and_blocks_entries() {
     assert_eq!(health.overall(), Status::Down);
     assert_eq!(metrics.storage_up.get(), 0);
     assert!(d.try_enter(NEW).is_none(), "no entry with a dead writer");
-    assert!(!d.records("ENTRY_REFUSED", Some(NEW)).is_empty());
+    assert!(!d.named("ENTRY_REFUSED", Some(NEW)).is_empty());
     cancel.cancel();
 }
 
 const TOKEN: &str = "test-token-storage";
 
 fn ctl(addr: &str, args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_scalperctl"))
-        .args(["--addr", addr, "--token", TOKEN])
-        .args(args)
-        .output()
-        .expect("scalperctl runs");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).to_string())
+    common::scalperctl(addr, TOKEN, args)
 }
 
 /// One engine run on `dir` against `sim`; returns its gRPC address, probe sender, task, token.

@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 use scalper::config::paths::{DataKind, Paths};
 use scalper::config::Config;
+use scalper::config::ConfigFile;
 use scalper::connectors::simulator::{SimConfig, SimExchange};
 use scalper::engine::runtime::{self, RunOptions};
 use scalper::monitoring::logging::{self, LogFormat};
@@ -54,19 +55,9 @@ enum Cmd {
         #[arg(long)]
         duration_s: Option<u64>,
     },
-    /// Run the Bybit v5 simulator alone on loopback (REST + public WS).
-    SimExchange {
-        /// Loopback port (0 = any free port).
-        #[arg(long, default_value_t = 0)]
-        port: u16,
-        /// Number of symbols in the base universe, 1..=10000 (the demo's scenarios and delisting
-        /// on symbols beyond it are left out).
-        #[arg(long, default_value_t = 50)]
-        symbols: usize,
-        /// Seed of the synthetic market.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-    },
+    /// Run the Bybit v5 simulator alone on loopback (REST + public and private WS); the same
+    /// as the `scalper-sim` binary.
+    SimExchange(scalper::connectors::simulator::cli::SimExchangeArgs),
     /// Replay a recorded period through a fresh engine; writes the decision log and prints its
     /// SHA-256 (two replays of the same recording print the same hash).
     Replay {
@@ -294,7 +285,7 @@ fn main() -> ExitCode {
         },
         Cmd::Run { config } => run_engine(config, None, None),
         Cmd::Demo { config, seed, duration_s } => run_engine(config, Some(seed), duration_s),
-        Cmd::SimExchange { port, symbols, seed } => sim_exchange(port, symbols, seed),
+        Cmd::SimExchange(args) => scalper::connectors::simulator::cli::run(&args),
         Cmd::Replay { src, speed, max: _, out, accept_gaps, jobs } => {
             tools::replay(&src, speed, &out, accept_gaps, jobs.into())
         }
@@ -334,31 +325,6 @@ fn toml_like(cfg: &Config) -> Result<String, serde_json::Error> {
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build()
-}
-
-fn sim_exchange(port: u16, symbols: usize, seed: u64) -> ExitCode {
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    rt.block_on(async move {
-        let cfg = SimConfig { port, ..SimConfig::demo(seed).with_symbols(symbols) };
-        match SimExchange::start(cfg).await {
-            Ok(sim) => {
-                println!("REST {}  WS {}", sim.rest_url(), sim.ws_public_url());
-                let _ = tokio::signal::ctrl_c().await;
-                sim.shutdown().await;
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("simulator: {e}");
-                ExitCode::FAILURE
-            }
-        }
-    })
 }
 
 fn run_engine(config: Option<PathBuf>, demo_seed: Option<u64>, duration_s: Option<u64>) -> ExitCode {

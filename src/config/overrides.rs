@@ -2,7 +2,7 @@
 //! profile file). Unknown symbols or unreadable files are logged and skipped, never fatal.
 
 use super::paths::Paths;
-use crate::domain::Symbol;
+use scalper_core::domain::Symbol;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

@@ -3,57 +3,31 @@
 //! engine. The core loop is the only place the engine is touched; every source feeds it through
 //! one bounded channel, and the loop stamps each event's sequence number.
 
-use crate::config::paths::Paths;
-use crate::config::reload::ConfigReloader;
-use crate::config::Config;
-use crate::connectors::bybit_private::venue::{refusal_report, BybitVenue, BybitVenueConfig};
-use crate::connectors::bybit_private::{Credentials, CredentialsError, PrivateRest, PrivateRestConfig};
-use crate::connectors::bybit_public::{FeedConfig, FeedHandle, PublicFeed, PublicRest, RestConfig, Subscription};
-use crate::domain::{EventTime, TimeMs};
-use crate::engine::clock::MonotonicClock;
-use crate::engine::core::CorePipeline;
-use crate::engine::event::{Event, EventKind, FeedState, TimerKind};
-use crate::engine::health::{HealthBoard, Status};
-use crate::engine::output::{FeedCommand, Output, StatusChange};
-use crate::engine::recorder::Recorder;
-use crate::engine::{DegradedPolicy, Engine};
-use crate::monitoring::metrics::Metrics;
-use crate::storage::json_store::Store;
-use crate::storage::retention;
-use serde::Serialize;
+use scalper_bybit::bybit_private::venue::{refusal_report, BybitVenue, BybitVenueConfig};
+use scalper_bybit::bybit_private::{Credentials, CredentialsError, PrivateRest, PrivateRestConfig};
+use scalper_bybit::bybit_public::{FeedConfig, FeedHandle, PublicFeed, PublicRest, RestConfig, Subscription};
+pub use scalper_bybit::clock::wall_ms;
+use scalper_bybit::clock::MonotonicClock;
+use scalper_control::monitoring::metrics::Metrics;
+use scalper_control::reload::ConfigReloader;
+use scalper_core::config::paths::Paths;
+use scalper_core::config::Config;
+use scalper_core::domain::{EventTime, TimeMs};
+use scalper_core::engine::core::CorePipeline;
+use scalper_core::engine::event::{Event, EventKind, FeedState, TimerKind};
+use scalper_core::engine::health::{HealthBoard, Status};
+use scalper_core::engine::output::{FeedCommand, Output, StatusChange};
+use scalper_core::engine::{DegradedPolicy, Engine};
+use scalper_storage::json_store::Store;
+use scalper_storage::recorder::Recorder;
+use scalper_storage::retention;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-/// Wall-clock milliseconds since the epoch. Read only at the edges, never in the core.
-pub fn wall_ms() -> TimeMs {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as TimeMs).unwrap_or(0)
-}
-
-/// What the core publishes for the API once per second.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct EngineSnapshot {
-    /// Execution mode.
-    pub mode: String,
-    /// Events processed.
-    pub events_processed: u64,
-    /// Symbols tracked.
-    pub symbols: usize,
-    /// Symbols with a valid book.
-    pub valid_books: usize,
-    /// Aggregate feed state.
-    pub feed: Option<FeedState>,
-    /// DEGRADED flag.
-    pub degraded: bool,
-    /// Feed RISK_OFF flag.
-    pub feed_risk_off: bool,
-    /// Core counters.
-    pub counters: crate::engine::core::CoreCounters,
-    /// Time of the snapshot (event time).
-    pub ts_ms: TimeMs,
-}
+pub use scalper_core::engine::snapshot::EngineSnapshot;
 
 /// The engine type the runtime drives.
 pub type LiveEngine = Engine<CorePipeline, MonotonicClock>;
@@ -80,7 +54,7 @@ pub struct RunOptions {
     /// Receives each published snapshot.
     pub snapshot_tx: Option<watch::Sender<EngineSnapshot>>,
     /// Control-plane secrets (`None`: from the environment).
-    pub security: Option<crate::control::auth::Security>,
+    pub security: Option<scalper_control::auth::Security>,
     /// Receives the gRPC address once bound.
     pub grpc_bound: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
     /// Probes answered between events.
@@ -126,7 +100,8 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
     if !exposure.is_empty() {
         anyhow::bail!("control plane refused to start:\n  - {}", exposure.join("\n  - "));
     }
-    let grpc_opts = crate::control::grpc::GrpcOptions::from_config(&cfg.control).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let grpc_opts =
+        scalper_control::grpc::GrpcOptions::from_config(&cfg.control).map_err(|e| anyhow::anyhow!("{e}"))?;
 
     // Storage and retention.
     let store = Store::start(paths.clone(), cfg.storage.queue_capacity, cfg.storage.batch_max, metrics.clone());
@@ -167,7 +142,7 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
 
     // Input channel into the core.
     // Validation bounds it; the clamp keeps an unvalidated configuration from panicking here.
-    let input_capacity = cfg.engine.input_queue_capacity.clamp(16, crate::config::MAX_QUEUE_CAPACITY as usize);
+    let input_capacity = cfg.engine.input_queue_capacity.clamp(16, scalper_core::config::MAX_QUEUE_CAPACITY as usize);
     let (in_tx, mut in_rx) = mpsc::channel::<Event>(input_capacity);
     spawn_storage_watch(store_h.clone(), in_tx.clone(), health.clone(), metrics.clone(), shutdown.clone());
 
@@ -222,12 +197,12 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
     let ep = cfg.endpoints.effective();
     let rest = PublicRest::with_config(RestConfig::new(&ep.rest_url), metrics.connector_stats())
         .map_err(|e| anyhow::anyhow!("cannot build the REST client: {e}"))?
-        .with_latency(metrics.rest_latency.with_label_values(&[crate::monitoring::metrics::PUBLIC_REST]));
+        .with_latency(metrics.rest_latency.with_label_values(&[scalper_control::monitoring::metrics::PUBLIC_REST]));
     // Baseline seeding (profiles, then klines) for every symbol the core subscribes; its own
     // client so the universe refresher never waits behind it.
     let seed_rest = PublicRest::with_config(RestConfig::new(&ep.rest_url), metrics.connector_stats())
         .map_err(|e| anyhow::anyhow!("cannot build the REST client: {e}"))?
-        .with_latency(metrics.rest_latency.with_label_values(&[crate::monitoring::metrics::PUBLIC_REST]));
+        .with_latency(metrics.rest_latency.with_label_values(&[scalper_control::monitoring::metrics::PUBLIC_REST]));
     let seeder = crate::engine::seeder::spawn(
         crate::engine::seeder::SeederConfig::from_config(&cfg),
         Arc::new(seed_rest),
@@ -237,7 +212,7 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
         shutdown.clone(),
     );
     // 24 h turnover of the first ticker sweep: seeding order after Prime.
-    let turnover: Arc<std::sync::Mutex<std::collections::HashMap<crate::domain::Symbol, f64>>> = Arc::default();
+    let turnover: Arc<std::sync::Mutex<std::collections::HashMap<scalper_core::domain::Symbol, f64>>> = Arc::default();
     let mut feed_cfg = FeedConfig::from_config(&cfg);
     feed_cfg.url = ep.ws_public_url.clone();
     // Feed → shedding queue → core: under load the oldest Wild (then Normal) market events are
@@ -305,7 +280,9 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
             let private =
                 PrivateRest::with_config(PrivateRestConfig::new(&ep.rest_url), creds, metrics.private_stats())
                     .map_err(|e| anyhow::anyhow!("cannot build the private REST client: {e}"))?
-                    .with_latency(metrics.rest_latency.with_label_values(&[crate::monitoring::metrics::PRIVATE]));
+                    .with_latency(
+                        metrics.rest_latency.with_label_values(&[scalper_control::monitoring::metrics::PRIVATE]),
+                    );
             let mut vcfg = BybitVenueConfig::new(&ep.ws_private_url);
             vcfg.reconcile_interval = Duration::from_millis(cfg.engine.live_reconcile_interval_ms);
             vcfg.queue_capacity = cfg.engine.venue_queue_capacity;
@@ -327,9 +304,9 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
         }
         None => watch::channel(EngineSnapshot::default()),
     };
-    let (view_tx, view_rx) = watch::channel(Arc::new(crate::control::view::ControlView::default()));
-    let bus = crate::control::bus::EventBus::default();
-    let read = crate::control::ReadState {
+    let (view_tx, view_rx) = watch::channel(Arc::new(scalper_control::view::ControlView::default()));
+    let bus = scalper_control::bus::EventBus::default();
+    let read = scalper_control::ReadState {
         metrics: metrics.clone(),
         health: health.clone(),
         snapshot: snap_rx.clone(),
@@ -349,10 +326,10 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
     if let Some(tx) = opts.http_bound.take() {
         let _ = tx.send(http_addr);
     }
-    tokio::spawn(crate::control::http::serve(
+    tokio::spawn(scalper_control::http::serve(
         listener,
-        crate::control::http::api_router(api),
-        crate::control::http::HttpLimits::from_config(&cfg.control),
+        scalper_control::http::api_router(api),
+        scalper_control::http::HttpLimits::from_config(&cfg.control),
         metrics.clone(),
         shutdown.clone(),
     ));
@@ -360,22 +337,22 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
     // gRPC control plane: mutations become events into the core.
     let security = match opts.security.take() {
         Some(s) => s,
-        None => crate::control::auth::Security::from_env().map_err(|e| anyhow::anyhow!("{e}"))?,
+        None => scalper_control::auth::Security::from_env().map_err(|e| anyhow::anyhow!("{e}"))?,
     }
-    .with_limits(crate::control::auth::AuthLimits::from_config(&cfg.control));
+    .with_limits(scalper_control::auth::AuthLimits::from_config(&cfg.control));
     let grpc_addr: std::net::SocketAddr =
         cfg.server.grpc_addr.parse().map_err(|e| anyhow::anyhow!("bad server.grpc_addr: {e}"))?;
-    let ctl = crate::control::ControlState::new(read, in_tx.clone(), security)
+    let ctl = scalper_control::ControlState::new(read, in_tx.clone(), security)
         .with_config_path(opts.config_path.clone())
         .with_live(venue.is_some());
-    let grpc = crate::control::grpc::serve_with(ctl, grpc_addr, grpc_opts, shutdown.clone())
+    let grpc = scalper_control::grpc::serve_with(ctl, grpc_addr, grpc_opts, shutdown.clone())
         .await
         .map_err(|e| anyhow::anyhow!("cannot bind gRPC {grpc_addr}: {e}"))?;
     tracing::info!(grpc_addr = %grpc.local_addr, "gRPC control plane listening");
     if let Some(tx) = opts.grpc_bound.take() {
         let _ = tx.send(grpc.local_addr);
     }
-    crate::control::spawn_observer(metrics.clone(), snap_rx, view_rx, shutdown.clone());
+    scalper_control::spawn_observer(metrics.clone(), snap_rx, view_rx, shutdown.clone());
 
     // The core loop.
     drop(in_tx);
@@ -385,7 +362,7 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
     let mut recorder = Recorder::new(cfg.storage.record_raw, store_h.clone(), &cfg, wall_ms());
     // The operator's blacklist and news flags of the last run come back first, as the control
     // commands that set them (recorded, so replay sees them too).
-    let (mut operator, restore) = crate::storage::operator_state::OperatorState::load(&paths, wall_ms(), &metrics);
+    let (mut operator, restore) = scalper_storage::operator_state::OperatorState::load(&paths, wall_ms(), &metrics);
     let mut last_snapshot_ms: TimeMs = 0;
     let (_no_probe_tx, no_probe_rx) = mpsc::channel::<Probe>(1);
     let mut probes = opts.probes.take().unwrap_or(no_probe_rx);
@@ -421,10 +398,7 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
                     metrics.observe_record(&r);
                     let _ = store_h.try_append(r.kind, r.symbol.as_ref(), r.ts_ms, &r.body);
                 }
-                Output::Snapshot { kind, name, mut body } => {
-                    if kind == crate::config::paths::DataKind::Profiles {
-                        keep_profile_overrides(&paths, &name, &mut body);
-                    }
+                Output::Snapshot { kind, name, body } => {
                     let _ = store_h.try_set_snapshot(kind, &name, &body);
                 }
                 Output::Feed(cmd) => {
@@ -436,7 +410,9 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
                             subs.iter()
                                 .map(|(s, _)| crate::engine::seeder::SeedRequest {
                                     symbol: s.clone(),
-                                    prime: u.get(s).is_some_and(|m| m.category == crate::domain::Category::Prime),
+                                    prime: u
+                                        .get(s)
+                                        .is_some_and(|m| m.category == scalper_core::domain::Category::Prime),
                                     turnover: t.as_ref().and_then(|m| m.get(s).copied()).unwrap_or(0.0),
                                 })
                                 .collect()
@@ -471,7 +447,7 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
                 },
             }
         }
-        if let EventKind::Venue(crate::execution::venue::VenueReport::Feed(state)) = &ev.kind {
+        if let EventKind::Venue(scalper_core::execution::venue::VenueReport::Feed(state)) = &ev.kind {
             let st = match state {
                 FeedState::Connected => Status::Up,
                 FeedState::Reconnecting => Status::Degraded,
@@ -506,15 +482,14 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
             if *cat_tx.borrow() != cats {
                 cat_tx.send_replace(cats);
             }
-            view_tx.send_replace(Arc::new(crate::control::view::ControlView::capture(p, ev.now_ms())));
+            view_tx.send_replace(Arc::new(scalper_control::view::ControlView::capture(p, ev.now_ms())));
         }
     }
     tracing::info!("shutting down: saving baselines, flushing storage");
     let profiles = engine.pipeline().baseline_profiles();
     let saved = profiles.len();
-    for (name, mut body) in profiles {
-        keep_profile_overrides(&paths, &name, &mut body);
-        if store_h.try_set_snapshot(crate::config::paths::DataKind::Profiles, &name, &body).is_err() {
+    for (name, body) in profiles {
+        if store_h.try_set_snapshot(scalper_core::config::paths::DataKind::Profiles, &name, &body).is_err() {
             tracing::warn!(symbol = %name, "baselines not saved at shutdown: storage queue full");
         }
     }
@@ -531,7 +506,7 @@ pub const STORAGE_PROBE_EVERY: Duration = Duration::from_secs(2);
 /// and, as an [`EventKind::StorageHealth`] input, into the core (which refuses new entries while
 /// storage is DOWN). While DOWN it keeps probing the store so that recovery is noticed.
 pub fn spawn_storage_watch(
-    store: crate::storage::json_store::StoreHandle,
+    store: scalper_storage::json_store::StoreHandle,
     tx: mpsc::Sender<Event>,
     health: HealthBoard,
     metrics: Arc<Metrics>,
@@ -551,7 +526,7 @@ pub fn spawn_storage_watch(
             };
             let mut h = rx.borrow_and_update().clone();
             if gone && h.up {
-                h = crate::storage::json_store::StoreHealth { up: false, detail: "writer gone".into() };
+                h = scalper_storage::json_store::StoreHealth { up: false, detail: "writer gone".into() };
             }
             if h.up != up {
                 up = h.up;
@@ -570,36 +545,25 @@ pub fn spawn_storage_watch(
     });
 }
 
-/// A profile file also holds the operator's `overrides`: keep them when the core rewrites it.
-fn keep_profile_overrides(paths: &Paths, name: &str, body: &mut serde_json::Value) {
-    let file = paths.snapshot_file(crate::config::paths::DataKind::Profiles, name);
-    let Ok(bytes) = std::fs::read(&file) else { return };
-    let Ok(old) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-        tracing::warn!(path = %file.display(), "profile file is not JSON; its overrides cannot be kept");
-        return;
-    };
-    if let (Some(o), Some(b)) = (old.get("overrides"), body.as_object_mut()) {
-        b.insert("overrides".into(), o.clone());
-    }
-}
-
 fn spawn_shedder(
     mut feed_rx: mpsc::Receiver<Event>,
     in_tx: mpsc::Sender<Event>,
-    mut cat_rx: watch::Receiver<std::collections::BTreeMap<crate::domain::Symbol, crate::domain::Category>>,
+    mut cat_rx: watch::Receiver<
+        std::collections::BTreeMap<scalper_core::domain::Symbol, scalper_core::domain::Category>,
+    >,
     cfg: &Config,
     metrics: Arc<Metrics>,
-    store: crate::storage::json_store::StoreHandle,
+    store: scalper_storage::json_store::StoreHandle,
 ) {
-    let mut prime: Vec<crate::domain::Symbol> =
-        cfg.universe.prime_symbols.iter().map(|s| crate::domain::Symbol::new(s)).collect();
+    let mut prime: Vec<scalper_core::domain::Symbol> =
+        cfg.universe.prime_symbols.iter().map(|s| scalper_core::domain::Symbol::new(s)).collect();
     for s in ["BTCUSDT", "ETHUSDT"] {
-        let s = crate::domain::Symbol::new(s);
+        let s = scalper_core::domain::Symbol::new(s);
         if !prime.contains(&s) {
             prime.push(s);
         }
     }
-    let mut q = crate::engine::backpressure::ShedQueue::new(cfg.engine.shed_high_water, prime);
+    let mut q = scalper_core::engine::backpressure::ShedQueue::new(cfg.engine.shed_high_water, prime);
     tokio::spawn(async move {
         let mut feed_open = true;
         let mut last = q.stats();
@@ -638,7 +602,7 @@ fn spawn_shedder(
                         "backpressure: shedding market events"
                     );
                     let _ = store.try_append(
-                        crate::config::paths::DataKind::Events,
+                        scalper_core::config::paths::DataKind::Events,
                         None,
                         now,
                         &serde_json::json!({"event": "SHED", "wild_total": st.wild, "normal_total": st.normal, "backlog": q.len()}),

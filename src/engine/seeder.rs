@@ -13,14 +13,14 @@
 //! resyncs. A failed fetch is logged and counted (`scalper_baseline_seeds_total`) and the symbol
 //! simply warms up from live data. Offline tools (replay, backtest, import) never run this.
 
-use crate::config::paths::Paths;
-use crate::connectors::bybit_private::limiter::Bucket;
-use crate::connectors::bybit_public::PublicRest;
-use crate::domain::{EventTime, Symbol, TimeMs};
-use crate::engine::event::{Event, EventKind};
-use crate::features::baseline::BaselineState;
-use crate::market::data::KlineHistory;
-use crate::monitoring::metrics::Metrics;
+use scalper_bybit::bybit_private::limiter::Bucket;
+use scalper_bybit::bybit_public::PublicRest;
+use scalper_control::monitoring::metrics::Metrics;
+use scalper_core::config::paths::Paths;
+use scalper_core::domain::{EventTime, Symbol, TimeMs};
+use scalper_core::engine::event::{Event, EventKind};
+use scalper_core::features::baseline::BaselineState;
+use scalper_core::market::data::KlineHistory;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -45,7 +45,7 @@ pub struct SeederConfig {
 
 impl SeederConfig {
     /// From the baseline settings: 8 symbols in flight, 20 requests/s, bursts of 20.
-    pub fn from_config(cfg: &crate::config::Config) -> SeederConfig {
+    pub fn from_config(cfg: &scalper_core::config::Config) -> SeederConfig {
         let b = &cfg.intel.baseline;
         SeederConfig {
             seed_klines: b.seed_klines,
@@ -60,7 +60,6 @@ impl SeederConfig {
 /// One symbol to seed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeedRequest {
-    /// Symbol.
     pub symbol: Symbol,
     /// Prime symbols go first.
     pub prime: bool,
@@ -110,7 +109,7 @@ pub fn spawn(
 ) -> SeederHandle {
     let (req_tx, rx) = mpsc::unbounded_channel();
     let bucket = Mutex::new(Bucket::with_burst(cfg.rate_per_s, cfg.burst, tokio::time::Instant::now()));
-    let ctx = Arc::new(Ctx { cfg, rest, paths, tx, bucket, now: crate::engine::runtime::wall_ms });
+    let ctx = Arc::new(Ctx { cfg, rest, paths, tx, bucket, now: scalper_bybit::clock::wall_ms });
     tokio::spawn(run(ctx, rx, metrics, cancel));
     SeederHandle { tx: req_tx }
 }
@@ -288,7 +287,7 @@ mod tests {
 
     #[test]
     fn seed_klines_is_validated() {
-        use crate::features::baseline::BaselineConfig;
+        use scalper_core::features::baseline::BaselineConfig;
         let check = |n: u16| {
             let mut e = Vec::new();
             BaselineConfig { seed_klines: n, ..BaselineConfig::default() }.validate("intel.baseline", &mut e);
@@ -298,7 +297,7 @@ mod tests {
         assert!(check(120).is_empty() && check(1_000).is_empty());
         assert!(check(30)[0].contains("seed_klines"), "min_klines fetched minus the open one cannot warm");
         assert!(check(1_001)[0].contains("[0, 1000]"));
-        let cfg = crate::config::Config::default();
+        let cfg = scalper_core::config::Config::default();
         let s = SeederConfig::from_config(&cfg);
         assert_eq!((s.seed_klines, s.restore_max_age_s), (120, cfg.intel.baseline.restore_max_age_s));
         // Well inside Bybit's 600 requests / 5 s per IP.

@@ -1,19 +1,39 @@
 //! Helpers shared by the integration tests; each test crate uses the ones it needs.
 #![allow(dead_code)]
 
-use scalper::domain::{Price, Qty, Symbol};
+pub mod bybit;
+pub mod driver;
+pub mod sim;
+
+use scalper::domain::{Price, Symbol};
 use scalper::engine::runtime::{LiveEngine, Probe};
 use scalper::market::data::{BookAction, BookUpdate, Instrument, InstrumentStatus, Level};
 use tokio::sync::{mpsc, oneshot};
 
-/// A price from its decimal string.
-pub fn p(s: &str) -> Price {
-    Price::parse(s).expect("price literal")
-}
+pub use scalper_core::testkit::{p, q};
 
-/// A quantity from its decimal string.
-pub fn q(s: &str) -> Qty {
-    Qty::parse(s).expect("qty literal")
+/// Sample-name prefixes (in `../shared/bybit-real-samples`) of the private connector's REST
+/// endpoints: `tests/real_samples_private.rs` decodes them, `tests/real_samples.rs` counts them
+/// as claimed.
+pub const PRIVATE_REST_SAMPLES: [&str; 8] = [
+    "rest_execution_list__",
+    "rest_order_create__",
+    "rest_order_cancel__",
+    "rest_order_realtime__",
+    "rest_position_list__",
+    "rest_set_leverage__",
+    "rest_wallet__",
+    "rest_error__",
+];
+
+/// Runs `scalperctl --addr addr --token token args…`; its exit code and stdout.
+pub fn scalperctl(addr: &str, token: &str, args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scalperctl"))
+        .args(["--addr", addr, "--token", token])
+        .args(args)
+        .output()
+        .expect("scalperctl runs");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).to_string())
 }
 
 /// A trading USDT perpetual: tick `tick`, quantity step and minimum `step`, at most `max_qty`,

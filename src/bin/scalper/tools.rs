@@ -3,11 +3,13 @@
 use super::ReplaySource;
 use scalper::config::paths::Paths;
 use scalper::config::Config;
-use scalper::engine::clock::{Clock, MonotonicClock};
+use scalper::config::ConfigFile;
+use scalper::connectors::clock::MonotonicClock;
+use scalper::engine::clock::Clock;
 use scalper::engine::event::Event;
-use scalper::engine::recorder::Recorder;
 use scalper::engine::runtime::event_label;
 use scalper::engine::synthetic::{TradingMarket, UniverseStream, EPOCH_MS};
+use scalper::storage::recorder::Recorder;
 use scalper::storage::replay::backtest::BacktestCollector;
 use scalper::storage::replay::report_html;
 use scalper::storage::replay::{

@@ -1,0 +1,100 @@
+//! Control commands from the operator (mode, pause, panic, blacklist, news, reload) as the core\napplies them: step 1 of a control event.
+
+use super::*;
+
+impl CorePipeline {
+    pub(super) fn on_control(&mut self, cmd: &ControlCommand, now: TimeMs, t: &mut Tick<'_>) {
+        let body = match cmd {
+            ControlCommand::SetMode(m) if *m != Mode::Live && self.controls.mode.mode() == Mode::Live => {
+                // Leaving LIVE is always allowed and immediate. Trades still open at the exchange
+                // stay protected there (stop + take-profits) and keep being managed; no new entry
+                // starts until they are closed.
+                let open = self.desk.live_trades_open();
+                match self.controls.mode.request(*m, now) {
+                    Ok(Some(ch)) => {
+                        tracing::warn!(to = m.as_str(), live_trades_open = open, "left LIVE");
+                        serde_json::json!({"event": "MODE_CHANGED", "from": ch.from, "to": ch.to, "live_trades_open": open})
+                    }
+                    Ok(None) => return,
+                    Err(e) => serde_json::json!({"event": "MODE_REFUSED", "to": m, "reason": e.to_string()}),
+                }
+            }
+            ControlCommand::EnterLive if self.controls.mode.mode() == Mode::Live => return,
+            ControlCommand::EnterLive
+                if self.desk.portfolio.positions().len() != 0 || !self.desk.venue.snapshot().orders.is_empty() =>
+            {
+                serde_json::json!({"event": "MODE_REFUSED", "to": Mode::Live,
+                    "reason": "positions or orders are open in the current mode; close them first (panic, or wait)"})
+            }
+            ControlCommand::EnterLive => match self.desk.enter_live(now, t.out) {
+                Ok(()) => match self.controls.mode.enter_live(now) {
+                    Some(ch) => {
+                        tracing::warn!(from = ch.from.as_str(), "entered LIVE: real orders from now on");
+                        serde_json::json!({"event": "MODE_CHANGED", "from": ch.from, "to": ch.to})
+                    }
+                    None => return,
+                },
+                Err(reason) => {
+                    tracing::error!(%reason, "LIVE refused by the engine");
+                    serde_json::json!({"event": "MODE_REFUSED", "to": Mode::Live, "reason": reason})
+                }
+            },
+            ControlCommand::SetMode(m)
+                if *m != self.controls.mode.mode()
+                    && (self.desk.portfolio.positions().len() != 0
+                        || !self.desk.venue.snapshot().orders.is_empty()) =>
+            {
+                // Positions and orders live in the current mode's venue: switching would orphan them.
+                serde_json::json!({"event": "MODE_REFUSED", "to": m,
+                    "reason": "positions or orders are open in the current mode; close them first (panic, or wait)"})
+            }
+            ControlCommand::SetMode(m) => match self.controls.mode.request(*m, now) {
+                Ok(Some(ch)) => serde_json::json!({"event": "MODE_CHANGED", "from": ch.from, "to": ch.to}),
+                Ok(None) => return,
+                Err(e) => serde_json::json!({"event": "MODE_REFUSED", "to": m, "reason": e.to_string()}),
+            },
+            ControlCommand::Pause => {
+                self.controls.paused = true;
+                serde_json::json!({"event": "PAUSED"})
+            }
+            ControlCommand::Resume => {
+                self.controls.paused = false;
+                // Resume also releases a manual PANIC once everything is flat.
+                self.controls.kill.reset();
+                serde_json::json!({"event": "RESUMED"})
+            }
+            ControlCommand::PanicCloseAll => {
+                self.controls.kill.engage(KillReason::ManualPanic, now);
+                serde_json::json!({"event": "PANIC_CLOSE_ALL"})
+            }
+            ControlCommand::Blacklist(s) => {
+                self.controls.blacklist.insert(s.clone());
+                serde_json::json!({"event": "BLACKLISTED", "symbol": s})
+            }
+            ControlCommand::Unblacklist(s) => {
+                self.controls.blacklist.remove(s);
+                serde_json::json!({"event": "UNBLACKLISTED", "symbol": s})
+            }
+            ControlCommand::SetNewsFlag { symbol, impact, news_type, expires_ms } => {
+                self.news.set_manual(symbol, *impact, news_type, now, *expires_ms);
+                if let Some(m) = self.symbols.get_mut(symbol) {
+                    let evs = m.intel.on_news(&self.news, now);
+                    Self::log_intel(symbol, evs, now, t);
+                }
+                serde_json::json!({
+                "event": "NEWS_FLAG_SET", "symbol": symbol, "impact": impact, "news_type": news_type, "expires_ms": expires_ms
+                })
+            }
+            ControlCommand::ClearNewsFlag(s) => {
+                self.news.clear(s);
+                if let Some(m) = self.symbols.get_mut(s) {
+                    let evs = m.intel.on_news(&self.news, now);
+                    Self::log_intel(s, evs, now, t);
+                }
+                serde_json::json!({"event": "NEWS_FLAG_CLEARED", "symbol": s})
+            }
+        };
+        tracing::info!(%body, "control command applied");
+        t.out.record(DataKind::Events, None, now, body);
+    }
+}

@@ -1,0 +1,356 @@
+//! The core's per-symbol market state, built lazily: a Universe event only registers each new
+//! symbol (its [`MarketSpec`]: a few words, no allocation beyond the id table), and the heavy
+//! state (book, tape, candle rings, feature trackers — hundreds of KiB of buffers per symbol)
+//! is built on the first access of any kind, usually the symbol's first market event. Building
+//! at 1 000 symbols in one Universe event cost ~27 ms; spread over first events it costs a few
+//! µs each.
+//!
+//! Exactness: the state built on first access is the one `add_symbol` used to build at the
+//! Universe event (same inputs, captured then: the instrument's tick, the depth, the intel
+//! configuration and costs of the symbol's category at that time), and nothing could have
+//! touched it in between, since every read or write goes through the build. So records and
+//! decisions are the same as with eager building, and a replay builds at the same events.
+
+use crate::domain::{Category, Symbol, TimeMs};
+use crate::engine::symbol_table::{SymbolId, SymbolTable};
+use crate::features::costs::CostParams;
+use crate::intel::IntelConfig;
+use crate::intel::SymbolIntel;
+use crate::market::candles::CandleSet;
+use crate::market::data::{Instrument, TickerUpdate};
+use crate::market::orderbook::OrderBook;
+use crate::market::tape::Tape;
+use crate::scoring::scalp_score::ScalpScore;
+use std::sync::{Arc, OnceLock};
+
+/// Trades kept per symbol on the tape.
+pub const TAPE_CAPACITY: usize = 2_000;
+/// Closed candles kept per interval.
+pub const CANDLE_RING: usize = 300;
+/// Late-trade grace before a candle closes on time alone, ms.
+pub const CANDLE_GRACE_MS: i64 = 250;
+/// Market state of one symbol.
+#[derive(Debug)]
+pub struct SymbolMarket {
+    /// Trading rules.
+    pub instrument: Instrument,
+    pub category: Category,
+    /// L2 book.
+    pub book: OrderBook,
+    /// Trade tape.
+    pub tape: Tape,
+    /// Micro-candles.
+    pub candles: CandleSet,
+    /// Merged ticker.
+    pub ticker: TickerUpdate,
+    /// Last book update (event time).
+    pub last_book_ms: Option<TimeMs>,
+    /// Last trade (event time).
+    pub last_trade_ms: Option<TimeMs>,
+    /// When a resync was last requested and not yet answered by a snapshot.
+    pub resync_pending_since: Option<TimeMs>,
+    /// Book errors seen.
+    pub book_errors: u64,
+    /// Market intelligence (features, symbol regime).
+    pub intel: SymbolIntel,
+    /// Latest FinalScalpScore.
+    pub score: ScalpScore,
+}
+
+/// What a symbol's state is built from, as of its registration (the Universe event that added
+/// it), plus the current instrument and category (kept up to date by later refreshes).
+#[derive(Debug, Clone)]
+pub struct MarketSpec {
+    /// The symbol (the interned `Arc` handed to the state it builds).
+    pub symbol: Symbol,
+    /// Instrument at registration: the book's tick size.
+    pub origin: Instrument,
+    /// Book levels kept per side.
+    pub depth: usize,
+    /// Intelligence configuration in force at registration (shared by the whole universe).
+    pub intel: Arc<IntelConfig>,
+    /// Costs of the category at registration.
+    pub costs: CostParams,
+    /// Current trading rules.
+    pub instrument: Instrument,
+    /// Current category.
+    pub category: Category,
+}
+
+impl MarketSpec {
+    /// True when the state can be built: the book's constructor accepts the tick and depth
+    /// (the same conditions as `OrderBook::new`, checked without allocating).
+    pub fn buildable(&self) -> bool {
+        self.origin.tick_size.raw() > 0 && self.depth > 0
+    }
+
+    fn build(&self) -> Option<Box<SymbolMarket>> {
+        let book = match OrderBook::from_instrument(&self.origin, self.depth) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(symbol = %self.symbol, error = %e, "instrument has unusable trading rules; not tracked");
+                return None;
+            }
+        };
+        Some(Box::new(SymbolMarket {
+            instrument: self.instrument.clone(),
+            category: self.category,
+            book,
+            tape: Tape::new(TAPE_CAPACITY),
+            candles: CandleSet::new(CANDLE_RING, CANDLE_GRACE_MS),
+            ticker: TickerUpdate { symbol: self.symbol.clone(), ..Default::default() },
+            last_book_ms: None,
+            last_trade_ms: None,
+            resync_pending_since: None,
+            book_errors: 0,
+            intel: SymbolIntel::new(self.symbol.clone(), self.intel.clone(), self.costs, 0),
+            score: ScalpScore::default(),
+        }))
+    }
+}
+
+/// One registered symbol: its spec and, once accessed, its state (`None` inside when the
+/// build failed: the symbol then reads as absent).
+#[derive(Debug)]
+struct Slot {
+    spec: MarketSpec,
+    market: OnceLock<Option<Box<SymbolMarket>>>,
+}
+
+impl Slot {
+    #[inline]
+    fn market(&self) -> Option<&SymbolMarket> {
+        self.market.get_or_init(|| self.spec.build()).as_deref()
+    }
+
+    #[inline]
+    fn market_mut(&mut self) -> Option<&mut SymbolMarket> {
+        if self.market.get().is_none() {
+            let _ = self.market.set(self.spec.build());
+        }
+        self.market.get_mut()?.as_deref_mut()
+    }
+}
+
+/// Symbol → market state, by id, in symbol order for iteration.
+#[derive(Debug, Default)]
+pub struct Markets {
+    table: SymbolTable<Slot>,
+}
+
+impl Markets {
+    /// Empty.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers (or re-registers, starting its state over) a symbol. Returns false, and
+    /// registers nothing, when its state could not be built (see [`MarketSpec::buildable`]).
+    pub fn register(&mut self, spec: MarketSpec) -> bool {
+        if !spec.buildable() {
+            tracing::error!(symbol = %spec.symbol, "instrument has unusable trading rules; not tracked");
+            return false;
+        }
+        self.table.insert(spec.symbol.clone(), Slot { spec, market: OnceLock::new() });
+        true
+    }
+
+    /// Updates the current instrument and category (of the state too, when built).
+    pub fn set_member(&mut self, s: &Symbol, category: Category, instrument: &Instrument) {
+        let Some(slot) = self.table.get_mut(s) else { return };
+        if let Some(Some(m)) = slot.market.get_mut() {
+            m.category = category;
+            m.instrument = instrument.clone();
+        }
+        slot.spec.category = category;
+        slot.spec.instrument = instrument.clone();
+    }
+
+    /// Unregisters a symbol (its id stays its own).
+    pub fn remove(&mut self, s: &Symbol) {
+        self.table.remove(s);
+    }
+
+    /// The id of a symbol ever registered.
+    #[inline]
+    pub fn id(&self, s: &Symbol) -> Option<SymbolId> {
+        self.table.id(s)
+    }
+
+    /// The table's own copy of `s` (of a symbol ever registered). Maps filled from it (the
+    /// desk's, the global regime's) then find it by pointer comparison instead of reading
+    /// another copy's text: an event's symbol is a fresh allocation, and comparing it with the
+    /// copy a map holds reads that copy, a cache miss per map once the universe is large.
+    #[inline]
+    pub fn interned(&self, s: &Symbol) -> Option<&Symbol> {
+        self.table.symbol(self.table.id(s)?)
+    }
+
+    /// The state of `s` (built on first access).
+    #[inline]
+    pub fn get(&self, s: &Symbol) -> Option<&SymbolMarket> {
+        self.table.get(s)?.market()
+    }
+
+    /// The state of `s`, mutable (built on first access).
+    #[inline]
+    pub fn get_mut(&mut self, s: &Symbol) -> Option<&mut SymbolMarket> {
+        self.table.get_mut(s)?.market_mut()
+    }
+
+    /// The state of `s` if already built (`None` otherwise): for reads whose answer on a state
+    /// never built is known (no trade, no book), so that they do not build every state at once.
+    #[inline]
+    pub fn peek(&self, s: &Symbol) -> Option<&SymbolMarket> {
+        self.table.get(s)?.market.get()?.as_deref()
+    }
+
+    /// The state of an id (built on first access).
+    #[inline]
+    pub fn get_id(&self, id: SymbolId) -> Option<&SymbolMarket> {
+        self.table.get_id(id)?.market()
+    }
+
+    /// The state of an id, mutable (built on first access).
+    #[inline]
+    pub fn get_id_mut(&mut self, id: SymbolId) -> Option<&mut SymbolMarket> {
+        self.table.get_id_mut(id)?.market_mut()
+    }
+
+    /// True when `s` is registered (does not build its state).
+    #[inline]
+    pub fn contains_key(&self, s: &Symbol) -> bool {
+        self.table.contains_key(s)
+    }
+
+    /// Registered symbols in order.
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &Symbol> + ExactSizeIterator {
+        self.table.keys()
+    }
+
+    /// Every symbol's state in symbol order (builds the states not built yet).
+    pub fn iter(&self) -> impl Iterator<Item = (&Symbol, &SymbolMarket)> {
+        self.table.iter().filter_map(|(s, slot)| Some((s, slot.market()?)))
+    }
+
+    /// Symbols whose state is built, in symbol order (a test and diagnostics aid).
+    pub fn built(&self) -> usize {
+        self.table.iter().filter(|(_, slot)| slot.market.get().is_some()).count()
+    }
+
+    /// Number of registered symbols.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// True when none is registered.
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::clock::FrozenClock;
+    use crate::engine::core::CorePipeline;
+    use crate::engine::event::{Event, EventKind};
+    use crate::engine::synthetic::UniverseStream;
+    use crate::engine::{DegradedPolicy, Engine};
+    use std::sync::Arc;
+
+    const N: usize = 40;
+
+    fn engine() -> Engine<CorePipeline, FrozenClock> {
+        let policy = DegradedPolicy { tick_budget_nanos: u64::MAX, recover_ticks: 1 };
+        Engine::new(CorePipeline::new(Arc::new(UniverseStream::config())), FrozenClock, policy)
+    }
+
+    /// The synthetic stream with the upper half of the universe silent until well after the
+    /// first timers (its snapshots held back, its earlier data dropped): those symbols are
+    /// registered by the Universe event and first seen seconds later.
+    fn stream() -> Vec<Event> {
+        let mut s = UniverseStream::new(N, 7, 5);
+        let setup = s.setup();
+        let late = |e: &Event| match &e.kind {
+            EventKind::Book(b) => b.symbol.as_str() >= "S0020USDT",
+            EventKind::Trades(t) => t.symbol.as_str() >= "S0020USDT",
+            _ => false,
+        };
+        let (held, early): (Vec<Event>, Vec<Event>) = setup.into_iter().partition(late);
+        let mut all = early;
+        let body: Vec<Event> = (&mut s).take(30_000).collect();
+        let (a, b) = body.split_at(15_000);
+        // Nothing of the upper half before its snapshots.
+        all.extend(a.iter().filter(|e| !late(e)).cloned());
+        let at = a.last().map(|e| e.time);
+        all.extend(held.into_iter().map(|mut e| {
+            if let Some(t) = at {
+                e.time = t;
+            }
+            e
+        }));
+        all.extend(b.iter().cloned());
+        for (i, e) in all.iter_mut().enumerate() {
+            e.seq = i as u64 + 1;
+        }
+        all
+    }
+
+    /// A symbol registered by a Universe event and first seen later produces exactly the records
+    /// and decisions it did when its state was built eagerly at the Universe event.
+    #[test]
+    fn lazily_built_symbols_behave_as_eagerly_built_ones() {
+        let events = stream();
+        let (mut lazy, mut eager) = (engine(), engine());
+        let mut timers_before_late = 0;
+        let mut seen_late = false;
+        let mut built_before_late = 0;
+        for e in &events {
+            let a = lazy.on_event(e);
+            let b = eager.on_event(e);
+            if let EventKind::Universe(_) = e.kind {
+                assert_eq!(lazy.pipeline().built_symbols(), 0, "registration builds nothing");
+                // What the Universe event used to do: build every member's state.
+                assert_eq!(eager.pipeline().symbols().count(), N);
+                assert_eq!(eager.pipeline().built_symbols(), N);
+            }
+            match &e.kind {
+                EventKind::Timer(_) if !seen_late => timers_before_late += 1,
+                EventKind::Book(b) if b.symbol.as_str() >= "S0020USDT" => {
+                    if !seen_late {
+                        // Only timers' second-work can have built them so far.
+                        built_before_late = lazy.pipeline().built_symbols();
+                    }
+                    seen_late = true
+                }
+                _ => {}
+            }
+            assert_eq!(a, b, "event {} ({:?})", e.seq, e.kind);
+        }
+        assert!(timers_before_late >= 2, "the late symbols went through timers before their first data");
+        assert!(built_before_late > 0);
+        assert_eq!(lazy.pipeline().built_symbols(), N);
+    }
+
+    /// Ids follow first registration and are the same in every replay of a stream.
+    #[test]
+    fn ids_are_stable_across_replays() {
+        let events = stream();
+        let (mut a, mut b) = (engine(), engine());
+        for e in &events {
+            a.on_event(e);
+            b.on_event(e);
+        }
+        let ids = |e: &Engine<CorePipeline, FrozenClock>| -> Vec<(String, u32)> {
+            e.pipeline()
+                .symbols()
+                .filter_map(|(s, _)| Some((s.as_str().to_string(), e.pipeline().symbol_id(s)?.0)))
+                .collect()
+        };
+        let ia = ids(&a);
+        assert_eq!(ia.len(), N);
+        assert_eq!(ia, ids(&b));
+        // The synthetic universe lists symbols in order: ids are their ranks.
+        assert!(ia.iter().enumerate().all(|(i, (_, id))| *id == i as u32), "{ia:?}");
+    }
+}

@@ -1,32 +1,35 @@
-//! The async edges around the core for `scalper run` / `scalper demo`: config reload, store,
-//! retention, timers, the public feed, the HTTP API and the single core loop that owns the
-//! engine. The core loop is the only place the engine is touched; every source feeds it through
-//! one bounded channel, and the loop stamps each event's sequence number.
+//! The async edges around the core for `scalper run` / `scalper demo`. [`run`] wires them: the
+//! store and its health watch, the named tasks of `tasks` (retention, config reload, timers,
+//! universe refresh), the public feed behind the shedder, the seeder, the private connector, the
+//! HTTP API and gRPC, and finally the `core_loop`, the only place the engine is touched. Every
+//! source feeds it through one bounded channel, and the loop stamps each event's sequence number.
 
-use scalper_bybit::bybit_private::venue::{refusal_report, BybitVenue, BybitVenueConfig};
+use scalper_bybit::bybit_private::venue::{BybitVenue, BybitVenueConfig};
 use scalper_bybit::bybit_private::{Credentials, CredentialsError, PrivateRest, PrivateRestConfig};
 use scalper_bybit::bybit_public::{FeedConfig, FeedHandle, PublicFeed, PublicRest, RestConfig, Subscription};
 pub use scalper_bybit::clock::wall_ms;
 use scalper_bybit::clock::MonotonicClock;
 use scalper_control::monitoring::metrics::Metrics;
-use scalper_control::reload::ConfigReloader;
 use scalper_core::config::paths::Paths;
 use scalper_core::config::Config;
 use scalper_core::domain::{EventTime, TimeMs};
 use scalper_core::engine::core::CorePipeline;
-use scalper_core::engine::event::{Event, EventKind, FeedState, TimerKind};
+use scalper_core::engine::event::{Event, EventKind};
 use scalper_core::engine::health::{HealthBoard, Status};
-use scalper_core::engine::output::{FeedCommand, Output, StatusChange};
+use scalper_core::engine::output::FeedCommand;
 use scalper_core::engine::{DegradedPolicy, Engine};
 use scalper_storage::json_store::Store;
 use scalper_storage::recorder::Recorder;
-use scalper_storage::retention;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+mod core_loop;
+mod tasks;
+
+use core_loop::CoreLoop;
 pub use scalper_core::engine::snapshot::EngineSnapshot;
 
 /// The engine type the runtime drives.
@@ -108,90 +111,22 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
     let store_h = store.handle();
     health.set("storage", Status::Up, "writer running");
     metrics.component_up.with_label_values(&["storage"]).set(1);
-    {
-        let paths = paths.clone();
-        let metrics = metrics.clone();
-        let cancel = shutdown.clone();
-        let hours = cfg.storage.retention_hours;
-        let every = Duration::from_secs(cfg.storage.retention_interval_s);
-        let budget = cfg.storage.max_disk_gb.saturating_mul(1_000_000_000);
-        metrics.storage_budget_bytes.set(i64::try_from(budget).unwrap_or(i64::MAX));
-        tokio::spawn(async move {
-            loop {
-                let p = paths.clone();
-                let res =
-                    tokio::task::spawn_blocking(move || retention::run_with_budget(&p, wall_ms(), hours, Some(budget)))
-                        .await;
-                match res {
-                    Ok(r) => {
-                        retention::publish(&metrics, &r);
-                        tracing::info!(deleted = r.deleted_files, kept = r.kept_files, days = ?r.day_summaries, errors = r.errors.len(), "retention run");
-                    }
-                    Err(e) => {
-                        metrics.retention_runs.with_label_values(&["failed"]).inc();
-                        tracing::error!(error = %e, "retention run failed");
-                    }
-                }
-                tokio::select! {
-                    _ = cancel.cancelled() => return,
-                    _ = tokio::time::sleep(every) => {}
-                }
-            }
-        });
-    }
+    tasks::spawn_retention(&cfg, paths.clone(), metrics.clone(), shutdown.clone());
 
     // Input channel into the core.
     // Validation bounds it; the clamp keeps an unvalidated configuration from panicking here.
     let input_capacity = cfg.engine.input_queue_capacity.clamp(16, scalper_core::config::MAX_QUEUE_CAPACITY as usize);
-    let (in_tx, mut in_rx) = mpsc::channel::<Event>(input_capacity);
+    let (in_tx, in_rx) = mpsc::channel::<Event>(input_capacity);
     spawn_storage_watch(store_h.clone(), in_tx.clone(), health.clone(), metrics.clone(), shutdown.clone());
 
     // Config hot reload.
     if let Some(path) = opts.config_path.clone() {
-        let (reloader, mut rx) = ConfigReloader::new(path, cfg.clone(), metrics.clone());
-        tokio::spawn(reloader.run(shutdown.clone()));
-        let tx = in_tx.clone();
-        let cancel = shutdown.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = cancel.cancelled() => return,
-                    r = rx.changed() => {
-                        if r.is_err() { return; }
-                        let c = rx.borrow_and_update().clone();
-                        let _ = tx.send(Event::new(0, EventTime::local(wall_ms()), EventKind::ConfigReload(c))).await;
-                    }
-                }
-            }
-        });
+        tasks::spawn_config_reload(path, cfg.clone(), metrics.clone(), in_tx.clone(), shutdown.clone());
     }
     health.set("config", Status::Up, "loaded");
 
     // Timers.
-    {
-        let tx = in_tx.clone();
-        let cancel = shutdown.clone();
-        let universe_every = cfg.universe.refresh_s.max(1);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            let mut n: u64 = 0;
-            loop {
-                tokio::select! {
-                    _ = cancel.cancelled() => return,
-                    _ = tick.tick() => {}
-                }
-                n += 1;
-                let now = wall_ms();
-                if tx.send(Event::new(0, EventTime::local(now), EventKind::Timer(TimerKind::Second))).await.is_err() {
-                    return;
-                }
-                if n.is_multiple_of(universe_every) {
-                    let _ = tx.send(Event::new(0, EventTime::local(now), EventKind::Timer(TimerKind::Universe))).await;
-                }
-            }
-        });
-    }
+    tasks::spawn_timers(cfg.universe.refresh_s.max(1), in_tx.clone(), shutdown.clone());
 
     // Public market data: REST universe refresher + WS feed.
     let ep = cfg.endpoints.effective();
@@ -222,48 +157,14 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
     spawn_shedder(feed_rx, in_tx.clone(), cat_rx, &cfg, metrics.clone(), store_h.clone());
     let feed: FeedHandle =
         PublicFeed::new(feed_cfg).with_stats(metrics.connector_stats()).start(Vec::new(), feed_tx, shutdown.clone());
-    {
-        let tx = in_tx.clone();
-        let cancel = shutdown.clone();
-        let every = Duration::from_secs(cfg.universe.refresh_s.max(1));
-        let health = health.clone();
-        let turnover = turnover.clone();
-        tokio::spawn(async move {
-            let mut first = true;
-            loop {
-                if first {
-                    // Tickers first so the first classification sees turnover.
-                    match rest.tickers_linear().await {
-                        Ok(ts) => {
-                            let now = wall_ms();
-                            if let Ok(mut m) = turnover.lock() {
-                                m.extend(ts.iter().filter_map(|t| Some((t.symbol.clone(), t.turnover_24h?))));
-                            }
-                            for t in ts {
-                                let _ = tx.send(Event::new(0, EventTime::local(now), EventKind::Ticker(t))).await;
-                            }
-                        }
-                        Err(e) => tracing::warn!(error = %e, "initial tickers failed; classifying without turnover"),
-                    }
-                }
-                match rest.instruments_linear().await {
-                    Ok(list) => {
-                        first = false;
-                        health.set("universe", Status::Up, format!("{} instruments", list.len()));
-                        let _ = tx.send(Event::new(0, EventTime::local(wall_ms()), EventKind::Universe(list))).await;
-                    }
-                    Err(e) => {
-                        health.set("universe", Status::Degraded, format!("instrument refresh failed: {e}"));
-                        tracing::error!(error = %e, "instrument refresh failed; keeping the current universe");
-                    }
-                }
-                tokio::select! {
-                    _ = cancel.cancelled() => return,
-                    _ = tokio::time::sleep(every) => {}
-                }
-            }
-        });
-    }
+    tasks::spawn_universe_refresh(
+        rest,
+        Duration::from_secs(cfg.universe.refresh_s.max(1)),
+        in_tx.clone(),
+        health.clone(),
+        turnover.clone(),
+        shutdown.clone(),
+    );
 
     // Private connector (LIVE): only with API credentials.
     let credentials = match opts.credentials.take() {
@@ -356,144 +257,44 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
 
     // The core loop.
     drop(in_tx);
-    let mut engine =
+    let engine =
         Engine::new(CorePipeline::new(cfg.clone()), MonotonicClock::new(), DegradedPolicy::from_config(&cfg.engine));
-    let mut seq: u64 = 0;
-    let mut recorder = Recorder::new(cfg.storage.record_raw, store_h.clone(), &cfg, wall_ms());
+    let seq: u64 = 0;
+    let recorder = Recorder::new(cfg.storage.record_raw, store_h.clone(), &cfg, wall_ms());
     // The operator's blacklist and news flags of the last run come back first, as the control
     // commands that set them (recorded, so replay sees them too).
-    let (mut operator, restore) = scalper_storage::operator_state::OperatorState::load(&paths, wall_ms(), &metrics);
-    let mut last_snapshot_ms: TimeMs = 0;
+    let (operator, restore) = scalper_storage::operator_state::OperatorState::load(&paths, wall_ms(), &metrics);
+    let last_snapshot_ms: TimeMs = 0;
     let (_no_probe_tx, no_probe_rx) = mpsc::channel::<Probe>(1);
-    let mut probes = opts.probes.take().unwrap_or(no_probe_rx);
+    let probes = opts.probes.take().unwrap_or(no_probe_rx);
     // Reports the loop itself owes the core (a venue command that could not even be queued).
     let mut loopback: std::collections::VecDeque<Event> = std::collections::VecDeque::new();
     loopback.extend(restore.into_iter().map(|c| Event::new(0, EventTime::local(wall_ms()), EventKind::Control(c))));
-    loop {
-        let ev = tokio::select! {
-            biased;
-            _ = shutdown.cancelled() => break,
-            Some(e) = async { loopback.pop_front() }, if !loopback.is_empty() => e,
-            Some(p) = probes.recv() => {
-                p(&engine);
-                continue;
-            }
-            ev = in_rx.recv() => match ev { Some(e) => e, None => break },
-        };
-        seq += 1;
-        let mut ev = ev;
-        ev.seq = seq;
-        recorder.record(&ev);
-        let out = engine.on_event(&ev);
-        if let EventKind::Control(cmd) = &ev.kind {
-            let changed = operator.apply(cmd, ev.now_ms());
-            operator.persist(changed, &store_h);
-        }
-        metrics.engine_events.with_label_values(&[event_label(&ev.kind)]).inc();
-        metrics.tick_latency.observe(engine.last_tick_nanos() as f64 / 1e9);
-        for o in out.items {
-            match o {
-                Output::Record(r) => {
-                    bus.publish_record(&r);
-                    metrics.observe_record(&r);
-                    let _ = store_h.try_append(r.kind, r.symbol.as_ref(), r.ts_ms, &r.body);
-                }
-                Output::Snapshot { kind, name, body } => {
-                    let _ = store_h.try_set_snapshot(kind, &name, &body);
-                }
-                Output::Feed(cmd) => {
-                    if let FeedCommand::Subscribe(subs) = &cmd {
-                        // Newly subscribed symbols are known to the core now: seed them.
-                        let batch = {
-                            let t = turnover.lock().ok();
-                            let u = engine.pipeline().universe();
-                            subs.iter()
-                                .map(|(s, _)| crate::engine::seeder::SeedRequest {
-                                    symbol: s.clone(),
-                                    prime: u
-                                        .get(s)
-                                        .is_some_and(|m| m.category == scalper_core::domain::Category::Prime),
-                                    turnover: t.as_ref().and_then(|m| m.get(s).copied()).unwrap_or(0.0),
-                                })
-                                .collect()
-                        };
-                        seeder.request(batch);
-                    }
-                    dispatch_feed(&feed, cmd).await
-                }
-                Output::Venue(cmd) => {
-                    let refused = match &venue {
-                        Some(v) => v.try_send(cmd).err().map(|c| (c, "the exchange edge's queue is full")),
-                        None => Some((cmd, "no private connector (no API credentials)")),
-                    };
-                    if let Some((cmd, why)) = refused {
-                        tracing::error!(?cmd, why, "venue command refused");
-                        if let Some(r) = refusal_report(&cmd, why) {
-                            loopback.push_back(Event::new(0, EventTime::local(wall_ms()), EventKind::Venue(r)));
-                        }
-                    }
-                }
-                Output::Status(s) => match s {
-                    // The measured latency crossed the budget: the decision becomes an input
-                    // event (recorded), so the core applies it, and replay applies it, in order.
-                    StatusChange::DegradedEnter | StatusChange::DegradedExit => {
-                        let on = s == StatusChange::DegradedEnter;
-                        metrics.degraded.set(i64::from(on));
-                        let kind = EventKind::Degraded { on, tick_ns: engine.last_tick_nanos() };
-                        loopback.push_back(Event::new(0, EventTime::local(wall_ms()), kind));
-                    }
-                    StatusChange::FeedRiskOffEnter => health.set("feed", Status::Down, "down too long: RISK_OFF"),
-                    StatusChange::FeedRiskOffExit => health.set("feed", Status::Up, "connected"),
-                },
-            }
-        }
-        if let EventKind::Venue(scalper_core::execution::venue::VenueReport::Feed(state)) = &ev.kind {
-            let st = match state {
-                FeedState::Connected => Status::Up,
-                FeedState::Reconnecting => Status::Degraded,
-                FeedState::Down => Status::Down,
-            };
-            health.set("private", st, format!("{state:?}"));
-        }
-        if let EventKind::Feed { connection: 0, state } = ev.kind {
-            let st = match state {
-                FeedState::Connected => Status::Up,
-                FeedState::Reconnecting => Status::Degraded,
-                FeedState::Down => Status::Down,
-            };
-            health.set("feed", st, format!("{state:?}"));
-        }
-        if ev.now_ms() - last_snapshot_ms >= 1000 {
-            last_snapshot_ms = ev.now_ms();
-            let p = engine.pipeline();
-            let snap = EngineSnapshot {
-                mode: p.mode().as_str().to_string(),
-                events_processed: engine.events_processed(),
-                symbols: p.symbols().count(),
-                valid_books: p.symbols().filter(|(_, m)| m.book.is_valid()).count(),
-                feed: p.flags().feed,
-                degraded: engine.is_degraded(),
-                feed_risk_off: p.flags().feed_risk_off,
-                counters: p.counters().clone(),
-                ts_ms: ev.now_ms(),
-            };
-            snap_tx.send_replace(snap);
-            let cats: std::collections::BTreeMap<_, _> = p.symbols().map(|(s, m)| (s.clone(), m.category)).collect();
-            if *cat_tx.borrow() != cats {
-                cat_tx.send_replace(cats);
-            }
-            view_tx.send_replace(Arc::new(scalper_control::view::ControlView::capture(p, ev.now_ms())));
-        }
+    CoreLoop {
+        engine,
+        seq,
+        recorder,
+        operator,
+        last_snapshot_ms,
+        probes,
+        _no_probe_tx,
+        loopback,
+        in_rx,
+        shutdown: shutdown.clone(),
+        store: store_h,
+        metrics,
+        health,
+        bus,
+        turnover,
+        seeder,
+        feed: &feed,
+        venue,
+        snap_tx,
+        cat_tx,
+        view_tx,
     }
-    tracing::info!("shutting down: saving baselines, flushing storage");
-    let profiles = engine.pipeline().baseline_profiles();
-    let saved = profiles.len();
-    for (name, body) in profiles {
-        if store_h.try_set_snapshot(scalper_core::config::paths::DataKind::Profiles, &name, &body).is_err() {
-            tracing::warn!(symbol = %name, "baselines not saved at shutdown: storage queue full");
-        }
-    }
-    tracing::info!(symbols = saved, "baselines saved to the profiles");
+    .run()
+    .await;
     feed.shutdown();
     store.shutdown().await;
     Ok(())

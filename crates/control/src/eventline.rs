@@ -1,7 +1,8 @@
 //! One line per engine event for people (`scalperctl events`): time, icon, symbol, kind and what
-//! happened in words. The record bodies are the ones the core writes (`src/engine/core.rs`,
-//! `src/engine/desk.rs`, the intelligence layer's `IntelEvent`s); a kind without its own sentence
-//! is shown as `key=value` pairs of its top-level and nested fields, never as a JSON object.
+//! happened in words. The record bodies are the ones the core writes (`crates/core/src/engine`:
+//! `core.rs` and `core/`, `desk.rs` and `desk/`, and the intelligence layer's `IntelEvent`s); a
+//! kind without its own sentence is shown as `key=value` pairs of its top-level and nested fields,
+//! never as a JSON object.
 
 use super::bus::EventRecord;
 use super::format;

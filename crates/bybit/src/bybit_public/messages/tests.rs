@@ -523,7 +523,7 @@ fn malformed_kline_rows_are_skipped_and_counted_never_panic() {
 #[test]
 fn real_ws_kline_sample_values_parse_as_a_rest_row() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/bybit-real-samples/bybit-docs/ws_public__kline_unhandled.json");
+        .join("../../../shared/bybit-real-samples/bybit-docs/ws_public__kline_unhandled.json");
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) => {

@@ -271,7 +271,7 @@ impl SimExchange {
         let listener =
             tokio::net::TcpListener::bind(("127.0.0.1", cfg.port)).await.map_err(|e| SimError::Bind(e.to_string()))?;
         let addr = listener.local_addr().map_err(|e| SimError::Bind(e.to_string()))?;
-        let t0 = cfg.start_time_ms.unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
+        let t0 = cfg.start_time_ms.unwrap_or_else(scalper_bybit::clock::wall_ms);
         let counters = Arc::new(Counters::default());
         let private = Mutex::new(private::PrivateState::new(PrivateConfig::default(), cfg.seed));
         let ex = Exchange::new(cfg, t0, counters.clone());

@@ -16,7 +16,7 @@ pub(super) fn print_json<T: Serialize>(v: &T) -> Result<(), Fail> {
 
 /// Wall-clock now, ms since the epoch (for same-day times).
 pub(super) fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+    scalper::connectors::clock::wall_ms()
 }
 
 fn or_dash(s: &str) -> String {

@@ -22,6 +22,7 @@ use super::{
     CancelOutcome, IntentResult, OrderStatus, PrivateError, PrivateHandle, PrivateMsg, PrivateRest, PrivateStream,
     PrivateStreamConfig, PrivateUpdate, VenueOrder, WalletBalance,
 };
+use crate::clock::wall_ms;
 use scalper_core::domain::{EventTime, Qty, Symbol, TimeMs};
 use scalper_core::engine::event::{Event, EventKind};
 use scalper_core::execution::order::Intent;
@@ -85,11 +86,6 @@ pub struct BybitVenue {
     tx: mpsc::Sender<VenueCommand>,
     stream: PrivateHandle,
     stats: Arc<VenueStats>,
-}
-
-/// Wall-clock ms (edges only).
-fn wall_ms() -> TimeMs {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as TimeMs).unwrap_or(0)
 }
 
 /// Sends reports into the core's input queue.

@@ -177,7 +177,7 @@ pub struct SystemTimeSource;
 
 impl TimeSource for SystemTimeSource {
     fn now_ms(&self) -> TimeMs {
-        chrono::Utc::now().timestamp_millis()
+        crate::clock::wall_ms()
     }
 }
 

@@ -223,7 +223,7 @@ impl PublicRest {
                 Ok((envelope_result(v)?, time))
             })
             .await?;
-        let now = server_ms.unwrap_or_else(|| crate::clock::wall_ms());
+        let now = server_ms.unwrap_or_else(crate::clock::wall_ms);
         let parsed = r.into_closed(symbol, 60_000, now)?;
         if parsed.skipped > 0 {
             for _ in 0..parsed.skipped {

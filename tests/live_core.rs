@@ -16,8 +16,8 @@ use scalper::engine::event::{ControlCommand, EventKind, FeedState, Mode};
 use scalper::engine::output::{Output, Outputs};
 use scalper::engine::Engine;
 use scalper::execution::integrity::{OrderSnapshot, PositionSnapshot, VenueSnapshot};
+use scalper::execution::order::VenueEvent;
 use scalper::execution::order::{Fill, Intent, Liquidity, OrderKind};
-use scalper::execution::sim::VenueEvent;
 use scalper::execution::venue::{AccountBalance, SnapshotCause, VenueCommand, VenueReport};
 use scalper::market::data::BookAction;
 use scalper::risk::money::Money;
@@ -291,7 +291,7 @@ fn leaving_live_is_immediate_and_the_open_trade_stays_at_the_exchange() {
     let out = s.venue(VenueReport::Order(VenueEvent::Rejected {
         symbol: Symbol::new(SYM),
         client_id: sl.client_id.clone(),
-        reason: scalper::execution::sim::RejectReason::OrderNotFound,
+        reason: scalper::execution::order::RejectReason::OrderNotFound,
     }));
     let replaced = placed(&out, "sl-").expect("a new stop");
     assert_ne!(replaced.client_id, sl.client_id);
@@ -402,4 +402,39 @@ fn a_missed_fill_is_recovered_from_the_exchange_and_a_repeated_one_is_booked_onc
     // The exchange agrees now (the take-profits it still lists are cancelled by the engine).
     s.account(vec![], orders, "4990");
     assert!(!s.e.pipeline().desk().integrity.is_broken());
+}
+
+#[test]
+fn a_position_whose_stop_is_refused_is_closed_at_market_and_booked_as_a_stop_loss() {
+    let mut s = Live::new();
+    let req = live_with_entry(&mut s);
+    let px = match req.kind {
+        OrderKind::Limit { price, .. } => price,
+        k => panic!("{k:?}"),
+    };
+    let out = s.venue(fill(&req.client_id, "x1", req.side, &px.to_string(), &req.qty.to_string(), false, None));
+    let sl = placed(&out, "sl-").expect("stop placed");
+
+    // The exchange refuses the stop itself: the position must not stay unprotected.
+    let out = s.venue(VenueReport::Order(VenueEvent::Rejected {
+        symbol: Symbol::new(SYM),
+        client_id: sl.client_id.clone(),
+        reason: scalper::execution::order::RejectReason::Exchange { code: 110007 },
+    }));
+    assert_eq!(s.records("STOP_REFUSED_CLOSING").len(), 1);
+    let close = commands(&out)
+        .into_iter()
+        .find_map(|c| match c {
+            VenueCommand::Submit(Intent::Close { client_id, qty, reason, .. }) => Some((client_id, qty, reason)),
+            _ => None,
+        })
+        .expect("a market close goes to the exchange");
+    assert_eq!(close.1, req.qty, "the whole position");
+    assert_eq!(close.2, scalper::state::machine::ExitReason::StopLoss);
+
+    // Its fill closes the trade, booked with the close's own reason.
+    s.venue(fill(&close.0, "x2", req.side.opposite(), &px.to_string(), &req.qty.to_string(), true, None));
+    let trades = s.trades();
+    assert_eq!(trades.len(), 1, "{trades:?}");
+    assert_eq!(trades[0]["reason"], "STOP_LOSS", "{trades:?}");
 }

@@ -26,7 +26,7 @@ use crate::clock::wall_ms;
 use scalper_core::domain::{EventTime, Qty, Symbol, TimeMs};
 use scalper_core::engine::event::{Event, EventKind};
 use scalper_core::execution::order::Intent;
-use scalper_core::execution::sim::{EndReason, RejectReason, VenueEvent};
+use scalper_core::execution::order::{EndReason, RejectReason, VenueEvent};
 use scalper_core::execution::venue::{AccountBalance, SnapshotCause, VenueCommand, VenueReport};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};

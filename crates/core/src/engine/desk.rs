@@ -11,8 +11,10 @@ use crate::engine::symbol_table::SymbolTable;
 use crate::execution::entry::{EntryDecision, MakerFirstConfig, MakerFirstEntry};
 use crate::execution::integrity::{IntegrityGuard, KillSwitch, PositionSnapshot, VenueSnapshot};
 use crate::execution::mode::ModeManager;
-use crate::execution::order::{Fill, Intent, Liquidity, OrderKind, OrderRequest, TimeInForce};
-use crate::execution::sim::{RejectReason, SimVenue, VenueEvent};
+use crate::execution::order::{
+    Fill, Intent, Liquidity, OrderKind, OrderRequest, OrderRole, RejectReason, TimeInForce, VenueEvent,
+};
+use crate::execution::sim::SimVenue;
 use crate::execution::tpsl::{self, BreakEvenInput, MarketRisk, TpSlPlan, TpSlPolicy, TpSlRequest};
 use crate::execution::venue::{AccountBalance, LiveAccount, SnapshotCause, VenueCommand, VenueReport};
 use crate::features::FeatureSnapshot;
@@ -164,9 +166,9 @@ impl Desk {
         self.machines.get(s).map(|m| m.state()).unwrap_or(TradeState::Flat)
     }
 
-    fn id(&mut self, prefix: &str, s: &Symbol) -> String {
+    fn id(&mut self, role: OrderRole, s: &Symbol) -> String {
         self.next_id += 1;
-        format!("{prefix}-{}-{}", sym_key(s), self.next_id)
+        role.client_id(sym_key(s), self.next_id)
     }
 
     fn step(&mut self, s: &Symbol, now: TimeMs, input: Input, out: &mut Outputs) {

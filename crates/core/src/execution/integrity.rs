@@ -11,7 +11,7 @@
 //! reduce-only market close for every position.
 
 use crate::domain::{Qty, Side, Symbol, TimeMs};
-use crate::execution::order::{Intent, OrderKind};
+use crate::execution::order::{Intent, OrderKind, OrderRole};
 use crate::state::machine::ExitReason;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -330,7 +330,7 @@ impl KillSwitch {
             position_side: p.side,
             qty: p.qty,
             reason: ExitReason::Panic,
-            client_id: format!("kill-{now_ms}-{i}"),
+            client_id: OrderRole::Kill.client_id(&now_ms.to_string(), i as u64),
         }));
         out
     }

@@ -3,6 +3,7 @@
 
 pub mod entry;
 pub mod integrity;
+pub mod matching;
 pub mod mode;
 pub mod order;
 pub mod sim;

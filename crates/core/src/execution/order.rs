@@ -1,4 +1,5 @@
-//! Orders, fills and the [`Intent`]s the core emits as data. Shapes follow Bybit v5's order
+//! Orders, fills, the [`Intent`]s the core emits as data and the [`VenueEvent`]s every venue
+//! (the SIM venue, the LIVE exchange edge) reports back. Shapes follow Bybit v5's order
 //! model (limit/market, `timeInForce` GTC/IOC/PostOnly, conditional stop-market, `reduceOnly`,
 //! `orderLinkId`), but these are the core's own types, not wire messages.
 
@@ -152,6 +153,184 @@ impl Intent {
     }
 }
 
+/// Why an order or amend was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// Post-only order (or amend) would take liquidity.
+    PostOnlyWouldTakeLiquidity,
+    /// Reduce-only order with no position to reduce.
+    ReduceOnlyRuleNotSatisfied,
+    /// Quantity not positive or below what is already filled.
+    InvalidQty,
+    /// Price not positive or off the tick grid.
+    InvalidPrice,
+    /// Client id already used by a working order.
+    DuplicateClientId,
+    /// No working order with that client id.
+    OrderNotFound,
+    /// The exchange refused the request with this `retCode` (LIVE).
+    Exchange {
+        /// Bybit's retCode (e.g. 110007 insufficient balance, 10001 bad parameter).
+        code: i64,
+    },
+    /// The request could not be delivered (transport failure after the retries; LIVE).
+    Unreachable,
+}
+
+impl RejectReason {
+    /// Bybit's code or `rejectReason` for the same situation.
+    pub fn bybit(&self) -> std::borrow::Cow<'static, str> {
+        match self {
+            RejectReason::PostOnlyWouldTakeLiquidity => "EC_PostOnlyWillTakeLiquidity".into(),
+            RejectReason::ReduceOnlyRuleNotSatisfied => "110017".into(),
+            RejectReason::InvalidQty | RejectReason::InvalidPrice => "10001".into(),
+            RejectReason::DuplicateClientId => "110072".into(),
+            RejectReason::OrderNotFound => "110001".into(),
+            RejectReason::Exchange { code } => code.to_string().into(),
+            RejectReason::Unreachable => "unreachable".into(),
+        }
+    }
+}
+
+/// Why a working order ended without filling completely.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// Cancelled on request.
+    Cancelled,
+    /// The part of an IOC limit that did not cross at once.
+    IocRemainder,
+    /// No liquidity to take.
+    NoLiquidity,
+    /// Reduce-only order left without a position.
+    ReduceOnlyNoPosition,
+}
+
+/// What a venue reports about an order: the SIM venue at once, the LIVE exchange edge through
+/// [`crate::execution::venue::VenueReport::Order`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum VenueEvent {
+    /// Order accepted.
+    Accepted {
+        symbol: Symbol,
+        client_id: String,
+        /// Venue order id.
+        order_id: String,
+    },
+    /// Order or amend refused.
+    Rejected {
+        symbol: Symbol,
+        client_id: String,
+        /// Why.
+        reason: RejectReason,
+    },
+    /// An execution.
+    Filled(Fill),
+    /// Order ended with quantity unfilled.
+    Cancelled {
+        symbol: Symbol,
+        client_id: String,
+        /// Unfilled quantity.
+        remaining: Qty,
+        /// Why.
+        reason: EndReason,
+    },
+    /// Amend applied.
+    Amended { symbol: Symbol, client_id: String },
+    /// Stop order triggered by a trade at `price`.
+    Triggered {
+        symbol: Symbol,
+        client_id: String,
+        /// Triggering trade price.
+        price: Price,
+    },
+}
+
+impl VenueEvent {
+    /// Symbol of the order.
+    pub fn symbol(&self) -> &Symbol {
+        match self {
+            VenueEvent::Filled(f) => &f.symbol,
+            VenueEvent::Accepted { symbol, .. }
+            | VenueEvent::Rejected { symbol, .. }
+            | VenueEvent::Cancelled { symbol, .. }
+            | VenueEvent::Amended { symbol, .. }
+            | VenueEvent::Triggered { symbol, .. } => symbol,
+        }
+    }
+}
+
+/// What an order is for. It travels in the order's client id (Bybit `orderLinkId`) as the prefix
+/// before the first `-`, so an execution the exchange reports, also one recovered after a
+/// restart, says which part of a trade it belongs to without any other state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OrderRole {
+    /// Maker-first entry limit (`e-`).
+    Entry,
+    /// Taker fallback of an entry (`et-`).
+    TakerEntry,
+    /// Protective stop (`sl-`).
+    StopLoss,
+    /// Take-profit leg (`tp-`).
+    TakeProfit,
+    /// Market close after the maximum hold (`to-`).
+    Timeout,
+    /// Market close of a position whose stop the venue refused (`x-`).
+    StopReplacement,
+    /// Kill-switch flattening (`kill-`).
+    Kill,
+}
+
+impl OrderRole {
+    const ALL: [OrderRole; 7] = [
+        OrderRole::Entry,
+        OrderRole::TakerEntry,
+        OrderRole::StopLoss,
+        OrderRole::TakeProfit,
+        OrderRole::Timeout,
+        OrderRole::StopReplacement,
+        OrderRole::Kill,
+    ];
+
+    /// The client-id prefix (without the `-`).
+    pub fn prefix(self) -> &'static str {
+        match self {
+            OrderRole::Entry => "e",
+            OrderRole::TakerEntry => "et",
+            OrderRole::StopLoss => "sl",
+            OrderRole::TakeProfit => "tp",
+            OrderRole::Timeout => "to",
+            OrderRole::StopReplacement => "x",
+            OrderRole::Kill => "kill",
+        }
+    }
+
+    /// The client id `{prefix}-{key}-{n}`; `key` makes it unique across symbols (the symbol) or
+    /// across kill rounds, `n` within them.
+    pub fn client_id(self, key: &str, n: u64) -> String {
+        format!("{}-{key}-{n}", self.prefix())
+    }
+
+    /// The role a client id names; `None` for an id we did not make.
+    pub fn of(client_id: &str) -> Option<OrderRole> {
+        let prefix = client_id.split('-').next()?;
+        OrderRole::ALL.into_iter().find(|r| r.prefix() == prefix)
+    }
+
+    /// Why a trade ended when a fill of an order with this role closed it. A closing fill of an
+    /// entry (a flip) or of an unknown order counts as a timeout, the generic market exit.
+    pub fn exit_reason(self) -> ExitReason {
+        match self {
+            OrderRole::StopLoss | OrderRole::StopReplacement => ExitReason::StopLoss,
+            OrderRole::TakeProfit => ExitReason::TakeProfit,
+            OrderRole::Kill => ExitReason::Panic,
+            OrderRole::Entry | OrderRole::TakerEntry | OrderRole::Timeout => ExitReason::Timeout,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,5 +365,20 @@ mod tests {
         assert_eq!(serde_json::from_str::<Intent>(&s).unwrap(), close);
         assert!(close.is_risk_reducing());
         assert_eq!(close.symbol().as_str(), "ETHUSDT");
+    }
+
+    #[test]
+    fn order_roles_round_trip_through_client_ids() {
+        for role in OrderRole::ALL {
+            let id = role.client_id("BTCUSDT", 42);
+            assert_eq!(OrderRole::of(&id), Some(role), "{id}");
+        }
+        assert_eq!(OrderRole::of("kill-x3-0"), Some(OrderRole::Kill));
+        assert_eq!(OrderRole::of("manual-order"), None);
+        assert_eq!(OrderRole::of("sl-ETHUSDT-7").map(OrderRole::exit_reason), Some(ExitReason::StopLoss));
+        assert_eq!(OrderRole::of("x-ETHUSDT-8").map(OrderRole::exit_reason), Some(ExitReason::StopLoss));
+        assert_eq!(OrderRole::of("tp-ETHUSDT-9").map(OrderRole::exit_reason), Some(ExitReason::TakeProfit));
+        assert_eq!(OrderRole::of("kill-1-0").map(OrderRole::exit_reason), Some(ExitReason::Panic));
+        assert_eq!(OrderRole::of("to-ETHUSDT-1").map(OrderRole::exit_reason), Some(ExitReason::Timeout));
     }
 }

@@ -17,123 +17,20 @@
 //!   position, they are refused without one (`110017`), and they are cancelled when the position
 //!   is gone.
 //!
-//! Fees use the one formula in [`money::fee`]. The book is not mutated by our own fills.
+//! The rules themselves (crossing, the taker walk, reduce-only clipping, triggers, remainders,
+//! the queue at a price) are the ones the exchange simulator uses too: [`matching`]. Fees use
+//! the one formula in [`money::fee`]. The book is not mutated by our own fills.
 
 use crate::domain::{Price, Qty, Side, Symbol, TimeMs};
 use crate::execution::integrity::{OrderSnapshot, PositionSnapshot, VenueSnapshot};
-use crate::execution::order::{Fill, Intent, Liquidity, OrderKind, OrderRequest, TimeInForce};
-use crate::market::data::{Level, TradeBatch};
+use crate::execution::matching::{self, TriggerDirection};
+use crate::execution::order::{
+    EndReason, Fill, Intent, Liquidity, OrderKind, OrderRequest, RejectReason, TimeInForce, VenueEvent,
+};
+use crate::market::data::TradeBatch;
 use crate::market::orderbook::OrderBook;
 use crate::risk::money::{self, FeeRates, Money};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-/// Why an order or amend was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RejectReason {
-    /// Post-only order (or amend) would take liquidity.
-    PostOnlyWouldTakeLiquidity,
-    /// Reduce-only order with no position to reduce.
-    ReduceOnlyRuleNotSatisfied,
-    /// Quantity not positive or below what is already filled.
-    InvalidQty,
-    /// Price not positive or off the tick grid.
-    InvalidPrice,
-    /// Client id already used by a working order.
-    DuplicateClientId,
-    /// No working order with that client id.
-    OrderNotFound,
-    /// The exchange refused the request with this `retCode` (LIVE).
-    Exchange {
-        /// Bybit's retCode (e.g. 110007 insufficient balance, 10001 bad parameter).
-        code: i64,
-    },
-    /// The request could not be delivered (transport failure after the retries; LIVE).
-    Unreachable,
-}
-
-impl RejectReason {
-    /// Bybit's code or `rejectReason` for the same situation.
-    pub fn bybit(&self) -> std::borrow::Cow<'static, str> {
-        match self {
-            RejectReason::PostOnlyWouldTakeLiquidity => "EC_PostOnlyWillTakeLiquidity".into(),
-            RejectReason::ReduceOnlyRuleNotSatisfied => "110017".into(),
-            RejectReason::InvalidQty | RejectReason::InvalidPrice => "10001".into(),
-            RejectReason::DuplicateClientId => "110072".into(),
-            RejectReason::OrderNotFound => "110001".into(),
-            RejectReason::Exchange { code } => code.to_string().into(),
-            RejectReason::Unreachable => "unreachable".into(),
-        }
-    }
-}
-
-/// Why a working order ended without filling completely.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EndReason {
-    /// Cancelled on request.
-    Cancelled,
-    IocRemainder,
-    /// No liquidity to take.
-    NoLiquidity,
-    /// Reduce-only order left without a position.
-    ReduceOnlyNoPosition,
-}
-
-/// What the SIM venue reports.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum VenueEvent {
-    /// Order accepted.
-    Accepted {
-        symbol: Symbol,
-        client_id: String,
-        /// Venue order id.
-        order_id: String,
-    },
-    /// Order or amend refused.
-    Rejected {
-        symbol: Symbol,
-        client_id: String,
-        /// Why.
-        reason: RejectReason,
-    },
-    /// An execution.
-    Filled(Fill),
-    /// Order ended with quantity unfilled.
-    Cancelled {
-        symbol: Symbol,
-        client_id: String,
-        /// Unfilled quantity.
-        remaining: Qty,
-        /// Why.
-        reason: EndReason,
-    },
-    /// Amend applied.
-    Amended { symbol: Symbol, client_id: String },
-    /// Stop order triggered by a trade at `price`.
-    Triggered {
-        symbol: Symbol,
-        client_id: String,
-        /// Triggering trade price.
-        price: Price,
-    },
-}
-
-impl VenueEvent {
-    /// Symbol of the order.
-    pub fn symbol(&self) -> &Symbol {
-        match self {
-            VenueEvent::Filled(f) => &f.symbol,
-            VenueEvent::Accepted { symbol, .. }
-            | VenueEvent::Rejected { symbol, .. }
-            | VenueEvent::Cancelled { symbol, .. }
-            | VenueEvent::Amended { symbol, .. }
-            | VenueEvent::Triggered { symbol, .. } => symbol,
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct SimOrder {
@@ -181,11 +78,7 @@ fn level_qty(book: &OrderBook, side: Side, price: Price) -> Qty {
 
 /// True when a limit at `price` on `side` would cross the opposite touch.
 fn crosses(book: &OrderBook, side: Side, price: Price) -> bool {
-    match (side, book.best(side.opposite())) {
-        (Side::Buy, Some(a)) => price >= a.price,
-        (Side::Sell, Some(b)) => price <= b.price,
-        (_, None) => false,
-    }
+    matching::crosses(side, price, book.best(side.opposite()).map(|l| l.price))
 }
 
 impl SimVenue {
@@ -248,10 +141,7 @@ impl SimVenue {
 
     /// How much a reduce-only order on `side` may still fill.
     fn reduce_cap(&self, s: &Symbol, side: Side) -> Qty {
-        match self.position(s) {
-            Some((ps, q)) if ps == side.opposite() => q,
-            _ => Qty::ZERO,
-        }
+        matching::reducible(self.accounts.get(s).map_or(0, |a| a.net), side)
     }
 
     /// Fillable quantity of an order now (remaining, clipped to the position when reduce-only).
@@ -336,36 +226,15 @@ impl SimVenue {
         out: &mut Vec<VenueEvent>,
     ) {
         let Some(side) = self.orders.get(&k).map(|o| o.req.side) else { return };
-        let mut want = self.fillable(k);
-        let capped = |p: Price| match (cap, side) {
-            (Some(c), Side::Sell) => p.min(c),
-            (Some(c), Side::Buy) => p.max(c),
-            (None, _) => p,
-        };
-        let levels: Vec<Level> = book.top_n(side.opposite(), usize::MAX).collect();
-        let mut last = cap;
-        for l in levels {
-            if want.raw() <= 0 {
-                break;
-            }
-            if let Some(lim) = limit {
-                let beyond = match side {
-                    Side::Buy => l.price > lim,
-                    Side::Sell => l.price < lim,
-                };
-                if beyond {
-                    break;
-                }
-            }
-            let px = capped(l.price);
-            let take = want.min(l.qty);
-            self.exec(k, px, take, Liquidity::Taker, ts, out);
-            want = Qty::from_raw(want.raw() - take.raw());
-            last = Some(px);
+        let levels = book.top_n(side.opposite(), usize::MAX).map(|l| (l.price, l.qty));
+        let (takes, left) = matching::walk(side, levels, limit, cap, self.fillable(k));
+        let last = takes.last().map(|t| t.price).or(cap);
+        for t in takes {
+            self.exec(k, t.price, t.qty, Liquidity::Taker, ts, out);
         }
-        if want.raw() > 0 && beyond_depth && limit.is_none() {
+        if left.raw() > 0 && beyond_depth && limit.is_none() {
             if let Some(px) = last {
-                self.exec(k, px, want, Liquidity::Taker, ts, out);
+                self.exec(k, px, left, Liquidity::Taker, ts, out);
             }
         }
     }
@@ -414,7 +283,7 @@ impl SimVenue {
                     self.walk(k, book, Some(price), None, false, now_ms, &mut out);
                 }
                 if self.orders.contains_key(&k) {
-                    if tif == TimeInForce::Ioc {
+                    if !matching::remainder_rests(req.kind) {
                         self.end(k, EndReason::IocRemainder, &mut out);
                     } else if let Some(o) = self.orders.get_mut(&k) {
                         o.queue_ahead = level_qty(book, req.side, price);
@@ -536,11 +405,7 @@ impl SimVenue {
                 let side = o.req.side;
                 match o.req.kind {
                     OrderKind::StopMarket { trigger } => {
-                        let hit = match side {
-                            Side::Sell => t.price <= trigger,
-                            Side::Buy => t.price >= trigger,
-                        };
-                        if !hit {
+                        if !TriggerDirection::of_stop(side).hit(t.price, trigger) {
                             continue;
                         }
                         out.push(VenueEvent::Triggered {
@@ -559,20 +424,18 @@ impl SimVenue {
                         }
                     }
                     OrderKind::Limit { price, .. } => {
-                        let through = match side {
-                            Side::Buy => t.price < price,
-                            Side::Sell => t.price > price,
-                        };
-                        let at = t.price == price && t.aggressor == side.opposite();
-                        if !(through || at) {
+                        let (can, queue_after) = if matching::trades_through(side, price, t.price) {
+                            (avail, Qty::ZERO)
+                        } else if t.price == price {
+                            match matching::at_price_fill(side, t.qty, t.aggressor, o.queue_ahead) {
+                                Some((fillable, after)) => (avail.min(fillable), after),
+                                None => continue,
+                            }
+                        } else {
                             continue;
-                        }
-                        let queue = o.queue_ahead;
-                        let can =
-                            if through { avail } else { avail.min(Qty::from_raw((t.qty.raw() - queue.raw()).max(0))) };
+                        };
                         if let Some(o) = self.orders.get_mut(&k) {
-                            o.queue_ahead =
-                                if through { Qty::ZERO } else { Qty::from_raw((queue.raw() - t.qty.raw()).max(0)) };
+                            o.queue_ahead = queue_after;
                         }
                         let take = can.min(self.fillable(k));
                         if take.raw() > 0 {

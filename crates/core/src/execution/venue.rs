@@ -9,8 +9,8 @@
 
 use crate::domain::{Fixed, Qty, Symbol, TimeMs};
 use crate::execution::integrity::{reconcile, IntegrityReport, Mismatch, OrderSnapshot, VenueSnapshot};
+use crate::execution::order::VenueEvent;
 use crate::execution::order::{Intent, OrderKind};
-use crate::execution::sim::VenueEvent;
 use crate::market::data::FeedState;
 use crate::risk::money::Money;
 use serde::{Deserialize, Serialize};
@@ -443,7 +443,7 @@ mod tests {
             symbol: Symbol::new("BTCUSDT"),
             client_id: "e-2".into(),
             remaining: q("1"),
-            reason: crate::execution::sim::EndReason::Cancelled,
+            reason: crate::execution::order::EndReason::Cancelled,
         };
         assert!(a.on_order_event(&cancelled));
         assert!(!a.on_order_event(&cancelled), "a second report of the same end changes nothing");
@@ -452,7 +452,7 @@ mod tests {
         let rejected = VenueEvent::Rejected {
             symbol: Symbol::new("BTCUSDT"),
             client_id: "e-3".into(),
-            reason: crate::execution::sim::RejectReason::Exchange { code: 110007 },
+            reason: crate::execution::order::RejectReason::Exchange { code: 110007 },
         };
         assert!(a.on_order_event(&rejected));
     }

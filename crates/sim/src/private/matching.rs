@@ -1,10 +1,13 @@
 //! Matching of the account's orders against the simulator's own books: the taker part of an
 //! order (with time in force and the market-order price band), fills that settle position and
 //! wallet with exact money, and, after each market step, resting limits, conditional orders and
-//! position TP/SL.
+//! position TP/SL. The rules are the core's shared fill model ([`matching`]); what is the
+//! exchange's own here is the book it owns (takers consume its levels), the market-order price
+//! band and Bybit's order statuses.
 
 use super::{i128_to_money, Exchange, OType, Pos, PrivateState, Rules, SimExec, SimOrder};
 use scalper_core::domain::{Price, Qty, Side};
+use scalper_core::execution::matching::{self, TriggerDirection};
 use scalper_core::risk::money::fee;
 
 impl PrivateState {
@@ -21,13 +24,10 @@ impl PrivateState {
                 Side::Sell => (t - t * 5 / 100).max(1),
             }),
         };
-        let crosses = |t: i64| match (o.side, limit_ticks) {
-            (_, None) => false,
-            (Side::Buy, Some(l)) => t <= l,
-            (Side::Sell, Some(l)) => t >= l,
-        };
+        let px = |ticks: i64| Price::from_raw(ticks * r.tick);
+        let Some(limit) = limit_ticks.map(px) else { return 0 };
         if o.tif == "PostOnly" {
-            if book.best(passive).is_some_and(|(t, _)| crosses(t)) {
+            if matching::crosses(o.side, limit, book.best(passive).map(|(t, _)| px(t))) {
                 if let Some(ord) = self.orders.get_mut(&seq) {
                     ord.status = "Cancelled";
                     ord.reject_reason = "EC_PostOnlyWillTakeLiquidity";
@@ -39,28 +39,19 @@ impl PrivateState {
         let mut want = o.qty - o.cum_qty;
         if o.reduce_only {
             let pos = self.positions.get(&o.symbol).map_or(0, |p| p.size);
-            let reducible = match o.side {
-                Side::Buy if pos < 0 => -pos,
-                Side::Sell if pos > 0 => pos,
-                _ => 0,
-            };
-            want = want.min(reducible);
+            want = want.min(matching::reducible(pos, o.side).raw());
         }
-        let mut lots = want / r.step;
-        let mut fills = Vec::new();
-        while lots > 0 {
-            let Some((t, q)) = book.best(passive) else { break };
-            if !crosses(t) {
-                break;
-            }
-            let f = q.min(lots);
-            book.set(passive, t, q - f);
-            fills.push((t, f));
-            lots -= f;
+        let want = Qty::from_raw(want / r.step * r.step);
+        let levels = book.side(passive).iter().map(|&(t, q)| (px(t), Qty::from_raw(q * r.step)));
+        let (takes, _) = matching::walk(o.side, levels, Some(limit), None, want);
+        // The exchange owns its book: what a taker takes is gone.
+        for take in &takes {
+            let t = take.price.raw() / r.tick;
+            book.set(passive, t, book.get(passive, t) - take.qty.raw() / r.step);
         }
-        let n = fills.len();
-        for (t, f) in fills {
-            self.fill(ex, seq, t * r.tick, f * r.step, false, now_ms);
+        let n = takes.len();
+        for take in takes {
+            self.fill(ex, seq, take.price.raw(), take.qty.raw(), false, now_ms);
         }
         if let Some(ord) = self.orders.get_mut(&seq) {
             let done = ord.cum_qty >= ord.qty;
@@ -209,8 +200,8 @@ impl PrivateState {
                 continue;
             };
             if let Some(t) = o.trigger.filter(|_| o.status == "Untriggered") {
-                let hit = (o.trigger_dir == 1 && last >= t) || (o.trigger_dir == 2 && last <= t);
-                if !hit {
+                let dir = if o.trigger_dir == 1 { TriggerDirection::RisesTo } else { TriggerDirection::FallsTo };
+                if !dir.hit(Price::from_raw(last), Price::from_raw(t)) {
                     continue;
                 }
                 let pos = self.positions.get(&o.symbol).map_or(0, |p| p.size);
@@ -236,21 +227,22 @@ impl PrivateState {
                 continue;
             }
             let Some(p) = o.price else { continue };
-            let reached = match o.side {
-                Side::Buy => best_ask.is_some_and(|(t, _)| t * r.tick <= p) || last < p,
-                Side::Sell => best_bid.is_some_and(|(t, _)| t * r.tick >= p) || last > p,
+            // Reached when the opposite touch crosses the limit (an order arrived at or through
+            // it) or the last trade printed through it.
+            let opposite = match o.side {
+                Side::Buy => best_ask,
+                Side::Sell => best_bid,
             };
+            let limit = Price::from_raw(p);
+            let reached = matching::crosses(o.side, limit, opposite.map(|(t, _)| Price::from_raw(t * r.tick)))
+                || matching::trades_through(o.side, limit, Price::from_raw(last));
             if !reached {
                 continue;
             }
             let mut q = o.qty - o.cum_qty;
             if o.reduce_only {
                 let pos = self.positions.get(&o.symbol).map_or(0, |p| p.size);
-                q = q.min(match o.side {
-                    Side::Buy if pos < 0 => -pos,
-                    Side::Sell if pos > 0 => pos,
-                    _ => 0,
-                });
+                q = q.min(matching::reducible(pos, o.side).raw());
             }
             if q > 0 {
                 self.fill(ex, seq, p, q, true, now_ms);
@@ -297,8 +289,10 @@ impl PrivateState {
             let Some(r) = Self::rules(ex, &sym) else { continue };
             let last = Self::last_price(ex, &r);
             let long = size > 0;
-            let tp_hit = tp.is_some_and(|t| if long { last >= t } else { last <= t });
-            let sl_hit = sl.is_some_and(|s| if long { last <= s } else { last >= s });
+            let close = if long { Side::Sell } else { Side::Buy };
+            let last_px = Price::from_raw(last);
+            let tp_hit = tp.is_some_and(|t| TriggerDirection::of_take_profit(close).hit(last_px, Price::from_raw(t)));
+            let sl_hit = sl.is_some_and(|s| TriggerDirection::of_stop(close).hit(last_px, Price::from_raw(s)));
             if !tp_hit && !sl_hit {
                 continue;
             }
@@ -308,7 +302,7 @@ impl PrivateState {
                 order_id: self.new_id(),
                 link: String::new(),
                 symbol: sym.clone(),
-                side: if long { Side::Sell } else { Side::Buy },
+                side: close,
                 otype: OType::Market,
                 price: None,
                 qty: size.abs(),

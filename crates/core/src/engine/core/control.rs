@@ -1,4 +1,5 @@
-//! Control commands from the operator (mode, pause, panic, blacklist, news, reload) as the core\napplies them: step 1 of a control event.
+//! Control commands from the operator (mode, pause, panic, blacklist, news, reload) as the core
+//! applies them: step 1 of a control event.
 
 use super::*;
 

@@ -1,4 +1,5 @@
-//! The one-second timer's work, spread over the second in slices so no single event does it for\nevery symbol at once: candle closes, per-second features, baselines and profiles.
+//! The one-second timer's work, spread over the second in slices so no single event does it for
+//! every symbol at once: candle closes, per-second features, baselines and profiles.
 
 use super::*;
 

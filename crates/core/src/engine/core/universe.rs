@@ -1,4 +1,5 @@
-//! The tradable universe: symbols listed and delisted, book resyncs, and the feed's connection\nstate (RISK_OFF when the feed is down).
+//! The tradable universe: symbols listed and delisted, book resyncs, and the feed's connection
+//! state (RISK_OFF when the feed is down).
 
 use super::*;
 

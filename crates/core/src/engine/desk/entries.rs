@@ -1,4 +1,5 @@
-//! Entries: a signal becomes a planned, sized, risk-checked entry order (maker first, taker\nfallback), reviewed while it works and ended when it fills, times out or is refused.
+//! Entries: a signal becomes a planned, sized, risk-checked entry order (maker first, taker
+//! fallback), reviewed while it works and ended when it fills, times out or is refused.
 
 use super::*;
 
@@ -177,7 +178,7 @@ impl Desk {
         if q2.raw() > 0 {
             tps.push(TakeProfit { price: plan.tp2, qty: q2 });
         }
-        let id = self.id("e", s);
+        let id = self.id(OrderRole::Entry, s);
         // The maker edge is gone once a taker fill would cost more than a quarter of the way to
         // the stop: that bounds the taker fallback.
         let edge = (entry.raw() - plan.stop.raw()).abs() / 4;
@@ -238,7 +239,7 @@ impl Desk {
             return Vec::new();
         }
         let remaining = Qty::from_raw(w.entry_qty.raw() - filled);
-        let taker_id = self.id("et", s);
+        let taker_id = self.id(OrderRole::TakerEntry, s);
         let intents = t.intents(decision, &maker_id, &taker_id, remaining);
         out.record(
             DataKind::Events,

@@ -1,4 +1,5 @@
-//! Fills and exits: fills from the venue update the portfolio and the state machine; open\npositions are managed (stop, take-profit, break-even, time stop) and flattened on a kill.
+//! Fills and exits: fills from the venue update the portfolio and the state machine; open
+//! positions are managed (stop, take-profit, break-even, time stop) and flattened on a kill.
 
 use super::*;
 
@@ -74,7 +75,7 @@ impl Desk {
                 self.step(&s, now, Input::Filled, out);
                 let Some(p) = self.portfolio.position(&s).cloned() else { return };
                 let exit_side = p.side.opposite();
-                let sl_id = self.id("sl", &s);
+                let sl_id = self.id(OrderRole::StopLoss, &s);
                 let mut intents = vec![Intent::Place(OrderRequest {
                     client_id: sl_id.clone(),
                     symbol: s.clone(),
@@ -85,7 +86,7 @@ impl Desk {
                 })];
                 let mut tp_ids = Vec::new();
                 for tp in &p.take_profits {
-                    let id = self.id("tp", &s);
+                    let id = self.id(OrderRole::TakeProfit, &s);
                     tp_ids.push(id.clone());
                     intents.push(Intent::Place(OrderRequest {
                         client_id: id,
@@ -123,7 +124,7 @@ impl Desk {
                     now,
                     json!({"event": "PARTIAL_EXIT", "realized": realized, "client_id": fill.client_id}),
                 );
-                if fill.client_id.starts_with("tp-") {
+                if OrderRole::of(&fill.client_id) == Some(OrderRole::TakeProfit) {
                     self.manage_input(&s, ManagementAction::Tp1, now, out);
                 }
                 if let (Some(p), Some(sl)) =
@@ -141,15 +142,7 @@ impl Desk {
                 }
             }
             FillOutcome::Closed { trade, excess } => {
-                let reason = if fill.client_id.starts_with("sl-") {
-                    ExitReason::StopLoss
-                } else if fill.client_id.starts_with("tp-") {
-                    ExitReason::TakeProfit
-                } else if fill.client_id.starts_with("kill-") {
-                    ExitReason::Panic
-                } else {
-                    ExitReason::Timeout
-                };
+                let reason = OrderRole::of(&fill.client_id).map_or(ExitReason::Timeout, OrderRole::exit_reason);
                 // Start the symbol's working state over (in place: same as remove + insert).
                 let slot = self.working.get_or_insert_with(&s, Working::default);
                 let w = std::mem::take(slot);
@@ -203,7 +196,7 @@ impl Desk {
         if !lost || self.still_working(id) {
             return;
         }
-        let new_id = self.id("sl", s);
+        let new_id = self.id(OrderRole::StopLoss, s);
         tracing::warn!(symbol = %s, lost = id, new = %new_id, "stop order gone at the venue while the position is open: placing a new one");
         out.record(
             DataKind::Events,
@@ -236,8 +229,7 @@ impl Desk {
         if let Some(w) = self.working.get_mut(s) {
             w.closing = true;
         }
-        self.next_id += 1;
-        let client_id = format!("x-{}-{}", sym_key(s), self.next_id);
+        let client_id = self.id(OrderRole::StopReplacement, s);
         tracing::error!(symbol = %s, stop = id, "stop order refused by the venue: closing the position at market");
         out.record(DataKind::Events, Some(s.clone()), now, json!({"event": "STOP_REFUSED_CLOSING", "client_id": id}));
         self.pending.push(Intent::Close {
@@ -310,12 +302,13 @@ impl Desk {
             if now - p.opened_ms >= MAX_HOLD_MS && !w.closing {
                 w.closing = true;
                 self.next_id += 1;
+                let client_id = OrderRole::Timeout.client_id(sym_key(s), self.next_id);
                 intents.push(Intent::Close {
                     symbol: s.clone(),
                     position_side: p.side,
                     qty: p.qty,
                     reason: ExitReason::Timeout,
-                    client_id: format!("to-{}-{}", sym_key(s), self.next_id),
+                    client_id,
                 });
             }
         }
@@ -351,7 +344,10 @@ impl Desk {
                             qty,
                             reason,
                             // Unique per snapshot: a close is never re-sent under the same id.
-                            client_id: format!("kill-x{n}-{}", client_id.rsplit('-').next().unwrap_or("0")),
+                            client_id: OrderRole::Kill.client_id(
+                                &format!("x{n}"),
+                                client_id.rsplit('-').next().and_then(|i| i.parse().ok()).unwrap_or(0),
+                            ),
                         },
                         other => other,
                     });

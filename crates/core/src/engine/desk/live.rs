@@ -1,4 +1,5 @@
-//! LIVE: orders sent to the exchange venue, its reports (orders, fills, account snapshots)\nreconciled with what the desk believes, and the checks before LIVE is entered.
+//! LIVE: orders sent to the exchange venue, its reports (orders, fills, account snapshots)
+//! reconciled with what the desk believes, and the checks before LIVE is entered.
 
 use super::*;
 

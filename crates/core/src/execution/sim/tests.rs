@@ -1,6 +1,6 @@
 use super::*;
 use crate::domain::Category;
-use crate::market::data::{BookAction, BookUpdate, Trade};
+use crate::market::data::{BookAction, BookUpdate, Level, Trade};
 use crate::risk::money::Rate;
 use crate::state::portfolio::{cash_flow_of, FillOutcome, Portfolio, PositionPlan};
 use crate::testkit::{m, p, q};

@@ -438,3 +438,25 @@ fn a_position_whose_stop_is_refused_is_closed_at_market_and_booked_as_a_stop_los
     assert_eq!(trades.len(), 1, "{trades:?}");
     assert_eq!(trades[0]["reason"], "STOP_LOSS", "{trades:?}");
 }
+
+#[test]
+fn dry_run_answers_through_the_venue_contract_nothing_sent_and_the_entry_ends() {
+    let mut s = Live::new();
+    assert_eq!(s.e.pipeline().mode(), Mode::DryRun);
+    s.book(SYM, BookAction::Snapshot);
+    let mut sent = Vec::new();
+    for _ in 0..3 {
+        sent.extend(commands(&s.book(SYM, BookAction::Delta)));
+    }
+    assert!(sent.is_empty(), "DRY_RUN sends nothing to the exchange: {sent:?}");
+    let journal = s.records("DRY_RUN_ORDER");
+    assert!(!journal.is_empty(), "the entry is journalled");
+    let id = journal[0]["intent"]["client_id"].as_str().map(str::to_string);
+    let ended = s.records("ENTRY_CANCELLED");
+    assert!(
+        ended.iter().any(|r| r["reason"] == "not_sent" && r["client_id"].as_str().map(str::to_string) == id),
+        "the entry ends at once as never sent: {ended:?} (journal {journal:?})"
+    );
+    assert!(s.e.pipeline().desk().portfolio.position(&Symbol::new(SYM)).is_none());
+    assert!(s.e.pipeline().desk().venue.snapshot().orders.is_empty(), "nothing rests in the SIM venue");
+}

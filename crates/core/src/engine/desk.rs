@@ -8,11 +8,12 @@ use crate::domain::{Category, Fixed, Price, Qty, Side, Symbol, TimeMs};
 use crate::engine::event::{FeedState, Mode};
 use crate::engine::output::{Output, Outputs};
 use crate::engine::symbol_table::SymbolTable;
+use crate::execution::contract::{DryRunVenue, SubmitContext, Venue};
 use crate::execution::entry::{EntryDecision, MakerFirstConfig, MakerFirstEntry};
 use crate::execution::integrity::{IntegrityGuard, KillSwitch, PositionSnapshot, VenueSnapshot};
 use crate::execution::mode::ModeManager;
 use crate::execution::order::{
-    Fill, Intent, Liquidity, OrderKind, OrderRequest, OrderRole, RejectReason, TimeInForce, VenueEvent,
+    EndReason, Fill, Intent, Liquidity, OrderKind, OrderRequest, OrderRole, RejectReason, TimeInForce, VenueEvent,
 };
 use crate::execution::sim::SimVenue;
 use crate::execution::tpsl::{self, BreakEvenInput, MarketRisk, TpSlPlan, TpSlPolicy, TpSlRequest};
@@ -117,6 +118,8 @@ pub struct Desk {
     pub risk: RiskEngine,
     /// SIM venue (SIM mode).
     pub venue: SimVenue,
+    /// DRY_RUN venue (journals, sends nothing).
+    dry_run: DryRunVenue,
     /// Integrity guard.
     pub integrity: IntegrityGuard,
     /// The exchange account as reported by the LIVE edge.
@@ -144,6 +147,7 @@ impl Desk {
             portfolio: Portfolio::new(Money::from_f64(cfg.risk.starting_equity), fees.taker, 0),
             risk: RiskEngine::new(RiskLimits::from_config(cfg)),
             venue: SimVenue::new(fees),
+            dry_run: DryRunVenue,
             integrity: IntegrityGuard::new(),
             live: LiveAccount::default(),
             mcfg: MachineConfig::from_thresholds(&cfg.thresholds),

@@ -205,6 +205,8 @@ pub enum EndReason {
     NoLiquidity,
     /// Reduce-only order left without a position.
     ReduceOnlyNoPosition,
+    /// DRY_RUN: the order was never sent.
+    NotSent,
 }
 
 /// What a venue reports about an order: the SIM venue at once, the LIVE exchange edge through

@@ -283,6 +283,7 @@ impl Desk {
         s: &Symbol,
         id: &str,
         detail: serde_json::Value,
+        why: CancelReason,
         now: TimeMs,
         out: &mut Outputs,
     ) {
@@ -298,7 +299,7 @@ impl Desk {
                 b.extend(d);
             }
             out.record(DataKind::Events, Some(s.clone()), now, body);
-            self.step(s, now, Input::Cancelled(CancelReason::Timeout), out);
+            self.step(s, now, Input::Cancelled(why), out);
         }
     }
 

@@ -6,10 +6,7 @@ use super::*;
 impl Desk {
     /// Public trades against the SIM venue's resting orders.
     pub fn on_trades(&mut self, mode: Mode, batch: &TradeBatch, book: &OrderBook, now: TimeMs, out: &mut Outputs) {
-        if mode != Mode::Sim {
-            return;
-        }
-        let evs = self.venue.on_trades(batch, book);
+        let evs = self.venue_for(mode, false).on_trades(batch, book);
         self.on_venue(evs, now, out);
     }
 
@@ -32,7 +29,7 @@ impl Desk {
                     tracing::debug!(symbol = %symbol, client_id, "cancel/amend of an order that already ended");
                     self.restore_stop_if_lost(&symbol, &client_id, now, out);
                     let detail = json!({"client_id": client_id, "reason": "not_found_at_venue"});
-                    self.entry_ended(&symbol, &client_id, detail, now, out);
+                    self.entry_ended(&symbol, &client_id, detail, CancelReason::Timeout, now, out);
                 }
                 VenueEvent::Rejected { symbol, client_id, reason } => {
                     out.record(
@@ -51,7 +48,11 @@ impl Desk {
                 }
                 VenueEvent::Cancelled { symbol, client_id, remaining, reason } => {
                     let detail = json!({"client_id": client_id, "remaining": remaining, "reason": reason});
-                    self.entry_ended(&symbol, &client_id, detail, now, out);
+                    // Ends the venue decided are timeouts of the entry's life; one never sent
+                    // (DRY_RUN) is a plain cancel.
+                    let why =
+                        if reason == EndReason::NotSent { CancelReason::Cancelled } else { CancelReason::Timeout };
+                    self.entry_ended(&symbol, &client_id, detail, why, now, out);
                 }
                 VenueEvent::Filled(fill) => self.on_fill(fill, now, out),
             }

@@ -4,9 +4,10 @@
 use super::*;
 
 impl Desk {
-    /// Step 8: carries intents out. An intent of a trade opened in LIVE goes to the exchange
-    /// edge whatever the mode is now (its protection lives there); otherwise by mode: SIM venue,
-    /// DRY_RUN record (nothing sent), or the exchange edge in LIVE.
+    /// Step 8: carries intents out through the one venue contract ([`Venue`]). An intent of a
+    /// trade opened in LIVE goes to the exchange whatever the mode is now (its protection lives
+    /// there); otherwise the mode picks the venue. What a venue answers at once takes the same
+    /// path as the exchange's later reports ([`Desk::on_venue`]).
     pub fn execute(
         &mut self,
         mode: &ModeManager,
@@ -17,50 +18,39 @@ impl Desk {
     ) {
         for i in intents {
             let s = i.symbol().clone();
-            let live_trade = self.working.get(&s).is_some_and(|w| w.live);
-            if live_trade || mode.mode() == Mode::Live {
-                self.send_live(i, now, out);
-                continue;
-            }
-            if mode.mode() == Mode::DryRun {
-                out.record(DataKind::Events, Some(s.clone()), now, json!({"event": "DRY_RUN_ORDER", "intent": i}));
-                // Nothing is sent: an entry ends at once.
-                if matches!(i, Intent::Place(ref r) if !r.reduce_only) {
-                    if let Some(w) = self.working.get_mut(&s) {
-                        w.entry = None;
-                    }
-                    self.step(&s, now, Input::Cancelled(CancelReason::Cancelled), out);
-                }
-                continue;
-            }
-            let Some(book) = books(&s) else {
+            let (live_trade, leverage) = self.working.get(&s).map_or((false, Fixed::ZERO), |w| (w.live, w.leverage));
+            let book = books(&s);
+            let venue = self.venue_for(mode.mode(), live_trade);
+            let journal = venue.journal();
+            let answer = venue.submit(&i, SubmitContext { book: book.as_ref(), leverage, now });
+            if let Some(reason) = answer.dropped {
                 out.record(
                     DataKind::Events,
                     Some(s),
                     now,
-                    json!({"event": "INTENT_DROPPED", "reason": "no book", "intent": i}),
+                    json!({"event": "INTENT_DROPPED", "reason": reason, "intent": i}),
                 );
                 continue;
-            };
-            let evs = self.venue.submit(&i, &book, now);
-            self.on_venue(evs, now, out);
+            }
+            let (submits, setup): (Vec<VenueCommand>, Vec<VenueCommand>) =
+                answer.commands.into_iter().partition(|c| matches!(c, VenueCommand::Submit(_)));
+            out.items.extend(setup.into_iter().map(Output::Venue));
+            if let Some(event) = journal {
+                out.record(DataKind::Events, Some(s), now, json!({"event": event, "intent": i}));
+            }
+            out.items.extend(submits.into_iter().map(Output::Venue));
+            self.on_venue(answer.events, now, out);
         }
     }
 
-    /// Hands an intent to the exchange edge (setting the symbol's leverage first when an entry
-    /// needs a leverage not yet set).
-    pub(super) fn send_live(&mut self, i: Intent, now: TimeMs, out: &mut Outputs) {
-        let s = i.symbol().clone();
-        if matches!(&i, Intent::Place(r) if !r.reduce_only) {
-            let lev = self.working.get(&s).map(|w| w.leverage).unwrap_or(Fixed::ZERO);
-            if lev.raw() > 0 && self.live.leverage.get(&s) != Some(&lev) {
-                self.live.leverage.insert(s.clone(), lev);
-                out.push(Output::Venue(VenueCommand::SetLeverage { symbol: s.clone(), leverage: lev }));
-            }
+    /// The venue an intent goes to: the exchange for a trade opened in LIVE, else the mode's.
+    pub(super) fn venue_for(&mut self, mode: Mode, live_trade: bool) -> &mut dyn Venue {
+        match mode {
+            _ if live_trade => &mut self.live,
+            Mode::Live => &mut self.live,
+            Mode::DryRun => &mut self.dry_run,
+            Mode::Sim => &mut self.venue,
         }
-        self.live.on_sent(&i);
-        out.record(DataKind::Events, Some(s), now, json!({"event": "ORDER_SENT", "intent": i}));
-        out.push(Output::Venue(VenueCommand::Submit(i)));
     }
 
     /// True while a trade opened in LIVE still has a position or a working entry.
@@ -262,10 +252,7 @@ impl Desk {
 
     /// Integrity: local positions against the venue's.
     pub fn reconcile(&mut self, mode: Mode, now: TimeMs, out: &mut Outputs) {
-        if mode != Mode::Sim {
-            return;
-        }
-        let venue = self.venue.snapshot();
+        let Some(venue) = self.venue_for(mode, false).local_snapshot() else { return };
         let local = VenueSnapshot {
             positions: self
                 .portfolio

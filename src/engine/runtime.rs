@@ -50,7 +50,6 @@ pub struct RunOptions {
     pub shutdown: CancellationToken,
     /// Metrics registry.
     pub metrics: Arc<Metrics>,
-    /// Health board.
     pub health: HealthBoard,
     /// Receives the HTTP address once bound (tests use port 0).
     pub http_bound: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,

@@ -354,7 +354,6 @@ pub struct StorageStatus {
     pub dropped: BTreeMap<String, u64>,
     /// Retention runs, by result.
     pub retention_runs: BTreeMap<String, u64>,
-    /// Files deleted by retention.
     pub retention_deleted_files: u64,
     /// Last record of `system/retention.log.jsonl` (`null` when none).
     pub last_retention: Option<serde_json::Value>,

@@ -25,7 +25,6 @@ pub enum LocalTokenError {
     /// Reading, writing or inspecting a path failed.
     #[error("{path}: {reason}")]
     Io {
-        /// The path.
         path: PathBuf,
         /// The OS error in words.
         reason: String,

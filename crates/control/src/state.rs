@@ -36,7 +36,6 @@ impl ReadState {
         let (_tx, view) = watch::channel(Arc::new(ControlView::default()));
         ReadState { metrics, health, snapshot, view, events: EventBus::default(), paths: None }
     }
-    /// The current view.
     pub fn current_view(&self) -> Arc<ControlView> {
         self.view.borrow().clone()
     }

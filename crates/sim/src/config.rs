@@ -111,7 +111,6 @@ pub enum ScenarioLabel {
 pub struct ScenarioAssignment {
     /// Symbol, e.g. `SIM003USDT` (may be a symbol listed later by [`UniverseEvent::NewListing`]).
     pub symbol: String,
-    /// Its scenario.
     pub scenario: Scenario,
 }
 
@@ -206,7 +205,6 @@ pub enum Fault {
 pub struct ScheduledFault {
     /// Time, ms since simulator start.
     pub at_ms: i64,
-    /// The fault.
     pub fault: Fault,
 }
 

@@ -28,7 +28,6 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use std::collections::VecDeque;
 
-/// One minute, ms.
 pub(crate) const MINUTE_MS: i64 = 60_000;
 /// Live minutes kept per symbol (Bybit's largest `limit`).
 pub(crate) const LIVE_MINUTES_KEPT: usize = 1_000;

@@ -151,13 +151,10 @@ pub enum WallKind {
 /// Something a scenario did, for tests that check detection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ScenarioEventKind {
-    /// A pump started.
     PumpStarted,
-    /// A pump ended.
     PumpEnded,
     /// The dump of a pump-and-dump started.
     DumpStarted,
-    /// The dump ended.
     DumpEnded,
     /// A news shock jumped the price by `bps`.
     ShockJump {
@@ -168,7 +165,6 @@ pub enum ScenarioEventKind {
     WallPlaced {
         /// Book side it rests on (`Buy` = bid).
         side: Side,
-        /// Its price.
         price: Price,
         /// Its extra size.
         qty: Qty,
@@ -176,11 +172,20 @@ pub enum ScenarioEventKind {
         kind: WallKind,
     },
     /// A spoof wall was pulled before the price reached it.
-    WallPulled { side: Side, price: Price },
+    WallPulled {
+        side: Side,
+        price: Price,
+    },
     /// An absorbing wall was eaten by trades.
-    WallConsumed { side: Side, price: Price },
+    WallConsumed {
+        side: Side,
+        price: Price,
+    },
     /// A wall vanished because the quotes moved through or away from it.
-    WallRemoved { side: Side, price: Price },
+    WallRemoved {
+        side: Side,
+        price: Price,
+    },
 }
 
 /// A scenario event with its simulated time.

@@ -114,7 +114,6 @@ pub struct Metrics {
     pub operator_state_corrupt: IntCounterVec,
     /// Retention runs by result.
     pub retention_runs: IntCounterVec,
-    /// Files deleted by retention.
     pub retention_deleted_files: IntCounter,
     /// Hours of stream files younger than 24 h that the last retention run deleted because of
     /// `storage.max_disk_gb` (0 while the budget leaves at least 24 h).
@@ -246,7 +245,6 @@ pub struct Metrics {
     pub symbol_imbalance: GaugeVec,
     /// Per symbol and side (`bid`, `ask`): wall score.
     pub symbol_wall_score: GaugeVec,
-    /// Per symbol: spoofing score.
     pub symbol_spoofing_score: GaugeVec,
     /// Per symbol: pump phase code ([`codes::PUMP`]).
     pub symbol_pump_state: GaugeVec,

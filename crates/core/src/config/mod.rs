@@ -209,7 +209,6 @@ pub struct Endpoints {
     pub rest_url: String,
     /// Public linear WS URL.
     pub ws_public_url: String,
-    /// Private WS URL.
     pub ws_private_url: String,
 }
 

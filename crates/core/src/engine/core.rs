@@ -105,7 +105,6 @@ pub struct CorePipeline {
     closed: Vec<(Symbol, Candle)>,
     /// Manual news flags (control plane, news file, automatic listing flags).
     news: ManualNewsSource,
-    /// Global regime.
     global: GlobalRegimeTracker,
     /// Trading desk.
     desk: Desk,
@@ -226,7 +225,6 @@ impl CorePipeline {
         }
     }
 
-    /// The universe.
     pub fn universe(&self) -> &Universe {
         &self.universe
     }

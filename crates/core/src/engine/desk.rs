@@ -114,13 +114,11 @@ pub struct Desk {
     working: SymbolTable<Working>,
     /// Local portfolio.
     pub portfolio: Portfolio,
-    /// Risk engine.
     pub risk: RiskEngine,
     /// SIM venue (SIM mode).
     pub venue: SimVenue,
     /// DRY_RUN venue (journals, sends nothing).
     dry_run: DryRunVenue,
-    /// Integrity guard.
     pub integrity: IntegrityGuard,
     /// The exchange account as reported by the LIVE edge.
     pub live: LiveAccount,

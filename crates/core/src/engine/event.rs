@@ -84,7 +84,6 @@ pub enum ControlCommand {
         /// Expiry time.
         expires_ms: TimeMs,
     },
-    /// Clear a news flag.
     ClearNewsFlag(Symbol),
 }
 

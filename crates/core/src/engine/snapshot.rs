@@ -20,7 +20,6 @@ pub struct EngineSnapshot {
     pub degraded: bool,
     /// Feed RISK_OFF flag.
     pub feed_risk_off: bool,
-    /// Core counters.
     pub counters: crate::engine::core::CoreCounters,
     /// Time of the snapshot (event time).
     pub ts_ms: TimeMs,

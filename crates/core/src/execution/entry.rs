@@ -57,7 +57,6 @@ pub enum EntryDecision {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MakerFirstEntry {
     pub symbol: Symbol,
-    /// Direction.
     pub side: Side,
     /// Our post-only limit.
     pub limit: Price,

@@ -70,13 +70,7 @@ pub enum Mismatch {
         qty: Qty,
     },
     /// Position sides differ.
-    PositionSide {
-        symbol: Symbol,
-        /// Local side.
-        local: Side,
-        /// Venue side.
-        venue: Side,
-    },
+    PositionSide { symbol: Symbol, local: Side, venue: Side },
     /// Position sizes differ.
     PositionQty {
         symbol: Symbol,

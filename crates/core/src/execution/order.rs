@@ -27,17 +27,13 @@ pub enum OrderKind {
     Limit {
         /// Limit price (on the tick grid).
         price: Price,
-        /// Time in force.
         tif: TimeInForce,
     },
     /// Market order: walks the book.
     Market,
     /// Conditional stop-market: becomes a market order when the last trade price reaches
     /// `trigger` (falls to it for a sell, rises to it for a buy).
-    StopMarket {
-        /// Trigger price.
-        trigger: Price,
-    },
+    StopMarket { trigger: Price },
 }
 
 /// A new order as the core wants it.
@@ -50,7 +46,6 @@ pub struct OrderRequest {
     pub side: Side,
     /// Type and price.
     pub kind: OrderKind,
-    /// Quantity.
     pub qty: Qty,
     /// Only reduces an open position (exits: SL, TP, close).
     pub reduce_only: bool,
@@ -128,7 +123,6 @@ pub enum Intent {
         position_side: Side,
         /// Quantity to close.
         qty: Qty,
-        /// Why.
         reason: ExitReason,
         /// Client order id for the closing order.
         client_id: String,
@@ -222,12 +216,7 @@ pub enum VenueEvent {
         order_id: String,
     },
     /// Order or amend refused.
-    Rejected {
-        symbol: Symbol,
-        client_id: String,
-        /// Why.
-        reason: RejectReason,
-    },
+    Rejected { symbol: Symbol, client_id: String, reason: RejectReason },
     /// An execution.
     Filled(Fill),
     /// Order ended with quantity unfilled.
@@ -236,7 +225,6 @@ pub enum VenueEvent {
         client_id: String,
         /// Unfilled quantity.
         remaining: Qty,
-        /// Why.
         reason: EndReason,
     },
     /// Amend applied.

@@ -23,7 +23,6 @@ pub enum MarketRisk {
     Blowoff,
     /// Manipulation suspected.
     Manipulated,
-    /// High-risk news.
     NewsHighRisk,
 }
 
@@ -86,7 +85,6 @@ impl Default for TpSlPolicy {
 /// Inputs of one plan.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct TpSlRequest {
-    /// Direction.
     pub side: Side,
     /// Planned entry price.
     pub entry: Price,
@@ -198,7 +196,6 @@ pub fn plan(policy: &TpSlPolicy, r: &TpSlRequest) -> Result<TpSlPlan, TpSlRefusa
 /// State of an open position needed for the break-even move.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BreakEvenInput {
-    /// Direction.
     pub side: Side,
     /// Average entry.
     pub entry: Price,

@@ -111,7 +111,6 @@ pub enum VenueReport {
         client_id: String,
         /// `amend` or `cancel`.
         action: String,
-        /// The error.
         error: String,
     },
     /// Result of a [`VenueCommand::SetLeverage`].

@@ -280,7 +280,6 @@ impl SymbolBaselines {
         self.cfg = cfg;
     }
 
-    /// Settings.
     pub fn config(&self) -> &BaselineConfig {
         &self.cfg
     }

@@ -87,7 +87,6 @@ pub struct NewsFlag {
     pub symbol: Symbol,
     /// NewsImpactScore ∈ [0, 1].
     pub impact: f64,
-    /// Kind.
     #[serde(rename = "type")]
     pub news_type: NewsType,
     /// NewsTime: when the news happened (ms).
@@ -104,7 +103,6 @@ pub struct NewsFlag {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewsFile {
-    /// Flags.
     #[serde(default)]
     pub flags: Vec<NewsFlag>,
 }
@@ -132,7 +130,6 @@ pub enum NewsError {
 pub struct NewsView {
     /// NewsImpactScore ∈ [0, 1].
     pub impact: f64,
-    /// Kind.
     pub news_type: NewsType,
     /// NewsTime (ms).
     pub time_ms: TimeMs,

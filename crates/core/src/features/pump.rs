@@ -287,7 +287,6 @@ impl PumpEngine {
         self.cfg = cfg;
     }
 
-    /// Settings.
     pub fn config(&self) -> &PumpConfig {
         &self.cfg
     }

@@ -88,7 +88,6 @@ pub enum WallOutcome {
 /// A classified wall (spoof events are the `Spoofing` ones).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct WallEvent {
-    /// Verdict.
     pub outcome: WallOutcome,
     /// Book side of the wall (`Buy` = bid wall, `Sell` = ask wall).
     pub side: Side,

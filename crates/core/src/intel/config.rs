@@ -33,9 +33,7 @@ pub struct IntelConfig {
     pub news: NewsConfig,
     /// Symbol regime.
     pub regime: RegimeConfig,
-    /// Global regime.
     pub global: GlobalRegimeConfig,
-    /// Scoring.
     pub score: ScoreConfig,
 }
 

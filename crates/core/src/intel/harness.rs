@@ -13,7 +13,6 @@ use crate::market::tape::Tape;
 /// Market state + intelligence of one symbol.
 #[derive(Debug, Clone)]
 pub struct SymbolHarness {
-    /// Order book.
     pub book: OrderBook,
     /// Trade tape.
     pub tape: Tape,
@@ -21,7 +20,6 @@ pub struct SymbolHarness {
     pub candles: CandleSet,
     /// News flags.
     pub news: ManualNewsSource,
-    /// Intelligence.
     pub intel: SymbolIntel,
     /// Book updates refused (the book then waits for a snapshot).
     pub book_errors: u64,

@@ -43,7 +43,6 @@ pub struct Instrument {
 pub struct Kline {
     /// Start of the interval, ms since epoch.
     pub start_ms: TimeMs,
-    /// Open price.
     pub open: Price,
     /// Highest price.
     pub high: Price,
@@ -93,9 +92,7 @@ pub struct BookUpdate {
     pub action: BookAction,
     /// Subscribed depth (1, 50, 200, 500…).
     pub depth: u16,
-    /// Bid levels.
     pub bids: Vec<Level>,
-    /// Ask levels.
     pub asks: Vec<Level>,
     /// Update id `u`: strictly increasing per symbol and depth; `1` on a snapshot means the
     /// exchange's book service restarted.
@@ -112,7 +109,6 @@ pub struct Trade {
     /// Fill time, ms.
     pub ts_ms: TimeMs,
     pub price: Price,
-    /// Size.
     pub qty: Qty,
     /// Side of the taker (aggressor).
     pub aggressor: Side,
@@ -170,13 +166,11 @@ impl Default for Symbol {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Liquidation {
     pub symbol: Symbol,
-    /// Time, ms.
     pub ts_ms: TimeMs,
     /// Side of the liquidated position (`Buy` = a long was liquidated).
     pub side: Side,
     /// Bankruptcy price.
     pub price: Price,
-    /// Size.
     pub qty: Qty,
 }
 

@@ -81,7 +81,6 @@ pub struct ProfileChange {
     pub extra_score: f64,
     /// Auto-blacklisted now.
     pub auto_blacklisted: bool,
-    /// Why.
     pub reason: String,
 }
 

@@ -14,7 +14,6 @@ pub struct TapePrint {
     /// Fill time, ms.
     pub ts_ms: TimeMs,
     pub price: Price,
-    /// Size.
     pub qty: Qty,
     /// Taker side.
     pub aggressor: Side,

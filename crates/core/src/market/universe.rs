@@ -41,7 +41,6 @@ pub struct UniverseDiff {
     pub added: Vec<(Symbol, u16)>,
     /// Symbols whose depth changed (resubscribe at the new depth).
     pub resubscribe: Vec<(Symbol, u16)>,
-    /// Symbols removed, with the reason.
     pub removed: Vec<(Symbol, RemovalReason)>,
     /// Symbols that are new listings (subset of `added`).
     pub new_listings: Vec<Symbol>,

@@ -44,7 +44,6 @@ pub enum GlobalRegime {
 }
 
 impl GlobalRegime {
-    /// Label.
     pub fn as_str(self) -> &'static str {
         match self {
             GlobalRegime::GlobalNormal => "GLOBAL_NORMAL",
@@ -226,7 +225,6 @@ pub struct GlobalRegimeChange {
     pub to: GlobalRegime,
     /// Event time.
     pub ts_ms: TimeMs,
-    /// Why.
     pub reason: String,
 }
 

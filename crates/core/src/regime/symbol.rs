@@ -178,7 +178,6 @@ pub struct RegimeChange {
     pub to: RegimeState,
     /// Event time.
     pub ts_ms: TimeMs,
-    /// Why.
     pub reason: String,
 }
 

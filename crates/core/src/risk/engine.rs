@@ -96,21 +96,18 @@ pub enum RiskOffReason {
     Heat {
         /// Current heat.
         heat: f64,
-        /// Limit.
         max: f64,
     },
     /// Unrealized loss above the limit.
     UnrealizedDrawdown {
         /// Current fraction.
         drawdown: f64,
-        /// Limit.
         max: f64,
     },
     /// The day's realized loss above the limit.
     DailyLoss {
         /// Current loss fraction.
         loss: f64,
-        /// Limit.
         max: f64,
     },
     /// Paused by the operator.
@@ -147,12 +144,10 @@ impl RiskVerdict {
 pub struct Candidate {
     pub symbol: Symbol,
     pub category: Category,
-    /// Direction.
     pub side: Side,
     /// Planned entry.
     pub entry: Price,
     pub stop: Price,
-    /// Size.
     pub qty: Qty,
     /// Modelled loss at the stop (from sizing); the larger of this and the portfolio's own risk
     /// formula is counted.
@@ -174,7 +169,6 @@ pub enum Refusal {
         category: Category,
         /// Open now.
         open: usize,
-        /// Limit.
         max: u32,
     },
     /// Heat after the trade would exceed the max.
@@ -182,7 +176,6 @@ pub enum Refusal {
     HeatExceeded {
         /// Heat with the candidate.
         heat_after: f64,
-        /// Limit.
         max: f64,
     },
     /// Zero qty, bad prices or stop on the wrong side.

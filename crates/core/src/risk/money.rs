@@ -67,7 +67,6 @@ impl fmt::Display for Rate {
 pub struct FeeRates {
     /// Maker rate (may be negative: rebate).
     pub maker: Rate,
-    /// Taker rate.
     pub taker: Rate,
 }
 

@@ -25,7 +25,6 @@ use serde::{Deserialize, Serialize};
 pub struct SizingParams {
     /// Loss at the stop of one trade, fraction of equity (R).
     pub risk_per_trade: Rate,
-    /// Fee rates.
     pub fees: FeeRates,
     /// Expected slippage of a taker fill, fraction of price.
     pub slippage: Rate,
@@ -88,7 +87,6 @@ pub struct SizeRequest {
     pub side: Side,
     /// Planned entry price.
     pub entry: Price,
-    /// Stop price.
     pub stop: Price,
     /// Planned entry liquidity (maker entry pays the maker fee and no slippage).
     pub entry_liquidity: Liquidity,

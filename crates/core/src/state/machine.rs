@@ -238,7 +238,6 @@ pub struct Transition {
     pub to: TradeState,
     /// Direction of the setup/position when there is one.
     pub side: Option<Side>,
-    /// Why.
     pub reason: TransitionReason,
     /// Event time, ms.
     pub at_ms: TimeMs,

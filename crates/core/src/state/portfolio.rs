@@ -132,7 +132,6 @@ impl Position {
 pub struct ClosedTrade {
     pub symbol: Symbol,
     pub category: Category,
-    /// Direction.
     pub side: Side,
     /// Total entry quantity.
     pub qty: Qty,
@@ -171,7 +170,6 @@ pub enum FillOutcome {
     /// The position closed; any quantity beyond the position is reported as `excess` (a
     /// venue/local mismatch for the integrity check: reduce-only exits never flip).
     Closed {
-        /// The closed trade.
         trade: ClosedTrade,
         /// Fill quantity beyond the position.
         excess: Qty,

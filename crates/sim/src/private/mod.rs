@@ -147,7 +147,6 @@ pub struct SimOrderView {
     pub side: Side,
     /// Bybit status.
     pub status: String,
-    /// Quantity.
     pub qty: Qty,
     /// Executed quantity.
     pub cum_exec_qty: Qty,
@@ -163,7 +162,6 @@ pub struct SimExecutionView {
     pub symbol: String,
     pub side: Side,
     pub price: Price,
-    /// Quantity.
     pub qty: Qty,
     pub fee: Money,
     /// Realised PnL of the closing part (fees excluded).

@@ -35,7 +35,6 @@ pub struct TradeRow {
     pub global_regime: String,
     /// Open time.
     pub opened_ms: TimeMs,
-    /// Exit time.
     pub exit_ms: TimeMs,
     /// Exact net PnL after fees.
     pub net_pnl: Money,
@@ -247,11 +246,8 @@ pub struct BacktestReport {
     pub by_regime: BTreeMap<String, GroupStats>,
     /// Per global regime at entry.
     pub by_global_regime: BTreeMap<String, GroupStats>,
-    /// Per category.
     pub by_category: BTreeMap<String, GroupStats>,
-    /// Per exit reason.
     pub by_exit_reason: BTreeMap<String, GroupStats>,
-    /// Per symbol.
     pub by_symbol: BTreeMap<String, GroupStats>,
 }
 

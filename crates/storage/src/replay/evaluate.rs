@@ -51,11 +51,8 @@ pub struct SymbolEval {
     pub warm_after_s: Option<f64>,
     /// Best of the long and short score, sampled per warm second after the skip: p50.
     pub score_p50: f64,
-    /// p90.
     pub score_p90: f64,
-    /// p99.
     pub score_p99: f64,
-    /// Largest.
     pub score_max: f64,
     /// Trading states the symbol's machine went through.
     pub states_reached: BTreeSet<String>,
@@ -78,7 +75,6 @@ pub struct EvalReport {
     pub counted_s: f64,
     /// Skip at the start, seconds.
     pub skip_s: f64,
-    /// Per symbol.
     pub symbols: BTreeMap<String, SymbolEval>,
     /// Share of the counted seconds per global regime, [0, 1].
     pub global_share: BTreeMap<&'static str, f64>,

@@ -50,7 +50,6 @@ pub enum InjectKind {
 }
 
 impl InjectKind {
-    /// All kinds.
     pub const ALL: [InjectKind; 5] = [
         InjectKind::Pump,
         InjectKind::PumpAndDump,
@@ -58,7 +57,6 @@ impl InjectKind {
         InjectKind::AbsorbingWall,
         InjectKind::NewsShock,
     ];
-    /// Label.
     pub fn as_str(self) -> &'static str {
         match self {
             InjectKind::Pump => "pump",
@@ -135,7 +133,6 @@ pub struct KindStats {
 /// All trials.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct InjectionReport {
-    /// Per kind.
     pub kinds: BTreeMap<InjectKind, KindStats>,
     /// Every trial.
     pub trials: Vec<Trial>,

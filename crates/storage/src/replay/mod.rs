@@ -225,7 +225,6 @@ pub struct ReplayOptions {
     pub period: Period,
     /// Configuration that replaces the recorded one.
     pub config: Option<Arc<Config>>,
-    /// Pacing.
     pub pace: Pace,
 }
 

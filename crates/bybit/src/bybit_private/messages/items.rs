@@ -65,7 +65,6 @@ impl SkipReason {
 pub struct Skipped {
     /// Item kind.
     pub topic: ItemTopic,
-    /// Why.
     pub reason: SkipReason,
     /// Its symbol as sent (cut to 64 characters).
     pub symbol: String,

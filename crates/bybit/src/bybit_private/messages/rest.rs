@@ -16,7 +16,6 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Page<T> {
-    /// Entries.
     #[serde(default = "Vec::new")]
     pub list: Vec<T>,
     /// Cursor of the next page; empty on the last one.
@@ -67,7 +66,6 @@ pub struct CreateOrderBody {
     pub side: &'static str,
     /// `Limit` / `Market`.
     pub order_type: &'static str,
-    /// Quantity.
     pub qty: String,
     /// Limit price.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -193,7 +191,6 @@ pub struct CancelOrderBody {
 pub struct CancelAllBody {
     /// `linear`.
     pub category: &'static str,
-    /// Symbol.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub symbol: Option<String>,
     /// `USDT` when no symbol is given.

@@ -271,7 +271,6 @@ impl PrivateRest {
         self
     }
 
-    /// Settings.
     pub fn config(&self) -> &PrivateRestConfig {
         &self.cfg
     }

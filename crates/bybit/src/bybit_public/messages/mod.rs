@@ -204,7 +204,6 @@ pub struct WsTrade {
     pub side: Side,
     /// Size.
     pub v: Qty,
-    /// Price.
     pub p: Price,
     /// Trade id.
     #[serde(deserialize_with = "de_text")]
@@ -263,7 +262,6 @@ pub enum WsMessage {
     Market {
         /// Frame `ts`: the time the system generated the data.
         ts_ms: TimeMs,
-        /// The data.
         data: MarketData,
     },
     /// Answer to a subscribe / unsubscribe (or another non-ping operation).

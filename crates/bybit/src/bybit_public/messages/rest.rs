@@ -402,7 +402,6 @@ pub struct KlineResult {
     /// Product type (`linear`).
     #[serde(default)]
     pub category: String,
-    /// Symbol.
     #[serde(default)]
     pub symbol: String,
     /// Candles, newest first: `[startTime, open, high, low, close, volume, turnover]`.

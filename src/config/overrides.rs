@@ -1,28 +1,14 @@
 //! Per-symbol overrides read from `data/profiles/<SYMBOL>.json` (the `overrides` object of a
-//! profile file). Unknown symbols or unreadable files are logged and skipped, never fatal.
+//! profile file), for the core as one [`ControlCommand::SetOverrides`] at start and at each
+//! configuration reload. A file that cannot be used is logged, counted and skipped (that symbol
+//! trades without overrides), never fatal.
 
 use super::paths::Paths;
 use scalper_core::domain::Symbol;
-use serde::{Deserialize, Serialize};
+use scalper_core::engine::event::ControlCommand;
+pub use scalper_core::market::profile::SymbolOverride;
+use serde::Deserialize;
 use std::collections::BTreeMap;
-
-/// Overrides of one symbol; every field optional.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SymbolOverride {
-    /// Max leverage for this symbol (<= its category's).
-    pub max_leverage: Option<f64>,
-    /// Max notional for this symbol.
-    pub max_notional: Option<f64>,
-    /// Book depth to subscribe.
-    pub book_depth: Option<u16>,
-    /// Points added to the watch/arm thresholds.
-    pub extra_score: Option<f64>,
-    /// Multiplier applied to position size, (0, 1].
-    pub size_multiplier: Option<f64>,
-    /// Never trade this symbol.
-    pub blacklisted: Option<bool>,
-}
 
 #[derive(Deserialize)]
 struct ProfileFile {
@@ -31,7 +17,7 @@ struct ProfileFile {
 }
 
 /// Reads every profile's `overrides`. Returns the overrides and the problems found (one line per
-/// bad file) so the caller can log and count them.
+/// bad file) so the caller can log and count them. Blocking file reads: call it off the core loop.
 pub fn load_overrides(paths: &Paths) -> (BTreeMap<Symbol, SymbolOverride>, Vec<String>) {
     let mut out = BTreeMap::new();
     let mut problems = Vec::new();
@@ -54,20 +40,30 @@ pub fn load_overrides(paths: &Paths) -> (BTreeMap<Symbol, SymbolOverride>, Vec<S
             .map_err(|e| e.to_string())
             .and_then(|b| serde_json::from_slice::<ProfileFile>(&b).map_err(|e| e.to_string()))
         {
-            Ok(ProfileFile { overrides: Some(o) }) => {
-                if let Some(m) = o.size_multiplier {
-                    if !(m > 0.0 && m <= 1.0) {
-                        problems.push(format!("{}: overrides.size_multiplier must be in (0, 1], got {m}", f.display()));
-                        continue;
-                    }
+            Ok(ProfileFile { overrides: Some(o) }) => match o.validate() {
+                Ok(()) => {
+                    out.insert(Symbol::new(stem), o);
                 }
-                out.insert(Symbol::new(stem), o);
-            }
+                Err(e) => problems.push(format!("{}: {e}", f.display())),
+            },
             Ok(_) => {}
             Err(e) => problems.push(format!("{}: {e}", f.display())),
         }
     }
     (out, problems)
+}
+
+/// Reads the overrides, logs and counts every problem, and returns them as the core's command.
+pub fn overrides_command(paths: &Paths, metrics: &scalper_control::monitoring::metrics::Metrics) -> ControlCommand {
+    let (all, problems) = load_overrides(paths);
+    for p in &problems {
+        tracing::error!(problem = %p, "per-symbol override refused; that symbol trades without overrides");
+        metrics.override_errors.inc();
+    }
+    if !all.is_empty() {
+        tracing::info!(symbols = all.len(), "per-symbol overrides loaded");
+    }
+    ControlCommand::SetOverrides(all)
 }
 
 #[cfg(test)]
@@ -92,5 +88,24 @@ mod tests {
         assert_eq!(sol.max_leverage, Some(3.0));
         assert_eq!(sol.blacklisted, Some(true));
         assert_eq!(problems.len(), 2, "{problems:?}");
+    }
+
+    #[test]
+    fn the_command_carries_the_valid_overrides_and_every_bad_file_is_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::with_data_dir(dir.path());
+        std::fs::create_dir_all(paths.profiles_dir()).unwrap();
+        let write = |s: &str, body: &str| std::fs::write(paths.profiles_dir().join(format!("{s}.json")), body).unwrap();
+        write("BTCUSDT", r#"{"overrides":{"book_depth":200,"extra_score":5}}"#);
+        write("ETHUSDT", r#"{"overrides":{"book_depth":300}}"#);
+        write("SOLUSDT", r#"{"overrides":{"max_levrage":3}}"#);
+        write("XRPUSDT", r#"{"trades":4}"#);
+        let metrics = scalper_control::monitoring::metrics::Metrics::new();
+        let ControlCommand::SetOverrides(all) = overrides_command(&paths, &metrics) else {
+            panic!("not the overrides command")
+        };
+        assert_eq!(all.keys().map(|s| s.as_str()).collect::<Vec<_>>(), ["BTCUSDT"]);
+        assert_eq!(all[&Symbol::new("BTCUSDT")].book_depth, Some(200));
+        assert_eq!(metrics.override_errors.get(), 2, "a depth Bybit does not offer and a misspelt key");
     }
 }

@@ -120,7 +120,7 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
 
     // Config hot reload.
     if let Some(path) = opts.config_path.clone() {
-        tasks::spawn_config_reload(path, cfg.clone(), metrics.clone(), in_tx.clone(), shutdown.clone());
+        tasks::spawn_config_reload(path, paths.clone(), cfg.clone(), metrics.clone(), in_tx.clone(), shutdown.clone());
     }
     health.set("config", Status::Up, "loaded");
 
@@ -269,6 +269,9 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
     // Reports the loop itself owes the core (a venue command that could not even be queued).
     let mut loopback: std::collections::VecDeque<Event> = std::collections::VecDeque::new();
     loopback.extend(restore.into_iter().map(|c| Event::new(0, EventTime::local(wall_ms()), EventKind::Control(c))));
+    // Then the per-symbol overrides of the profile files (read before the loop starts).
+    let overrides = crate::config::overrides::overrides_command(&paths, &metrics);
+    loopback.push_back(Event::new(0, EventTime::local(wall_ms()), EventKind::Control(overrides)));
     CoreLoop {
         engine,
         seq,

@@ -50,15 +50,17 @@ pub(super) fn spawn_retention(cfg: &Config, paths: Paths, metrics: Arc<Metrics>,
     });
 }
 
-/// Configuration hot reload: a validated new configuration becomes a `ConfigReload` event.
+/// Configuration hot reload: a validated new configuration becomes a `ConfigReload` event,
+/// followed by the per-symbol overrides read again from the profile files.
 pub(super) fn spawn_config_reload(
     path: PathBuf,
+    paths: Paths,
     cfg: Arc<Config>,
     metrics: Arc<Metrics>,
     tx: mpsc::Sender<Event>,
     cancel: CancellationToken,
 ) {
-    let (reloader, mut rx) = ConfigReloader::new(path, cfg, metrics);
+    let (reloader, mut rx) = ConfigReloader::new(path, cfg, metrics.clone());
     tokio::spawn(reloader.run(cancel.clone()));
     tokio::spawn(async move {
         loop {
@@ -68,6 +70,13 @@ pub(super) fn spawn_config_reload(
                     if r.is_err() { return; }
                     let c = rx.borrow_and_update().clone();
                     let _ = tx.send(Event::new(0, EventTime::local(wall_ms()), EventKind::ConfigReload(c))).await;
+                    let (p, m) = (paths.clone(), metrics.clone());
+                    match tokio::task::spawn_blocking(move || crate::config::overrides::overrides_command(&p, &m)).await {
+                        Ok(cmd) => {
+                            let _ = tx.send(Event::new(0, EventTime::local(wall_ms()), EventKind::Control(cmd))).await;
+                        }
+                        Err(e) => tracing::error!(error = %e, "reading the per-symbol overrides failed; the previous ones stay"),
+                    }
                 }
             }
         }

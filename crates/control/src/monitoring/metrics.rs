@@ -112,6 +112,9 @@ pub struct Metrics {
     pub storage_up: IntGauge,
     /// Operator state files (`blacklist`, `news_flags`) found corrupt at start and set aside.
     pub operator_state_corrupt: IntCounterVec,
+    /// Profile files whose `overrides` were refused (unreadable, not JSON, an unknown key or a
+    /// bad value): that symbol trades without overrides until the file is fixed.
+    pub override_errors: IntCounter,
     /// Retention runs by result.
     pub retention_runs: IntCounterVec,
     pub retention_deleted_files: IntCounter,

@@ -21,7 +21,7 @@ use crate::features::ManualNewsSource;
 use crate::intel::{IntelConfig, IntelEvent};
 use crate::market::candles::Candle;
 use crate::market::data::{Instrument, TickerUpdate};
-use crate::market::profile::{ProfilePolicy, SymbolProfile};
+use crate::market::profile::{ProfilePolicy, SymbolOverride, SymbolProfile};
 use crate::market::universe::{MarketStats, RemovalReason, Universe};
 use crate::regime::global::{GlobalRegime, GlobalRegimeChange, GlobalRegimeTracker};
 use crate::scoring::SignalLevel;
@@ -118,6 +118,8 @@ pub struct CorePipeline {
     profile_policy: ProfilePolicy,
     /// Symbols blacklisted by their profile (and only those are un-blacklisted by it).
     auto_blacklisted: BTreeSet<Symbol>,
+    /// The operator's per-symbol overrides ([`ControlCommand::SetOverrides`]).
+    overrides: BTreeMap<Symbol, SymbolOverride>,
     /// The one-second timer's per-symbol work, spread over the following events.
     second: SecondWork,
 }
@@ -159,6 +161,7 @@ impl CorePipeline {
             profiles: SymbolTable::new(),
             profile_policy: ProfilePolicy::default(),
             auto_blacklisted: BTreeSet::new(),
+            overrides: BTreeMap::new(),
             second: SecondWork::new(),
             cfg,
         }
@@ -212,17 +215,28 @@ impl CorePipeline {
     }
 
     fn desk_flags(&self, sym: &Symbol, degraded: bool) -> DeskFlags {
+        let o = self.overrides.get(sym);
+        let learnt = self.profiles.get(sym).map(|p| p.size_multiplier).unwrap_or(1.0);
         DeskFlags {
             paused: self.controls.paused,
-            blacklisted: self.controls.blacklist.contains(sym),
+            blacklisted: self.controls.blacklist.contains(sym) || o.and_then(|o| o.blacklisted).unwrap_or(false),
             kill: self.controls.kill.is_engaged(),
             degraded,
             global_risk_off: self.flags.feed_risk_off
                 || self.flags.feed != Some(FeedState::Connected)
                 || self.global.regime() != GlobalRegime::GlobalNormal,
-            size_multiplier: self.profiles.get(sym).map(|p| p.size_multiplier).unwrap_or(1.0),
+            size_multiplier: o.and_then(|o| o.size_multiplier).map_or(learnt, |m| m.min(learnt)),
             storage_down: self.flags.storage_down,
+            max_leverage: o.and_then(|o| o.max_leverage),
+            max_notional: o.and_then(|o| o.max_notional),
         }
+    }
+
+    /// Score points a symbol's signals need on top of the thresholds: the profile's plus the
+    /// operator's override.
+    fn extra_score_of(&self, sym: &Symbol) -> f64 {
+        self.profiles.get(sym).map_or(0.0, |p| p.extra_score)
+            + self.overrides.get(sym).and_then(|o| o.extra_score).unwrap_or(0.0)
     }
 
     pub fn universe(&self) -> &Universe {
@@ -519,8 +533,8 @@ impl Pipeline for CorePipeline {
         let level = m.intel.signal(best, global, &self.cfg.thresholds, now);
         let regime_ok = level != SignalLevel::Blocked && !flags.blacklisted && !flags.paused && !flags.kill;
         let regime = m.intel.regime().state;
-        let (f, score) = (*m.intel.snapshot(), m.score.clone());
-        self.desk.on_signal(&sym, &f, &score, regime, regime_ok, now, t.out);
+        let (f, score, extra) = (*m.intel.snapshot(), m.score.clone(), m.intel.extra_threshold());
+        self.desk.on_signal(&sym, &f, &score, regime, regime_ok, extra, now, t.out);
     }
 
     fn risk(&mut self, t: &mut Tick<'_>) {

@@ -102,6 +102,10 @@ pub struct DeskFlags {
     pub size_multiplier: f64,
     /// The store cannot write (trade log, recording): no new entries.
     pub storage_down: bool,
+    /// The operator's leverage cap for the symbol.
+    pub max_leverage: Option<f64>,
+    /// The operator's position notional cap for the symbol, USDT.
+    pub max_notional: Option<f64>,
 }
 
 /// The desk.

@@ -7,7 +7,9 @@ use crate::domain::{EventTime, Symbol, TimeMs};
 use crate::features::baseline::BaselineState;
 pub use crate::market::data::FeedState;
 use crate::market::data::{BookUpdate, Instrument, KlineHistory, Liquidation, TickerUpdate, TradeBatch};
+use crate::market::profile::SymbolOverride;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// An input to the core with its timestamps and a monotonically increasing sequence number
@@ -85,6 +87,9 @@ pub enum ControlCommand {
         expires_ms: TimeMs,
     },
     ClearNewsFlag(Symbol),
+    /// The operator's per-symbol overrides, the whole set (a symbol not in it has none): read
+    /// by the edge from `data/profiles/<SYMBOL>.json` at start and at each configuration reload.
+    SetOverrides(BTreeMap<Symbol, SymbolOverride>),
 }
 
 /// Periodic timers, generated at the edge with their own time.

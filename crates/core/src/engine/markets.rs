@@ -75,6 +75,8 @@ pub struct MarketSpec {
     pub instrument: Instrument,
     /// Current category.
     pub category: Category,
+    /// Score points the symbol's signals need on top of the thresholds (profile + override).
+    pub extra_score: f64,
 }
 
 impl MarketSpec {
@@ -103,7 +105,11 @@ impl MarketSpec {
             last_trade_ms: None,
             resync_pending_since: None,
             book_errors: 0,
-            intel: SymbolIntel::new(self.symbol.clone(), self.intel.clone(), self.costs, 0),
+            intel: {
+                let mut intel = SymbolIntel::new(self.symbol.clone(), self.intel.clone(), self.costs, 0);
+                intel.set_extra_threshold(self.extra_score);
+                intel
+            },
             score: ScalpScore::default(),
         }))
     }

@@ -134,6 +134,11 @@ impl SymbolIntel {
     }
 
     /// Sets the per-symbol extra added to the signal thresholds.
+    /// Score points this symbol's signals need on top of the thresholds.
+    pub fn extra_threshold(&self) -> f64 {
+        self.extra_threshold
+    }
+
     pub fn set_extra_threshold(&mut self, extra: f64) {
         self.extra_threshold = if extra.is_finite() { extra } else { 0.0 };
     }

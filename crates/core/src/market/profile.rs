@@ -169,6 +169,59 @@ impl SymbolProfile {
     }
 }
 
+/// The operator's overrides of one symbol (the `overrides` object of its profile file), on top of
+/// the configuration and of what the profile learnt. Each only ever restricts trading, except
+/// `book_depth`: the leverage and notional caps lower the category's, the size multiplier lowers
+/// the profile's, the extra score adds to it, and `blacklisted` blocks new entries (the
+/// operator's own blacklist is separate and untouched).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SymbolOverride {
+    /// Leverage cap, > 0; the lower of it and the category's (and the instrument's) applies.
+    pub max_leverage: Option<f64>,
+    /// Position notional cap, USDT, > 0; the lower of it and the category's applies.
+    pub max_notional: Option<f64>,
+    /// Book depth to subscribe, one of Bybit's linear depths (replaces the category's).
+    pub book_depth: Option<u16>,
+    /// Score points added to the watch/arm thresholds, >= 0, on top of the profile's.
+    pub extra_score: Option<f64>,
+    /// Size multiplier, (0, 1]; the lower of it and the profile's applies.
+    pub size_multiplier: Option<f64>,
+    /// No new entries on this symbol.
+    pub blacklisted: Option<bool>,
+}
+
+impl SymbolOverride {
+    /// Checks every value; the error names the key and the value.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = |k: &str, v: Option<f64>| match v {
+            Some(x) if !(x.is_finite() && x > 0.0) => Err(format!("overrides.{k} must be > 0, got {x}")),
+            _ => Ok(()),
+        };
+        positive("max_leverage", self.max_leverage)?;
+        positive("max_notional", self.max_notional)?;
+        if let Some(m) = self.size_multiplier {
+            if !(m > 0.0 && m <= 1.0) {
+                return Err(format!("overrides.size_multiplier must be in (0, 1], got {m}"));
+            }
+        }
+        if let Some(x) = self.extra_score {
+            if !(x.is_finite() && x >= 0.0) {
+                return Err(format!("overrides.extra_score must be >= 0, got {x}"));
+            }
+        }
+        if let Some(d) = self.book_depth {
+            if !crate::config::BYBIT_LINEAR_DEPTHS.contains(&d) {
+                return Err(format!(
+                    "overrides.book_depth must be one of {:?} (Bybit linear depths), got {d}",
+                    crate::config::BYBIT_LINEAR_DEPTHS
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

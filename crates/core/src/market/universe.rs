@@ -60,6 +60,8 @@ pub struct Universe {
     /// Upcoming (PreLaunch) instruments: known, not subscribed.
     upcoming: BTreeMap<Symbol, Instrument>,
     refreshed_once: bool,
+    /// The operator's book depths by symbol, in place of the category's.
+    depth_overrides: BTreeMap<Symbol, u16>,
 }
 
 /// Inputs to classification besides the instrument.
@@ -118,6 +120,26 @@ impl Universe {
         } else {
             Category::Normal
         }
+    }
+
+    fn depth_of(&self, sym: &Symbol, category_depth: u16) -> u16 {
+        self.depth_overrides.get(sym).copied().unwrap_or(category_depth)
+    }
+
+    /// Replaces the operator's per-symbol book depths; returns the members whose depth changed
+    /// (to resubscribe at the new depth), in symbol order.
+    pub fn set_depth_overrides(&mut self, cfg: &Config, depths: BTreeMap<Symbol, u16>) -> Vec<(Symbol, u16)> {
+        self.depth_overrides = depths;
+        let mut changed = Vec::new();
+        let overrides = &self.depth_overrides;
+        for (sym, m) in self.members.iter_mut() {
+            let depth = overrides.get(sym).copied().unwrap_or(cfg.categories.get(m.category).book_depth);
+            if depth != m.depth {
+                m.depth = depth;
+                changed.push((sym.clone(), depth));
+            }
+        }
+        changed
     }
 
     /// Applies a full instrument list received at `now_ms`. `stats` gives per-symbol turnover and
@@ -184,7 +206,7 @@ impl Universe {
                 Some(m) => {
                     m.instrument = inst.clone();
                     let cat = Self::classify(ucfg, inst, st, &top, m.new_listing, now_ms);
-                    let depth = cfg.categories.get(cat).book_depth;
+                    let depth = self.depth_overrides.get(sym).copied().unwrap_or(cfg.categories.get(cat).book_depth);
                     m.category = cat;
                     if depth != m.depth {
                         m.depth = depth;
@@ -197,7 +219,7 @@ impl Universe {
                 None => {
                     let new_listing = self.refreshed_once;
                     let cat = Self::classify(ucfg, inst, st, &top, new_listing, now_ms);
-                    let depth = cfg.categories.get(cat).book_depth;
+                    let depth = self.depth_of(sym, cfg.categories.get(cat).book_depth);
                     fresh.push((
                         sym.clone(),
                         Member { instrument: inst.clone(), category: cat, depth, first_seen_ms: now_ms, new_listing },

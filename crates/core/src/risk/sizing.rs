@@ -78,6 +78,18 @@ impl SizingLimits {
             min_notional: inst.min_notional.0,
         }
     }
+
+    /// The same limits under the operator's per-symbol caps (each only lowers its limit;
+    /// non-positive or non-finite caps are ignored, validation refuses them earlier).
+    pub fn capped(mut self, max_leverage: Option<f64>, max_notional: Option<f64>) -> Self {
+        if let Some(l) = max_leverage.filter(|l| l.is_finite() && *l > 0.0) {
+            self.max_leverage = self.max_leverage.min(Fixed::from_f64(l));
+        }
+        if let Some(n) = max_notional.filter(|n| n.is_finite() && *n > 0.0) {
+            self.max_notional = self.max_notional.min(Money::from_f64(n));
+        }
+        self
+    }
 }
 
 /// One sizing request.

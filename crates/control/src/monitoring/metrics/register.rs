@@ -61,6 +61,10 @@ impl Metrics {
         ));
         let retention_runs =
             reg!(IntCounterVec::new(Opts::new("retention_runs_total", "Retention runs by result"), &["result"]));
+        let override_errors = reg!(IntCounter::new(
+            "override_errors_total",
+            "Profile files whose overrides were refused (unreadable, not JSON, unknown key or bad value); the symbol trades without overrides"
+        ));
         let retention_deleted_files =
             reg!(IntCounter::new("retention_deleted_files_total", "Raw files deleted by retention"));
         let retention_budget_forced_hours = reg!(IntGauge::new(
@@ -335,6 +339,7 @@ impl Metrics {
             storage_queue_depth,
             storage_up,
             operator_state_corrupt,
+            override_errors,
             retention_runs,
             retention_deleted_files,
             retention_budget_forced_hours,

@@ -94,8 +94,47 @@ impl CorePipeline {
                 }
                 serde_json::json!({"event": "NEWS_FLAG_CLEARED", "symbol": s})
             }
+            ControlCommand::SetOverrides(all) => self.set_overrides(all, now, t),
         };
         tracing::info!(%body, "control command applied");
         t.out.record(DataKind::Events, None, now, body);
+    }
+
+    /// Replaces the operator's per-symbol overrides. An override with a bad value is refused
+    /// whole (the edge validates too; a recording could carry anything) and named in the record.
+    fn set_overrides(
+        &mut self,
+        all: &BTreeMap<Symbol, SymbolOverride>,
+        now: TimeMs,
+        t: &mut Tick<'_>,
+    ) -> serde_json::Value {
+        let mut refused = BTreeMap::new();
+        let mut kept = BTreeMap::new();
+        for (s, o) in all {
+            match o.validate() {
+                Ok(()) => {
+                    kept.insert(s.clone(), o.clone());
+                }
+                Err(e) => {
+                    tracing::warn!(symbol = %s, error = %e, "override refused");
+                    refused.insert(s.clone(), e);
+                }
+            }
+        }
+        let touched: BTreeSet<Symbol> = self.overrides.keys().chain(kept.keys()).cloned().collect();
+        self.overrides = kept;
+        for s in &touched {
+            let extra = self.extra_score_of(s);
+            if let Some(m) = self.symbols.get_mut(s) {
+                m.intel.set_extra_threshold(extra);
+            }
+        }
+        let depths = self.overrides.iter().filter_map(|(s, o)| o.book_depth.map(|d| (s.clone(), d))).collect();
+        let changed = self.universe.set_depth_overrides(&self.cfg, depths);
+        self.restart_books(&changed, now, t);
+        if !changed.is_empty() {
+            t.out.push(Output::Feed(FeedCommand::Subscribe(changed)));
+        }
+        serde_json::json!({"event": "OVERRIDES_SET", "overrides": self.overrides, "refused": refused})
     }
 }

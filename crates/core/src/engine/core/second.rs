@@ -109,8 +109,9 @@ impl CorePipeline {
                     now,
                     serde_json::json!({"event": "PROFILE_CHANGED", "change": ch}),
                 );
+                let extra = self.extra_score_of(&c.symbol);
                 if let Some(m) = self.symbols.get_mut(&c.symbol) {
-                    m.intel.set_extra_threshold(ch.extra_score);
+                    m.intel.set_extra_threshold(extra);
                 }
                 if ch.auto_blacklisted && self.controls.blacklist.insert(c.symbol.clone()) {
                     self.auto_blacklisted.insert(c.symbol.clone());

@@ -16,7 +16,22 @@ impl CorePipeline {
             costs: self.cfg.cost_params(m.category),
             instrument: m.instrument.clone(),
             category: m.category,
+            extra_score: self.extra_score_of(sym),
         });
+    }
+
+    /// A depth change starts each book over at its new depth (the caller subscribes them).
+    pub(super) fn restart_books(&mut self, changed: &[(Symbol, u16)], now: TimeMs, t: &mut Tick<'_>) {
+        for (s, depth) in changed {
+            self.symbols.remove(s);
+            self.add_symbol(s);
+            t.out.record(
+                DataKind::Events,
+                Some(s.clone()),
+                now,
+                serde_json::json!({"event": "DEPTH_CHANGED", "depth": depth}),
+            );
+        }
     }
 
     pub(super) fn request_resync(&mut self, sym: &Symbol, now: TimeMs, t: &mut Tick<'_>) {
@@ -55,17 +70,7 @@ impl CorePipeline {
                 serde_json::json!({"event": "NEWS_LISTING", "category": "wild"}),
             );
         }
-        for (s, depth) in &diff.resubscribe {
-            // A depth change starts the book over at the new depth.
-            self.symbols.remove(s);
-            self.add_symbol(s);
-            t.out.record(
-                DataKind::Events,
-                Some(s.clone()),
-                now,
-                serde_json::json!({"event": "DEPTH_CHANGED", "depth": depth}),
-            );
-        }
+        self.restart_books(&diff.resubscribe, now, t);
         // Categories may change without a depth change.
         for (s, m) in self.universe.members() {
             self.symbols.set_member(s, m.category, &m.instrument);

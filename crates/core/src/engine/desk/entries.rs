@@ -4,7 +4,9 @@
 use super::*;
 
 impl Desk {
-    /// Steps 5–6: feeds the score and regime into the symbol's machine.
+    /// Steps 5–6: feeds the score and regime into the symbol's machine. `extra_score` is what
+    /// the symbol's score must clear on top of the watch and arm thresholds (its profile's and
+    /// the operator's override), taken off the score the machine compares.
     #[allow(clippy::too_many_arguments)]
     pub fn on_signal(
         &mut self,
@@ -13,6 +15,7 @@ impl Desk {
         score: &ScalpScore,
         regime: RegimeState,
         regime_ok: bool,
+        extra_score: f64,
         now: TimeMs,
         out: &mut Outputs,
     ) {
@@ -31,6 +34,7 @@ impl Desk {
             _ => {}
         }
         let (side, value) = if score.long >= score.short { (Side::Buy, score.long) } else { (Side::Sell, score.short) };
+        let value = value - extra_score;
         let confirm = Confirmation {
             walls: match side {
                 Side::Buy => f.wall_support >= f.wall_resistance,
@@ -124,7 +128,8 @@ impl Desk {
         };
         let slippage = if side == Side::Buy { f.slippage_buy } else { f.slippage_sell };
         let params = SizingParams::from_config(cfg, slippage);
-        let limits = SizingLimits::new(cfg.categories.get(category), inst);
+        let limits =
+            SizingLimits::new(cfg.categories.get(category), inst).capped(flags.max_leverage, flags.max_notional);
         let req = SizeRequest {
             side,
             entry,

@@ -33,12 +33,7 @@ impl CorePipeline {
         let diff = self.universe.refresh(&self.cfg, list, &lookup, now);
         for (s, reason) in &diff.removed {
             self.symbols.remove(s);
-            t.out.record(
-                DataKind::Events,
-                Some(s.clone()),
-                now,
-                serde_json::json!({"event": "SYMBOL_REMOVED", "reason": reason}),
-            );
+            t.out.record(Some(s.clone()), now, EventRecord::SymbolRemoved { reason: *reason });
         }
         if !diff.removed.is_empty() {
             t.out.push(Output::Feed(FeedCommand::Unsubscribe(diff.removed.iter().map(|(s, _)| s.clone()).collect())));
@@ -48,23 +43,13 @@ impl CorePipeline {
         }
         for s in &diff.new_listings {
             self.news.on_new_listing(s, now);
-            t.out.record(
-                DataKind::Events,
-                Some(s.clone()),
-                now,
-                serde_json::json!({"event": "NEWS_LISTING", "category": "wild"}),
-            );
+            t.out.record(Some(s.clone()), now, EventRecord::NewsListing { category: Category::Wild });
         }
         for (s, depth) in &diff.resubscribe {
             // A depth change starts the book over at the new depth.
             self.symbols.remove(s);
             self.add_symbol(s);
-            t.out.record(
-                DataKind::Events,
-                Some(s.clone()),
-                now,
-                serde_json::json!({"event": "DEPTH_CHANGED", "depth": depth}),
-            );
+            t.out.record(Some(s.clone()), now, EventRecord::DepthChanged { depth: *depth });
         }
         // Categories may change without a depth change.
         for (s, m) in self.universe.members() {
@@ -77,15 +62,15 @@ impl CorePipeline {
         }
         if !diff.is_empty() {
             t.out.record(
-                DataKind::Events,
                 None,
                 now,
-                serde_json::json!({
-                    "event": "UNIVERSE_CHANGED",
-                    "added": diff.added.len(), "removed": diff.removed.len(),
-                    "resubscribed": diff.resubscribe.len(), "new_listings": diff.new_listings,
-                    "size": self.universe.len(),
-                }),
+                EventRecord::UniverseChanged {
+                    added: diff.added.len(),
+                    removed: diff.removed.len(),
+                    resubscribed: diff.resubscribe.len(),
+                    new_listings: &diff.new_listings,
+                    size: self.universe.len(),
+                },
             );
         }
     }
@@ -97,12 +82,7 @@ impl CorePipeline {
         let gone = self.universe.drop_inactive(&self.cfg.universe, &last, now);
         for s in &gone {
             self.symbols.remove(s);
-            t.out.record(
-                DataKind::Events,
-                Some(s.clone()),
-                now,
-                serde_json::json!({"event": "SYMBOL_REMOVED", "reason": RemovalReason::Inactive}),
-            );
+            t.out.record(Some(s.clone()), now, EventRecord::SymbolRemoved { reason: RemovalReason::Inactive });
         }
         if !gone.is_empty() {
             t.out.push(Output::Feed(FeedCommand::Unsubscribe(gone)));
@@ -121,7 +101,7 @@ impl CorePipeline {
                     self.flags.feed_risk_off = false;
                     tracing::info!("feed back: leaving feed RISK_OFF");
                     t.out.push(Output::Status(StatusChange::FeedRiskOffExit));
-                    t.out.record(DataKind::Events, None, now, serde_json::json!({"event": "FEED_RISK_OFF_EXIT"}));
+                    t.out.record(None, now, EventRecord::FeedRiskOffExit);
                 }
             }
             FeedState::Reconnecting | FeedState::Down => {
@@ -131,6 +111,6 @@ impl CorePipeline {
                 }
             }
         }
-        t.out.record(DataKind::Events, None, now, serde_json::json!({"event": "FEED_STATE", "state": state}));
+        t.out.record(None, now, EventRecord::FeedState { state });
     }
 }

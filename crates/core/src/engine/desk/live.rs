@@ -2,6 +2,7 @@
 //! reconciled with what the desk believes, and the checks before LIVE is entered.
 
 use super::*;
+use crate::engine::record::{DropReason, PanicWitness};
 
 impl Desk {
     /// Step 8: carries intents out. An intent of a trade opened in LIVE goes to the exchange
@@ -23,7 +24,7 @@ impl Desk {
                 continue;
             }
             if mode.mode() == Mode::DryRun {
-                out.record(DataKind::Events, Some(s.clone()), now, json!({"event": "DRY_RUN_ORDER", "intent": i}));
+                out.record(Some(s.clone()), now, EventRecord::DryRunOrder { intent: &i });
                 // Nothing is sent: an entry ends at once.
                 if matches!(i, Intent::Place(ref r) if !r.reduce_only) {
                     if let Some(w) = self.working.get_mut(&s) {
@@ -34,12 +35,7 @@ impl Desk {
                 continue;
             }
             let Some(book) = books(&s) else {
-                out.record(
-                    DataKind::Events,
-                    Some(s),
-                    now,
-                    json!({"event": "INTENT_DROPPED", "reason": "no book", "intent": i}),
-                );
+                out.record(Some(s), now, EventRecord::IntentDropped { reason: DropReason::NoBook, intent: &i });
                 continue;
             };
             let evs = self.venue.submit(&i, &book, now);
@@ -59,7 +55,7 @@ impl Desk {
             }
         }
         self.live.on_sent(&i);
-        out.record(DataKind::Events, Some(s), now, json!({"event": "ORDER_SENT", "intent": i}));
+        out.record(Some(s), now, EventRecord::OrderSent { intent: &i });
         out.push(Output::Venue(VenueCommand::Submit(i)));
     }
 
@@ -81,12 +77,7 @@ impl Desk {
             }
             VenueReport::Unresolved { symbol, client_id, error } => {
                 tracing::error!(symbol = %symbol, client_id, error, "order create unresolved: it may exist at the exchange; reconciling");
-                out.record(
-                    DataKind::Events,
-                    Some(symbol.clone()),
-                    now,
-                    json!({"event": "ORDER_UNRESOLVED", "client_id": client_id, "error": error}),
-                );
+                out.record(Some(symbol.clone()), now, EventRecord::OrderUnresolved { client_id, error });
                 out.push(Output::Venue(VenueCommand::Refresh));
             }
             VenueReport::Account { snapshot, balance, cause } => {
@@ -98,7 +89,7 @@ impl Desk {
             }
             VenueReport::AccountUnsupported { reason } => {
                 if self.live.unsupported.as_ref() != Some(reason) {
-                    out.record(DataKind::Events, None, now, json!({"event": "ACCOUNT_UNSUPPORTED", "reason": reason}));
+                    out.record(None, now, EventRecord::AccountUnsupported { reason });
                 }
                 self.live.unsupported = Some(reason.clone());
                 self.live.balance = None;
@@ -109,7 +100,7 @@ impl Desk {
                     if !level_ok && mode == Mode::Live {
                         tracing::warn!(state = ?st, "private stream not connected: no new LIVE entries until it is back");
                     }
-                    out.record(DataKind::Events, None, now, json!({"event": "PRIVATE_FEED", "state": st}));
+                    out.record(None, now, EventRecord::PrivateFeed { state: *st });
                 }
                 self.live.feed = Some(*st);
             }
@@ -117,22 +108,16 @@ impl Desk {
                 // A failed lookup is asked again at the next snapshot.
                 self.live.resolving.remove(client_id);
                 tracing::warn!(symbol = %symbol, client_id, action, error, "exchange request failed; order unchanged");
-                out.record(
-                    DataKind::Events,
-                    Some(symbol.clone()),
-                    now,
-                    json!({"event": "VENUE_REQUEST_FAILED", "client_id": client_id, "action": action, "error": error}),
-                );
+                out.record(Some(symbol.clone()), now, EventRecord::VenueRequestFailed { client_id, action, error });
             }
             VenueReport::Leverage { symbol, leverage, error } => {
                 if let Some(e) = error {
                     self.live.leverage.remove(symbol);
                     tracing::warn!(symbol = %symbol, leverage = %leverage, error = %e, "set leverage failed");
                     out.record(
-                        DataKind::Events,
                         Some(symbol.clone()),
                         now,
-                        json!({"event": "LEVERAGE_FAILED", "leverage": leverage, "error": e}),
+                        EventRecord::LeverageFailed { leverage: *leverage, error: e },
                     );
                 }
             }
@@ -187,7 +172,7 @@ impl Desk {
                 ?cause,
                 "INTEGRITY_BROKEN: local state disagrees with the exchange; new trades blocked"
             );
-            out.record(DataKind::Events, None, now, json!({"event": "INTEGRITY_BROKEN", "report": report}));
+            out.record(None, now, EventRecord::IntegrityBroken { report: &report });
         }
         // The real account is the money: when flat on both sides, the balance follows the wallet.
         let flat_here = self.portfolio.positions().len() == 0;
@@ -197,12 +182,7 @@ impl Desk {
                 && mode == Mode::Live
                 && self.portfolio.rebase(b.wallet_balance, now, false).is_ok()
             {
-                out.record(
-                    DataKind::Events,
-                    None,
-                    now,
-                    json!({"event": "WALLET_SYNC", "from": before, "to": b.wallet_balance}),
-                );
+                out.record(None, now, EventRecord::WalletSync { from: before, to: b.wallet_balance });
             }
         }
         // PANIC: confirmed only by the exchange's own state.
@@ -212,10 +192,9 @@ impl Desk {
                     self.live.panic_confirmed = true;
                     tracing::warn!("PANIC confirmed by the exchange: no position, no working order");
                     out.record(
-                        DataKind::Events,
                         None,
                         now,
-                        json!({"event": "PANIC_CONFIRMED", "by": "exchange", "snapshot": self.live.snapshots}),
+                        EventRecord::PanicConfirmed { by: PanicWitness::Exchange, snapshot: self.live.snapshots },
                     );
                 }
             } else {
@@ -256,7 +235,7 @@ impl Desk {
         self.portfolio.rebase(b.wallet_balance, now, true).map_err(|e| e.to_string())?;
         self.live.panic_confirmed = false;
         self.live.live_since_ms = Some(now);
-        out.record(DataKind::Events, None, now, json!({"event": "WALLET_SYNC", "from": from, "to": b.wallet_balance}));
+        out.record(None, now, EventRecord::WalletSync { from, to: b.wallet_balance });
         Ok(())
     }
 
@@ -279,7 +258,7 @@ impl Desk {
         self.integrity.apply(&report);
         if self.integrity.is_broken() && !was {
             tracing::error!(?report, "INTEGRITY_BROKEN: local positions disagree with the venue; new trades blocked");
-            out.record(DataKind::Events, None, now, json!({"event": "INTEGRITY_BROKEN", "report": report}));
+            out.record(None, now, EventRecord::IntegrityBroken { report: &report });
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::engine::event::{Event, EventKind, FeedState, TimerKind};
 use crate::engine::markets::SymbolMarket;
 use crate::engine::markets::{MarketSpec, Markets};
 use crate::engine::output::{FeedCommand, Output, StatusChange};
+use crate::engine::record::{BaselineSource, EventRecord};
 use crate::engine::second_work::{SecondDue, SecondWork};
 use crate::engine::symbol_table::SymbolTable;
 use crate::engine::{Pipeline, Tick};
@@ -201,16 +202,14 @@ impl CorePipeline {
 
     fn log_intel(sym: &Symbol, evs: Vec<IntelEvent>, now: TimeMs, t: &mut Tick<'_>) {
         for e in evs {
-            let body = serde_json::to_value(&e).unwrap_or_default();
-            t.out.record(DataKind::Events, Some(sym.clone()), now, body);
+            t.out.record(Some(sym.clone()), now, e);
         }
     }
 
     fn log_global(ch: Option<GlobalRegimeChange>, t: &mut Tick<'_>) {
         if let Some(c) = ch {
             tracing::warn!(from = c.from.as_str(), to = c.to.as_str(), reason = %c.reason, "global regime change");
-            let body = serde_json::json!({"event": "GLOBAL_REGIME", "from": c.from.as_str(), "to": c.to.as_str(), "reason": c.reason});
-            t.out.record(DataKind::Events, None, c.ts_ms, body);
+            t.out.record(None, c.ts_ms, EventRecord::GlobalRegime { from: c.from, to: c.to, reason: &c.reason });
         }
     }
 
@@ -313,10 +312,9 @@ impl Pipeline for CorePipeline {
                         if !pending {
                             tracing::warn!(symbol = %upd.symbol, error = %e, "book invalid: resyncing");
                             t.out.record(
-                                DataKind::Events,
                                 Some(upd.symbol.clone()),
                                 now,
-                                serde_json::json!({"event": "BOOK_INVALID", "reason": label, "detail": e.to_string()}),
+                                EventRecord::BookInvalid { reason: label, detail: Some(e.to_string()) },
                             );
                             let s = upd.symbol.clone();
                             self.request_resync(&s, now, t);
@@ -365,12 +363,7 @@ impl Pipeline for CorePipeline {
                     None => true,
                 };
                 if !pending {
-                    t.out.record(
-                        DataKind::Events,
-                        Some(sym.clone()),
-                        now,
-                        serde_json::json!({"event": "BOOK_INVALID", "reason": "shed"}),
-                    );
+                    t.out.record(Some(sym.clone()), now, EventRecord::BookInvalid { reason: "shed", detail: None });
                     let s = sym.clone();
                     self.request_resync(&s, now, t);
                 }
@@ -378,13 +371,13 @@ impl Pipeline for CorePipeline {
             EventKind::StorageHealth { up, detail } => {
                 if self.flags.storage_down == *up {
                     self.flags.storage_down = !*up;
-                    let body = if *up {
-                        serde_json::json!({"event": "STORAGE_UP", "detail": detail})
+                    let rec = if *up {
+                        EventRecord::StorageUp { detail }
                     } else {
                         tracing::error!(%detail, "storage DOWN: new entries refused until writes succeed again");
-                        serde_json::json!({"event": "STORAGE_DOWN", "detail": detail})
+                        EventRecord::StorageDown { detail }
                     };
-                    t.out.record(DataKind::Events, None, now, body);
+                    t.out.record(None, now, rec);
                 }
             }
             EventKind::Liquidation(_)
@@ -411,12 +404,7 @@ impl Pipeline for CorePipeline {
         let now = t.event.now_ms();
         if matches!(t.event.kind, EventKind::Timer(TimerKind::Second)) {
             for f in self.news.expire(now) {
-                t.out.record(
-                    DataKind::Events,
-                    Some(f.symbol.clone()),
-                    now,
-                    serde_json::json!({"event": "NEWS_FLAG_EXPIRED"}),
-                );
+                t.out.record(Some(f.symbol.clone()), now, EventRecord::NewsFlagExpired);
             }
         }
         // The slice's second-work comes before the event's own features.
@@ -455,13 +443,11 @@ impl Pipeline for CorePipeline {
                     let before = m.intel.baselines().volatility_warm();
                     let evs = m.intel.on_history(h, now);
                     let seeded = !before && m.intel.baselines().volatility_warm();
-                    t.out.record(
-                        DataKind::Events,
-                        Some(h.symbol.clone()),
-                        now,
-                        serde_json::json!({"event": "BASELINE_SEEDED", "source": "kline", "klines": h.klines.len(),
-                            "taken": seeded, "sigma_60s_pct": m.intel.baselines().sigma_pct(60.0, 0.0)}),
-                    );
+                    let source = BaselineSource::Kline {
+                        klines: h.klines.len(),
+                        sigma_60s_pct: m.intel.baselines().sigma_pct(60.0, 0.0),
+                    };
+                    t.out.record(Some(h.symbol.clone()), now, EventRecord::BaselineSeeded { taken: seeded, source });
                     Self::log_intel(&h.symbol, evs, now, t);
                 } else {
                     self.counters.unknown_symbol_events += 1;
@@ -471,13 +457,9 @@ impl Pipeline for CorePipeline {
                 if let Some(m) = self.symbols.get_mut(symbol) {
                     let before = m.intel.baselines().warm();
                     let evs = m.intel.on_baselines(state, now);
-                    t.out.record(
-                        DataKind::Events,
-                        Some(symbol.clone()),
-                        now,
-                        serde_json::json!({"event": "BASELINE_SEEDED", "source": "profile",
-                            "age_s": (now - state.updated_ms) / 1000, "taken": !before && m.intel.baselines().warm()}),
-                    );
+                    let source = BaselineSource::Profile { age_s: (now - state.updated_ms) / 1000 };
+                    let taken = !before && m.intel.baselines().warm();
+                    t.out.record(Some(symbol.clone()), now, EventRecord::BaselineSeeded { taken, source });
                     Self::log_intel(symbol, evs, now, t);
                 } else {
                     self.counters.unknown_symbol_events += 1;
@@ -614,12 +596,7 @@ impl Pipeline for CorePipeline {
                     );
                     if let Some(r) = reason {
                         tracing::error!(reason = ?r, "kill switch engaged by an extreme market");
-                        t.out.record(
-                            DataKind::Events,
-                            None,
-                            now,
-                            serde_json::json!({"event": "KILL_SWITCH", "reason": r}),
-                        );
+                        t.out.record(None, now, EventRecord::KillSwitch { reason: &r });
                         self.controls.kill.engage(r, now);
                         let flat = self.desk.flatten(&self.controls.kill, mode, now, t.out);
                         self.intents.extend(flat);
@@ -667,8 +644,7 @@ impl Pipeline for CorePipeline {
         self.update_profiles(now, t);
         self.counters.candles_closed += self.closed.len() as u64;
         for (s, c) in self.closed.drain(..) {
-            let body = serde_json::to_value(c).unwrap_or(serde_json::Value::Null);
-            t.out.record(DataKind::Microcandles, Some(s), c.start_ms, body);
+            t.out.record(Some(s), c.start_ms, c);
         }
     }
 

@@ -2,13 +2,13 @@
 //! the TP/SL planner and (in SIM) the SIM venue, wired together in the pipeline's order.
 //! Everything is deterministic: ordered maps, ids from counters, time from the event.
 
-use crate::config::paths::DataKind;
 use crate::config::Config;
 use crate::domain::{Category, Fixed, Price, Qty, Side, Symbol, TimeMs};
 use crate::engine::event::{FeedState, Mode};
 use crate::engine::output::{Output, Outputs};
+use crate::engine::record::{EntryEnd, EventRecord, TradeRecord};
 use crate::engine::symbol_table::SymbolTable;
-use crate::execution::contract::{DryRunVenue, SubmitContext, Venue};
+use crate::execution::contract::{DryRunVenue, Journal, SubmitContext, Venue};
 use crate::execution::entry::{EntryDecision, MakerFirstConfig, MakerFirstEntry};
 use crate::execution::integrity::{IntegrityGuard, KillSwitch, PositionSnapshot, VenueSnapshot};
 use crate::execution::mode::ModeManager;
@@ -31,7 +31,6 @@ use crate::state::machine::{
     TradingMachine,
 };
 use crate::state::portfolio::{FillOutcome, Portfolio, PositionPlan, TakeProfit};
-use serde_json::json;
 
 mod live;
 
@@ -180,12 +179,7 @@ impl Desk {
     fn step(&mut self, s: &Symbol, now: TimeMs, input: Input, out: &mut Outputs) {
         let m = self.machines.get_or_insert_with(s, || TradingMachine::new(s.clone(), now));
         if let Some(tr) = m.step(&self.mcfg, now, &input) {
-            let body = serde_json::to_value(&tr).unwrap_or_default();
-            let mut body = json!({"event": "STATE", "transition": body});
-            if let Some(o) = body.as_object_mut() {
-                o.insert("input".into(), serde_json::to_value(input).unwrap_or_default());
-            }
-            out.record(DataKind::Events, Some(s.clone()), now, body);
+            out.record(Some(s.clone()), now, EventRecord::State { transition: &tr, input });
         }
     }
 

@@ -15,15 +15,16 @@ pub mod event;
 pub mod health;
 pub mod markets;
 pub mod output;
+pub mod record;
 pub mod second_work;
 pub mod snapshot;
 pub mod symbol_table;
 pub mod synthetic;
 
-use crate::config::paths::DataKind;
 use clock::Clock;
 use event::{Event, EventKind};
 use output::{Output, Outputs, StatusChange};
+use record::EventRecord;
 use serde::Serialize;
 
 /// The ten steps, in pipeline order.
@@ -202,12 +203,12 @@ impl<P: Pipeline, C: Clock> Engine<P, C> {
             return;
         }
         self.degraded = on;
-        let body = if on {
-            serde_json::json!({"event": "DEGRADED_ENTER", "tick_ns": tick_ns, "budget_ns": self.policy.tick_budget_nanos})
+        let rec = if on {
+            EventRecord::DegradedEnter { tick_ns, budget_ns: self.policy.tick_budget_nanos }
         } else {
-            serde_json::json!({"event": "DEGRADED_EXIT"})
+            EventRecord::DegradedExit
         };
-        out.record(DataKind::Events, None, event.now_ms(), body);
+        out.record(None, event.now_ms(), rec);
     }
 
     /// True while DEGRADED.

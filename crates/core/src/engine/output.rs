@@ -2,6 +2,7 @@
 
 use crate::config::paths::DataKind;
 use crate::domain::{Symbol, TimeMs};
+use crate::engine::record::{self, Record};
 use serde::{Deserialize, Serialize};
 
 /// A record for the JSONL store.
@@ -74,9 +75,10 @@ impl Outputs {
     pub fn push(&mut self, o: Output) {
         self.items.push(o);
     }
-    /// Adds a store record.
-    pub fn record(&mut self, kind: DataKind, symbol: Option<Symbol>, ts_ms: TimeMs, body: serde_json::Value) {
-        self.items.push(Output::Record(LogRecord { kind, symbol, ts_ms, body }));
+    /// Adds a store record: `rec` goes to its type's data kind as its JSON body (see
+    /// [`crate::engine::record`]).
+    pub fn record<R: Record>(&mut self, symbol: Option<Symbol>, ts_ms: TimeMs, rec: R) {
+        self.items.push(Output::Record(LogRecord { kind: R::KIND, symbol, ts_ms, body: record::body(&rec) }));
     }
     /// True when nothing was produced.
     pub fn is_empty(&self) -> bool {

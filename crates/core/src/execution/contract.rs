@@ -30,6 +30,23 @@ pub struct SubmitContext<'a> {
     pub now: TimeMs,
 }
 
+/// Why a venue could not take an intent at all (written as the record's `reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum DropReason {
+    /// The symbol has no book for the SIM venue to match against.
+    #[serde(rename = "no book")]
+    NoBook,
+}
+
+/// How the desk journals the intents it hands to a venue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Journal {
+    /// As sent to the exchange (`ORDER_SENT`).
+    Sent,
+    /// As what would have been sent (`DRY_RUN_ORDER`).
+    DryRun,
+}
+
 /// A venue's answer to one intent.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VenueAnswer {
@@ -37,15 +54,15 @@ pub struct VenueAnswer {
     pub events: Vec<VenueEvent>,
     /// Requests for the exchange edge, in order.
     pub commands: Vec<VenueCommand>,
-    /// The venue could not take the intent at all (e.g. SIM without a book of the symbol): why.
-    pub dropped: Option<&'static str>,
+    /// The venue could not take the intent at all: why.
+    pub dropped: Option<DropReason>,
 }
 
 /// A venue: where the desk's intents go.
 pub trait Venue {
-    /// Event name under which the desk journals every intent it hands to this venue (`None`:
-    /// the venue's own events are the journal).
-    fn journal(&self) -> Option<&'static str>;
+    /// How the desk journals every intent it hands to this venue (`None`: the venue's own
+    /// events are the journal).
+    fn journal(&self) -> Option<Journal>;
 
     /// Carries out one intent.
     fn submit(&mut self, intent: &Intent, ctx: SubmitContext<'_>) -> VenueAnswer;
@@ -64,7 +81,7 @@ pub trait Venue {
 }
 
 impl Venue for SimVenue {
-    fn journal(&self) -> Option<&'static str> {
+    fn journal(&self) -> Option<Journal> {
         None
     }
 
@@ -73,7 +90,7 @@ impl Venue for SimVenue {
             Some(book) => {
                 VenueAnswer { events: SimVenue::submit(self, intent, book, ctx.now), ..VenueAnswer::default() }
             }
-            None => VenueAnswer { dropped: Some("no book"), ..VenueAnswer::default() },
+            None => VenueAnswer { dropped: Some(DropReason::NoBook), ..VenueAnswer::default() },
         }
     }
 
@@ -92,8 +109,8 @@ impl Venue for SimVenue {
 pub struct DryRunVenue;
 
 impl Venue for DryRunVenue {
-    fn journal(&self) -> Option<&'static str> {
-        Some("DRY_RUN_ORDER")
+    fn journal(&self) -> Option<Journal> {
+        Some(Journal::DryRun)
     }
 
     fn submit(&mut self, intent: &Intent, _ctx: SubmitContext<'_>) -> VenueAnswer {
@@ -111,8 +128,8 @@ impl Venue for DryRunVenue {
 }
 
 impl Venue for LiveAccount {
-    fn journal(&self) -> Option<&'static str> {
-        Some("ORDER_SENT")
+    fn journal(&self) -> Option<Journal> {
+        Some(Journal::Sent)
     }
 
     /// Hands the intent to the exchange edge, setting the symbol's leverage first when an entry
@@ -180,7 +197,7 @@ mod tests {
 
         // SIM: answers from the book it is fed; without one it cannot take the intent.
         let mut sim = SimVenue::new(FeeRates { maker: Rate::from_f64(0.0002), taker: Rate::from_f64(0.00055) });
-        assert_eq!(Venue::submit(&mut sim, &entry(), ctx(None)).dropped, Some("no book"));
+        assert_eq!(Venue::submit(&mut sim, &entry(), ctx(None)).dropped, Some(DropReason::NoBook));
         assert!(Venue::local_snapshot(&sim).is_some());
         assert!(Venue::local_snapshot(&live).is_none() && Venue::local_snapshot(&DryRunVenue).is_none());
     }

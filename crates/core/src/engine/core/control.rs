@@ -2,10 +2,15 @@
 //! applies them: step 1 of a control event.
 
 use super::*;
+use crate::engine::record;
+
+/// Why a mode change is refused while the current mode's venue holds positions or orders.
+const OPEN_IN_CURRENT_MODE: &str =
+    "positions or orders are open in the current mode; close them first (panic, or wait)";
 
 impl CorePipeline {
     pub(super) fn on_control(&mut self, cmd: &ControlCommand, now: TimeMs, t: &mut Tick<'_>) {
-        let body = match cmd {
+        let rec = match cmd {
             ControlCommand::SetMode(m) if *m != Mode::Live && self.controls.mode.mode() == Mode::Live => {
                 // Leaving LIVE is always allowed and immediate. Trades still open at the exchange
                 // stay protected there (stop + take-profits) and keep being managed; no new entry
@@ -14,30 +19,29 @@ impl CorePipeline {
                 match self.controls.mode.request(*m, now) {
                     Ok(Some(ch)) => {
                         tracing::warn!(to = m.as_str(), live_trades_open = open, "left LIVE");
-                        serde_json::json!({"event": "MODE_CHANGED", "from": ch.from, "to": ch.to, "live_trades_open": open})
+                        EventRecord::ModeChanged { from: ch.from, to: ch.to, live_trades_open: Some(open) }
                     }
                     Ok(None) => return,
-                    Err(e) => serde_json::json!({"event": "MODE_REFUSED", "to": m, "reason": e.to_string()}),
+                    Err(e) => EventRecord::ModeRefused { to: *m, reason: e.to_string().into() },
                 }
             }
             ControlCommand::EnterLive if self.controls.mode.mode() == Mode::Live => return,
             ControlCommand::EnterLive
                 if self.desk.portfolio.positions().len() != 0 || !self.desk.venue.snapshot().orders.is_empty() =>
             {
-                serde_json::json!({"event": "MODE_REFUSED", "to": Mode::Live,
-                    "reason": "positions or orders are open in the current mode; close them first (panic, or wait)"})
+                EventRecord::ModeRefused { to: Mode::Live, reason: OPEN_IN_CURRENT_MODE.into() }
             }
             ControlCommand::EnterLive => match self.desk.enter_live(now, t.out) {
                 Ok(()) => match self.controls.mode.enter_live(now) {
                     Some(ch) => {
                         tracing::warn!(from = ch.from.as_str(), "entered LIVE: real orders from now on");
-                        serde_json::json!({"event": "MODE_CHANGED", "from": ch.from, "to": ch.to})
+                        EventRecord::ModeChanged { from: ch.from, to: ch.to, live_trades_open: None }
                     }
                     None => return,
                 },
                 Err(reason) => {
                     tracing::error!(%reason, "LIVE refused by the engine");
-                    serde_json::json!({"event": "MODE_REFUSED", "to": Mode::Live, "reason": reason})
+                    EventRecord::ModeRefused { to: Mode::Live, reason: reason.into() }
                 }
             },
             ControlCommand::SetMode(m)
@@ -46,35 +50,34 @@ impl CorePipeline {
                         || !self.desk.venue.snapshot().orders.is_empty()) =>
             {
                 // Positions and orders live in the current mode's venue: switching would orphan them.
-                serde_json::json!({"event": "MODE_REFUSED", "to": m,
-                    "reason": "positions or orders are open in the current mode; close them first (panic, or wait)"})
+                EventRecord::ModeRefused { to: *m, reason: OPEN_IN_CURRENT_MODE.into() }
             }
             ControlCommand::SetMode(m) => match self.controls.mode.request(*m, now) {
-                Ok(Some(ch)) => serde_json::json!({"event": "MODE_CHANGED", "from": ch.from, "to": ch.to}),
+                Ok(Some(ch)) => EventRecord::ModeChanged { from: ch.from, to: ch.to, live_trades_open: None },
                 Ok(None) => return,
-                Err(e) => serde_json::json!({"event": "MODE_REFUSED", "to": m, "reason": e.to_string()}),
+                Err(e) => EventRecord::ModeRefused { to: *m, reason: e.to_string().into() },
             },
             ControlCommand::Pause => {
                 self.controls.paused = true;
-                serde_json::json!({"event": "PAUSED"})
+                EventRecord::Paused
             }
             ControlCommand::Resume => {
                 self.controls.paused = false;
                 // Resume also releases a manual PANIC once everything is flat.
                 self.controls.kill.reset();
-                serde_json::json!({"event": "RESUMED"})
+                EventRecord::Resumed
             }
             ControlCommand::PanicCloseAll => {
                 self.controls.kill.engage(KillReason::ManualPanic, now);
-                serde_json::json!({"event": "PANIC_CLOSE_ALL"})
+                EventRecord::PanicCloseAll
             }
             ControlCommand::Blacklist(s) => {
                 self.controls.blacklist.insert(s.clone());
-                serde_json::json!({"event": "BLACKLISTED", "symbol": s})
+                EventRecord::Blacklisted { symbol: s }
             }
             ControlCommand::Unblacklist(s) => {
                 self.controls.blacklist.remove(s);
-                serde_json::json!({"event": "UNBLACKLISTED", "symbol": s})
+                EventRecord::Unblacklisted { symbol: s }
             }
             ControlCommand::SetNewsFlag { symbol, impact, news_type, expires_ms } => {
                 self.news.set_manual(symbol, *impact, news_type, now, *expires_ms);
@@ -82,9 +85,7 @@ impl CorePipeline {
                     let evs = m.intel.on_news(&self.news, now);
                     Self::log_intel(symbol, evs, now, t);
                 }
-                serde_json::json!({
-                "event": "NEWS_FLAG_SET", "symbol": symbol, "impact": impact, "news_type": news_type, "expires_ms": expires_ms
-                })
+                EventRecord::NewsFlagSet { symbol, impact: *impact, news_type, expires_ms: *expires_ms }
             }
             ControlCommand::ClearNewsFlag(s) => {
                 self.news.clear(s);
@@ -92,12 +93,12 @@ impl CorePipeline {
                     let evs = m.intel.on_news(&self.news, now);
                     Self::log_intel(s, evs, now, t);
                 }
-                serde_json::json!({"event": "NEWS_FLAG_CLEARED", "symbol": s})
+                EventRecord::NewsFlagCleared { symbol: s }
             }
             ControlCommand::SetOverrides(all) => self.set_overrides(all, now, t),
         };
-        tracing::info!(%body, "control command applied");
-        t.out.record(DataKind::Events, None, now, body);
+        tracing::info!(body = %record::body(&rec), "control command applied");
+        t.out.record(None, now, rec);
     }
 
     /// Replaces the operator's per-symbol overrides. An override with a bad value is refused
@@ -107,7 +108,7 @@ impl CorePipeline {
         all: &BTreeMap<Symbol, SymbolOverride>,
         now: TimeMs,
         t: &mut Tick<'_>,
-    ) -> serde_json::Value {
+    ) -> EventRecord<'static> {
         let mut refused = BTreeMap::new();
         let mut kept = BTreeMap::new();
         for (s, o) in all {
@@ -135,6 +136,6 @@ impl CorePipeline {
         if !changed.is_empty() {
             t.out.push(Output::Feed(FeedCommand::Subscribe(changed)));
         }
-        serde_json::json!({"event": "OVERRIDES_SET", "overrides": self.overrides, "refused": refused})
+        EventRecord::OverridesSet { overrides: self.overrides.clone(), refused }
     }
 }

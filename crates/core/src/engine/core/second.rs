@@ -68,12 +68,7 @@ impl CorePipeline {
                 self.flags.feed_risk_off = true;
                 tracing::error!(down_ms = now - since, "feed down too long: global RISK_OFF (no new positions)");
                 t.out.push(Output::Status(StatusChange::FeedRiskOffEnter));
-                t.out.record(
-                    DataKind::Events,
-                    None,
-                    now,
-                    serde_json::json!({"event": "FEED_RISK_OFF", "down_ms": now - since}),
-                );
+                t.out.record(None, now, EventRecord::FeedRiskOff { down_ms: now - since });
             }
         }
     }
@@ -103,12 +98,7 @@ impl CorePipeline {
             t.out.push(Output::Snapshot { kind: DataKind::Profiles, name: c.symbol.as_str().to_string(), body });
             if let Some(ch) = change {
                 tracing::info!(symbol = %c.symbol, reason = %ch.reason, "profile adjustments changed");
-                t.out.record(
-                    DataKind::Events,
-                    Some(c.symbol.clone()),
-                    now,
-                    serde_json::json!({"event": "PROFILE_CHANGED", "change": ch}),
-                );
+                t.out.record(Some(c.symbol.clone()), now, EventRecord::ProfileChanged { change: &ch });
                 let extra = self.extra_score_of(&c.symbol);
                 if let Some(m) = self.symbols.get_mut(&c.symbol) {
                     m.intel.set_extra_threshold(extra);

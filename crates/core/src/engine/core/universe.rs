@@ -25,12 +25,7 @@ impl CorePipeline {
         for (s, depth) in changed {
             self.symbols.remove(s);
             self.add_symbol(s);
-            t.out.record(
-                DataKind::Events,
-                Some(s.clone()),
-                now,
-                serde_json::json!({"event": "DEPTH_CHANGED", "depth": depth}),
-            );
+            t.out.record(Some(s.clone()), now, EventRecord::DepthChanged { depth: *depth });
         }
     }
 
@@ -48,12 +43,7 @@ impl CorePipeline {
         let diff = self.universe.refresh(&self.cfg, list, &lookup, now);
         for (s, reason) in &diff.removed {
             self.symbols.remove(s);
-            t.out.record(
-                DataKind::Events,
-                Some(s.clone()),
-                now,
-                serde_json::json!({"event": "SYMBOL_REMOVED", "reason": reason}),
-            );
+            t.out.record(Some(s.clone()), now, EventRecord::SymbolRemoved { reason: *reason });
         }
         if !diff.removed.is_empty() {
             t.out.push(Output::Feed(FeedCommand::Unsubscribe(diff.removed.iter().map(|(s, _)| s.clone()).collect())));
@@ -63,12 +53,7 @@ impl CorePipeline {
         }
         for s in &diff.new_listings {
             self.news.on_new_listing(s, now);
-            t.out.record(
-                DataKind::Events,
-                Some(s.clone()),
-                now,
-                serde_json::json!({"event": "NEWS_LISTING", "category": "wild"}),
-            );
+            t.out.record(Some(s.clone()), now, EventRecord::NewsListing { category: Category::Wild });
         }
         self.restart_books(&diff.resubscribe, now, t);
         // Categories may change without a depth change.
@@ -82,15 +67,15 @@ impl CorePipeline {
         }
         if !diff.is_empty() {
             t.out.record(
-                DataKind::Events,
                 None,
                 now,
-                serde_json::json!({
-                    "event": "UNIVERSE_CHANGED",
-                    "added": diff.added.len(), "removed": diff.removed.len(),
-                    "resubscribed": diff.resubscribe.len(), "new_listings": diff.new_listings,
-                    "size": self.universe.len(),
-                }),
+                EventRecord::UniverseChanged {
+                    added: diff.added.len(),
+                    removed: diff.removed.len(),
+                    resubscribed: diff.resubscribe.len(),
+                    new_listings: &diff.new_listings,
+                    size: self.universe.len(),
+                },
             );
         }
     }
@@ -102,12 +87,7 @@ impl CorePipeline {
         let gone = self.universe.drop_inactive(&self.cfg.universe, &last, now);
         for s in &gone {
             self.symbols.remove(s);
-            t.out.record(
-                DataKind::Events,
-                Some(s.clone()),
-                now,
-                serde_json::json!({"event": "SYMBOL_REMOVED", "reason": RemovalReason::Inactive}),
-            );
+            t.out.record(Some(s.clone()), now, EventRecord::SymbolRemoved { reason: RemovalReason::Inactive });
         }
         if !gone.is_empty() {
             t.out.push(Output::Feed(FeedCommand::Unsubscribe(gone)));
@@ -126,7 +106,7 @@ impl CorePipeline {
                     self.flags.feed_risk_off = false;
                     tracing::info!("feed back: leaving feed RISK_OFF");
                     t.out.push(Output::Status(StatusChange::FeedRiskOffExit));
-                    t.out.record(DataKind::Events, None, now, serde_json::json!({"event": "FEED_RISK_OFF_EXIT"}));
+                    t.out.record(None, now, EventRecord::FeedRiskOffExit);
                 }
             }
             FeedState::Reconnecting | FeedState::Down => {
@@ -136,6 +116,6 @@ impl CorePipeline {
                 }
             }
         }
-        t.out.record(DataKind::Events, None, now, serde_json::json!({"event": "FEED_STATE", "state": state}));
+        t.out.record(None, now, EventRecord::FeedState { state });
     }
 }

@@ -89,7 +89,7 @@ impl Desk {
         if let Some(why) = live_refusal {
             let w = self.working.get_or_insert_with(s, Working::default);
             w.refused_at = Some(now);
-            out.record(DataKind::Events, Some(s.clone()), now, json!({"event": "ENTRY_REFUSED", "reason": why}));
+            out.record(Some(s.clone()), now, EventRecord::EntryRefused { reason: why.into() });
             return None;
         }
         // Working entries of other symbols count as open in the risk check.
@@ -114,7 +114,7 @@ impl Desk {
         };
         let refuse = |w: &mut Working, out: &mut Outputs, why: String| {
             w.refused_at = Some(now);
-            out.record(DataKind::Events, Some(s.clone()), now, json!({"event": "ENTRY_REFUSED", "reason": why}));
+            out.record(Some(s.clone()), now, EventRecord::EntryRefused { reason: why.into() });
         };
         let plan = match tpsl::plan(
             &self.policy,
@@ -201,11 +201,19 @@ impl Desk {
         w.live = mode == Mode::Live;
         w.leverage = sizing.leverage;
         out.record(
-            DataKind::Events,
             Some(s.clone()),
             now,
-            json!({"event": "ENTRY", "side": side, "entry": entry, "stop": plan.stop, "tp1": plan.tp1, "tp2": plan.tp2,
-                   "qty": sizing.qty, "risk": sizing.loss_at_stop, "notional": sizing.notional, "market": plan.market}),
+            EventRecord::Entry {
+                side,
+                entry,
+                stop: plan.stop,
+                tp1: plan.tp1,
+                tp2: plan.tp2,
+                qty: sizing.qty,
+                risk: sizing.loss_at_stop,
+                notional: sizing.notional,
+                market: plan.market,
+            },
         );
         self.step(s, now, Input::OrderPlaced, out);
         Some(Intent::Place(OrderRequest {
@@ -246,12 +254,7 @@ impl Desk {
         let remaining = Qty::from_raw(w.entry_qty.raw() - filled);
         let taker_id = self.id(OrderRole::TakerEntry, s);
         let intents = t.intents(decision, &maker_id, &taker_id, remaining);
-        out.record(
-            DataKind::Events,
-            Some(s.clone()),
-            now,
-            json!({"event": "ENTRY_REVIEW", "decision": decision, "setup_ok": setup_ok}),
-        );
+        out.record(Some(s.clone()), now, EventRecord::EntryReview { decision, setup_ok });
         if let Some(w) = self.working.get_mut(s) {
             w.tactic = None;
             if matches!(decision, EntryDecision::SwitchToTaker { .. }) {
@@ -282,12 +285,12 @@ impl Desk {
 
     /// Order `id` of `s` is no longer working at the venue. If it is the working entry, it stops
     /// being worked (no more cancels); with nothing filled the entry is over (`ENTRY_CANCELLED`
-    /// with `detail`).
+    /// with how it `end`ed; `why` is the machine's cancel reason).
     pub(super) fn entry_ended(
         &mut self,
         s: &Symbol,
         id: &str,
-        detail: serde_json::Value,
+        end: EntryEnd,
         why: CancelReason,
         now: TimeMs,
         out: &mut Outputs,
@@ -299,11 +302,7 @@ impl Desk {
             w.entry = None;
         }
         if self.portfolio.position(s).is_none() {
-            let mut body = json!({"event": "ENTRY_CANCELLED"});
-            if let (Some(b), serde_json::Value::Object(d)) = (body.as_object_mut(), detail) {
-                b.extend(d);
-            }
-            out.record(DataKind::Events, Some(s.clone()), now, body);
+            out.record(Some(s.clone()), now, EventRecord::EntryCancelled { client_id: id, end });
             self.step(s, now, Input::Cancelled(why), out);
         }
     }

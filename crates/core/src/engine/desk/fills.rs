@@ -15,12 +15,7 @@ impl Desk {
             match ev {
                 VenueEvent::Accepted { .. } | VenueEvent::Amended { .. } => {}
                 VenueEvent::Triggered { symbol, client_id, price } => {
-                    out.record(
-                        DataKind::Events,
-                        Some(symbol),
-                        now,
-                        json!({"event": "STOP_TRIGGERED", "client_id": client_id, "price": price}),
-                    );
+                    out.record(Some(symbol), now, EventRecord::StopTriggered { client_id: &client_id, price });
                 }
                 VenueEvent::Rejected { symbol, client_id, reason: RejectReason::OrderNotFound } => {
                     // A cancel/amend of an order that already ended (filled, or cancelled by the
@@ -28,15 +23,13 @@ impl Desk {
                     // and that filled nothing is over.
                     tracing::debug!(symbol = %symbol, client_id, "cancel/amend of an order that already ended");
                     self.restore_stop_if_lost(&symbol, &client_id, now, out);
-                    let detail = json!({"client_id": client_id, "reason": "not_found_at_venue"});
-                    self.entry_ended(&symbol, &client_id, detail, CancelReason::Timeout, now, out);
+                    self.entry_ended(&symbol, &client_id, EntryEnd::NotFoundAtVenue, CancelReason::Timeout, now, out);
                 }
                 VenueEvent::Rejected { symbol, client_id, reason } => {
                     out.record(
-                        DataKind::Events,
                         Some(symbol.clone()),
                         now,
-                        json!({"event": "ORDER_REJECTED", "client_id": client_id, "reason": reason, "bybit": reason.bybit()}),
+                        EventRecord::OrderRejected { client_id: &client_id, reason, bybit: reason.bybit() },
                     );
                     if self.is_entry(&symbol, &client_id) {
                         if let Some(w) = self.working.get_mut(&symbol) {
@@ -47,12 +40,11 @@ impl Desk {
                     self.protect_if_stop_refused(&symbol, &client_id, now, out);
                 }
                 VenueEvent::Cancelled { symbol, client_id, remaining, reason } => {
-                    let detail = json!({"client_id": client_id, "remaining": remaining, "reason": reason});
                     // Ends the venue decided are timeouts of the entry's life; one never sent
                     // (DRY_RUN) is a plain cancel.
                     let why =
                         if reason == EndReason::NotSent { CancelReason::Cancelled } else { CancelReason::Timeout };
-                    self.entry_ended(&symbol, &client_id, detail, why, now, out);
+                    self.entry_ended(&symbol, &client_id, EntryEnd::Ended { remaining, reason }, why, now, out);
                 }
                 VenueEvent::Filled(fill) => self.on_fill(fill, now, out),
             }
@@ -61,13 +53,13 @@ impl Desk {
 
     pub(super) fn on_fill(&mut self, fill: Fill, now: TimeMs, out: &mut Outputs) {
         let s = fill.symbol.clone();
-        out.record(DataKind::Events, Some(s.clone()), now, json!({"event": "FILL", "fill": fill}));
+        out.record(Some(s.clone()), now, EventRecord::Fill { fill: &fill });
         let plan = self.working.get(&s).and_then(|w| w.plan.clone());
         let outcome = match self.portfolio.on_fill(&fill, plan.as_ref()) {
             Ok(o) => o,
             Err(e) => {
                 tracing::error!(symbol = %s, error = %e, "fill refused by the portfolio: integrity check will flag it");
-                out.record(DataKind::Events, Some(s), now, json!({"event": "FILL_REFUSED", "error": e.to_string()}));
+                out.record(Some(s), now, EventRecord::FillRefused { error: e.to_string().into() });
                 return;
             }
         };
@@ -119,12 +111,7 @@ impl Desk {
                 }
             }
             FillOutcome::Reduced { realized } => {
-                out.record(
-                    DataKind::Events,
-                    Some(s.clone()),
-                    now,
-                    json!({"event": "PARTIAL_EXIT", "realized": realized, "client_id": fill.client_id}),
-                );
+                out.record(Some(s.clone()), now, EventRecord::PartialExit { realized, client_id: &fill.client_id });
                 if OrderRole::of(&fill.client_id) == Some(OrderRole::TakeProfit) {
                     self.manage_input(&s, ManagementAction::Tp1, now, out);
                 }
@@ -163,26 +150,32 @@ impl Desk {
                 };
                 let gross = Money::from_raw(trade.realized.raw() + trade.fees.raw());
                 out.record(
-                    DataKind::TradesLog,
                     Some(s.clone()),
                     now,
-                    json!({
-                        "symbol": s, "category": trade.category, "side": trade.side, "qty": trade.qty,
-                        "avg_entry": trade.avg_entry, "avg_exit": trade.avg_exit,
-                        "opened_ms": trade.opened_ms, "exit_ms": trade.closed_ms,
-                        "gross_pnl": gross.to_f64(), "fees": trade.fees.to_f64(), "net_pnl": trade.realized.to_f64(),
-                        "net_pnl_exact": trade.realized, "fees_exact": trade.fees,
-                        "planned_risk": trade.planned_risk, "r_multiple": r, "mfe": trade.mfe, "mae": trade.mae,
-                        "reason": reason, "break_even_moved": w.break_even_done,
-                    }),
+                    TradeRecord {
+                        symbol: &s,
+                        category: trade.category,
+                        side: trade.side,
+                        qty: trade.qty,
+                        avg_entry: trade.avg_entry,
+                        avg_exit: trade.avg_exit,
+                        opened_ms: trade.opened_ms,
+                        exit_ms: trade.closed_ms,
+                        gross_pnl: gross.to_f64(),
+                        fees: trade.fees.to_f64(),
+                        net_pnl: trade.realized.to_f64(),
+                        net_pnl_exact: trade.realized,
+                        fees_exact: trade.fees,
+                        planned_risk: trade.planned_risk,
+                        r_multiple: r,
+                        mfe: trade.mfe,
+                        mae: trade.mae,
+                        reason,
+                        break_even_moved: w.break_even_done,
+                    },
                 );
                 if excess.raw() > 0 {
-                    out.record(
-                        DataKind::Events,
-                        Some(s.clone()),
-                        now,
-                        json!({"event": "FILL_EXCESS", "excess": excess}),
-                    );
+                    out.record(Some(s.clone()), now, EventRecord::FillExcess { excess });
                 }
                 self.step(&s, now, Input::ExitTriggered(reason), out);
             }
@@ -200,10 +193,9 @@ impl Desk {
         let new_id = self.id(OrderRole::StopLoss, s);
         tracing::warn!(symbol = %s, lost = id, new = %new_id, "stop order gone at the venue while the position is open: placing a new one");
         out.record(
-            DataKind::Events,
             Some(s.clone()),
             now,
-            json!({"event": "STOP_REPLACED", "lost": id, "client_id": new_id, "stop": p.stop, "qty": p.qty}),
+            EventRecord::StopReplaced { lost: id, client_id: &new_id, stop: p.stop, qty: p.qty },
         );
         if let Some(w) = self.working.get_mut(s) {
             w.sl_id = Some(new_id.clone());
@@ -232,7 +224,7 @@ impl Desk {
         }
         let client_id = self.id(OrderRole::StopReplacement, s);
         tracing::error!(symbol = %s, stop = id, "stop order refused by the venue: closing the position at market");
-        out.record(DataKind::Events, Some(s.clone()), now, json!({"event": "STOP_REFUSED_CLOSING", "client_id": id}));
+        out.record(Some(s.clone()), now, EventRecord::StopRefusedClosing { client_id: id });
         self.pending.push(Intent::Close {
             symbol: s.clone(),
             position_side: p.side,
@@ -271,12 +263,7 @@ impl Desk {
         if let Some(w) = self.working.get_mut(s) {
             w.break_even_done = true;
         }
-        out.record(
-            DataKind::Events,
-            Some(s.clone()),
-            now,
-            json!({"event": "BREAK_EVEN", "stop": new_stop, "mark": mark}),
-        );
+        out.record(Some(s.clone()), now, EventRecord::BreakEven { stop: new_stop, mark });
         self.manage_input(s, ManagementAction::BreakEven, now, out);
         vec![Intent::Amend { symbol: s.clone(), client_id: sl, price: None, trigger: Some(new_stop), qty: None }]
     }

@@ -2,6 +2,7 @@
 //! reconciled with what the desk believes, and the checks before LIVE is entered.
 
 use super::*;
+use crate::engine::record::PanicWitness;
 
 impl Desk {
     /// Step 8: carries intents out through the one venue contract ([`Venue`]). An intent of a
@@ -24,19 +25,16 @@ impl Desk {
             let journal = venue.journal();
             let answer = venue.submit(&i, SubmitContext { book: book.as_ref(), leverage, now });
             if let Some(reason) = answer.dropped {
-                out.record(
-                    DataKind::Events,
-                    Some(s),
-                    now,
-                    json!({"event": "INTENT_DROPPED", "reason": reason, "intent": i}),
-                );
+                out.record(Some(s), now, EventRecord::IntentDropped { reason, intent: &i });
                 continue;
             }
             let (submits, setup): (Vec<VenueCommand>, Vec<VenueCommand>) =
                 answer.commands.into_iter().partition(|c| matches!(c, VenueCommand::Submit(_)));
             out.items.extend(setup.into_iter().map(Output::Venue));
-            if let Some(event) = journal {
-                out.record(DataKind::Events, Some(s), now, json!({"event": event, "intent": i}));
+            match journal {
+                Some(Journal::Sent) => out.record(Some(s), now, EventRecord::OrderSent { intent: &i }),
+                Some(Journal::DryRun) => out.record(Some(s), now, EventRecord::DryRunOrder { intent: &i }),
+                None => {}
             }
             out.items.extend(submits.into_iter().map(Output::Venue));
             self.on_venue(answer.events, now, out);
@@ -71,12 +69,7 @@ impl Desk {
             }
             VenueReport::Unresolved { symbol, client_id, error } => {
                 tracing::error!(symbol = %symbol, client_id, error, "order create unresolved: it may exist at the exchange; reconciling");
-                out.record(
-                    DataKind::Events,
-                    Some(symbol.clone()),
-                    now,
-                    json!({"event": "ORDER_UNRESOLVED", "client_id": client_id, "error": error}),
-                );
+                out.record(Some(symbol.clone()), now, EventRecord::OrderUnresolved { client_id, error });
                 out.push(Output::Venue(VenueCommand::Refresh));
             }
             VenueReport::Account { snapshot, balance, cause } => {
@@ -88,7 +81,7 @@ impl Desk {
             }
             VenueReport::AccountUnsupported { reason } => {
                 if self.live.unsupported.as_ref() != Some(reason) {
-                    out.record(DataKind::Events, None, now, json!({"event": "ACCOUNT_UNSUPPORTED", "reason": reason}));
+                    out.record(None, now, EventRecord::AccountUnsupported { reason });
                 }
                 self.live.unsupported = Some(reason.clone());
                 self.live.balance = None;
@@ -99,7 +92,7 @@ impl Desk {
                     if !level_ok && mode == Mode::Live {
                         tracing::warn!(state = ?st, "private stream not connected: no new LIVE entries until it is back");
                     }
-                    out.record(DataKind::Events, None, now, json!({"event": "PRIVATE_FEED", "state": st}));
+                    out.record(None, now, EventRecord::PrivateFeed { state: *st });
                 }
                 self.live.feed = Some(*st);
             }
@@ -107,22 +100,16 @@ impl Desk {
                 // A failed lookup is asked again at the next snapshot.
                 self.live.resolving.remove(client_id);
                 tracing::warn!(symbol = %symbol, client_id, action, error, "exchange request failed; order unchanged");
-                out.record(
-                    DataKind::Events,
-                    Some(symbol.clone()),
-                    now,
-                    json!({"event": "VENUE_REQUEST_FAILED", "client_id": client_id, "action": action, "error": error}),
-                );
+                out.record(Some(symbol.clone()), now, EventRecord::VenueRequestFailed { client_id, action, error });
             }
             VenueReport::Leverage { symbol, leverage, error } => {
                 if let Some(e) = error {
                     self.live.leverage.remove(symbol);
                     tracing::warn!(symbol = %symbol, leverage = %leverage, error = %e, "set leverage failed");
                     out.record(
-                        DataKind::Events,
                         Some(symbol.clone()),
                         now,
-                        json!({"event": "LEVERAGE_FAILED", "leverage": leverage, "error": e}),
+                        EventRecord::LeverageFailed { leverage: *leverage, error: e },
                     );
                 }
             }
@@ -177,7 +164,7 @@ impl Desk {
                 ?cause,
                 "INTEGRITY_BROKEN: local state disagrees with the exchange; new trades blocked"
             );
-            out.record(DataKind::Events, None, now, json!({"event": "INTEGRITY_BROKEN", "report": report}));
+            out.record(None, now, EventRecord::IntegrityBroken { report: &report });
         }
         // The real account is the money: when flat on both sides, the balance follows the wallet.
         let flat_here = self.portfolio.positions().len() == 0;
@@ -187,12 +174,7 @@ impl Desk {
                 && mode == Mode::Live
                 && self.portfolio.rebase(b.wallet_balance, now, false).is_ok()
             {
-                out.record(
-                    DataKind::Events,
-                    None,
-                    now,
-                    json!({"event": "WALLET_SYNC", "from": before, "to": b.wallet_balance}),
-                );
+                out.record(None, now, EventRecord::WalletSync { from: before, to: b.wallet_balance });
             }
         }
         // PANIC: confirmed only by the exchange's own state.
@@ -202,10 +184,9 @@ impl Desk {
                     self.live.panic_confirmed = true;
                     tracing::warn!("PANIC confirmed by the exchange: no position, no working order");
                     out.record(
-                        DataKind::Events,
                         None,
                         now,
-                        json!({"event": "PANIC_CONFIRMED", "by": "exchange", "snapshot": self.live.snapshots}),
+                        EventRecord::PanicConfirmed { by: PanicWitness::Exchange, snapshot: self.live.snapshots },
                     );
                 }
             } else {
@@ -246,7 +227,7 @@ impl Desk {
         self.portfolio.rebase(b.wallet_balance, now, true).map_err(|e| e.to_string())?;
         self.live.panic_confirmed = false;
         self.live.live_since_ms = Some(now);
-        out.record(DataKind::Events, None, now, json!({"event": "WALLET_SYNC", "from": from, "to": b.wallet_balance}));
+        out.record(None, now, EventRecord::WalletSync { from, to: b.wallet_balance });
         Ok(())
     }
 
@@ -266,7 +247,7 @@ impl Desk {
         self.integrity.apply(&report);
         if self.integrity.is_broken() && !was {
             tracing::error!(?report, "INTEGRITY_BROKEN: local positions disagree with the venue; new trades blocked");
-            out.record(DataKind::Events, None, now, json!({"event": "INTEGRITY_BROKEN", "report": report}));
+            out.record(None, now, EventRecord::IntegrityBroken { report: &report });
         }
     }
 }

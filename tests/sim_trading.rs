@@ -113,6 +113,11 @@ fn a_signal_becomes_an_entry_a_fill_sl_tp_orders_and_an_exact_exit() {
     let t = &closed[0];
     assert_eq!(t["reason"], "TAKE_PROFIT");
     assert!(t["net_pnl"].as_f64().unwrap() > 0.0);
+    // The symbol's profile learns from the closed trade.
+    let profile = s.e.pipeline().profiles().get(&Symbol::new(SYM)).cloned().expect("a profile");
+    assert_eq!((profile.trades, profile.wins), (1, 1), "{profile:?}");
+    assert!((profile.net_pnl - t["net_pnl"].as_f64().unwrap()).abs() < 1e-9);
+    assert!(profile.avg_mfe > 0.0, "{profile:?}");
 
     // PnL reconciles exactly with the fills: Σ side-signed qty × price − Σ fees.
     let fills = s.events("FILL");

@@ -149,6 +149,17 @@ impl Desk {
                     0.0
                 };
                 let gross = Money::from_raw(trade.realized.raw() + trade.fees.raw());
+                // What the symbol's profile learns from (win rate, R, MFE/MAE as fractions of
+                // the entry price).
+                let entry = trade.avg_entry.to_f64();
+                let frac = |x: Price| if entry > 0.0 { x.to_f64() / entry } else { 0.0 };
+                self.closed.push(ClosedSummary {
+                    symbol: s.clone(),
+                    net_pnl: trade.realized.to_f64(),
+                    r,
+                    mfe: frac(trade.mfe),
+                    mae: frac(trade.mae),
+                });
                 out.record(
                     Some(s.clone()),
                     now,

@@ -149,6 +149,22 @@ fn live_with_entry(s: &mut Live) -> scalper::execution::order::OrderRequest {
     req
 }
 
+/// LIVE entered and the entry filled whole at its limit: the entry, its price and the stop the
+/// core placed for the position.
+fn live_position(
+    s: &mut Live,
+) -> (scalper::execution::order::OrderRequest, Price, scalper::execution::order::OrderRequest) {
+    let req = live_with_entry(s);
+    let px = match req.kind {
+        OrderKind::Limit { price, .. } => price,
+        k => panic!("{k:?}"),
+    };
+    let out = s.venue(fill(&req.client_id, "x1", req.side, &px.to_string(), &req.qty.to_string(), false, None));
+    assert!(s.e.pipeline().desk().portfolio.position(&Symbol::new(SYM)).is_some());
+    let sl = placed(&out, "sl-").expect("stop placed");
+    (req, px, sl)
+}
+
 #[test]
 fn a_live_session_in_the_core_and_its_exact_replay() {
     let mut s = Live::new();
@@ -277,14 +293,7 @@ fn a_live_session_in_the_core_and_its_exact_replay() {
 #[test]
 fn leaving_live_is_immediate_and_the_open_trade_stays_at_the_exchange() {
     let mut s = Live::new();
-    let req = live_with_entry(&mut s);
-    let px = match req.kind {
-        OrderKind::Limit { price, .. } => price,
-        k => panic!("{k:?}"),
-    };
-    let out = s.venue(fill(&req.client_id, "x1", req.side, &px.to_string(), &req.qty.to_string(), false, None));
-    assert!(s.e.pipeline().desk().portfolio.position(&Symbol::new(SYM)).is_some());
-    let sl = placed(&out, "sl-").expect("stop placed");
+    let (req, _, sl) = live_position(&mut s);
 
     // The exchange says the stop does not exist (an amend found nothing) while the position is
     // open: a new stop is placed for the whole position.
@@ -407,13 +416,7 @@ fn a_missed_fill_is_recovered_from_the_exchange_and_a_repeated_one_is_booked_onc
 #[test]
 fn a_position_whose_stop_is_refused_is_closed_at_market_and_booked_as_a_stop_loss() {
     let mut s = Live::new();
-    let req = live_with_entry(&mut s);
-    let px = match req.kind {
-        OrderKind::Limit { price, .. } => price,
-        k => panic!("{k:?}"),
-    };
-    let out = s.venue(fill(&req.client_id, "x1", req.side, &px.to_string(), &req.qty.to_string(), false, None));
-    let sl = placed(&out, "sl-").expect("stop placed");
+    let (req, px, sl) = live_position(&mut s);
 
     // The exchange refuses the stop itself: the position must not stay unprotected.
     let out = s.venue(VenueReport::Order(VenueEvent::Rejected {

@@ -25,9 +25,9 @@ pub use scalper_storage as storage;
 /// the environment ([`ConfigFile`]), live reload ([`reload`]) and per-symbol overrides.
 pub mod config {
     pub use scalper_control::config_file::ConfigFile;
+    pub use scalper_control::overrides;
     pub use scalper_control::reload;
     pub use scalper_core::config::*;
-    pub mod overrides;
 }
 
 /// The engine core ([`scalper_core::engine`]) and the runtime that drives it.

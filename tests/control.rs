@@ -36,6 +36,10 @@ struct Harness {
 }
 
 async fn start(security: Security, config_path: Option<PathBuf>) -> Harness {
+    start_with(security, config_path, None).await
+}
+
+async fn start_with(security: Security, config_path: Option<PathBuf>, paths: Option<Paths>) -> Harness {
     let metrics = Arc::new(Metrics::new());
     let health = HealthBoard::default();
     let (snap, snap_rx) = watch::channel(EngineSnapshot::default());
@@ -47,7 +51,7 @@ async fn start(security: Security, config_path: Option<PathBuf>) -> Harness {
         snapshot: snap_rx,
         view: view_rx,
         events: bus.clone(),
-        paths: None,
+        paths,
     };
     let (tx, rx) = mpsc::channel(64);
     let state = ControlState::new(read, tx, security).with_config_path(config_path);
@@ -444,6 +448,39 @@ async fn events_recent_then_follow() {
     let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.unwrap().unwrap();
     assert!(status.success(), "{status:?}");
     tokio::time::timeout(Duration::from_secs(10), h.server.task).await.unwrap().unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_reads_the_per_symbol_overrides_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::with_data_dir(dir.path());
+    std::fs::create_dir_all(paths.profiles_dir()).unwrap();
+    std::fs::write(paths.profiles_dir().join("SOLUSDT.json"), r#"{"overrides":{"blacklisted":true}}"#).unwrap();
+    let config = dir.path().join("scalper.toml");
+    std::fs::write(&config, "[risk]\nper_trade = 0.004\n").unwrap();
+    let mut h = start_with(secured(), Some(config), Some(paths.clone())).await;
+    let r = ctl(&h.url, Some(TOKEN), &["reload"]).await;
+    assert_code(&r, 0, "reload");
+    assert!(matches!(h.rx.recv().await.unwrap().kind, EventKind::ConfigReload(_)));
+    match h.rx.recv().await.unwrap().kind {
+        EventKind::Control(ControlCommand::SetOverrides(all)) => {
+            assert_eq!(all[&Symbol::new("SOLUSDT")].blacklisted, Some(true));
+        }
+        other => panic!("expected the overrides after the configuration, got {other:?}"),
+    }
+    h.cancel.cancel();
+
+    // Without a config file a reload still re-reads the overrides.
+    std::fs::write(paths.profiles_dir().join("SOLUSDT.json"), r#"{"overrides":{"size_multiplier":5}}"#).unwrap();
+    let mut h = start_with(secured(), None, Some(paths)).await;
+    let r = ctl(&h.url, Some(TOKEN), &["reload"]).await;
+    assert_code(&r, 0, "reload of the overrides alone");
+    match h.rx.recv().await.unwrap().kind {
+        EventKind::Control(ControlCommand::SetOverrides(all)) => assert!(all.is_empty(), "the bad override is refused"),
+        other => panic!("expected the overrides, got {other:?}"),
+    }
+    assert_eq!(h.metrics.override_errors.get(), 1);
+    h.cancel.cancel();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

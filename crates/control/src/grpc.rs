@@ -278,10 +278,35 @@ impl ControlService {
         Ok(())
     }
 
+    /// Reads the per-symbol overrides of the data directory again and queues them for the engine;
+    /// `None` when the engine has no data directory here.
+    async fn reload_overrides(&self) -> Result<Option<usize>, Status> {
+        let Some(paths) = self.st.read.paths.clone() else { return Ok(None) };
+        let metrics = self.st.read.metrics.clone();
+        let cmd = tokio::task::spawn_blocking(move || crate::overrides::overrides_command(&paths, &metrics))
+            .await
+            .map_err(|e| Status::internal(format!("reading the overrides failed: {e}")))?;
+        let n = match &cmd {
+            ControlCommand::SetOverrides(all) => all.len(),
+            _ => 0,
+        };
+        self.submit(EventKind::Control(cmd)).await?;
+        Ok(Some(n))
+    }
+
+    /// A reload: the configuration file (when the engine has one), then the per-symbol overrides.
     async fn reload_inner(&self, req: Request<proto::Empty>) -> Result<proto::Ack, Status> {
         self.auth(&req, "ReloadConfig")?;
         let Some(path) = self.st.config_path.clone() else {
-            return Err(Status::failed_precondition("the engine was started without a config file; nothing to reload"));
+            return match self.reload_overrides().await? {
+                Some(n) => Ok(proto::Ack {
+                    ok: true,
+                    message: format!("no config file; per-symbol overrides re-read ({n} symbols) and queued"),
+                }),
+                None => {
+                    Err(Status::failed_precondition("the engine was started without a config file; nothing to reload"))
+                }
+            };
         };
         let shown = path.display().to_string();
         let loaded = tokio::task::spawn_blocking(move || Config::load(Some(&path)))
@@ -297,7 +322,11 @@ impl ControlService {
                 self.submit(EventKind::ConfigReload(Arc::new(cfg))).await?;
                 metrics.config_reloads.with_label_values(&["ok"]).inc();
                 tracing::info!(path = %shown, "configuration reloaded on request; queued for the engine");
-                Ok(proto::Ack { ok: true, message: format!("{shown}: valid; reload queued for the engine") })
+                let overrides = match self.reload_overrides().await? {
+                    Some(n) => format!("; per-symbol overrides re-read ({n} symbols)"),
+                    None => String::new(),
+                };
+                Ok(proto::Ack { ok: true, message: format!("{shown}: valid; reload queued for the engine{overrides}") })
             }
             Err(e) => {
                 metrics.config_reloads.with_label_values(&["rejected"]).inc();

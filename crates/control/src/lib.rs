@@ -30,6 +30,7 @@ pub mod grpc;
 pub mod http;
 pub mod local_token;
 pub mod monitoring;
+pub mod overrides;
 pub mod reload;
 pub mod state;
 pub mod top;

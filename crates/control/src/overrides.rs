@@ -3,7 +3,7 @@
 //! configuration reload. A file that cannot be used is logged, counted and skipped (that symbol
 //! trades without overrides), never fatal.
 
-use super::paths::Paths;
+use scalper_core::config::paths::Paths;
 use scalper_core::domain::Symbol;
 use scalper_core::engine::event::ControlCommand;
 pub use scalper_core::market::profile::SymbolOverride;
@@ -54,7 +54,7 @@ pub fn load_overrides(paths: &Paths) -> (BTreeMap<Symbol, SymbolOverride>, Vec<S
 }
 
 /// Reads the overrides, logs and counts every problem, and returns them as the core's command.
-pub fn overrides_command(paths: &Paths, metrics: &scalper_control::monitoring::metrics::Metrics) -> ControlCommand {
+pub fn overrides_command(paths: &Paths, metrics: &crate::monitoring::metrics::Metrics) -> ControlCommand {
     let (all, problems) = load_overrides(paths);
     for p in &problems {
         tracing::error!(problem = %p, "per-symbol override refused; that symbol trades without overrides");
@@ -100,7 +100,7 @@ mod tests {
         write("ETHUSDT", r#"{"overrides":{"book_depth":300}}"#);
         write("SOLUSDT", r#"{"overrides":{"max_levrage":3}}"#);
         write("XRPUSDT", r#"{"trades":4}"#);
-        let metrics = scalper_control::monitoring::metrics::Metrics::new();
+        let metrics = crate::monitoring::metrics::Metrics::new();
         let ControlCommand::SetOverrides(all) = overrides_command(&paths, &metrics) else {
             panic!("not the overrides command")
         };

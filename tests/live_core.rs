@@ -149,6 +149,11 @@ fn live_with_entry(s: &mut Live) -> scalper::execution::order::OrderRequest {
     req
 }
 
+/// The exchange refusing an order of ours.
+fn rejected(client_id: &str, reason: scalper::execution::order::RejectReason) -> VenueReport {
+    VenueReport::Order(VenueEvent::Rejected { symbol: Symbol::new(SYM), client_id: client_id.into(), reason })
+}
+
 /// LIVE entered and the entry filled whole at its limit: the entry, its price and the stop the
 /// core placed for the position.
 fn live_position(
@@ -297,11 +302,7 @@ fn leaving_live_is_immediate_and_the_open_trade_stays_at_the_exchange() {
 
     // The exchange says the stop does not exist (an amend found nothing) while the position is
     // open: a new stop is placed for the whole position.
-    let out = s.venue(VenueReport::Order(VenueEvent::Rejected {
-        symbol: Symbol::new(SYM),
-        client_id: sl.client_id.clone(),
-        reason: scalper::execution::order::RejectReason::OrderNotFound,
-    }));
+    let out = s.venue(rejected(&sl.client_id, scalper::execution::order::RejectReason::OrderNotFound));
     let replaced = placed(&out, "sl-").expect("a new stop");
     assert_ne!(replaced.client_id, sl.client_id);
     assert_eq!((replaced.kind, replaced.qty, replaced.reduce_only), (sl.kind, sl.qty, true));
@@ -419,11 +420,7 @@ fn a_position_whose_stop_is_refused_is_closed_at_market_and_booked_as_a_stop_los
     let (req, px, sl) = live_position(&mut s);
 
     // The exchange refuses the stop itself: the position must not stay unprotected.
-    let out = s.venue(VenueReport::Order(VenueEvent::Rejected {
-        symbol: Symbol::new(SYM),
-        client_id: sl.client_id.clone(),
-        reason: scalper::execution::order::RejectReason::Exchange { code: 110007 },
-    }));
+    let out = s.venue(rejected(&sl.client_id, scalper::execution::order::RejectReason::Exchange { code: 110007 }));
     assert_eq!(s.records("STOP_REFUSED_CLOSING").len(), 1);
     let close = commands(&out)
         .into_iter()

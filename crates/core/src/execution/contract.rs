@@ -11,7 +11,7 @@
 //! come back later as [`VenueReport::Order`](crate::execution::venue::VenueReport::Order) events
 //! and take the same path into the desk.
 
-use crate::domain::{Fixed, TimeMs};
+use crate::domain::{Fixed, Symbol, TimeMs};
 use crate::execution::integrity::VenueSnapshot;
 use crate::execution::order::{EndReason, Intent, VenueEvent};
 use crate::execution::sim::SimVenue;
@@ -20,10 +20,11 @@ use crate::market::data::TradeBatch;
 use crate::market::orderbook::OrderBook;
 
 /// What a venue needs besides the intent.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct SubmitContext<'a> {
-    /// The current book of the intent's symbol, when the core has one.
-    pub book: Option<&'a OrderBook>,
+    /// The current book of a symbol, when the core has one (a copy: only a venue that matches
+    /// locally asks for it).
+    pub books: &'a dyn Fn(&Symbol) -> Option<OrderBook>,
     /// Leverage the trade was sized with (0 = not set).
     pub leverage: Fixed,
     /// Event time, ms.
@@ -86,9 +87,9 @@ impl Venue for SimVenue {
     }
 
     fn submit(&mut self, intent: &Intent, ctx: SubmitContext<'_>) -> VenueAnswer {
-        match ctx.book {
+        match (ctx.books)(intent.symbol()) {
             Some(book) => {
-                VenueAnswer { events: SimVenue::submit(self, intent, book, ctx.now), ..VenueAnswer::default() }
+                VenueAnswer { events: SimVenue::submit(self, intent, &book, ctx.now), ..VenueAnswer::default() }
             }
             None => VenueAnswer { dropped: Some(DropReason::NoBook), ..VenueAnswer::default() },
         }
@@ -151,7 +152,7 @@ impl Venue for LiveAccount {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Side, Symbol};
+    use crate::domain::Side;
     use crate::execution::order::{OrderKind, OrderRequest, TimeInForce};
     use crate::risk::money::{FeeRates, Rate};
     use crate::testkit::{p, q};
@@ -167,14 +168,18 @@ mod tests {
         })
     }
 
-    fn ctx(book: Option<&OrderBook>) -> SubmitContext<'_> {
-        SubmitContext { book, leverage: Fixed::parse("5").unwrap_or(Fixed::ZERO), now: 1_000 }
+    fn no_book(_: &Symbol) -> Option<OrderBook> {
+        None
+    }
+
+    fn ctx() -> SubmitContext<'static> {
+        SubmitContext { books: &no_book, leverage: Fixed::parse("5").unwrap_or(Fixed::ZERO), now: 1_000 }
     }
 
     #[test]
     fn every_venue_answers_an_intent_in_the_same_terms() {
         // DRY_RUN: nothing sent, the entry ends at once.
-        let a = Venue::submit(&mut DryRunVenue, &entry(), ctx(None));
+        let a = Venue::submit(&mut DryRunVenue, &entry(), ctx());
         assert_eq!(
             a.events,
             vec![VenueEvent::Cancelled {
@@ -188,16 +193,16 @@ mod tests {
 
         // LIVE: leverage once, then the intent, for the edge; nothing known at once.
         let mut live = LiveAccount::default();
-        let a = Venue::submit(&mut live, &entry(), ctx(None));
+        let a = Venue::submit(&mut live, &entry(), ctx());
         assert!(a.events.is_empty());
         assert!(matches!(a.commands[..], [VenueCommand::SetLeverage { .. }, VenueCommand::Submit(_)]));
         assert!(live.orders.contains_key("e-BTCUSDT-1"), "the LIVE account tracks what it sent");
-        let a = Venue::submit(&mut live, &entry(), ctx(None));
+        let a = Venue::submit(&mut live, &entry(), ctx());
         assert!(matches!(a.commands[..], [VenueCommand::Submit(_)]), "leverage already set");
 
         // SIM: answers from the book it is fed; without one it cannot take the intent.
         let mut sim = SimVenue::new(FeeRates { maker: Rate::from_f64(0.0002), taker: Rate::from_f64(0.00055) });
-        assert_eq!(Venue::submit(&mut sim, &entry(), ctx(None)).dropped, Some(DropReason::NoBook));
+        assert_eq!(Venue::submit(&mut sim, &entry(), ctx()).dropped, Some(DropReason::NoBook));
         assert!(Venue::local_snapshot(&sim).is_some());
         assert!(Venue::local_snapshot(&live).is_none() && Venue::local_snapshot(&DryRunVenue).is_none());
     }

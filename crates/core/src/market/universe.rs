@@ -73,6 +73,11 @@ pub struct MarketStats {
     pub change_24h: Option<f64>,
 }
 
+/// The book depth a member subscribes: the operator's override, else its category's.
+fn depth_of(overrides: &BTreeMap<Symbol, u16>, cfg: &Config, sym: &Symbol, cat: Category) -> u16 {
+    overrides.get(sym).copied().unwrap_or(cfg.categories.get(cat).book_depth)
+}
+
 impl Universe {
     /// Empty universe.
     pub fn new() -> Self {
@@ -122,18 +127,13 @@ impl Universe {
         }
     }
 
-    fn depth_of(&self, sym: &Symbol, category_depth: u16) -> u16 {
-        self.depth_overrides.get(sym).copied().unwrap_or(category_depth)
-    }
-
     /// Replaces the operator's per-symbol book depths; returns the members whose depth changed
     /// (to resubscribe at the new depth), in symbol order.
     pub fn set_depth_overrides(&mut self, cfg: &Config, depths: BTreeMap<Symbol, u16>) -> Vec<(Symbol, u16)> {
         self.depth_overrides = depths;
         let mut changed = Vec::new();
-        let overrides = &self.depth_overrides;
         for (sym, m) in self.members.iter_mut() {
-            let depth = overrides.get(sym).copied().unwrap_or(cfg.categories.get(m.category).book_depth);
+            let depth = depth_of(&self.depth_overrides, cfg, sym, m.category);
             if depth != m.depth {
                 m.depth = depth;
                 changed.push((sym.clone(), depth));
@@ -206,7 +206,7 @@ impl Universe {
                 Some(m) => {
                     m.instrument = inst.clone();
                     let cat = Self::classify(ucfg, inst, st, &top, m.new_listing, now_ms);
-                    let depth = self.depth_overrides.get(sym).copied().unwrap_or(cfg.categories.get(cat).book_depth);
+                    let depth = depth_of(&self.depth_overrides, cfg, sym, cat);
                     m.category = cat;
                     if depth != m.depth {
                         m.depth = depth;
@@ -219,7 +219,7 @@ impl Universe {
                 None => {
                     let new_listing = self.refreshed_once;
                     let cat = Self::classify(ucfg, inst, st, &top, new_listing, now_ms);
-                    let depth = self.depth_of(sym, cfg.categories.get(cat).book_depth);
+                    let depth = depth_of(&self.depth_overrides, cfg, sym, cat);
                     fresh.push((
                         sym.clone(),
                         Member { instrument: inst.clone(), category: cat, depth, first_seen_ms: now_ms, new_listing },

@@ -20,10 +20,9 @@ impl Desk {
         for i in intents {
             let s = i.symbol().clone();
             let (live_trade, leverage) = self.working.get(&s).map_or((false, Fixed::ZERO), |w| (w.live, w.leverage));
-            let book = books(&s);
             let venue = self.venue_for(mode.mode(), live_trade);
             let journal = venue.journal();
-            let answer = venue.submit(&i, SubmitContext { book: book.as_ref(), leverage, now });
+            let answer = venue.submit(&i, SubmitContext { books, leverage, now });
             if let Some(reason) = answer.dropped {
                 out.record(Some(s), now, EventRecord::IntentDropped { reason, intent: &i });
                 continue;

@@ -286,6 +286,9 @@ impl CorePipeline {
 impl Pipeline for CorePipeline {
     fn market_update(&mut self, t: &mut Tick<'_>) {
         let now = t.event.now_ms();
+        if let Some(s) = t.event.symbol() {
+            self.symbols.prefetch(s, now);
+        }
         self.schedule_second_work(t);
         let slice = self.second.take_slice();
         self.second_market(&slice, t);

@@ -192,6 +192,22 @@ impl Markets {
         self.table.symbol(self.table.id(s)?)
     }
 
+    /// Prefetches the state of `s` when built, for an event at `now` (see
+    /// [`crate::engine::prefetch`]): the state's own bytes, the book's levels near the touch
+    /// (96 slots a side covers the feature zones of a tick-dense book), the newest trade and
+    /// the feature buffers.
+    #[inline]
+    pub fn prefetch(&self, s: &Symbol, now: TimeMs) {
+        if let Some(Some(m)) = self.table.get(s).map(|slot| slot.market.get()) {
+            if let Some(m) = m.as_deref() {
+                crate::engine::prefetch::value(m);
+                m.book.prefetch_touch(96);
+                m.tape.prefetch();
+                m.intel.prefetch(now);
+            }
+        }
+    }
+
     /// The state of `s` (built on first access).
     #[inline]
     pub fn get(&self, s: &Symbol) -> Option<&SymbolMarket> {

@@ -15,6 +15,7 @@ pub mod event;
 pub mod health;
 pub mod markets;
 pub mod output;
+pub mod prefetch;
 pub mod record;
 pub mod second_work;
 pub mod snapshot;

@@ -315,6 +315,15 @@ impl WallTracker {
         w.updates >= self.cfg.confirm_updates
     }
 
+    /// Prefetches the tracker's buffers (see [`crate::engine::prefetch`]).
+    #[inline]
+    pub fn prefetch(&self) {
+        use crate::engine::prefetch;
+        prefetch::slice(&self.walls, 0..self.walls.len());
+        prefetch::slice(&self.pending, 0..self.pending.len());
+        prefetch::bytes(self.scan.as_ptr().cast(), self.scan.capacity() * std::mem::size_of::<Level>());
+    }
+
     /// Applies a book state (after the update was applied) and returns the verdicts due.
     /// Cost O(scan_levels + walls).
     pub fn on_book(&mut self, book: &OrderBook, now: TimeMs) -> Vec<WallEvent> {

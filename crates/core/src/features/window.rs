@@ -148,6 +148,40 @@ impl SecondRing {
         }
     }
 
+    /// Slots of the seconds `newest - back ..= newest` not before the first bucket, as two
+    /// ranges of `buf` (the second empty unless the span wraps around the ring's end).
+    fn recent_slots(&self, back: i64) -> [std::ops::Range<usize>; 2] {
+        if self.newest_sec == i64::MIN {
+            return [0..0, 0..0];
+        }
+        let span = self.newest_sec.saturating_sub(self.first_sec).clamp(0, back.clamp(0, RING_SECONDS as i64 - 1));
+        let hi = Self::slot(self.newest_sec);
+        let n = span as usize + 1;
+        if n <= hi + 1 {
+            [hi + 1 - n..hi + 1, 0..0]
+        } else {
+            [0..hi + 1, RING_SECONDS - (n - hi - 1)..RING_SECONDS]
+        }
+    }
+
+    /// Prefetches the buckets of the seconds `newest - back ..= newest` (see
+    /// [`crate::engine::prefetch`]).
+    #[inline]
+    pub fn prefetch(&self, back: i64) {
+        for r in self.recent_slots(back) {
+            crate::engine::prefetch::slice(&self.buf, r);
+        }
+    }
+
+    /// Prefetches the bucket of one second, if it is in the ring.
+    #[inline]
+    pub fn prefetch_second(&self, sec: i64) {
+        if self.newest_sec != i64::MIN && sec >= self.first_sec && sec <= self.newest_sec {
+            let i = Self::slot(sec);
+            crate::engine::prefetch::slice(&self.buf, i..i + 1);
+        }
+    }
+
     /// Latest reference price (0 before any).
     pub fn last_price(&self) -> f64 {
         self.last_price
@@ -245,6 +279,26 @@ impl SecondRing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefetched_slots_cover_every_bucket_the_windows_read() {
+        let mut r = SecondRing::new();
+        assert_eq!(r.recent_slots(31), [0..0, 0..0]);
+        // Start mid-ring so the span wraps around the ring's end, then keep going.
+        let start = 100 * 1000;
+        for k in 0..400i64 {
+            let now = start + k * 700;
+            r.add_trade(now, 100.0, 1.0, k % 2 == 0);
+            let ranges = r.recent_slots(31);
+            let covered = |slot: usize| ranges.iter().any(|x| x.contains(&slot));
+            let newest = r.newest_sec;
+            for s in (newest - 31).max(r.first_sec)..=newest {
+                assert!(r.get(s).is_none() || covered(SecondRing::slot(s)), "second {s} at step {k} not prefetched");
+            }
+            let len: usize = ranges.iter().map(|x| x.len()).sum();
+            assert_eq!(len as i64, (newest - r.first_sec).min(31) + 1, "step {k}: only the span is prefetched");
+        }
+    }
 
     /// The former one-window computation (every second of the window probed, newest first),
     /// kept as the oracle of [`SecondRing::windows`].

@@ -88,6 +88,16 @@ fn ratio(x: f64, base: f64) -> f64 {
 }
 
 impl SymbolIntel {
+    /// Prefetches the heap buffers an event's refresh reads (see [`crate::engine::prefetch`]):
+    /// the ring's buckets of the longest window and of the longest return (see `refresh`),
+    /// and the wall tracker's buffers.
+    #[inline]
+    pub fn prefetch(&self, now: TimeMs) {
+        self.ring.prefetch(31);
+        self.ring.prefetch_second(sec_of(now - 60_000));
+        self.walls.prefetch();
+    }
+
     /// New intelligence for `symbol` starting at `now_ms`.
     pub fn new(symbol: Symbol, cfg: Arc<IntelConfig>, costs: CostParams, now_ms: TimeMs) -> Self {
         SymbolIntel {

@@ -453,6 +453,13 @@ impl OrderBook {
         Level { price: Price::from_ticks(ticks, self.tick), qty: e.qty }
     }
 
+    /// Prefetches the window slots of the `slots` keys below each side's best (see
+    /// [`crate::engine::prefetch`]).
+    pub fn prefetch_touch(&self, slots: usize) {
+        self.bids.prefetch_touch(slots);
+        self.asks.prefetch_touch(slots);
+    }
+
     /// True when the book reflects the exchange (a snapshot was applied and no error since).
     pub fn is_valid(&self) -> bool {
         self.valid

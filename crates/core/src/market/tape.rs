@@ -96,6 +96,15 @@ impl Tape {
         trades.into_iter().map(|t| self.push(t)).filter(|ok| *ok).count()
     }
 
+    /// Prefetches the newest trade (read for the mark price on every event; see
+    /// [`crate::engine::prefetch`]).
+    #[inline]
+    pub fn prefetch(&self) {
+        if let Some(p) = self.buf.back() {
+            crate::engine::prefetch::value(p);
+        }
+    }
+
     /// Number of stored trades.
     pub fn len(&self) -> usize {
         self.buf.len()

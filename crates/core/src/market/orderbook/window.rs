@@ -155,6 +155,17 @@ impl BookSide {
         SideIter { side: self, word: self.hi.div_ceil(64), bits: 0, out: self.out.len() }
     }
 
+    /// Prefetches the `slots` window slots below the best and their occupancy words (see
+    /// [`crate::engine::prefetch`]).
+    #[inline]
+    pub(super) fn prefetch_touch(&self, slots: usize) {
+        if self.hi > 0 {
+            let lo = self.hi.saturating_sub(slots);
+            crate::engine::prefetch::slice(&self.qty, lo..self.hi);
+            crate::engine::prefetch::slice(&self.bits, lo / 64..self.hi.div_ceil(64));
+        }
+    }
+
     /// Removes every level.
     pub(super) fn clear(&mut self) {
         self.clear_window();

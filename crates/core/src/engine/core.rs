@@ -294,7 +294,7 @@ impl Pipeline for CorePipeline {
         let now = t.event.now_ms();
         if self.symbols.len() >= PREFETCH_FROM_SYMBOLS {
             if let Some(s) = t.event.symbol() {
-                self.symbols.prefetch(s, now);
+                self.symbols.prefetch(s, now, matches!(t.event.kind, EventKind::Trades(_)));
             }
         }
         self.schedule_second_work(t);

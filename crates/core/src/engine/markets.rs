@@ -29,20 +29,23 @@ pub const TAPE_CAPACITY: usize = 2_000;
 pub const CANDLE_RING: usize = 300;
 /// Late-trade grace before a candle closes on time alone, ms.
 pub const CANDLE_GRACE_MS: i64 = 250;
-/// Market state of one symbol.
+/// Market state of one symbol. `repr(C)`, hot fields first: what every book or trade event
+/// reads comes before the candles (read by trades and candle closes only) and the ticker (by
+/// tickers only), so a book event's prefetch ([`SymbolMarket::HOT_BYTES`]) skips their lines.
 #[derive(Debug)]
+#[repr(C)]
 pub struct SymbolMarket {
+    /// L2 book.
+    pub book: OrderBook,
+    /// Market intelligence (features, symbol regime).
+    pub intel: SymbolIntel,
+    /// Latest FinalScalpScore.
+    pub score: ScalpScore,
+    /// Trade tape.
+    pub tape: Tape,
     /// Trading rules.
     pub instrument: Instrument,
     pub category: Category,
-    /// L2 book.
-    pub book: OrderBook,
-    /// Trade tape.
-    pub tape: Tape,
-    /// Micro-candles.
-    pub candles: CandleSet,
-    /// Merged ticker.
-    pub ticker: TickerUpdate,
     /// Last book update (event time).
     pub last_book_ms: Option<TimeMs>,
     /// Last trade (event time).
@@ -51,10 +54,15 @@ pub struct SymbolMarket {
     pub resync_pending_since: Option<TimeMs>,
     /// Book errors seen.
     pub book_errors: u64,
-    /// Market intelligence (features, symbol regime).
-    pub intel: SymbolIntel,
-    /// Latest FinalScalpScore.
-    pub score: ScalpScore,
+    /// Micro-candles.
+    pub candles: CandleSet,
+    /// Merged ticker.
+    pub ticker: TickerUpdate,
+}
+
+impl SymbolMarket {
+    /// Bytes from the start that a book or trade event reads (everything before the candles).
+    pub const HOT_BYTES: usize = std::mem::offset_of!(SymbolMarket, candles);
 }
 
 /// What a symbol's state is built from, as of its registration (the Universe event that added
@@ -193,17 +201,20 @@ impl Markets {
     }
 
     /// Prefetches the state of `s` when built, for an event at `now` (see
-    /// [`crate::engine::prefetch`]): the state's own bytes, the book's levels near the touch
-    /// (96 slots a side covers the feature zones of a tick-dense book), the newest trade and
-    /// the feature buffers.
+    /// [`crate::engine::prefetch`]): the state's hot bytes ([`SymbolMarket::HOT_BYTES`]), the
+    /// book's levels near the touch (96 slots a side covers the feature zones of a tick-dense
+    /// book), the newest trade, the feature buffers and, for a trade event, the candles.
     #[inline]
-    pub fn prefetch(&self, s: &Symbol, now: TimeMs) {
+    pub fn prefetch(&self, s: &Symbol, now: TimeMs, trade: bool) {
         if let Some(Some(m)) = self.table.get(s).map(|slot| slot.market.get()) {
             if let Some(m) = m.as_deref() {
-                crate::engine::prefetch::value(m);
+                crate::engine::prefetch::bytes((m as *const SymbolMarket).cast(), SymbolMarket::HOT_BYTES);
                 m.book.prefetch_touch(96);
                 m.tape.prefetch();
                 m.intel.prefetch(now);
+                if trade {
+                    crate::engine::prefetch::value(&m.candles);
+                }
             }
         }
     }

@@ -224,10 +224,11 @@ pub struct WallTracker {
     tick: Price,
     walls: Vec<Wall>,
     pending: Vec<Pending>,
+    /// Scan buffer when `scan_levels` exceeds [`STACK_SCAN`] (empty otherwise).
     scan: Vec<Level>,
     /// The symbol's usual resting level size (long baseline), base units; 0 = unknown.
     reference_level: f64,
-    /// Scratch for the median (raw sizes).
+    /// Scratch for the median (raw sizes) when `scan_levels` exceeds [`STACK_SCAN`].
     sizes: Vec<i64>,
     spoof_bid: DecayScore,
     spoof_ask: DecayScore,
@@ -251,13 +252,19 @@ fn dist_from_touch(side: Side, best_ticks: i64, wall_ticks: i64) -> i64 {
     }
 }
 
+/// Levels a side scan copies onto the stack: the stack is in the L1 cache on every event,
+/// while a buffer per symbol is one more set of cold lines to write per book event once the
+/// universe has hundreds of symbols. A configuration scanning more levels uses the tracker's
+/// own buffers.
+const STACK_SCAN: usize = 64;
+
 impl WallTracker {
     /// New tracker.
     pub fn new(cfg: WallConfig) -> Self {
         let cap = cfg.max_walls_per_side * 2;
         WallTracker {
-            scan: Vec::with_capacity(cfg.scan_levels),
-            sizes: Vec::with_capacity(cfg.scan_levels),
+            scan: Vec::new(),
+            sizes: Vec::new(),
             cfg,
             tick: Price::ZERO,
             walls: Vec::with_capacity(cap),
@@ -321,7 +328,6 @@ impl WallTracker {
         use crate::engine::prefetch;
         prefetch::slice(&self.walls, 0..self.walls.len());
         prefetch::slice(&self.pending, 0..self.pending.len());
-        prefetch::bytes(self.scan.as_ptr().cast(), self.scan.capacity() * std::mem::size_of::<Level>());
     }
 
     /// Applies a book state (after the update was applied) and returns the verdicts due.
@@ -351,12 +357,23 @@ impl WallTracker {
 
     fn scan_side(&mut self, book: &OrderBook, side: Side, mid: f64, now: TimeMs) {
         let tick = self.tick;
-        let mut scan = std::mem::take(&mut self.scan);
-        scan.clear();
-        scan.extend(book.top_n(side, self.cfg.scan_levels));
+        let mut stack = [Level { price: Price::ZERO, qty: Qty::ZERO }; STACK_SCAN];
+        let mut heap = std::mem::take(&mut self.scan);
+        let scan: &[Level] = if self.cfg.scan_levels <= STACK_SCAN {
+            let mut n = 0;
+            for (slot, l) in stack.iter_mut().zip(book.top_n(side, self.cfg.scan_levels)) {
+                *slot = l;
+                n += 1;
+            }
+            &stack[..n]
+        } else {
+            heap.clear();
+            heap.extend(book.top_n(side, self.cfg.scan_levels));
+            &heap
+        };
         let Some(best) = scan.first().map(|l| l.price.to_ticks(tick)) else {
             self.walls.retain(|w| w.side != side);
-            self.scan = scan;
+            self.scan = heap;
             return;
         };
         let deepest = scan.last().map(|l| l.price.to_ticks(tick)).unwrap_or(best);
@@ -370,13 +387,23 @@ impl WallTracker {
         // Median scanned size (upper median), O(n), selected only when a tracked wall or a
         // candidate that passed the cheaper tests needs it (most updates have neither); the
         // value is the same whenever it is used.
-        let mut sizes = std::mem::take(&mut self.sizes);
+        let mut sizes_heap = std::mem::take(&mut self.sizes);
+        let mut sizes_stack = [0i64; STACK_SCAN];
         let reference_level = self.reference_level;
         let mut median_cache: Option<f64> = None;
         let mut median = || -> f64 {
             *median_cache.get_or_insert_with(|| {
-                sizes.clear();
-                sizes.extend(scan.iter().map(|l| l.qty.raw()));
+                let sizes: &mut [i64] = if n <= STACK_SCAN {
+                    let sizes = &mut sizes_stack[..n];
+                    for (d, l) in sizes.iter_mut().zip(scan) {
+                        *d = l.qty.raw();
+                    }
+                    sizes
+                } else {
+                    sizes_heap.clear();
+                    sizes_heap.extend(scan.iter().map(|l| l.qty.raw()));
+                    &mut sizes_heap
+                };
                 let m = if sizes.is_empty() {
                     0.0
                 } else {
@@ -392,7 +419,7 @@ impl WallTracker {
         };
         let med_ratio = |q: f64, median: f64| if median > 0.0 { q / median } else { 0.0 };
         let deepest_dist = dist_from_touch(side, best, deepest);
-        let pct_from_touch = |p: Price| (p.to_f64() - price_of(&scan, 0)).abs() / mid.max(f64::MIN_POSITIVE) * 100.0;
+        let pct_from_touch = |p: Price| (p.to_f64() - price_of(scan, 0)).abs() / mid.max(f64::MIN_POSITIVE) * 100.0;
 
         // Update tracked walls of this side.
         let mut i = 0;
@@ -461,7 +488,7 @@ impl WallTracker {
         let none_large = none_large && !self.full_scan;
         if n >= self.cfg.min_levels && !none_large {
             let mut count = self.walls.iter().filter(|w| w.side == side).count();
-            for l in &scan {
+            for l in scan {
                 if count >= self.cfg.max_walls_per_side {
                     break;
                 }
@@ -526,8 +553,8 @@ impl WallTracker {
                 count += 1;
             }
         }
-        self.scan = scan;
-        self.sizes = sizes;
+        self.scan = heap;
+        self.sizes = sizes_heap;
     }
 
     /// The pending (ended, unclassified) wall that a new level of `qty` at `ticks` re-quotes:

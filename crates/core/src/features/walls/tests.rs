@@ -433,3 +433,36 @@ fn config_validation() {
     assert!(e.iter().any(|m| m.contains("requote_size_tolerance")), "{e:?}");
     assert!(e.iter().any(|m| m.contains("requote_window_ms")), "{e:?}");
 }
+
+/// A scan deeper than the stack buffer ([`STACK_SCAN`]) goes through the tracker's own buffer
+/// and still sees every configured level: a wall 80 levels behind the touch is found with
+/// `scan_levels` 100, and is out of view with 60.
+#[test]
+fn scans_deeper_than_the_stack_buffer_see_every_level() {
+    let mut book = OrderBook::new(p("1"), 200).unwrap();
+    let lvl = |px: i64, q: f64| Level { price: Price::from_raw(px * 100_000_000), qty: Qty::from_f64(q) };
+    const { assert!(60 <= STACK_SCAN && 100 > STACK_SCAN) };
+    let mut found = Vec::new();
+    for scan_levels in [60, 100] {
+        let mut wt = WallTracker::new(WallConfig { scan_levels, ..quick() });
+        for u in 1..=4u64 {
+            let bids = (0..120).map(|i| lvl(1000 - i, if i == 80 { 40.0 } else { 1.0 })).collect();
+            let asks = (1..121).map(|i| lvl(1000 + i, 1.0)).collect();
+            let upd = BookUpdate {
+                symbol: Symbol::new("X"),
+                action: BookAction::Snapshot,
+                depth: 200,
+                bids,
+                asks,
+                update_id: u,
+                seq: u,
+                cts_ms: None,
+            };
+            book.apply(&upd).unwrap();
+            wt.on_book(&book, u as i64 * 100);
+        }
+        found.push(wt.active(Side::Buy));
+        assert!(scan_levels <= STACK_SCAN || !wt.scan.is_empty(), "the deep scan used the tracker's buffer");
+    }
+    assert_eq!(found, vec![0, 1]);
+}

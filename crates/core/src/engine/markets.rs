@@ -127,7 +127,9 @@ impl MarketSpec {
 /// build failed: the symbol then reads as absent).
 #[derive(Debug)]
 struct Slot {
-    spec: MarketSpec,
+    /// Boxed: read only to build the state and on universe refreshes, so the slots an event's
+    /// lookup walks stay a few bytes each (1 000 symbols in ~24 KiB, which stays cached).
+    spec: Box<MarketSpec>,
     market: OnceLock<Option<Box<SymbolMarket>>>,
 }
 
@@ -165,7 +167,7 @@ impl Markets {
             tracing::error!(symbol = %spec.symbol, "instrument has unusable trading rules; not tracked");
             return false;
         }
-        self.table.insert(spec.symbol.clone(), Slot { spec, market: OnceLock::new() });
+        self.table.insert(spec.symbol.clone(), Slot { spec: Box::new(spec), market: OnceLock::new() });
         true
     }
 

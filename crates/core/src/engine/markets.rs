@@ -204,14 +204,14 @@ impl Markets {
 
     /// Prefetches the state of `s` when built, for an event at `now` (see
     /// [`crate::engine::prefetch`]): the state's hot bytes ([`SymbolMarket::HOT_BYTES`]), the
-    /// book's levels near the touch (96 slots a side covers the feature zones of a tick-dense
+    /// book's levels near the touch (64 slots a side: every level of a tick-dense depth-50
     /// book), the newest trade, the feature buffers and, for a trade event, the candles.
     #[inline]
     pub fn prefetch(&self, s: &Symbol, now: TimeMs, trade: bool) {
         if let Some(Some(m)) = self.table.get(s).map(|slot| slot.market.get()) {
             if let Some(m) = m.as_deref() {
                 crate::engine::prefetch::bytes((m as *const SymbolMarket).cast(), SymbolMarket::HOT_BYTES);
-                m.book.prefetch_touch(96);
+                m.book.prefetch_touch(64);
                 m.tape.prefetch();
                 m.intel.prefetch(now);
                 if trade {

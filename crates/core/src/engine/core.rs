@@ -634,7 +634,7 @@ impl Pipeline for CorePipeline {
         }
         self.intents.extend(self.desk.take_pending());
         let symbols = &self.symbols;
-        let books = |s: &Symbol| symbols.get(s).map(|m| m.book.clone());
+        let books = |s: &Symbol| symbols.get(s).map(|m| &m.book);
         // Fills can produce follow-up intents (exit orders after an entry fill); bounded rounds.
         for _ in 0..4 {
             let batch = std::mem::take(&mut self.intents);

@@ -22,9 +22,9 @@ use crate::market::orderbook::OrderBook;
 /// What a venue needs besides the intent.
 #[derive(Clone, Copy)]
 pub struct SubmitContext<'a> {
-    /// The current book of a symbol, when the core has one (a copy: only a venue that matches
-    /// locally asks for it).
-    pub books: &'a dyn Fn(&Symbol) -> Option<OrderBook>,
+    /// The current book of a symbol, when the core has one (only a venue that matches locally
+    /// asks for it).
+    pub books: &'a dyn Fn(&Symbol) -> Option<&'a OrderBook>,
     /// Leverage the trade was sized with (0 = not set).
     pub leverage: Fixed,
     /// Event time, ms.
@@ -89,7 +89,7 @@ impl Venue for SimVenue {
     fn submit(&mut self, intent: &Intent, ctx: SubmitContext<'_>) -> VenueAnswer {
         match (ctx.books)(intent.symbol()) {
             Some(book) => {
-                VenueAnswer { events: SimVenue::submit(self, intent, &book, ctx.now), ..VenueAnswer::default() }
+                VenueAnswer { events: SimVenue::submit(self, intent, book, ctx.now), ..VenueAnswer::default() }
             }
             None => VenueAnswer { dropped: Some(DropReason::NoBook), ..VenueAnswer::default() },
         }
@@ -168,7 +168,7 @@ mod tests {
         })
     }
 
-    fn no_book(_: &Symbol) -> Option<OrderBook> {
+    fn no_book(_: &Symbol) -> Option<&'static OrderBook> {
         None
     }
 

@@ -9,11 +9,11 @@ impl Desk {
     /// trade opened in LIVE goes to the exchange whatever the mode is now (its protection lives
     /// there); otherwise the mode picks the venue. What a venue answers at once takes the same
     /// path as the exchange's later reports ([`Desk::on_venue`]).
-    pub fn execute(
+    pub fn execute<'b>(
         &mut self,
         mode: &ModeManager,
         intents: Vec<Intent>,
-        books: &dyn Fn(&Symbol) -> Option<OrderBook>,
+        books: &'b dyn Fn(&Symbol) -> Option<&'b OrderBook>,
         now: TimeMs,
         out: &mut Outputs,
     ) {

@@ -273,8 +273,8 @@ async fn a_restart_restores_baselines_from_the_profiles_and_is_warm_at_once() {
     // A short warm-up so the first run gets warm (and persisted) quickly; no kline seed, so what
     // the second run knows comes from the profiles alone.
     let short = |c: &mut Config| {
-        c.intel.baseline.warmup_s = 10;
-        c.intel.baseline.seed_klines = 0;
+        std::sync::Arc::make_mut(&mut c.intel.baseline).warmup_s = 10;
+        std::sync::Arc::make_mut(&mut c.intel.baseline).seed_klines = 0;
     };
     let first = Run::start(&sim, dir.path(), short);
     let paths = Paths::with_data_dir(dir.path());

@@ -128,7 +128,7 @@ async fn start(secret: &str) -> Live {
     cfg.thresholds.watch = 0.0;
     cfg.thresholds.arm = 0.0;
     // The shortest warm-up the configuration allows: no entry before it.
-    cfg.intel.baseline.warmup_s = 10;
+    std::sync::Arc::make_mut(&mut cfg.intel.baseline).warmup_s = 10;
     cfg.engine.live_reconcile_interval_ms = 400;
     cfg.server.http_addr = "127.0.0.1:0".into();
     cfg.server.grpc_addr = "127.0.0.1:0".into();

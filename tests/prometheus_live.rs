@@ -223,7 +223,7 @@ async fn start_engine(seed: u64, data_dir: &Path) -> TestEngine {
     cfg.thresholds.watch = 0.0;
     cfg.thresholds.arm = 0.0;
     // The shortest warm-up the configuration allows: no entry before it.
-    cfg.intel.baseline.warmup_s = 10;
+    std::sync::Arc::make_mut(&mut cfg.intel.baseline).warmup_s = 10;
     let (snap_tx, snap) = watch::channel(EngineSnapshot::default());
     let (http_tx, http_rx) = oneshot::channel();
     let (grpc_tx, grpc_rx) = oneshot::channel();

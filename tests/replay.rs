@@ -218,7 +218,7 @@ async fn a_recorded_simulator_demo_run_replays_to_the_records_it_wrote() {
     cfg.thresholds.watch = 0.0;
     cfg.thresholds.arm = 0.0;
     // The shortest warm-up the configuration allows: nothing trades before it.
-    cfg.intel.baseline.warmup_s = 10;
+    std::sync::Arc::make_mut(&mut cfg.intel.baseline).warmup_s = 10;
     // A slow debug tick on a busy machine must not flip DEGRADED (a clock decision replay
     // cannot see).
     cfg.engine.degraded_tick_ms = 60_000;

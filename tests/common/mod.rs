@@ -174,7 +174,7 @@ pub async fn start_engine(symbols: usize, token: &str, tweak: impl FnOnce(&mut s
     let mut cfg = scalper::config::Config { endpoints: sim.endpoints(), ..Default::default() };
     cfg.thresholds.watch = 0.0;
     cfg.thresholds.arm = 0.0;
-    cfg.intel.baseline.warmup_s = 10;
+    std::sync::Arc::make_mut(&mut cfg.intel.baseline).warmup_s = 10;
     cfg.server.http_addr = "127.0.0.1:0".into();
     cfg.server.grpc_addr = "127.0.0.1:0".into();
     tweak(&mut cfg);

@@ -65,6 +65,11 @@ impl SymbolMarket {
     pub const HOT_BYTES: usize = std::mem::offset_of!(SymbolMarket, candles);
 }
 
+// Every market event prefetches its symbol's hot bytes (2208 now): a field added before the
+// candles, or a tracker keeping its own copy of its configuration again (200 bytes for the
+// pump's), costs every event at universe scale. 36 cache lines at most, checked at build time.
+const _: () = assert!(SymbolMarket::HOT_BYTES <= 36 * 64, "SymbolMarket's hot bytes outgrew 36 cache lines");
+
 /// What a symbol's state is built from, as of its registration (the Universe event that added
 /// it), plus the current instrument and category (kept up to date by later refreshes).
 #[derive(Debug, Clone)]

@@ -242,7 +242,8 @@ pub struct BookSample {
 /// The baselines of one symbol.
 #[derive(Debug, Clone)]
 pub struct SymbolBaselines {
-    cfg: BaselineConfig,
+    /// Shared by every symbol's tracker (one copy per configuration, not per symbol).
+    cfg: std::sync::Arc<BaselineConfig>,
     ret5_var: Robust,
     /// Short-horizon (30 s half-life) variance of 5 s returns, for the volatility ratio.
     short_var: Ewma,
@@ -260,7 +261,8 @@ pub const SHORT_VAR_HALF_LIFE_S: f64 = 30.0;
 
 impl SymbolBaselines {
     /// Empty (cold) baselines.
-    pub fn new(cfg: BaselineConfig) -> Self {
+    pub fn new(cfg: impl Into<std::sync::Arc<BaselineConfig>>) -> Self {
+        let cfg = cfg.into();
         SymbolBaselines {
             cfg,
             ret5_var: Robust::default(),
@@ -276,8 +278,8 @@ impl SymbolBaselines {
     }
 
     /// Replaces the settings (the estimates are kept).
-    pub fn set_config(&mut self, cfg: BaselineConfig) {
-        self.cfg = cfg;
+    pub fn set_config(&mut self, cfg: impl Into<std::sync::Arc<BaselineConfig>>) {
+        self.cfg = cfg.into();
     }
 
     pub fn config(&self) -> &BaselineConfig {

@@ -268,7 +268,8 @@ pub struct PumpEvent {
 /// The pump state machine.
 #[derive(Debug, Clone)]
 pub struct PumpEngine {
-    cfg: PumpConfig,
+    /// Shared by every symbol's tracker (one copy per configuration, not per symbol).
+    cfg: std::sync::Arc<PumpConfig>,
     state: PumpState,
     since_ms: TimeMs,
     peak: f64,
@@ -278,13 +279,14 @@ pub struct PumpEngine {
 
 impl PumpEngine {
     /// New engine in NONE.
-    pub fn new(cfg: PumpConfig) -> Self {
+    pub fn new(cfg: impl Into<std::sync::Arc<PumpConfig>>) -> Self {
+        let cfg = cfg.into();
         PumpEngine { cfg, state: PumpState::None, since_ms: 0, peak: 0.0, peak_ms: 0, cond_since: None }
     }
 
     /// Replaces the settings.
-    pub fn set_config(&mut self, cfg: PumpConfig) {
-        self.cfg = cfg;
+    pub fn set_config(&mut self, cfg: impl Into<std::sync::Arc<PumpConfig>>) {
+        self.cfg = cfg.into();
     }
 
     pub fn config(&self) -> &PumpConfig {

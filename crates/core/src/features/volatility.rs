@@ -102,19 +102,21 @@ pub struct VolatilityFeatures {
 /// ATRs and explosion hysteresis.
 #[derive(Debug, Clone)]
 pub struct VolatilityTracker {
-    cfg: VolatilityConfig,
+    /// Shared by every symbol's tracker (one copy per configuration, not per symbol).
+    cfg: std::sync::Arc<VolatilityConfig>,
     out: VolatilityFeatures,
 }
 
 impl VolatilityTracker {
     /// New tracker.
-    pub fn new(cfg: VolatilityConfig) -> Self {
+    pub fn new(cfg: impl Into<std::sync::Arc<VolatilityConfig>>) -> Self {
+        let cfg = cfg.into();
         VolatilityTracker { cfg, out: VolatilityFeatures::default() }
     }
 
     /// Replaces the settings.
-    pub fn set_config(&mut self, cfg: VolatilityConfig) {
-        self.cfg = cfg;
+    pub fn set_config(&mut self, cfg: impl Into<std::sync::Arc<VolatilityConfig>>) {
+        self.cfg = cfg.into();
     }
 
     /// Recomputes the ATRs at `now_ms` and applies `ratio` (the baseline's recent / usual

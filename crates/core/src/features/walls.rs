@@ -220,7 +220,8 @@ pub struct WallScores {
 /// Tracks walls across book updates and trades and classifies them when they end.
 #[derive(Debug, Clone)]
 pub struct WallTracker {
-    cfg: WallConfig,
+    /// Shared by every symbol's tracker (one copy per configuration, not per symbol).
+    cfg: std::sync::Arc<WallConfig>,
     tick: Price,
     walls: Vec<Wall>,
     pending: Vec<Pending>,
@@ -260,7 +261,8 @@ const STACK_SCAN: usize = 64;
 
 impl WallTracker {
     /// New tracker.
-    pub fn new(cfg: WallConfig) -> Self {
+    pub fn new(cfg: impl Into<std::sync::Arc<WallConfig>>) -> Self {
+        let cfg = cfg.into();
         let cap = cfg.max_walls_per_side * 2;
         WallTracker {
             scan: Vec::new(),
@@ -284,8 +286,8 @@ impl WallTracker {
     }
 
     /// Replaces the settings (tracked walls are kept).
-    pub fn set_config(&mut self, cfg: WallConfig) {
-        self.cfg = cfg;
+    pub fn set_config(&mut self, cfg: impl Into<std::sync::Arc<WallConfig>>) {
+        self.cfg = cfg.into();
     }
 
     /// Sets the symbol's usual resting level size (base units; 0 or invalid = unknown): walls

@@ -13,26 +13,32 @@ use crate::regime::global::GlobalRegimeConfig;
 use crate::regime::symbol::RegimeConfig;
 use crate::scoring::scalp_score::ScoreConfig;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Market-intelligence settings (`[intel]` in `scalper.toml`, `SCALPER_INTEL__…` in the env).
+///
+/// The sections a per-symbol tracker keeps (baseline, walls, pump, volatility, regime) are
+/// behind `Arc`s: every symbol's tracker shares the one copy instead of holding its own
+/// (~560 bytes a symbol that each event would otherwise pull into the cache). Change one with
+/// `Arc::make_mut(&mut cfg.intel.baseline).warmup_s = 10`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct IntelConfig {
     /// Long-horizon baselines and their warm-up.
-    pub baseline: BaselineConfig,
+    pub baseline: Arc<BaselineConfig>,
     /// Walls and spoofing.
-    pub walls: WallConfig,
+    pub walls: Arc<WallConfig>,
     /// Pump engine.
-    pub pump: PumpConfig,
+    pub pump: Arc<PumpConfig>,
     /// Flow and defence.
     pub flow: FlowConfig,
-    pub volatility: VolatilityConfig,
+    pub volatility: Arc<VolatilityConfig>,
     /// Fee hurdle and leverage safety.
     pub costs: CostConfig,
     /// Automatic news flags.
     pub news: NewsConfig,
     /// Symbol regime.
-    pub regime: RegimeConfig,
+    pub regime: Arc<RegimeConfig>,
     pub global: GlobalRegimeConfig,
     pub score: ScoreConfig,
 }

@@ -368,7 +368,7 @@ impl SymbolIntel {
     /// Recomputes the derived features, runs the pump engine and the regime, and refreshes the
     /// snapshot. O(1) (≤ ~50 bucket reads).
     fn refresh(&mut self, now: TimeMs, out: &mut Vec<IntelEvent>) {
-        let cfg = Arc::clone(&self.cfg);
+        let cfg = &*self.cfg;
         if self.news.is_some_and(|n| n.expires_ms <= now) {
             self.news = None;
         }

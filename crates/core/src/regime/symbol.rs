@@ -184,13 +184,15 @@ pub struct RegimeChange {
 /// The per-symbol regime state machine.
 #[derive(Debug, Clone)]
 pub struct SymbolRegimeTracker {
-    cfg: RegimeConfig,
+    /// Shared by every symbol's tracker (one copy per configuration, not per symbol).
+    cfg: std::sync::Arc<RegimeConfig>,
     snap: RegimeSnapshot,
 }
 
 impl SymbolRegimeTracker {
     /// Starts in NORMAL at `now_ms`.
-    pub fn new(cfg: RegimeConfig, now_ms: TimeMs) -> Self {
+    pub fn new(cfg: impl Into<std::sync::Arc<RegimeConfig>>, now_ms: TimeMs) -> Self {
+        let cfg = cfg.into();
         SymbolRegimeTracker {
             cfg,
             snap: RegimeSnapshot {
@@ -203,8 +205,8 @@ impl SymbolRegimeTracker {
     }
 
     /// Replaces the settings.
-    pub fn set_config(&mut self, cfg: RegimeConfig) {
-        self.cfg = cfg;
+    pub fn set_config(&mut self, cfg: impl Into<std::sync::Arc<RegimeConfig>>) {
+        self.cfg = cfg.into();
     }
 
     /// Current regime.

@@ -238,6 +238,9 @@ fn retention_deletes_only_old_raw_files_and_folds_days() {
 /// A pipeline that records which step ran, and can make one step "slow" on the injected clock.
 struct Recorder {
     calls: Vec<&'static str>,
+    /// `(seq of the hinted event, its distance ahead, steps run before the hint)` of each
+    /// prefetch hint.
+    hints: std::cell::RefCell<Vec<(u64, usize, usize)>>,
     clock: Rc<ManualClock>,
     slow_step_nanos: u64,
 }
@@ -251,6 +254,9 @@ macro_rules! rec {
                     self.clock.advance_nanos(self.slow_step_nanos);
                 }
             })*
+            fn prefetch(&self, next: &Event, distance: usize) {
+                self.hints.borrow_mut().push((next.seq, distance, self.calls.len()));
+            }
         }
     };
 }
@@ -263,7 +269,7 @@ fn timer(seq: u64) -> Event {
 #[test]
 fn engine_runs_the_ten_steps_in_order_and_degrades_on_slow_ticks() {
     let clock = Rc::new(ManualClock::default());
-    let rec = Recorder { calls: vec![], clock: clock.clone(), slow_step_nanos: 1_000 };
+    let rec = Recorder { calls: vec![], hints: Default::default(), clock: clock.clone(), slow_step_nanos: 1_000 };
     let policy = DegradedPolicy { tick_budget_nanos: 300_000_000, recover_ticks: 3 };
     let mut engine = Engine::new(rec, clock.clone(), policy);
 
@@ -311,7 +317,12 @@ fn engine_runs_the_ten_steps_in_order_and_degrades_on_slow_ticks() {
 
     // Replay: a frozen clock never measures a slow tick, yet the recorded events degrade it.
     let mut replay = Engine::new(
-        Recorder { calls: vec![], clock: Rc::new(ManualClock::default()), slow_step_nanos: 0 },
+        Recorder {
+            calls: vec![],
+            hints: Default::default(),
+            clock: Rc::new(ManualClock::default()),
+            slow_step_nanos: 0,
+        },
         scalper::engine::clock::FrozenClock,
         policy,
     );
@@ -323,6 +334,15 @@ fn engine_runs_the_ten_steps_in_order_and_degrades_on_slow_ticks() {
     assert!(!replay.is_degraded());
     assert_eq!(engine.pipeline().calls.len(), 60);
     assert_eq!(engine.events_processed(), 6);
+    assert!(engine.pipeline().hints.borrow().is_empty(), "on_event alone hints nothing");
+
+    // With the next events in hand, their prefetch hints come before the current event's steps.
+    let out = engine.on_event_ahead(&timer(7), [Some(&timer(8)), Some(&timer(9))]);
+    assert!(out.is_empty());
+    assert_eq!(*engine.pipeline().hints.borrow(), [(8, 1, 60), (9, 2, 60)]);
+    assert_eq!(engine.pipeline().calls.len(), 70, "the hinted events themselves are not processed");
+    engine.on_event_ahead(&timer(8), [None, Some(&timer(10))]);
+    assert_eq!(engine.pipeline().hints.borrow()[2], (10, 2, 70));
 }
 
 #[test]

@@ -282,6 +282,7 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
         _no_probe_tx,
         loopback,
         in_rx,
+        ahead: std::collections::VecDeque::with_capacity(2),
         shutdown: shutdown.clone(),
         store: store_h,
         metrics,

@@ -44,6 +44,10 @@ pub(super) struct CoreLoop<'a> {
     /// DEGRADED decisions), fed before the next input.
     pub loopback: VecDeque<Event>,
     pub in_rx: mpsc::Receiver<Event>,
+    /// Inputs taken from `in_rx` up to two events early (only when already queued), so that the
+    /// core can prefetch their state while it processes the current one; processed in order,
+    /// after any loopback.
+    pub ahead: VecDeque<Event>,
     pub shutdown: CancellationToken,
     pub store: StoreHandle,
     pub metrics: Arc<Metrics>,
@@ -72,13 +76,20 @@ impl CoreLoop<'_> {
                     p(&self.engine);
                     continue;
                 }
+                Some(e) = async { self.ahead.pop_front() }, if !self.ahead.is_empty() => e,
                 ev = self.in_rx.recv() => match ev { Some(e) => e, None => break },
             };
             self.seq += 1;
             let mut ev = ev;
             ev.seq = self.seq;
             self.recorder.record(&ev);
-            let out = self.engine.on_event(&ev);
+            while self.ahead.len() < 2 {
+                // Never waits: only an input already queued is taken early.
+                let Ok(e) = self.in_rx.try_recv() else { break };
+                self.ahead.push_back(e);
+            }
+            let mut next = self.loopback.iter().chain(self.ahead.iter());
+            let out = self.engine.on_event_ahead(&ev, [next.next(), next.next()]);
             if let EventKind::Control(cmd) = &ev.kind {
                 let changed = self.operator.apply(cmd, ev.now_ms());
                 self.operator.persist(changed, &self.store);

@@ -290,6 +290,18 @@ impl CorePipeline {
 }
 
 impl Pipeline for CorePipeline {
+    fn prefetch(&self, next: &Event, distance: usize) {
+        if self.symbols.len() >= PREFETCH_FROM_SYMBOLS {
+            if let Some(s) = next.symbol() {
+                if distance <= 1 {
+                    self.symbols.prefetch(s, next.now_ms(), matches!(next.kind, EventKind::Trades(_)));
+                } else {
+                    self.symbols.prefetch_hot(s);
+                }
+            }
+        }
+    }
+
     fn market_update(&mut self, t: &mut Tick<'_>) {
         let now = t.event.now_ms();
         if self.symbols.len() >= PREFETCH_FROM_SYMBOLS {

@@ -102,6 +102,14 @@ pub trait Pipeline {
     fn logging(&mut self, t: &mut Tick<'_>);
     /// Step 10.
     fn metrics(&mut self, t: &mut Tick<'_>);
+    /// Starts loading into the cache the state that `next` (the event after the one being
+    /// processed) will read, so that the memory fetches overlap this event's work instead of
+    /// stalling the next one. A hint only: it must change nothing a step can observe.
+    ///
+    /// `distance` is how many events ahead `next` is: 1 for the very next event, 2 for the one
+    /// after it, whose first loads (the addresses the rest of its state is found through) are
+    /// started an event earlier so that they are in the cache when its own hint runs.
+    fn prefetch(&self, _next: &Event, _distance: usize) {}
 }
 
 /// DEGRADED policy.
@@ -150,11 +158,26 @@ impl<P: Pipeline, C: Clock> Engine<P, C> {
 
     /// Processes one event through the ten steps, in order.
     pub fn on_event(&mut self, event: &Event) -> Outputs {
+        self.on_event_ahead(event, [None, None])
+    }
+
+    /// [`Engine::on_event`] for `event` when the caller already holds the events queued behind
+    /// it (`ahead[0]` next, `ahead[1]` the one after): inside the measured tick, the state they
+    /// will read is prefetched first ([`Pipeline::prefetch`]: the next event's in full, the
+    /// following one's headers), so those memory fetches overlap `event`'s work instead of
+    /// stalling theirs. Outputs are exactly those of `on_event(event)`: the hint changes
+    /// timing, never a decision.
+    pub fn on_event_ahead(&mut self, event: &Event, ahead: [Option<&Event>; 2]) -> Outputs {
         let mut out = Outputs::default();
         if let EventKind::Degraded { on, tick_ns } = event.kind {
             self.apply_degraded(on, tick_ns, event, &mut out);
         }
         let start = self.clock.now_nanos();
+        for (i, n) in ahead.into_iter().enumerate() {
+            if let Some(n) = n {
+                self.pipeline.prefetch(n, i + 1);
+            }
+        }
         {
             let mut t = Tick { event, degraded: self.degraded, out: &mut out };
             let p = &mut self.pipeline;

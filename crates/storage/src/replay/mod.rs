@@ -189,6 +189,14 @@ impl<W: Write> DecisionLog<W> {
     }
 }
 
+/// The event in a read-ahead item, if it is one (what [`Engine::on_event_ahead`] may prefetch).
+pub fn next_event<E>(ahead: &Option<Result<ReplayItem, E>>) -> Option<&Event> {
+    match ahead {
+        Some(Ok(ReplayItem::Event(ev))) => Some(ev),
+        _ => None,
+    }
+}
+
 /// A fresh core for replay: the real pipeline, a frozen latency clock (DEGRADED never triggers).
 pub fn replay_engine(cfg: Arc<Config>) -> Engine<CorePipeline, FrozenClock> {
     let policy = DegradedPolicy::from_config(&cfg.engine);
@@ -305,7 +313,13 @@ pub fn replay_items<W: Write, S: parallel::ItemSource + ?Sized>(
         _ => None,
     };
     let (mut events, mut first_ms, mut last_ms) = (0u64, None, None);
-    while let Some(item) = reader.next() {
+    // Two items are read ahead so that the core can prefetch the state of the events behind
+    // the one it runs ([`Engine::on_event_ahead`]); outputs are the same as without.
+    let mut ahead = reader.next();
+    let mut after = reader.next();
+    while let Some(item) = ahead.take() {
+        ahead = after.take();
+        after = reader.next();
         match item? {
             ReplayItem::Run(r) => {
                 engine = None;
@@ -331,7 +345,7 @@ pub fn replay_items<W: Write, S: parallel::ItemSource + ?Sized>(
                 if let Some(p) = pacer.as_mut() {
                     p.wait(ev.now_ms());
                 }
-                let out = e.on_event(&ev);
+                let out = e.on_event_ahead(&ev, [next_event(&ahead), next_event(&after)]);
                 log.write(&ev, &out).map_err(ReplayError::Write)?;
                 observer.on_outputs(&ev, &out);
                 events += 1;

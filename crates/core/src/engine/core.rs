@@ -259,11 +259,6 @@ impl CorePipeline {
     pub fn built_symbols(&self) -> usize {
         self.symbols.built()
     }
-    /// The table's own copy of the event's symbol (see [`Markets::interned`]); `None` for an
-    /// event of no symbol or of a symbol never registered.
-    fn event_symbol(&self, event: &Event) -> Option<&Symbol> {
-        self.symbols.interned(event.symbol()?)
-    }
     /// All symbols' market state, sorted.
     pub fn symbols(&self) -> impl Iterator<Item = (&Symbol, &SymbolMarket)> {
         self.symbols.iter()
@@ -527,10 +522,10 @@ impl Pipeline for CorePipeline {
         if !matches!(t.event.kind, EventKind::Book(_) | EventKind::Trades(_)) {
             return;
         }
-        let Some(sym) = self.event_symbol(t.event).cloned() else { return };
+        let Some(sym) = t.event.symbol().and_then(|s| self.symbols.interned(s)) else { return };
         let global = self.global.regime();
-        let flags = self.desk_flags(&sym, t.degraded);
-        let Some(m) = self.symbols.get(&sym) else { return };
+        let flags = self.desk_flags(sym, t.degraded);
+        let Some(m) = self.symbols.get(sym) else { return };
         if !m.book.is_valid() {
             return;
         }
@@ -539,7 +534,7 @@ impl Pipeline for CorePipeline {
         let regime_ok = level != SignalLevel::Blocked && !flags.blacklisted && !flags.paused && !flags.kill;
         let regime = m.intel.regime().state;
         let (f, score, extra) = (*m.intel.snapshot(), m.score.clone(), m.intel.extra_threshold());
-        self.desk.on_signal(&sym, &f, &score, regime, regime_ok, extra, now, t.out);
+        self.desk.on_signal(sym, &f, &score, regime, regime_ok, extra, now, t.out);
     }
 
     fn risk(&mut self, t: &mut Tick<'_>) {
@@ -547,9 +542,9 @@ impl Pipeline for CorePipeline {
         if !matches!(t.event.kind, EventKind::Book(_) | EventKind::Trades(_)) {
             return;
         }
-        let Some(sym) = self.event_symbol(t.event).cloned() else { return };
-        let flags = self.desk_flags(&sym, t.degraded);
-        let Some(m) = self.symbols.get(&sym) else { return };
+        let Some(sym) = t.event.symbol().and_then(|s| self.symbols.interned(s)) else { return };
+        let flags = self.desk_flags(sym, t.degraded);
+        let Some(m) = self.symbols.get(sym) else { return };
         let regime = m.intel.regime().state;
         if let Some(i) = self.desk.plan_entry(
             &self.cfg,
@@ -628,18 +623,18 @@ impl Pipeline for CorePipeline {
             }
         }
         // Position management for the event's symbol, and review of a working maker entry.
-        if let Some(sym) = self.event_symbol(t.event).cloned() {
-            if let Some(m) = self.symbols.get(&sym) {
-                if m.book.is_valid() && self.desk.state_of(&sym) == crate::state::machine::TradeState::OrderPlaced {
+        if let Some(sym) = t.event.symbol().and_then(|s| self.symbols.interned(s)) {
+            if let Some(m) = self.symbols.get(sym) {
+                if m.book.is_valid() && self.desk.state_of(sym) == crate::state::machine::TradeState::OrderPlaced {
                     let best = m.score.long.max(m.score.short);
                     let setup_ok = best > self.cfg.thresholds.watch && !self.controls.kill.is_engaged();
-                    let i = self.desk.review_entry(&sym, &m.book, setup_ok, now, t.out);
+                    let i = self.desk.review_entry(sym, &m.book, setup_ok, now, t.out);
                     self.intents.extend(i);
                 }
                 let mark = m.tape.last_price().or_else(|| m.book.mid());
-                if let (Some(mark), true) = (mark, self.desk.portfolio.position(&sym).is_some()) {
+                if let (Some(mark), true) = (mark, self.desk.portfolio.position(sym).is_some()) {
                     let tick = m.instrument.tick_size;
-                    let i = self.desk.manage(&sym, mark, tick, now, t.out);
+                    let i = self.desk.manage(sym, mark, tick, now, t.out);
                     self.intents.extend(i);
                 }
             }

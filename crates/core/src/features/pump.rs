@@ -341,19 +341,21 @@ impl PumpEngine {
             && self.crash_confirmations(i) >= 2
     }
 
-    /// True when `cond` has held continuously for `for_ms` (tracked across calls).
-    fn held(&mut self, cond: bool, now: TimeMs, for_ms: i64) -> bool {
+    /// True when `cond` has held continuously for `for_ms` (tracked across calls in `since`, the
+    /// engine's `cond_since`; a function of the field so that `evaluate` can borrow the
+    /// configuration meanwhile instead of taking a reference count on it every event).
+    fn held(since: &mut Option<TimeMs>, cond: bool, now: TimeMs, for_ms: i64) -> bool {
         if !cond {
-            self.cond_since = None;
+            *since = None;
             return false;
         }
-        let s = *self.cond_since.get_or_insert(now);
+        let s = *since.get_or_insert(now);
         now - s >= for_ms
     }
 
     /// Evaluates the inputs at `now`; returns the transition, if any. O(1).
     pub fn evaluate(&mut self, i: &PumpInputs, now: TimeMs) -> Option<PumpEvent> {
-        let c = self.cfg.clone();
+        let c = &*self.cfg;
         if matches!(self.state, PumpState::Pumping | PumpState::Blowoff) && i.price > self.peak {
             self.peak = i.price;
             self.peak_ms = now;
@@ -402,7 +404,7 @@ impl PumpEngine {
                     (PumpState::Blowoff, "acceleration on climax volume")
                 } else if drawdown >= c.dump_drawdown_pct && i.delta_ratio_5s < 0.0 {
                     (PumpState::Dump, "drawdown from pump peak")
-                } else if self.held(i.ret_30s_pct < c.stall_ret_pct && i.vol_ratio < c.stall_vol_ratio, now, c.stall_ms)
+                } else if Self::held(&mut self.cond_since, i.ret_30s_pct < c.stall_ret_pct && i.vol_ratio < c.stall_vol_ratio, now, c.stall_ms)
                     && dwell >= c.min_dwell_ms
                 {
                     (PumpState::Cooldown, "pump stalled")
@@ -421,7 +423,7 @@ impl PumpEngine {
             }
             PumpState::Dump => {
                 let settled = i.ret_5s_pct > -c.settle_ret_5s_pct && i.vol_ratio < c.settle_vol_ratio;
-                if self.held(settled, now, c.dump_settle_ms) && dwell >= c.min_dwell_ms {
+                if Self::held(&mut self.cond_since, settled, now, c.dump_settle_ms) && dwell >= c.min_dwell_ms {
                     (PumpState::Cooldown, "dump settled")
                 } else {
                     return None;

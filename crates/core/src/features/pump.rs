@@ -404,8 +404,12 @@ impl PumpEngine {
                     (PumpState::Blowoff, "acceleration on climax volume")
                 } else if drawdown >= c.dump_drawdown_pct && i.delta_ratio_5s < 0.0 {
                     (PumpState::Dump, "drawdown from pump peak")
-                } else if Self::held(&mut self.cond_since, i.ret_30s_pct < c.stall_ret_pct && i.vol_ratio < c.stall_vol_ratio, now, c.stall_ms)
-                    && dwell >= c.min_dwell_ms
+                } else if Self::held(
+                    &mut self.cond_since,
+                    i.ret_30s_pct < c.stall_ret_pct && i.vol_ratio < c.stall_vol_ratio,
+                    now,
+                    c.stall_ms,
+                ) && dwell >= c.min_dwell_ms
                 {
                     (PumpState::Cooldown, "pump stalled")
                 } else {

@@ -373,11 +373,8 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
     let meter = Meter::start("bench-replay: replay", Unit::Items("events"), Some(seq));
     let started = Instant::now();
     // Two items read ahead, as `scalper replay` does: the core prefetches the next events' state.
-    let mut ahead = reader.next();
-    let mut after = reader.next();
-    while let Some(item) = ahead.take() {
-        ahead = after.take();
-        after = reader.next();
+    let mut ahead = replay::ReadAhead::start(&mut reader);
+    while let Some(item) = ahead.next_item(&mut reader) {
         match item.map_err(|e| e.to_string())? {
             ReplayItem::Run(r) => {
                 engine = Some(replay::replay_engine(r.config.unwrap_or_else(|| Arc::new(UniverseStream::config()))))
@@ -385,7 +382,7 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
             ReplayItem::Event(ev) => {
                 let Some(e) = engine.as_mut() else { continue };
                 let t0 = clock.now_nanos();
-                let out = e.on_event_ahead(&ev, [replay::next_event(&ahead), replay::next_event(&after)]);
+                let out = e.on_event_ahead(&ev, ahead.events());
                 let dt = clock.now_nanos().saturating_sub(t0);
                 lat.push(dt.min(u32::MAX as u64) as u32);
                 let label = event_label(&ev.kind);

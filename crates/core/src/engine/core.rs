@@ -299,11 +299,8 @@ impl Pipeline for CorePipeline {
 
     fn market_update(&mut self, t: &mut Tick<'_>) {
         let now = t.event.now_ms();
-        if self.symbols.len() >= PREFETCH_FROM_SYMBOLS {
-            if let Some(s) = t.event.symbol() {
-                self.symbols.prefetch(s, now, matches!(t.event.kind, EventKind::Trades(_)));
-            }
-        }
+        // The event's own state, in case no earlier tick was given it as a hint.
+        self.prefetch(t.event, 1);
         self.schedule_second_work(t);
         let slice = self.second.take_slice();
         self.second_market(&slice, t);

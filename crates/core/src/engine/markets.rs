@@ -63,6 +63,12 @@ pub struct SymbolMarket {
 impl SymbolMarket {
     /// Bytes from the start that a book or trade event reads (everything before the candles).
     pub const HOT_BYTES: usize = std::mem::offset_of!(SymbolMarket, candles);
+
+    /// Prefetches the hot bytes (see [`crate::engine::prefetch`]).
+    #[inline]
+    fn prefetch_hot(&self) {
+        crate::engine::prefetch::bytes((self as *const SymbolMarket).cast(), Self::HOT_BYTES);
+    }
 }
 
 // Every market event prefetches its symbol's hot bytes (2208 now): a field added before the
@@ -213,15 +219,13 @@ impl Markets {
     /// book), the newest trade, the feature buffers and, for a trade event, the candles.
     #[inline]
     pub fn prefetch(&self, s: &Symbol, now: TimeMs, trade: bool) {
-        if let Some(Some(m)) = self.table.get(s).map(|slot| slot.market.get()) {
-            if let Some(m) = m.as_deref() {
-                crate::engine::prefetch::bytes((m as *const SymbolMarket).cast(), SymbolMarket::HOT_BYTES);
-                m.book.prefetch_touch(64);
-                m.tape.prefetch();
-                m.intel.prefetch(now);
-                if trade {
-                    crate::engine::prefetch::value(&m.candles);
-                }
+        if let Some(m) = self.peek(s) {
+            m.prefetch_hot();
+            m.book.prefetch_touch(64);
+            m.tape.prefetch();
+            m.intel.prefetch(now);
+            if trade {
+                crate::engine::prefetch::value(&m.candles);
             }
         }
     }
@@ -231,10 +235,8 @@ impl Markets {
     /// symbol computes its addresses without waiting for memory.
     #[inline]
     pub fn prefetch_hot(&self, s: &Symbol) {
-        if let Some(Some(m)) = self.table.get(s).map(|slot| slot.market.get()) {
-            if let Some(m) = m.as_deref() {
-                crate::engine::prefetch::bytes((m as *const SymbolMarket).cast(), SymbolMarket::HOT_BYTES);
-            }
+        if let Some(m) = self.peek(s) {
+            m.prefetch_hot();
         }
     }
 

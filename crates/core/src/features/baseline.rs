@@ -262,9 +262,8 @@ pub const SHORT_VAR_HALF_LIFE_S: f64 = 30.0;
 impl SymbolBaselines {
     /// Empty (cold) baselines.
     pub fn new(cfg: impl Into<std::sync::Arc<BaselineConfig>>) -> Self {
-        let cfg = cfg.into();
         SymbolBaselines {
-            cfg,
+            cfg: cfg.into(),
             ret5_var: Robust::default(),
             short_var: Ewma::default(),
             volume_rate: Robust::default(),

@@ -280,8 +280,7 @@ pub struct PumpEngine {
 impl PumpEngine {
     /// New engine in NONE.
     pub fn new(cfg: impl Into<std::sync::Arc<PumpConfig>>) -> Self {
-        let cfg = cfg.into();
-        PumpEngine { cfg, state: PumpState::None, since_ms: 0, peak: 0.0, peak_ms: 0, cond_since: None }
+        PumpEngine { cfg: cfg.into(), state: PumpState::None, since_ms: 0, peak: 0.0, peak_ms: 0, cond_since: None }
     }
 
     /// Replaces the settings.

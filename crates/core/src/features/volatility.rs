@@ -110,8 +110,7 @@ pub struct VolatilityTracker {
 impl VolatilityTracker {
     /// New tracker.
     pub fn new(cfg: impl Into<std::sync::Arc<VolatilityConfig>>) -> Self {
-        let cfg = cfg.into();
-        VolatilityTracker { cfg, out: VolatilityFeatures::default() }
+        VolatilityTracker { cfg: cfg.into(), out: VolatilityFeatures::default() }
     }
 
     /// Replaces the settings.

@@ -19,7 +19,7 @@ use std::sync::Arc;
 ///
 /// The sections a per-symbol tracker keeps (baseline, walls, pump, volatility, regime) are
 /// behind `Arc`s: every symbol's tracker shares the one copy instead of holding its own
-/// (~560 bytes a symbol that each event would otherwise pull into the cache). Change one with
+/// (~520 bytes a symbol that each event would otherwise pull into the cache). Change one with
 /// `Arc::make_mut(&mut cfg.intel.baseline).warmup_s = 10`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]

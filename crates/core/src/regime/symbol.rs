@@ -192,9 +192,8 @@ pub struct SymbolRegimeTracker {
 impl SymbolRegimeTracker {
     /// Starts in NORMAL at `now_ms`.
     pub fn new(cfg: impl Into<std::sync::Arc<RegimeConfig>>, now_ms: TimeMs) -> Self {
-        let cfg = cfg.into();
         SymbolRegimeTracker {
-            cfg,
+            cfg: cfg.into(),
             snap: RegimeSnapshot {
                 state: RegimeState::Normal,
                 since_ms: now_ms,

@@ -189,11 +189,40 @@ impl<W: Write> DecisionLog<W> {
     }
 }
 
-/// The event in a read-ahead item, if it is one (what [`Engine::on_event_ahead`] may prefetch).
-pub fn next_event<E>(ahead: &Option<Result<ReplayItem, E>>) -> Option<&Event> {
-    match ahead {
-        Some(Ok(ReplayItem::Event(ev))) => Some(ev),
-        _ => None,
+/// The two items read ahead of the one being replayed, so that the core can prefetch the
+/// state of the events behind it ([`Engine::on_event_ahead`]); outputs are the same as without.
+/// The caller keeps its source (for its counters and recycling) and passes it to each step.
+pub struct ReadAhead<T> {
+    ahead: [Option<T>; 2],
+}
+
+impl<E> ReadAhead<Result<ReplayItem, E>> {
+    /// Reads the first two items of `src`.
+    pub fn start<I: Iterator<Item = Result<ReplayItem, E>> + ?Sized>(src: &mut I) -> Self {
+        let first = src.next();
+        ReadAhead { ahead: [first, src.next()] }
+    }
+
+    /// The next item to replay (reading one more item into the look-ahead).
+    pub fn next_item<I>(&mut self, src: &mut I) -> Option<Result<ReplayItem, E>>
+    where
+        I: Iterator<Item = Result<ReplayItem, E>> + ?Sized,
+    {
+        let item = self.ahead[0].take()?;
+        self.ahead[0] = self.ahead[1].take();
+        self.ahead[1] = src.next();
+        Some(item)
+    }
+
+    /// The events among the items read ahead, next first (what `on_event_ahead` is given).
+    pub fn events(&self) -> [Option<&Event>; 2] {
+        fn event<E>(i: &Option<Result<ReplayItem, E>>) -> Option<&Event> {
+            match i {
+                Some(Ok(ReplayItem::Event(ev))) => Some(ev),
+                _ => None,
+            }
+        }
+        [event(&self.ahead[0]), event(&self.ahead[1])]
     }
 }
 
@@ -313,13 +342,8 @@ pub fn replay_items<W: Write, S: parallel::ItemSource + ?Sized>(
         _ => None,
     };
     let (mut events, mut first_ms, mut last_ms) = (0u64, None, None);
-    // Two items are read ahead so that the core can prefetch the state of the events behind
-    // the one it runs ([`Engine::on_event_ahead`]); outputs are the same as without.
-    let mut ahead = reader.next();
-    let mut after = reader.next();
-    while let Some(item) = ahead.take() {
-        ahead = after.take();
-        after = reader.next();
+    let mut ahead = ReadAhead::start(reader);
+    while let Some(item) = ahead.next_item(reader) {
         match item? {
             ReplayItem::Run(r) => {
                 engine = None;
@@ -345,7 +369,7 @@ pub fn replay_items<W: Write, S: parallel::ItemSource + ?Sized>(
                 if let Some(p) = pacer.as_mut() {
                     p.wait(ev.now_ms());
                 }
-                let out = e.on_event_ahead(&ev, [next_event(&ahead), next_event(&after)]);
+                let out = e.on_event_ahead(&ev, ahead.events());
                 log.write(&ev, &out).map_err(ReplayError::Write)?;
                 observer.on_outputs(&ev, &out);
                 events += 1;

@@ -21,6 +21,8 @@ pub use scalper_control::{monitoring, proto};
 pub use scalper_core::{domain, execution, features, intel, market, regime, risk, scoring, state};
 pub use scalper_storage as storage;
 
+pub mod memory;
+
 /// Configuration: the schema and validation ([`scalper_core::config`]), loading from files and
 /// the environment ([`ConfigFile`]), live reload ([`reload`]) and per-symbol overrides.
 pub mod config {

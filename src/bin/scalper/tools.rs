@@ -293,6 +293,10 @@ struct BenchJson {
     latency_us: BenchLatency,
     worst_kind: &'static str,
     peak_rss_bytes: Option<u64>,
+    /// `default` or the `GLIBC_TUNABLES` the process started with (see `scalper::memory`).
+    malloc: String,
+    /// Resident anonymous memory in huge pages at the end of the run.
+    anon_huge_bytes: Option<u64>,
     decision_lines: u64,
     decision_sha256: String,
     projection: projection::Projection,
@@ -439,6 +443,12 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
         Some(b) => println!("  peak RSS (VmHWM)     {:.1} MiB", b as f64 / (1024.0 * 1024.0)),
         None => println!("  peak RSS (VmHWM)     unavailable on this platform"),
     }
+    let malloc = scalper::memory::malloc_setup();
+    let anon_huge = scalper::memory::anon_huge_bytes();
+    println!(
+        "  malloc               {malloc}, {} resident in huge pages",
+        anon_huge.map_or_else(|| "unknown".to_string(), |b| format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0)))
+    );
     println!("  decision log         {} lines, sha256 {sha}", log.lines());
     let rss_ok = rss.is_none_or(|b| b < 1 << 30);
     println!(
@@ -487,6 +497,8 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
             },
             worst_kind: worst.1,
             peak_rss_bytes: rss,
+            malloc,
+            anon_huge_bytes: anon_huge,
             decision_lines: log.lines(),
             decision_sha256: sha,
             projection: proj,

@@ -71,7 +71,7 @@ impl SymbolMarket {
     }
 }
 
-// Every market event prefetches its symbol's hot bytes (2208 now): a field added before the
+// Every market event prefetches its symbol's hot bytes (2224 now): a field added before the
 // candles, or a tracker keeping its own copy of its configuration again (200 bytes for the
 // pump's), costs every event at universe scale. 36 cache lines at most, checked at build time.
 const _: () = assert!(SymbolMarket::HOT_BYTES <= 36 * 64, "SymbolMarket's hot bytes outgrew 36 cache lines");

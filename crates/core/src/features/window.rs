@@ -6,6 +6,13 @@
 //! `W` ms ending at `now` covers `[now - W, now]`: buckets entirely inside count fully; the oldest
 //! bucket, only partly inside, counts pro rata to its overlap (a deterministic linear
 //! approximation that keeps windows smooth across second boundaries).
+//!
+//! Summation order (fixed, so that results are exact functions of the buckets): a window that
+//! reaches back past the current second is the sum of its *full past seconds* (newest first,
+//! from zero), then the current second, then its oldest second with its weight. The full past
+//! seconds cannot change while the ring's second stays the same (writes land in the newest
+//! bucket only), so [`SecondRing::windows_cached`] keeps their sums from one event to the next
+//! and reads 1 + N buckets per call instead of the whole span (31 for a 30 s window).
 
 use crate::domain::TimeMs;
 
@@ -62,10 +69,35 @@ impl SecBucket {
     }
 }
 
+/// Windows whose past-second sums [`SecondRing::windows_cached`] keeps.
+pub const CACHED_WINDOWS: usize = 4;
+
+/// Sums of the full past seconds of up to [`CACHED_WINDOWS`] windows, with what they were
+/// computed from; valid while the ring's second and contents below it are unchanged (see
+/// [`SecondRing::windows_cached`]).
+#[derive(Debug, Clone)]
+struct PastSums {
+    /// Second of the call they were computed for (`i64::MIN`: none).
+    now_sec: i64,
+    /// The ring's `newest_sec` then.
+    newest_sec: i64,
+    /// The ring's `writes` then.
+    writes: u64,
+    /// Per window: `sec` = its oldest second (the key), the rest = the sums of the seconds
+    /// strictly between it and `now_sec`.
+    sums: [SecBucket; CACHED_WINDOWS],
+}
+
 /// Ring of [`RING_SECONDS`] one-second buckets.
 #[derive(Debug, Clone)]
 pub struct SecondRing {
     buf: Vec<SecBucket>,
+    /// Past-second sums of the latest [`SecondRing::windows_cached`] call (boxed: read once
+    /// per event, not part of the symbol's hot bytes).
+    past: Box<PastSums>,
+    /// Bucket writes so far ([`SecondRing::current`] calls); a change tells the cache that a
+    /// bucket it may have summed was written.
+    writes: u64,
     newest_sec: i64,
     /// Second of the first bucket ever created (`i64::MAX` before any): no second before it has
     /// a bucket, so backward scans stop there instead of probing the whole ring (exact: the
@@ -91,6 +123,13 @@ impl SecondRing {
     pub fn new() -> Self {
         SecondRing {
             buf: vec![SecBucket { sec: i64::MIN, ..SecBucket::default() }; RING_SECONDS],
+            past: Box::new(PastSums {
+                now_sec: i64::MIN,
+                newest_sec: i64::MIN,
+                writes: 0,
+                sums: [SecBucket::default(); CACHED_WINDOWS],
+            }),
+            writes: 0,
             newest_sec: i64::MIN,
             first_sec: i64::MAX,
             last_price: 0.0,
@@ -107,6 +146,7 @@ impl SecondRing {
     pub fn current(&mut self, now_ms: TimeMs) -> &mut SecBucket {
         let sec = sec_of(now_ms).max(self.newest_sec);
         self.newest_sec = sec;
+        self.writes = self.writes.wrapping_add(1);
         let price = self.last_price;
         let b = &mut self.buf[Self::slot(sec)];
         if b.sec != sec {
@@ -148,28 +188,15 @@ impl SecondRing {
         }
     }
 
-    /// Slots of the seconds `newest - back ..= newest` not before the first bucket, as two
-    /// ranges of `buf` (the second empty unless the span wraps around the ring's end).
-    fn recent_slots(&self, back: i64) -> [std::ops::Range<usize>; 2] {
-        if self.newest_sec == i64::MIN {
-            return [0..0, 0..0];
-        }
-        let span = self.newest_sec.saturating_sub(self.first_sec).clamp(0, back.clamp(0, RING_SECONDS as i64 - 1));
-        let hi = Self::slot(self.newest_sec);
-        let n = span as usize + 1;
-        if n <= hi + 1 {
-            [hi + 1 - n..hi + 1, 0..0]
-        } else {
-            [0..hi + 1, RING_SECONDS - (n - hi - 1)..RING_SECONDS]
-        }
-    }
-
-    /// Prefetches the buckets of the seconds `newest - back ..= newest` (see
-    /// [`crate::engine::prefetch`]).
+    /// Prefetches what [`SecondRing::windows_cached`] with these lengths reads at `now_ms`
+    /// when its sums are still valid: the cache and the bucket of the current second and of
+    /// each window's oldest second (see [`crate::engine::prefetch`]).
     #[inline]
-    pub fn prefetch(&self, back: i64) {
-        for r in self.recent_slots(back) {
-            crate::engine::prefetch::slice(&self.buf, r);
+    pub fn prefetch_windows<const N: usize>(&self, now_ms: TimeMs, windows_ms: [i64; N]) {
+        crate::engine::prefetch::value(&*self.past);
+        self.prefetch_second(sec_of(now_ms));
+        for w in windows_ms {
+            self.prefetch_second(sec_of(now_ms.saturating_sub(Self::clamp_window(w))));
         }
     }
 
@@ -220,59 +247,129 @@ impl SecondRing {
         w
     }
 
-    /// Several [`SecondRing::window`]s ending at `now_ms` in one backward pass over the buckets.
-    ///
-    /// Bit-identical to calling `window` once per length: every window sums its buckets newest
-    /// first from zero, so all windows share the same running sum of their full buckets; each
-    /// takes a copy of it at its oldest (partial) bucket and adds that bucket with its weight,
-    /// the same float operations in the same order. Seconds before the ring's first bucket are
-    /// not probed (they hold nothing).
+    #[inline]
+    fn clamp_window(window_ms: i64) -> i64 {
+        window_ms.clamp(0, (RING_SECONDS as i64 - 1) * 1000)
+    }
+
+    /// Several [`SecondRing::window`]s ending at `now_ms`, their past seconds summed in one
+    /// backward pass (every window's past sum is a prefix of the same newest-first running
+    /// sum, so each takes a copy of it at its oldest second).
     #[inline]
     pub fn windows<const N: usize>(&self, now_ms: TimeMs, windows_ms: [i64; N]) -> [SecBucket; N] {
-        let now_sec = sec_of(now_ms);
-        let mut out = [SecBucket { sec: now_sec, ..SecBucket::default() }; N];
-        let mut starts = [0i64; N];
-        let mut firsts = [0i64; N];
-        let mut lowest = now_sec;
-        for i in 0..N {
-            let window_ms = windows_ms[i].clamp(0, (RING_SECONDS as i64 - 1) * 1000);
-            starts[i] = now_ms.saturating_sub(window_ms);
-            firsts[i] = sec_of(starts[i]);
-            lowest = lowest.min(firsts[i]);
+        let (starts, firsts) = Self::bounds(now_ms, windows_ms);
+        let past = self.past_sums(sec_of(now_ms), &firsts);
+        self.finish(now_ms, &starts, &firsts, &past)
+    }
+
+    /// [`SecondRing::windows`], bit for bit, keeping the past-second sums of up to
+    /// [`CACHED_WINDOWS`] windows for the next call: while the call's second, the windows'
+    /// oldest seconds and the ring's newest second are the same, and either nothing was written
+    /// since or the newest second is not in the past (writes land there only), those sums are
+    /// unchanged, and the call reads the current bucket and each window's oldest one only.
+    #[inline]
+    pub fn windows_cached<const N: usize>(&mut self, now_ms: TimeMs, windows_ms: [i64; N]) -> [SecBucket; N] {
+        let (starts, firsts) = Self::bounds(now_ms, windows_ms);
+        if N > CACHED_WINDOWS {
+            let past = self.past_sums(sec_of(now_ms), &firsts);
+            return self.finish(now_ms, &starts, &firsts, &past);
         }
-        let lowest = lowest.max(self.first_sec);
+        let now_sec = sec_of(now_ms);
+        let c = &*self.past;
+        let valid = c.now_sec == now_sec
+            && c.newest_sec == self.newest_sec
+            && (c.newest_sec >= now_sec || c.writes == self.writes)
+            && (0..N).all(|i| c.sums[i].sec == firsts[i]);
+        if !valid {
+            let past = self.past_sums(now_sec, &firsts);
+            let c = &mut *self.past;
+            c.now_sec = now_sec;
+            c.newest_sec = self.newest_sec;
+            c.writes = self.writes;
+            for i in 0..N {
+                c.sums[i] = SecBucket { sec: firsts[i], ..past[i] };
+            }
+        }
+        let c = &*self.past;
+        let past: [SecBucket; N] = std::array::from_fn(|i| c.sums[i]);
+        self.finish(now_ms, &starts, &firsts, &past)
+    }
+
+    /// Each window's start (ms) and oldest second.
+    #[inline]
+    fn bounds<const N: usize>(now_ms: TimeMs, windows_ms: [i64; N]) -> ([i64; N], [i64; N]) {
+        let starts = windows_ms.map(|w| now_ms.saturating_sub(Self::clamp_window(w)));
+        (starts, starts.map(sec_of))
+    }
+
+    /// Per window, the sum of the buckets of the seconds strictly between its oldest second
+    /// and `now_sec`, newest first from zero. Seconds before the ring's first bucket are not
+    /// probed (they hold nothing).
+    #[inline]
+    fn past_sums<const N: usize>(&self, now_sec: i64, firsts: &[i64; N]) -> [SecBucket; N] {
+        let mut out = [SecBucket::default(); N];
+        let lowest = firsts.iter().copied().min().unwrap_or(now_sec).max(self.first_sec);
         let mut acc = SecBucket::default();
-        let mut s = now_sec;
+        let mut s = now_sec - 1;
         while s >= lowest {
-            let b = self.get(s);
             for i in 0..N {
                 if firsts[i] == s {
-                    let mut w_acc = acc;
-                    if let Some(b) = b {
-                        let b_start = s * 1000;
-                        let start = starts[i];
-                        let w = if b_start >= start {
-                            1.0
-                        } else {
-                            ((b_start + 1000 - start) as f64 / 1000.0).clamp(0.0, 1.0)
-                        };
-                        w_acc.add_weighted(b, w);
-                    }
-                    out[i] = SecBucket { sec: now_sec, ..w_acc };
+                    out[i] = acc;
                 }
             }
-            if let Some(b) = b {
+            if let Some(b) = self.get(s) {
                 acc.add_weighted(b, 1.0);
             }
             s -= 1;
         }
-        // Windows reaching before the first bucket: everything the ring holds is inside them.
+        // Windows whose oldest second is before the first bucket (or not in the past): all
+        // that was summed (nothing, for the latter, which `finish` does not read).
         for i in 0..N {
             if firsts[i] < lowest {
-                out[i] = SecBucket { sec: now_sec, ..acc };
+                out[i] = acc;
             }
         }
         out
+    }
+
+    /// The windows from their past sums: + the current second, + the oldest second with its
+    /// weight (the overlap of `[start, now]` with it). A window within the current second is
+    /// that second alone, with its weight.
+    #[inline]
+    fn finish<const N: usize>(
+        &self,
+        now_ms: TimeMs,
+        starts: &[i64; N],
+        firsts: &[i64; N],
+        past: &[SecBucket; N],
+    ) -> [SecBucket; N] {
+        let now_sec = sec_of(now_ms);
+        let weight = |s: i64, start: i64| {
+            let b_start = s * 1000;
+            if b_start >= start {
+                1.0
+            } else {
+                ((b_start + 1000 - start) as f64 / 1000.0).clamp(0.0, 1.0)
+            }
+        };
+        let cur = self.get(now_sec);
+        std::array::from_fn(|i| {
+            let mut acc = SecBucket::default();
+            if firsts[i] >= now_sec {
+                if let Some(b) = cur {
+                    acc.add_weighted(b, weight(now_sec, starts[i]));
+                }
+            } else {
+                acc = past[i];
+                if let Some(b) = cur {
+                    acc.add_weighted(b, 1.0);
+                }
+                if let Some(b) = self.get(firsts[i]) {
+                    acc.add_weighted(b, weight(firsts[i], starts[i]));
+                }
+            }
+            SecBucket { sec: now_sec, price: 0.0, ..acc }
+        })
     }
 }
 
@@ -280,36 +377,54 @@ impl SecondRing {
 mod tests {
     use super::*;
 
-    #[test]
-    fn prefetched_slots_cover_every_bucket_the_windows_read() {
-        let mut r = SecondRing::new();
-        assert_eq!(r.recent_slots(31), [0..0, 0..0]);
-        // Start mid-ring so the span wraps around the ring's end, then keep going.
-        let start = 100 * 1000;
-        for k in 0..400i64 {
-            let now = start + k * 700;
-            r.add_trade(now, 100.0, 1.0, k % 2 == 0);
-            let ranges = r.recent_slots(31);
-            let covered = |slot: usize| ranges.iter().any(|x| x.contains(&slot));
-            let newest = r.newest_sec;
-            for s in (newest - 31).max(r.first_sec)..=newest {
-                assert!(r.get(s).is_none() || covered(SecondRing::slot(s)), "second {s} at step {k} not prefetched");
-            }
-            let len: usize = ranges.iter().map(|x| x.len()).sum();
-            assert_eq!(len as i64, (newest - r.first_sec).min(31) + 1, "step {k}: only the span is prefetched");
-        }
-    }
-
-    /// The former one-window computation (every second of the window probed, newest first),
-    /// kept as the oracle of [`SecondRing::windows`].
+    /// One window by the definition in the module docs, every second probed: the full past
+    /// seconds newest first from zero, then the current second, then the oldest with its
+    /// weight; a window within the current second is that second with its weight.
     fn window_oracle(r: &SecondRing, now_ms: TimeMs, window_ms: i64) -> SecBucket {
-        let mut acc = SecBucket::default();
         let window_ms = window_ms.clamp(0, (RING_SECONDS as i64 - 1) * 1000);
         let start = now_ms.saturating_sub(window_ms);
         let now_sec = sec_of(now_ms);
-        let mut s = now_sec;
         let first = sec_of(start);
-        while s >= first {
+        let weight = |s: i64| {
+            let b_start = s * 1000;
+            if b_start >= start {
+                1.0
+            } else {
+                ((b_start + 1000 - start) as f64 / 1000.0).clamp(0.0, 1.0)
+            }
+        };
+        let mut acc = SecBucket::default();
+        if first >= now_sec {
+            if let Some(b) = r.get(now_sec) {
+                acc.add_weighted(b, weight(now_sec));
+            }
+        } else {
+            let mut s = now_sec - 1;
+            while s > first {
+                if let Some(b) = r.get(s) {
+                    acc.add_weighted(b, 1.0);
+                }
+                s -= 1;
+            }
+            if let Some(b) = r.get(now_sec) {
+                acc.add_weighted(b, 1.0);
+            }
+            if let Some(b) = r.get(first) {
+                acc.add_weighted(b, weight(first));
+            }
+        }
+        acc.sec = now_sec;
+        acc
+    }
+
+    /// The summation order before the past-second cache (newest first, the current second
+    /// first): the same quantities, so equal up to float rounding.
+    fn window_newest_first(r: &SecondRing, now_ms: TimeMs, window_ms: i64) -> SecBucket {
+        let mut acc = SecBucket::default();
+        let window_ms = window_ms.clamp(0, (RING_SECONDS as i64 - 1) * 1000);
+        let start = now_ms.saturating_sub(window_ms);
+        let mut s = sec_of(now_ms);
+        while s >= sec_of(start) {
             if let Some(b) = r.get(s) {
                 let b_start = s * 1000;
                 let w = if b_start >= start { 1.0 } else { ((b_start + 1000 - start) as f64 / 1000.0).clamp(0.0, 1.0) };
@@ -317,8 +432,18 @@ mod tests {
             }
             s -= 1;
         }
-        acc.sec = now_sec;
         acc
+    }
+
+    fn close(a: &SecBucket, b: &SecBucket) -> bool {
+        let f = |x: f64, y: f64| (x - y).abs() <= 1e-12 * x.abs().max(y.abs()).max(1.0);
+        f(a.buy, b.buy)
+            && f(a.sell, b.sell)
+            && f(a.buy_notional, b.buy_notional)
+            && f(a.sell_notional, b.sell_notional)
+            && f(a.count, b.count)
+            && f(a.liq_long, b.liq_long)
+            && f(a.liq_short, b.liq_short)
     }
 
     /// The former price lookup (probes back to the ring's oldest possible second).
@@ -357,8 +482,10 @@ mod tests {
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
         /// Random streams of trades, liquidations and price marks with gaps (up to longer than
-        /// the ring): after every step the one-pass windows and the bounded price lookups equal
-        /// the per-window / full-probe oracles bit for bit.
+        /// the ring): after every step the one-pass windows, the cached ones (probed again
+        /// within the same second, in a later second and back in time) and the bounded price
+        /// lookups equal the per-window / full-probe oracles bit for bit, and the windows equal
+        /// the former newest-first summation up to rounding.
         #[test]
         fn one_pass_windows_equal_the_oracle(
             start in 0i64..5_000_000,
@@ -367,7 +494,11 @@ mod tests {
         ) {
             let mut r = SecondRing::new();
             let mut now = start;
-            for (kind, dt, px, qty, buy) in steps {
+            // The previous step's last probe, probed first after this step's write: a write
+            // into a second its cached sums hold (probe ahead of the ring's newest second),
+            // or a new second reusing a slot they read (probe 100 s back), must be seen.
+            let mut carried = start;
+            for (k, (kind, dt, px, qty, buy)) in steps.into_iter().enumerate() {
                 // Mostly short steps, sometimes a gap of minutes.
                 now += if dt > 2_950 { dt * 60 } else { dt };
                 let (p, q) = (px as f64 / 100.0, qty as f64 / 1_000.0);
@@ -376,10 +507,14 @@ mod tests {
                     2 => r.add_liquidation(now, p * q, buy),
                     _ => r.set_price(now, p),
                 }
-                for probe in [now, now + 250, now + 1_700] {
+                let last = if k % 2 == 0 { now + 2_900 } else { now - 100_000 };
+                for probe in [carried, now, now + 250, now - 3_000, now + 300, last] {
                     let ws = r.windows(probe, [1_000, 5_000, 10_000, 30_000]);
-                    for (w, len) in ws.iter().zip([1_000, 5_000, 10_000, 30_000]) {
+                    let cached = r.windows_cached(probe, [1_000, 5_000, 10_000, 30_000]);
+                    for ((w, c), len) in ws.iter().zip(&cached).zip([1_000, 5_000, 10_000, 30_000]) {
                         proptest::prop_assert_eq!(bits(w), bits(&window_oracle(&r, probe, len)));
+                        proptest::prop_assert_eq!(bits(c), bits(w), "cached, window {} at {}", len, probe);
+                        proptest::prop_assert!(close(w, &window_newest_first(&r, probe, len)), "{:?}", w);
                     }
                     for &len in &lens {
                         proptest::prop_assert_eq!(bits(&r.window(probe, len)), bits(&window_oracle(&r, probe, len)));
@@ -389,6 +524,7 @@ mod tests {
                         proptest::prop_assert_eq!(a, price_at_oracle(&r, probe - back).map(f64::to_bits));
                     }
                 }
+                carried = last;
             }
         }
     }

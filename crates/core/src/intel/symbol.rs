@@ -43,6 +43,9 @@ const RATIO_CAP: f64 = 1_000.0;
 /// SPOOFING verdicts remembered for the "repeated spoofing" test of MANIPULATED.
 const SPOOF_VERDICTS_KEPT: usize = 16;
 
+/// Flow windows of every refresh, ms: 1, 5, 10 and 30 s.
+const WINDOWS_MS: [i64; 4] = [1_000, 5_000, 10_000, 30_000];
+
 /// Levels per side whose median size is the level-size sample.
 const LEVEL_SIZE_LEVELS: usize = 20;
 
@@ -89,11 +92,11 @@ fn ratio(x: f64, base: f64) -> f64 {
 
 impl SymbolIntel {
     /// Prefetches the heap buffers an event's refresh reads (see [`crate::engine::prefetch`]):
-    /// the ring's buckets of the longest window and of the longest return (see `refresh`),
-    /// and the wall tracker's buffers.
+    /// the ring's window cache and the buckets the windows and the returns read (the current
+    /// second, each window's oldest, 60 s back; see `refresh`), and the wall tracker's buffers.
     #[inline]
     pub fn prefetch(&self, now: TimeMs) {
-        self.ring.prefetch(31);
+        self.ring.prefetch_windows(now, WINDOWS_MS);
         self.ring.prefetch_second(sec_of(now - 60_000));
         self.walls.prefetch();
     }
@@ -366,7 +369,8 @@ impl SymbolIntel {
     }
 
     /// Recomputes the derived features, runs the pump engine and the regime, and refreshes the
-    /// snapshot. O(1) (≤ ~50 bucket reads).
+    /// snapshot. O(1): six bucket reads while the windows' past-second sums are cached (the
+    /// same second), ~35 on the first refresh of a second.
     fn refresh(&mut self, now: TimeMs, out: &mut Vec<IntelEvent>) {
         let cfg = &*self.cfg;
         if self.news.is_some_and(|n| n.expires_ms <= now) {
@@ -375,7 +379,7 @@ impl SymbolIntel {
         let price = if self.ring.last_price() > 0.0 { self.ring.last_price() } else { self.book.mid };
         let ret = |ms: i64| self.ring.price_at(now - ms).map(|p| pct_change(price, p)).unwrap_or(0.0);
         let (r5, r30, r60) = (ret(5_000), ret(30_000), ret(60_000));
-        let [w1, w5, w10, w30] = self.ring.windows(now, [1_000, 5_000, 10_000, 30_000]);
+        let [w1, w5, w10, w30] = self.ring.windows_cached(now, WINDOWS_MS);
         let bl = &self.baselines;
         let warm = bl.warm();
         let flow_warm = bl.flow_warm();

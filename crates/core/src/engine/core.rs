@@ -496,7 +496,7 @@ impl Pipeline for CorePipeline {
                 Self::log_global(ch, t);
             }
             _ => {
-                if let Some(sym) = t.event.symbol().and_then(|s| self.symbols.interned(s)) {
+                if let Some(sym) = self.symbols.event_symbol(t.event) {
                     if let Some(m) = self.symbols.get(sym) {
                         let ch = self.global.observe(sym, m.intel.snapshot(), now);
                         Self::log_global(ch, t);
@@ -519,7 +519,7 @@ impl Pipeline for CorePipeline {
         if !matches!(t.event.kind, EventKind::Book(_) | EventKind::Trades(_)) {
             return;
         }
-        let Some(sym) = t.event.symbol().and_then(|s| self.symbols.interned(s)) else { return };
+        let Some(sym) = self.symbols.event_symbol(t.event) else { return };
         let global = self.global.regime();
         let flags = self.desk_flags(sym, t.degraded);
         let Some(m) = self.symbols.get(sym) else { return };
@@ -539,7 +539,7 @@ impl Pipeline for CorePipeline {
         if !matches!(t.event.kind, EventKind::Book(_) | EventKind::Trades(_)) {
             return;
         }
-        let Some(sym) = t.event.symbol().and_then(|s| self.symbols.interned(s)) else { return };
+        let Some(sym) = self.symbols.event_symbol(t.event) else { return };
         let flags = self.desk_flags(sym, t.degraded);
         let Some(m) = self.symbols.get(sym) else { return };
         let regime = m.intel.regime().state;
@@ -620,7 +620,7 @@ impl Pipeline for CorePipeline {
             }
         }
         // Position management for the event's symbol, and review of a working maker entry.
-        if let Some(sym) = t.event.symbol().and_then(|s| self.symbols.interned(s)) {
+        if let Some(sym) = self.symbols.event_symbol(t.event) {
             if let Some(m) = self.symbols.get(sym) {
                 if m.book.is_valid() && self.desk.state_of(sym) == crate::state::machine::TradeState::OrderPlaced {
                     let best = m.score.long.max(m.score.short);

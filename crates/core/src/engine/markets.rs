@@ -213,6 +213,14 @@ impl Markets {
         self.table.symbol(self.table.id(s)?)
     }
 
+    /// The interned copy of `event`'s symbol ([`Markets::interned`]); `None` for an event of no
+    /// symbol or of one never registered. Borrows only the markets, so a step can hold it while
+    /// it updates the desk.
+    #[inline]
+    pub fn event_symbol(&self, event: &crate::engine::event::Event) -> Option<&Symbol> {
+        self.interned(event.symbol()?)
+    }
+
     /// Prefetches the state of `s` when built, for an event at `now` (see
     /// [`crate::engine::prefetch`]): the state's hot bytes ([`SymbolMarket::HOT_BYTES`]), the
     /// book's levels near the touch (64 slots a side: every level of a tick-dense depth-50

@@ -269,11 +269,10 @@ impl SecondRing {
     /// unchanged, and the call reads the current bucket and each window's oldest one only.
     #[inline]
     pub fn windows_cached<const N: usize>(&mut self, now_ms: TimeMs, windows_ms: [i64; N]) -> [SecBucket; N] {
-        let (starts, firsts) = Self::bounds(now_ms, windows_ms);
         if N > CACHED_WINDOWS {
-            let past = self.past_sums(sec_of(now_ms), &firsts);
-            return self.finish(now_ms, &starts, &firsts, &past);
+            return self.windows(now_ms, windows_ms);
         }
+        let (starts, firsts) = Self::bounds(now_ms, windows_ms);
         let now_sec = sec_of(now_ms);
         let c = &*self.past;
         let valid = c.now_sec == now_sec

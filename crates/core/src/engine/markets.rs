@@ -21,7 +21,6 @@ use crate::market::data::{Instrument, TickerUpdate};
 use crate::market::orderbook::OrderBook;
 use crate::market::tape::Tape;
 use crate::scoring::scalp_score::ScalpScore;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// Trades kept per symbol on the tape.
@@ -160,56 +159,10 @@ impl Slot {
     }
 }
 
-/// Events whose symbol's id [`AheadIds`] remembers: the read-ahead's two plus the one being
-/// processed, and one spare.
-const AHEAD: usize = 4;
-
-/// The ids of the symbols of the last few events prefetched, keyed by the address of the
-/// event's own copy of its symbol text. An event is prefetched up to three times (two events
-/// ahead, one ahead, and as it starts); each lookup of its symbol in the id index is a chain
-/// of dependent cache misses at universe scale, so only the first one pays it.
-///
-/// A hint only, like the prefetch it serves: an address whose allocation was freed and reused
-/// by another event's symbol would find that symbol's id and prefetch the wrong state, which
-/// costs time and changes nothing a step can observe. Atomics (relaxed, plain moves on
-/// x86_64) because prefetching reads the pipeline through a shared reference.
-#[derive(Debug, Default)]
-struct AheadIds {
-    keys: [AtomicUsize; AHEAD],
-    ids: [AtomicU32; AHEAD],
-    next: AtomicUsize,
-}
-
-impl AheadIds {
-    /// The key of `s`: the address of its text (stable while the event holding it lives).
-    #[inline]
-    fn key(s: &Symbol) -> usize {
-        Arc::as_ptr(&s.0) as *const u8 as usize
-    }
-
-    #[inline]
-    fn get(&self, s: &Symbol) -> Option<SymbolId> {
-        let k = Self::key(s);
-        (0..AHEAD)
-            .find(|&i| self.keys[i].load(Ordering::Relaxed) == k)
-            .map(|i| SymbolId(self.ids[i].load(Ordering::Relaxed)))
-    }
-
-    #[inline]
-    fn put(&self, s: &Symbol, id: SymbolId) {
-        let i = self.next.load(Ordering::Relaxed) % AHEAD;
-        self.next.store(i + 1, Ordering::Relaxed);
-        self.keys[i].store(Self::key(s), Ordering::Relaxed);
-        self.ids[i].store(id.0, Ordering::Relaxed);
-    }
-}
-
 /// Symbol → market state, by id, in symbol order for iteration.
 #[derive(Debug, Default)]
 pub struct Markets {
     table: SymbolTable<Slot>,
-    /// Ids found by the prefetches of the events ahead.
-    ahead: AheadIds,
 }
 
 impl Markets {
@@ -274,7 +227,7 @@ impl Markets {
     /// book), the newest trade, the feature buffers and, for a trade event, the candles.
     #[inline]
     pub fn prefetch(&self, s: &Symbol, now: TimeMs, trade: bool) {
-        if let Some(m) = self.peek_ahead(s) {
+        if let Some(m) = self.peek(s) {
             m.prefetch_hot();
             m.book.prefetch_touch(64);
             m.tape.prefetch();
@@ -290,25 +243,9 @@ impl Markets {
     /// symbol computes its addresses without waiting for memory.
     #[inline]
     pub fn prefetch_hot(&self, s: &Symbol) {
-        if let Some(m) = self.peek_ahead(s) {
+        if let Some(m) = self.peek(s) {
             m.prefetch_hot();
         }
-    }
-
-    /// [`Markets::peek`] for a prefetch: the id from [`AheadIds`] when an earlier prefetch of
-    /// the same event found it, else from the index without the lookup hint
-    /// ([`SymbolTable::peek_id`]).
-    #[inline]
-    fn peek_ahead(&self, s: &Symbol) -> Option<&SymbolMarket> {
-        let id = match self.ahead.get(s) {
-            Some(id) => id,
-            None => {
-                let id = self.table.peek_id(s)?;
-                self.ahead.put(s, id);
-                id
-            }
-        };
-        self.table.get_id(id)?.market.get()?.as_deref()
     }
 
     /// The state of `s` (built on first access).
@@ -376,12 +313,9 @@ impl Markets {
 
 #[cfg(test)]
 mod tests {
-    use super::{AheadIds, MarketSpec, Markets, AHEAD};
-    use crate::domain::{Category, Symbol};
     use crate::engine::clock::FrozenClock;
     use crate::engine::core::CorePipeline;
     use crate::engine::event::{Event, EventKind};
-    use crate::engine::symbol_table::SymbolId;
     use crate::engine::synthetic::UniverseStream;
     use crate::engine::{DegradedPolicy, Engine};
     use std::sync::Arc;
@@ -477,74 +411,6 @@ mod tests {
         }
         assert_eq!(hinted.pipeline().symbols().count(), n, "the prefetch ran (universe above its threshold)");
         assert_eq!(hinted.pipeline().built_symbols(), n);
-    }
-
-    /// The same with every event handled as the runtime handles it: decoded into its own fresh
-    /// symbol text and dropped once processed, so the addresses the prefetch's id memo is
-    /// keyed by are freed and reused by later events' symbols (stale keys find another
-    /// symbol's id: the prefetch then loads the wrong state, and no output may change).
-    #[test]
-    fn prefetch_memo_keys_reused_by_later_events_change_no_output() {
-        let n = crate::engine::core::PREFETCH_FROM_SYMBOLS + 16;
-        let mut s = UniverseStream::new(n, 13, 5);
-        let mut events = s.setup();
-        events.extend((&mut s).take(20_000));
-        let fresh = |e: &Event| {
-            let mut e = e.clone();
-            match &mut e.kind {
-                EventKind::Book(b) => b.symbol = Symbol::new(b.symbol.as_str()),
-                EventKind::Trades(t) => t.symbol = Symbol::new(t.symbol.as_str()),
-                _ => {}
-            }
-            e
-        };
-        let (mut plain, mut hinted) = (engine(), engine());
-        for (i, e) in events.iter().enumerate() {
-            let a = plain.on_event(e);
-            let (now, next, after) = (fresh(e), events.get(i + 1).map(fresh), events.get(i + 2).map(fresh));
-            let b = hinted.on_event_ahead(&now, [next.as_ref(), after.as_ref()]);
-            assert_eq!(a, b, "event {} ({:?})", e.seq, e.kind);
-        }
-        assert_eq!(hinted.pipeline().built_symbols(), n);
-    }
-
-    /// The memo finds an event's id by the address of its symbol text, forgets the oldest of
-    /// [`AHEAD`] entries, and a wrong id it may hold (a reused address) or an id outside the
-    /// table prefetches nothing it should not: no panic, no state built.
-    #[test]
-    fn prefetch_memo_finds_forgets_and_tolerates_wrong_ids() {
-        let memo = AheadIds::default();
-        let syms: Vec<Symbol> = (0..=AHEAD).map(|i| Symbol::new(&format!("S{i:04}USDT"))).collect();
-        memo.put(&syms[0], SymbolId(7));
-        assert_eq!(memo.get(&syms[0]), Some(SymbolId(7)));
-        // Another copy of the same text is another key.
-        assert_eq!(memo.get(&Symbol::new("S0000USDT")), None);
-        for (i, s) in syms.iter().enumerate().skip(1) {
-            memo.put(s, SymbolId(i as u32));
-        }
-        assert_eq!(memo.get(&syms[0]), None, "oldest forgotten after {AHEAD} more");
-        assert_eq!(memo.get(&syms[AHEAD]), Some(SymbolId(AHEAD as u32)));
-
-        let cfg = UniverseStream::config();
-        let mut markets = Markets::new();
-        let mut s = UniverseStream::new(2, 1, 5);
-        for ins in s.instruments() {
-            assert!(markets.register(MarketSpec {
-                symbol: ins.symbol.clone(),
-                origin: ins.clone(),
-                depth: 50,
-                intel: Arc::new(cfg.intel.clone()),
-                costs: cfg.cost_params(Category::Normal),
-                instrument: ins,
-                category: Category::Normal,
-                extra_score: 0.0,
-            }));
-        }
-        let a = s.setup().iter().find_map(|e| e.symbol().cloned()).expect("a market event");
-        markets.ahead.put(&a, SymbolId(999));
-        markets.prefetch(&a, 0, true);
-        markets.prefetch_hot(&a);
-        assert_eq!(markets.built(), 0, "a prefetch never builds a state");
     }
 
     /// Ids follow first registration and are the same in every replay of a stream.

@@ -187,15 +187,6 @@ impl<V> SymbolTable<V> {
         Some(id)
     }
 
-    /// [`SymbolTable::id`] without the last-lookup hint (neither read nor moved), for a
-    /// prefetch of an event ahead: reading the hint compares `k` with the text of whichever
-    /// symbol was asked last (a cache miss once the universe outgrows the cache), and moving
-    /// it to a symbol events ahead would only make the current event's own lookups miss it.
-    #[inline]
-    pub fn peek_id(&self, k: &Symbol) -> Option<SymbolId> {
-        self.ids.get(k)
-    }
-
     /// The symbol of an id given by this table.
     pub fn symbol(&self, id: SymbolId) -> Option<&Symbol> {
         self.names.get(id.index())

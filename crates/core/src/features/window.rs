@@ -69,6 +69,18 @@ impl SecBucket {
     }
 }
 
+/// Weight of second `sec`'s bucket in a window starting at `start_ms`: 1 when the bucket lies
+/// inside it, else the fraction of the second the window overlaps (see the module docs).
+#[inline]
+fn overlap_weight(sec: i64, start_ms: TimeMs) -> f64 {
+    let b_start = sec * 1000;
+    if b_start >= start_ms {
+        1.0
+    } else {
+        ((b_start + 1000 - start_ms) as f64 / 1000.0).clamp(0.0, 1.0)
+    }
+}
+
 /// Windows whose past-second sums [`SecondRing::windows_cached`] keeps.
 pub const CACHED_WINDOWS: usize = 4;
 
@@ -343,20 +355,12 @@ impl SecondRing {
         past: &[SecBucket; N],
     ) -> [SecBucket; N] {
         let now_sec = sec_of(now_ms);
-        let weight = |s: i64, start: i64| {
-            let b_start = s * 1000;
-            if b_start >= start {
-                1.0
-            } else {
-                ((b_start + 1000 - start) as f64 / 1000.0).clamp(0.0, 1.0)
-            }
-        };
         let cur = self.get(now_sec);
         std::array::from_fn(|i| {
             let mut acc = SecBucket::default();
             if firsts[i] >= now_sec {
                 if let Some(b) = cur {
-                    acc.add_weighted(b, weight(now_sec, starts[i]));
+                    acc.add_weighted(b, overlap_weight(now_sec, starts[i]));
                 }
             } else {
                 acc = past[i];
@@ -364,7 +368,7 @@ impl SecondRing {
                     acc.add_weighted(b, 1.0);
                 }
                 if let Some(b) = self.get(firsts[i]) {
-                    acc.add_weighted(b, weight(firsts[i], starts[i]));
+                    acc.add_weighted(b, overlap_weight(firsts[i], starts[i]));
                 }
             }
             SecBucket { sec: now_sec, price: 0.0, ..acc }
@@ -380,18 +384,10 @@ mod tests {
     /// seconds newest first from zero, then the current second, then the oldest with its
     /// weight; a window within the current second is that second with its weight.
     fn window_oracle(r: &SecondRing, now_ms: TimeMs, window_ms: i64) -> SecBucket {
-        let window_ms = window_ms.clamp(0, (RING_SECONDS as i64 - 1) * 1000);
-        let start = now_ms.saturating_sub(window_ms);
+        let start = now_ms.saturating_sub(SecondRing::clamp_window(window_ms));
         let now_sec = sec_of(now_ms);
         let first = sec_of(start);
-        let weight = |s: i64| {
-            let b_start = s * 1000;
-            if b_start >= start {
-                1.0
-            } else {
-                ((b_start + 1000 - start) as f64 / 1000.0).clamp(0.0, 1.0)
-            }
-        };
+        let weight = |s: i64| overlap_weight(s, start);
         let mut acc = SecBucket::default();
         if first >= now_sec {
             if let Some(b) = r.get(now_sec) {
@@ -420,14 +416,11 @@ mod tests {
     /// first): the same quantities, so equal up to float rounding.
     fn window_newest_first(r: &SecondRing, now_ms: TimeMs, window_ms: i64) -> SecBucket {
         let mut acc = SecBucket::default();
-        let window_ms = window_ms.clamp(0, (RING_SECONDS as i64 - 1) * 1000);
-        let start = now_ms.saturating_sub(window_ms);
+        let start = now_ms.saturating_sub(SecondRing::clamp_window(window_ms));
         let mut s = sec_of(now_ms);
         while s >= sec_of(start) {
             if let Some(b) = r.get(s) {
-                let b_start = s * 1000;
-                let w = if b_start >= start { 1.0 } else { ((b_start + 1000 - start) as f64 / 1000.0).clamp(0.0, 1.0) };
-                acc.add_weighted(b, w);
+                acc.add_weighted(b, overlap_weight(s, start));
             }
             s -= 1;
         }

@@ -289,7 +289,11 @@ impl Pipeline for CorePipeline {
         if self.symbols.len() >= PREFETCH_FROM_SYMBOLS {
             if let Some(s) = next.symbol() {
                 if distance <= 1 {
-                    self.symbols.prefetch(s, next.now_ms(), matches!(next.kind, EventKind::Trades(_)));
+                    let trade = matches!(next.kind, EventKind::Trades(_));
+                    if let Some(id) = self.symbols.prefetch(s, next.now_ms(), trade) {
+                        self.desk.prefetch(id);
+                        self.global.prefetch(id);
+                    }
                 } else {
                     self.symbols.prefetch_hot(s);
                 }
@@ -496,9 +500,10 @@ impl Pipeline for CorePipeline {
                 Self::log_global(ch, t);
             }
             _ => {
-                if let Some(sym) = self.symbols.event_symbol(t.event) {
-                    if let Some(m) = self.symbols.get(sym) {
-                        let ch = self.global.observe(sym, m.intel.snapshot(), now);
+                if let Some(r) = self.symbols.event_ref(t.event) {
+                    if let Some(m) = self.symbols.get_id(r.id) {
+                        self.global.focus(r);
+                        let ch = self.global.observe(r.symbol, m.intel.snapshot(), now);
                         Self::log_global(ch, t);
                     }
                 }
@@ -519,7 +524,10 @@ impl Pipeline for CorePipeline {
         if !matches!(t.event.kind, EventKind::Book(_) | EventKind::Trades(_)) {
             return;
         }
-        let Some(sym) = self.symbols.event_symbol(t.event) else { return };
+        let Some(r) = self.symbols.event_ref(t.event) else { return };
+        self.desk.focus(r);
+        self.profiles.focus(r);
+        let sym = r.symbol;
         let global = self.global.regime();
         let flags = self.desk_flags(sym, t.degraded);
         let Some(m) = self.symbols.get(sym) else { return };
@@ -544,6 +552,7 @@ impl Pipeline for CorePipeline {
         let Some(m) = self.symbols.get(sym) else { return };
         let regime = m.intel.regime().state;
         if let Some(i) = self.desk.plan_entry(
+            sym,
             &self.cfg,
             &m.instrument,
             m.category,
@@ -575,6 +584,10 @@ impl Pipeline for CorePipeline {
             }
         }
         self.second.put_slice(slice);
+        // The slice's lookups moved the desk's hints off the event's symbol.
+        if let Some(r) = self.symbols.event_ref(t.event) {
+            self.desk.focus(r);
+        }
         match &t.event.kind {
             EventKind::Trades(batch) => {
                 if let Some(m) = self.symbols.get(&batch.symbol) {

@@ -7,7 +7,7 @@ use crate::domain::{Category, Fixed, Price, Qty, Side, Symbol, TimeMs};
 use crate::engine::event::{FeedState, Mode};
 use crate::engine::output::{Output, Outputs};
 use crate::engine::record::{EntryEnd, EventRecord, TradeRecord};
-use crate::engine::symbol_table::SymbolTable;
+use crate::engine::symbol_table::{SymbolId, SymbolRef, SymbolTable};
 use crate::execution::contract::{DryRunVenue, Journal, SubmitContext, Venue};
 use crate::execution::entry::{EntryDecision, MakerFirstConfig, MakerFirstEntry};
 use crate::execution::integrity::{IntegrityGuard, KillSwitch, PositionSnapshot, VenueSnapshot};
@@ -169,6 +169,21 @@ impl Desk {
     /// State machine state of a symbol.
     pub fn state_of(&self, s: &Symbol) -> TradeState {
         self.machines.get(s).map(|m| m.state()).unwrap_or(TradeState::Flat)
+    }
+
+    /// Points the per-symbol tables at `r` (see [`SymbolTable::focus`]): the event's steps then
+    /// find its machine and working orders without a hash probe. A hint; changes no answer.
+    #[inline]
+    pub fn focus(&mut self, r: SymbolRef<'_>) {
+        self.machines.focus(r);
+        self.working.focus(r);
+    }
+
+    /// Prefetches the machine and working orders of market id `id` (once focused before).
+    #[inline]
+    pub fn prefetch(&self, id: SymbolId) {
+        self.machines.prefetch_market(id);
+        self.working.prefetch_market(id);
     }
 
     fn id(&mut self, role: OrderRole, s: &Symbol) -> String {

@@ -12,7 +12,7 @@
 //! decisions are the same as with eager building, and a replay builds at the same events.
 
 use crate::domain::{Category, Symbol, TimeMs};
-use crate::engine::symbol_table::{SymbolId, SymbolTable};
+use crate::engine::symbol_table::{SymbolId, SymbolRef, SymbolTable};
 use crate::features::costs::CostParams;
 use crate::intel::IntelConfig;
 use crate::intel::SymbolIntel;
@@ -221,13 +221,23 @@ impl Markets {
         self.interned(event.symbol()?)
     }
 
+    /// [`Markets::event_symbol`] with its id, for the tables that follow the market ids
+    /// ([`SymbolTable::focus`]).
+    #[inline]
+    pub fn event_ref(&self, event: &crate::engine::event::Event) -> Option<SymbolRef<'_>> {
+        let id = self.table.id(event.symbol()?)?;
+        Some(SymbolRef { id, symbol: self.table.symbol(id)? })
+    }
+
     /// Prefetches the state of `s` when built, for an event at `now` (see
     /// [`crate::engine::prefetch`]): the state's hot bytes ([`SymbolMarket::HOT_BYTES`]), the
     /// book's levels near the touch (64 slots a side: every level of a tick-dense depth-50
     /// book), the newest trade, the feature buffers and, for a trade event, the candles.
+    /// Returns the symbol's id (whether built or not), for the other tables' prefetches.
     #[inline]
-    pub fn prefetch(&self, s: &Symbol, now: TimeMs, trade: bool) {
-        if let Some(m) = self.peek(s) {
+    pub fn prefetch(&self, s: &Symbol, now: TimeMs, trade: bool) -> Option<SymbolId> {
+        let id = self.table.peek_id(s)?;
+        if let Some(m) = self.peek_id(id) {
             m.prefetch_hot();
             m.book.prefetch_touch(64);
             m.tape.prefetch();
@@ -236,6 +246,7 @@ impl Markets {
                 crate::engine::prefetch::value(&m.candles);
             }
         }
+        Some(id)
     }
 
     /// Prefetches only the hot bytes of the state of `s` (when built): the headers through
@@ -243,9 +254,15 @@ impl Markets {
     /// symbol computes its addresses without waiting for memory.
     #[inline]
     pub fn prefetch_hot(&self, s: &Symbol) {
-        if let Some(m) = self.peek(s) {
+        if let Some(m) = self.table.peek_id(s).and_then(|id| self.peek_id(id)) {
             m.prefetch_hot();
         }
+    }
+
+    /// The state of id `id` if already built (builds nothing).
+    #[inline]
+    fn peek_id(&self, id: SymbolId) -> Option<&SymbolMarket> {
+        self.table.get_id(id)?.market.get()?.as_deref()
     }
 
     /// The state of `s` (built on first access).

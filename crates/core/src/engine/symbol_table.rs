@@ -24,6 +24,17 @@ impl SymbolId {
     }
 }
 
+/// A symbol with its id in the engine's market table ([`crate::engine::markets::Markets`]), the
+/// universe-wide id space: other tables find their row for it through
+/// [`SymbolTable::focus`] with one load instead of a hash probe.
+#[derive(Debug, Clone, Copy)]
+pub struct SymbolRef<'a> {
+    /// The market table's id of `symbol`.
+    pub id: SymbolId,
+    /// The market table's interned copy.
+    pub symbol: &'a Symbol,
+}
+
 /// FxHash-style hasher for symbol texts (a handful of bytes): a multiply and rotate per word,
 /// much cheaper than SipHash; no protection against chosen collisions is needed for exchange
 /// symbol names.
@@ -141,6 +152,9 @@ pub struct SymbolTable<V> {
     order: Vec<SymbolId>,
     /// Id of the last symbol found (a hint only: checked against the key before use).
     last: AtomicU32,
+    /// This table's id of each market-table id seen by [`SymbolTable::focus`] (`NONE` when not
+    /// known yet). A hint like `last`: whatever it says is checked against the key before use.
+    by_market: Vec<u32>,
 }
 
 impl<V> Default for SymbolTable<V> {
@@ -151,6 +165,7 @@ impl<V> Default for SymbolTable<V> {
             slots: Vec::new(),
             order: Vec::new(),
             last: AtomicU32::new(NONE),
+            by_market: Vec::new(),
         }
     }
 }
@@ -163,6 +178,7 @@ impl<V: Clone> Clone for SymbolTable<V> {
             slots: self.slots.clone(),
             order: self.order.clone(),
             last: AtomicU32::new(self.last.load(Ordering::Relaxed)),
+            by_market: self.by_market.clone(),
         }
     }
 }
@@ -185,6 +201,50 @@ impl<V> SymbolTable<V> {
         let id = self.ids.get(k)?;
         self.last.store(id.0, Ordering::Relaxed);
         Some(id)
+    }
+
+    /// Makes `r`'s row the lookup hint, so that this table's next lookups of `r.symbol` find it
+    /// with one comparison (a pointer comparison for the interned copy) instead of hashing its
+    /// text and probing the id index: cold lines once the universe outgrows the cache, asked
+    /// for once per event by every table the event touches. The market id resolves to this
+    /// table's id through `by_market`, learnt on the first focus after `r.symbol` was inserted.
+    /// Changes no answer: a hint is checked against the key before use.
+    #[inline]
+    pub fn focus(&mut self, r: SymbolRef<'_>) {
+        let i = r.id.index();
+        let own = match self.by_market.get(i) {
+            Some(&own) if own != NONE => own,
+            _ => {
+                let Some(own) = self.ids.get(r.symbol) else { return };
+                if self.by_market.len() <= i {
+                    self.by_market.resize(i + 1, NONE);
+                }
+                self.by_market[i] = own.0;
+                own.0
+            }
+        };
+        self.last.store(own, Ordering::Relaxed);
+    }
+
+    /// Prefetches the row (and interned name) of market id `id`, if [`SymbolTable::focus`] has
+    /// learnt it: its address needs no probe, so the hint costs one load.
+    #[inline]
+    pub fn prefetch_market(&self, id: SymbolId) {
+        if let Some(&own) = self.by_market.get(id.index()) {
+            if own != NONE {
+                crate::engine::prefetch::slice(&self.slots, own as usize..own as usize + 1);
+                crate::engine::prefetch::slice(&self.names, own as usize..own as usize + 1);
+            }
+        }
+    }
+
+    /// The id of `k` (ever inserted) from the id index alone: neither reads nor moves the
+    /// lookup hint. For prefetching another event's state: the hint holds the current event's
+    /// symbol, and checking it against another symbol reads that symbol's interned text, a
+    /// line nothing else needs.
+    #[inline]
+    pub fn peek_id(&self, k: &Symbol) -> Option<SymbolId> {
+        self.ids.get(k)
     }
 
     /// The symbol of an id given by this table.
@@ -339,6 +399,10 @@ mod tests {
         Get(u8),
         Bump(u8),
         Entry(u8, u32),
+        /// Focus on a symbol through its id in another table (the markets').
+        Focus(u8),
+        /// Focus with another symbol's market id: a wrong hint.
+        FocusWrong(u8, u8),
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -348,6 +412,8 @@ mod tests {
             (0u8..40).prop_map(Op::Get),
             (0u8..40).prop_map(Op::Bump),
             (0u8..40, any::<u32>()).prop_map(|(k, v)| Op::Entry(k, v)),
+            (0u8..40).prop_map(Op::Focus),
+            (0u8..40, 0u8..40).prop_map(|(k, j)| Op::FocusWrong(k, j)),
         ]
     }
 
@@ -362,6 +428,8 @@ mod tests {
             let mut t: SymbolTable<u32> = SymbolTable::new();
             let mut m: BTreeMap<Symbol, u32> = BTreeMap::new();
             let mut first: Vec<Symbol> = Vec::new();
+            // The market table: ids in another order than `t`'s (symbols enter it when focused).
+            let mut market: SymbolTable<()> = SymbolTable::new();
             // Short symbols, both sides of the inline length, and long ones.
             let sym = |k: u8| match k {
                 28 => Symbol::new(&format!("{}USDT", "A".repeat(INLINE - 4))),
@@ -388,6 +456,19 @@ mod tests {
                     Op::Bump(k) => {
                         if let Some(v) = t.get_mut(&sym(k)) { *v = v.wrapping_add(1); }
                         if let Some(v) = m.get_mut(&sym(k)) { *v = v.wrapping_add(1); }
+                    }
+                    Op::Focus(k) => {
+                        market.get_or_insert_with(&sym(k), || ());
+                        let id = market.id(&sym(k)).expect("just inserted");
+                        t.focus(SymbolRef { id, symbol: &sym(k) });
+                        prop_assert_eq!(t.get(&sym(k)), m.get(&sym(k)));
+                    }
+                    Op::FocusWrong(k, j) => {
+                        market.get_or_insert_with(&sym(j), || ());
+                        let id = market.id(&sym(j)).expect("just inserted");
+                        t.focus(SymbolRef { id, symbol: &sym(j) });
+                        t.focus(SymbolRef { id, symbol: &sym(k) });
+                        prop_assert_eq!(t.get(&sym(k)), m.get(&sym(k)));
                     }
                     Op::Entry(k, v) => {
                         if !first.contains(&sym(k)) {
@@ -419,6 +500,34 @@ mod tests {
                 prop_assert_eq!(m.get(&first[id.index()]), Some(v));
             }
         }
+    }
+
+    /// Focus resolves a market id to the table's own id once the symbol is in the table, and
+    /// points the lookup hint at it (so the next lookups skip the id index).
+    #[test]
+    fn focus_learns_the_market_id_and_sets_the_hint() {
+        let mut t: SymbolTable<u8> = SymbolTable::new();
+        let (a, b) = (Symbol::new("AAUSDT"), Symbol::new("BBUSDT"));
+        let (ma, mb) = (SymbolId(7), SymbolId(3));
+        t.focus(SymbolRef { id: ma, symbol: &a });
+        assert!(t.by_market.is_empty(), "nothing learnt for a symbol not in the table");
+        t.insert(b.clone(), 1);
+        t.insert(a.clone(), 2);
+        t.focus(SymbolRef { id: mb, symbol: &b });
+        assert_eq!(t.last.load(Ordering::Relaxed), 0);
+        t.focus(SymbolRef { id: ma, symbol: &a });
+        assert_eq!(t.last.load(Ordering::Relaxed), 1);
+        assert_eq!((t.by_market[ma.index()], t.by_market[mb.index()]), (1, 0));
+        assert_eq!(t.by_market[0], NONE);
+        // Learnt ids are used without the symbol's text: the hint, checked, still answers right.
+        t.focus(SymbolRef { id: mb, symbol: &a });
+        assert_eq!(t.last.load(Ordering::Relaxed), 0);
+        assert_eq!(t.get(&a), Some(&2));
+        assert_eq!(t.get(&b), Some(&1));
+        // A peek finds an id without moving the hint (left on `b` by the lookup above).
+        assert_eq!(t.peek_id(&Symbol::new("AAUSDT")), Some(SymbolId(1)));
+        assert_eq!(t.last.load(Ordering::Relaxed), 0);
+        assert_eq!(t.peek_id(&Symbol::new("CCUSDT")), None);
     }
 
     #[test]

@@ -22,11 +22,11 @@
 //! result never depends on hash order.
 
 use crate::domain::{Symbol, TimeMs};
-use crate::engine::symbol_table::SymbolHash;
+use crate::engine::symbol_table::{SymbolId, SymbolRef, SymbolTable};
 use crate::features::pump::PumpState;
 use crate::features::FeatureSnapshot;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// Market-wide regime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
@@ -233,10 +233,10 @@ pub struct GlobalRegimeChange {
 pub struct GlobalRegimeTracker {
     cfg: GlobalRegimeConfig,
     majors: BTreeMap<Symbol, MajorState>,
-    /// Hashed, not ordered: only counted, and looked up on every market event (a B-tree's
-    /// string comparisons there read other symbols' texts, cache misses growing with the
-    /// universe).
-    dumping: HashMap<Symbol, bool, SymbolHash>,
+    /// Looked up on every market event: by symbol id, its row found through
+    /// [`GlobalRegimeTracker::focus`] without a hash probe (a B-tree's string comparisons, or a
+    /// hash map's probe, read lines that go cold once the universe outgrows the cache).
+    dumping: SymbolTable<bool>,
     n_dumping: usize,
     snap: GlobalSnapshot,
 }
@@ -247,7 +247,7 @@ impl GlobalRegimeTracker {
         GlobalRegimeTracker {
             cfg,
             majors: BTreeMap::new(),
-            dumping: HashMap::default(),
+            dumping: SymbolTable::new(),
             n_dumping: 0,
             snap: GlobalSnapshot { since_ms: now_ms, reason: "start".into(), ..GlobalSnapshot::default() },
         }
@@ -316,6 +316,19 @@ impl GlobalRegimeTracker {
             }
         }
         self.evaluate(now)
+    }
+
+    /// Points the breadth table at `r` before its [`GlobalRegimeTracker::observe`] (see
+    /// [`SymbolTable::focus`]): a hint, changes no answer.
+    #[inline]
+    pub fn focus(&mut self, r: SymbolRef<'_>) {
+        self.dumping.focus(r);
+    }
+
+    /// Prefetches the breadth row of market id `id` (once focused before).
+    #[inline]
+    pub fn prefetch(&self, id: SymbolId) {
+        self.dumping.prefetch_market(id);
     }
 
     /// Forgets a symbol (delisted / dropped from the universe).

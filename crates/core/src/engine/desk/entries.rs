@@ -50,9 +50,12 @@ impl Desk {
     }
 
     /// Step 7: when ARMED, sizes and checks a trade; returns the entry intent if accepted.
+    /// `s` is `inst`'s symbol, best the interned copy the desk's tables hold (compared by
+    /// pointer instead of text).
     #[allow(clippy::too_many_arguments)]
     pub fn plan_entry(
         &mut self,
+        s: &Symbol,
         cfg: &Config,
         inst: &Instrument,
         category: Category,
@@ -64,7 +67,7 @@ impl Desk {
         now: TimeMs,
         out: &mut Outputs,
     ) -> Option<Intent> {
-        let s = &inst.symbol;
+        debug_assert_eq!(*s, inst.symbol);
         let side = match self.state_of(s) {
             TradeState::ArmedLong => Side::Buy,
             TradeState::ArmedShort => Side::Sell,

@@ -641,8 +641,10 @@ impl Pipeline for CorePipeline {
                     let i = self.desk.review_entry(sym, &m.book, setup_ok, now, t.out);
                     self.intents.extend(i);
                 }
-                let mark = m.tape.last_price().or_else(|| m.book.mid());
-                if let (Some(mark), true) = (mark, self.desk.portfolio.position(sym).is_some()) {
+                // The mark only for a held symbol: reading the tape's newest trade costs a
+                // page of its own on every event otherwise (see `Markets::prefetch`).
+                let held = self.desk.portfolio.position(sym).is_some();
+                if let Some(mark) = held.then(|| m.tape.last_price().or_else(|| m.book.mid())).flatten() {
                     let tick = m.instrument.tick_size;
                     let i = self.desk.manage(sym, mark, tick, now, t.out);
                     self.intents.extend(i);

@@ -142,8 +142,8 @@ impl MarketSpec {
     }
 }
 
-/// One registered symbol: its spec and, once accessed, its state (`None` inside when the
-/// build failed: the symbol then reads as absent).
+/// One registered symbol: what its state is built from (the state itself is in
+/// [`Markets`]' `built`).
 #[derive(Debug)]
 struct Slot {
     /// Boxed: read only to build the state and on universe refreshes.
@@ -169,11 +169,11 @@ impl Slot {
 pub struct Markets {
     table: SymbolTable<Slot>,
     /// The built state of each id; empty while not built, and emptied when the symbol is
-    /// unregistered or registered again. Apart from the registrations, dense and 8 bytes an
-    /// entry: every event's prefetch reads its symbol's entry to find the state, and at 1 000
-    /// symbols these entries are 125 cache lines that stay cached, where the registration
-    /// slots (spec, state and the table's option, 24 bytes each) cost a cold line per event
-    /// (the prefetch's largest stall in a `perf` profile).
+    /// unregistered or registered again. Apart from the registrations and 8 bytes an entry:
+    /// every event's prefetch reads its symbol's entry to find the state, and 1 000 symbols'
+    /// entries take 125 cache lines, where the registration slots (spec, state and the
+    /// table's option, 24 bytes each) took 375 and cost a cold line per event (the
+    /// prefetch's largest stall in a `perf` profile).
     built: Vec<OnceCell<Box<SymbolMarket>>>,
 }
 
@@ -452,6 +452,52 @@ mod tests {
     /// Processing each event with the next two as prefetch hints (what replay and the runtime
     /// do when they are already queued) gives exactly the outputs of processing it
     /// alone, in a universe large enough for the prefetch to run.
+    /// Unregistering drops the state and registering again starts it over; the dense
+    /// `built` entries follow the registrations.
+    #[test]
+    fn removal_and_registration_start_the_state_over() {
+        use super::{MarketSpec, Markets};
+        use crate::domain::{Category, Symbol};
+        let cfg = UniverseStream::config();
+        let mut s = UniverseStream::new(3, 1, 5);
+        let setup = s.setup();
+        let members = setup
+            .iter()
+            .find_map(|e| match &e.kind {
+                EventKind::Universe(u) => Some(u.clone()),
+                _ => None,
+            })
+            .expect("the stream starts with its universe");
+        let spec = |i: usize| MarketSpec {
+            symbol: members[i].symbol.clone(),
+            origin: members[i].clone(),
+            depth: 50,
+            intel: Arc::new(cfg.intel.clone()),
+            costs: cfg.cost_params(Category::Normal),
+            instrument: members[i].clone(),
+            category: Category::Normal,
+            extra_score: 0.0,
+        };
+        let mut m = Markets::new();
+        assert!(m.register(spec(0)) && m.register(spec(1)));
+        let a: Symbol = members[0].symbol.clone();
+        assert_eq!(m.built(), 0);
+        m.get_mut(&a).expect("registered").book_errors = 7;
+        assert_eq!((m.built(), m.peek(&a).map(|x| x.book_errors)), (1, Some(7)));
+        m.remove(&a);
+        assert!(m.get(&a).is_none() && m.peek(&a).is_none(), "unregistered reads as absent");
+        assert_eq!(m.built(), 0);
+        assert!(m.register(spec(0)));
+        assert!(m.peek(&a).is_none(), "registered again: not built yet");
+        assert_eq!(m.get(&a).map(|x| x.book_errors), Some(0), "a fresh state");
+        m.get_mut(&a).expect("registered").book_errors = 3;
+        assert!(m.register(spec(0)));
+        assert_eq!(m.get(&a).map(|x| x.book_errors), Some(0), "re-registering starts over");
+        let b = &members[1].symbol;
+        assert_eq!(m.get_id(m.id(b).expect("id")).map(|x| x.book_errors), Some(0));
+        assert_eq!(m.iter().count(), 2);
+    }
+
     #[test]
     fn prefetching_the_next_event_changes_no_output() {
         let n = crate::engine::core::PREFETCH_FROM_SYMBOLS + 16;

@@ -585,7 +585,8 @@ impl Pipeline for CorePipeline {
         }
         self.second.put_slice(slice);
         // The slice's lookups moved the desk's hints off the event's symbol.
-        if let Some(r) = self.symbols.event_ref(t.event) {
+        let event_ref = self.symbols.event_ref(t.event);
+        if let Some(r) = event_ref {
             self.desk.focus(r);
         }
         match &t.event.kind {
@@ -633,8 +634,8 @@ impl Pipeline for CorePipeline {
             }
         }
         // Position management for the event's symbol, and review of a working maker entry.
-        if let Some(sym) = self.symbols.event_symbol(t.event) {
-            if let Some(m) = self.symbols.get(sym) {
+        if let Some(crate::engine::symbol_table::SymbolRef { id, symbol: sym }) = event_ref {
+            if let Some(m) = self.symbols.get_id(id) {
                 if m.book.is_valid() && self.desk.state_of(sym) == crate::state::machine::TradeState::OrderPlaced {
                     let best = m.score.long.max(m.score.short);
                     let setup_ok = best > self.cfg.thresholds.watch && !self.controls.kill.is_engaged();

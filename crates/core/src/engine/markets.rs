@@ -243,7 +243,7 @@ impl Markets {
     /// it updates the desk.
     #[inline]
     pub fn event_symbol(&self, event: &crate::engine::event::Event) -> Option<&Symbol> {
-        self.interned(event.symbol()?)
+        self.event_ref(event).map(|r| r.symbol)
     }
 
     /// [`Markets::event_symbol`] with its id, for the tables that follow the market ids

@@ -46,6 +46,33 @@ fn bench_replay_projects_the_universe_from_its_measured_rates() {
     assert_eq!(v["decision_sha256"].as_str().map(str::len), Some(64), "{v}");
 }
 
+/// Runs a small bench-replay writing its JSON report, with `extra` arguments.
+fn bench_json(extra: &[&str]) -> serde_json::Value {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = dir.path().join("bench.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_scalper"))
+        .args(["bench-replay", "--symbols", "80", "--events", "4000", "--json"])
+        .arg(&json)
+        .args(extra)
+        .env_remove("SCALPER_PROGRESS_INTERVAL_MS")
+        .output()
+        .expect("scalper runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_str(&std::fs::read_to_string(&json).expect("json written")).expect("json report")
+}
+
+/// `--decode-first` changes when the recording is decoded, not what the core sees: the same
+/// events and the same decision log (80 symbols: the core's prefetch path runs too).
+#[test]
+fn decoding_first_replays_the_same_events_and_decisions() {
+    let (threaded, first) = (bench_json(&[]), bench_json(&["--decode-first"]));
+    assert_eq!(threaded["decode_first"].as_bool(), Some(false), "{threaded}");
+    assert_eq!(first["decode_first"].as_bool(), Some(true), "{first}");
+    assert!(first["events"].as_u64().is_some_and(|n| n > 4000), "{first}");
+    assert_eq!(first["events"], threaded["events"]);
+    assert_eq!(first["decision_sha256"], threaded["decision_sha256"]);
+}
+
 #[test]
 fn bench_replay_refuses_a_bad_universe_rate() {
     let out = Command::new(env!("CARGO_BIN_EXE_scalper"))

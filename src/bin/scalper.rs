@@ -194,6 +194,11 @@ enum Cmd {
         /// Also write the figures (latencies, rates, universe projection) as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Decode the whole recording before the timed replay instead of on a second thread
+        /// during it: the tick latencies without the decoding thread's load on the machine (for
+        /// comparing two builds on a small VM). The workload and outputs are the same.
+        #[arg(long)]
+        decode_first: bool,
     },
     /// Regenerate the bundled hand-built trading recording (deterministic).
     #[command(hide = true)]
@@ -308,8 +313,9 @@ fn main() -> ExitCode {
             opts.max_open = max_open;
             export::export_parquet(&opts)
         }
-        Cmd::BenchReplay { symbols, events, events_per_ms, seed, universe_events_per_s, json } => {
-            let opts = tools::BenchOptions { symbols, events, events_per_ms, seed, universe_events_per_s, json };
+        Cmd::BenchReplay { symbols, events, events_per_ms, seed, universe_events_per_s, json, decode_first } => {
+            let opts =
+                tools::BenchOptions { symbols, events, events_per_ms, seed, universe_events_per_s, json, decode_first };
             tools::bench_replay(&opts)
         }
         Cmd::RecordFixture { out, symbols, steps, seed, max_move } => {

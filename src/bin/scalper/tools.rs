@@ -5,10 +5,12 @@ use scalper::config::paths::Paths;
 use scalper::config::Config;
 use scalper::config::ConfigFile;
 use scalper::connectors::clock::MonotonicClock;
-use scalper::engine::clock::Clock;
+use scalper::engine::clock::{Clock, FrozenClock};
+use scalper::engine::core::CorePipeline;
 use scalper::engine::event::Event;
 use scalper::engine::runtime::event_label;
 use scalper::engine::synthetic::{TradingMarket, UniverseStream, EPOCH_MS};
+use scalper::engine::Engine;
 use scalper::storage::recorder::Recorder;
 use scalper::storage::replay::backtest::BacktestCollector;
 use scalper::storage::replay::report_html;
@@ -269,6 +271,8 @@ pub struct BenchOptions {
     pub universe_events_per_s: f64,
     /// Where to write the JSON report, if anywhere.
     pub json: Option<PathBuf>,
+    /// Decode the recording in full before the timed replay (no decoding thread during it).
+    pub decode_first: bool,
 }
 
 pub fn bench_replay(opts: &BenchOptions) -> ExitCode {
@@ -288,6 +292,8 @@ struct BenchJson {
     events: usize,
     events_per_ms: u64,
     seed: u64,
+    /// The recording was decoded before the timed replay (`--decode-first`), not beside it.
+    decode_first: bool,
     wall_events_per_s: f64,
     core_events_per_s: f64,
     latency_us: BenchLatency,
@@ -369,41 +375,35 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
     let reader = RecordingReader::open(&Paths::with_data_dir(dir), Period::all()).map_err(|e| e.to_string())?;
     // Decoding on a second thread, as `scalper replay` does.
     let mut reader = parallel::ThreadedReader::spawn(reader).map_err(|e| e.to_string())?;
-    let mut log = DecisionLog::new(std::io::sink());
-    let mut engine = None;
-    let mut lat: Vec<u32> = Vec::with_capacity(seq as usize);
-    let mut worst: (u64, &'static str) = (0, "");
-    let mut by_kind: std::collections::BTreeMap<&'static str, (u64, u64)> = Default::default();
-    let meter = Meter::start("bench-replay: replay", Unit::Items("events"), Some(seq));
-    let started = Instant::now();
-    // Two items read ahead, as `scalper replay` does: the core prefetches the next events' state.
-    let mut ahead = replay::ReadAhead::start(&mut reader);
-    while let Some(item) = ahead.next_item(&mut reader) {
-        match item.map_err(|e| e.to_string())? {
-            ReplayItem::Run(r) => {
-                engine = Some(replay::replay_engine(r.config.unwrap_or_else(|| Arc::new(UniverseStream::config()))))
-            }
-            ReplayItem::Event(ev) => {
-                let Some(e) = engine.as_mut() else { continue };
-                let t0 = clock.now_nanos();
-                let out = e.on_event_ahead(&ev, ahead.events());
-                let dt = clock.now_nanos().saturating_sub(t0);
-                lat.push(dt.min(u32::MAX as u64) as u32);
-                let label = event_label(&ev.kind);
-                if dt > worst.0 {
-                    worst = (dt, label);
-                }
-                let k = by_kind.entry(label).or_default();
-                k.0 += 1;
-                k.1 = k.1.max(dt);
-                log.write(&ev, &out).map_err(|e| e.to_string())?;
-                if ev.seq.is_multiple_of(256) {
-                    meter.set(ev.seq);
-                }
+    let mut t = Timed {
+        clock,
+        log: DecisionLog::new(std::io::sink()),
+        engine: None,
+        lat: Vec::with_capacity(seq as usize),
+        worst: (0, ""),
+        by_kind: Default::default(),
+        meter: Meter::start("bench-replay: replay", Unit::Items("events"), Some(seq)),
+    };
+    let mut started = Instant::now();
+    if opts.decode_first {
+        let items: Vec<_> = (&mut reader).collect();
+        let mut items = items.into_iter();
+        let mut spent = Vec::with_capacity(seq as usize);
+        started = Instant::now();
+        let mut ahead = replay::ReadAhead::start(&mut items);
+        while let Some(item) = ahead.next_item(&mut items) {
+            spent.extend(t.step(item.map_err(|e| e.to_string())?, ahead.events())?);
+        }
+    } else {
+        // Two items read ahead, as `scalper replay` does: the core prefetches the next events' state.
+        let mut ahead = replay::ReadAhead::start(&mut reader);
+        while let Some(item) = ahead.next_item(&mut reader) {
+            if let Some(ev) = t.step(item.map_err(|e| e.to_string())?, ahead.events())? {
                 parallel::ItemSource::recycle(&mut reader, ev);
             }
         }
     }
+    let Timed { log, mut lat, worst, by_kind, meter, .. } = t;
     let wall = started.elapsed().as_secs_f64();
     meter.set(seq);
     meter.finish();
@@ -486,6 +486,7 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
             events: n,
             events_per_ms,
             seed,
+            decode_first: opts.decode_first,
             wall_events_per_s: n as f64 / wall,
             core_events_per_s: core_rate,
             latency_us: BenchLatency {
@@ -507,6 +508,52 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
         std::fs::write(path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(())
+}
+
+/// The timed replay of bench-replay: each event through the core, its `on_event` time kept.
+struct Timed {
+    clock: MonotonicClock,
+    log: DecisionLog<std::io::Sink>,
+    engine: Option<Engine<CorePipeline, FrozenClock>>,
+    /// Every event's `on_event` time, ns.
+    lat: Vec<u32>,
+    /// The slowest event: ns and kind.
+    worst: (u64, &'static str),
+    /// Per event kind: count and slowest ns.
+    by_kind: std::collections::BTreeMap<&'static str, (u64, u64)>,
+    meter: Meter,
+}
+
+impl Timed {
+    /// Replays one item; returns the event when done with it (for recycling).
+    fn step(&mut self, item: ReplayItem, ahead: [Option<&Event>; 2]) -> Result<Option<Event>, String> {
+        match item {
+            ReplayItem::Run(r) => {
+                self.engine =
+                    Some(replay::replay_engine(r.config.unwrap_or_else(|| Arc::new(UniverseStream::config()))));
+                Ok(None)
+            }
+            ReplayItem::Event(ev) => {
+                let Some(e) = self.engine.as_mut() else { return Ok(None) };
+                let t0 = self.clock.now_nanos();
+                let out = e.on_event_ahead(&ev, ahead);
+                let dt = self.clock.now_nanos().saturating_sub(t0);
+                self.lat.push(dt.min(u32::MAX as u64) as u32);
+                let label = event_label(&ev.kind);
+                if dt > self.worst.0 {
+                    self.worst = (dt, label);
+                }
+                let k = self.by_kind.entry(label).or_default();
+                k.0 += 1;
+                k.1 = k.1.max(dt);
+                self.log.write(&ev, &out).map_err(|e| e.to_string())?;
+                if ev.seq.is_multiple_of(256) {
+                    self.meter.set(ev.seq);
+                }
+                Ok(Some(ev))
+            }
+        }
+    }
 }
 
 pub fn record_fixture(out: &Path, symbols: usize, steps: usize, seed: u64, max_move: i64) -> ExitCode {

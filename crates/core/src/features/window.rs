@@ -16,8 +16,10 @@
 
 use crate::domain::TimeMs;
 
-/// Number of one-second buckets kept (covers windows up to `RING_SECONDS - 1` seconds).
-pub const RING_SECONDS: usize = 128;
+/// Number of one-second buckets kept (covers windows up to `RING_SECONDS - 1` seconds: the
+/// longest an event reads is the 60 s return). 64 stored buckets of 64 bytes are one 4 KiB
+/// page, so an event's half-dozen bucket reads cost one TLB entry (see [`ALLOCATED`]).
+pub const RING_SECONDS: usize = 64;
 
 /// One second of activity.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -42,10 +44,75 @@ pub struct SecBucket {
     pub price: f64,
 }
 
-impl SecBucket {
-    fn empty(sec: i64, price: f64) -> Self {
-        SecBucket { sec, price, ..SecBucket::default() }
+/// A [`SecBucket`] as the ring stores it, in one 64-byte line: the second relative to the
+/// ring's base second and the trade count as integers. Reads convert it back exactly (a count
+/// is a whole number, which `f64` holds exactly).
+#[derive(Debug, Clone, Copy)]
+#[repr(C)]
+struct Stored {
+    /// `sec - base` of the ring; [`Stored::UNUSED`] for an unused slot.
+    rel: i32,
+    count: u32,
+    buy: f64,
+    sell: f64,
+    buy_notional: f64,
+    sell_notional: f64,
+    liq_long: f64,
+    liq_short: f64,
+    price: f64,
+}
+
+impl Stored {
+    const UNUSED: i32 = i32::MIN;
+    const EMPTY: Stored = Stored {
+        rel: Stored::UNUSED,
+        count: 0,
+        buy: 0.0,
+        sell: 0.0,
+        buy_notional: 0.0,
+        sell_notional: 0.0,
+        liq_long: 0.0,
+        liq_short: 0.0,
+        price: 0.0,
+    };
+
+    #[inline]
+    fn bucket(&self, sec: i64) -> SecBucket {
+        SecBucket {
+            sec,
+            buy: self.buy,
+            sell: self.sell,
+            buy_notional: self.buy_notional,
+            sell_notional: self.sell_notional,
+            count: self.count as f64,
+            liq_long: self.liq_long,
+            liq_short: self.liq_short,
+            price: self.price,
+        }
     }
+}
+
+const _: () = assert!(
+    std::mem::size_of::<Stored>() == 64
+        && RING_SECONDS.is_power_of_two()
+        && RING_SECONDS * 64 == PAGE
+        && ALLOCATED <= 255
+);
+
+/// Buckets allocated per ring: one more page's worth, short one, so that [`RING_SECONDS`]
+/// consecutive buckets start at a page boundary, give or take the 48 bytes malloc's 16-byte
+/// alignment leaves (see [`SecondRing::origin`]). One event reads up to six buckets (the
+/// current second, the windows' oldest, 5, 30 and 60 s back), and at a universe of 1 000
+/// symbols each page a symbol's event touches is a likely TLB miss (a two-level page walk in
+/// a VM): unaligned 72-byte buckets for 128 seconds spread those reads over two or three
+/// pages. An allocation aligned to the page by the allocator (`memalign`) leaves a free
+/// fragment beside every ring, which measured slower in malloc's bins than this 4 KiB.
+const ALLOCATED: usize = 2 * RING_SECONDS - 1;
+
+/// Bytes of a page.
+const PAGE: usize = 4096;
+
+impl SecBucket {
     fn add_weighted(&mut self, o: &SecBucket, w: f64) {
         self.buy += o.buy * w;
         self.sell += o.sell * w;
@@ -103,17 +170,27 @@ struct PastSums {
 /// Ring of [`RING_SECONDS`] one-second buckets.
 #[derive(Debug, Clone)]
 pub struct SecondRing {
-    buf: Vec<SecBucket>,
-    /// Past-second sums of the latest [`SecondRing::windows_cached`] call (boxed: read once
-    /// per event, not part of the symbol's hot bytes).
-    past: Box<PastSums>,
+    /// [`ALLOCATED`] buckets, of which `origin..origin + RING_SECONDS` are used: second `sec`
+    /// is at `origin + (sec + stagger) mod RING_SECONDS`, stored relative to `first_sec`.
+    buf: Box<[Stored; ALLOCATED]>,
+    /// The used bucket that starts nearest a page boundary, at most 64 bytes before it.
+    /// Placement only: a clone (elsewhere in memory) keeps it, correct but unaligned.
+    origin: u8,
+    /// Rotation of the slots, different from one ring to the next. The pages are aligned, so
+    /// without it every symbol's bucket of the same second would sit at the same page offset,
+    /// in the same set of the L1 cache (8 ways). Placement only: no value depends on it.
+    stagger: u8,
+    /// Past-second sums of the latest [`SecondRing::windows_cached`] call. Inline, in the
+    /// symbol's hot bytes: boxed, they were one more page for every event to touch.
+    past: PastSums,
     /// Bucket writes so far ([`SecondRing::current`] calls); a change tells the cache that a
     /// bucket it may have summed was written.
     writes: u64,
     newest_sec: i64,
     /// Second of the first bucket ever created (`i64::MAX` before any): no second before it has
     /// a bucket, so backward scans stop there instead of probing the whole ring (exact: the
-    /// probes they skip would all miss).
+    /// probes they skip would all miss). Also the base of the stored seconds; a second more
+    /// than `i32::MAX` after it empties the ring and becomes the base.
     first_sec: i64,
     last_price: f64,
 }
@@ -130,17 +207,30 @@ pub fn sec_of(ms: TimeMs) -> i64 {
     ms.div_euclid(1000)
 }
 
+/// The next ring's [`SecondRing::stagger`]: successive rings step through every slot (37 is
+/// odd, so coprime with the 64 slots).
+fn next_stagger() -> u8 {
+    static RINGS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = RINGS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    (n.wrapping_mul(37) % RING_SECONDS) as u8
+}
+
 impl SecondRing {
     /// Empty ring.
     pub fn new() -> Self {
+        let buf = Box::new([Stored::EMPTY; ALLOCATED]);
+        let to_page = (PAGE - buf.as_ptr() as usize % PAGE) % PAGE;
+        let origin = (to_page / std::mem::size_of::<Stored>()) as u8;
         SecondRing {
-            buf: vec![SecBucket { sec: i64::MIN, ..SecBucket::default() }; RING_SECONDS],
-            past: Box::new(PastSums {
+            buf,
+            origin,
+            stagger: next_stagger(),
+            past: PastSums {
                 now_sec: i64::MIN,
                 newest_sec: i64::MIN,
                 writes: 0,
                 sums: [SecBucket::default(); CACHED_WINDOWS],
-            }),
+            },
             writes: 0,
             newest_sec: i64::MIN,
             first_sec: i64::MAX,
@@ -149,21 +239,49 @@ impl SecondRing {
     }
 
     #[inline]
-    fn slot(sec: i64) -> usize {
-        sec.rem_euclid(RING_SECONDS as i64) as usize
+    fn slot(&self, sec: i64) -> usize {
+        // `RING_SECONDS` divides 2^64, so the wrapping sum's low bits are `sec mod` it.
+        // Both terms below `RING_SECONDS`: the index is provably inside `buf` (no bounds check).
+        (self.origin as usize % RING_SECONDS)
+            + (sec.wrapping_add(self.stagger as i64) as u64 % RING_SECONDS as u64) as usize
+    }
+
+    /// The used buckets.
+    #[inline]
+    fn used(&mut self) -> &mut [Stored] {
+        let o = self.origin as usize;
+        &mut self.buf[o..o + RING_SECONDS]
+    }
+
+    /// `sec` relative to the base (`first_sec`), when it is stored there.
+    #[inline]
+    fn rel(&self, sec: i64) -> Option<i32> {
+        // Negative differences and overflows wrap to above `i32::MAX` as `u64`.
+        let d = sec.wrapping_sub(self.first_sec);
+        let fits = (d as u64) <= i32::MAX as u64 && (sec >= self.first_sec);
+        fits.then_some(d as i32)
     }
 
     /// The bucket of `now_ms`, created (with the carried-forward price) when new. Time never
     /// goes back: an older `now_ms` lands in the newest bucket.
-    pub fn current(&mut self, now_ms: TimeMs) -> &mut SecBucket {
+    fn current(&mut self, now_ms: TimeMs) -> &mut Stored {
         let sec = sec_of(now_ms).max(self.newest_sec);
         self.newest_sec = sec;
         self.writes = self.writes.wrapping_add(1);
         let price = self.last_price;
-        let b = &mut self.buf[Self::slot(sec)];
-        if b.sec != sec {
-            *b = SecBucket::empty(sec, price);
-            self.first_sec = self.first_sec.min(sec);
+        let rel = match self.rel(sec) {
+            Some(r) => r,
+            None => {
+                // The first bucket, or a second beyond the base's reach: every stored second
+                // is older than the ring covers, so nothing is lost.
+                self.used().fill(Stored::EMPTY);
+                self.first_sec = sec;
+                0
+            }
+        };
+        let b = &mut self.buf[self.slot(sec)];
+        if b.rel != rel {
+            *b = Stored { rel, price, ..Stored::EMPTY };
         }
         b
     }
@@ -178,7 +296,7 @@ impl SecondRing {
             b.sell += qty;
             b.sell_notional += price * qty;
         }
-        b.count += 1.0;
+        b.count = b.count.saturating_add(1);
         self.set_price(now_ms, price);
     }
 
@@ -201,11 +319,11 @@ impl SecondRing {
     }
 
     /// Prefetches what [`SecondRing::windows_cached`] with these lengths reads at `now_ms`
-    /// when its sums are still valid: the cache and the bucket of the current second and of
-    /// each window's oldest second (see [`crate::engine::prefetch`]).
+    /// when its sums are still valid: the bucket of the current second and of each window's
+    /// oldest second (the sums themselves are inline, in the symbol's hot bytes; see
+    /// [`crate::engine::prefetch`]).
     #[inline]
     pub fn prefetch_windows<const N: usize>(&self, now_ms: TimeMs, windows_ms: [i64; N]) {
-        crate::engine::prefetch::value(&*self.past);
         self.prefetch_second(sec_of(now_ms));
         for w in windows_ms {
             self.prefetch_second(sec_of(now_ms.saturating_sub(Self::clamp_window(w))));
@@ -216,8 +334,8 @@ impl SecondRing {
     #[inline]
     pub fn prefetch_second(&self, sec: i64) {
         if self.newest_sec != i64::MIN && sec >= self.first_sec && sec <= self.newest_sec {
-            let i = Self::slot(sec);
-            crate::engine::prefetch::slice(&self.buf, i..i + 1);
+            let i = self.slot(sec);
+            crate::engine::prefetch::slice(&self.buf[..], i..i + 1);
         }
     }
 
@@ -227,9 +345,11 @@ impl SecondRing {
     }
 
     /// Bucket of a second if it is still in the ring.
-    pub fn get(&self, sec: i64) -> Option<&SecBucket> {
-        let b = &self.buf[Self::slot(sec)];
-        (b.sec == sec).then_some(b)
+    #[inline]
+    pub fn get(&self, sec: i64) -> Option<SecBucket> {
+        let rel = self.rel(sec)?;
+        let b = &self.buf[self.slot(sec)];
+        (b.rel == rel).then(|| b.bucket(sec))
     }
 
     /// Reference price at time `t_ms`: the price at the end of the latest second <= `t_ms` that
@@ -286,14 +406,14 @@ impl SecondRing {
         }
         let (starts, firsts) = Self::bounds(now_ms, windows_ms);
         let now_sec = sec_of(now_ms);
-        let c = &*self.past;
+        let c = &self.past;
         let valid = c.now_sec == now_sec
             && c.newest_sec == self.newest_sec
             && (c.newest_sec >= now_sec || c.writes == self.writes)
             && (0..N).all(|i| c.sums[i].sec == firsts[i]);
         if !valid {
             let past = self.past_sums(now_sec, &firsts);
-            let c = &mut *self.past;
+            let c = &mut self.past;
             c.now_sec = now_sec;
             c.newest_sec = self.newest_sec;
             c.writes = self.writes;
@@ -301,7 +421,7 @@ impl SecondRing {
                 c.sums[i] = SecBucket { sec: firsts[i], ..past[i] };
             }
         }
-        let c = &*self.past;
+        let c = &self.past;
         let past: [SecBucket; N] = std::array::from_fn(|i| c.sums[i]);
         self.finish(now_ms, &starts, &firsts, &past)
     }
@@ -329,7 +449,7 @@ impl SecondRing {
                 }
             }
             if let Some(b) = self.get(s) {
-                acc.add_weighted(b, 1.0);
+                acc.add_weighted(&b, 1.0);
             }
             s -= 1;
         }
@@ -360,15 +480,15 @@ impl SecondRing {
             let mut acc = SecBucket::default();
             if firsts[i] >= now_sec {
                 if let Some(b) = cur {
-                    acc.add_weighted(b, overlap_weight(now_sec, starts[i]));
+                    acc.add_weighted(&b, overlap_weight(now_sec, starts[i]));
                 }
             } else {
                 acc = past[i];
                 if let Some(b) = cur {
-                    acc.add_weighted(b, 1.0);
+                    acc.add_weighted(&b, 1.0);
                 }
                 if let Some(b) = self.get(firsts[i]) {
-                    acc.add_weighted(b, overlap_weight(firsts[i], starts[i]));
+                    acc.add_weighted(&b, overlap_weight(firsts[i], starts[i]));
                 }
             }
             SecBucket { sec: now_sec, price: 0.0, ..acc }
@@ -391,21 +511,21 @@ mod tests {
         let mut acc = SecBucket::default();
         if first >= now_sec {
             if let Some(b) = r.get(now_sec) {
-                acc.add_weighted(b, weight(now_sec));
+                acc.add_weighted(&b, weight(now_sec));
             }
         } else {
             let mut s = now_sec - 1;
             while s > first {
                 if let Some(b) = r.get(s) {
-                    acc.add_weighted(b, 1.0);
+                    acc.add_weighted(&b, 1.0);
                 }
                 s -= 1;
             }
             if let Some(b) = r.get(now_sec) {
-                acc.add_weighted(b, 1.0);
+                acc.add_weighted(&b, 1.0);
             }
             if let Some(b) = r.get(first) {
-                acc.add_weighted(b, weight(first));
+                acc.add_weighted(&b, weight(first));
             }
         }
         acc.sec = now_sec;
@@ -420,7 +540,7 @@ mod tests {
         let mut s = sec_of(now_ms);
         while s >= sec_of(start) {
             if let Some(b) = r.get(s) {
-                acc.add_weighted(b, overlap_weight(s, start));
+                acc.add_weighted(&b, overlap_weight(s, start));
             }
             s -= 1;
         }
@@ -519,6 +639,38 @@ mod tests {
                 carried = last;
             }
         }
+    }
+
+    #[test]
+    fn used_buckets_start_at_a_page_and_seconds_far_apart_start_over() {
+        for _ in 0..8 {
+            let r = SecondRing::new();
+            let start = r.buf.as_ptr() as usize + r.origin as usize * std::mem::size_of::<Stored>();
+            let past_boundary = (PAGE - start % PAGE) % PAGE;
+            assert!(past_boundary < 64, "used buckets start {past_boundary} bytes before a page");
+            assert!(r.origin as usize + RING_SECONDS <= r.buf.len());
+        }
+        // Negative times, then a second more than i32::MAX seconds later: the stored seconds
+        // are relative, so the ring empties and starts over from the new base.
+        let mut r = SecondRing::new();
+        r.add_trade(-5_500, 10.0, 2.0, true);
+        r.add_trade(-5_400, 10.0, 1.0, false);
+        assert_eq!(r.get(-6).map(|b| (b.sec, b.count, b.buy, b.sell)), Some((-6, 2.0, 2.0, 1.0)));
+        assert_eq!(r.get(-7), None);
+        assert_eq!(r.get(-6 + RING_SECONDS as i64), None, "same slot, another second");
+        let far = (i32::MAX as i64 + 100) * 1000;
+        r.add_trade(far, 20.0, 3.0, true);
+        assert_eq!(r.get(-6), None);
+        assert_eq!(r.get(far / 1000).map(|b| (b.count, b.buy)), Some((1.0, 3.0)));
+        assert_eq!(r.price_at(far + 500), Some(20.0));
+        assert_eq!(r.price_at(far - 1_000), None, "nothing older survives");
+        let w = r.window(far + 999, 30_000);
+        assert_eq!((w.count, w.buy), (1.0, 3.0));
+        // Trade counts stay whole numbers read back exactly.
+        for i in 0..1_000 {
+            r.add_trade(far + 1_000 + i % 1_000, 20.0, 0.1, i % 2 == 0);
+        }
+        assert_eq!(r.get(far / 1000 + 1).map(|b| b.count), Some(1_000.0));
     }
 
     #[test]

@@ -353,7 +353,7 @@ impl SymbolIntel {
             ask_depth: self.book.ask_notional_0_5,
         });
         for s in first..now_sec {
-            let b = self.ring.get(s).copied();
+            let b = self.ring.get(s);
             let (v, c) = b.map(|b| (b.volume(), b.count)).unwrap_or((0.0, 0.0));
             let p1 = self.ring.price_at(s * 1000);
             let p0 = self.ring.price_at((s - 5) * 1000);

@@ -423,8 +423,9 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
     let sha = log.sha256_hex();
     println!("bench-replay: {n} events, {symbols} symbols, {events_per_ms} events/ms of stream time");
     println!(
-        "  replay wall time     {wall:.3} s  ({:.0} events/s end to end: read + parse + core + log)",
-        n as f64 / wall
+        "  replay wall time     {wall:.3} s  ({:.0} events/s end to end: {})",
+        n as f64 / wall,
+        if opts.decode_first { "core + log, decoded beforehand" } else { "read + parse + core + log" }
     );
     println!("  core time            {core_s:.3} s  ({core_rate:.0} events/s in on_event)");
     println!(

@@ -256,6 +256,11 @@ impl CorePipeline {
         self.symbols.id(s)
     }
     /// Symbols whose market state is built (the others are registered, built on first access).
+    /// The market table (tests of its prefetch hints).
+    #[cfg(test)]
+    pub(crate) fn markets(&self) -> &crate::engine::markets::Markets {
+        &self.symbols
+    }
     pub fn built_symbols(&self) -> usize {
         self.symbols.built()
     }

@@ -21,6 +21,16 @@ fn line(p: *const u8) {
     let _ = p;
 }
 
+/// Asks for the cache line at address `addr` (0: nothing). For addresses kept as integers
+/// ([`crate::engine::markets`]' page probes): a hint, so a stale address costs a wasted fetch,
+/// never a fault or a wrong value.
+#[inline(always)]
+pub fn addr(addr: usize) {
+    if addr != 0 {
+        line(std::ptr::without_provenance(addr));
+    }
+}
+
 /// Prefetches the `len` bytes from `p`.
 #[inline(always)]
 pub fn bytes(p: *const u8, len: usize) {

@@ -340,6 +340,11 @@ impl SecondRing {
         }
     }
 
+    /// The address of the first used bucket: the ring's one page (fixed for the ring's life).
+    pub fn page_probe(&self) -> usize {
+        self.buf.as_ptr().wrapping_add(self.origin as usize) as usize
+    }
+
     /// Latest reference price (0 before any).
     pub fn last_price(&self) -> f64 {
         self.last_price

@@ -101,6 +101,12 @@ impl SymbolIntel {
         self.walls.prefetch();
     }
 
+    /// The address of the second ring's page ([`crate::features::window::SecondRing::page_probe`]), fixed for the
+    /// tracker's life.
+    pub fn page_probe(&self) -> usize {
+        self.ring.page_probe()
+    }
+
     /// New intelligence for `symbol` starting at `now_ms`.
     pub fn new(symbol: Symbol, cfg: Arc<IntelConfig>, costs: CostParams, now_ms: TimeMs) -> Self {
         SymbolIntel {

@@ -460,6 +460,14 @@ impl OrderBook {
         self.asks.prefetch_touch(slots);
     }
 
+    /// Addresses in the pages a level update near either touch reads ([`BookSide::page_probe`]
+    /// of the bids, then the asks), fixed for the book's life.
+    pub fn page_probe(&self) -> [usize; 4] {
+        let [a, b] = self.bids.page_probe();
+        let [c, d] = self.asks.page_probe();
+        [a, b, c, d]
+    }
+
     /// True when the book reflects the exchange (a snapshot was applied and no error since).
     pub fn is_valid(&self) -> bool {
         self.valid

@@ -166,6 +166,14 @@ impl BookSide {
         }
     }
 
+    /// Addresses in the pages a level update near the touch reads: the slot where a rebase puts
+    /// the best (three quarters up the window) and the occupancy words. Fixed for the side's
+    /// life (the buffers are allocated once), so they can be kept outside it.
+    pub(super) fn page_probe(&self) -> [usize; 2] {
+        let at = self.w() / 4 * 3;
+        [self.qty.as_ptr().wrapping_add(at) as usize, self.bits.as_ptr() as usize]
+    }
+
     /// Removes every level.
     pub(super) fn clear(&mut self) {
         self.clear_window();

@@ -255,12 +255,12 @@ impl CorePipeline {
     pub fn symbol_id(&self, s: &Symbol) -> Option<crate::engine::symbol_table::SymbolId> {
         self.symbols.id(s)
     }
-    /// Symbols whose market state is built (the others are registered, built on first access).
     /// The market table (tests of its prefetch hints).
     #[cfg(test)]
     pub(crate) fn markets(&self) -> &crate::engine::markets::Markets {
         &self.symbols
     }
+    /// Symbols whose market state is built (the others are registered, built on first access).
     pub fn built_symbols(&self) -> usize {
         self.symbols.built()
     }

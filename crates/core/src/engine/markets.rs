@@ -226,8 +226,7 @@ impl Markets {
                 self.built.resize_with(id.index() + 1, OnceCell::new);
                 self.probes.resize_with(id.index() + 1, Cell::default);
             }
-            self.built[id.index()] = OnceCell::new();
-            self.probes[id.index()] = Cell::default();
+            self.drop_state(id);
         }
         true
     }
@@ -247,14 +246,28 @@ impl Markets {
     /// Unregisters a symbol (its id stays its own).
     pub fn remove(&mut self, s: &Symbol) {
         if let Some(id) = self.table.id(s) {
-            if let Some(c) = self.built.get_mut(id.index()) {
-                *c = OnceCell::new();
-            }
-            if let Some(p) = self.probes.get_mut(id.index()) {
-                *p = Cell::default();
-            }
+            self.drop_state(id);
         }
         self.table.remove(s);
+    }
+
+    /// Drops the built state of `id` and its page probe (built again on next access).
+    fn drop_state(&mut self, id: SymbolId) {
+        if let Some(c) = self.built.get_mut(id.index()) {
+            *c = OnceCell::new();
+        }
+        if let Some(p) = self.probes.get_mut(id.index()) {
+            *p = Cell::default();
+        }
+    }
+
+    /// Builds the state of `id` (registered, else `None`) and keeps its page probe.
+    fn build(&self, id: SymbolId) -> Option<Box<SymbolMarket>> {
+        let m = self.table.get_id(id)?.build()?;
+        if let Some(p) = self.probes.get(id.index()) {
+            p.set(m.page_probe());
+        }
+        Some(m)
     }
 
     /// The id of a symbol ever registered.
@@ -357,26 +370,18 @@ impl Markets {
             return Some(m);
         }
         // Not built: registered (else absent), then built now.
-        let m = self.table.get_id(id)?.build()?;
-        let m = cell.get_or_init(|| m);
-        if let Some(p) = self.probes.get(id.index()) {
-            p.set(m.page_probe());
-        }
-        Some(m)
+        let m = self.build(id)?;
+        Some(cell.get_or_init(|| m))
     }
 
     /// The state of an id, mutable (built on first access).
     #[inline]
     pub fn get_id_mut(&mut self, id: SymbolId) -> Option<&mut SymbolMarket> {
-        let cell = self.built.get_mut(id.index())?;
-        if cell.get().is_none() {
-            let m = self.table.get_id(id)?.build()?;
-            if let Some(p) = self.probes.get(id.index()) {
-                p.set(m.page_probe());
-            }
-            let _ = cell.set(m);
+        if self.built.get(id.index())?.get().is_none() {
+            let m = self.build(id)?;
+            let _ = self.built.get_mut(id.index())?.set(m);
         }
-        cell.get_mut().map(|m| &mut **m)
+        self.built.get_mut(id.index())?.get_mut().map(|m| &mut **m)
     }
 
     /// True when `s` is registered (does not build its state).

@@ -101,8 +101,8 @@ impl SymbolIntel {
         self.walls.prefetch();
     }
 
-    /// The address of the second ring's page ([`crate::features::window::SecondRing::page_probe`]), fixed for the
-    /// tracker's life.
+    /// The address of the second ring's page
+    /// ([`crate::features::window::SecondRing::page_probe`]), fixed for the tracker's life.
     pub fn page_probe(&self) -> usize {
         self.ring.page_probe()
     }

@@ -61,16 +61,21 @@ fn bench_json(extra: &[&str]) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(&json).expect("json written")).expect("json report")
 }
 
-/// `--decode-first` changes when the recording is decoded, not what the core sees: the same
-/// events and the same decision log (80 symbols: the core's prefetch path runs too).
+/// `--decode-first` changes when the recording is decoded, not what the core sees, and
+/// `--prefetch` (80 symbols: above the prefetch's threshold) only hints the caches: the same
+/// events and the same decision log every way.
 #[test]
-fn decoding_first_replays_the_same_events_and_decisions() {
+fn decoding_first_and_prefetch_replay_the_same_events_and_decisions() {
     let (threaded, first) = (bench_json(&[]), bench_json(&["--decode-first"]));
+    let prefetched = bench_json(&["--decode-first", "--prefetch"]);
     assert_eq!(threaded["decode_first"].as_bool(), Some(false), "{threaded}");
     assert_eq!(first["decode_first"].as_bool(), Some(true), "{first}");
+    assert_eq!((first["prefetch"].as_bool(), prefetched["prefetch"].as_bool()), (Some(false), Some(true)));
     assert!(first["events"].as_u64().is_some_and(|n| n > 4000), "{first}");
     assert_eq!(first["events"], threaded["events"]);
     assert_eq!(first["decision_sha256"], threaded["decision_sha256"]);
+    assert_eq!(prefetched["events"], first["events"]);
+    assert_eq!(prefetched["decision_sha256"], first["decision_sha256"]);
 }
 
 #[test]

@@ -199,6 +199,11 @@ enum Cmd {
         /// comparing two builds on a small VM). The workload and outputs are the same.
         #[arg(long)]
         decode_first: bool,
+        /// Run the core with `engine.prefetch` on (software prefetch of each event's symbol
+        /// state and of the next two events'; off by default): the same decisions, for
+        /// measuring whether it pays on this host.
+        #[arg(long)]
+        prefetch: bool,
     },
     /// Regenerate the bundled hand-built trading recording (deterministic).
     #[command(hide = true)]
@@ -313,9 +318,26 @@ fn main() -> ExitCode {
             opts.max_open = max_open;
             export::export_parquet(&opts)
         }
-        Cmd::BenchReplay { symbols, events, events_per_ms, seed, universe_events_per_s, json, decode_first } => {
-            let opts =
-                tools::BenchOptions { symbols, events, events_per_ms, seed, universe_events_per_s, json, decode_first };
+        Cmd::BenchReplay {
+            symbols,
+            events,
+            events_per_ms,
+            seed,
+            universe_events_per_s,
+            json,
+            decode_first,
+            prefetch,
+        } => {
+            let opts = tools::BenchOptions {
+                symbols,
+                events,
+                events_per_ms,
+                seed,
+                universe_events_per_s,
+                json,
+                decode_first,
+                prefetch,
+            };
             tools::bench_replay(&opts)
         }
         Cmd::RecordFixture { out, symbols, steps, seed, max_move } => {

@@ -273,6 +273,8 @@ pub struct BenchOptions {
     pub json: Option<PathBuf>,
     /// Decode the recording in full before the timed replay (no decoding thread during it).
     pub decode_first: bool,
+    /// Run with `engine.prefetch` on.
+    pub prefetch: bool,
 }
 
 pub fn bench_replay(opts: &BenchOptions) -> ExitCode {
@@ -294,6 +296,8 @@ struct BenchJson {
     seed: u64,
     /// The recording was decoded before the timed replay (`--decode-first`), not beside it.
     decode_first: bool,
+    /// The core ran with `engine.prefetch` on (`--prefetch`).
+    prefetch: bool,
     wall_events_per_s: f64,
     core_events_per_s: f64,
     latency_us: BenchLatency,
@@ -340,7 +344,9 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
     // 1. Record the synthetic stream.
     let t = Instant::now();
     let mut w = RecordingWriter::new(dir);
-    let cfg = Arc::new(UniverseStream::config());
+    let mut cfg = UniverseStream::config();
+    cfg.engine.prefetch = opts.prefetch;
+    let cfg = Arc::new(cfg);
     let io = |e: std::io::Error| e.to_string();
     w.write(&Recorder::header(cfg, EPOCH_MS)).map_err(io)?;
     let mut stream = UniverseStream::new(symbols, seed, events_per_ms);
@@ -421,7 +427,10 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
     let p99 = pct(0.99);
     let core_rate = n as f64 / core_s.max(1e-12);
     let sha = log.sha256_hex();
-    println!("bench-replay: {n} events, {symbols} symbols, {events_per_ms} events/ms of stream time");
+    let prefetch = if opts.prefetch { "on" } else { "off (engine.prefetch)" };
+    println!(
+        "bench-replay: {n} events, {symbols} symbols, {events_per_ms} events/ms of stream time, prefetch {prefetch}"
+    );
     println!(
         "  replay wall time     {wall:.3} s  ({:.0} events/s end to end: {})",
         n as f64 / wall,
@@ -488,6 +497,7 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
             events_per_ms,
             seed,
             decode_first: opts.decode_first,
+            prefetch: opts.prefetch,
             wall_events_per_s: n as f64 / wall,
             core_events_per_s: core_rate,
             latency_us: BenchLatency {

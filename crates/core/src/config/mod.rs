@@ -443,6 +443,13 @@ pub struct EngineConfig {
     pub live_reconcile_interval_ms: u64,
     /// Capacity of the queue of orders from the core to the exchange edge.
     pub venue_queue_capacity: usize,
+    /// Software prefetch of each market event's symbol state and of the next two queued
+    /// events' (from [`crate::engine::core::PREFETCH_FROM_SYMBOLS`] symbols on). Off by
+    /// default: on the 2-core EPYC VM it was measured slower than the hardware prefetchers
+    /// alone (1000-symbol p50 8 % higher, 64–200 symbols 16–20 %; README "Universe scale").
+    /// A hint only: decisions are the same either way; `bench-replay --prefetch` measures it
+    /// on a given host.
+    pub prefetch: bool,
 }
 
 impl Default for EngineConfig {
@@ -455,6 +462,7 @@ impl Default for EngineConfig {
             shed_high_water: 20_000,
             live_reconcile_interval_ms: 5_000,
             venue_queue_capacity: 4_096,
+            prefetch: false,
         }
     }
 }

@@ -45,10 +45,10 @@ pub const FEATURE_SNAPSHOT_EVERY_MS: i64 = 15_000;
 /// Each warm symbol's baselines are written into its profile this often, seconds.
 pub const BASELINE_PERSIST_EVERY_S: i64 = 60;
 
-/// From this many registered symbols on, each market event's symbol state is prefetched (see
-/// [`crate::engine::prefetch`]). A symbol's hot state is roughly 8 KiB, so below this a
-/// universe's fits in a core's private L2 cache (512 KiB–1 MiB) and the prefetch would only
-/// add instructions (~450 per event, +3.8 % at 50 symbols, callgrind).
+/// With `engine.prefetch` on, from this many registered symbols on, each market event's symbol
+/// state is prefetched (see [`crate::engine::prefetch`]). A symbol's hot state is roughly 8 KiB,
+/// so below this a universe's fits in a core's private L2 cache (512 KiB–1 MiB) and the
+/// prefetch would only add instructions (~450 per event, +3.8 % at 50 symbols, callgrind).
 pub const PREFETCH_FROM_SYMBOLS: usize = 64;
 
 /// Counters the core keeps (exported as metrics by the edge).
@@ -291,7 +291,7 @@ impl CorePipeline {
 
 impl Pipeline for CorePipeline {
     fn prefetch(&self, next: &Event, distance: usize) {
-        if self.symbols.len() >= PREFETCH_FROM_SYMBOLS {
+        if self.cfg.engine.prefetch && self.symbols.len() >= PREFETCH_FROM_SYMBOLS {
             if let Some(s) = next.symbol() {
                 if distance <= 1 {
                     let trade = matches!(next.kind, EventKind::Trades(_));

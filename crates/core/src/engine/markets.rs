@@ -429,8 +429,19 @@ mod tests {
     const N: usize = 40;
 
     fn engine() -> Engine<CorePipeline, FrozenClock> {
+        engine_with(UniverseStream::config())
+    }
+
+    fn engine_with(cfg: crate::config::Config) -> Engine<CorePipeline, FrozenClock> {
         let policy = DegradedPolicy { tick_budget_nanos: u64::MAX, recover_ticks: 1 };
-        Engine::new(CorePipeline::new(Arc::new(UniverseStream::config())), FrozenClock, policy)
+        Engine::new(CorePipeline::new(Arc::new(cfg)), FrozenClock, policy)
+    }
+
+    /// The configuration with `engine.prefetch` on.
+    fn prefetching() -> crate::config::Config {
+        let mut cfg = UniverseStream::config();
+        cfg.engine.prefetch = true;
+        cfg
     }
 
     /// The synthetic stream with the upper half of the universe silent until well after the
@@ -500,9 +511,6 @@ mod tests {
         assert_eq!(lazy.pipeline().built_symbols(), N);
     }
 
-    /// Processing each event with the next two as prefetch hints (what replay and the runtime
-    /// do when they are already queued) gives exactly the outputs of processing it
-    /// alone, in a universe large enough for the prefetch to run.
     /// Unregistering drops the state and registering again starts it over; the dense
     /// `built` entries follow the registrations.
     #[test]
@@ -549,13 +557,16 @@ mod tests {
         assert_eq!(m.iter().count(), 2);
     }
 
+    /// Processing each event with `engine.prefetch` on and the next two as prefetch hints (what
+    /// replay and the runtime do when they are already queued) gives exactly the outputs of
+    /// processing it alone with the prefetch off, in a universe large enough for it to run.
     #[test]
     fn prefetching_the_next_event_changes_no_output() {
         let n = crate::engine::core::PREFETCH_FROM_SYMBOLS + 16;
         let mut s = UniverseStream::new(n, 11, 5);
         let mut events = s.setup();
         events.extend((&mut s).take(20_000));
-        let (mut plain, mut hinted) = (engine(), engine());
+        let (mut plain, mut hinted) = (engine(), engine_with(prefetching()));
         for (i, e) in events.iter().enumerate() {
             let a = plain.on_event(e);
             let b = hinted.on_event_ahead(e, [events.get(i + 1), events.get(i + 2)]);

@@ -446,7 +446,7 @@ pub struct EngineConfig {
     /// Software prefetch of each market event's symbol state and of the next two queued
     /// events' (from [`crate::engine::core::PREFETCH_FROM_SYMBOLS`] symbols on). Off by
     /// default: on the 2-core EPYC VM it was measured slower than the hardware prefetchers
-    /// alone (1000-symbol p50 8 % higher, 64–200 symbols 16–20 %; README "Universe scale").
+    /// alone (p50 7 % higher at 1000 symbols, 19–25 % at 64–200; README "Universe scale").
     /// A hint only: decisions are the same either way; `bench-replay --prefetch` measures it
     /// on a given host.
     pub prefetch: bool,

@@ -165,8 +165,9 @@ impl<P: Pipeline, C: Clock> Engine<P, C> {
     /// it (`ahead[0]` next, `ahead[1]` the one after): inside the measured tick, the state they
     /// will read is prefetched first ([`Pipeline::prefetch`]: the next event's in full, the
     /// following one's headers), so those memory fetches overlap `event`'s work instead of
-    /// stalling theirs. Outputs are exactly those of `on_event(event)`: the hint changes
-    /// timing, never a decision.
+    /// stalling theirs (the core pipeline acts on the hints only with `engine.prefetch` on).
+    /// Outputs are exactly those of `on_event(event)`: the hint changes timing, never a
+    /// decision.
     pub fn on_event_ahead(&mut self, event: &Event, ahead: [Option<&Event>; 2]) -> Outputs {
         let mut out = Outputs::default();
         if let EventKind::Degraded { on, tick_ns } = event.kind {

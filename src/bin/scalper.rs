@@ -175,36 +175,7 @@ enum Cmd {
     },
     /// Replay a synthetic full-universe stream and report events/s, tick latency, peak RSS and a
     /// projection to the whole universe (bytes/day, core load, replay time per day).
-    BenchReplay {
-        /// Symbols in the universe.
-        #[arg(long, default_value_t = 500)]
-        symbols: usize,
-        /// Market events after the set-up.
-        #[arg(long, default_value_t = 200_000)]
-        events: u64,
-        /// Market events per millisecond of stream time (25 ≈ 500 symbols at orderbook.50 cadence).
-        #[arg(long, default_value_t = 25)]
-        events_per_ms: u64,
-        /// Seed of the stream.
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        /// Universe input rate the projection scales the measured rates to, events/s.
-        #[arg(long, default_value_t = scalper::storage::replay::projection::DEFAULT_UNIVERSE_EVENTS_PER_S)]
-        universe_events_per_s: f64,
-        /// Also write the figures (latencies, rates, universe projection) as JSON to this file.
-        #[arg(long)]
-        json: Option<PathBuf>,
-        /// Decode the whole recording before the timed replay instead of on a second thread
-        /// during it: the tick latencies without the decoding thread's load on the machine (for
-        /// comparing two builds on a small VM). The workload and outputs are the same.
-        #[arg(long)]
-        decode_first: bool,
-        /// Run the core with `engine.prefetch` on (software prefetch of each event's symbol
-        /// state and of the next two events'; off by default): the same decisions, for
-        /// measuring whether it pays on this host.
-        #[arg(long)]
-        prefetch: bool,
-    },
+    BenchReplay(tools::BenchOptions),
     /// Regenerate the bundled hand-built trading recording (deterministic).
     #[command(hide = true)]
     RecordFixture {
@@ -269,7 +240,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let offline = matches!(
         cli.cmd,
-        Cmd::Replay { .. } | Cmd::Backtest { .. } | Cmd::Import { .. } | Cmd::BenchReplay { .. } | Cmd::Evaluate { .. }
+        Cmd::Replay { .. } | Cmd::Backtest { .. } | Cmd::Import { .. } | Cmd::BenchReplay(_) | Cmd::Evaluate { .. }
     );
     #[cfg(feature = "parquet-export")]
     let offline = offline || matches!(cli.cmd, Cmd::Export { .. });
@@ -318,28 +289,7 @@ fn main() -> ExitCode {
             opts.max_open = max_open;
             export::export_parquet(&opts)
         }
-        Cmd::BenchReplay {
-            symbols,
-            events,
-            events_per_ms,
-            seed,
-            universe_events_per_s,
-            json,
-            decode_first,
-            prefetch,
-        } => {
-            let opts = tools::BenchOptions {
-                symbols,
-                events,
-                events_per_ms,
-                seed,
-                universe_events_per_s,
-                json,
-                decode_first,
-                prefetch,
-            };
-            tools::bench_replay(&opts)
-        }
+        Cmd::BenchReplay(opts) => tools::bench_replay(&opts),
         Cmd::RecordFixture { out, symbols, steps, seed, max_move } => {
             tools::record_fixture(&out, symbols, steps, seed, max_move)
         }

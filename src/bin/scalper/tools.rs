@@ -257,23 +257,36 @@ fn peak_rss_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// What `scalper bench-replay` runs.
+/// What `scalper bench-replay` runs (its command-line arguments).
+#[derive(clap::Args, Debug)]
 pub struct BenchOptions {
-    /// Symbols in the synthetic universe.
+    /// Symbols in the universe.
+    #[arg(long, default_value_t = 500)]
     pub symbols: usize,
     /// Market events after the set-up.
+    #[arg(long, default_value_t = 200_000)]
     pub events: u64,
-    /// Market events per ms of stream time.
+    /// Market events per millisecond of stream time (25 ≈ 500 symbols at orderbook.50 cadence).
+    #[arg(long, default_value_t = 25)]
     pub events_per_ms: u64,
     /// Seed of the stream.
+    #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Universe rate the projection scales to, events/s.
+    /// Universe input rate the projection scales the measured rates to, events/s.
+    #[arg(long, default_value_t = scalper::storage::replay::projection::DEFAULT_UNIVERSE_EVENTS_PER_S)]
     pub universe_events_per_s: f64,
-    /// Where to write the JSON report, if anywhere.
+    /// Also write the figures (latencies, rates, universe projection) as JSON to this file.
+    #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Decode the recording in full before the timed replay (no decoding thread during it).
+    /// Decode the whole recording before the timed replay instead of on a second thread
+    /// during it: the tick latencies without the decoding thread's load on the machine (for
+    /// comparing two builds on a small VM). The workload and outputs are the same.
+    #[arg(long)]
     pub decode_first: bool,
-    /// Run with `engine.prefetch` on.
+    /// Run the core with `engine.prefetch` on (software prefetch of each event's symbol
+    /// state and of the next two events'; off by default): the same decisions, for
+    /// measuring whether it pays on this host.
+    #[arg(long)]
     pub prefetch: bool,
 }
 

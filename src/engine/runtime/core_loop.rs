@@ -44,9 +44,9 @@ pub(super) struct CoreLoop<'a> {
     /// DEGRADED decisions), fed before the next input.
     pub loopback: VecDeque<Event>,
     pub in_rx: mpsc::Receiver<Event>,
-    /// Inputs taken from `in_rx` up to two events early (only when already queued), so that the
-    /// core can prefetch their state while it processes the current one; processed in order,
-    /// after any loopback.
+    /// Inputs taken from `in_rx` up to two events early (only when already queued, and only
+    /// with `engine.prefetch` on), so that the core can prefetch their state while it processes
+    /// the current one; processed in order, after any loopback.
     pub ahead: VecDeque<Event>,
     pub shutdown: CancellationToken,
     pub store: StoreHandle,
@@ -83,7 +83,8 @@ impl CoreLoop<'_> {
             let mut ev = ev;
             ev.seq = self.seq;
             self.recorder.record(&ev);
-            while self.ahead.len() < 2 {
+            // The hints are used only with `engine.prefetch` on; otherwise nothing is taken early.
+            while self.ahead.len() < 2 && self.engine.pipeline().config().engine.prefetch {
                 // Never waits: only an input already queued is taken early.
                 let Ok(e) = self.in_rx.try_recv() else { break };
                 self.ahead.push_back(e);

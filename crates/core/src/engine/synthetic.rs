@@ -273,6 +273,26 @@ impl TradingMarket {
         Event::new(self.seq, time, kind)
     }
 
+    /// A trade event of walker `w`: one print of `qty` units at `px` ticks, stamped now, its id
+    /// from the event's sequence number.
+    fn trade_event(&mut self, w: usize, side: Side, px: i64, qty: i64) -> Event {
+        let t = Trade {
+            ts_ms: self.now,
+            price: Price::from_ticks(px, Self::TICK),
+            qty: Qty(Fixed::from_int(qty)),
+            aggressor: side,
+            id: format!("x{}", self.seq + 1),
+            block_trade: false,
+            rpi: false,
+        };
+        let symbol = self.walkers[w].symbol.clone();
+        let now = self.now;
+        self.ev(
+            EventTime { exchange_ms: Some(now), recv_ms: now },
+            EventKind::Trades(TradeBatch { symbol, trades: vec![t] }),
+        )
+    }
+
     /// The book after a step: levels kept where they were, new levels at the base size of
     /// their side, one level per side re-sized; a trend flip re-weights every level.
     fn target_book(&mut self, w: usize, flipped: bool) -> (BTreeMap<i64, i64>, BTreeMap<i64, i64>) {
@@ -384,40 +404,13 @@ impl TradingMarket {
             if mv != 0 {
                 let (side, px) = if mv > 0 { (Side::Buy, old_mid + mv) } else { (Side::Sell, old_mid + mv) };
                 let qty = self.rng.random_range(20..80);
-                let t = Trade {
-                    ts_ms: self.now,
-                    price: Price::from_ticks(px, Self::TICK),
-                    qty: Qty(Fixed::from_int(qty)),
-                    aggressor: side,
-                    id: format!("x{}", self.seq + 1),
-                    block_trade: false,
-                    rpi: false,
-                };
-                let sym = self.walkers[w].symbol.clone();
-                let now = self.now;
-                out.push(self.ev(
-                    EventTime { exchange_ms: Some(now), recv_ms: now },
-                    EventKind::Trades(TradeBatch { symbol: sym, trades: vec![t] }),
-                ));
+                out.push(self.trade_event(w, side, px, qty));
                 self.walkers[w].mid += mv;
             } else if self.rng.random_bool(0.5) {
                 let side = if self.rng.random_bool(0.5) { Side::Buy } else { Side::Sell };
                 let px = if side == Side::Buy { old_mid + 1 } else { old_mid - 1 };
-                let t = Trade {
-                    ts_ms: self.now,
-                    price: Price::from_ticks(px, Self::TICK),
-                    qty: Qty(Fixed::from_int(self.rng.random_range(1..10))),
-                    aggressor: side,
-                    id: format!("x{}", self.seq + 1),
-                    block_trade: false,
-                    rpi: false,
-                };
-                let sym = self.walkers[w].symbol.clone();
-                let now = self.now;
-                out.push(self.ev(
-                    EventTime { exchange_ms: Some(now), recv_ms: now },
-                    EventKind::Trades(TradeBatch { symbol: sym, trades: vec![t] }),
-                ));
+                let qty = self.rng.random_range(1..10);
+                out.push(self.trade_event(w, side, px, qty));
             }
             out.push(self.book_event(w, false, flipped));
         }

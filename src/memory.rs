@@ -10,10 +10,63 @@
 //! 500–1000 symbols, but on this project's VM first touches of fresh memory in 2 MiB units
 //! also stalled single events for 20–34 ms, so it is the operator's choice per host, not a
 //! default. Where memory lives changes no output (`tests/huge_pages.rs`).
+//!
+//! Those stalls are first touches: the host backs a fresh huge page the first time the guest
+//! writes it. [`prefault`] (`engine.prefault_mib`, `bench-replay --prefault-mib`) touches the
+//! heap the engine will grow into before the first event, and the tunables keep it: no
+//! trimming (`trim_threshold`) and one arena for every thread (`arena_max`), so the core's
+//! thread allocates from the memory faulted at start-up.
 
 /// The tunables the README recommends for huge pages: THP through `madvise`, heaps grown
-/// 32 MiB at a time.
-pub const HUGE_PAGE_TUNABLES: &str = "glibc.malloc.hugetlb=1:glibc.malloc.top_pad=33554432";
+/// 32 MiB at a time, freed memory never handed back to the kernel (so a [`prefault`] stays
+/// faulted) and one arena shared by every thread (so the core's thread allocates from it).
+pub const HUGE_PAGE_TUNABLES: &str = "glibc.malloc.hugetlb=1:glibc.malloc.top_pad=33554432:\
+glibc.malloc.trim_threshold=4294967295:glibc.malloc.arena_max=1";
+
+/// Bytes of one pre-fault block: under glibc's smallest mmap threshold (128 KiB), so that the
+/// blocks come from the heap (and return to it when freed) instead of their own mappings.
+const PREFAULT_BLOCK: usize = 64 * 1024 - 64;
+
+/// Bytes of a page written once per pre-faulted page (the smallest page size).
+const PAGE: usize = 4096;
+
+/// What [`prefault`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prefault {
+    /// Heap bytes allocated, written and freed.
+    pub bytes: u64,
+    /// Whether the process's tunables keep freed memory (`glibc.malloc.trim_threshold` set):
+    /// without it glibc hands most of it back to the kernel and the next growth faults again.
+    pub kept: bool,
+}
+
+/// Grows the heap by `mib` MiB and writes every page of it, then frees it, so that the
+/// engine's later allocations (symbol states built on their first events) land on memory
+/// that is already backed: no first-touch fault on the event path. A page fault on a fresh
+/// huge page stalled single book events for 6–11 ms on the project's VM. Costs the resident
+/// memory it touches (kept for the process's life) and some milliseconds at start-up.
+pub fn prefault(mib: u64) -> Prefault {
+    let bytes = usize::try_from(mib).unwrap_or(usize::MAX).saturating_mul(1 << 20);
+    let blocks = bytes.div_ceil(PREFAULT_BLOCK);
+    let mut held: Vec<Vec<u8>> = Vec::with_capacity(blocks);
+    for _ in 0..blocks {
+        let mut b: Vec<u8> = Vec::with_capacity(PREFAULT_BLOCK);
+        let p = b.as_mut_ptr();
+        for off in (0..PREFAULT_BLOCK).step_by(PAGE) {
+            // SAFETY: `off < PREFAULT_BLOCK`, the block's capacity; a byte needs no
+            // initialised neighbours, and a volatile write is not optimised away.
+            unsafe { p.add(off).write_volatile(1) };
+        }
+        held.push(b);
+    }
+    drop(held);
+    Prefault { bytes: (blocks * PREFAULT_BLOCK) as u64, kept: keeps_freed_memory(&malloc_setup()) }
+}
+
+/// True when a malloc set-up ([`malloc_setup`]) names a trim threshold.
+fn keeps_freed_memory(setup: &str) -> bool {
+    setup.contains("glibc.malloc.trim_threshold=")
+}
 
 /// The malloc set-up this process started with: `GLIBC_TUNABLES=…` when set, else `default`.
 pub fn malloc_setup() -> String {
@@ -40,6 +93,17 @@ fn parse_anon_huge(smaps_rollup: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_prefault_writes_whole_blocks_and_says_whether_they_are_kept() {
+        let p = prefault(1);
+        assert!(p.bytes >= 1 << 20 && p.bytes < (1 << 20) + PREFAULT_BLOCK as u64, "{p:?}");
+        assert_eq!(p.bytes % PREFAULT_BLOCK as u64, 0);
+        assert_eq!(prefault(0).bytes, 0);
+        assert!(keeps_freed_memory(&format!("GLIBC_TUNABLES={HUGE_PAGE_TUNABLES}")));
+        assert!(!keeps_freed_memory("GLIBC_TUNABLES=glibc.malloc.hugetlb=1"));
+        assert!(!keeps_freed_memory("default"));
+    }
 
     #[test]
     fn anon_huge_pages_are_read_in_bytes() {

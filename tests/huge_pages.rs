@@ -1,16 +1,17 @@
 //! Huge pages are the operator's choice through glibc's tunables (`scalper::memory`):
-//! `bench-replay` reports the malloc set-up it ran with, and where the heap lives changes no
-//! decision.
+//! `bench-replay` reports the malloc set-up it ran with and the heap it pre-faulted, and where
+//! the heap lives changes no decision.
 
 use std::process::Command;
 
-/// Runs a small `bench-replay` with `GLIBC_TUNABLES` set to `tunables` (or unset) and returns
-/// its JSON report.
-fn bench(tunables: Option<&str>) -> serde_json::Value {
+/// Runs a small `bench-replay` with `GLIBC_TUNABLES` set to `tunables` (or unset) and
+/// `--prefault-mib prefault_mib`, and returns its JSON report.
+fn bench(tunables: Option<&str>, prefault_mib: u32) -> serde_json::Value {
     let dir = tempfile::tempdir().expect("tempdir");
     let json = dir.path().join("bench.json");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_scalper"));
-    cmd.args(["bench-replay", "--symbols", "30", "--events", "3000", "--json"]).arg(&json);
+    cmd.args(["bench-replay", "--symbols", "30", "--events", "3000", "--prefault-mib", &prefault_mib.to_string()]);
+    cmd.arg("--json").arg(&json);
     cmd.env_remove("GLIBC_TUNABLES").env_remove("SCALPER_PROGRESS_INTERVAL_MS");
     if let Some(t) = tunables {
         cmd.env("GLIBC_TUNABLES", t);
@@ -24,8 +25,8 @@ fn bench(tunables: Option<&str>) -> serde_json::Value {
 
 #[test]
 fn huge_pages_change_no_decision_and_are_reported() {
-    let plain = bench(None);
-    let huge = bench(Some(scalper::memory::HUGE_PAGE_TUNABLES));
+    let plain = bench(None, 0);
+    let huge = bench(Some(scalper::memory::HUGE_PAGE_TUNABLES), 16);
     assert_eq!(plain["malloc"].as_str(), Some("default"), "{plain}");
     assert_eq!(
         huge["malloc"].as_str().map(str::to_owned),
@@ -38,4 +39,6 @@ fn huge_pages_change_no_decision_and_are_reported() {
     assert!(plain["decision_lines"].as_u64().is_some_and(|n| n > 0), "the run decided something: {plain}");
     assert_eq!(plain["decision_sha256"], huge["decision_sha256"], "where the heap lives must not change a decision");
     assert_eq!(plain["decision_lines"], huge["decision_lines"]);
+    assert_eq!(plain["prefault_bytes"].as_u64(), Some(0), "{plain}");
+    assert!(huge["prefault_bytes"].as_u64().is_some_and(|b| b >= 16 << 20), "16 MiB written before the run: {huge}");
 }

@@ -104,6 +104,18 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
     }
     let grpc_opts =
         scalper_control::grpc::GrpcOptions::from_config(&cfg.control).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if cfg.engine.prefault_mib > 0 {
+        let t0 = std::time::Instant::now();
+        let p = crate::memory::prefault(cfg.engine.prefault_mib);
+        let malloc = crate::memory::malloc_setup();
+        let took_ms = t0.elapsed().as_millis() as u64;
+        if p.kept {
+            tracing::info!(bytes = p.bytes, took_ms, %malloc, "heap pre-faulted (engine.prefault_mib)");
+        } else {
+            tracing::warn!(bytes = p.bytes, took_ms, %malloc,
+                "heap pre-faulted, but without glibc.malloc.trim_threshold in GLIBC_TUNABLES malloc hands most of it back; see scalper::memory::HUGE_PAGE_TUNABLES");
+        }
+    }
 
     // Storage and retention.
     let store = Store::start(paths.clone(), cfg.storage.queue_capacity, cfg.storage.batch_max, metrics.clone());

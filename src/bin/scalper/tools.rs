@@ -288,6 +288,11 @@ pub struct BenchOptions {
     /// measuring whether it pays on this host.
     #[arg(long)]
     pub prefetch: bool,
+    /// MiB of heap to write before the timed replay, as `engine.prefault_mib` does at the
+    /// engine's start-up (0: none). Pair it with `GLIBC_TUNABLES` set to
+    /// `scalper::memory::HUGE_PAGE_TUNABLES` to measure huge pages without first-touch stalls.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=65_536))]
+    pub prefault_mib: u64,
 }
 
 pub fn bench_replay(opts: &BenchOptions) -> ExitCode {
@@ -320,6 +325,8 @@ struct BenchJson {
     malloc: String,
     /// Resident anonymous memory in huge pages at the end of the run.
     anon_huge_bytes: Option<u64>,
+    /// Heap bytes written and freed before the run (`--prefault-mib`).
+    prefault_bytes: u64,
     decision_lines: u64,
     decision_sha256: String,
     projection: projection::Projection,
@@ -354,6 +361,7 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
     if !(opts.universe_events_per_s.is_finite() && opts.universe_events_per_s > 0.0) {
         return Err(format!("--universe-events-per-s must be a positive number, not {}", opts.universe_events_per_s));
     }
+    let prefault = scalper::memory::prefault(opts.prefault_mib);
     // 1. Record the synthetic stream.
     let t = Instant::now();
     let mut w = RecordingWriter::new(dir);
@@ -468,8 +476,16 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
     }
     let malloc = scalper::memory::malloc_setup();
     let anon_huge = scalper::memory::anon_huge_bytes();
+    let prefaulted = match prefault {
+        p if p.bytes == 0 => String::new(),
+        p => format!(
+            ", {:.1} MiB pre-faulted{}",
+            p.bytes as f64 / (1024.0 * 1024.0),
+            if p.kept { "" } else { " (not kept: no glibc.malloc.trim_threshold)" }
+        ),
+    };
     println!(
-        "  malloc               {malloc}, {} resident in huge pages",
+        "  malloc               {malloc}, {} resident in huge pages{prefaulted}",
         anon_huge.map_or_else(|| "unknown".to_string(), |b| format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0)))
     );
     println!("  decision log         {} lines, sha256 {sha}", log.lines());
@@ -524,6 +540,7 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
             peak_rss_bytes: rss,
             malloc,
             anon_huge_bytes: anon_huge,
+            prefault_bytes: prefault.bytes,
             decision_lines: log.lines(),
             decision_sha256: sha,
             projection: proj,

@@ -35,8 +35,9 @@ const PAGE: usize = 4096;
 pub struct Prefault {
     /// Heap bytes allocated, written and freed.
     pub bytes: u64,
-    /// Whether the process's tunables keep freed memory (`glibc.malloc.trim_threshold` set):
-    /// without it glibc hands most of it back to the kernel and the next growth faults again.
+    /// Whether the process's tunables keep it for the engine: a trim threshold (without one
+    /// glibc hands most of it back to the kernel and the next growth faults again) and a
+    /// single arena (without it the core's thread allocates from an arena of its own).
     pub kept: bool,
 }
 
@@ -60,12 +61,13 @@ pub fn prefault(mib: u64) -> Prefault {
         held.push(b);
     }
     drop(held);
-    Prefault { bytes: (blocks * PREFAULT_BLOCK) as u64, kept: keeps_freed_memory(&malloc_setup()) }
+    Prefault { bytes: (blocks * PREFAULT_BLOCK) as u64, kept: keeps_prefault(&malloc_setup()) }
 }
 
-/// True when a malloc set-up ([`malloc_setup`]) names a trim threshold.
-fn keeps_freed_memory(setup: &str) -> bool {
+/// True when a malloc set-up ([`malloc_setup`]) names a trim threshold and a single arena.
+fn keeps_prefault(setup: &str) -> bool {
     setup.contains("glibc.malloc.trim_threshold=")
+        && setup.split([':', '=', ' ']).collect::<Vec<_>>().windows(2).any(|w| w == ["glibc.malloc.arena_max", "1"])
 }
 
 /// The malloc set-up this process started with: `GLIBC_TUNABLES=…` when set, else `default`.
@@ -100,9 +102,11 @@ mod tests {
         assert!(p.bytes >= 1 << 20 && p.bytes < (1 << 20) + PREFAULT_BLOCK as u64, "{p:?}");
         assert_eq!(p.bytes % PREFAULT_BLOCK as u64, 0);
         assert_eq!(prefault(0).bytes, 0);
-        assert!(keeps_freed_memory(&format!("GLIBC_TUNABLES={HUGE_PAGE_TUNABLES}")));
-        assert!(!keeps_freed_memory("GLIBC_TUNABLES=glibc.malloc.hugetlb=1"));
-        assert!(!keeps_freed_memory("default"));
+        assert!(keeps_prefault(&format!("GLIBC_TUNABLES={HUGE_PAGE_TUNABLES}")));
+        assert!(!keeps_prefault("GLIBC_TUNABLES=glibc.malloc.hugetlb=1"));
+        assert!(!keeps_prefault("GLIBC_TUNABLES=glibc.malloc.trim_threshold=4294967295"));
+        assert!(!keeps_prefault("GLIBC_TUNABLES=glibc.malloc.trim_threshold=1:glibc.malloc.arena_max=16"));
+        assert!(!keeps_prefault("default"));
     }
 
     #[test]

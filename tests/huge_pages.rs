@@ -41,4 +41,6 @@ fn huge_pages_change_no_decision_and_are_reported() {
     assert_eq!(plain["decision_lines"], huge["decision_lines"]);
     assert_eq!(plain["prefault_bytes"].as_u64(), Some(0), "{plain}");
     assert!(huge["prefault_bytes"].as_u64().is_some_and(|b| b >= 16 << 20), "16 MiB written before the run: {huge}");
+    assert_eq!(huge["prefault_kept"].as_bool(), Some(true), "the recommended tunables keep it: {huge}");
+    assert_eq!(plain["prefault_kept"].as_bool(), Some(false), "{plain}");
 }

@@ -288,7 +288,7 @@ fn every_bounded_key_refuses_values_out_of_range_and_accepts_its_limits() {
         ("engine", "degraded_tick_ms", 60_001, 60_000),
         ("engine", "feed_down_risk_off_s", 3_601, 3_600),
         ("engine", "live_reconcile_interval_ms", 600_001, 600_000),
-        ("engine", "prefault_mib", 65_537, 65_536),
+        ("engine", "prefault_mib", 16_385, 16_384),
         ("universe", "refresh_s", 3_601, 3_600),
         ("universe", "symbols_per_connection", 2_001, 2_000),
         ("universe", "ws_ping_interval_ms", 600_001, 600_000),

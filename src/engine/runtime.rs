@@ -113,7 +113,7 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
             tracing::info!(bytes = p.bytes, took_ms, %malloc, "heap pre-faulted (engine.prefault_mib)");
         } else {
             tracing::warn!(bytes = p.bytes, took_ms, %malloc,
-                "heap pre-faulted, but without glibc.malloc.trim_threshold in GLIBC_TUNABLES malloc hands most of it back; see scalper::memory::HUGE_PAGE_TUNABLES");
+                "heap pre-faulted, but GLIBC_TUNABLES lacks glibc.malloc.trim_threshold or glibc.malloc.arena_max=1, so malloc hands it back or the core allocates elsewhere; see scalper::memory::HUGE_PAGE_TUNABLES");
         }
     }
 

@@ -291,7 +291,7 @@ pub struct BenchOptions {
     /// MiB of heap to write before the timed replay, as `engine.prefault_mib` does at the
     /// engine's start-up (0: none). Pair it with `GLIBC_TUNABLES` set to
     /// `scalper::memory::HUGE_PAGE_TUNABLES` to measure huge pages without first-touch stalls.
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=65_536))]
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=16_384))]
     pub prefault_mib: u64,
 }
 
@@ -327,6 +327,8 @@ struct BenchJson {
     anon_huge_bytes: Option<u64>,
     /// Heap bytes written and freed before the run (`--prefault-mib`).
     prefault_bytes: u64,
+    /// The malloc set-up keeps the pre-faulted heap for the core (`scalper::memory::Prefault`).
+    prefault_kept: bool,
     decision_lines: u64,
     decision_sha256: String,
     projection: projection::Projection,
@@ -481,7 +483,7 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
         p => format!(
             ", {:.1} MiB pre-faulted{}",
             p.bytes as f64 / (1024.0 * 1024.0),
-            if p.kept { "" } else { " (not kept: no glibc.malloc.trim_threshold)" }
+            if p.kept { "" } else { " (not kept: GLIBC_TUNABLES lacks a trim threshold or arena_max=1)" }
         ),
     };
     println!(
@@ -541,6 +543,7 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
             malloc,
             anon_huge_bytes: anon_huge,
             prefault_bytes: prefault.bytes,
+            prefault_kept: prefault.kept,
             decision_lines: log.lines(),
             decision_sha256: sha,
             projection: proj,

@@ -454,7 +454,7 @@ pub struct EngineConfig {
     /// For huge pages (README "Universe scale"): with `scalper::memory::HUGE_PAGE_TUNABLES`
     /// the memory stays with the process, and symbol states built later do not fault fresh
     /// huge pages on the event path (6–11 ms single-event stalls on the project's VM). Costs
-    /// that much resident memory.
+    /// that much resident memory (at most 16 GiB).
     pub prefault_mib: u64,
 }
 
@@ -703,7 +703,7 @@ impl Config {
             ("engine.shed_high_water", g.shed_high_water as u64, 16, MAX_QUEUE_CAPACITY),
             ("engine.live_reconcile_interval_ms", g.live_reconcile_interval_ms, 200, 600_000),
             ("engine.venue_queue_capacity", g.venue_queue_capacity as u64, 16, 1 << 20),
-            ("engine.prefault_mib", g.prefault_mib, 0, 65_536),
+            ("engine.prefault_mib", g.prefault_mib, 0, 16_384),
             ("reload.poll_interval_ms", self.reload.poll_interval_ms, 50, 3_600_000),
         ];
         for (name, v, lo, hi) in ints {

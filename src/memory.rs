@@ -1,4 +1,5 @@
-//! How the heap is backed, for reports: transparent huge pages through glibc's tunables.
+//! How the heap is backed: transparent huge pages through glibc's tunables, reported by
+//! `bench-replay`, and a pre-fault of the heap at start-up.
 //!
 //! At universe scale every market event lands on a different symbol's state (~50 KiB of book
 //! slots, second ring, tape and trackers per symbol, ~50 MiB for 1 000 symbols), spread over
@@ -27,7 +28,7 @@ glibc.malloc.trim_threshold=4294967295:glibc.malloc.arena_max=1";
 /// blocks come from the heap (and return to it when freed) instead of their own mappings.
 const PREFAULT_BLOCK: usize = 64 * 1024 - 64;
 
-/// Bytes of a page written once per pre-faulted page (the smallest page size).
+/// Stride of the pre-fault's writes: one byte per 4 KiB page, the smallest page size.
 const PAGE: usize = 4096;
 
 /// What [`prefault`] did.

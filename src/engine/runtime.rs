@@ -104,6 +104,8 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
     }
     let grpc_opts =
         scalper_control::grpc::GrpcOptions::from_config(&cfg.control).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // On this thread: the core loop below runs on it too (the caller's `block_on`), and glibc
+    // serves each thread from its own arena.
     if cfg.engine.prefault_mib > 0 {
         let t0 = std::time::Instant::now();
         let p = crate::memory::prefault(cfg.engine.prefault_mib);
@@ -113,7 +115,7 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
             tracing::info!(bytes = p.bytes, took_ms, %malloc, "heap pre-faulted (engine.prefault_mib)");
         } else {
             tracing::warn!(bytes = p.bytes, took_ms, %malloc,
-                "heap pre-faulted, but GLIBC_TUNABLES lacks glibc.malloc.trim_threshold or glibc.malloc.arena_max=1, so malloc hands it back or the core allocates elsewhere; see scalper::memory::HUGE_PAGE_TUNABLES");
+                "heap pre-faulted, but without glibc.malloc.trim_threshold in GLIBC_TUNABLES malloc hands most of it back; see scalper::memory::HUGE_PAGE_TUNABLES");
         }
     }
 

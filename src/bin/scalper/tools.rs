@@ -327,7 +327,7 @@ struct BenchJson {
     anon_huge_bytes: Option<u64>,
     /// Heap bytes written and freed before the run (`--prefault-mib`).
     prefault_bytes: u64,
-    /// The malloc set-up keeps the pre-faulted heap for the core (`scalper::memory::Prefault`).
+    /// The malloc set-up keeps the pre-faulted heap (`scalper::memory::Prefault`).
     prefault_kept: bool,
     decision_lines: u64,
     decision_sha256: String,
@@ -363,6 +363,7 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
     if !(opts.universe_events_per_s.is_finite() && opts.universe_events_per_s > 0.0) {
         return Err(format!("--universe-events-per-s must be a positive number, not {}", opts.universe_events_per_s));
     }
+    // On this thread, which runs the timed core below (the decoding thread has its own arena).
     let prefault = scalper::memory::prefault(opts.prefault_mib);
     // 1. Record the synthetic stream.
     let t = Instant::now();
@@ -483,7 +484,7 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
         p => format!(
             ", {:.1} MiB pre-faulted{}",
             p.bytes as f64 / (1024.0 * 1024.0),
-            if p.kept { "" } else { " (not kept: GLIBC_TUNABLES lacks a trim threshold or arena_max=1)" }
+            if p.kept { "" } else { " (not kept: no glibc.malloc.trim_threshold)" }
         ),
     };
     println!(

@@ -305,6 +305,11 @@ pub fn bench_replay(opts: &BenchOptions) -> ExitCode {
     }
 }
 
+/// Bytes as MiB, for the report.
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
 /// The JSON form of the bench-replay report (`--json`).
 #[derive(serde::Serialize)]
 struct BenchJson {
@@ -474,7 +479,7 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
         by_kind.iter().map(|(k, (n, m))| format!("{k} {n}× max {:.1}", *m as f64 / 1000.0)).collect();
     println!("  per event kind (µs)  {}", kinds.join(", "));
     match rss {
-        Some(b) => println!("  peak RSS (VmHWM)     {:.1} MiB", b as f64 / (1024.0 * 1024.0)),
+        Some(b) => println!("  peak RSS (VmHWM)     {:.1} MiB", mib(b)),
         None => println!("  peak RSS (VmHWM)     unavailable on this platform"),
     }
     let malloc = scalper::memory::malloc_setup();
@@ -483,13 +488,13 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
         p if p.bytes == 0 => String::new(),
         p => format!(
             ", {:.1} MiB pre-faulted{}",
-            p.bytes as f64 / (1024.0 * 1024.0),
+            mib(p.bytes),
             if p.kept { "" } else { " (not kept: no glibc.malloc.trim_threshold)" }
         ),
     };
     println!(
         "  malloc               {malloc}, {} resident in huge pages{prefaulted}",
-        anon_huge.map_or_else(|| "unknown".to_string(), |b| format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0)))
+        anon_huge.map_or_else(|| "unknown".to_string(), |b| format!("{:.1} MiB", mib(b)))
     );
     println!("  decision log         {} lines, sha256 {sha}", log.lines());
     let rss_ok = rss.is_none_or(|b| b < 1 << 30);

@@ -46,9 +46,10 @@ pub const FEATURE_SNAPSHOT_EVERY_MS: i64 = 15_000;
 pub const BASELINE_PERSIST_EVERY_S: i64 = 60;
 
 /// With `engine.prefetch` on, from this many registered symbols on, each market event's symbol
-/// state is prefetched (see [`crate::engine::prefetch`]). A symbol's hot state is roughly 8 KiB,
-/// so below this a universe's fits in a core's private L2 cache (512 KiB–1 MiB) and the
-/// prefetch would only add instructions (~450 per event, +3.8 % at 50 symbols, callgrind).
+/// state is prefetched (see [`crate::engine::prefetch`]). Below this a universe's hot state
+/// (2520 bytes a symbol, [`crate::engine::markets::SymbolMarket::HOT_BYTES`], plus the book and
+/// ring lines an event reads) stays in a core's private L2 cache, and the prefetch would only
+/// add instructions (~450 per event, +3.8 % at 50 symbols, callgrind).
 pub const PREFETCH_FROM_SYMBOLS: usize = 64;
 
 /// Counters the core keeps (exported as metrics by the edge).

@@ -1,29 +1,32 @@
-//! How the heap is backed: transparent huge pages through glibc's tunables, reported by
-//! `bench-replay`, and a pre-fault of the heap at start-up.
+//! How the heap is backed: 2 MiB transparent huge pages through glibc's tunables, on by
+//! default for the `scalper` binary (`engine.huge_pages`), and a pre-fault of the heap at
+//! start-up (`engine.prefault_mib`).
 //!
 //! At universe scale every market event lands on a different symbol's state (~50 KiB of book
 //! slots, second ring, tape and trackers per symbol, ~50 MiB for 1 000 symbols), spread over
-//! more 4 KiB pages than the TLB maps. glibc can back its heaps with 2 MiB pages itself:
-//! started with `GLIBC_TUNABLES=`[`HUGE_PAGE_TUNABLES`] it `madvise(MADV_HUGEPAGE)`s every
-//! heap and arena and grows them 32 MiB at a time (with its default 128 KiB steps the kernel
+//! more 4 KiB pages than the TLB maps, and every miss of a line then also walks the page
+//! tables (in a VM, a two-dimensional walk). glibc backs its heaps with 2 MiB pages itself when
+//! started with `GLIBC_TUNABLES=`[`HUGE_PAGE_TUNABLES`]: it `madvise(MADV_HUGEPAGE)`s every heap
+//! and arena and grows them 32 MiB at a time (with its default 128 KiB steps the kernel
 //! collapses small pages into huge ones behind the engine's back, which stalled single events
-//! for 25–56 ms). Measured in `bench-replay` (README "Universe scale"): lower p50 and p99 at
-//! 500–1000 symbols, but on this project's VM first touches of fresh memory in 2 MiB units
-//! also stalled single events for 20–34 ms, so it is the operator's choice per host, not a
-//! default. Where memory lives changes no output (`tests/huge_pages.rs`).
+//! for 25–56 ms). A process cannot set those tunables for itself once running (glibc reads them
+//! before `main`), so the binary starts itself once more with them ([`reexec_with_huge_pages`],
+//! the first thing `main` does). Measured in `bench-replay` (README "Universe scale"): 1000-symbol
+//! p50 0.85× and p99 0.69× with the pre-fault below. Where memory lives changes no output
+//! (`tests/huge_pages.rs`).
 //!
-//! Those stalls are first touches: the host backs a fresh huge page the first time the guest
-//! writes it. [`prefault`] (`engine.prefault_mib`, `bench-replay --prefault-mib`) touches the
-//! heap the engine will grow into before the first event, and the tunables keep it (no
-//! trimming, `trim_threshold`). It serves the thread that runs it: glibc gives other threads
-//! arenas of their own. The engine's core runs on the main thread, where `scalper`'s runtime
-//! and `bench-replay` pre-fault. One arena for every thread (`arena_max=1`) would let any
-//! thread use it, but measured 1.4–2.7× worse at the p99 with the recording decoded beside
-//! the core (malloc's lock), so it is not part of the recommended set.
+//! A fresh huge page's first touch can stall for milliseconds (the host backs it), and a single
+//! book event stalled 6–11 ms on the project's VM. [`prefault`] (`engine.prefault_mib`,
+//! `bench-replay --prefault-mib`) touches the heap the engine will grow into before the first
+//! event, and the tunables keep it (no trimming, `trim_threshold`); without them malloc would
+//! hand it back at once, so callers pre-fault only when [`keeps_freed_memory`]. It serves the
+//! thread that runs it: glibc gives other threads arenas of their own. The engine's core runs
+//! on the main thread, where `scalper`'s runtime and `bench-replay` pre-fault. One arena for
+//! every thread (`arena_max=1`) would let any thread use it, but measured 1.4–2.7× worse at the
+//! p99 with the recording decoded beside the core (malloc's lock), so it is not in the set.
 
-/// The tunables the README recommends for huge pages: THP through `madvise`, heaps grown
-/// 32 MiB at a time, and freed memory never handed back to the kernel (so a [`prefault`]
-/// stays faulted).
+/// The tunables of `engine.huge_pages`: THP through `madvise`, heaps grown 32 MiB at a time,
+/// and freed memory never handed back to the kernel (so a [`prefault`] stays faulted).
 pub const HUGE_PAGE_TUNABLES: &str =
     "glibc.malloc.hugetlb=1:glibc.malloc.top_pad=33554432:glibc.malloc.trim_threshold=4294967295";
 
@@ -72,6 +75,69 @@ fn keeps_prefault(setup: &str) -> bool {
     setup.contains("glibc.malloc.trim_threshold=")
 }
 
+/// True when this process's malloc keeps freed memory (a trim threshold in its tunables), so
+/// that a [`prefault`] stays with it; without one, a pre-fault is handed back to the kernel by
+/// the first `free` and only costs start-up time.
+pub fn keeps_freed_memory() -> bool {
+    keeps_prefault(&malloc_setup())
+}
+
+/// `existing` `GLIBC_TUNABLES` with each of [`HUGE_PAGE_TUNABLES`] that it does not name
+/// appended; `None` when it names them all. A tunable the operator set (even to another value)
+/// is theirs and left alone.
+pub fn merged_tunables(existing: Option<&str>) -> Option<String> {
+    let existing = existing.map(str::trim).unwrap_or("");
+    let named = |key: &str| existing.split(':').any(|t| t.split('=').next().map(str::trim) == Some(key));
+    let missing: Vec<&str> =
+        HUGE_PAGE_TUNABLES.split(':').filter(|t| !named(t.split('=').next().unwrap_or(t))).collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let mut all: Vec<&str> = existing.split(':').filter(|t| !t.trim().is_empty()).collect();
+    all.extend(missing);
+    Some(all.join(":"))
+}
+
+/// What [`reexec_with_huge_pages`] found, when it returns (on success it does not).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HugePages {
+    /// `GLIBC_TUNABLES` already names every tunable: this process has them (or the operator
+    /// chose other values).
+    InEffect,
+    /// Not a Linux glibc build: the tunables would mean nothing.
+    Unsupported,
+    /// The binary could not be started again (the engine goes on with the default heap).
+    Failed(String),
+}
+
+/// Starts this binary again, same arguments and environment, with [`HUGE_PAGE_TUNABLES`]
+/// merged into `GLIBC_TUNABLES` ([`merged_tunables`]), unless they are there already. Call it
+/// first thing in `main`, before any thread or file is opened: `exec` keeps the process id and
+/// open descriptors and replaces everything else. Returns only when nothing was started: the
+/// tunables are in effect, the platform has none, or `exec` failed.
+pub fn reexec_with_huge_pages() -> HugePages {
+    let existing = std::env::var_os("GLIBC_TUNABLES").map(|v| v.to_string_lossy().into_owned());
+    let Some(tunables) = merged_tunables(existing.as_deref()) else {
+        return HugePages::InEffect;
+    };
+    exec_self(&tunables)
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn exec_self(tunables: &str) -> HugePages {
+    use std::os::unix::process::CommandExt;
+    let mut args = std::env::args_os();
+    let arg0 = args.next().unwrap_or_else(|| std::ffi::OsString::from("scalper"));
+    // The running image itself, even when its file was replaced or deleted since.
+    let err = std::process::Command::new("/proc/self/exe").arg0(arg0).args(args).env("GLIBC_TUNABLES", tunables).exec();
+    HugePages::Failed(format!("cannot start /proc/self/exe again: {err}"))
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn exec_self(_tunables: &str) -> HugePages {
+    HugePages::Unsupported
+}
+
 /// The malloc set-up this process started with: `GLIBC_TUNABLES=…` when set, else `default`.
 pub fn malloc_setup() -> String {
     match std::env::var("GLIBC_TUNABLES") {
@@ -108,6 +174,25 @@ mod tests {
         assert!(!keeps_prefault("GLIBC_TUNABLES=glibc.malloc.hugetlb=1"));
         assert!(keeps_prefault("GLIBC_TUNABLES=glibc.malloc.trim_threshold=4294967295"));
         assert!(!keeps_prefault("default"));
+    }
+
+    #[test]
+    fn the_huge_page_tunables_are_merged_into_the_operators() {
+        assert_eq!(merged_tunables(None).as_deref(), Some(HUGE_PAGE_TUNABLES));
+        assert_eq!(merged_tunables(Some("  ")).as_deref(), Some(HUGE_PAGE_TUNABLES));
+        assert_eq!(merged_tunables(Some(HUGE_PAGE_TUNABLES)), None, "already in effect: no restart");
+        // Another tunable is kept, ours are added after it.
+        assert_eq!(
+            merged_tunables(Some("glibc.malloc.tcache_count=0")),
+            Some(format!("glibc.malloc.tcache_count=0:{HUGE_PAGE_TUNABLES}"))
+        );
+        // A key the operator set, to any value, stays theirs.
+        let theirs = "glibc.malloc.hugetlb=0";
+        let merged = merged_tunables(Some(theirs)).expect("two keys missing");
+        assert!(merged.starts_with("glibc.malloc.hugetlb=0:"), "{merged}");
+        assert!(!merged.contains("hugetlb=1"), "{merged}");
+        assert!(merged.contains("glibc.malloc.top_pad=33554432") && merged.contains("glibc.malloc.trim_threshold="));
+        assert_eq!(merged_tunables(Some(&merged)), None, "a restarted process does not restart again");
     }
 
     #[test]

@@ -1,21 +1,26 @@
-//! Huge pages are the operator's choice through glibc's tunables (`scalper::memory`):
-//! `bench-replay` reports the malloc set-up it ran with and the heap it pre-faulted, and where
-//! the heap lives changes no decision.
+//! Huge pages are on by default (`engine.huge_pages`, `scalper::memory`): the binary starts
+//! itself again under glibc's huge-page tunables, keeps the operator's own tunables, and can be
+//! turned off; `bench-replay` reports the malloc set-up it ran with and the heap it pre-faulted,
+//! and where the heap lives changes no decision.
 
+use scalper::memory::HUGE_PAGE_TUNABLES;
 use std::process::Command;
 
-/// Runs a small `bench-replay` with `GLIBC_TUNABLES` set to `tunables` (or unset) and
-/// `--prefault-mib prefault_mib`, and returns its JSON report.
-fn bench(tunables: Option<&str>, prefault_mib: u32) -> serde_json::Value {
+/// Runs a small `bench-replay` with `GLIBC_TUNABLES` set to `tunables` (or unset), the extra
+/// environment `env` and `--prefault-mib 16`, and returns its JSON report.
+fn bench(tunables: Option<&str>, env: &[(&str, &str)]) -> serde_json::Value {
     let dir = tempfile::tempdir().expect("tempdir");
     let json = dir.path().join("bench.json");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_scalper"));
-    cmd.args(["bench-replay", "--symbols", "30", "--events", "3000", "--prefault-mib", &prefault_mib.to_string()]);
+    cmd.args(["bench-replay", "--symbols", "30", "--events", "3000", "--prefault-mib", "16"]);
     cmd.arg("--json").arg(&json);
-    cmd.env_remove("GLIBC_TUNABLES").env_remove("SCALPER_PROGRESS_INTERVAL_MS");
+    cmd.env_remove("GLIBC_TUNABLES")
+        .env_remove("SCALPER_PROGRESS_INTERVAL_MS")
+        .env_remove("SCALPER_ENGINE__HUGE_PAGES");
     if let Some(t) = tunables {
         cmd.env("GLIBC_TUNABLES", t);
     }
+    cmd.envs(env.iter().copied());
     let out = cmd.output().expect("scalper runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -24,23 +29,44 @@ fn bench(tunables: Option<&str>, prefault_mib: u32) -> serde_json::Value {
 }
 
 #[test]
-fn huge_pages_change_no_decision_and_are_reported() {
-    let plain = bench(None, 0);
-    let huge = bench(Some(scalper::memory::HUGE_PAGE_TUNABLES), 16);
-    assert_eq!(plain["malloc"].as_str(), Some("default"), "{plain}");
-    assert_eq!(
-        huge["malloc"].as_str().map(str::to_owned),
-        Some(format!("GLIBC_TUNABLES={}", scalper::memory::HUGE_PAGE_TUNABLES)),
-        "{huge}"
-    );
-    if cfg!(target_os = "linux") {
-        assert!(huge["anon_huge_bytes"].is_u64(), "read from /proc/self/smaps_rollup: {huge}");
-    }
+fn huge_pages_are_the_default_change_no_decision_and_are_reported() {
+    let huge = bench(None, &[]);
+    let plain = bench(None, &[("SCALPER_ENGINE__HUGE_PAGES", "false")]);
+    assert_eq!(plain["malloc"].as_str(), Some("default"), "turned off, nothing restarts: {plain}");
+    assert_eq!(plain["prefault_bytes"].as_u64(), Some(0), "a heap that hands memory back is not pre-faulted: {plain}");
+    assert_eq!(plain["prefault_kept"].as_bool(), Some(false), "{plain}");
     assert!(plain["decision_lines"].as_u64().is_some_and(|n| n > 0), "the run decided something: {plain}");
     assert_eq!(plain["decision_sha256"], huge["decision_sha256"], "where the heap lives must not change a decision");
     assert_eq!(plain["decision_lines"], huge["decision_lines"]);
-    assert_eq!(plain["prefault_bytes"].as_u64(), Some(0), "{plain}");
-    assert!(huge["prefault_bytes"].as_u64().is_some_and(|b| b >= 16 << 20), "16 MiB written before the run: {huge}");
-    assert_eq!(huge["prefault_kept"].as_bool(), Some(true), "the recommended tunables keep it: {huge}");
-    assert_eq!(plain["prefault_kept"].as_bool(), Some(false), "{plain}");
+    if cfg!(all(target_os = "linux", target_env = "gnu")) {
+        assert_eq!(
+            huge["malloc"].as_str().map(str::to_owned),
+            Some(format!("GLIBC_TUNABLES={HUGE_PAGE_TUNABLES}")),
+            "by default the binary runs under the huge-page tunables: {huge}"
+        );
+        assert!(huge["anon_huge_bytes"].is_u64(), "read from /proc/self/smaps_rollup: {huge}");
+        assert!(
+            huge["prefault_bytes"].as_u64().is_some_and(|b| b >= 16 << 20),
+            "16 MiB written before the run: {huge}"
+        );
+        assert_eq!(huge["prefault_kept"].as_bool(), Some(true), "the tunables keep it: {huge}");
+    }
+}
+
+#[test]
+fn the_operators_own_tunables_are_kept() {
+    if !cfg!(all(target_os = "linux", target_env = "gnu")) {
+        return;
+    }
+    // Their hugetlb setting stays theirs; the two missing tunables are added after it.
+    let r = bench(Some("glibc.malloc.hugetlb=0"), &[]);
+    assert_eq!(
+        r["malloc"].as_str().map(str::to_owned),
+        Some("GLIBC_TUNABLES=glibc.malloc.hugetlb=0:glibc.malloc.top_pad=33554432:glibc.malloc.trim_threshold=4294967295".to_owned()),
+        "{r}"
+    );
+    // All three named already (here with the recommended values): started once, as is.
+    let r = bench(Some(HUGE_PAGE_TUNABLES), &[]);
+    assert_eq!(r["malloc"].as_str().map(str::to_owned), Some(format!("GLIBC_TUNABLES={HUGE_PAGE_TUNABLES}")), "{r}");
+    assert_eq!(r["prefault_kept"].as_bool(), Some(true), "{r}");
 }

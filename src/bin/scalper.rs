@@ -236,8 +236,63 @@ enum ConfigCmd {
     },
 }
 
+/// The heap set-up `main` found or made before anything else ran ([`scalper::memory`]).
+enum Heap {
+    /// A command that runs no engine core: the default heap.
+    NoCore,
+    /// `engine.huge_pages` is false.
+    Off,
+    /// The configuration could not be read to decide (the command reports why).
+    Unreadable(String),
+    /// What [`scalper::memory::reexec_with_huge_pages`] returned with.
+    Huge(scalper::memory::HugePages),
+}
+
+/// `engine.huge_pages` for the command (its configuration file for `run` and `demo`, defaults
+/// and environment otherwise), and if on, this binary started again under the huge-page
+/// tunables: on success this does not return. Runs before logging, threads or files exist.
+fn heap_setup(cmd: &Cmd) -> Heap {
+    let file = match cmd {
+        Cmd::Run { config } | Cmd::Demo { config, .. } => config_path(config.clone()),
+        Cmd::Replay { .. } | Cmd::Backtest { .. } | Cmd::Evaluate { .. } | Cmd::BenchReplay(_) => None,
+        _ => return Heap::NoCore,
+    };
+    match Config::figment(file.as_deref()).extract_inner::<bool>("engine.huge_pages") {
+        Ok(false) => Heap::Off,
+        Ok(true) => Heap::Huge(scalper::memory::reexec_with_huge_pages()),
+        Err(e) => Heap::Unreadable(e.to_string()),
+    }
+}
+
+/// Logs what [`heap_setup`] did, once logging is up.
+fn log_heap(heap: &Heap) {
+    use scalper::memory::HugePages;
+    let malloc = scalper::memory::malloc_setup();
+    match heap {
+        Heap::NoCore => {}
+        Heap::Off => tracing::info!(%malloc, "heap: default pages (engine.huge_pages = false)"),
+        Heap::Unreadable(e) => tracing::debug!(%malloc, error = %e, "heap: default pages (configuration unreadable)"),
+        Heap::Huge(HugePages::InEffect) => tracing::info!(%malloc, "heap: 2 MiB huge pages (engine.huge_pages)"),
+        Heap::Huge(HugePages::Unsupported) => {
+            tracing::info!(%malloc, "heap: default pages (engine.huge_pages needs Linux with glibc)")
+        }
+        Heap::Huge(HugePages::Failed(e)) => {
+            tracing::warn!(%malloc, error = %e, "heap: default pages, engine.huge_pages could not be applied")
+        }
+    }
+}
+
+/// The configuration file of `run` and `demo`: the one given, else `./scalper.toml` if it exists.
+fn config_path(config: Option<PathBuf>) -> Option<PathBuf> {
+    config.or_else(|| {
+        let p = PathBuf::from("scalper.toml");
+        p.exists().then_some(p)
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let heap = heap_setup(&cli.cmd);
     let offline = matches!(
         cli.cmd,
         Cmd::Replay { .. } | Cmd::Backtest { .. } | Cmd::Import { .. } | Cmd::BenchReplay(_) | Cmd::Evaluate { .. }
@@ -249,6 +304,7 @@ fn main() -> ExitCode {
         std::env::set_var("RUST_LOG", "warn");
     }
     logging::init(cli.log_format);
+    log_heap(&heap);
     match cli.cmd {
         Cmd::Config { cmd: ConfigCmd::Check { file } } => match Config::load(Some(&file)) {
             Ok(cfg) => {
@@ -306,10 +362,7 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 fn run_engine(config: Option<PathBuf>, demo_seed: Option<u64>, duration_s: Option<u64>) -> ExitCode {
-    let config_path = config.or_else(|| {
-        let p = PathBuf::from("scalper.toml");
-        p.exists().then_some(p)
-    });
+    let config_path = config_path(config);
     let mut cfg = match Config::load(config_path.as_deref()) {
         Ok(c) => c,
         Err(e) => {

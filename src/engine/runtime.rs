@@ -105,17 +105,18 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
     let grpc_opts =
         scalper_control::grpc::GrpcOptions::from_config(&cfg.control).map_err(|e| anyhow::anyhow!("{e}"))?;
     // On this thread: the core loop below runs on it too (the caller's `block_on`), and glibc
-    // serves each thread from its own arena.
+    // serves each thread from its own arena. Only where the heap keeps it (`engine.huge_pages`
+    // in effect): otherwise malloc hands it back at once.
     if cfg.engine.prefault_mib > 0 {
-        let t0 = std::time::Instant::now();
-        let p = crate::memory::prefault(cfg.engine.prefault_mib);
         let malloc = crate::memory::malloc_setup();
-        let took_ms = t0.elapsed().as_millis() as u64;
-        if p.kept {
+        if crate::memory::keeps_freed_memory() {
+            let t0 = std::time::Instant::now();
+            let p = crate::memory::prefault(cfg.engine.prefault_mib);
+            let took_ms = t0.elapsed().as_millis() as u64;
             tracing::info!(bytes = p.bytes, took_ms, %malloc, "heap pre-faulted (engine.prefault_mib)");
         } else {
-            tracing::warn!(bytes = p.bytes, took_ms, %malloc,
-                "heap pre-faulted, but without glibc.malloc.trim_threshold in GLIBC_TUNABLES malloc hands most of it back; see scalper::memory::HUGE_PAGE_TUNABLES");
+            tracing::info!(mib = cfg.engine.prefault_mib, %malloc,
+                "heap not pre-faulted: this malloc set-up hands freed memory back (engine.huge_pages off or not in effect)");
         }
     }
 

@@ -289,10 +289,10 @@ pub struct BenchOptions {
     #[arg(long)]
     pub prefetch: bool,
     /// MiB of heap to write before the timed replay, as `engine.prefault_mib` does at the
-    /// engine's start-up (0: none). Pair it with `GLIBC_TUNABLES` set to
-    /// `scalper::memory::HUGE_PAGE_TUNABLES` to measure huge pages without first-touch stalls.
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=16_384))]
-    pub prefault_mib: u64,
+    /// engine's start-up (0: none; default: that setting's default), and like it only where
+    /// the heap keeps it (`engine.huge_pages` in effect).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=16_384))]
+    pub prefault_mib: Option<u64>,
 }
 
 pub fn bench_replay(opts: &BenchOptions) -> ExitCode {
@@ -369,7 +369,12 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
         return Err(format!("--universe-events-per-s must be a positive number, not {}", opts.universe_events_per_s));
     }
     // On this thread, which runs the timed core below (the decoding thread has its own arena).
-    let prefault = scalper::memory::prefault(opts.prefault_mib);
+    let prefault_mib = opts.prefault_mib.unwrap_or(scalper::config::EngineConfig::default().prefault_mib);
+    let prefault = if scalper::memory::keeps_freed_memory() {
+        scalper::memory::prefault(prefault_mib)
+    } else {
+        scalper::memory::Prefault { bytes: 0, kept: false }
+    };
     // 1. Record the synthetic stream.
     let t = Instant::now();
     let mut w = RecordingWriter::new(dir);
@@ -485,12 +490,9 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
     let malloc = scalper::memory::malloc_setup();
     let anon_huge = scalper::memory::anon_huge_bytes();
     let prefaulted = match prefault {
-        p if p.bytes == 0 => String::new(),
-        p => format!(
-            ", {:.1} MiB pre-faulted{}",
-            mib(p.bytes),
-            if p.kept { "" } else { " (not kept: no glibc.malloc.trim_threshold)" }
-        ),
+        p if p.bytes > 0 => format!(", {:.1} MiB pre-faulted", mib(p.bytes)),
+        _ if prefault_mib > 0 => ", not pre-faulted (this set-up hands freed memory back)".to_string(),
+        _ => String::new(),
     };
     println!(
         "  malloc               {malloc}, {} resident in huge pages{prefaulted}",

@@ -450,12 +450,21 @@ pub struct EngineConfig {
     /// A hint only: decisions are the same either way; `bench-replay --prefetch` measures it
     /// on a given host.
     pub prefetch: bool,
-    /// MiB of heap to allocate, write and free at start-up, before the first event (0: none).
-    /// For huge pages (README "Universe scale"): with `scalper::memory::HUGE_PAGE_TUNABLES`
-    /// the memory stays with the process, and symbol states built later do not fault fresh
-    /// huge pages on the event path (6–11 ms single-event stalls on the project's VM). Costs
-    /// that much resident memory (at most 16 GiB).
+    /// MiB of heap to allocate, write and free at start-up, before the first event (0: none),
+    /// when the heap keeps freed memory (`huge_pages`' tunables; otherwise it is skipped, since
+    /// malloc would hand it back at once). Symbol states built later then do not fault fresh
+    /// huge pages on the event path (6–11 ms single-event stalls on the project's VM). 512 MiB
+    /// holds a 1000-symbol universe's states (256 measured 2 % slower at 1000 symbols, README
+    /// "Universe scale"). Costs that much resident memory for the process's life (at most
+    /// 16 GiB).
     pub prefault_mib: u64,
+    /// Back the heap with 2 MiB transparent huge pages: the `scalper` binary starts itself once
+    /// more with glibc's tunables (`scalper::memory::HUGE_PAGE_TUNABLES`) unless
+    /// `GLIBC_TUNABLES` already names them. Read before anything else, from the file given to
+    /// `run`/`demo` and the environment (`SCALPER_ENGINE__HUGE_PAGES=false` turns it off);
+    /// start-up only. Linux with glibc only; a library embedding the engine sets its own
+    /// allocator. Changes no decision, only where memory lives.
+    pub huge_pages: bool,
 }
 
 impl Default for EngineConfig {
@@ -469,7 +478,8 @@ impl Default for EngineConfig {
             live_reconcile_interval_ms: 5_000,
             venue_queue_capacity: 4_096,
             prefetch: false,
-            prefault_mib: 0,
+            prefault_mib: 512,
+            huge_pages: true,
         }
     }
 }

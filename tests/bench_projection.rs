@@ -44,6 +44,18 @@ fn bench_replay_projects_the_universe_from_its_measured_rates() {
     assert_eq!(p["replay_ok"].as_bool(), Some(f(&p["replay_s_per_day"]) < 3600.0), "{v}");
     assert_eq!(p["bytes_ok"].as_bool(), Some(f(&p["bytes_per_day"]) <= 80e9), "{v}");
     assert_eq!(v["decision_sha256"].as_str().map(str::len), Some(64), "{v}");
+    // Latencies per event kind: every timed event counted once, each kind's own percentiles.
+    let kinds = v["by_kind"].as_object().unwrap_or_else(|| panic!("by_kind missing: {v}"));
+    let counted: u64 = kinds.values().map(|k| k["count"].as_u64().unwrap_or(0)).sum();
+    assert_eq!(counted as f64, f(&v["events"]), "{v}");
+    for kind in ["book", "trades", "universe"] {
+        let k = &kinds[kind];
+        assert!(k["count"].as_u64().is_some_and(|n| n > 0), "{kind}: {v}");
+        assert!(f(&k["p50"]) <= f(&k["p99"]) && f(&k["p99"]) <= f(&k["max"]), "{kind}: {v}");
+    }
+    let worst = v["worst_kind"].as_str().unwrap_or_default();
+    assert!(close(f(&kinds[worst]["max"]), f(&v["latency_us"]["max"])), "the slowest kind holds the max: {v}");
+    assert!(stdout.contains("per event kind (µs)  book "), "{stdout}");
 }
 
 /// Runs a small bench-replay writing its JSON report, with `extra` arguments.

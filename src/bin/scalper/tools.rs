@@ -325,6 +325,8 @@ struct BenchJson {
     core_events_per_s: f64,
     latency_us: BenchLatency,
     worst_kind: &'static str,
+    /// Tick latency per event kind (`book`, `trades`, `timer`, …), µs.
+    by_kind: std::collections::BTreeMap<&'static str, KindLatency>,
     peak_rss_bytes: Option<u64>,
     /// `default` or the `GLIBC_TUNABLES` the process started with (see `scalper::memory`).
     malloc: String,
@@ -337,6 +339,36 @@ struct BenchJson {
     decision_lines: u64,
     decision_sha256: String,
     projection: projection::Projection,
+}
+
+/// One event kind's tick latencies, µs.
+#[derive(serde::Serialize)]
+struct KindLatency {
+    count: usize,
+    p50: f64,
+    p99: f64,
+    max: f64,
+}
+
+/// Latencies (ns, `lat`) grouped by event kind (`kind_of`, indices into `kinds`).
+fn kind_latencies(
+    kinds: &[&'static str],
+    kind_of: &[u8],
+    lat: &[u32],
+) -> std::collections::BTreeMap<&'static str, KindLatency> {
+    let mut groups: Vec<Vec<u32>> = vec![Vec::new(); kinds.len()];
+    for (k, l) in kind_of.iter().zip(lat) {
+        groups[*k as usize].push(*l);
+    }
+    let mut out = std::collections::BTreeMap::new();
+    for (label, mut g) in kinds.iter().zip(groups) {
+        g.sort_unstable();
+        let n = g.len();
+        let pct =
+            |q: f64| if n == 0 { 0.0 } else { g[((n as f64 * q).ceil() as usize).clamp(1, n) - 1] as f64 / 1000.0 };
+        out.insert(*label, KindLatency { count: n, p50: pct(0.5), p99: pct(0.99), max: pct(1.0) });
+    }
+    out
 }
 
 /// Tick latency percentiles, µs.
@@ -421,7 +453,8 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
         engine: None,
         lat: Vec::with_capacity(seq as usize),
         worst: (0, ""),
-        by_kind: Default::default(),
+        kinds: Vec::new(),
+        kind_of: Vec::with_capacity(seq as usize),
         meter: Meter::start("bench-replay: replay", Unit::Items("events"), Some(seq)),
     };
     let mut started = Instant::now();
@@ -443,7 +476,8 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
             }
         }
     }
-    let Timed { log, mut lat, worst, by_kind, meter, .. } = t;
+    let Timed { log, mut lat, worst, kinds, kind_of, meter, .. } = t;
+    let by_kind = kind_latencies(&kinds, &kind_of, &lat);
     let wall = started.elapsed().as_secs_f64();
     meter.set(seq);
     meter.finish();
@@ -480,8 +514,10 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
         worst.0 as f64 / 1000.0,
         worst.1
     );
-    let kinds: Vec<String> =
-        by_kind.iter().map(|(k, (n, m))| format!("{k} {n}× max {:.1}", *m as f64 / 1000.0)).collect();
+    let kinds: Vec<String> = by_kind
+        .iter()
+        .map(|(k, l)| format!("{k} {}× p50 {:.2} p99 {:.2} max {:.1}", l.count, l.p50, l.p99, l.max))
+        .collect();
     println!("  per event kind (µs)  {}", kinds.join(", "));
     match rss {
         Some(b) => println!("  peak RSS (VmHWM)     {:.1} MiB", mib(b)),
@@ -547,6 +583,7 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
                 max: worst.0 as f64 / 1000.0,
             },
             worst_kind: worst.1,
+            by_kind,
             peak_rss_bytes: rss,
             malloc,
             anon_huge_bytes: anon_huge,
@@ -571,8 +608,10 @@ struct Timed {
     lat: Vec<u32>,
     /// The slowest event: ns and kind.
     worst: (u64, &'static str),
-    /// Per event kind: count and slowest ns.
-    by_kind: std::collections::BTreeMap<&'static str, (u64, u64)>,
+    /// The event kinds seen, in order of first sight.
+    kinds: Vec<&'static str>,
+    /// Each event's kind, an index into `kinds`, beside `lat`.
+    kind_of: Vec<u8>,
     meter: Meter,
 }
 
@@ -595,9 +634,14 @@ impl Timed {
                 if dt > self.worst.0 {
                     self.worst = (dt, label);
                 }
-                let k = self.by_kind.entry(label).or_default();
-                k.0 += 1;
-                k.1 = k.1.max(dt);
+                let k = match self.kinds.iter().position(|l| *l == label) {
+                    Some(k) => k,
+                    None => {
+                        self.kinds.push(label);
+                        self.kinds.len() - 1
+                    }
+                };
+                self.kind_of.push(k as u8);
                 self.log.write(&ev, &out).map_err(|e| e.to_string())?;
                 if ev.seq.is_multiple_of(256) {
                     self.meter.set(ev.seq);

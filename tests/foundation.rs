@@ -132,6 +132,68 @@ fn hot_reload_body() {
     assert_eq!(rx.borrow().mode, Mode::Sim);
     assert_eq!(metrics.config_reloads.with_label_values(&["rejected"]).get(), 3);
     assert_eq!(metrics.config_reloads.with_label_values(&["ok"]).get(), 1);
+
+    // Settings read only at start-up keep their running values and are counted; the rest of
+    // the same file applies.
+    std::fs::write(
+        &path,
+        "[risk]\nper_trade = 0.002\n[server]\nhttp_addr = \"127.0.0.1:19999\"\n[engine]\nhuge_pages = false\nprefault_mib = 64\n",
+    )
+    .unwrap();
+    assert_eq!(reloader.check_once(false), ReloadOutcome::Reloaded);
+    let now = rx.borrow().clone();
+    assert_eq!(now.risk.per_trade, 0.002, "the live part applies");
+    assert_eq!(now.server.http_addr, Config::default().server.http_addr, "still the address it listens on");
+    assert!(now.engine.huge_pages && now.engine.prefault_mib == Config::default().engine.prefault_mib);
+    assert_eq!(metrics.config_reloads.with_label_values(&["restart_needed"]).get(), 1);
+    // Only start-up settings changed: nothing to reload, but said again.
+    std::fs::write(&path, "[risk]\nper_trade = 0.002\n[engine]\nhuge_pages = false\n").unwrap();
+    assert_eq!(reloader.check_once(false), ReloadOutcome::Unchanged);
+    assert_eq!(metrics.config_reloads.with_label_values(&["restart_needed"]).get(), 2);
+}
+
+#[test]
+fn every_start_up_only_setting_a_reload_changes_is_named_and_kept() {
+    let running = Config::default();
+    let mut file = running.clone();
+    file.data_dir = Some("/elsewhere".into());
+    file.endpoints.rest_url = "https://example.invalid".into();
+    file.server.grpc_addr = "127.0.0.1:1".into();
+    file.control.http_max_connections += 1;
+    file.storage.queue_capacity += 1;
+    file.storage.record_raw = !running.storage.record_raw;
+    file.storage.max_disk_gb += 1;
+    file.engine.degraded_tick_ms += 1;
+    file.engine.input_queue_capacity += 1;
+    file.engine.venue_queue_capacity += 1;
+    file.engine.huge_pages = !running.engine.huge_pages;
+    file.universe.refresh_s += 1;
+    // Applied live: stays as the file says.
+    file.risk.per_trade = 0.001;
+    file.engine.feed_down_risk_off_s += 1;
+    let kept = file.keep_startup_only(&running);
+    assert_eq!(
+        kept,
+        [
+            "data_dir",
+            "endpoints",
+            "server.grpc_addr",
+            "control",
+            "storage.queue_capacity",
+            "storage.record_raw",
+            "storage.max_disk_gb",
+            "engine.degraded_tick_ms",
+            "engine.input_queue_capacity",
+            "engine.venue_queue_capacity",
+            "engine.huge_pages",
+            "universe.refresh_s",
+        ]
+    );
+    let mut expected = running.clone();
+    expected.risk.per_trade = 0.001;
+    expected.engine.feed_down_risk_off_s += 1;
+    assert_eq!(file, expected, "every start-up setting back to the running value, the rest as in the file");
+    assert!(file.keep_startup_only(&running).is_empty());
 }
 
 /// Kills a process that is appending (SIGKILL, mid-write) and checks the files: no torn line is

@@ -87,6 +87,14 @@ impl ConfigReloader {
                     );
                     cfg.mode = running.mode;
                 }
+                let kept = cfg.keep_startup_only(&running);
+                if !kept.is_empty() {
+                    tracing::warn!(
+                        keys = %kept.join(", "),
+                        "config reload: these settings are read at start-up only; the running values stay in force until the next start"
+                    );
+                    self.metrics.config_reloads.with_label_values(&["restart_needed"]).inc();
+                }
                 if *running == cfg {
                     return ReloadOutcome::Unchanged;
                 }

@@ -375,6 +375,10 @@ impl Pipeline for CorePipeline {
             EventKind::ConfigReload(cfg) => {
                 self.cfg = cfg.clone();
                 self.intel_cfg = Arc::new(cfg.intel.clone());
+                // Every symbol takes it now, not only those registered after the reload.
+                self.symbols.reconfigure(&self.intel_cfg, |c| cfg.cost_params(c));
+                self.global.set_config(cfg.global_regime());
+                self.news.set_config(cfg.intel.news.clone());
                 self.desk.reconfigure(cfg);
             }
             EventKind::Control(cmd) => self.on_control(cmd, now, t),

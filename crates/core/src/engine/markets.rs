@@ -243,6 +243,20 @@ impl Markets {
         slot.spec.instrument = instrument.clone();
     }
 
+    /// Applies a reloaded configuration to every registered symbol: the `[intel]` section
+    /// (shared, `intel`) and the costs of its category (`costs`, from fees, leverage and the cost
+    /// settings). A state built later is built from them, and a built state's trackers take them
+    /// and keep what they learnt (baselines, walls, phases).
+    pub fn reconfigure(&mut self, intel: &Arc<IntelConfig>, costs: impl Fn(Category) -> CostParams) {
+        for slot in self.table.values_mut() {
+            slot.spec.intel = intel.clone();
+            slot.spec.costs = costs(slot.spec.category);
+        }
+        for m in self.built.iter_mut().filter_map(|c| c.get_mut()) {
+            m.intel.set_config(intel.clone(), costs(m.category));
+        }
+    }
+
     /// Unregisters a symbol (its id stays its own).
     pub fn remove(&mut self, s: &Symbol) {
         if let Some(id) = self.table.id(s) {

@@ -54,7 +54,9 @@ async fn start_with(security: Security, config_path: Option<PathBuf>, paths: Opt
         paths,
     };
     let (tx, rx) = mpsc::channel(64);
-    let state = ControlState::new(read, tx, security).with_config_path(config_path);
+    let state = ControlState::new(read, tx, security)
+        .with_config_path(config_path)
+        .with_startup_config(Arc::new(scalper::config::Config::default()));
     let cancel = CancellationToken::new();
     let server = grpc::serve(state, "127.0.0.1:0".parse().unwrap(), cancel.clone()).await.unwrap();
     Harness { url: format!("http://{}", server.local_addr), rx, snap, view, bus, metrics, health, cancel, server }
@@ -499,13 +501,23 @@ async fn reload_validates_the_file_and_queues_a_reload_event() {
         }
         other => panic!("expected a reload, got {other:?}"),
     }
+    // A setting read only at start-up keeps the running value, and the operator is told.
+    std::fs::write(&path, "[risk]\nper_trade = 0.003\n[engine]\nhuge_pages = false\n").unwrap();
+    let r = ctl(&h.url, Some(TOKEN), &["reload"]).await;
+    assert_code(&r, 0, "reload of a valid file with a start-up setting");
+    assert!(r.stdout.contains("kept until the next start: engine.huge_pages"), "{}", r.stdout);
+    match h.rx.recv().await.unwrap().kind {
+        EventKind::ConfigReload(c) => assert!(c.risk.per_trade == 0.003 && c.engine.huge_pages, "{:?}", c.engine),
+        other => panic!("expected a reload, got {other:?}"),
+    }
+    assert_eq!(h.metrics.config_reloads.with_label_values(&["restart_needed"]).get(), 1);
     std::fs::write(&path, "[risk]\nper_trade = 0.9\n").unwrap();
     let r = ctl(&h.url, Some(TOKEN), &["reload"]).await;
     assert_code(&r, 1, "reload of an invalid file");
     assert!(r.stderr.contains("per_trade") && r.stderr.contains("stays in force"), "{}", r.stderr);
     assert!(h.rx.try_recv().is_err());
     assert_eq!(h.metrics.config_reloads.with_label_values(&["rejected"]).get(), 1);
-    assert_eq!(h.metrics.config_reloads.with_label_values(&["ok"]).get(), 1);
+    assert_eq!(h.metrics.config_reloads.with_label_values(&["ok"]).get(), 2);
     h.cancel.cancel();
 
     let h = start(secured(), None).await;

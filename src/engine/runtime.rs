@@ -259,6 +259,7 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
         cfg.server.grpc_addr.parse().map_err(|e| anyhow::anyhow!("bad server.grpc_addr: {e}"))?;
     let ctl = scalper_control::ControlState::new(read, in_tx.clone(), security)
         .with_config_path(opts.config_path.clone())
+        .with_startup_config(cfg.clone())
         .with_live(venue.is_some());
     let grpc = scalper_control::grpc::serve_with(ctl, grpc_addr, grpc_opts, shutdown.clone())
         .await

@@ -319,14 +319,26 @@ impl ControlService {
                 if let Some(m) = Mode::parse(&self.st.read.snapshot.borrow().mode) {
                     cfg.mode = m;
                 }
+                // Nor the settings read only at start-up (same rule as the file watcher).
+                let kept = self.st.startup_config.as_ref().map(|s| cfg.keep_startup_only(s)).unwrap_or_default();
                 self.submit(EventKind::ConfigReload(Arc::new(cfg))).await?;
                 metrics.config_reloads.with_label_values(&["ok"]).inc();
                 tracing::info!(path = %shown, "configuration reloaded on request; queued for the engine");
+                let restart = if kept.is_empty() {
+                    String::new()
+                } else {
+                    metrics.config_reloads.with_label_values(&["restart_needed"]).inc();
+                    tracing::warn!(keys = %kept.join(", "), "config reload: these settings are read at start-up only; the running values stay in force until the next start");
+                    format!("; read at start-up only, kept until the next start: {}", kept.join(", "))
+                };
                 let overrides = match self.reload_overrides().await? {
                     Some(n) => format!("; per-symbol overrides re-read ({n} symbols)"),
                     None => String::new(),
                 };
-                Ok(proto::Ack { ok: true, message: format!("{shown}: valid; reload queued for the engine{overrides}") })
+                Ok(proto::Ack {
+                    ok: true,
+                    message: format!("{shown}: valid; reload queued for the engine{restart}{overrides}"),
+                })
             }
             Err(e) => {
                 metrics.config_reloads.with_label_values(&["rejected"]).inc();

@@ -57,6 +57,9 @@ pub struct ControlState {
     pub security: Arc<Security>,
     /// Config file re-read by `ReloadConfig` (`None` = refused).
     pub config_path: Option<PathBuf>,
+    /// The configuration the engine started with: what a reload keeps of the settings read only
+    /// at start-up (`Config::keep_startup_only`).
+    pub startup_config: Option<Arc<scalper_core::config::Config>>,
     /// A private exchange connector is running (API credentials loaded): LIVE can be asked for.
     pub live_available: bool,
     /// Rate limit of the lines logged for refused tokens and PIN attempts (10 a second).
@@ -71,6 +74,7 @@ impl ControlState {
             commands,
             security: Arc::new(security),
             config_path: None,
+            startup_config: None,
             live_available: false,
             auth_log: Arc::new(super::LogGate::new(std::time::Duration::from_millis(100))),
         }
@@ -83,6 +87,11 @@ impl ControlState {
     /// Sets the config file `ReloadConfig` re-reads.
     pub fn with_config_path(mut self, path: Option<PathBuf>) -> ControlState {
         self.config_path = path;
+        self
+    }
+    /// Sets the configuration the engine started with.
+    pub fn with_startup_config(mut self, cfg: Arc<scalper_core::config::Config>) -> ControlState {
+        self.startup_config = Some(cfg);
         self
     }
 }

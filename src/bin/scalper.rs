@@ -271,8 +271,12 @@ fn log_heap(heap: &Heap) {
     match heap {
         Heap::NoCore => {}
         Heap::Off => tracing::info!(%malloc, "heap: default pages (engine.huge_pages = false)"),
-        Heap::Unreadable(e) => tracing::debug!(%malloc, error = %e, "heap: default pages (configuration unreadable)"),
-        Heap::Huge(HugePages::InEffect) => tracing::info!(%malloc, "heap: 2 MiB huge pages (engine.huge_pages)"),
+        Heap::Unreadable(e) => {
+            tracing::warn!(%malloc, error = %e, "heap: default pages, engine.huge_pages could not be read")
+        }
+        Heap::Huge(HugePages::InEffect) => {
+            tracing::info!(%malloc, "heap: the huge-page tunables are in effect (engine.huge_pages)")
+        }
         Heap::Huge(HugePages::Unsupported) => {
             tracing::info!(%malloc, "heap: default pages (engine.huge_pages needs Linux with glibc)")
         }

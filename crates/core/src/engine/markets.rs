@@ -231,16 +231,21 @@ impl Markets {
         true
     }
 
-    /// Updates the current instrument and category (of the state too, when built).
-    pub fn set_member(&mut self, s: &Symbol, category: Category, instrument: &Instrument) {
+    /// Updates the current instrument, category and the category's costs (of the state too,
+    /// when built: a symbol that turns Wild trades at Wild leverage from its next refresh).
+    pub fn set_member(&mut self, s: &Symbol, category: Category, instrument: &Instrument, costs: CostParams) {
         let Some(id) = self.table.id(s) else { return };
         let Some(slot) = self.table.get_id_mut(id) else { return };
         if let Some(m) = self.built.get_mut(id.index()).and_then(|c| c.get_mut()) {
+            if m.category != category {
+                m.intel.set_costs(costs);
+            }
             m.category = category;
             m.instrument = instrument.clone();
         }
         slot.spec.category = category;
         slot.spec.instrument = instrument.clone();
+        slot.spec.costs = costs;
     }
 
     /// Applies a reloaded configuration to every registered symbol: the `[intel]` section

@@ -152,12 +152,18 @@ impl SymbolIntel {
         self.costs = costs;
     }
 
-    /// Sets the per-symbol extra added to the signal thresholds.
+    /// Applies the costs of a new category (the trading rules' leverage and margin) from the
+    /// next refresh on.
+    pub fn set_costs(&mut self, costs: CostParams) {
+        self.costs = costs;
+    }
+
     /// Score points this symbol's signals need on top of the thresholds.
     pub fn extra_threshold(&self) -> f64 {
         self.extra_threshold
     }
 
+    /// Sets the per-symbol extra added to the signal thresholds (not finite: 0).
     pub fn set_extra_threshold(&mut self, extra: f64) {
         self.extra_threshold = if extra.is_finite() { extra } else { 0.0 };
     }

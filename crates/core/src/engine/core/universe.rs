@@ -58,7 +58,7 @@ impl CorePipeline {
         self.restart_books(&diff.resubscribe, now, t);
         // Categories may change without a depth change.
         for (s, m) in self.universe.members() {
-            self.symbols.set_member(s, m.category, &m.instrument);
+            self.symbols.set_member(s, m.category, &m.instrument, self.cfg.cost_params(m.category));
         }
         let mut subs: Vec<(Symbol, u16)> = diff.added.clone();
         subs.extend(diff.resubscribe.iter().cloned());

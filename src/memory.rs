@@ -15,6 +15,9 @@
 //! p50 0.85× and p99 0.69× with the pre-fault below. Where memory lives changes no output
 //! (`tests/huge_pages.rs`).
 //!
+//! glibc 2.36's `hugetlb=1` takes effect only in some process starts (see [`collapse_huge`]), so
+//! the pre-fault also asks for huge pages over its own range, whatever glibc decided.
+//!
 //! A fresh huge page's first touch can stall for milliseconds (the host backs it), and a single
 //! book event stalled 6–11 ms on the project's VM. [`prefault`] (`engine.prefault_mib`,
 //! `bench-replay --prefault-mib`) touches the heap the engine will grow into before the first
@@ -45,6 +48,8 @@ pub struct Prefault {
     /// Whether the process's tunables keep it: a trim threshold (without one glibc hands
     /// most of it back to the kernel and the next growth faults again).
     pub kept: bool,
+    /// Whether it was collapsed into huge pages (with `glibc.malloc.hugetlb=1` in the tunables).
+    pub huge: bool,
 }
 
 /// Grows the calling thread's heap by `mib` MiB and writes every page of it, then frees it, so
@@ -56,6 +61,7 @@ pub fn prefault(mib: u64) -> Prefault {
     let bytes = usize::try_from(mib).unwrap_or(usize::MAX).saturating_mul(1 << 20);
     let blocks = bytes.div_ceil(PREFAULT_BLOCK);
     let mut held: Vec<Vec<u8>> = Vec::with_capacity(blocks);
+    let (mut lo, mut hi) = (usize::MAX, 0usize);
     for _ in 0..blocks {
         let mut b: Vec<u8> = Vec::with_capacity(PREFAULT_BLOCK);
         let p = b.as_mut_ptr();
@@ -64,10 +70,44 @@ pub fn prefault(mib: u64) -> Prefault {
             // initialised neighbours, and a volatile write is not optimised away.
             unsafe { p.add(off).write_volatile(1) };
         }
+        lo = lo.min(p as usize);
+        hi = hi.max(p as usize + PREFAULT_BLOCK);
         held.push(b);
     }
+    let setup = malloc_setup();
+    // The blocks are still held: the range is this process's, mapped and written.
+    let huge = blocks > 0 && setup.contains("glibc.malloc.hugetlb=1") && collapse_huge(lo, hi);
     drop(held);
-    Prefault { bytes: (blocks * PREFAULT_BLOCK) as u64, kept: keeps_prefault(&malloc_setup()) }
+    Prefault { bytes: (blocks * PREFAULT_BLOCK) as u64, kept: keeps_prefault(&setup), huge }
+}
+
+/// Bytes of a transparent huge page (x86-64 and arm64 with 4 KiB base pages).
+const HUGE_PAGE: usize = 2 << 20;
+
+/// Asks the kernel to back the whole 2 MiB pages within `[lo, hi)` with huge pages now
+/// (`MADV_HUGEPAGE`, then a synchronous `MADV_COLLAPSE`, Linux 6.1+). glibc 2.36's own
+/// `hugetlb=1` decides from the THP mode it reads, and on this project's Debian 12 that decision
+/// changed from one process start to the next with the same text read (`strace`; a third of short
+/// `bench-replay` runs got huge pages), so the pre-fault's range is advised here, whatever glibc
+/// decided.
+/// Returns whether the collapse succeeded (on failure, the advice still lets the kernel's
+/// background collapse do it later).
+#[cfg(target_os = "linux")]
+fn collapse_huge(lo: usize, hi: usize) -> bool {
+    let start = lo.div_ceil(HUGE_PAGE) * HUGE_PAGE;
+    let end = hi / HUGE_PAGE * HUGE_PAGE;
+    if end <= start {
+        return false;
+    }
+    let (addr, len) = (start as *mut libc::c_void, end - start);
+    // SAFETY: `[start, end)` lies inside blocks this process allocated and still holds; neither
+    // advice changes their contents.
+    unsafe { libc::madvise(addr, len, libc::MADV_HUGEPAGE) == 0 && libc::madvise(addr, len, libc::MADV_COLLAPSE) == 0 }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn collapse_huge(_lo: usize, _hi: usize) -> bool {
+    false
 }
 
 /// True when a malloc set-up ([`malloc_setup`]) names a trim threshold.
@@ -110,16 +150,30 @@ pub enum HugePages {
     Failed(String),
 }
 
+/// Set in the environment of the process [`reexec_with_huge_pages`] starts, and removed by it
+/// there: a binary started once more never starts again, even if `GLIBC_TUNABLES` did not
+/// survive the `exec` (glibc drops it for a set-user-id binary), so there is no loop.
+const REEXEC_MARKER: &str = "SCALPER_HEAP_REEXEC";
+
 /// Starts this binary again, same arguments and environment, with [`HUGE_PAGE_TUNABLES`]
 /// merged into `GLIBC_TUNABLES` ([`merged_tunables`]), unless they are there already. Call it
-/// first thing in `main`, before any thread or file is opened: `exec` keeps the process id and
-/// open descriptors and replaces everything else. Returns only when nothing was started: the
-/// tunables are in effect, the platform has none, or `exec` failed.
+/// first thing in `main`, before any thread or file is opened (it also edits the environment,
+/// which is only sound while the process has one thread): `exec` keeps the process id and open
+/// descriptors and replaces everything else. Returns only when nothing was started: the
+/// tunables are in effect, the platform has none, this process was started by it already, or
+/// `exec` failed.
 pub fn reexec_with_huge_pages() -> HugePages {
+    let again = std::env::var_os(REEXEC_MARKER).is_some();
+    if again {
+        std::env::remove_var(REEXEC_MARKER);
+    }
     let existing = std::env::var_os("GLIBC_TUNABLES").map(|v| v.to_string_lossy().into_owned());
     let Some(tunables) = merged_tunables(existing.as_deref()) else {
         return HugePages::InEffect;
     };
+    if again {
+        return HugePages::Failed("started once more already, but GLIBC_TUNABLES did not reach this process".into());
+    }
     exec_self(&tunables)
 }
 
@@ -129,7 +183,12 @@ fn exec_self(tunables: &str) -> HugePages {
     let mut args = std::env::args_os();
     let arg0 = args.next().unwrap_or_else(|| std::ffi::OsString::from("scalper"));
     // The running image itself, even when its file was replaced or deleted since.
-    let err = std::process::Command::new("/proc/self/exe").arg0(arg0).args(args).env("GLIBC_TUNABLES", tunables).exec();
+    let err = std::process::Command::new("/proc/self/exe")
+        .arg0(arg0)
+        .args(args)
+        .env("GLIBC_TUNABLES", tunables)
+        .env(REEXEC_MARKER, "1")
+        .exec();
     HugePages::Failed(format!("cannot start /proc/self/exe again: {err}"))
 }
 

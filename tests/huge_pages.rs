@@ -16,7 +16,8 @@ fn bench(tunables: Option<&str>, env: &[(&str, &str)]) -> serde_json::Value {
     cmd.arg("--json").arg(&json);
     cmd.env_remove("GLIBC_TUNABLES")
         .env_remove("SCALPER_PROGRESS_INTERVAL_MS")
-        .env_remove("SCALPER_ENGINE__HUGE_PAGES");
+        .env_remove("SCALPER_ENGINE__HUGE_PAGES")
+        .env_remove("SCALPER_HEAP_REEXEC");
     if let Some(t) = tunables {
         cmd.env("GLIBC_TUNABLES", t);
     }
@@ -50,6 +51,14 @@ fn huge_pages_are_the_default_change_no_decision_and_are_reported() {
             "16 MiB written before the run: {huge}"
         );
         assert_eq!(huge["prefault_kept"].as_bool(), Some(true), "the tunables keep it: {huge}");
+        // Where the kernel offers transparent huge pages, the pre-faulted range is collapsed
+        // into them whatever glibc's own check of the THP mode decided.
+        let thp = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").unwrap_or_default();
+        if thp.contains("[madvise]") || thp.contains("[always]") {
+            assert_eq!(huge["prefault_huge"].as_bool(), Some(true), "{huge}");
+            assert!(huge["anon_huge_bytes"].as_u64().is_some_and(|b| b >= 2 << 20), "{huge}");
+        }
+        assert_eq!(plain["prefault_huge"].as_bool(), Some(false), "{plain}");
     }
 }
 
@@ -65,6 +74,12 @@ fn the_operators_own_tunables_are_kept() {
         Some("GLIBC_TUNABLES=glibc.malloc.hugetlb=0:glibc.malloc.top_pad=33554432:glibc.malloc.trim_threshold=4294967295".to_owned()),
         "{r}"
     );
+    assert_eq!(r["prefault_huge"].as_bool(), Some(false), "their hugetlb=0 is not overridden by the pre-fault: {r}");
+    // A process started once more already never starts again, whatever its environment lacks
+    // (glibc drops GLIBC_TUNABLES for a set-user-id binary): no loop, the default heap.
+    let r = bench(None, &[("SCALPER_HEAP_REEXEC", "1")]);
+    assert_eq!(r["malloc"].as_str(), Some("default"), "{r}");
+    assert!(r["decision_lines"].as_u64().is_some_and(|n| n > 0), "{r}");
     // All three named already (here with the recommended values): started once, as is.
     let r = bench(Some(HUGE_PAGE_TUNABLES), &[]);
     assert_eq!(r["malloc"].as_str().map(str::to_owned), Some(format!("GLIBC_TUNABLES={HUGE_PAGE_TUNABLES}")), "{r}");

@@ -113,7 +113,7 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
             let t0 = std::time::Instant::now();
             let p = crate::memory::prefault(cfg.engine.prefault_mib);
             let took_ms = t0.elapsed().as_millis() as u64;
-            tracing::info!(bytes = p.bytes, took_ms, %malloc, "heap pre-faulted (engine.prefault_mib)");
+            tracing::info!(bytes = p.bytes, huge_pages = p.huge, took_ms, %malloc, "heap pre-faulted (engine.prefault_mib)");
         } else {
             tracing::info!(mib = cfg.engine.prefault_mib, %malloc,
                 "heap not pre-faulted: this malloc set-up hands freed memory back (engine.huge_pages off or not in effect)");

@@ -336,6 +336,8 @@ struct BenchJson {
     prefault_bytes: u64,
     /// The malloc set-up keeps the pre-faulted heap (`scalper::memory::Prefault`).
     prefault_kept: bool,
+    /// The pre-faulted heap was collapsed into huge pages.
+    prefault_huge: bool,
     decision_lines: u64,
     decision_sha256: String,
     projection: projection::Projection,
@@ -405,7 +407,7 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
     let prefault = if scalper::memory::keeps_freed_memory() {
         scalper::memory::prefault(prefault_mib)
     } else {
-        scalper::memory::Prefault { bytes: 0, kept: false }
+        scalper::memory::Prefault { bytes: 0, kept: false, huge: false }
     };
     // 1. Record the synthetic stream.
     let t = Instant::now();
@@ -526,7 +528,9 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
     let malloc = scalper::memory::malloc_setup();
     let anon_huge = scalper::memory::anon_huge_bytes();
     let prefaulted = match prefault {
-        p if p.bytes > 0 => format!(", {:.1} MiB pre-faulted", mib(p.bytes)),
+        p if p.bytes > 0 => {
+            format!(", {:.1} MiB pre-faulted{}", mib(p.bytes), if p.huge { " in huge pages" } else { "" })
+        }
         _ if prefault_mib > 0 => ", not pre-faulted (this set-up hands freed memory back)".to_string(),
         _ => String::new(),
     };
@@ -589,6 +593,7 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
             anon_huge_bytes: anon_huge,
             prefault_bytes: prefault.bytes,
             prefault_kept: prefault.kept,
+            prefault_huge: prefault.huge,
             decision_lines: log.lines(),
             decision_sha256: sha,
             projection: proj,

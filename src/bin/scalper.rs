@@ -19,6 +19,8 @@ mod demo;
 #[cfg(feature = "parquet-export")]
 #[path = "scalper/export.rs"]
 mod export;
+#[path = "scalper/latency.rs"]
+mod latency;
 #[path = "scalper/progress.rs"]
 mod progress;
 #[path = "scalper/tools.rs"]

@@ -326,7 +326,7 @@ struct BenchJson {
     latency_us: BenchLatency,
     worst_kind: &'static str,
     /// Tick latency per event kind (`book`, `trades`, `timer`, …), µs.
-    by_kind: std::collections::BTreeMap<&'static str, KindLatency>,
+    by_kind: std::collections::BTreeMap<&'static str, crate::latency::KindLatency>,
     peak_rss_bytes: Option<u64>,
     /// `default` or the `GLIBC_TUNABLES` the process started with (see `scalper::memory`).
     malloc: String,
@@ -341,36 +341,6 @@ struct BenchJson {
     decision_lines: u64,
     decision_sha256: String,
     projection: projection::Projection,
-}
-
-/// One event kind's tick latencies, µs.
-#[derive(serde::Serialize)]
-struct KindLatency {
-    count: usize,
-    p50: f64,
-    p99: f64,
-    max: f64,
-}
-
-/// Latencies (ns, `lat`) grouped by event kind (`kind_of`, indices into `kinds`).
-fn kind_latencies(
-    kinds: &[&'static str],
-    kind_of: &[u8],
-    lat: &[u32],
-) -> std::collections::BTreeMap<&'static str, KindLatency> {
-    let mut groups: Vec<Vec<u32>> = vec![Vec::new(); kinds.len()];
-    for (k, l) in kind_of.iter().zip(lat) {
-        groups[*k as usize].push(*l);
-    }
-    let mut out = std::collections::BTreeMap::new();
-    for (label, mut g) in kinds.iter().zip(groups) {
-        g.sort_unstable();
-        let n = g.len();
-        let pct =
-            |q: f64| if n == 0 { 0.0 } else { g[((n as f64 * q).ceil() as usize).clamp(1, n) - 1] as f64 / 1000.0 };
-        out.insert(*label, KindLatency { count: n, p50: pct(0.5), p99: pct(0.99), max: pct(1.0) });
-    }
-    out
 }
 
 /// Tick latency percentiles, µs.
@@ -479,7 +449,7 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
         }
     }
     let Timed { log, mut lat, worst, kinds, kind_of, meter, .. } = t;
-    let by_kind = kind_latencies(&kinds, &kind_of, &lat);
+    let by_kind = crate::latency::kind_latencies(&kinds, &kind_of, &lat);
     let wall = started.elapsed().as_secs_f64();
     meter.set(seq);
     meter.finish();

@@ -75,7 +75,7 @@ pub fn prefault(mib: u64) -> Prefault {
         held.push(b);
     }
     let setup = malloc_setup();
-    // The blocks are still held: the range is this process's, mapped and written.
+    // While the blocks are held: their range is this process's heap, written page by page.
     let huge = blocks > 0 && setup.contains("glibc.malloc.hugetlb=1") && collapse_huge(lo, hi);
     drop(held);
     Prefault { bytes: (blocks * PREFAULT_BLOCK) as u64, kept: keeps_prefault(&setup), huge }
@@ -100,8 +100,10 @@ fn collapse_huge(lo: usize, hi: usize) -> bool {
         return false;
     }
     let (addr, len) = (start as *mut libc::c_void, end - start);
-    // SAFETY: `[start, end)` lies inside blocks this process allocated and still holds; neither
-    // advice changes their contents.
+    // SAFETY: `[start, end)` lies between the lowest and the highest block this process still
+    // holds: its own heap (other live allocations may sit between the blocks, and a hole makes
+    // the call fail). Neither advice changes any byte's contents: a collapse copies each page
+    // whole, as the kernel's background collapse does.
     unsafe { libc::madvise(addr, len, libc::MADV_HUGEPAGE) == 0 && libc::madvise(addr, len, libc::MADV_COLLAPSE) == 0 }
 }
 

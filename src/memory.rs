@@ -112,6 +112,13 @@ fn collapse_huge(_lo: usize, _hi: usize) -> bool {
     false
 }
 
+/// [`prefault`] where this process's heap keeps what it frees ([`keeps_freed_memory`]); `None`
+/// elsewhere, where the memory would go straight back to the kernel. What the engine's start-up
+/// and `bench-replay` call.
+pub fn prefault_if_kept(mib: u64) -> Option<Prefault> {
+    keeps_freed_memory().then(|| prefault(mib))
+}
+
 /// True when a malloc set-up ([`malloc_setup`]) names a trim threshold.
 fn keeps_prefault(setup: &str) -> bool {
     setup.contains("glibc.malloc.trim_threshold=")

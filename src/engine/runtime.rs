@@ -109,14 +109,14 @@ pub async fn run(mut opts: RunOptions) -> anyhow::Result<()> {
     // in effect): otherwise malloc hands it back at once.
     if cfg.engine.prefault_mib > 0 {
         let malloc = crate::memory::malloc_setup();
-        if crate::memory::keeps_freed_memory() {
-            let t0 = std::time::Instant::now();
-            let p = crate::memory::prefault(cfg.engine.prefault_mib);
-            let took_ms = t0.elapsed().as_millis() as u64;
-            tracing::info!(bytes = p.bytes, huge_pages = p.huge, took_ms, %malloc, "heap pre-faulted (engine.prefault_mib)");
-        } else {
-            tracing::info!(mib = cfg.engine.prefault_mib, %malloc,
-                "heap not pre-faulted: this malloc set-up hands freed memory back (engine.huge_pages off or not in effect)");
+        let t0 = std::time::Instant::now();
+        match crate::memory::prefault_if_kept(cfg.engine.prefault_mib) {
+            Some(p) => {
+                let took_ms = t0.elapsed().as_millis() as u64;
+                tracing::info!(bytes = p.bytes, huge_pages = p.huge, took_ms, %malloc, "heap pre-faulted (engine.prefault_mib)");
+            }
+            None => tracing::info!(mib = cfg.engine.prefault_mib, %malloc,
+                "heap not pre-faulted: this malloc set-up hands freed memory back (engine.huge_pages off or not in effect)"),
         }
     }
 

@@ -320,15 +320,16 @@ impl ControlService {
                     cfg.mode = m;
                 }
                 // Nor the settings read only at start-up (same rule as the file watcher).
-                let kept = self.st.startup_config.as_ref().map(|s| cfg.keep_startup_only(s)).unwrap_or_default();
+                let kept = match &self.st.startup_config {
+                    Some(s) => crate::reload::keep_startup_only(&mut cfg, s, metrics),
+                    None => Vec::new(),
+                };
                 self.submit(EventKind::ConfigReload(Arc::new(cfg))).await?;
                 metrics.config_reloads.with_label_values(&["ok"]).inc();
                 tracing::info!(path = %shown, "configuration reloaded on request; queued for the engine");
                 let restart = if kept.is_empty() {
                     String::new()
                 } else {
-                    metrics.config_reloads.with_label_values(&["restart_needed"]).inc();
-                    tracing::warn!(keys = %kept.join(", "), "config reload: these settings are read at start-up only; the running values stay in force until the next start");
                     format!("; read at start-up only, kept until the next start: {}", kept.join(", "))
                 };
                 let overrides = match self.reload_overrides().await? {

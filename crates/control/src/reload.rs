@@ -87,14 +87,7 @@ impl ConfigReloader {
                     );
                     cfg.mode = running.mode;
                 }
-                let kept = cfg.keep_startup_only(&running);
-                if !kept.is_empty() {
-                    tracing::warn!(
-                        keys = %kept.join(", "),
-                        "config reload: these settings are read at start-up only; the running values stay in force until the next start"
-                    );
-                    self.metrics.config_reloads.with_label_values(&["restart_needed"]).inc();
-                }
+                keep_startup_only(&mut cfg, &running, &self.metrics);
                 if *running == cfg {
                     return ReloadOutcome::Unchanged;
                 }
@@ -127,6 +120,22 @@ impl ConfigReloader {
             self.check_once(false);
         }
     }
+}
+
+/// The reload rule for settings read only at start-up, shared by the file watcher and the
+/// `ReloadConfig` command: `cfg` keeps the `running` values ([`Config::keep_startup_only`]), and
+/// any it had changed are named in a warning and counted (`result="restart_needed"`). Returns
+/// their keys.
+pub(crate) fn keep_startup_only(cfg: &mut Config, running: &Config, metrics: &Metrics) -> Vec<&'static str> {
+    let kept = cfg.keep_startup_only(running);
+    if !kept.is_empty() {
+        tracing::warn!(
+            keys = %kept.join(", "),
+            "config reload: these settings are read at start-up only; the running values stay in force until the next start"
+        );
+        metrics.config_reloads.with_label_values(&["restart_needed"]).inc();
+    }
+    kept
 }
 
 fn hash_bytes(b: &[u8]) -> u64 {

@@ -374,11 +374,11 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
     }
     // On this thread, which runs the timed core below (the decoding thread has its own arena).
     let prefault_mib = opts.prefault_mib.unwrap_or(scalper::config::EngineConfig::default().prefault_mib);
-    let prefault = if scalper::memory::keeps_freed_memory() {
-        scalper::memory::prefault(prefault_mib)
-    } else {
-        scalper::memory::Prefault { bytes: 0, kept: false, huge: false }
-    };
+    let prefault = scalper::memory::prefault_if_kept(prefault_mib).unwrap_or(scalper::memory::Prefault {
+        bytes: 0,
+        kept: false,
+        huge: false,
+    });
     // 1. Record the synthetic stream.
     let t = Instant::now();
     let mut w = RecordingWriter::new(dir);

@@ -40,8 +40,8 @@ const PREFAULT_BLOCK: usize = 64 * 1024 - 64;
 /// Stride of the pre-fault's writes: one byte per 4 KiB page, the smallest page size.
 const PAGE: usize = 4096;
 
-/// What [`prefault`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What [`prefault`] did (the default: nothing pre-faulted).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Prefault {
     /// Heap bytes allocated, written and freed.
     pub bytes: u64,

@@ -374,11 +374,7 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
     }
     // On this thread, which runs the timed core below (the decoding thread has its own arena).
     let prefault_mib = opts.prefault_mib.unwrap_or(scalper::config::EngineConfig::default().prefault_mib);
-    let prefault = scalper::memory::prefault_if_kept(prefault_mib).unwrap_or(scalper::memory::Prefault {
-        bytes: 0,
-        kept: false,
-        huge: false,
-    });
+    let prefault = scalper::memory::prefault_if_kept(prefault_mib).unwrap_or_default();
     // 1. Record the synthetic stream.
     let t = Instant::now();
     let mut w = RecordingWriter::new(dir);
@@ -456,13 +452,7 @@ fn bench_replay_in(dir: &Path, opts: &BenchOptions) -> Result<(), String> {
     let core_s: f64 = lat.iter().map(|x| *x as f64).sum::<f64>() / 1e9;
     let n = lat.len();
     lat.sort_unstable();
-    let pct = |q: f64| -> f64 {
-        if n == 0 {
-            0.0
-        } else {
-            lat[((n as f64 * q).ceil() as usize).clamp(1, n) - 1] as f64 / 1000.0
-        }
-    };
+    let pct = |q: f64| crate::latency::quantile_us(&lat, q);
     let rss = peak_rss_bytes();
     let p99 = pct(0.99);
     let core_rate = n as f64 / core_s.max(1e-12);

@@ -22,6 +22,7 @@ use crate::features::ManualNewsSource;
 use crate::intel::{IntelConfig, IntelEvent};
 use crate::market::candles::Candle;
 use crate::market::data::{Instrument, TickerUpdate};
+use crate::market::orderbook::BookChanges;
 use crate::market::profile::{ProfilePolicy, SymbolOverride, SymbolProfile};
 use crate::market::universe::{MarketStats, RemovalReason, Universe};
 use crate::regime::global::{GlobalRegime, GlobalRegimeChange, GlobalRegimeTracker};
@@ -111,6 +112,9 @@ pub struct CorePipeline {
     counters: CoreCounters,
     /// Candles closed during the current event, logged by the logging step.
     closed: Vec<(Symbol, Candle)>,
+    /// The level changes of the current event's book update (market step), from which the
+    /// features step keeps the symbol's zone depths without a rescan.
+    book_changes: BookChanges,
     /// Manual news flags (control plane, news file, automatic listing flags).
     news: ManualNewsSource,
     global: GlobalRegimeTracker,
@@ -161,6 +165,7 @@ impl CorePipeline {
             flags: GlobalFlags::default(),
             counters: CoreCounters::default(),
             closed: Vec::new(),
+            book_changes: BookChanges::default(),
             news: ManualNewsSource::new(cfg.intel.news.clone()),
             global: GlobalRegimeTracker::new(cfg.global_regime(), 0),
             desk: Desk::new(&cfg),
@@ -317,11 +322,12 @@ impl Pipeline for CorePipeline {
         self.second.put_slice(slice);
         match &t.event.kind {
             EventKind::Book(upd) => {
+                self.book_changes.clear();
                 let Some(m) = self.symbols.get_mut(&upd.symbol) else {
                     self.counters.unknown_symbol_events += 1;
                     return;
                 };
-                match m.book.apply(upd) {
+                match m.book.apply_tracked(upd, &mut self.book_changes) {
                     Ok(_) => {
                         self.counters.book_updates += 1;
                         m.last_book_ms = Some(now);
@@ -449,7 +455,7 @@ impl Pipeline for CorePipeline {
         match &t.event.kind {
             EventKind::Book(b) => {
                 if let Some(m) = self.symbols.get_mut(&b.symbol) {
-                    let evs = m.intel.on_book(&m.book, now);
+                    let evs = m.intel.on_book_tracked(&m.book, Some(&self.book_changes), now);
                     Self::note_intel(&mut self.profiles, &b.symbol, &evs, now);
                     Self::log_intel(&b.symbol, evs, now, t);
                 }

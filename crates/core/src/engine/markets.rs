@@ -98,11 +98,13 @@ impl PageProbe {
     }
 }
 
-// Every market event prefetches its symbol's hot bytes (2520 now, with the second ring's
-// 304 bytes of cached sums, inline since they cost a page of their own): a field added before
-// the candles, or a tracker keeping its own copy of its configuration again (200 bytes for the
-// pump's), costs every event at universe scale. 40 cache lines at most, checked at build time.
-const _: () = assert!(SymbolMarket::HOT_BYTES <= 40 * 64, "SymbolMarket's hot bytes outgrew 40 cache lines");
+// A market event reads most of its symbol's hot bytes (2712 now, with the second ring's 304
+// bytes of cached sums, inline since they cost a page of their own, and the zone tracker's 192
+// bytes of exact zone sums, which spare a book event the rescan of ~30 levels a side): a field
+// added before the candles, or a tracker keeping its own copy of its configuration again (200
+// bytes for the pump's), costs every event at universe scale. 43 cache lines at most, checked
+// at build time.
+const _: () = assert!(SymbolMarket::HOT_BYTES <= 43 * 64, "SymbolMarket's hot bytes outgrew 43 cache lines");
 
 /// What a symbol's state is built from, as of its registration (the Universe event that added
 /// it), plus the current instrument and category (kept up to date by later refreshes).

@@ -19,7 +19,7 @@ use crate::features::costs::{
     liq_safety_score, liquidation_distance, min_move_for_profit, walk_book, CostParams, Walk,
 };
 use crate::features::flow::{FlowFeatures, Streaks};
-use crate::features::imbalance::BookFeatures;
+use crate::features::imbalance::{BookFeatures, ZoneTracker};
 use crate::features::math::{clamp01, median, pct_change};
 use crate::features::news::{NewsSource, NewsView};
 use crate::features::pump::{PumpEngine, PumpInputs};
@@ -31,7 +31,7 @@ use crate::intel::IntelConfig;
 use crate::intel::IntelEvent;
 use crate::market::candles::CandleSet;
 use crate::market::data::{KlineHistory, Liquidation, Trade};
-use crate::market::orderbook::OrderBook;
+use crate::market::orderbook::{BookChanges, OrderBook};
 use crate::regime::global::GlobalRegime;
 use crate::regime::symbol::{RegimeInputs, RegimeSnapshot, SymbolRegimeTracker};
 use crate::scoring::{score, signal_allowed, ScalpScore, SignalLevel, SignalThresholds};
@@ -71,6 +71,8 @@ pub struct SymbolIntel {
     /// Tick size as a percentage of the price (σ floor).
     tick_pct: f64,
     book: BookFeatures,
+    /// The zone depths behind `book`, kept from each delta's level changes.
+    zones: ZoneTracker,
     book_valid: bool,
     walk_buy: Walk,
     walk_sell: Walk,
@@ -125,6 +127,7 @@ impl SymbolIntel {
             ring: SecondRing::new(),
             streaks: Streaks::default(),
             book: BookFeatures::default(),
+            zones: ZoneTracker::default(),
             book_valid: false,
             walk_buy: Walk::default(),
             walk_sell: Walk::default(),
@@ -216,11 +219,18 @@ impl SymbolIntel {
     /// A book update was applied (or refused: pass the book anyway, invalid books reset the
     /// book features and the wall tracker).
     pub fn on_book(&mut self, book: &OrderBook, now: TimeMs) -> Vec<IntelEvent> {
+        self.on_book_tracked(book, None, now)
+    }
+
+    /// [`SymbolIntel::on_book`] with the level changes of the update just applied
+    /// ([`OrderBook::apply_tracked`]), from which the zone depths are kept without a rescan
+    /// while the mid stays put. Same figures either way.
+    pub fn on_book_tracked(&mut self, book: &OrderBook, changes: Option<&BookChanges>, now: TimeMs) -> Vec<IntelEvent> {
         let mut out: Vec<IntelEvent> = self.walls.on_book(book, now).into_iter().map(IntelEvent::Wall).collect();
         self.note_verdicts(&out);
         self.book_valid = book.is_valid();
         if self.book_valid {
-            self.book = BookFeatures::compute(book);
+            self.book = self.zones.update(book, changes);
             if self.book.mid > 0.0 {
                 self.tick_pct = book.tick_size().to_f64() / self.book.mid * 100.0;
             }
@@ -232,6 +242,7 @@ impl SymbolIntel {
             }
         } else {
             self.book = BookFeatures::default();
+            self.zones.reset();
             self.walk_buy = Walk::default();
             self.walk_sell = Walk::default();
         }

@@ -114,6 +114,78 @@ pub struct ApplyOutcome {
     pub touch_changed: bool,
 }
 
+/// Most level changes a [`BookChanges`] lists: two sides of a small delta.
+const MAX_CHANGES: usize = 2 * SMALL_DELTA;
+
+/// One level's size change made by an update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LevelChange {
+    pub side: Side,
+    /// Price in ticks of the book's tick size.
+    pub ticks: i64,
+    /// Size before the update (zero: the level was absent).
+    pub old: Qty,
+    /// Size after the update (zero: the level was deleted).
+    pub new: Qty,
+}
+
+/// The level changes of the last update applied with [`OrderBook::apply_tracked`], so that a
+/// reader can keep book figures up to date from what changed instead of rescanning the book
+/// (`features::imbalance::ZoneTracker`). Lists a delta of up to 16 levels a side whose levels
+/// all stayed within the depth cap; anything else (a snapshot, a larger delta, a level dropped
+/// by the cap, a refused update) leaves it incomplete, and the reader must rescan. A level
+/// set twice in one message appears twice, in message order. Reused from update to update
+/// (no allocation).
+#[derive(Debug, Clone)]
+pub struct BookChanges {
+    complete: bool,
+    from_u: u64,
+    to_u: u64,
+    len: usize,
+    changes: [LevelChange; MAX_CHANGES],
+}
+
+impl Default for BookChanges {
+    fn default() -> Self {
+        BookChanges {
+            complete: false,
+            from_u: 0,
+            to_u: 0,
+            len: 0,
+            changes: [LevelChange { side: Side::Buy, ticks: 0, old: Qty::ZERO, new: Qty::ZERO }; MAX_CHANGES],
+        }
+    }
+}
+
+impl BookChanges {
+    /// Every size change of the last update, taking the book from update id `from_u` to `to_u`
+    /// (see [`BookChanges::span`]), or `None` when the update was not fully listed.
+    pub fn changes(&self) -> Option<&[LevelChange]> {
+        self.complete.then(|| &self.changes[..self.len])
+    }
+
+    /// The book's update id before and after the listed update.
+    pub fn span(&self) -> (u64, u64) {
+        (self.from_u, self.to_u)
+    }
+
+    /// Forgets the last update (nothing listed).
+    pub fn clear(&mut self) {
+        self.complete = false;
+        self.len = 0;
+    }
+
+    #[inline]
+    fn push(&mut self, c: LevelChange) {
+        if self.len < MAX_CHANGES {
+            self.changes[self.len] = c;
+            self.len += 1;
+        } else {
+            self.complete = false;
+        }
+    }
+}
+
 mod window;
 
 use window::{BookSide, Entry, TickDiv};
@@ -153,8 +225,16 @@ const SMALL_DELTA: usize = 16;
 /// it, or `None` when there was none: every level then landed below an untouched best (and the
 /// depth cap only drops the worst levels), so the best cannot have changed and its slot, often
 /// a cache line no level of the delta touches, is never loaded.
+///
+/// Each size change is listed in `track` when given.
 #[inline]
-fn set_levels(book_side: &mut BookSide, side: Side, ticks: &[i64], levels: &[Level]) -> Option<Option<Entry>> {
+fn set_levels(
+    book_side: &mut BookSide,
+    side: Side,
+    ticks: &[i64],
+    levels: &[Level],
+    mut track: Option<&mut BookChanges>,
+) -> Option<Option<Entry>> {
     if levels.is_empty() {
         // Not even the side's header is read.
         return None;
@@ -166,7 +246,12 @@ fn set_levels(book_side: &mut BookSide, side: Side, ticks: &[i64], levels: &[Lev
         if before.is_none() && best_key.is_none_or(|b| key >= b) {
             before = Some(book_side.best());
         }
-        book_side.set(key, l.qty);
+        let old = book_side.set(key, l.qty);
+        if let Some(c) = track.as_deref_mut() {
+            if old != l.qty {
+                c.push(LevelChange { side, ticks: t, old, new: l.qty });
+            }
+        }
     }
     before
 }
@@ -235,11 +320,28 @@ impl OrderBook {
     pub fn apply(&mut self, upd: &BookUpdate) -> Result<ApplyOutcome, BookError> {
         let res = match upd.action {
             BookAction::Snapshot => self.apply_snapshot(upd),
-            BookAction::Delta => self.apply_delta(upd),
+            BookAction::Delta => self.apply_delta(upd, None),
         };
         if res.is_err() {
             self.invalidate();
         }
+        res
+    }
+
+    /// [`OrderBook::apply`], listing the level changes in `changes` (overwritten: complete
+    /// only for an accepted small delta that the depth cap left whole).
+    pub fn apply_tracked(&mut self, upd: &BookUpdate, changes: &mut BookChanges) -> Result<ApplyOutcome, BookError> {
+        changes.clear();
+        changes.from_u = self.last_update_id;
+        let res = match upd.action {
+            BookAction::Snapshot => self.apply_snapshot(upd),
+            BookAction::Delta => self.apply_delta(upd, Some(&mut *changes)),
+        };
+        if res.is_err() {
+            changes.clear();
+            self.invalidate();
+        }
+        changes.to_u = self.last_update_id;
         res
     }
 
@@ -267,7 +369,11 @@ impl OrderBook {
         Ok(ApplyOutcome { kind, levels: upd.bids.len() + upd.asks.len(), touch_changed: before != self.touch() })
     }
 
-    fn apply_delta(&mut self, upd: &BookUpdate) -> Result<ApplyOutcome, BookError> {
+    fn apply_delta(
+        &mut self,
+        upd: &BookUpdate,
+        mut track: Option<&mut BookChanges>,
+    ) -> Result<ApplyOutcome, BookError> {
         let u = upd.update_id;
         if !self.valid {
             return Err(BookError::NoSnapshot { got: u });
@@ -288,9 +394,18 @@ impl OrderBook {
                 *t = self.ticks_of(l)?;
             }
             let (bid_ticks, ask_ticks) = ticks.split_at(upd.bids.len());
-            let bids_before = set_levels(&mut self.bids, Side::Buy, bid_ticks, &upd.bids);
-            let asks_before = set_levels(&mut self.asks, Side::Sell, ask_ticks, &upd.asks);
-            return self.finish_delta(upd, u, [bids_before, asks_before]);
+            if let Some(c) = track.as_deref_mut() {
+                c.complete = true;
+            }
+            let bids_before = set_levels(&mut self.bids, Side::Buy, bid_ticks, &upd.bids, track.as_deref_mut());
+            let asks_before = set_levels(&mut self.asks, Side::Sell, ask_ticks, &upd.asks, track.as_deref_mut());
+            let (outcome, dropped) = self.finish_delta(upd, u, [bids_before, asks_before])?;
+            if dropped {
+                if let Some(c) = track {
+                    c.complete = false;
+                }
+            }
+            return Ok(outcome);
         }
         // Every level is validated before the book is touched.
         let mut delta = std::mem::take(&mut self.scratch_delta);
@@ -322,7 +437,7 @@ impl OrderBook {
             }
         }
         self.scratch_delta = delta;
-        self.finish_delta(upd, u, before)
+        self.finish_delta(upd, u, before).map(|(outcome, _)| outcome)
     }
 
     /// The common end of a delta once its levels are in: depth cap, crossing check, sequence.
@@ -334,18 +449,21 @@ impl OrderBook {
     /// is still within the cap and settled from the message that last changed it), and the
     /// crossing check runs only when a best may have changed (the book was uncrossed before),
     /// so a one-sided delta below the touch never loads the other side's header.
+    ///
+    /// Also returns whether the depth cap dropped a level.
     fn finish_delta(
         &mut self,
         upd: &BookUpdate,
         u: u64,
         before: [Option<Option<Entry>>; 2],
-    ) -> Result<ApplyOutcome, BookError> {
+    ) -> Result<(ApplyOutcome, bool), BookError> {
+        let mut dropped = false;
         if !upd.bids.is_empty() {
-            self.bids.truncate_worst(self.max_depth);
+            dropped |= self.bids.truncate_worst(self.max_depth);
             self.bids.settle();
         }
         if !upd.asks.is_empty() {
-            self.asks.truncate_worst(self.max_depth);
+            dropped |= self.asks.truncate_worst(self.max_depth);
             self.asks.settle();
         }
         let [bids_before, asks_before] = before;
@@ -359,7 +477,7 @@ impl OrderBook {
         if upd.cts_ms.is_some() {
             self.last_cts_ms = upd.cts_ms;
         }
-        Ok(ApplyOutcome { kind: ApplyKind::Delta, levels: upd.bids.len() + upd.asks.len(), touch_changed })
+        Ok((ApplyOutcome { kind: ApplyKind::Delta, levels: upd.bids.len() + upd.asks.len(), touch_changed }, dropped))
     }
 
     /// Refuses an update with more than `max` levels on a side.
@@ -409,7 +527,7 @@ impl OrderBook {
                 Side::Sell => &mut self.asks,
             };
             book_side.load(&v, &mut self.scratch_side);
-            book_side.truncate_worst(self.max_depth);
+            let _ = book_side.truncate_worst(self.max_depth);
         }
         self.scratch_delta = v;
         res
@@ -566,6 +684,14 @@ impl OrderBook {
     /// The best `n` levels of a side, best first.
     pub fn top_n(&self, side: Side, n: usize) -> impl Iterator<Item = Level> + '_ {
         self.side(side).iter().take(n).map(move |e| self.level_of(side, e))
+    }
+
+    /// A side's levels as (price in ticks, size), best first.
+    pub fn levels_ticks(&self, side: Side) -> impl Iterator<Item = (i64, Qty)> + '_ {
+        self.side(side).iter().map(move |e| match side {
+            Side::Buy => (e.key, e.qty),
+            Side::Sell => (-e.key, e.qty),
+        })
     }
 
     /// Total size of the best `n` levels of a side.

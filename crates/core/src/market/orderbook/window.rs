@@ -215,12 +215,13 @@ impl BookSide {
         }
     }
 
+    /// Sets slot `i`; returns its former size (zero when empty).
     #[inline]
-    fn set_slot(&mut self, i: usize, qty: Qty) {
+    fn set_slot(&mut self, i: usize, qty: Qty) -> Qty {
         let cur = self.qty[i];
         if qty.is_zero() {
             if cur.is_zero() {
-                return;
+                return cur;
             }
             self.qty[i] = Qty::ZERO;
             self.bits[i / 64] &= !(1u64 << (i % 64));
@@ -238,40 +239,48 @@ impl BookSide {
             }
             self.qty[i] = qty;
         }
+        cur
     }
 
-    /// Sets one level below the window (qty 0 deletes).
-    fn set_out(&mut self, key: i64, qty: Qty) {
+    /// Sets one level below the window (qty 0 deletes); returns its former size.
+    fn set_out(&mut self, key: i64, qty: Qty) -> Qty {
         let out = &mut self.out;
         match out.binary_search_by(|e| e.key.cmp(&key)) {
             Ok(i) => {
+                let cur = out[i].qty;
                 if qty.is_zero() {
                     out.remove(i);
                 } else {
                     out[i].qty = qty;
                 }
+                cur
             }
             Err(i) => {
                 if !qty.is_zero() {
                     out.insert(i, Entry { key, qty });
                 }
+                Qty::ZERO
             }
         }
     }
 
-    /// Sets one level (qty 0 deletes; deleting an absent level is a no-op).
+    /// Sets one level (qty 0 deletes; deleting an absent level is a no-op); returns its former
+    /// size (zero when absent).
     #[inline]
-    pub(super) fn set(&mut self, key: i64, qty: Qty) {
+    pub(super) fn set(&mut self, key: i64, qty: Qty) -> Qty {
         if let Some(i) = self.slot(key) {
-            self.set_slot(i, qty);
+            self.set_slot(i, qty)
         } else if key < self.base {
-            self.set_out(key, qty);
-        } else if !qty.is_zero() {
-            // Above the window, hence above every level: it becomes the best.
-            self.rebase(self.base_for(key));
-            if let Some(i) = self.slot(key) {
-                self.set_slot(i, qty);
+            self.set_out(key, qty)
+        } else {
+            if !qty.is_zero() {
+                // Above the window, hence above every level: it becomes the best.
+                self.rebase(self.base_for(key));
+                if let Some(i) = self.slot(key) {
+                    self.set_slot(i, qty);
+                }
             }
+            Qty::ZERO
         }
     }
 
@@ -345,7 +354,9 @@ impl BookSide {
         below.clear();
         for e in levels {
             match self.slot(e.key) {
-                Some(i) => self.set_slot(i, e.qty),
+                Some(i) => {
+                    self.set_slot(i, e.qty);
+                }
                 None => below.push(*e),
             }
         }
@@ -359,13 +370,15 @@ impl BookSide {
         self.out.extend_from_slice(below);
     }
 
-    /// Drops the worst levels beyond `depth`.
+    /// Drops the worst levels beyond `depth`; true when it dropped any.
     #[inline]
-    pub(super) fn truncate_worst(&mut self, depth: usize) {
+    pub(super) fn truncate_worst(&mut self, depth: usize) -> bool {
         let n = self.len();
         if n > depth {
             self.drop_worst(n - depth);
+            return true;
         }
+        false
     }
 
     /// Drops the `excess` worst levels (fewer than there are).

@@ -499,7 +499,6 @@ pub(crate) mod tests {
                 cts_ms: None,
             };
             let _ = b.apply_tracked(&snap, &mut changes);
-            let mut kept = 0;
             for (lv, kind, small) in steps {
                 let lv = if small { &lv[..lv.len().min(3)] } else { &lv[..] };
                 u += 1;
@@ -540,11 +539,9 @@ pub(crate) mod tests {
                 proptest::prop_assert_eq!(got.ask_notional_0_5.to_bits(), want.ask_notional_0_5.to_bits());
                 proptest::prop_assert_eq!(got, want);
                 if b.is_valid() && tracker.rescans == rescans {
-                    kept += 1;
                     KEPT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
             }
-            let _ = kept;
         }
     }
 
@@ -552,7 +549,6 @@ pub(crate) mod tests {
     /// change list does not continue its sums.
     #[test]
     fn tracker_keeps_sums_from_changes_and_rescans_when_it_must() {
-        let t = Price::parse("0.5").unwrap();
         let mut b = book_of("0.5", &[("99.5", "3"), ("99", "2")], &[("100.5", "1"), ("101", "4")]);
         let mut ch = BookChanges::default();
         let mut tr = ZoneTracker::default();
@@ -597,7 +593,6 @@ pub(crate) mod tests {
         b.apply_tracked(&delta(5, &[("98", "1")], &[]), &mut ch).unwrap();
         assert_eq!(tr.update(&b, None), BookFeatures::compute(&b));
         assert_eq!(tr.rescans, 4);
-        let _ = t;
     }
 
     /// The property test above followed most of its updates without a rescan (run after it in

@@ -556,3 +556,58 @@ proptest! {
         prop_assert_eq!(book.last_update_id(), u);
     }
 }
+
+#[test]
+fn apply_tracked_lists_a_small_delta_and_nothing_else() {
+    let mut b = book();
+    let mut ch = BookChanges::default();
+    // A small delta: every size change in message order, with the old size; an unchanged
+    // level and the delete of an absent one are not changes.
+    b.apply_tracked(
+        &delta(
+            101,
+            vec![lv("99.5", "7"), lv("98", "1"), lv("99", "3"), lv("97", "0"), lv("98", "2")],
+            vec![lv("101", "0")],
+        ),
+        &mut ch,
+    )
+    .unwrap();
+    assert_eq!(ch.span(), (100, 101));
+    let got: Vec<(Side, i64, i64, i64)> =
+        ch.changes().unwrap().iter().map(|c| (c.side, c.ticks, c.old.raw(), c.new.raw())).collect();
+    let r = |x: &str| q(x).raw();
+    assert_eq!(
+        got,
+        vec![
+            (Side::Buy, 199, r("2"), r("7")),
+            (Side::Buy, 196, 0, r("1")),
+            (Side::Buy, 196, r("1"), r("2")),
+            (Side::Sell, 202, r("5"), 0),
+        ]
+    );
+    // A snapshot: not listed.
+    b.apply_tracked(&snap(102, vec![lv("100", "1")], vec![lv("101", "1")]), &mut ch).unwrap();
+    assert!(ch.changes().is_none());
+    // A delta of more than 16 levels a side: not listed.
+    let many: Vec<Level> = (0..17).map(|i| lv(&format!("{}", 80 + i), "1")).collect();
+    b.apply_tracked(&delta(103, many, vec![]), &mut ch).unwrap();
+    assert!(ch.changes().is_none());
+    // A refused delta (gap): not listed.
+    assert!(b.apply_tracked(&delta(105, vec![lv("99", "1")], vec![]), &mut ch).is_err());
+    assert!(ch.changes().is_none());
+}
+
+#[test]
+fn apply_tracked_does_not_list_a_delta_the_depth_cap_cut() {
+    let mut b = OrderBook::new(p("0.1"), 3).unwrap();
+    let mut ch = BookChanges::default();
+    b.apply_tracked(&snap(1, vec![lv("100", "1"), lv("99.5", "1"), lv("99", "1")], vec![lv("101", "1")]), &mut ch)
+        .unwrap();
+    // A fourth bid level pushes the worst out: the change list would miss that drop.
+    b.apply_tracked(&delta(2, vec![lv("99.8", "1")], vec![]), &mut ch).unwrap();
+    assert_eq!(b.level_count(Side::Buy), 3);
+    assert!(ch.changes().is_none());
+    // Within the cap again: listed.
+    b.apply_tracked(&delta(3, vec![lv("99.8", "2")], vec![]), &mut ch).unwrap();
+    assert_eq!(ch.changes().map(<[_]>::len), Some(1));
+}

@@ -182,9 +182,13 @@ fn side_key(side: Side, ticks: i64) -> i64 {
 fn within(side: Side, tick: Price, mid: f64, pct: f64, key: i64) -> bool {
     let ticks = match side {
         Side::Buy => key,
-        Side::Sell => key.wrapping_neg(),
+        // The lowest ask key stands for a price of 2^63 ticks: far beyond.
+        Side::Sell => match key.checked_neg() {
+            Some(t) => t,
+            None => return false,
+        },
     };
-    if ticks <= 0 || key == i64::MIN {
+    if ticks <= 0 {
         return side == Side::Sell;
     }
     match ticks.checked_mul(tick.raw()) {
@@ -630,6 +634,18 @@ pub(crate) mod tests {
                 proptest::prop_assert!(within(side, tick, mid, pct, k.saturating_add(d)));
                 proptest::prop_assert!(k.checked_sub(d).is_none_or(|x| !within(side, tick, mid, pct, x)));
             }
+        }
+    }
+
+    /// At the ends of the key range the predicate stays monotone: the lowest keys are beyond
+    /// every zone on both sides, the highest within it.
+    #[test]
+    fn within_at_the_ends_of_the_key_range() {
+        let tick = Price::parse("0.01").unwrap();
+        for side in [Side::Buy, Side::Sell] {
+            assert!(!within(side, tick, 100.0, 1.0, i64::MIN), "{side:?}");
+            assert!(!within(side, tick, 100.0, 1.0, i64::MIN + 1), "{side:?}");
+            assert!(within(side, tick, 100.0, 1.0, i64::MAX), "{side:?}");
         }
     }
 

@@ -434,6 +434,7 @@ impl SummaryView {
         let c = &snap.counters;
         let mut counters = BTreeMap::new();
         counters.insert("book_updates".to_string(), c.book_updates);
+        counters.insert("zone_rescans".to_string(), c.zone_rescans);
         counters.insert("resyncs".to_string(), c.resyncs);
         counters.insert("trades".to_string(), c.trades);
         counters.insert("unknown_symbol_events".to_string(), c.unknown_symbol_events);

@@ -207,6 +207,9 @@ pub struct Metrics {
     pub valid_books: IntGauge,
     /// Book updates applied by the core.
     pub core_book_updates: IntCounter,
+    /// Book updates whose imbalance zones the core re-summed from the book instead of keeping
+    /// them from the delta's level changes.
+    pub core_zone_rescans: IntCounter,
     /// Book errors seen by the core, by reason.
     pub core_book_errors: IntCounterVec,
     /// Book resyncs requested by the core.

@@ -58,6 +58,9 @@ pub const PREFETCH_FROM_SYMBOLS: usize = 64;
 pub struct CoreCounters {
     /// Book updates applied.
     pub book_updates: u64,
+    /// Book updates whose imbalance zones were re-summed from the book (a snapshot, a moved
+    /// mid, a large delta); the others were kept from the delta's level changes.
+    pub zone_rescans: u64,
     /// Book errors by reason (`gap`, `stale`, `crossed`, …).
     pub book_errors: BTreeMap<&'static str, u64>,
     /// Resyncs requested.
@@ -455,7 +458,9 @@ impl Pipeline for CorePipeline {
         match &t.event.kind {
             EventKind::Book(b) => {
                 if let Some(m) = self.symbols.get_mut(&b.symbol) {
+                    let rescans = m.intel.zone_rescans();
                     let evs = m.intel.on_book_tracked(&m.book, Some(&self.book_changes), now);
+                    self.counters.zone_rescans += m.intel.zone_rescans() - rescans;
                     Self::note_intel(&mut self.profiles, &b.symbol, &evs, now);
                     Self::log_intel(&b.symbol, evs, now, t);
                 }

@@ -532,6 +532,24 @@ mod tests {
         assert_eq!(lazy.pipeline().built_symbols(), N);
     }
 
+    /// The core keeps most books' imbalance zones from the deltas' level changes and counts the
+    /// rest: at least one rescan a symbol (its snapshot), far fewer than the updates.
+    #[test]
+    fn zone_rescans_are_counted_and_rare_on_small_deltas() {
+        let mut s = UniverseStream::new(5, 3, 5);
+        let mut e = engine();
+        let mut events = s.setup();
+        events.extend((&mut s).take(4_000));
+        for (i, ev) in events.iter_mut().enumerate() {
+            ev.seq = i as u64 + 1;
+            e.on_event(ev);
+        }
+        let c = e.pipeline().counters();
+        assert!(c.book_updates > 2_000, "{}", c.book_updates);
+        assert!(c.zone_rescans >= 5, "each snapshot rescans: {}", c.zone_rescans);
+        assert!(c.zone_rescans * 5 < c.book_updates, "{} rescans of {} updates", c.zone_rescans, c.book_updates);
+    }
+
     /// Unregistering drops the state and registering again starts it over; the dense
     /// `built` entries follow the registrations.
     #[test]

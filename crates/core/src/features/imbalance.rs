@@ -310,8 +310,7 @@ pub struct ZoneTracker {
     synced_u: u64,
     /// False until a rescan, after an invalid book and after an overflow.
     synced: bool,
-    /// Rescans so far (tests tell the two paths apart by it).
-    #[cfg(test)]
+    /// Updates whose figures came from a rescan rather than the change list.
     rescans: u64,
 }
 
@@ -336,13 +335,15 @@ impl ZoneTracker {
             self.asks = a;
             self.mid = mid;
             self.synced = bok && aok;
-            #[cfg(test)]
-            {
-                self.rescans += 1;
-            }
+            self.rescans += 1;
         }
         self.synced_u = u;
         BookFeatures::from_sums(book, mid, &self.bids, &self.asks)
+    }
+
+    /// Updates so far whose figures came from a rescan rather than the change list.
+    pub fn rescans(&self) -> u64 {
+        self.rescans
     }
 
     /// Forgets the sums (the book went invalid): the next update rescans.

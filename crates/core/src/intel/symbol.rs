@@ -185,6 +185,12 @@ impl SymbolIntel {
         self.regime.snapshot()
     }
 
+    /// Book updates so far whose zone depths were re-summed from the book instead of kept from
+    /// the update's level changes ([`ZoneTracker`]).
+    pub fn zone_rescans(&self) -> u64 {
+        self.zones.rescans()
+    }
+
     /// Wall verdict counters: (absorbing, spoofing, cancelled).
     pub fn wall_totals(&self) -> (u64, u64, u64) {
         self.walls.totals()

@@ -125,6 +125,7 @@ impl Metrics {
         self.feed_risk_off.set(b(s.feed_risk_off));
         let c = &s.counters;
         set_counter(&self.core_book_updates, c.book_updates);
+        set_counter(&self.core_zone_rescans, c.zone_rescans);
         set_counter(&self.core_resyncs, c.resyncs);
         set_counter(&self.core_trades, c.trades);
         set_counter(&self.core_candles_closed, c.candles_closed);

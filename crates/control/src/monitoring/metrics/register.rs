@@ -232,6 +232,10 @@ impl Metrics {
         let symbols_tracked = reg!(ig("symbols_tracked", "Symbols tracked by the core"));
         let valid_books = reg!(ig("valid_books", "Symbols whose order book is valid"));
         let core_book_updates = reg!(IntCounter::new("core_book_updates_total", "Book updates applied by the core"));
+        let core_zone_rescans = reg!(IntCounter::new(
+            "core_zone_rescans_total",
+            "Book updates whose imbalance zones were re-summed from the book (snapshot, moved mid, large delta) instead of kept from the delta's level changes"
+        ));
         let core_book_errors = reg!(IntCounterVec::new(
             Opts::new("core_book_errors_total", "Book errors seen by the core, by reason"),
             &["reason"]
@@ -384,6 +388,7 @@ impl Metrics {
             symbols_tracked,
             valid_books,
             core_book_updates,
+            core_zone_rescans,
             core_book_errors,
             core_resyncs,
             core_trades,

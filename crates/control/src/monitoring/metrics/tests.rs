@@ -39,6 +39,7 @@ fn observe_snapshot_sets_gauges_and_advances_counters() {
         ..Default::default()
     };
     s.counters.book_updates = 10;
+    s.counters.zone_rescans = 3;
     s.counters.book_errors.insert("gap", 2);
     m.observe_snapshot(&s);
     assert_eq!(m.mode.get(), 1);
@@ -48,6 +49,7 @@ fn observe_snapshot_sets_gauges_and_advances_counters() {
     assert_eq!(m.degraded.get(), 1);
     assert_eq!(m.last_event_timestamp.get(), 1_700_000_000.25);
     assert_eq!(m.core_book_updates.get(), 10);
+    assert_eq!(m.core_zone_rescans.get(), 3);
     s.counters.book_updates = 25;
     s.degraded = false;
     m.observe_snapshot(&s);

@@ -14,7 +14,7 @@
 
 use crate::domain::{Price, Side, SCALE};
 use crate::features::math::imbalance;
-use crate::market::orderbook::{BookChanges, LevelChange, OrderBook};
+use crate::market::orderbook::{key_of, BookChanges, LevelChange, OrderBook};
 
 /// Zone half-widths in percent of the mid.
 pub const ZONES_PCT: [f64; 4] = [0.1, 0.25, 0.5, 1.0];
@@ -99,7 +99,7 @@ impl SideSums {
         let mut open = 0usize;
         let mut floor = zone_floor(side, tick, mid, ZONES_PCT[0]);
         'levels: for (t, q) in book.levels_ticks(side) {
-            let key = side_key(side, t);
+            let key = key_of(side, t);
             while key < floor {
                 s.depth[open] = acc;
                 open += 1;
@@ -164,15 +164,6 @@ fn add_exact(acc: &mut i128, v: i128) -> bool {
             *acc = acc.saturating_add(v);
             false
         }
-    }
-}
-
-/// A side's key of a price in ticks: larger is nearer the touch (bids `t`, asks `-t`).
-#[inline]
-fn side_key(side: Side, ticks: i64) -> i64 {
-    match side {
-        Side::Buy => ticks,
-        Side::Sell => ticks.wrapping_neg(),
     }
 }
 
@@ -431,6 +422,21 @@ pub(crate) mod tests {
             .collect()
     }
 
+    /// A snapshot (update id `u`) of levels `(offset in ticks, size / 1000 raw)` below (bids) and
+    /// above (asks) `mid_ticks`.
+    fn snapshot(t: Price, depth: u16, mid_ticks: i64, bids: &[(i64, i64)], asks: &[(i64, i64)], u: u64) -> BookUpdate {
+        BookUpdate {
+            symbol: Symbol::new("X"),
+            action: BookAction::Snapshot,
+            depth,
+            bids: levels(bids, mid_ticks, -1, t),
+            asks: levels(asks, mid_ticks, 1, t),
+            update_id: u,
+            seq: u,
+            cts_ms: None,
+        }
+    }
+
     const TICKS: [&str; 4] = ["0.0001", "0.01", "0.5", "10"];
 
     /// Updates the property test's trackers followed from the change list alone.
@@ -449,17 +455,7 @@ pub(crate) mod tests {
         ) {
             let t = Price::parse(TICKS[tick_i]).unwrap();
             let mut b = OrderBook::new(t, 200).unwrap();
-            b.apply(&BookUpdate {
-                symbol: Symbol::new("X"),
-                action: BookAction::Snapshot,
-                depth: 200,
-                bids: levels(&bids, mid_ticks, -1, t),
-                asks: levels(&asks, mid_ticks, 1, t),
-                update_id: 1,
-                seq: 1,
-                cts_ms: None,
-            })
-            .unwrap();
+            b.apply(&snapshot(t, 200, mid_ticks, &bids, &asks, 1)).unwrap();
             if let Some(mid) = touch_mid(&b) {
                 for side in [Side::Buy, Side::Sell] {
                     let (sums, ok) = SideSums::scan(&b, side, mid);
@@ -493,17 +489,7 @@ pub(crate) mod tests {
             let mut changes = BookChanges::default();
             let mut tracker = ZoneTracker::default();
             let mut u = 1;
-            let snap = BookUpdate {
-                symbol: Symbol::new("X"),
-                action: BookAction::Snapshot,
-                depth: 40,
-                bids: levels(&bids, mid_ticks, -1, t),
-                asks: levels(&asks, mid_ticks, 1, t),
-                update_id: u,
-                seq: u,
-                cts_ms: None,
-            };
-            let _ = b.apply_tracked(&snap, &mut changes);
+            let _ = b.apply_tracked(&snapshot(t, 40, mid_ticks, &bids, &asks, u), &mut changes);
             for (lv, kind, small) in steps {
                 let lv = if small { &lv[..lv.len().min(3)] } else { &lv[..] };
                 u += 1;
@@ -524,9 +510,7 @@ pub(crate) mod tests {
                 if b.apply_tracked(&upd, &mut changes).is_err() {
                     // Refused: the book awaits a snapshot; resync with one.
                     u += 1;
-                    let (bids, asks) = (levels(&bids, mid_ticks, -1, t), levels(&asks, mid_ticks, 1, t));
-                    let s = BookUpdate { action: BookAction::Snapshot, bids, asks, update_id: u, seq: u, ..snap.clone() };
-                    let _ = b.apply_tracked(&s, &mut changes);
+                    let _ = b.apply_tracked(&snapshot(t, 40, mid_ticks, &bids, &asks, u), &mut changes);
                 } else {
                     u = id;
                 }

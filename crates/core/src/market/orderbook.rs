@@ -256,9 +256,10 @@ fn set_levels(
     before
 }
 
-/// Side key of a tick index: bids ascending by ticks, asks ascending by -ticks.
+/// Side key of a tick index: bids ascending by ticks, asks ascending by -ticks (on both sides
+/// a larger key is nearer the touch).
 #[inline]
-fn key_of(side: Side, ticks: i64) -> i64 {
+pub fn key_of(side: Side, ticks: i64) -> i64 {
     match side {
         Side::Buy => ticks,
         Side::Sell => -ticks,
@@ -318,14 +319,7 @@ impl OrderBook {
     /// Applies a snapshot or delta with Bybit v5 semantics; on error the book is cleared and
     /// invalid until the next snapshot.
     pub fn apply(&mut self, upd: &BookUpdate) -> Result<ApplyOutcome, BookError> {
-        let res = match upd.action {
-            BookAction::Snapshot => self.apply_snapshot(upd),
-            BookAction::Delta => self.apply_delta(upd, None),
-        };
-        if res.is_err() {
-            self.invalidate();
-        }
-        res
+        self.apply_listing(upd, None)
     }
 
     /// [`OrderBook::apply`], listing the level changes in `changes` (overwritten: complete
@@ -333,15 +327,24 @@ impl OrderBook {
     pub fn apply_tracked(&mut self, upd: &BookUpdate, changes: &mut BookChanges) -> Result<ApplyOutcome, BookError> {
         changes.clear();
         changes.from_u = self.last_update_id;
-        let res = match upd.action {
-            BookAction::Snapshot => self.apply_snapshot(upd),
-            BookAction::Delta => self.apply_delta(upd, Some(&mut *changes)),
-        };
+        let res = self.apply_listing(upd, Some(&mut *changes));
         if res.is_err() {
             changes.clear();
-            self.invalidate();
         }
         changes.to_u = self.last_update_id;
+        res
+    }
+
+    /// Applies `upd`, listing a delta's changes in `track` when given; on error the book is
+    /// cleared.
+    fn apply_listing(&mut self, upd: &BookUpdate, track: Option<&mut BookChanges>) -> Result<ApplyOutcome, BookError> {
+        let res = match upd.action {
+            BookAction::Snapshot => self.apply_snapshot(upd),
+            BookAction::Delta => self.apply_delta(upd, track),
+        };
+        if res.is_err() {
+            self.invalidate();
+        }
         res
     }
 
